@@ -1,0 +1,13 @@
+//! `reverberator completions SHELL`: generated from the clap definitions in [`crate::cli`].
+
+use clap::CommandFactory;
+
+use crate::cli::{Cli, CompletionsArgs};
+use crate::exit::ExitCode;
+
+/// Print the completion script for `args.shell` on stdout.
+pub fn run(args: &CompletionsArgs) -> anyhow::Result<ExitCode> {
+    let mut cmd = Cli::command();
+    clap_complete::generate(args.shell, &mut cmd, "reverberator", &mut std::io::stdout());
+    Ok(ExitCode::Success)
+}

@@ -1,0 +1,38 @@
+//! One file per subcommand. Each is thin: load the config with [`crate::config::load`],
+//! call the library, render text or `--json`, return an [`ExitCode`]. Only this module and
+//! `main` use `anyhow`.
+
+use crate::cli::{Cli, Command};
+use crate::exit::ExitCode;
+
+mod check_config;
+mod completions;
+mod convert_rules;
+mod diff;
+mod list;
+mod man;
+mod prune;
+mod restore;
+mod run;
+mod snapshot;
+mod status;
+mod verify;
+
+/// Run the subcommand `cli` asks for.
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = &cli.global;
+    match &cli.command {
+        Command::Run(args) => run::run(global, args),
+        Command::CheckConfig(args) => check_config::run(global, args),
+        Command::ConvertRules(args) => convert_rules::run(global, args),
+        Command::Snapshot(args) => snapshot::run(global, args),
+        Command::List(args) => list::run(global, args),
+        Command::Diff(args) => diff::run(global, args),
+        Command::Restore(args) => restore::run(global, args),
+        Command::Verify(args) => verify::run(global, args),
+        Command::Prune(args) => prune::run(global, args),
+        Command::Status(args) => status::run(global, args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
+    }
+}

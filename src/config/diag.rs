@@ -1,0 +1,1 @@
+//! Diagnostics: byte span -> line:col, rendering with source line and caret.

@@ -1,0 +1,1 @@
+//! The legacy rule TSV (seed notebook header) -> TOML.

@@ -1,0 +1,1 @@
+//! Find the config file and read it (file, then REVERBERATOR_ environment overrides).

@@ -1,0 +1,252 @@
+//! The configuration: one TOML file describing many jobs.
+//!
+//! Loading happens in two stages (see `../shared/STYLE.md`, habit 2): a serde mirror of the
+//! file that stays close to the text (with spans for diagnostics), then resolution into the
+//! types below, which are already valid: durations are [`Duration`], limits are
+//! [`LimitExpr`], globs are one compiled [`Excludes`] matcher, paths are absolute.
+//! `check-config` and `run` call exactly the same [`load`].
+//!
+//! This module owns the config model and its diagnostics; it knows nothing about vaults,
+//! inotify or the daemon.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub mod diag;
+pub mod legacy;
+pub mod limit;
+pub mod load;
+pub mod raw;
+pub mod resolve;
+pub mod signature;
+
+pub use limit::{Budget, FsCapacity, LimitExpr};
+pub use signature::FsSpec;
+
+/// A whole, valid configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it was read from (absolute).
+    pub path: PathBuf,
+    /// Every job, in file order.
+    pub jobs: Vec<JobConfig>,
+}
+
+impl Config {
+    /// The job called `name`, if any.
+    pub fn job(&self, name: &str) -> Option<&JobConfig> {
+        self.jobs.iter().find(|j| j.name == name)
+    }
+}
+
+/// One job, with every default applied and every value checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobConfig {
+    /// The job name: the `[jobs.NAME]` table key (free text).
+    pub name: String,
+    /// The directory to keep versions of (absolute).
+    pub source: PathBuf,
+    /// The vault root (absolute); the job's versions live in
+    /// `vault/<sanitize_job_name(name)>/`, see [`JobConfig::job_dir`].
+    pub vault: PathBuf,
+    /// Quiet period after the last change before a version is written.
+    pub settle: Duration,
+    /// Write a version anyway after this much continuous change (>= `settle`).
+    pub max_settle: Duration,
+    /// How many versions to keep (>= 1).
+    pub keep_versions: u32,
+    /// The size/inode budget of the job's vault folder.
+    pub vault_limit: LimitExpr,
+    /// The first version is a complete copy (true) or links to the live source (false).
+    pub keep_full_copy: bool,
+    /// An attribute-only change takes the previous version's bytes and the new attributes.
+    pub attributes_only: bool,
+    /// Paths under the source that are never watched or stored.
+    pub exclude: Excludes,
+    /// Which filesystem the source must be on (`None`: no check beyond the mount point).
+    pub source_fs: Option<FsSpec>,
+    /// Which filesystem the vault must be on.
+    pub vault_fs: Option<FsSpec>,
+    /// How often to run a delta scan to catch what inotify cannot see (`None`: never).
+    pub rescan_interval: Option<Duration>,
+}
+
+impl JobConfig {
+    /// The job's folder inside the vault: `vault/<sanitized name>`.
+    pub fn job_dir(&self) -> PathBuf {
+        self.vault.join(sanitize_job_name(&self.name))
+    }
+}
+
+/// The folder name of a job inside its vault.
+///
+/// Rule (a contract: changing it orphans existing vaults): every byte outside
+/// `[A-Za-z0-9._-]` becomes `_`; a leading `.` becomes `_` (no hidden or `..` folders);
+/// the empty name becomes `_`; the result is cut to at most 200 bytes.
+pub fn sanitize_job_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.starts_with('.') {
+        out.replace_range(0..1, "_");
+    }
+    if out.is_empty() {
+        out.push('_');
+    }
+    out.truncate(200);
+    out
+}
+
+/// The compiled exclude globs of a job, matched against paths relative to the source root.
+///
+/// A pattern without `/` matches a name at any depth (`*.tmp`, `node_modules`); a pattern
+/// with `/` is anchored at the source root (`build/out`, `cache/**`). An excluded folder
+/// excludes everything below it.
+#[derive(Debug, Clone)]
+pub struct Excludes {
+    patterns: Vec<String>,
+    anchored: globset::GlobSet,
+    names: globset::GlobSet,
+}
+
+impl PartialEq for Excludes {
+    fn eq(&self, other: &Self) -> bool {
+        self.patterns == other.patterns
+    }
+}
+
+impl Default for Excludes {
+    fn default() -> Self {
+        Excludes {
+            patterns: Vec::new(),
+            anchored: globset::GlobSet::empty(),
+            names: globset::GlobSet::empty(),
+        }
+    }
+}
+
+impl Excludes {
+    /// Compile `patterns`; the error names the pattern that does not parse.
+    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self, globset::Error> {
+        let mut anchored = globset::GlobSetBuilder::new();
+        let mut names = globset::GlobSetBuilder::new();
+        for p in patterns {
+            let p = p.as_ref();
+            let trimmed = p.trim_start_matches('/').trim_end_matches('/');
+            let glob = globset::GlobBuilder::new(trimmed)
+                .literal_separator(true)
+                .build()?;
+            if p.contains('/') {
+                anchored.add(glob);
+            } else {
+                names.add(glob);
+            }
+        }
+        Ok(Excludes {
+            patterns: patterns.iter().map(|p| p.as_ref().to_owned()).collect(),
+            anchored: anchored.build()?,
+            names: names.build()?,
+        })
+    }
+
+    /// The patterns as written in the config.
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
+    /// True when `rel` (relative to the source root) or one of its ancestors is excluded.
+    pub fn is_excluded(&self, rel: &Path) -> bool {
+        if self.patterns.is_empty() {
+            return false;
+        }
+        rel.ancestors()
+            .filter(|a| !a.as_os_str().is_empty())
+            .any(|a| {
+                self.anchored.is_match(a) || a.file_name().is_some_and(|n| self.names.is_match(n))
+            })
+    }
+
+    /// True when `rel` itself matches (ancestors are assumed checked by the caller's walk).
+    pub fn matches_entry(&self, rel: &Path) -> bool {
+        !self.patterns.is_empty()
+            && (self.anchored.is_match(rel)
+                || rel.file_name().is_some_and(|n| self.names.is_match(n)))
+    }
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No config file was given and none of the default places has one.
+    #[error("no config file: give --config FILE, set $REVERBERATOR_CONFIG, or create ./reverberator.toml or /etc/reverberator/reverberator.toml")]
+    NotFound,
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The file was read but has problems; each one carries its position.
+    #[error("{path}: {count} problem(s) in the config", count = .problems.len())]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// The file's text, for rendering snippets.
+        text: String,
+        /// Every problem found (not just the first).
+        problems: Vec<Diagnostic>,
+    },
+}
+
+/// How bad a [`Diagnostic`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The config is rejected.
+    Error,
+    /// The config is accepted; the user should know.
+    Warning,
+}
+
+/// One problem in a config file, with its position (1-based line and column) when known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// Byte range in the file text, when known.
+    pub span: Option<std::ops::Range<usize>>,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub col: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+    /// A suggestion ("did you mean `settle`?").
+    pub hint: Option<String>,
+}
+
+/// A loaded config plus the warnings it produced (a missing source disk, a vault inside
+/// its source, ...).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The valid config.
+    pub config: Config,
+    /// Problems that do not stop the config from being used.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Find (`--config`, `$REVERBERATOR_CONFIG`, `./reverberator.toml`,
+/// `/etc/reverberator/reverberator.toml`), read and resolve the config. The one loader that
+/// `run`, `check-config` and every other command use.
+pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
+    let _ = explicit;
+    todo!("config loader: the foundation issue")
+}

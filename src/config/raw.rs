@@ -1,0 +1,1 @@
+//! Serde mirror of the config file: Option fields, deny_unknown_fields, spans.

@@ -1,0 +1,1 @@
+//! Raw config -> Config: defaults merged, durations, limits, globs and paths checked.

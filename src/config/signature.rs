@@ -1,0 +1,74 @@
+//! Filesystem signature specifications as written in the config (`source_fs`, `vault_fs`).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// Which filesystem a path must be on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FsSpec {
+    /// Record the signature at the job's first run and require it from then on.
+    Auto,
+    /// `uuid=…`: the filesystem UUID.
+    Uuid(String),
+    /// `partuuid=…`: the partition UUID.
+    PartUuid(String),
+    /// `label=…`: the filesystem label.
+    Label(String),
+    /// `partlabel=…`: the partition label.
+    PartLabel(String),
+    /// `dev=/dev/…`: the device node.
+    Dev(PathBuf),
+}
+
+/// A malformed signature.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad filesystem signature `{text}`: {reason} (expected auto, uuid=…, partuuid=…, label=…, partlabel=… or dev=/dev/…)")]
+pub struct FsSpecError {
+    /// The text as written.
+    pub text: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl FromStr for FsSpec {
+    type Err = FsSpecError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason: &str| FsSpecError {
+            text: s.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("auto") {
+            return Ok(FsSpec::Auto);
+        }
+        let (key, value) = t.split_once('=').ok_or_else(|| err("no `=`"))?;
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(err("empty value"));
+        }
+        match key.trim().to_ascii_lowercase().as_str() {
+            "uuid" => Ok(FsSpec::Uuid(value.to_owned())),
+            "partuuid" => Ok(FsSpec::PartUuid(value.to_owned())),
+            "label" => Ok(FsSpec::Label(value.to_owned())),
+            "partlabel" => Ok(FsSpec::PartLabel(value.to_owned())),
+            "dev" if value.starts_with("/dev/") => Ok(FsSpec::Dev(PathBuf::from(value))),
+            "dev" => Err(err("a device must be a path under /dev/")),
+            _ => Err(err("unknown key")),
+        }
+    }
+}
+
+impl fmt::Display for FsSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FsSpec::Auto => write!(f, "auto"),
+            FsSpec::Uuid(v) => write!(f, "uuid={v}"),
+            FsSpec::PartUuid(v) => write!(f, "partuuid={v}"),
+            FsSpec::Label(v) => write!(f, "label={v}"),
+            FsSpec::PartLabel(v) => write!(f, "partlabel={v}"),
+            FsSpec::Dev(v) => write!(f, "dev={}", v.display()),
+        }
+    }
+}

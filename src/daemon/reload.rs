@@ -1,0 +1,1 @@
+//! SIGHUP: diff the old and new Config into Keep / Restart / Add / Remove per job.

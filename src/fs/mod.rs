@@ -1,0 +1,258 @@
+//! File primitives without policy: directory fds, `O_NOFOLLOW` opens beneath a root,
+//! metadata, the copy engine (reflink, `copy_file_range`, sparse, special files, xattrs),
+//! content hashing and filesystem capacity.
+//!
+//! The daemon runs as root over user-writable trees, so everything here works relative to
+//! directory fds and never follows a symlink in a source tree: a symlink swapped in during a
+//! copy cannot make a root process read outside the source. FIFOs and devices are never
+//! opened for reading. This module knows nothing about versions, vaults or jobs.
+//!
+//! CONTRACT (skeleton): the signatures below are what `vault`, `scan` and `daemon` code
+//! against. The bodies are filled in by the fs work; keep the names and meanings.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use crate::config::FsCapacity;
+
+/// An open directory (an `O_DIRECTORY` fd). All access to its children goes through it.
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+}
+
+/// The type of a directory entry, from `st_mode` (never from following a symlink).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link (stored as a link, never followed).
+    Symlink,
+    /// A named pipe.
+    Fifo,
+    /// A Unix socket.
+    Socket,
+    /// A character device.
+    CharDevice,
+    /// A block device.
+    BlockDevice,
+}
+
+/// A timestamp with nanoseconds, as in `struct timespec`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp {
+    /// Seconds since the epoch.
+    pub sec: i64,
+    /// Nanoseconds (0..1e9).
+    pub nsec: i64,
+}
+
+/// What `fstatat(.., AT_SYMLINK_NOFOLLOW)` says about an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    /// Entry type.
+    pub kind: FileKind,
+    /// Permission bits including setuid/setgid/sticky (`st_mode & 0o7777`).
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// Bytes of allocated blocks (`st_blocks * 512`).
+    pub allocated: u64,
+    /// Last modification.
+    pub mtime: Timestamp,
+    /// Last access.
+    pub atime: Timestamp,
+    /// Last status change.
+    pub ctime: Timestamp,
+    /// Inode number.
+    pub ino: u64,
+    /// Device of the filesystem holding the entry.
+    pub dev: u64,
+    /// Device number for character/block devices (`st_rdev`).
+    pub rdev: u64,
+    /// Number of hard links.
+    pub nlink: u64,
+}
+
+/// One name in a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The name (any bytes but `/` and NUL).
+    pub name: OsString,
+    /// Its type, when the directory listing says (`d_type`); `None` means stat it.
+    pub kind: Option<FileKind>,
+}
+
+impl AsFd for Dir {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Options for [`copy_entry`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyOptions {
+    /// Try `FICLONE` first (falls back silently where the filesystem cannot).
+    pub reflink: bool,
+    /// Copy owner and group (needs root for other users' files; failure is not an error
+    /// for non-root runs).
+    pub owner: bool,
+    /// Copy extended attributes where both filesystems have them.
+    pub xattrs: bool,
+    /// Recreate FIFOs, sockets and device nodes (`mknod`); when false they are skipped.
+    pub specials: bool,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        CopyOptions {
+            reflink: true,
+            owner: true,
+            xattrs: true,
+            specials: true,
+        }
+    }
+}
+
+/// What [`copy_entry`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyOutcome {
+    /// The entry exists at the destination with the source's content and attributes.
+    Copied {
+        /// The source's metadata as copied (stable before and after the copy).
+        meta: Meta,
+        /// Bytes of allocated blocks the new entry uses (0 for a reflink when known).
+        allocated: u64,
+    },
+    /// The entry was not copied (a special file with `specials = false`, ...).
+    Skipped {
+        /// Why, for the journal.
+        reason: String,
+    },
+}
+
+/// Why a copy failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// The source kept changing while it was copied: nothing torn was left behind.
+    #[error("{name:?} kept changing while it was copied")]
+    Changing {
+        /// The entry name.
+        name: OsString,
+    },
+    /// The source vanished (deleted between listing and copy).
+    #[error("{name:?} vanished before it could be copied")]
+    Vanished {
+        /// The entry name.
+        name: OsString,
+    },
+    /// Any other I/O error.
+    #[error("{name:?}: {source}")]
+    Io {
+        /// The entry name.
+        name: OsString,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Dir {
+    /// Open the directory at `path` (a trusted path from the config or a vault root).
+    /// The last component must be a directory, not a symlink.
+    pub fn open(path: &Path) -> io::Result<Dir> {
+        let _ = path;
+        todo!("fs: Dir::open")
+    }
+
+    /// Open the child directory `name` with `O_NOFOLLOW | O_DIRECTORY`.
+    pub fn open_child(&self, name: &OsStr) -> io::Result<Dir> {
+        let _ = name;
+        todo!("fs: Dir::open_child")
+    }
+
+    /// Open `rel` (relative, no `..`) beneath this directory without following any
+    /// symlink (`openat2` `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, else component by
+    /// component with `O_NOFOLLOW`). The empty path reopens this directory.
+    pub fn open_beneath(&self, rel: &Path) -> io::Result<Dir> {
+        let _ = rel;
+        todo!("fs: Dir::open_beneath")
+    }
+
+    /// Every name in the directory but `.` and `..`, sorted by name bytes.
+    pub fn entries(&self) -> io::Result<Vec<DirEntry>> {
+        todo!("fs: Dir::entries")
+    }
+
+    /// `fstatat(name, AT_SYMLINK_NOFOLLOW)`.
+    pub fn stat(&self, name: &OsStr) -> io::Result<Meta> {
+        let _ = name;
+        todo!("fs: Dir::stat")
+    }
+
+    /// `fstat` of the directory itself.
+    pub fn stat_self(&self) -> io::Result<Meta> {
+        todo!("fs: Dir::stat_self")
+    }
+}
+
+/// Copy the non-directory entry `name` of `src` to `dst_name` in `dst` (which must not
+/// exist): regular files by reflink, else `copy_file_range`, else read/write, keeping holes;
+/// symlinks as symlinks; FIFOs/sockets/devices recreated with `mknod` (never opened);
+/// then mode, owner, xattrs and atime/mtime (ns). A file that changes during the copy
+/// (size, mtime or ctime before vs after) is retried a few times and then reported as
+/// [`CopyError::Changing`], leaving nothing at `dst_name`.
+pub fn copy_entry(
+    src: &Dir,
+    name: &OsStr,
+    dst: &Dir,
+    dst_name: &OsStr,
+    opts: &CopyOptions,
+) -> Result<CopyOutcome, CopyError> {
+    let _ = (src, name, dst, dst_name, opts);
+    todo!("fs: copy_entry")
+}
+
+/// Give the existing entry `dst_name` in `dst` the attributes in `meta` (mode, owner,
+/// atime/mtime) and the xattrs of `src`/`name` — used for directories after their children
+/// are written, and for attribute-only changes. Never follows a symlink.
+pub fn copy_attributes(
+    src: &Dir,
+    name: &OsStr,
+    meta: &Meta,
+    dst: &Dir,
+    dst_name: &OsStr,
+    opts: &CopyOptions,
+) -> io::Result<()> {
+    let _ = (src, name, meta, dst, dst_name, opts);
+    todo!("fs: copy_attributes")
+}
+
+/// Clone (reflink, else copy, keeping holes) the regular file `name` in `src` to
+/// `dst_name` in `dst`, data only. Used for attribute-only changes and for hard-link limit
+/// (`EMLINK`) fallbacks inside the vault.
+pub fn clone_file(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> io::Result<u64> {
+    let _ = (src, name, dst, dst_name);
+    todo!("fs: clone_file")
+}
+
+/// xxh3-128 of the content of regular file `name` (opened `O_NOFOLLOW | O_NONBLOCK`,
+/// checked to be a regular file after open).
+pub fn hash_file(dir: &Dir, name: &OsStr) -> io::Result<u128> {
+    let _ = (dir, name);
+    todo!("fs: hash_file")
+}
+
+/// Total bytes and inodes of the filesystem holding `path` (`statvfs`).
+pub fn capacity(path: &Path) -> io::Result<FsCapacity> {
+    let _ = path;
+    todo!("fs: capacity")
+}

@@ -1,0 +1,34 @@
+//! reverberator: Recoverable Easy VERsioning Backup-erator.
+//!
+//! A **job** names a source directory and a vault directory. Each time the source has
+//! changed and then been quiet for the job's `settle` time, a new **version** is written
+//! into the job's folder in the vault: `V{n}--{time}/`, a plain directory tree that
+//! dereferences (`cp -rL`) to the source as it was. A version costs what changed: changed
+//! files are copied, unchanged files are hard links and unchanged folders are directory
+//! symlinks into the older version that holds them. The oldest versions are retired under
+//! the job's limits without changing what any remaining version contains.
+//!
+//! Data flow (see `../shared/ARCHITECTURE.md`):
+//!
+//! ```text
+//!  inotify events ──► watch ──► ChangeSet ─┐
+//!                                          ├──► vault::snapshot ──► vault::retire
+//!  source tree ─────► scan (delta) ────────┘
+//! ```
+//!
+//! Dependencies point downward only: `commands`, `daemon` -> `watch`, `scan`, `vault` ->
+//! `change`, `fs`, `config`.
+#![warn(missing_docs)]
+
+pub mod change;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod daemon;
+pub mod error;
+pub mod exit;
+pub mod fs;
+pub mod logging;
+pub mod scan;
+pub mod vault;
+pub mod watch;

@@ -1,0 +1,1 @@
+//! Escaping of path fields in the TSV files (see the module docs of `vault`).

@@ -1,0 +1,1 @@
+//! index.tsv: read, and replace atomically.

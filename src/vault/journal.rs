@@ -1,0 +1,1 @@
+//! journal.tsv: append-only event log; the event names are a contract.

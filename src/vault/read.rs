@@ -1,0 +1,1 @@
+//! The read side: list, diff, restore, verify.

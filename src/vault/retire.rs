@@ -1,0 +1,1 @@
+//! Retire the oldest versions: plan (pure) then apply, crash-safe.

@@ -1,0 +1,1 @@
+//! Recursive inotify watcher: wd<->path maps, watches for new directories, drain to typed events.

@@ -1,0 +1,1 @@
+//! Mount table: /proc/self/mountinfo parsing and diffing, filesystem signatures of a path.

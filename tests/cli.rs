@@ -1,0 +1,1 @@
+//! The CLI surface: --help of every subcommand, completions, man.

@@ -1,0 +1,1 @@
+//! Config loading, check-config, convert-rules.

@@ -1,0 +1,1 @@
+//! The daemon, driven as a real process.

@@ -1,0 +1,1 @@
+//! Mount awareness with loop-mounted images (root only; skipped with a reason otherwise).

@@ -1,0 +1,1 @@
+//! Retire and prune.

@@ -1,0 +1,1 @@
+//! Snapshot, list, diff, restore, verify over real trees.
