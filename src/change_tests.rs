@@ -50,10 +50,26 @@ const PAIRS: &[Case] = &[
     case("deleted+modify", &[D("a"), M("a")], &[("a", "M")]),
     case("deleted+attrib", &[D("a"), A("a")], &[("a", "M")]),
     case("deleted+delete", &[D("a"), D("a")], &[("a", "D")]),
-    case("moved+create", &[Mv("x", "a"), C("a")], &[("a", "M"), ("x", "D")]),
-    case("moved+modify", &[Mv("x", "a"), M("a")], &[("a", "M"), ("x", "D")]),
-    case("moved+attrib", &[Mv("x", "a"), A("a")], &[("a", "M"), ("x", "D")]),
-    case("moved+delete", &[Mv("x", "a"), D("a")], &[("a", "D"), ("x", "D")]),
+    case(
+        "moved+create",
+        &[Mv("x", "a"), C("a")],
+        &[("a", "M"), ("x", "D")],
+    ),
+    case(
+        "moved+modify",
+        &[Mv("x", "a"), M("a")],
+        &[("a", "M"), ("x", "D")],
+    ),
+    case(
+        "moved+attrib",
+        &[Mv("x", "a"), A("a")],
+        &[("a", "M"), ("x", "D")],
+    ),
+    case(
+        "moved+delete",
+        &[Mv("x", "a"), D("a")],
+        &[("a", "D"), ("x", "D")],
+    ),
     case(
         "deleted+create+delete stays deleted",
         &[D("a"), C("a"), D("a")],
@@ -132,7 +148,13 @@ const TREES: &[Case] = &[
     case(
         "a dir move carries the records below it",
         &[M("d/f"), Mv("d/g", "d/h"), Mv("d", "e")],
-        &[("d", "D"), ("e", "<d"), ("e/f", "M"), ("e/g", "D"), ("e/h", "<d/g")],
+        &[
+            ("d", "D"),
+            ("e", "<d"),
+            ("e/f", "M"),
+            ("e/g", "D"),
+            ("e/h", "<d/g"),
+        ],
     ),
     case(
         "moving out of a created dir: bytes only in the source",
