@@ -159,8 +159,8 @@ fn relative_names(rel: &Path) -> io::Result<Vec<&OsStr>> {
 pub fn capacity(path: &Path) -> io::Result<FsCapacity> {
     let st = nix::sys::statvfs::statvfs(path)?;
     Ok(FsCapacity {
-        bytes: u64::from(st.blocks()).saturating_mul(st.fragment_size()),
-        inodes: u64::from(st.files()),
+        bytes: st.blocks().saturating_mul(st.fragment_size()),
+        inodes: st.files(),
     })
 }
 
