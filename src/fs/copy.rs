@@ -113,6 +113,7 @@ pub(super) fn copy_regular(
     if before.kind != FileKind::File || before.ino != listed.ino || before.dev != listed.dev {
         return Err(Retry::Changed); // swapped after the listing: never read it
     }
+    make_blocking(&file).map_err(|e| io_fail(name, e))?;
     let out = create_dest(dst, dst_name).map_err(|e| io_fail(dst_name, e))?;
     let partial = Partial::new(dst, dst_name);
     let first = if opts.reflink {
@@ -178,7 +179,17 @@ pub(super) fn open_regular(dir: &Dir, name: &OsStr) -> io::Result<(File, Meta)> 
             format!("{name:?} is a {}, not a regular file: not read", meta.kind),
         ));
     }
+    make_blocking(&file)?;
     Ok((file, meta))
+}
+
+/// Clear `O_NONBLOCK` once the fd is known to be a regular file (some network and FUSE
+/// filesystems would answer `EAGAIN` to reads otherwise).
+fn make_blocking(file: &File) -> io::Result<()> {
+    let fd = file.as_raw_fd();
+    let flags = OFlag::from_bits_truncate(fcntl::fcntl(fd, fcntl::F_GETFL)?);
+    fcntl::fcntl(fd, fcntl::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    Ok(())
 }
 
 /// Open a file this process wrote in the vault, to set its attributes.

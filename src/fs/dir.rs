@@ -222,6 +222,20 @@ mod tests {
     }
 
     #[test]
+    fn openat2_refuses_symlinks_where_the_kernel_has_it() {
+        let t = tree();
+        let root = Dir::open(t.path()).unwrap();
+        match root.openat2_beneath(Path::new("a/link/c")) {
+            Err(Errno::ENOSYS) => eprintln!("skipped: no openat2 on this kernel"),
+            other => assert_eq!(other.map(owned).err(), Some(Errno::ELOOP)),
+        }
+        match root.openat2_beneath(Path::new("a/b/c")) {
+            Err(Errno::ENOSYS) => {}
+            other => assert!(other.map(owned).is_ok()),
+        }
+    }
+
+    #[test]
     fn fallback_walk_refuses_symlinks_too() {
         let t = tree();
         let root = Dir::open(t.path()).unwrap();
