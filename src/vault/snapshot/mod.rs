@@ -172,3 +172,4 @@ pub(crate) struct Skipped {
     /// Why.
     pub reason: String,
 }
+
