@@ -85,7 +85,9 @@ fn every_example_and_the_demo_pass_schema_and_loader() {
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(
-            text.lines().next().is_some_and(|l| l.starts_with("#:schema ")),
+            text.lines()
+                .next()
+                .is_some_and(|l| l.starts_with("#:schema ")),
             "{} has no #:schema line",
             file.display()
         );
@@ -272,7 +274,10 @@ fn bad_configs_fail_the_loader_at_the_right_place() {
 fn bad_configs_fail_the_schema_too() {
     let v = validator();
     for (what, text, ..) in BAD_FOR_BOTH {
-        assert!(schema_check(&v, text).is_err(), "schema accepts {what}:\n{text}");
+        assert!(
+            schema_check(&v, text).is_err(),
+            "schema accepts {what}:\n{text}"
+        );
     }
 }
 
@@ -361,7 +366,10 @@ fn a_bad_environment_value_names_the_variable() {
     };
     assert_eq!(problems.len(), 1);
     let p = &problems[0];
-    assert_eq!(p.env_var.as_deref(), Some("REVERBERATOR_JOBS__DEMO__SETTLE"));
+    assert_eq!(
+        p.env_var.as_deref(),
+        Some("REVERBERATOR_JOBS__DEMO__SETTLE")
+    );
     assert_eq!(p.key.as_deref(), Some("jobs.demo.settle"));
     assert!(p.message.starts_with("bad duration `soon`"));
 }
@@ -370,8 +378,8 @@ fn a_bad_environment_value_names_the_variable() {
 fn vault_inside_source_and_missing_paths_are_warnings() {
     let text = "[jobs.a]\nsource = \"/s\"\nvault = \"/s/.vault\"\n";
     let env = EnvOverrides::none();
-    let loaded = load::from_str(text, Path::new("/c.toml"), &env, &|p| p == Path::new("/s"))
-        .unwrap();
+    let loaded =
+        load::from_str(text, Path::new("/c.toml"), &env, &|p| p == Path::new("/s")).unwrap();
     let msgs: Vec<_> = loaded.warnings.iter().map(|w| w.message.as_str()).collect();
     assert_eq!(msgs.len(), 2, "{msgs:?}");
     assert!(msgs[0].contains("inside the source"));
@@ -451,7 +459,9 @@ fn legacy_rows_become_jobs_field_by_field() {
 #[test]
 fn a_bad_legacy_row_names_line_and_column() {
     let header = legacy::HEADER.join("\t");
-    let tsv = format!("{header}\n\n# c\ngood\t/s\t\t1\t/v\t\t\t\t\t\nbad\t/t\t\t1\t/v\tperhaps\t\t\t\t\n");
+    let tsv = format!(
+        "{header}\n\n# c\ngood\t/s\t\t1\t/v\t\t\t\t\t\nbad\t/t\t\t1\t/v\tperhaps\t\t\t\t\n"
+    );
     let errs = legacy::convert(&tsv, "t.tsv").unwrap_err();
     assert_eq!(errs.len(), 1);
     assert_eq!((errs[0].line, errs[0].col), (5, 14));

@@ -138,7 +138,9 @@ pub fn parse(text: &str) -> Result<Vec<LegacyRule>, Vec<LegacyError>> {
                 continue;
             }
         };
-        let line = record.position().map_or(1, |p| line_of(&uncommented, p.byte()));
+        let line = record
+            .position()
+            .map_or(1, |p| line_of(&uncommented, p.byte()));
         let cells: Vec<&str> = record.iter().collect();
         if cells.iter().all(|c| c.trim().is_empty()) {
             continue;
@@ -150,7 +152,9 @@ pub fn parse(text: &str) -> Result<Vec<LegacyRule>, Vec<LegacyError>> {
             continue;
         }
         match parse_row(&cells, line, raw_line) {
-            Ok(rule) => check_unique(&rule, &rules, &mut errors, raw_line).then(|| rules.push(rule)),
+            Ok(rule) => {
+                check_unique(&rule, &rules, &mut errors, raw_line).then(|| rules.push(rule))
+            }
             Err(mut e) => {
                 errors.append(&mut e);
                 None
@@ -158,7 +162,11 @@ pub fn parse(text: &str) -> Result<Vec<LegacyRule>, Vec<LegacyError>> {
         };
     }
     if !header_seen {
-        errors.push(err(1, 1, "no header row: the first row must be the legacy header".into()));
+        errors.push(err(
+            1,
+            1,
+            "no header row: the first row must be the legacy header".into(),
+        ));
     }
     if errors.is_empty() {
         Ok(rules)
@@ -181,7 +189,9 @@ fn blank_comments(lines: &[&str]) -> String {
 /// started reading, before the blank lines it skips).
 fn line_of(text: &str, offset: u64) -> usize {
     let bytes = text.as_bytes();
-    let mut end = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+    let mut end = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
     while end < bytes.len() && matches!(bytes[end], b'\n' | b'\r') {
         end += 1;
     }
@@ -212,10 +222,18 @@ fn check_header(cells: &[&str], line: usize, raw: &str) -> Vec<LegacyError> {
         );
         return vec![err(line, 1, msg)];
     }
-    let bad = cells.iter().zip(HEADER).enumerate().find(|(_, (c, h))| c.trim() != *h);
+    let bad = cells
+        .iter()
+        .zip(HEADER)
+        .enumerate()
+        .find(|(_, (c, h))| c.trim() != *h);
     match bad {
         Some((i, (c, h))) => {
-            let msg = format!("header column {} is `{}`, expected `{h}` (the legacy spelling)", i + 1, c.trim());
+            let msg = format!(
+                "header column {} is `{}`, expected `{h}` (the legacy spelling)",
+                i + 1,
+                c.trim()
+            );
             vec![err(line, cell_col(raw, i), msg)]
         }
         None => Vec::new(),
@@ -224,7 +242,11 @@ fn check_header(cells: &[&str], line: usize, raw: &str) -> Vec<LegacyError> {
 
 fn parse_row(cells: &[&str], line: usize, raw: &str) -> Result<LegacyRule, Vec<LegacyError>> {
     if cells.len() != HEADER.len() {
-        let msg = format!("the row has {} cells, expected {}", cells.len(), HEADER.len());
+        let msg = format!(
+            "the row has {} cells, expected {}",
+            cells.len(),
+            HEADER.len()
+        );
         return Err(vec![err(line, 1, msg)]);
     }
     let mut errors = Vec::new();
@@ -243,7 +265,9 @@ fn parse_row(cells: &[&str], line: usize, raw: &str) -> Result<LegacyRule, Vec<L
     let full = cell(5, &|t| boolean(t).map(drop));
     let attrs = cell(6, &|t| boolean(t).map(drop));
     let keep = cell(7, &|t| keep_versions(t).map(drop));
-    let limit = cell(8, &|t| t.parse::<LimitExpr>().map(drop).map_err(|e| e.to_string()));
+    let limit = cell(8, &|t| {
+        t.parse::<LimitExpr>().map(drop).map_err(|e| e.to_string())
+    });
     let vault_fs = cell(9, &|t| fs_spec(t).map(drop));
     if !errors.is_empty() {
         return Err(errors);
@@ -263,10 +287,18 @@ fn parse_row(cells: &[&str], line: usize, raw: &str) -> Result<LegacyRule, Vec<L
     })
 }
 
-fn check_unique(rule: &LegacyRule, rules: &[LegacyRule], errors: &mut Vec<LegacyError>, raw: &str) -> bool {
+fn check_unique(
+    rule: &LegacyRule,
+    rules: &[LegacyRule],
+    errors: &mut Vec<LegacyError>,
+    raw: &str,
+) -> bool {
     match rules.iter().find(|r| r.name == rule.name) {
         Some(first) => {
-            let msg = format!("job name `{}` is already used on line {} (it is the unique key)", rule.name, first.line);
+            let msg = format!(
+                "job name `{}` is already used on line {} (it is the unique key)",
+                rule.name, first.line
+            );
             errors.push(err(rule.line, cell_col(raw, 0), msg));
             false
         }
@@ -292,9 +324,12 @@ fn seconds(t: &str) -> Result<Option<String>, String> {
             .map(|d| Some(humantime::format_duration(d).to_string()))
             .map_err(|_| format!("`{t}` is not a number of seconds >= 0"));
     }
-    parse_duration(t)
-        .map(|_| Some(t.to_owned()))
-        .map_err(|p| format!("`{t}` is neither seconds nor a duration like \"1m 30s\" ({})", p.message))
+    parse_duration(t).map(|_| Some(t.to_owned())).map_err(|p| {
+        format!(
+            "`{t}` is neither seconds nor a duration like \"1m 30s\" ({})",
+            p.message
+        )
+    })
 }
 
 /// true/false/yes/no/1/0, any case.
@@ -337,7 +372,9 @@ fn fs_spec(t: &str) -> Result<Option<String>, String> {
 /// where the output goes).
 pub fn to_toml(rules: &[LegacyRule], origin: &str) -> String {
     let mut out = format!("# Converted from {origin} by `reverberator convert-rules`.\n");
-    out.push_str("# Empty cells were left out: those keys take the [defaults] / built-in values.\n");
+    out.push_str(
+        "# Empty cells were left out: those keys take the [defaults] / built-in values.\n",
+    );
     for r in rules {
         out.push('\n');
         out.push_str(&render_rule(r));
@@ -346,7 +383,10 @@ pub fn to_toml(rules: &[LegacyRule], origin: &str) -> String {
 }
 
 fn render_rule(r: &LegacyRule) -> String {
-    let mut s = format!("[jobs.{}]\n", toml_edit::Key::new(r.name.as_str()).display_repr());
+    let mut s = format!(
+        "[jobs.{}]\n",
+        toml_edit::Key::new(r.name.as_str()).display_repr()
+    );
     let mut kv = |k: &str, v: String| s.push_str(&format!("{k} = {v}\n"));
     let q = |t: &str| toml::Value::String(t.to_owned()).to_string();
     kv("source", q(&r.source));
@@ -365,7 +405,10 @@ fn render_rule(r: &LegacyRule) -> String {
     if let Some(n) = r.keep_versions {
         kv("keep_versions", n.to_string());
     }
-    for (k, v) in [("keep_full_copy", r.keep_full_copy), ("attributes_only", r.attributes_only)] {
+    for (k, v) in [
+        ("keep_full_copy", r.keep_full_copy),
+        ("attributes_only", r.attributes_only),
+    ] {
         if let Some(b) = v {
             kv(k, b.to_string());
         }
@@ -401,9 +444,19 @@ fn back_to_row(d: &super::Diagnostic, rules: &[LegacyRule], text: &str) -> Legac
         return err(1, 1, d.message.clone());
     };
     let field = key_rest(key, &rule.name).unwrap_or("");
-    let index = KEYS.iter().position(|k| !k.is_empty() && *k == field).unwrap_or(0);
-    let raw = text.split('\n').nth(rule.line.saturating_sub(1)).unwrap_or("");
-    err(rule.line, cell_col(raw, index), format!("`{}`: {}", HEADER[index], d.message))
+    let index = KEYS
+        .iter()
+        .position(|k| !k.is_empty() && *k == field)
+        .unwrap_or(0);
+    let raw = text
+        .split('\n')
+        .nth(rule.line.saturating_sub(1))
+        .unwrap_or("");
+    err(
+        rule.line,
+        cell_col(raw, index),
+        format!("`{}`: {}", HEADER[index], d.message),
+    )
 }
 
 /// For `jobs.NAME` or `jobs.NAME.KEY`: `Some("")` or `Some("KEY")`.
@@ -422,7 +475,10 @@ pub fn from_path(path: &Path) -> Result<String, LegacyConvertError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let origin = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let origin = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     convert(&text, &origin).map_err(|errors| LegacyConvertError::Invalid {
         path: path.to_path_buf(),
         errors,
@@ -445,7 +501,9 @@ mod tests {
 
     #[test]
     fn a_full_row_converts() {
-        let t = table(&["docs\t/home/a/Documents\tlabel=HOME\t90\t/mnt/b\tYes\t0\t5\t10%,i20%\tuuid=1234"]);
+        let t = table(&[
+            "docs\t/home/a/Documents\tlabel=HOME\t90\t/mnt/b\tYes\t0\t5\t10%,i20%\tuuid=1234",
+        ]);
         let rules = parse(&t).unwrap();
         assert_eq!(
             rules[0],
@@ -467,7 +525,10 @@ mod tests {
 
     #[test]
     fn blank_comment_and_empty_cells() {
-        let t = format!("# legacy rules\n\n{}", table(&["", "# off", "a\t/s\t\t\t/v\t\t\t\t\t"]));
+        let t = format!(
+            "# legacy rules\n\n{}",
+            table(&["", "# off", "a\t/s\t\t\t/v\t\t\t\t\t"])
+        );
         let rules = parse(&t).unwrap();
         assert_eq!(rules.len(), 1);
         assert_eq!(rules[0].line, 6);
@@ -507,7 +568,13 @@ mod tests {
 
     #[test]
     fn booleans_any_case() {
-        for (t, b) in [("TRUE", true), ("No", false), ("1", true), ("0", false), ("yes", true)] {
+        for (t, b) in [
+            ("TRUE", true),
+            ("No", false),
+            ("1", true),
+            ("0", false),
+            ("yes", true),
+        ] {
             assert_eq!(boolean(t), Ok(Some(b)));
         }
         assert!(boolean("y").is_err());
@@ -519,13 +586,18 @@ mod tests {
         let errs = convert(&t, "t.tsv").unwrap_err();
         assert_eq!(errs.len(), 1);
         assert_eq!((errs[0].line, errs[0].col), (2, 8));
-        assert!(errs[0].message.starts_with("`Vault Path`: `vault` is the same folder"));
+        assert!(errs[0]
+            .message
+            .starts_with("`Vault Path`: `vault` is the same folder"));
     }
 
     #[test]
     fn names_are_quoted_when_needed() {
         let t = table(&["my docs\t/s\t\t30s\t/v\t\t\t\t\t"]);
         let out = convert(&t, "t.tsv").unwrap();
-        assert!(out.contains("[jobs.\"my docs\"]\nsource = \"/s\"\nvault = \"/v\"\nsettle = \"30s\"\n"), "{out}");
+        assert!(
+            out.contains("[jobs.\"my docs\"]\nsource = \"/s\"\nvault = \"/v\"\nsettle = \"30s\"\n"),
+            "{out}"
+        );
     }
 }

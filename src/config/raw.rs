@@ -74,10 +74,14 @@ pub struct RawJob {
     pub vault: Option<String>,
     /// Which filesystem the source must be on: auto | uuid=… | partuuid=… | label=… |
     /// partlabel=… | dev=/dev/…
-    #[schemars(regex(pattern = r"^\s*(?:[Aa][Uu][Tt][Oo]|(?:[Pp][Aa][Rr][Tt])?(?:[Uu][Uu][Ii][Dd]|[Ll][Aa][Bb][Ee][Ll])\s*=\s*\S.*|[Dd][Ee][Vv]\s*=\s*/dev/.+)\s*$"))]
+    #[schemars(regex(
+        pattern = r"^\s*(?:[Aa][Uu][Tt][Oo]|(?:[Pp][Aa][Rr][Tt])?(?:[Uu][Uu][Ii][Dd]|[Ll][Aa][Bb][Ee][Ll])\s*=\s*\S.*|[Dd][Ee][Vv]\s*=\s*/dev/.+)\s*$"
+    ))]
     pub source_fs: Option<String>,
     /// Which filesystem the vault must be on (same forms as source_fs).
-    #[schemars(regex(pattern = r"^\s*(?:[Aa][Uu][Tt][Oo]|(?:[Pp][Aa][Rr][Tt])?(?:[Uu][Uu][Ii][Dd]|[Ll][Aa][Bb][Ee][Ll])\s*=\s*\S.*|[Dd][Ee][Vv]\s*=\s*/dev/.+)\s*$"))]
+    #[schemars(regex(
+        pattern = r"^\s*(?:[Aa][Uu][Tt][Oo]|(?:[Pp][Aa][Rr][Tt])?(?:[Uu][Uu][Ii][Dd]|[Ll][Aa][Bb][Ee][Ll])\s*=\s*\S.*|[Dd][Ee][Vv]\s*=\s*/dev/.+)\s*$"
+    ))]
     pub vault_fs: Option<String>,
     /// Overrides `defaults.settle`.
     pub settle: Option<String>,
