@@ -314,7 +314,9 @@ pub fn resolve_job(
     let s = resolve_settings(defaults, &raw.settings(), &section, ctx);
     let source = required_path(raw.source.as_deref(), &section, "source", base, ctx);
     let vault = required_path(raw.vault.as_deref(), &section, "vault", base, ctx);
-    let source_fs = ctx.field(&section, "source_fs", raw.source_fs.as_ref(), |t| parse_fs(t));
+    let source_fs = ctx.field(&section, "source_fs", raw.source_fs.as_ref(), |t| {
+        parse_fs(t)
+    });
     let vault_fs = ctx.field(&section, "vault_fs", raw.vault_fs.as_ref(), |t| parse_fs(t));
     let (source, vault) = (source?, vault?);
     check_nesting(&source, &vault, &section, ctx);
