@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use super::diag::Locator;
 use super::env::{EnvOverrides, CONFIG_VAR};
 use super::layer::layer;
-use super::resolve::{normalize, path_warnings, resolve, Ctx};
+use super::paths::{normalize, path_warnings};
+use super::resolve::{resolve, Ctx};
 use super::tree::SpanIndex;
 use super::{ConfigError, Diagnostic, Loaded};
 

@@ -8,11 +8,11 @@
 //! file's folder and normalized lexically (`.` and `..` removed); nothing here touches the
 //! filesystem: [`path_warnings`] takes the existence probe as an argument.
 
-use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::diag::{Locator, Part};
+use super::paths::{check_collisions, check_cross_jobs, check_nesting, parse_path};
 use super::raw::{RawConfig, RawJob, RawLimit, RawSettings};
 use super::{Config, Diagnostic, Excludes, FsSpec, JobConfig, LimitExpr};
 
@@ -63,7 +63,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(message: impl Into<String>, hint: Option<&str>) -> Self {
+    pub(crate) fn new(message: impl Into<String>, hint: Option<&str>) -> Self {
         Problem {
             message: message.into(),
             hint: hint.map(str::to_owned),
@@ -87,13 +87,13 @@ impl<'a, 'l> Ctx<'a, 'l> {
         }
     }
 
-    fn error(&mut self, path: &[&str], part: Part, p: Problem) {
+    pub(crate) fn error(&mut self, path: &[&str], part: Part, p: Problem) {
         let mut d = self.loc.error(path, part, p.message);
         d.hint = p.hint;
         self.diags.push(d);
     }
 
-    fn warning(&mut self, path: &[&str], message: String) {
+    pub(crate) fn warning(&mut self, path: &[&str], message: String) {
         self.diags
             .push(self.loc.warning(path, Part::Value, message));
     }
@@ -117,7 +117,7 @@ impl<'a, 'l> Ctx<'a, 'l> {
     }
 }
 
-fn with<'s>(section: &[&'s str], key: &'s str) -> Vec<&'s str> {
+pub(crate) fn with<'s>(section: &[&'s str], key: &'s str) -> Vec<&'s str> {
     let mut p = section.to_vec();
     p.push(key);
     p
@@ -142,6 +142,7 @@ pub fn resolve(
         }
     }
     check_collisions(&jobs, ctx);
+    check_cross_jobs(&jobs, ctx);
     if raw_jobs.is_empty() {
         ctx.warning(
             &[],
@@ -364,124 +365,13 @@ fn required_path(
     ctx.field(section, key, Some(&text), |t| parse_path(t, base))
 }
 
-/// A path as written -> absolute and lexically normalized (symlinks are not resolved).
-pub fn parse_path(text: &str, base: &Path) -> Result<PathBuf, Problem> {
-    if text.trim().is_empty() {
-        return Err(Problem::new("the path is empty", None));
-    }
-    if text.starts_with('~') {
-        return Err(Problem::new(
-            format!("`{text}`: `~` is not expanded"),
-            Some("write the absolute path, e.g. /home/alice/Documents"),
-        ));
-    }
-    if text.contains('\0') {
-        return Err(Problem::new("the path contains a NUL character", None));
-    }
-    Ok(normalize(&base.join(text)))
-}
-
-/// Remove `.` and resolve `..` lexically (never above `/`).
-pub fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if out.parent().is_some() {
-                    out.pop();
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
-
-/// Source and vault must not be the same folder, the source must not be inside its vault;
-/// a vault inside its source is allowed (the daemon excludes it) and worth a warning.
-fn check_nesting(source: &Path, vault: &Path, section: &[&str], ctx: &mut Ctx) {
-    let path = with(section, "vault");
-    if source == vault {
-        let p = Problem::new(
-            format!(
-                "`vault` is the same folder as `source` ({})",
-                vault.display()
-            ),
-            Some("put the vault on another disk or at least outside the source"),
-        );
-        ctx.error(&path, Part::Value, p);
-    } else if source.starts_with(vault) {
-        let p = Problem::new(
-            format!(
-                "the source {} is inside its own vault {}",
-                source.display(),
-                vault.display()
-            ),
-            Some("the vault must not contain the folder it keeps versions of"),
-        );
-        ctx.error(&path, Part::Value, p);
-    } else if vault.starts_with(source) {
-        let msg = format!(
-            "the vault {} is inside the source {}; it is excluded from the versions automatically",
-            vault.display(),
-            source.display()
-        );
-        ctx.warning(&path, msg);
-    }
-}
-
-/// Two jobs whose names sanitize to the same folder in the same vault would share versions.
-fn check_collisions(jobs: &[JobConfig], ctx: &mut Ctx) {
-    let mut seen: HashMap<PathBuf, &str> = HashMap::new();
-    for job in jobs {
-        let dir = job.job_dir();
-        match seen.get(&dir) {
-            Some(first) => {
-                let msg = format!(
-                    "jobs `{first}` and `{}` both write to {}: their names sanitize to the same folder",
-                    job.name,
-                    dir.display()
-                );
-                let hint =
-                    "rename one of them (names keep only A-Z a-z 0-9 . _ -; others become _)";
-                ctx.error(
-                    &["jobs", &job.name],
-                    Part::Key,
-                    Problem::new(msg, Some(hint)),
-                );
-            }
-            None => {
-                seen.insert(dir, &job.name);
-            }
-        }
-    }
-}
-
-/// Warnings for sources and vaults that do not exist right now (a removable disk may be
-/// unplugged). `is_dir` is the only filesystem access, injected by the caller.
-pub fn path_warnings(config: &Config, is_dir: &dyn Fn(&Path) -> bool, ctx: &mut Ctx) {
-    for job in &config.jobs {
-        for (key, path) in [("source", &job.source), ("vault", &job.vault)] {
-            if !is_dir(path) {
-                let msg = format!(
-                    "{key} {} does not exist (or is not a folder) right now; job `{}` waits for it",
-                    path.display(),
-                    job.name
-                );
-                ctx.warning(&["jobs", &job.name, key], msg);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::env::EnvOverrides;
     use crate::config::tree::SpanIndex;
 
-    fn resolve_text(text: &str) -> (Option<Config>, Vec<Diagnostic>) {
+    pub(crate) fn resolve_text(text: &str) -> (Option<Config>, Vec<Diagnostic>) {
         let raw: RawConfig = toml::from_str(text).unwrap();
         let index = SpanIndex::parse(text).unwrap();
         let env = EnvOverrides::none();
@@ -496,7 +386,7 @@ mod tests {
         (c, ctx.diags)
     }
 
-    fn messages(diags: &[Diagnostic]) -> Vec<String> {
+    pub(crate) fn messages(diags: &[Diagnostic]) -> Vec<String> {
         diags.iter().map(|d| d.message.clone()).collect()
     }
 
@@ -513,14 +403,6 @@ mod tests {
         assert_eq!(job.vault_limit.as_str(), "5%");
         assert!(job.keep_full_copy && !job.attributes_only);
         assert_eq!(job.rescan_interval, Some(Duration::from_secs(86400)));
-    }
-
-    #[test]
-    fn relative_paths_are_resolved_against_the_config_folder() {
-        let (c, _) = resolve_text("[jobs.a]\nsource = \"demo/./source\"\nvault = \"../vault\"\n");
-        let job = &c.unwrap().jobs[0];
-        assert_eq!(job.source, Path::new("/etc/r/demo/source"));
-        assert_eq!(job.vault, Path::new("/etc/vault"));
     }
 
     #[test]
@@ -549,35 +431,6 @@ mod tests {
     }
 
     #[test]
-    fn missing_paths_and_nesting() {
-        let (_, d) = resolve_text("[jobs.a]\nsource = \"/s\"\n");
-        assert_eq!(messages(&d), ["job `a` has no `vault`"]);
-        assert_eq!((d[0].line, d[0].col), (Some(1), Some(7)));
-        let (_, d) = resolve_text("[jobs.a]\nsource = \"/s\"\nvault = \"/s/\"\n");
-        assert!(d[0].message.starts_with("`vault` is the same folder"));
-        let (_, d) = resolve_text("[jobs.a]\nsource = \"/v/s\"\nvault = \"/v\"\n");
-        assert!(d[0].message.contains("inside its own vault"));
-        let (c, d) = resolve_text("[jobs.a]\nsource = \"/s\"\nvault = \"/s/.vault\"\n");
-        assert!(c.is_some());
-        assert!(!d[0].is_error() && d[0].message.contains("excluded"));
-    }
-
-    #[test]
-    fn sanitized_names_collide_in_one_vault_only() {
-        let two = "[jobs.\"a b\"]\nsource = \"/s1\"\nvault = \"/v\"\n[jobs.a_b]\nsource = \"/s2\"\nvault = \"/v\"\n";
-        let (_, d) = resolve_text(two);
-        assert_eq!(d.len(), 1);
-        assert!(
-            d[0].message.contains("both write to /v/a_b"),
-            "{}",
-            d[0].message
-        );
-        assert_eq!(d[0].line, Some(4));
-        let apart = two.replacen("vault = \"/v\"", "vault = \"/w\"", 1);
-        assert!(resolve_text(&apart).1.is_empty());
-    }
-
-    #[test]
     fn bad_globs_point_at_their_element() {
         let (_, d) = resolve_text("[defaults]\nexclude = [\"ok\", \"a[\", \"{x\"]\n");
         let d: Vec<_> = d.into_iter().filter(Diagnostic::is_error).collect();
@@ -593,6 +446,7 @@ mod tests {
         assert_eq!(parse_rescan("1h"), Ok(Some(Duration::from_secs(3600))));
         assert!(parse_path("~/x", Path::new("/")).is_err());
         assert!(parse_path("", Path::new("/")).is_err());
+        assert!(parse_path("a\0b", Path::new("/")).is_err());
     }
 
     #[test]
@@ -608,18 +462,5 @@ mod tests {
             resolve_text("[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\nvault_fs = \"usb\"\n");
         assert!(d[0].message.starts_with("bad filesystem signature `usb`"));
         assert_eq!((d[0].line, d[0].col), (Some(4), Some(12)));
-    }
-
-    #[test]
-    fn missing_paths_warn() {
-        let (c, _) = resolve_text("[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\n");
-        let text = "";
-        let index = SpanIndex::parse(text).unwrap();
-        let env = EnvOverrides::none();
-        let loc = Locator::new(text, &index, &env);
-        let mut ctx = Ctx::new(&loc);
-        path_warnings(&c.unwrap(), &|p| p == Path::new("/s"), &mut ctx);
-        assert_eq!(ctx.diags.len(), 1);
-        assert!(ctx.diags[0].message.starts_with("vault /v does not exist"));
     }
 }
