@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use super::diag::Locator;
 use super::env::{EnvOverrides, CONFIG_VAR};
 use super::layer::layer;
-use super::resolve::{normalize, path_warnings, resolve, Ctx};
+use super::paths::{normalize, path_warnings};
+use super::resolve::{resolve, Ctx};
 use super::tree::SpanIndex;
 use super::{ConfigError, Diagnostic, Loaded};
 
@@ -76,6 +77,7 @@ pub fn from_str(
     let mut ctx = Ctx::new(&loc);
     let raw = layer(text, env, &loc, &mut ctx.diags);
     let config = raw.and_then(|raw| resolve(&raw, index.job_order(), path, &mut ctx));
+    let config = config.filter(|_| !ctx.diags.iter().any(Diagnostic::is_error));
     match config {
         Some(config) => {
             path_warnings(&config, is_dir, &mut ctx);
@@ -141,13 +143,21 @@ mod tests {
             find(None, None, &etc).unwrap(),
             Path::new("/etc/reverberator/reverberator.toml")
         );
-        assert!(matches!(find(None, None, &none), Err(ConfigError::NotFound)));
+        assert!(matches!(
+            find(None, None, &none),
+            Err(ConfigError::NotFound)
+        ));
     }
 
     #[test]
     fn syntax_errors_have_a_position() {
-        let err = from_str("[jobs.a\n", Path::new("/c.toml"), &EnvOverrides::none(), &|_| true)
-            .unwrap_err();
+        let err = from_str(
+            "[jobs.a\n",
+            Path::new("/c.toml"),
+            &EnvOverrides::none(),
+            &|_| true,
+        )
+        .unwrap_err();
         let ConfigError::Invalid { problems, .. } = err else {
             panic!("not invalid")
         };

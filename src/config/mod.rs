@@ -18,6 +18,7 @@ pub mod layer;
 pub mod legacy;
 pub mod limit;
 pub mod load;
+pub mod paths;
 pub mod raw;
 pub mod resolve;
 pub mod signature;

@@ -1,1 +1,0 @@
-//! The legacy rule TSV (seed notebook header) -> TOML.
