@@ -588,6 +588,35 @@ fn assert_positioned(text: &str, result: Result<Loaded, ConfigError>) {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn environment_values_never_panic_and_are_named(
+        overrides in proptest::collection::vec(
+            (
+                proptest::sample::select(&["DEFAULTS", "JOBS__DEMO", "JOBS__X", "JOB", "DEFAULTS__X"][..]),
+                proptest::sample::select(KEYS),
+                prop_oneof![proptest::sample::select(VALUES).prop_map(str::to_owned), "\\PC{0,12}"],
+            ),
+            0..4,
+        )
+    ) {
+        let vars: Vec<(String, String)> = overrides
+            .into_iter()
+            .map(|(t, k, v)| (format!("REVERBERATOR_{t}__{}", k.to_ascii_uppercase()), v))
+            .collect();
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let text = "[jobs.demo]\nsource = \"/s\"\nvault = \"/v\"\n";
+        if let Err(e) = load_with(text, &pairs) {
+            let ConfigError::Invalid { problems, .. } = e else { panic!("{e}") };
+            for p in problems.iter().filter(|p| p.is_error()) {
+                prop_assert!(p.env_var.is_some() || p.line.is_some(), "{p:#?} for {pairs:?}");
+            }
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig::with_cases(10_000))]
 
     #[test]
