@@ -375,6 +375,37 @@ fn a_bad_environment_value_names_the_variable() {
 }
 
 #[test]
+fn environment_cannot_reach_a_job_with_capitals_and_says_so() {
+    let text = "[jobs.Docs]\nsource = \"/s\"\nvault = \"/v\"\n";
+    let Err(ConfigError::Invalid { problems, .. }) =
+        load_with(text, &[("REVERBERATOR_JOBS__DOCS__SETTLE", "5s")])
+    else {
+        panic!("accepted")
+    };
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(problems[0].message.contains("instead of overriding `Docs`"));
+    assert_eq!(
+        problems[0].env_var.as_deref(),
+        Some("REVERBERATOR_JOBS__DOCS__SETTLE")
+    );
+}
+
+#[test]
+fn a_job_defined_only_by_the_environment_comes_after_the_file_jobs() {
+    let text = "[jobs.z]\nsource = \"/z\"\nvault = \"/v\"\n";
+    let loaded = load_with(
+        text,
+        &[
+            ("REVERBERATOR_JOBS__NEW__SOURCE", "/n"),
+            ("REVERBERATOR_JOBS__NEW__VAULT", "/v"),
+        ],
+    )
+    .unwrap();
+    let names: Vec<_> = loaded.config.jobs.iter().map(|j| j.name.as_str()).collect();
+    assert_eq!(names, ["z", "new"]);
+}
+
+#[test]
 fn vault_inside_source_and_missing_paths_are_warnings() {
     let text = "[jobs.a]\nsource = \"/s\"\nvault = \"/s/.vault\"\n";
     let env = EnvOverrides::none();
@@ -553,6 +584,35 @@ fn assert_positioned(text: &str, result: Result<Loaded, ConfigError>) {
             }
         }
         Err(e) => panic!("unexpected error kind {e}"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn environment_values_never_panic_and_are_named(
+        overrides in proptest::collection::vec(
+            (
+                proptest::sample::select(&["DEFAULTS", "JOBS__DEMO", "JOBS__X", "JOB", "DEFAULTS__X"][..]),
+                proptest::sample::select(KEYS),
+                prop_oneof![proptest::sample::select(VALUES).prop_map(str::to_owned), "\\PC{0,12}"],
+            ),
+            0..4,
+        )
+    ) {
+        let vars: Vec<(String, String)> = overrides
+            .into_iter()
+            .map(|(t, k, v)| (format!("REVERBERATOR_{t}__{}", k.to_ascii_uppercase()), v))
+            .collect();
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let text = "[jobs.demo]\nsource = \"/s\"\nvault = \"/v\"\n";
+        if let Err(e) = load_with(text, &pairs) {
+            let ConfigError::Invalid { problems, .. } = e else { panic!("{e}") };
+            for p in problems.iter().filter(|p| p.is_error()) {
+                prop_assert!(p.env_var.is_some() || p.line.is_some(), "{p:#?} for {pairs:?}");
+            }
+        }
     }
 }
 

@@ -119,9 +119,10 @@ impl<'a> Locator<'a> {
     /// Set `d`'s key path and position: the environment variable when one set the value,
     /// else the file span, else the nearest ancestor the file has.
     pub fn place(&self, mut d: Diagnostic, path: &[&str], part: Part) -> Diagnostic {
-        if !path.is_empty() {
-            d.key = Some(path.join("."));
+        if path.is_empty() {
+            return d;
         }
+        d.key = Some(path.join("."));
         if let Some(var) = self.env.var_for(path) {
             d.env_var = Some(var.to_owned());
             return d;
@@ -295,5 +296,8 @@ mod tests {
         assert_eq!((d.line, d.col), (Some(2), Some(10)));
         let d = loc.error(&["jobs", "demo", "vault"], Part::Key, "missing");
         assert_eq!((d.line, d.col), (Some(1), Some(7)));
+        let loc = Locator::new(text, &index, &env);
+        let d = loc.error(&[], Part::Key, "about the whole file");
+        assert_eq!((d.line, d.env_var, d.key), (None, None, None));
     }
 }

@@ -84,6 +84,7 @@ pub fn from_str(
             Ok(Loaded {
                 config,
                 warnings: errors_first(ctx.diags),
+                text: text.to_owned(),
             })
         }
         None => Err(invalid(errors_first(ctx.diags))),

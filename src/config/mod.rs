@@ -254,6 +254,16 @@ pub struct Loaded {
     pub config: Config,
     /// Problems that do not stop the config from being used.
     pub warnings: Vec<Diagnostic>,
+    /// The file's text, for rendering the warnings' source lines ([`Loaded::render_warnings`]).
+    pub text: String,
+}
+
+impl Loaded {
+    /// Every warning rendered as `FILE:LINE:COL: warning: message` with its source line and
+    /// caret (empty when there is none).
+    pub fn render_warnings(&self) -> String {
+        diag::render_all(&self.config.path, &self.text, &self.warnings)
+    }
 }
 
 /// Find (`--config`, `$REVERBERATOR_CONFIG`, `./reverberator.toml`,

@@ -137,6 +137,9 @@ pub fn resolve(
     let raw_jobs = raw.jobs.as_ref().unwrap_or(&empty);
     let mut jobs = Vec::new();
     for name in job_order(file_order, raw_jobs.keys()) {
+        if !file_order.contains(&name) && !ensure_env_job_is_new(&name, file_order, ctx) {
+            continue;
+        }
         if let Some(job) = raw_jobs.get(&name) {
             jobs.extend(resolve_job(&name, job, &defaults, base, ctx));
         }
@@ -153,6 +156,21 @@ pub fn resolve(
         path: config_path.to_path_buf(),
         jobs,
     })
+}
+
+/// A job only the environment defines whose name matches a file job but for case is a
+/// failed override (variable names are lower-cased): say so instead of "no source".
+fn ensure_env_job_is_new(name: &str, file_order: &[String], ctx: &mut Ctx) -> bool {
+    let Some(meant) = file_order.iter().find(|f| f.eq_ignore_ascii_case(name)) else {
+        return true;
+    };
+    let msg = format!(
+        "environment overrides address jobs by lower-cased name: these variables define a \
+         new job `{name}` instead of overriding `{meant}`"
+    );
+    let hint = format!("rename the job to `{name}` in the file, or set the value there");
+    ctx.error(&["jobs", name], Part::Key, Problem::new(msg, Some(&hint)));
+    false
 }
 
 /// File order first, then jobs that only the environment defines (sorted).
