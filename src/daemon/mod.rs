@@ -99,9 +99,7 @@ pub struct Daemon {
 
 /// Run the daemon for `loaded` until SIGTERM/SIGINT.
 pub fn run(loaded: Loaded) -> Result<(), DaemonError> {
-    for w in &loaded.warnings {
-        tracing::warn!("{}: {}", loaded.config.path.display(), w.message);
-    }
+    log_warnings(&loaded);
     let mut daemon = Daemon::new(loaded.config)?;
     daemon.start_jobs(Instant::now());
     daemon.notifier.ready(&daemon.summary());
@@ -452,9 +450,7 @@ impl Daemon {
     }
 
     fn apply_reload(&mut self, loaded: Loaded, now: Instant) {
-        for w in &loaded.warnings {
-            tracing::warn!("{}: {}", loaded.config.path.display(), w.message);
-        }
+        log_warnings(&loaded);
         let new = loaded.config;
         let plan = reload::plan(&self.config, &new);
         for (name, change) in &plan.jobs {
@@ -521,6 +517,13 @@ impl Daemon {
         }
         let _ = std::fs::remove_file(&self.socket);
         self.journal.finish();
+    }
+}
+
+/// The config's warnings, rendered with their positions, as one log line each.
+fn log_warnings(loaded: &Loaded) {
+    if !loaded.warnings.is_empty() {
+        tracing::warn!("{}", loaded.render_warnings().trim_end());
     }
 }
 
