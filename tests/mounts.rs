@@ -1,1 +1,602 @@
 //! Mount awareness with loop-mounted images (root only; skipped with a reason otherwise).
+//!
+//! Each test builds its own ext4 images (`truncate` + `mkfs.ext4`), attaches them with
+//! `losetup` and mounts them under its own temp dir. [`Loop`] and [`Mount`] undo that in
+//! `Drop`, so a failing assertion still unmounts and detaches.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use reverberator::config::{Excludes, FsSpec, JobConfig, LimitExpr};
+use reverberator::watch::mounts::{
+    check_job_once, signature_of, spec_matches, MountCheck, MountGuard, MountTable, Side,
+};
+
+// ---------------------------------------------------------------------------------------
+// Harness: images, loop devices, mounts.
+
+/// Run a command; its stdout, or its stderr as the error.
+fn run(program: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| format!("{program}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        Err(format!("{program} {args:?}: {}", err.trim()))
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("test paths are UTF-8")
+}
+
+/// A loop device attached to an image file; detached on drop.
+struct Loop {
+    dev: PathBuf,
+}
+
+impl Loop {
+    fn attach(image: &Path) -> Result<Loop, String> {
+        let dev = run("losetup", &["--find", "--show", s(image)])?;
+        Ok(Loop { dev: dev.into() })
+    }
+
+    fn dev(&self) -> &str {
+        s(&self.dev)
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        // A busy device (lazily unmounted, file still open) is set to auto-clear instead.
+        if let Err(e) = run("losetup", &["--detach", self.dev()]) {
+            eprintln!("cleanup: {e}");
+        }
+    }
+}
+
+/// A mount made by a test; unmounted on drop (lazily when busy).
+struct Mount {
+    point: PathBuf,
+}
+
+impl Mount {
+    fn new(source: &str, point: &Path, extra: &[&str]) -> Result<Mount, String> {
+        let mut args = extra.to_vec();
+        args.extend([source, s(point)]);
+        run("mount", &args)?;
+        Ok(Mount {
+            point: point.to_owned(),
+        })
+    }
+
+    fn umount(self) {
+        run("umount", &[s(&self.point)]).expect("umount");
+        std::mem::forget(self);
+    }
+
+    fn umount_lazy(self) {
+        run("umount", &["-l", s(&self.point)]).expect("umount -l");
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if run("umount", &[s(&self.point)]).is_err() {
+            if let Err(e) = run("umount", &["-l", s(&self.point)]) {
+                eprintln!("cleanup: {e}");
+            }
+        }
+    }
+}
+
+/// An ext4 image on a loop device.
+struct Ext4 {
+    lo: Loop,
+    uuid: String,
+}
+
+impl Ext4 {
+    fn new(dir: &Path, name: &str, label: Option<&str>) -> Ext4 {
+        let image = dir.join(format!("{name}.img"));
+        File::create(&image)
+            .and_then(|f| f.set_len(8 << 20))
+            .expect("image");
+        let mut args = vec!["-F", "-q"];
+        if let Some(label) = label {
+            args.extend(["-L", label]);
+        }
+        args.push(s(&image));
+        run("mkfs.ext4", &args).expect("mkfs.ext4");
+        let lo = Loop::attach(&image).expect("losetup");
+        let uuid = run(
+            "blkid",
+            &["-c", "/dev/null", "-o", "value", "-s", "UUID", lo.dev()],
+        )
+        .expect("blkid");
+        Ext4 { lo, uuid }
+    }
+
+    fn mount(&self, point: &Path) -> Mount {
+        Mount::new(self.lo.dev(), point, &[]).expect("mount")
+    }
+}
+
+/// Why these tests cannot run here, if they cannot (checked once, with a real loop mount).
+fn skip_reason() -> Option<&'static str> {
+    static REASON: OnceLock<Option<String>> = OnceLock::new();
+    REASON
+        .get_or_init(|| {
+            if !nix::unistd::geteuid().is_root() {
+                return Some("not root".into());
+            }
+            let dir = tempfile::tempdir().ok()?;
+            let image = dir.path().join("probe.img");
+            let point = dir.path().join("mnt");
+            fs::create_dir(&point).ok()?;
+            File::create(&image).and_then(|f| f.set_len(4 << 20)).ok()?;
+            let probe = || -> Result<(), String> {
+                run("mkfs.ext4", &["-F", "-q", s(&image)])?;
+                let lo = Loop::attach(&image)?;
+                let _m = Mount::new(lo.dev(), &point, &[])?;
+                Ok(())
+            };
+            probe().err()
+        })
+        .as_deref()
+}
+
+macro_rules! require_mount {
+    () => {
+        if let Some(reason) = skip_reason() {
+            eprintln!("skipped: loop mounts are not permitted here: {reason}");
+            return;
+        }
+    };
+}
+
+/// A unique temp dir holding `src`, `vault` and the images.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("rev-mounts-")
+            .tempdir()
+            .expect("tempdir");
+        for d in ["src", "vault"] {
+            fs::create_dir(dir.path().join(d)).expect("mkdir");
+        }
+        Env { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn job(&self, source_fs: Option<&str>, vault_fs: Option<&str>) -> JobConfig {
+        let spec = |t: Option<&str>| t.map(|t| t.parse::<FsSpec>().expect("spec"));
+        JobConfig {
+            name: "mount test".into(),
+            source: self.path("src"),
+            vault: self.path("vault"),
+            settle: Duration::from_secs(1),
+            max_settle: Duration::from_secs(10),
+            keep_versions: 10,
+            vault_limit: LimitExpr::default(),
+            keep_full_copy: true,
+            attributes_only: false,
+            exclude: Excludes::default(),
+            source_fs: spec(source_fs),
+            vault_fs: spec(vault_fs),
+            rescan_interval: None,
+        }
+    }
+}
+
+fn check(guard: &mut MountGuard) -> MountCheck {
+    guard.check(&MountTable::read().expect("mountinfo"))
+}
+
+#[track_caller]
+fn assert_halted(got: MountCheck, want_side: Side, reason_has: &str) -> (String, String) {
+    match got {
+        MountCheck::Halted {
+            side,
+            awaiting,
+            reason,
+        } => {
+            assert_eq!(side, want_side, "reason: {reason}");
+            assert!(
+                reason.contains(reason_has),
+                "reason {reason:?} lacks {reason_has:?}"
+            );
+            (awaiting, reason)
+        }
+        MountCheck::Ready => panic!("expected Halted({want_side}), got Ready"),
+    }
+}
+
+fn is_empty_dir(p: &Path) -> bool {
+    fs::read_dir(p).expect("read_dir").next().is_none()
+}
+
+// ---------------------------------------------------------------------------------------
+// Signatures.
+
+#[test]
+fn signature_of_a_loop_ext4_shows_its_uuid_and_label() {
+    require_mount!();
+    let env = Env::new();
+    let fs_a = Ext4::new(env.dir.path(), "a", Some("revlabel"));
+    let _m = fs_a.mount(&env.path("src"));
+    fs::create_dir(env.path("src/sub")).unwrap();
+
+    let sig = signature_of(&env.path("src/sub")).expect("signature");
+    assert_eq!(sig.uuid.as_deref(), Some(fs_a.uuid.as_str()));
+    assert_eq!(sig.label.as_deref(), Some("revlabel"));
+    assert_eq!(sig.partuuid, None, "a loop image has no partition table");
+    assert_eq!(sig.fstype.as_deref(), Some("ext4"));
+    assert_eq!(sig.device.as_deref(), Some(fs_a.lo.dev.as_path()));
+    assert_eq!(
+        sig.mountpoint,
+        Some(fs::canonicalize(env.path("src")).unwrap())
+    );
+    assert_eq!(sig.to_string(), format!("uuid={}", fs_a.uuid));
+
+    let spec = |t: &str| t.parse::<FsSpec>().unwrap();
+    assert!(spec_matches(
+        &spec(&format!("uuid={}", fs_a.uuid.to_uppercase())),
+        &sig
+    ));
+    assert!(spec_matches(&spec("label=revlabel"), &sig));
+    assert!(spec_matches(&spec(&format!("dev={}", fs_a.lo.dev())), &sig));
+    assert!(!spec_matches(&spec("partuuid=00000000-01"), &sig));
+    assert!(!spec_matches(&spec("label=other"), &sig));
+    assert!(!spec_matches(&spec("dev=/dev/null"), &sig));
+}
+
+#[test]
+fn a_dd_clone_shares_uuid_and_label_with_its_original() {
+    require_mount!();
+    let env = Env::new();
+    let fs_a = Ext4::new(env.dir.path(), "a", Some("twin"));
+    fs::copy(env.path("a.img"), env.path("clone.img")).unwrap();
+    let clone = Loop::attach(&env.path("clone.img")).unwrap();
+    let _m = Mount::new(clone.dev(), &env.path("src"), &[]).unwrap();
+    let sig = signature_of(&env.path("src")).unwrap();
+    // The documented caveat: identity by UUID cannot tell a clone from its original.
+    assert_eq!(sig.uuid.as_deref(), Some(fs_a.uuid.as_str()));
+    assert_eq!(sig.label.as_deref(), Some("twin"));
+    assert_ne!(sig.device.as_deref(), Some(fs_a.lo.dev.as_path()));
+}
+
+// ---------------------------------------------------------------------------------------
+// Explicit specs on the source.
+
+/// Ready on the right filesystem, halted when it leaves or another one is mounted there,
+/// ready again when it returns.
+fn explicit_source_spec_cycle(spec_of: impl Fn(&Ext4) -> String, label: Option<&str>) {
+    let env = Env::new();
+    let right = Ext4::new(env.dir.path(), "right", label);
+    let wrong = Ext4::new(env.dir.path(), "wrong", Some("wrong"));
+    let spec = spec_of(&right);
+    let job = env.job(Some(&spec), None);
+    let src = env.path("src");
+
+    let m = right.mount(&src);
+    let mut guard = MountGuard::new(&job);
+    assert_eq!(check(&mut guard), MountCheck::Ready);
+    assert_eq!(check_job_once(&job), MountCheck::Ready);
+    m.umount();
+
+    let (awaiting, _) = assert_halted(check(&mut guard), Side::Source, "not");
+    assert_eq!(awaiting, spec);
+    assert!(!check_job_once(&job).is_ready());
+
+    let m = wrong.mount(&src);
+    let (_, reason) = assert_halted(check(&mut guard), Side::Source, &wrong.uuid);
+    assert!(reason.contains(&spec), "{reason}");
+    m.umount();
+
+    let _m = right.mount(&src);
+    assert_eq!(check(&mut guard), MountCheck::Ready);
+}
+
+#[test]
+fn explicit_uuid_spec_halts_and_resumes_the_source() {
+    require_mount!();
+    explicit_source_spec_cycle(|fs| format!("uuid={}", fs.uuid), None);
+}
+
+#[test]
+fn explicit_label_spec_halts_and_resumes_the_source() {
+    require_mount!();
+    explicit_source_spec_cycle(|_| "label=rightlabel".into(), Some("rightlabel"));
+}
+
+#[test]
+fn explicit_dev_spec_halts_and_resumes_the_source() {
+    require_mount!();
+    explicit_source_spec_cycle(|fs| format!("dev={}", fs.lo.dev()), None);
+}
+
+// ---------------------------------------------------------------------------------------
+// auto.
+
+#[test]
+fn auto_records_then_rejects_a_different_filesystem() {
+    require_mount!();
+    let env = Env::new();
+    let (src, vault) = (env.path("src"), env.path("vault"));
+    let right = Ext4::new(env.dir.path(), "right", None);
+    let wrong = Ext4::new(env.dir.path(), "wrong", None);
+    let vfs = Ext4::new(env.dir.path(), "vault", None);
+    let _v = vfs.mount(&vault);
+    let job = env.job(Some("auto"), Some("auto"));
+
+    let m = right.mount(&src);
+    let mut guard = MountGuard::new(&job);
+    assert_eq!(check(&mut guard), MountCheck::Ready);
+    assert_eq!(
+        guard.required(Side::Source),
+        None,
+        "nothing recorded before the first run"
+    );
+    assert!(guard.record_auto(&job).expect("record"));
+    assert!(!guard.record_auto(&job).expect("second record is a no-op"));
+    let record = |side: &str| fs::read_to_string(job.job_dir().join(".reverberator/fs").join(side));
+    assert!(record("source")
+        .unwrap()
+        .starts_with(&format!("uuid={}\n", right.uuid)));
+    assert!(record("vault")
+        .unwrap()
+        .starts_with(&format!("uuid={}\n", vfs.uuid)));
+    m.umount();
+
+    let m = wrong.mount(&src);
+    let (awaiting, _) = assert_halted(check(&mut guard), Side::Source, &wrong.uuid);
+    assert_eq!(awaiting, format!("uuid={}", right.uuid));
+    // A new guard (daemon restart, one-shot snapshot) reads the record from the vault.
+    assert_halted(check_job_once(&job), Side::Source, &wrong.uuid);
+    m.umount();
+
+    let _m = right.mount(&src);
+    assert_eq!(check(&mut guard), MountCheck::Ready);
+    assert_eq!(check_job_once(&job), MountCheck::Ready);
+}
+
+#[test]
+fn auto_ignores_a_vault_record_naming_another_filesystem() {
+    require_mount!();
+    let env = Env::new();
+    let vault = env.path("vault");
+    let vfs = Ext4::new(env.dir.path(), "vault", None);
+    let _v = vfs.mount(&vault);
+    let job = env.job(None, Some("auto"));
+    // A job folder copied from another disk: its record names that disk.
+    let fs_dir = job.job_dir().join(".reverberator/fs");
+    fs::create_dir_all(&fs_dir).unwrap();
+    fs::write(
+        fs_dir.join("vault"),
+        "uuid=00000000-dead-beef-0000-000000000000\n",
+    )
+    .unwrap();
+
+    let mut guard = MountGuard::new(&job);
+    assert_eq!(check(&mut guard), MountCheck::Ready);
+    assert_eq!(guard.required(Side::Vault), None);
+    assert!(guard.record_auto(&job).unwrap());
+    let text = fs::read_to_string(fs_dir.join("vault")).unwrap();
+    assert!(text.starts_with(&format!("uuid={}\n", vfs.uuid)), "{text}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Absent spec.
+
+#[test]
+fn absent_spec_halts_when_the_source_falls_back_to_its_parent() {
+    require_mount!();
+    let env = Env::new();
+    let fs_a = Ext4::new(env.dir.path(), "a", None);
+    let job = env.job(None, None);
+    let m = fs_a.mount(&env.path("src"));
+    let mut guard = MountGuard::new(&job);
+    assert_eq!(check(&mut guard), MountCheck::Ready);
+    m.umount();
+
+    let (awaiting, _) = assert_halted(check(&mut guard), Side::Source, "unmounted");
+    assert!(awaiting.contains("ext4"), "{awaiting}");
+    let _m = fs_a.mount(&env.path("src"));
+    assert_eq!(check(&mut guard), MountCheck::Ready);
+}
+
+/// The vault leaves: halted, and nothing (not even the job folder) appears in the bare
+/// mountpoint, whatever is called meanwhile.
+fn vault_leaves(vault_fs: Option<&str>) {
+    let env = Env::new();
+    let vault = env.path("vault");
+    let vfs = Ext4::new(env.dir.path(), "vault", Some("vaultlabel"));
+    let spec = vault_fs.map(|t| t.replace("UUID", &vfs.uuid));
+    let job = env.job(Some("auto"), spec.as_deref());
+
+    let m = vfs.mount(&vault);
+    let mut guard = MountGuard::new(&job);
+    assert_eq!(check(&mut guard), MountCheck::Ready);
+    m.umount();
+
+    assert_halted(check(&mut guard), Side::Vault, "");
+    if spec.is_some() {
+        assert_halted(check_job_once(&job), Side::Vault, "");
+    }
+    // Without a spec a fresh guard cannot tell a bare mountpoint from a plain vault folder
+    // (docs/MOUNTS.md); the long-lived guard saw the vault leave and refuses.
+    assert!(
+        guard.record_auto(&job).is_err(),
+        "recorded into a bare mountpoint"
+    );
+    assert!(
+        is_empty_dir(&vault),
+        "something was created in the bare mountpoint"
+    );
+
+    let _m = vfs.mount(&vault);
+    assert_eq!(check(&mut guard), MountCheck::Ready);
+    assert!(guard.record_auto(&job).unwrap());
+    assert!(job.job_dir().join(".reverberator/fs/source").is_file());
+}
+
+#[test]
+fn vault_unmounted_with_absent_spec_halts_and_writes_nothing() {
+    require_mount!();
+    vault_leaves(None);
+}
+
+#[test]
+fn vault_unmounted_with_uuid_spec_halts_and_writes_nothing() {
+    require_mount!();
+    vault_leaves(Some("uuid=UUID"));
+}
+
+#[test]
+fn vault_unmounted_with_label_spec_halts_and_writes_nothing() {
+    require_mount!();
+    vault_leaves(Some("label=vaultlabel"));
+}
+
+#[test]
+fn missing_source_or_vault_directory_is_halted_not_an_error() {
+    let env = Env::new();
+    let job = env.job(None, None);
+    fs::remove_dir(env.path("src")).unwrap();
+    let mut guard = MountGuard::new(&job);
+    assert_halted(check(&mut guard), Side::Source, "not there");
+    fs::create_dir(env.path("src")).unwrap();
+    fs::remove_dir(env.path("vault")).unwrap();
+    assert_halted(check(&mut guard), Side::Vault, "not there");
+    let auto_job = env.job(None, Some("auto"));
+    let mut auto_guard = MountGuard::new(&auto_job);
+    assert_halted(check(&mut auto_guard), Side::Vault, "not there");
+    assert!(auto_guard.record_auto(&auto_job).is_err());
+    assert!(!env.path("vault").exists(), "the vault was created");
+    fs::create_dir(env.path("vault")).unwrap();
+    assert_eq!(check(&mut guard), MountCheck::Ready);
+}
+
+// ---------------------------------------------------------------------------------------
+// What IN_UNMOUNT never reports.
+
+fn lazy_umount_with_open_file(source_fs: impl Fn(&Ext4) -> Option<String>) {
+    let env = Env::new();
+    let src = env.path("src");
+    let fs_a = Ext4::new(env.dir.path(), "a", None);
+    let job = env.job(source_fs(&fs_a).as_deref(), None);
+    let m = fs_a.mount(&src);
+    fs::write(src.join("held"), b"open").unwrap();
+    let held = File::open(src.join("held")).unwrap();
+    let mut guard = MountGuard::new(&job);
+    assert_eq!(check(&mut guard), MountCheck::Ready);
+
+    m.umount_lazy();
+    assert_halted(check(&mut guard), Side::Source, "");
+    drop(held);
+}
+
+#[test]
+fn lazy_umount_with_a_file_held_open_halts_absent_spec() {
+    require_mount!();
+    lazy_umount_with_open_file(|_| None);
+}
+
+#[test]
+fn lazy_umount_with_a_file_held_open_halts_uuid_spec() {
+    require_mount!();
+    lazy_umount_with_open_file(|fs| Some(format!("uuid={}", fs.uuid)));
+}
+
+fn mounted_over_source(source_fs: impl Fn(&Ext4) -> Option<String>, own_mount: bool) {
+    let env = Env::new();
+    let src = env.path("src");
+    let fs_a = Ext4::new(env.dir.path(), "a", None);
+    let over = Ext4::new(env.dir.path(), "over", None);
+    let spec = if own_mount { source_fs(&fs_a) } else { None };
+    let job = env.job(spec.as_deref(), None);
+    let _base = own_mount.then(|| fs_a.mount(&src));
+    let mut guard = MountGuard::new(&job);
+    assert_eq!(check(&mut guard), MountCheck::Ready);
+
+    let top = over.mount(&src);
+    assert_halted(check(&mut guard), Side::Source, "");
+    top.umount();
+    assert_eq!(check(&mut guard), MountCheck::Ready);
+
+    // A tmpfs over it: no device identity at all.
+    let top = Mount::new("tmpfs", &src, &["-t", "tmpfs"]).unwrap();
+    assert_halted(check(&mut guard), Side::Source, "tmpfs");
+    top.umount();
+    assert_eq!(check(&mut guard), MountCheck::Ready);
+}
+
+#[test]
+fn a_filesystem_mounted_over_the_source_halts_absent_spec() {
+    require_mount!();
+    mounted_over_source(|_| None, true);
+}
+
+#[test]
+fn a_filesystem_mounted_over_a_plain_source_directory_halts() {
+    require_mount!();
+    mounted_over_source(|_| None, false);
+}
+
+#[test]
+fn a_filesystem_mounted_over_the_source_halts_uuid_spec() {
+    require_mount!();
+    mounted_over_source(|fs| Some(format!("uuid={}", fs.uuid)), true);
+}
+
+#[test]
+fn a_filesystem_mounted_over_the_source_halts_label_and_dev_specs() {
+    require_mount!();
+    let env = Env::new();
+    let src = env.path("src");
+    let base = Ext4::new(env.dir.path(), "base", Some("base"));
+    let over = Ext4::new(env.dir.path(), "over", Some("base-over"));
+    for spec in ["label=base".to_owned(), format!("dev={}", base.lo.dev())] {
+        let job = env.job(Some(&spec), None);
+        let _b = base.mount(&src);
+        let mut guard = MountGuard::new(&job);
+        assert_eq!(check(&mut guard), MountCheck::Ready, "{spec}");
+        let top = over.mount(&src);
+        let (awaiting, _) = assert_halted(check(&mut guard), Side::Source, "base-over");
+        assert_eq!(awaiting, spec);
+        top.umount();
+        assert_eq!(check(&mut guard), MountCheck::Ready, "{spec}");
+    }
+}
+
+#[test]
+fn a_bind_mount_of_the_same_filesystem_over_the_source_halts_even_when_the_uuid_matches() {
+    require_mount!();
+    let env = Env::new();
+    let src = env.path("src");
+    let fs_a = Ext4::new(env.dir.path(), "a", None);
+    let _m = fs_a.mount(&src);
+    fs::create_dir(src.join("elsewhere")).unwrap();
+    let job = env.job(Some(&format!("uuid={}", fs_a.uuid)), None);
+    let mut guard = MountGuard::new(&job);
+    assert_eq!(check(&mut guard), MountCheck::Ready);
+    let bind = Mount::new(s(&src.join("elsewhere")), &src, &["--bind"]).unwrap();
+    assert_halted(check(&mut guard), Side::Source, "covers");
+    bind.umount();
+    assert_eq!(check(&mut guard), MountCheck::Ready);
+}

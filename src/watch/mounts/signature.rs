@@ -60,15 +60,29 @@ impl FsSignature {
             .or_else(|| self.device.clone().map(FsSpec::Dev))
     }
 
-    /// A longer description for messages: `uuid=… (ext4 on /dev/sdb1 at /mnt/x)`.
+    /// A longer description for messages, every identity known:
+    /// `uuid=… label=… (ext4 on /dev/sdb1 at /mnt/x)`.
     pub fn describe(&self) -> String {
-        let dev = self.device.as_deref().map(|d| d.display().to_string());
-        let at = self.mountpoint.as_deref().map(|m| m.display().to_string());
+        let ids = [
+            ("uuid", &self.uuid),
+            ("partuuid", &self.partuuid),
+            ("label", &self.label),
+            ("partlabel", &self.partlabel),
+        ];
+        let mut out: Vec<String> = ids
+            .iter()
+            .filter_map(|(k, v)| v.as_deref().map(|v| format!("{k}={v}")))
+            .collect();
+        if out.is_empty() {
+            out.push(self.to_string());
+        }
+        let show = |p: &Option<PathBuf>| p.as_deref().map(|d| d.display().to_string());
         format!(
-            "{self} ({} on {} at {})",
+            "{} ({} on {} at {})",
+            out.join(" "),
             self.fstype.as_deref().unwrap_or("?"),
-            dev.as_deref().unwrap_or("?"),
-            at.as_deref().unwrap_or("?"),
+            show(&self.device).as_deref().unwrap_or("?"),
+            show(&self.mountpoint).as_deref().unwrap_or("?"),
         )
     }
 
