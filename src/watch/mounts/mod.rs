@@ -22,6 +22,7 @@ pub mod fstab;
 mod guard;
 pub mod mountinfo;
 pub mod record;
+mod side;
 mod signature;
 mod watcher;
 
