@@ -1,1 +1,582 @@
-//! Version folder names (format and parse), the job folder, the hidden build name.
+//! The job folder on disk: version folder names (format and parse), the hidden build name,
+//! the private `.reverberator/` folder with its `links/` and `refs/` bookkeeping, the text
+//! of structural links, and the [`Resolver`] that walks a version the way `cp -rL` would
+//! for structural links while treating source symlinks as data.
+//!
+//! Everything here is about names and places; building, retiring and reading versions live
+//! in the sibling modules. Paths inside a version are relative to the version root; the
+//! root itself is the empty path.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::io::{self, BufRead, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, FixedOffset, Local, TimeZone};
+
+use super::escape::{escape, unescape};
+use crate::fs::{Dir, FileKind, Meta};
+
+/// The `strftime` format of the time part of a version folder name.
+pub const TIME_FORMAT: &str = "%Y-%m-%d_%H-%M-%S_%z";
+/// The private bookkeeping folder inside a job folder.
+pub const PRIVATE_DIR: &str = ".reverberator";
+/// The symlink to the newest version.
+pub const LATEST: &str = "latest";
+/// The suffix of a version being built.
+pub const PARTIAL_SUFFIX: &str = ".partial";
+
+/// The name of a version folder: `V{n}--{%Y-%m-%d_%H-%M-%S_%z}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VersionName {
+    /// The version number: from 0, only growing, never reused.
+    pub number: u64,
+    /// When the version was taken (local time, whole seconds).
+    pub time: DateTime<FixedOffset>,
+}
+
+/// A folder name that is not a version name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a version folder name (V{{n}}--YYYY-MM-DD_HH-MM-SS_+ZZZZ)")]
+pub struct VersionNameError(pub String);
+
+impl VersionName {
+    /// Version `number` taken now, in local time.
+    pub fn now(number: u64) -> VersionName {
+        VersionName::at(number, Local::now().fixed_offset())
+    }
+
+    /// Version `number` taken at `time` (sub-second part dropped).
+    pub fn at(number: u64, time: DateTime<FixedOffset>) -> VersionName {
+        let secs = time.timestamp();
+        let time = time
+            .timezone()
+            .timestamp_opt(secs, 0)
+            .single()
+            .unwrap_or(time);
+        VersionName { number, time }
+    }
+
+    /// The hidden name the version is built under: `.V{n}--{time}.partial`.
+    pub fn partial_name(&self) -> String {
+        format!(".{self}{PARTIAL_SUFFIX}")
+    }
+
+    /// The file name of this version's bookkeeping files: `V{n}.tsv`.
+    pub fn tsv_name(&self) -> String {
+        tsv_name(self.number)
+    }
+}
+
+fn tsv_name(number: u64) -> String {
+    format!("V{number}.tsv")
+}
+
+impl fmt::Display for VersionName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "V{}--{}", self.number, self.time.format(TIME_FORMAT))
+    }
+}
+
+impl FromStr for VersionName {
+    type Err = VersionNameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || VersionNameError(s.to_owned());
+        let rest = s.strip_prefix('V').ok_or_else(err)?;
+        let (num, time) = rest.split_once("--").ok_or_else(err)?;
+        if num.is_empty()
+            || !num.bytes().all(|b| b.is_ascii_digit())
+            || (num.len() > 1 && num.starts_with('0'))
+        {
+            return Err(err());
+        }
+        let number = num.parse().map_err(|_| err())?;
+        let time = DateTime::parse_from_str(time, TIME_FORMAT).map_err(|_| err())?;
+        let name = VersionName { number, time };
+        // Only the canonical spelling is a version (no aliases of one folder).
+        if name.to_string() == s {
+            Ok(name)
+        } else {
+            Err(err())
+        }
+    }
+}
+
+/// The text of a structural link placed at `link` (a path inside a version) that points at
+/// `target_rel` inside version `target`: `"../"` × (components of `link`'s parent + 1)
+/// followed by `V{k}--{time}/target_rel`.
+pub fn link_target(link: &Path, target: &VersionName, target_rel: &Path) -> PathBuf {
+    let ups = link.parent().map_or(0, |p| p.components().count()) + 1;
+    let mut out = PathBuf::new();
+    for _ in 0..ups {
+        out.push("..");
+    }
+    out.push(target.to_string());
+    out.push(target_rel);
+    out
+}
+
+/// Undo [`link_target`]: the version folder name and the path inside it, when `text` is a
+/// well-formed structural link target for a link at `link`.
+pub fn parse_link_target(link: &Path, text: &Path) -> Option<(VersionName, PathBuf)> {
+    let ups = link.parent().map_or(0, |p| p.components().count()) + 1;
+    let mut comps = text.components();
+    for _ in 0..ups {
+        if comps.next() != Some(Component::ParentDir) {
+            return None;
+        }
+    }
+    let version: VersionName = match comps.next()? {
+        Component::Normal(name) => name.to_str()?.parse().ok()?,
+        _ => return None,
+    };
+    let rest: PathBuf = comps.as_path().to_path_buf();
+    rest.components()
+        .all(|c| matches!(c, Component::Normal(_)))
+        .then_some((version, rest))
+}
+
+/// An open job folder: `<vault>/<sanitized job name>/`.
+#[derive(Debug)]
+pub struct JobFolder {
+    root: PathBuf,
+    dir: Dir,
+}
+
+impl JobFolder {
+    /// Open an existing job folder.
+    pub fn open(root: &Path) -> io::Result<JobFolder> {
+        Ok(JobFolder {
+            root: root.to_path_buf(),
+            dir: Dir::open(root)?,
+        })
+    }
+
+    /// Open the job folder, creating it and its private folders if needed. The vault root
+    /// (the folder's parent) must already exist: reverberator never creates a vault root,
+    /// so an unplugged disk's bare mount point is never written to.
+    pub fn create(root: &Path) -> io::Result<JobFolder> {
+        let parent = root
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("/"));
+        if !parent.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "vault folder {} does not exist: create it, or mount the disk that holds it",
+                    parent.display()
+                ),
+            ));
+        }
+        for sub in ["", PRIVATE_DIR, ".reverberator/links", ".reverberator/refs"] {
+            match std::fs::create_dir(root.join(sub)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        JobFolder::open(root)
+    }
+
+    /// The job folder's path.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The open job folder.
+    pub fn dir(&self) -> &Dir {
+        &self.dir
+    }
+
+    /// The path of version `v`'s folder.
+    pub fn version_path(&self, v: &VersionName) -> PathBuf {
+        self.root.join(v.to_string())
+    }
+
+    /// Every committed version, oldest first (folders whose name parses as a version).
+    pub fn versions(&self) -> io::Result<Vec<VersionName>> {
+        let mut out = Vec::new();
+        for entry in self.dir.entries()? {
+            let Some(name) = entry
+                .name
+                .to_str()
+                .and_then(|n| n.parse::<VersionName>().ok())
+            else {
+                continue;
+            };
+            let is_dir = match entry.kind {
+                Some(kind) => kind == FileKind::Dir,
+                None => self.dir.stat(&entry.name)?.kind == FileKind::Dir,
+            };
+            if is_dir {
+                out.push(name);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The newest committed version, if any.
+    pub fn latest(&self) -> io::Result<Option<VersionName>> {
+        Ok(self.versions()?.pop())
+    }
+
+    /// Names of leftover hidden builds (`.V…partial`).
+    pub fn partials(&self) -> io::Result<Vec<OsString>> {
+        Ok(self
+            .dir
+            .entries()?
+            .into_iter()
+            .map(|e| e.name)
+            .filter(|n| {
+                let b = n.as_bytes();
+                b.starts_with(b".V") && b.ends_with(PARTIAL_SUFFIX.as_bytes())
+            })
+            .collect())
+    }
+
+    fn bookkeeping(&self, kind: &str, number: u64) -> PathBuf {
+        self.root
+            .join(PRIVATE_DIR)
+            .join(kind)
+            .join(tsv_name(number))
+    }
+
+    /// The structural links inside version `number` (paths relative to its root).
+    pub fn read_links(&self, number: u64) -> io::Result<HashSet<PathBuf>> {
+        read_lines(&self.bookkeeping("links", number))?
+            .iter()
+            .map(|line| unescape_path(line))
+            .collect()
+    }
+
+    /// Replace the list of structural links of version `number` (temp file + rename,
+    /// fsynced).
+    pub fn write_links<'a>(
+        &self,
+        number: u64,
+        links: impl IntoIterator<Item = &'a Path>,
+    ) -> io::Result<()> {
+        let mut text = Vec::new();
+        for link in links {
+            writeln!(text, "{}", escape(link.as_os_str()))?;
+        }
+        write_atomic(&self.bookkeeping("links", number), &text)
+    }
+
+    /// The structural links that point into version `number`: (version, path) pairs.
+    pub fn read_refs(&self, number: u64) -> io::Result<Vec<(u64, PathBuf)>> {
+        let mut out = Vec::new();
+        for line in read_lines(&self.bookkeeping("refs", number))? {
+            let bad = || {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("bad refs line `{line}`"),
+                )
+            };
+            let (v, path) = line.split_once('\t').ok_or_else(bad)?;
+            out.push((v.parse().map_err(|_| bad())?, unescape_path(path)?));
+        }
+        Ok(out)
+    }
+
+    /// Append (version, path) lines to the refs file of version `number`, fsynced.
+    pub fn append_refs(&self, number: u64, refs: &[(u64, &Path)]) -> io::Result<()> {
+        if refs.is_empty() {
+            return Ok(());
+        }
+        let mut text = Vec::new();
+        for (v, path) in refs {
+            writeln!(text, "{v}\t{}", escape(path.as_os_str()))?;
+        }
+        let path = self.bookkeeping("refs", number);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        file.write_all(&text)?;
+        file.sync_data()
+    }
+
+    /// Remove the bookkeeping files of a retired version.
+    pub fn remove_bookkeeping(&self, number: u64) -> io::Result<()> {
+        for kind in ["links", "refs"] {
+            match std::fs::remove_file(self.bookkeeping(kind, number)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unescape_path(text: &str) -> io::Result<PathBuf> {
+    unescape(text)
+        .map(PathBuf::from)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Lines of a bookkeeping file; a missing file has none.
+fn read_lines(path: &Path) -> io::Result<Vec<String>> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    io::BufReader::new(file)
+        .lines()
+        .filter(|l| !l.as_ref().is_ok_and(|l| l.is_empty()))
+        .collect()
+}
+
+/// Write `data` to `path` through a temp file in the same folder: fsync, rename, fsync the
+/// folder. Readers see the old or the new content, never a mix.
+pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp_name = OsString::from(".");
+    tmp_name.push(path.file_name().unwrap_or(OsStr::new("file")));
+    tmp_name.push(format!(".tmp{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(data)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// The real entry behind a path of a version: which version holds it and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The version whose folder holds the real entry.
+    pub version: VersionName,
+    /// The entry's path inside that version.
+    pub path: PathBuf,
+    /// Its metadata (`lstat`: a source symlink is reported as a symlink).
+    pub meta: Meta,
+}
+
+impl Resolved {
+    /// The entry's absolute path under the job folder `root`.
+    pub fn full_path(&self, root: &Path) -> PathBuf {
+        root.join(self.version.to_string()).join(&self.path)
+    }
+}
+
+/// Resolves paths of versions to real entries, following structural links (one hop each)
+/// and never source symlinks. Cheap to clone; clones share the cache of links files, so
+/// one resolver can serve several threads.
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    root: PathBuf,
+    versions: Arc<BTreeMap<u64, VersionName>>,
+    links: Arc<Mutex<HashMap<u64, Arc<HashSet<PathBuf>>>>>,
+}
+
+impl Resolver {
+    /// A resolver over the committed versions of `folder` as they are now.
+    pub fn new(folder: &JobFolder) -> io::Result<Resolver> {
+        let versions = folder
+            .versions()?
+            .into_iter()
+            .map(|v| (v.number, v))
+            .collect();
+        Ok(Resolver {
+            root: folder.root().to_path_buf(),
+            versions: Arc::new(versions),
+            links: Arc::default(),
+        })
+    }
+
+    /// A resolver that also knows `extra` (e.g. a version being built or just committed).
+    pub fn with_version(&self, extra: VersionName) -> Resolver {
+        let mut versions = (*self.versions).clone();
+        versions.insert(extra.number, extra);
+        Resolver {
+            root: self.root.clone(),
+            versions: Arc::new(versions),
+            links: self.links.clone(),
+        }
+    }
+
+    /// The job folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The version called `number`, if it is known.
+    pub fn version(&self, number: u64) -> Option<&VersionName> {
+        self.versions.get(&number)
+    }
+
+    /// The structural links inside version `number` (cached).
+    pub fn links(&self, number: u64) -> io::Result<Arc<HashSet<PathBuf>>> {
+        let mut cache = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(set) = cache.get(&number) {
+            return Ok(set.clone());
+        }
+        let path = self
+            .root
+            .join(PRIVATE_DIR)
+            .join("links")
+            .join(tsv_name(number));
+        let set: HashSet<PathBuf> = read_lines(&path)?
+            .iter()
+            .map(|l| unescape_path(l))
+            .collect::<io::Result<_>>()?;
+        let set = Arc::new(set);
+        cache.insert(number, set.clone());
+        Ok(set)
+    }
+
+    /// Forget cached links of `number` (after a retire rewrote them).
+    pub fn invalidate(&self, number: u64) {
+        self.links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&number);
+    }
+
+    /// The root directory of version `v`.
+    pub fn version_root(&self, v: &VersionName) -> io::Result<Resolved> {
+        let meta = Dir::open(&self.root.join(v.to_string()))?.stat_self()?;
+        Ok(Resolved {
+            version: v.clone(),
+            path: PathBuf::new(),
+            meta,
+        })
+    }
+
+    /// The entry `name` inside the real directory `parent`; `None` when it does not exist.
+    /// A structural link is followed to the real directory it names; anything else
+    /// (including a source symlink) is returned as it is.
+    pub fn child(&self, parent: &Resolved, name: &OsStr) -> io::Result<Option<Resolved>> {
+        let path = parent.path.join(name);
+        let is_link = self.links(parent.version.number)?.contains(&path);
+        let full = self.root.join(parent.version.to_string()).join(&path);
+        if is_link {
+            let text = std::fs::read_link(&full)?;
+            let (version, target) = parse_link_target(&path, &text).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{}: malformed structural link `{}`",
+                        full.display(),
+                        text.display()
+                    ),
+                )
+            })?;
+            let dir = Dir::open(&self.root.join(version.to_string()).join(&target))?;
+            return Ok(Some(Resolved {
+                version,
+                path: target,
+                meta: dir.stat_self()?,
+            }));
+        }
+        let parent_dir = match Dir::open(&full.parent().map(Path::to_path_buf).unwrap_or_default())
+        {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match parent_dir.stat(name) {
+            Ok(meta) => Ok(Some(Resolved {
+                version: parent.version.clone(),
+                path,
+                meta,
+            })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Resolve `rel` (relative to the root of version `v`) to its real entry; `None` when
+    /// the path does not exist in that version (or passes through a non-directory).
+    pub fn resolve(&self, v: &VersionName, rel: &Path) -> io::Result<Option<Resolved>> {
+        let mut cur = self.version_root(v)?;
+        for comp in rel.components() {
+            let Component::Normal(name) = comp else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{}: not a plain relative path", rel.display()),
+                ));
+            };
+            if cur.meta.kind != FileKind::Dir {
+                return Ok(None);
+            }
+            match self.child(&cur, name)? {
+                Some(next) => cur = next,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(cur))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(n: u64) -> VersionName {
+        "V0--2026-11-23_10-00-00_+0100"
+            .parse::<VersionName>()
+            .map(|v| VersionName { number: n, ..v })
+            .unwrap()
+    }
+
+    #[test]
+    fn version_names_round_trip() {
+        let v: VersionName = "V12--2026-11-23_10-05-12_+0100".parse().unwrap();
+        assert_eq!(v.number, 12);
+        assert_eq!(v.to_string(), "V12--2026-11-23_10-05-12_+0100");
+        assert_eq!(v.partial_name(), ".V12--2026-11-23_10-05-12_+0100.partial");
+        let now = VersionName::now(3);
+        assert_eq!(now.to_string().parse::<VersionName>().unwrap(), now);
+    }
+
+    #[test]
+    fn non_versions_are_rejected() {
+        for bad in [
+            "latest",
+            "V--2026",
+            "V01--2026-11-23_10-05-12_+0100",
+            "V1-2026-11-23_10-05-12_+0100",
+            "V1--2026-11-23_10-05-12",
+            "V1--2026-11-23_10-05-12_+0100x",
+            "index.tsv",
+        ] {
+            assert!(bad.parse::<VersionName>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn link_targets_climb_to_the_job_folder() {
+        let v3 = name(3);
+        let t = link_target(Path::new("a/b"), &v3, Path::new("a/b"));
+        assert_eq!(t, Path::new("../../V3--2026-11-23_10-00-00_+0100/a/b"));
+        assert_eq!(
+            parse_link_target(Path::new("a/b"), &t),
+            Some((v3.clone(), PathBuf::from("a/b")))
+        );
+        let top = link_target(Path::new("x"), &v3, Path::new("moved/x"));
+        assert_eq!(top, Path::new("../V3--2026-11-23_10-00-00_+0100/moved/x"));
+        // A target written for another depth, or escaping, is not structural.
+        assert_eq!(parse_link_target(Path::new("a/b/c"), &t), None);
+        assert_eq!(
+            parse_link_target(
+                Path::new("x"),
+                Path::new("../V3--2026-11-23_10-00-00_+0100/../etc")
+            ),
+            None
+        );
+        assert_eq!(parse_link_target(Path::new("x"), Path::new("/etc")), None);
+    }
+}
