@@ -652,7 +652,14 @@ fn reflink_attributes_only(mkfs: &str, mkfs_args: &[&str]) {
         fs::create_dir(mnt.join(d)).unwrap();
     }
     let big = mnt.join("src/big.bin");
+    let empty = used_bytes(&mnt);
     write_big_file(&big);
+    // The meter works: the source file itself allocates its 100 MiB.
+    let written = used_bytes(&mnt).saturating_sub(empty);
+    assert!(
+        written >= 95 << 20,
+        "{mkfs}: writing 100 MiB used only {written} bytes"
+    );
     let mut job = env.job(None, None);
     job.source = mnt.join("src");
     job.vault = mnt.join("vault");
