@@ -13,6 +13,40 @@
 //!
 //! This module knows the job's paths and the location of the `auto` records inside the job
 //! folder, nothing else about vaults; it never halts or resumes anything itself.
+//!
+//! # In an event loop
+//!
+//! ```no_run
+//! use mio::{Events, Interest, Poll, Token};
+//! use reverberator::watch::mounts::{MountCheck, MountGuard, MountWatcher};
+//! # fn jobs() -> Vec<reverberator::config::JobConfig> { Vec::new() }
+//! # fn main() -> std::io::Result<()> {
+//! const MOUNTS: Token = Token(0);
+//! let jobs = jobs();
+//! let mut poll = Poll::new()?;
+//! let mut watcher = MountWatcher::new()?;
+//! poll.registry().register(&mut watcher, MOUNTS, Interest::PRIORITY)?;
+//! // At job start: a job whose paths are not there starts halted, the others run.
+//! let mut guards: Vec<MountGuard> = jobs.iter().map(MountGuard::new).collect();
+//! let mut events = Events::with_capacity(64);
+//! loop {
+//!     poll.poll(&mut events, None)?;
+//!     let mount_event = events.iter().any(|e| e.token() == MOUNTS);
+//!     if mount_event && watcher.drain() {
+//!         for (job, guard) in jobs.iter().zip(&mut guards) {
+//!             match guard.check(watcher.table()) {
+//!                 MountCheck::Ready => { /* resume if halted: delta scan, snapshot */ }
+//!                 MountCheck::Halted { side, awaiting, reason } => {
+//!                     /* drop watches and the ChangeSet; status shows side + awaiting */
+//!                 }
+//!             }
+//!             // After the job's first successful snapshot: guard.record_auto(job)
+//! #           let _ = job;
+//!         }
+//!     }
+//! }
+//! # }
+//! ```
 
 use std::fmt;
 use std::io;

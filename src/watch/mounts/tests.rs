@@ -223,6 +223,15 @@ fn signature_of_the_root_filesystem_names_its_mount() {
     ));
 }
 
+#[test]
+fn watcher_drain_reports_no_change_when_nothing_changed() {
+    let mut watcher = MountWatcher::new().unwrap();
+    // Other processes (parallel tests) may mount meanwhile: drain must settle to false.
+    let settled = (0..100).any(|_| !watcher.drain());
+    assert!(settled, "drain() never reported an unchanged table");
+    assert!(!watcher.table().entries().is_empty());
+}
+
 /// A bind mount made by this test, undone on drop (also on panic).
 struct BindMount(PathBuf);
 
