@@ -138,8 +138,16 @@ fn absent_spec_halts_when_the_source_falls_back_to_its_parent() {
 
     let (awaiting, _) = assert_halted(check(&mut guard), Side::Source, "unmounted");
     assert!(awaiting.contains("ext4"), "{awaiting}");
+    // Changed while mounted elsewhere: the source path is still a bare directory.
+    let elsewhere = env.path("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    let m = fs_a.mount(&elsewhere);
+    fs::write(elsewhere.join("changed-elsewhere"), b"x").unwrap();
+    assert_halted(check(&mut guard), Side::Source, "unmounted");
+    m.umount();
     let _m = fs_a.mount(&env.path("src"));
     assert_eq!(check(&mut guard), MountCheck::Ready);
+    assert!(env.path("src/changed-elsewhere").is_file());
 }
 
 /// The vault leaves: halted, and nothing (not even the job folder) appears in the bare
