@@ -37,9 +37,10 @@ pub fn parse_fstab(text: &str) -> Vec<FstabEntry> {
         .collect()
 }
 
-/// Read [`FSTAB`]; an unreadable or missing file lists nothing.
-pub fn read_fstab() -> Vec<FstabEntry> {
-    std::fs::read(FSTAB)
+/// Read an fstab file ([`FSTAB`] in production); an unreadable or missing file lists
+/// nothing.
+pub fn read_fstab(path: &Path) -> Vec<FstabEntry> {
+    std::fs::read(path)
         .map(|b| parse_fstab(&String::from_utf8_lossy(&b)))
         .unwrap_or_default()
 }

@@ -15,8 +15,9 @@
 
 use std::ffi::OsString;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use super::fstab::FSTAB;
 use super::mountinfo::{mount_id_of_fd, MountTable};
 use super::side::{Rule, SideGuard};
 use super::signature::{spec_matches, FsSignature};
@@ -39,11 +40,16 @@ impl MountGuard {
     /// filesystem that matches; a vault record that names another filesystem than the one
     /// holding it is ignored and re-recorded at the next [`MountGuard::record_auto`]).
     pub fn new(job: &JobConfig) -> MountGuard {
+        Self::with_fstab(job, Path::new(FSTAB))
+    }
+
+    /// [`MountGuard::new`] consulting `fstab` instead of `/etc/fstab` (tests).
+    pub(crate) fn with_fstab(job: &JobConfig, fstab: &Path) -> MountGuard {
         let mut guard = MountGuard {
             job: job.name.clone(),
             job_dir: job.job_dir(),
-            source: SideGuard::new(&job.source, job.source_fs.as_ref()),
-            vault: SideGuard::new(&job.vault, job.vault_fs.as_ref()),
+            source: SideGuard::new(&job.source, job.source_fs.as_ref(), fstab),
+            vault: SideGuard::new(&job.vault, job.vault_fs.as_ref(), fstab),
         };
         match MountTable::read() {
             Ok(table) => {

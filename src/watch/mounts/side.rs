@@ -18,6 +18,8 @@ pub(super) struct SideGuard {
     pub(super) baseline: Option<MountEntry>,
     /// The last probed signature and what it was probed for.
     cache: Option<(ProbeKey, FsSignature)>,
+    /// The fstab consulted for bare mountpoints (`/etc/fstab`; tests point it elsewhere).
+    fstab: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,12 +88,13 @@ impl Halt {
 }
 
 impl SideGuard {
-    pub(super) fn new(path: &Path, spec: Option<&FsSpec>) -> SideGuard {
+    pub(super) fn new(path: &Path, spec: Option<&FsSpec>, fstab: &Path) -> SideGuard {
         SideGuard {
             path: path.to_owned(),
             rule: Rule::from_config(spec),
             baseline: None,
             cache: None,
+            fstab: fstab.to_owned(),
         }
     }
 
@@ -156,7 +159,7 @@ impl SideGuard {
 
     fn check_unspecified(&mut self, entry: &MountEntry, table: &MountTable) -> Result<(), Halt> {
         let canonical = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
-        let fstab = read_fstab();
+        let fstab = read_fstab(&self.fstab);
         if let Some(want) = unmounted_target(&fstab, &canonical, &entry.mount_point) {
             return Err(self.halt(format!(
                 "/etc/fstab mounts {} at {}, which is not mounted: {} is a bare directory on {}",

@@ -232,6 +232,59 @@ fn watcher_drain_reports_no_change_when_nothing_changed() {
     assert!(!watcher.table().entries().is_empty());
 }
 
+#[test]
+fn a_bare_mountpoint_listed_in_fstab_is_halted_until_mounted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, vault) = (dir.path().join("src"), dir.path().join("vault"));
+    std::fs::create_dir(&src).unwrap();
+    std::fs::create_dir(&vault).unwrap();
+    let fstab = dir.path().join("fstab");
+    let target = std::fs::canonicalize(&vault).unwrap();
+    let line = format!("LABEL=backup {} ext4 noauto 0 2\n", target.display());
+    std::fs::write(&fstab, line).unwrap();
+    let job = crate::config::JobConfig {
+        vault_fs: Some(FsSpec::Auto),
+        ..test_job(&src, &vault)
+    };
+    let mut guard = MountGuard::with_fstab(&job, &fstab);
+    let table = MountTable::read().unwrap();
+    match guard.check(&table) {
+        MountCheck::Halted { side, reason, .. } => {
+            assert_eq!(side, Side::Vault);
+            assert!(reason.contains("LABEL=backup"), "{reason}");
+        }
+        MountCheck::Ready => panic!("a bare fstab mountpoint was accepted"),
+    }
+    assert!(guard.record_auto(&job).is_err());
+    assert_eq!(std::fs::read_dir(&vault).unwrap().count(), 0);
+    let flags = nix::mount::MsFlags::empty();
+    if let Err(e) = nix::mount::mount(Some("tmpfs"), &vault, Some("tmpfs"), flags, None::<&str>) {
+        eprintln!("skipped the mounted half: cannot mount a tmpfs here ({e})");
+        return;
+    }
+    let _mounted = BindMount(vault.clone());
+    let table = MountTable::read().unwrap();
+    assert_eq!(guard.check(&table), MountCheck::Ready);
+}
+
+fn test_job(source: &Path, vault: &Path) -> crate::config::JobConfig {
+    crate::config::JobConfig {
+        name: "fstab test".into(),
+        source: source.to_owned(),
+        vault: vault.to_owned(),
+        settle: Duration::from_secs(1),
+        max_settle: Duration::from_secs(10),
+        keep_versions: 10,
+        vault_limit: Default::default(),
+        keep_full_copy: true,
+        attributes_only: false,
+        exclude: Default::default(),
+        source_fs: None,
+        vault_fs: None,
+        rescan_interval: None,
+    }
+}
+
 /// A bind mount made by this test, undone on drop (also on panic).
 struct BindMount(PathBuf);
 
