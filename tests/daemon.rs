@@ -523,3 +523,74 @@ fn status_answers_only_for_its_own_config() {
     assert_eq!(second.status.code(), Some(1));
     assert!(crate::util::stderr(&second).contains("already runs this config"));
 }
+
+/// A mount made for a test; lazily unmounted on drop.
+struct TestMount(PathBuf);
+
+impl TestMount {
+    fn new(args: &[&str], point: &Path) -> Option<TestMount> {
+        let ok = std::process::Command::new("mount")
+            .args(args)
+            .arg(point)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| TestMount(point.to_path_buf()))
+    }
+}
+
+impl Drop for TestMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn daemon_halts_when_the_source_leaves_and_resumes_when_it_returns() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: mounting needs root");
+        return;
+    }
+    let tmp = crate::util::TempTree::new();
+    tmp.dir("store").dir("mnt");
+    let (store, mnt) = (tmp.path().join("store"), tmp.path().join("mnt"));
+    let Some(_fs) = TestMount::new(&["-t", "tmpfs", "tmpfs"], &store) else {
+        eprintln!("skipped: cannot mount tmpfs here");
+        return;
+    };
+    std::fs::create_dir_all(store.join("data/sub")).unwrap();
+    std::fs::write(store.join("data/sub/f"), "before").unwrap();
+    let store_arg = store.to_string_lossy().into_owned();
+    let bind = TestMount::new(&["--bind", &store_arg], &mnt).expect("bind mount");
+    let env = Env::new("docs");
+    let src = mnt.join("data");
+    let vault = env.vault();
+    std::fs::write(env.config(), job_table("docs", &src, &vault, "")).unwrap();
+    let daemon = Daemon::start(&env.config(), env.outer.path());
+    let mut rec = Recorded::default();
+    settled(&daemon, "docs", &src, &env.job_dir(), &mut rec);
+
+    drop(bind); // umount -l: no IN_UNMOUNT while the daemon holds the directory open
+    let halted = daemon.wait_status("halted-unmounted", |r| {
+        r.jobs.iter().any(|j| j.state == "halted-unmounted")
+    });
+    assert_eq!(halted.jobs[0].halted_side.as_deref(), Some("source"));
+    let before = versions(&env.job_dir()).len();
+    std::fs::write(store.join("data/sub/f"), "changed while halted").unwrap();
+    std::fs::write(store.join("data/new"), "new while halted").unwrap();
+    assert!(
+        !wait_until(Duration::from_secs(2), || versions(&env.job_dir()).len()
+            > before),
+        "a version was committed while halted"
+    );
+
+    let _bind = TestMount::new(&["--bind", &store_arg], &mnt).expect("bind mount again");
+    settled(&daemon, "docs", &src, &env.job_dir(), &mut rec);
+    let j = journal(&env.job_dir());
+    for event in ["unmount", "halt", "mount", "resume"] {
+        assert!(j.contains(&format!("\t{event}\t")), "no {event} line:\n{j}");
+    }
+    assert_recorded(&env.job_dir(), &rec);
+}

@@ -39,10 +39,11 @@ use signal_hook_mio::v1_0::Signals;
 use crate::config::{Config, Loaded};
 use crate::vault::journal::{Event, JournalLine};
 use crate::watch::inotify::WatchEvent;
+use crate::watch::mounts::{MountTable, MountWatcher};
 
 use job::{Action, MountState, Note, Timing};
 use reload::JobChange;
-use slot::JobSlot;
+use slot::{HaltRecord, JobSlot};
 use status::StatusReport;
 use tokens::TokenCounter;
 use workers::{JournalSink, Task, Workers};
@@ -95,6 +96,7 @@ pub struct Daemon {
     workers: Workers,
     journal: JournalSink,
     notifier: notify::Notifier,
+    mounts: Option<MountWatcher>,
 }
 
 /// Run the daemon for `loaded` until SIGTERM/SIGINT.
@@ -129,8 +131,7 @@ impl Daemon {
                 path: socket.clone(),
                 source,
             })?;
-        // INTEGRATION(mounts): register `watch::mounts::MountWatcher` under
-        // `tokens::MOUNTS` (Interest::PRIORITY) here.
+        let mounts = mount_watcher(&poll);
         Ok(Daemon {
             poll,
             signals,
@@ -143,6 +144,7 @@ impl Daemon {
             workers: Workers::new(MAX_WORKERS, waker),
             journal: JournalSink::start(),
             notifier: notify::Notifier::from_env(),
+            mounts,
         })
     }
 
@@ -194,9 +196,7 @@ impl Daemon {
             tokens::SIGNALS => self.handle_signals(asked),
             tokens::WAKER => self.handle_results(now),
             tokens::STATUS => self.handle_status_clients(now),
-            // INTEGRATION(mounts): drain the MountWatcher; when the table changed, check
-            // every job with `MountGuard` and pass the verdicts to `apply_mount_states`.
-            tokens::MOUNTS => {}
+            tokens::MOUNTS => self.handle_mounts(now),
             t => self.handle_watcher(t, now),
         }
     }
@@ -264,7 +264,7 @@ impl Daemon {
             WatchEvent::LimitReached => {
                 let msg = slot.limit_error().unwrap_or_default();
                 self.journal
-                    .send(&slot.job, JournalLine::now(Event::Error).message(&msg));
+                    .send(slot, JournalLine::now(Event::Error).message(&msg));
                 slot.machine.on_watch_limit(now)
             }
             WatchEvent::RootGone => {
@@ -273,7 +273,7 @@ impl Daemon {
                 slot.unwatch(self.poll.registry());
                 slot.machine.on_overflow(now)
             }
-            // INTEGRATION(mounts): a hint only; the mount-table watcher decides.
+            // A hint only: the mount-table watcher decides.
             WatchEvent::Unmounted => Vec::new(),
             _ => Vec::new(),
         }
@@ -307,11 +307,10 @@ impl Daemon {
             return;
         }
         slot.announced = true;
+        slot.record_auto();
         let msg = format!("watching {} folders", slot.status(Instant::now()).watches);
-        self.journal.send(
-            &slot.job,
-            JournalLine::now(Event::Start).path(".").message(msg),
-        );
+        self.journal
+            .send(slot, JournalLine::now(Event::Start).path(".").message(msg));
     }
 
     fn handle_status_clients(&mut self, now: Instant) {
@@ -347,13 +346,52 @@ impl Daemon {
                     self.ensure_watched(i);
                     self.submit(i, Task::Scan(reason));
                 }
-                Action::Halt { side, reason, .. } => {
-                    tracing::warn!(job = %self.slots[i].job.name, side = side.as_str(), "halted: {reason}");
-                    self.slots[i].unwatch(self.poll.registry());
+                Action::Halt { side, reason, .. } => self.halt(i, side, reason),
+                Action::Resume => {
+                    self.journal_resume(i);
+                    self.ensure_watched(i);
                 }
-                Action::Resume => self.ensure_watched(i),
                 Action::Journal(note) => self.journal_note(i, note),
             }
+        }
+    }
+
+    fn halt(&mut self, i: usize, side: job::Side, reason: String) {
+        let slot = &mut self.slots[i];
+        tracing::warn!(job = %slot.job.name, side = side.as_str(), "halted: {reason}");
+        self.workers.cancel_queued(&slot.job.name);
+        slot.unwatch(self.poll.registry());
+        slot.halted.get_or_insert(HaltRecord {
+            at: chrono::Local::now().fixed_offset(),
+            side,
+            reason,
+        });
+    }
+
+    /// The vault is writable again: journal the halt (`unmount`, `halt`, at the time it
+    /// happened) and the return (`mount`, `resume`).
+    fn journal_resume(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
+        let Some(h) = slot.halted.take() else {
+            return;
+        };
+        tracing::info!(job = %slot.job.name, "resumed: the {} is back", h.side.as_str());
+        let at = |event| JournalLine {
+            time: h.at,
+            ..JournalLine::now(event)
+        };
+        let side = h.side.as_str();
+        for line in [
+            at(Event::Unmount).path(side).message(&h.reason),
+            at(Event::Halt)
+                .path(side)
+                .message("no versions while a filesystem is away"),
+            JournalLine::now(Event::Mount).path(side),
+            JournalLine::now(Event::Resume)
+                .path(side)
+                .message("delta scan follows"),
+        ] {
+            self.journal.send(slot, line);
         }
     }
 
@@ -369,7 +407,7 @@ impl Daemon {
                 .message("inotify queue overflow: the next version comes from a delta scan"),
             Note::Error(msg) => JournalLine::now(Event::Error).message(msg),
         };
-        self.journal.send(&self.slots[i].job, line);
+        self.journal.send(&self.slots[i], line);
     }
 
     /// (Re)build the job's watches if it has none; the watch limit is reported to its
@@ -383,7 +421,7 @@ impl Daemon {
             Ok(()) if slot.limit_error().is_some() => {
                 let msg = slot.limit_error().unwrap_or_default();
                 self.journal
-                    .send(&slot.job, JournalLine::now(Event::Error).message(&msg));
+                    .send(slot, JournalLine::now(Event::Error).message(&msg));
                 let actions = slot.machine.on_watch_limit(Instant::now());
                 self.apply(i, actions);
             }
@@ -400,11 +438,45 @@ impl Daemon {
         self.instances += 1;
         self.slots.push(JobSlot::new(job, self.instances));
         let i = self.slots.len() - 1;
+        let state = self.mount_state(i);
+        if let MountState::Halted { .. } = state {
+            let actions = self.slots[i].machine.on_mount(state, now);
+            return self.apply(i, actions);
+        }
         self.ensure_watched(i);
-        // INTEGRATION(mounts): check `MountGuard::new(job).check()` here; a halted job
-        // gets `machine.on_mount(Halted{..})` instead of `start`.
         let actions = self.slots[i].machine.start(now);
         self.apply(i, actions);
+    }
+
+    /// Slot `i`'s mount verdict against the watcher's table (or a fresh read).
+    fn mount_state(&mut self, i: usize) -> MountState {
+        let fresh;
+        let table = match &self.mounts {
+            Some(w) => w.table(),
+            None => match MountTable::read() {
+                Ok(t) => {
+                    fresh = t;
+                    &fresh
+                }
+                Err(e) => {
+                    tracing::warn!("cannot read the mount table: {e}");
+                    return MountState::Ready;
+                }
+            },
+        };
+        self.slots[i].mount_state(table)
+    }
+
+    /// The mount table changed: judge every job again.
+    fn handle_mounts(&mut self, now: Instant) {
+        let changed = self.mounts.as_mut().is_some_and(MountWatcher::drain);
+        if !changed {
+            return;
+        }
+        let states = (0..self.slots.len())
+            .map(|i| (self.slots[i].job.name.clone(), self.mount_state(i)))
+            .collect();
+        self.apply_mount_states(states, now);
     }
 
     /// Stop a job: drop its watches and queued work (a running snapshot finishes).
@@ -415,14 +487,11 @@ impl Daemon {
         let mut slot = self.slots.remove(i);
         slot.unwatch(self.poll.registry());
         self.workers.cancel_queued(name);
-        self.journal.send(
-            &slot.job,
-            JournalLine::now(Event::Stop).path(".").message(why),
-        );
+        self.journal
+            .send(&slot, JournalLine::now(Event::Stop).path(".").message(why));
     }
 
-    /// The mount checks' verdicts (job name, state); INTEGRATION(mounts) calls this after
-    /// each mount-table change and at start.
+    /// The mount checks' verdicts (job name, state), after each mount-table change.
     pub fn apply_mount_states(&mut self, states: Vec<(String, MountState)>, now: Instant) {
         for (name, state) in states {
             if let Some(i) = self.slots.iter().position(|s| s.job.name == name) {
@@ -442,7 +511,7 @@ impl Daemon {
                 let msg = format!("reload failed, still running the previous config: {e}");
                 for s in &self.slots {
                     self.journal
-                        .send(&s.job, JournalLine::now(Event::Error).message(&msg));
+                        .send(s, JournalLine::now(Event::Error).message(&msg));
                 }
             }
         }
@@ -479,7 +548,7 @@ impl Daemon {
                 let line = JournalLine::now(Event::Reload)
                     .path(".")
                     .message(format!("{change:?}"));
-                self.journal.send(&s.job, line);
+                self.journal.send(s, line);
             }
         }
     }
@@ -509,7 +578,7 @@ impl Daemon {
         }
         for s in &self.slots {
             self.journal.send(
-                &s.job,
+                s,
                 JournalLine::now(Event::Stop)
                     .path(".")
                     .message("daemon stopped"),
@@ -517,6 +586,28 @@ impl Daemon {
         }
         let _ = std::fs::remove_file(&self.socket);
         self.journal.finish();
+    }
+}
+
+/// The mount-table watcher, registered for priority events (None: mount changes are not
+/// noticed; logged).
+fn mount_watcher(poll: &Poll) -> Option<MountWatcher> {
+    let mut w = match MountWatcher::new() {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!("cannot watch the mount table: {e}");
+            return None;
+        }
+    };
+    match poll
+        .registry()
+        .register(&mut w, tokens::MOUNTS, Interest::PRIORITY)
+    {
+        Ok(()) => Some(w),
+        Err(e) => {
+            tracing::warn!("cannot watch the mount table: {e}");
+            None
+        }
     }
 }
 

@@ -11,8 +11,9 @@ use mio::{Interest, Registry, Token};
 
 use crate::config::JobConfig;
 use crate::watch::inotify::{Filter, WatchError, WatchEvent, Watcher};
+use crate::watch::mounts::{MountCheck, MountGuard, MountTable};
 
-use super::job::{JobMachine, State, Timing};
+use super::job::{JobMachine, MountState, Side, State, Timing};
 use super::status::JobStatus;
 use super::tokens::TokenCounter;
 
@@ -31,12 +32,28 @@ pub struct JobSlot {
     pub last_error: Option<String>,
     /// True once the job's `start` line was journaled.
     pub announced: bool,
+    /// Whether source and vault are on the filesystems they must be on.
+    guard: MountGuard,
+    /// While halted: when and why (journaled once the vault is back).
+    pub halted: Option<HaltRecord>,
+}
+
+/// A halt, remembered until the job resumes (nothing is written into a vault that left).
+#[derive(Debug, Clone)]
+pub struct HaltRecord {
+    /// When the job halted.
+    pub at: chrono::DateTime<chrono::FixedOffset>,
+    /// The side that left.
+    pub side: Side,
+    /// Why.
+    pub reason: String,
 }
 
 impl JobSlot {
     /// A slot for `job` (not yet watched).
     pub fn new(job: JobConfig, instance: u64) -> Self {
         let machine = JobMachine::new(Timing::from_job(&job));
+        let guard = MountGuard::new(&job);
         JobSlot {
             job,
             instance,
@@ -44,7 +61,41 @@ impl JobSlot {
             watcher: None,
             last_error: None,
             announced: false,
+            guard,
+            halted: None,
         }
+    }
+
+    /// Judge source and vault against the mount table (`findmnt`/`blkid` only when a
+    /// path's mount changed since the last check).
+    pub fn mount_state(&mut self, table: &MountTable) -> MountState {
+        match self.guard.check(table) {
+            MountCheck::Ready => MountState::Ready,
+            MountCheck::Halted {
+                side,
+                awaiting,
+                reason,
+            } => MountState::Halted {
+                side: match side {
+                    crate::watch::mounts::Side::Source => Side::Source,
+                    crate::watch::mounts::Side::Vault => Side::Vault,
+                },
+                awaiting,
+                reason,
+            },
+        }
+    }
+
+    /// After the job's first successful run: record `auto` filesystem signatures.
+    pub fn record_auto(&mut self) {
+        if let Err(e) = self.guard.record_auto(&self.job) {
+            tracing::warn!(job = %self.job.name, "cannot record the filesystem signatures: {e}");
+        }
+    }
+
+    /// True while the job is halted (nothing may be written into its vault).
+    pub fn is_halted(&self) -> bool {
+        matches!(self.machine.state(), State::HaltedUnmounted { .. })
     }
 
     /// What the watcher leaves out: the excludes, and the vault when it is inside the

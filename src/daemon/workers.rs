@@ -22,6 +22,7 @@ use crate::vault::journal::{Event, Journal, JournalLine};
 use crate::vault::snapshot::{snapshot, snapshot_with_scan, SnapshotError, SnapshotOutcome};
 
 use super::job::{Done, ScanReason};
+use super::slot::JobSlot;
 
 /// What a worker does for a job.
 #[derive(Debug, Clone)]
@@ -276,10 +277,15 @@ impl JournalSink {
         }
     }
 
-    /// Append `line` to the journal of `job` (if its job folder exists; never creates it).
-    pub fn send(&self, job: &JobConfig, line: JournalLine) {
+    /// Append `line` to the journal of the slot's job (if its job folder exists; never
+    /// creates it). Nothing is written while the job is halted: its vault may be a bare
+    /// mountpoint (the halt is journaled on resume).
+    pub fn send(&self, slot: &JobSlot, line: JournalLine) {
+        if slot.is_halted() {
+            return;
+        }
         if let Some(tx) = &self.tx {
-            let _ = tx.send((job.job_dir(), line));
+            let _ = tx.send((slot.job.job_dir(), line));
         }
     }
 
