@@ -81,12 +81,20 @@ pub(super) fn settle_index(
     freed: Usage,
 ) -> Result<Usage, RetireError> {
     let mut index = Index::from_job_dir(folder.root()).map_err(RetireError::Index)?;
-    let Some(pos) = index.rows.iter().position(|r| r.version == plan.retired.number) else {
+    let Some(pos) = index
+        .rows
+        .iter()
+        .position(|r| r.version == plan.retired.number)
+    else {
         return Ok(Usage::default());
     };
     let row = index.rows.remove(pos);
     let forwarded = Usage::of_row(&row).minus(freed);
-    if let Some(heir) = index.rows.iter_mut().find(|r| r.version == plan.heir.number) {
+    if let Some(heir) = index
+        .rows
+        .iter_mut()
+        .find(|r| r.version == plan.heir.number)
+    {
         heir.size = heir.size.saturating_add(forwarded.bytes);
         heir.inodes = heir.inodes.saturating_add(forwarded.inodes);
     }
@@ -118,7 +126,11 @@ impl Figures {
             .collect();
         rows.sort_by_key(|r| r.version);
         let (recounted, overhead) = read_recounted(folder.root())?;
-        Ok(Figures { rows, overhead, recounted })
+        Ok(Figures {
+            rows,
+            overhead,
+            recounted,
+        })
     }
 
     /// What the job folder uses, by these figures.
@@ -175,7 +187,9 @@ pub struct Recount {
 impl Recount {
     /// The whole job folder.
     pub fn total(&self) -> Usage {
-        self.versions.values().fold(self.overhead, |a, u| a.plus(*u))
+        self.versions
+            .values()
+            .fold(self.overhead, |a, u| a.plus(*u))
     }
 }
 
@@ -208,7 +222,10 @@ pub fn recount(folder: &JobFolder, versions: &[VersionName]) -> Result<Recount, 
         };
         overhead = overhead.plus(u);
     }
-    Ok(Recount { versions: out, overhead })
+    Ok(Recount {
+        versions: out,
+        overhead,
+    })
 }
 
 /// Usage of one non-directory, counted only the first time its inode is met.
@@ -297,4 +314,3 @@ pub(super) fn set_over_budget(folder: &JobFolder, msg: Option<&str>) -> Result<(
         None => remove_private(folder.root(), OVER_BUDGET_FILE),
     }
 }
-

@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 
 use super::account::{self, Usage};
@@ -68,9 +69,8 @@ pub(super) fn finish(
         crash_point();
     }
     let freed = if exists(root, &hidden, folder.root())? {
-        delete_tree(root, &hidden).map_err(|e| {
-            RetireError::Io(PathError::new(folder.root().join(&hidden), e))
-        })?
+        delete_tree(root, &hidden)
+            .map_err(|e| RetireError::Io(PathError::new(folder.root().join(&hidden), e)))?
     } else {
         Usage::default()
     };
@@ -85,7 +85,12 @@ pub(super) fn finish(
         account::forget_recount(folder)?;
     }
     intent::remove(folder)?;
-    Ok(Retired { plan, freed, forwarded, resumed })
+    Ok(Retired {
+        plan,
+        freed,
+        forwarded,
+        resumed,
+    })
 }
 
 fn exists(dir: &Dir, name: &OsStr, root: &Path) -> Result<bool, RetireError> {
@@ -111,11 +116,15 @@ fn relink(folder: &JobFolder, plan: &RetirePlan) -> Result<(), RetireError> {
         repoint(folder, &private, r, &mut touched)?;
         crash_point();
     }
+    restore_times(folder, plan)?;
     touched.sync_all(folder.root())?;
     add_heir_refs(folder, plan)?;
     crash_point();
     let links = plan.heir_links.iter().map(|p| p.as_path());
-    let links_file = folder.root().join(".reverberator/links").join(plan.heir.tsv_name());
+    let links_file = folder
+        .root()
+        .join(".reverberator/links")
+        .join(plan.heir.tsv_name());
     folder.write_links(plan.heir.number, links).at(links_file)?;
     crash_point();
     Ok(())
@@ -157,12 +166,20 @@ fn exchange_move(
     match here.kind {
         FileKind::Dir => return touched.add(hdir, &heir_path), // done before a crash
         FileKind::Symlink => {}
-        _ => return Err(state_error(&heir_path.join(&m.to), "is neither the link nor the moved directory")),
+        _ => {
+            return Err(state_error(
+                &heir_path.join(&m.to),
+                "is neither the link nor the moved directory",
+            ))
+        }
     }
     let rdir = open(retired, rp, &retired_path)?;
     let there = rdir.stat(rn).at(retired_path.join(&m.from))?;
     if there.kind != FileKind::Dir {
-        return Err(state_error(&retired_path.join(&m.from), "is not the directory to move"));
+        return Err(state_error(
+            &retired_path.join(&m.from),
+            "is not the directory to move",
+        ));
     }
     sys::exchange(&rdir, rn, &hdir, hn).at(heir_path.join(&m.to))?;
     touched.add(hdir, &heir_path)
@@ -192,6 +209,19 @@ fn repoint(
     sys::symlink(&r.new_target, private, OsStr::new(TMP_LINK)).at(private_path.join(TMP_LINK))?;
     sys::rename(private, OsStr::new(TMP_LINK), &dir, name).at(&full)?;
     touched.add(dir, &vpath)
+}
+
+/// Give the folders the moves and repoints changed their times from before the retire.
+fn restore_times(folder: &JobFolder, plan: &RetirePlan) -> Result<(), RetireError> {
+    for t in &plan.times {
+        let root = folder.version_path(&t.version);
+        let dir = open(&Dir::open(&root).at(&root)?, &t.dir, &root)?;
+        let ts = |t: crate::fs::Timestamp| nix::sys::time::TimeSpec::new(t.sec, t.nsec);
+        nix::sys::stat::futimens(dir.as_fd().as_raw_fd(), &ts(t.atime), &ts(t.mtime))
+            .map_err(std::io::Error::from)
+            .at(root.join(&t.dir))?;
+    }
+    Ok(())
 }
 
 fn state_error(path: &Path, why: &str) -> RetireError {
@@ -227,7 +257,10 @@ impl Touched {
 
 /// Rewrite the heir's refs file with a line for every repointed link (kept once).
 fn add_heir_refs(folder: &JobFolder, plan: &RetirePlan) -> Result<(), RetireError> {
-    let path = folder.root().join(".reverberator/refs").join(plan.heir.tsv_name());
+    let path = folder
+        .root()
+        .join(".reverberator/refs")
+        .join(plan.heir.tsv_name());
     let mut have = folder.read_refs(plan.heir.number).at(&path)?;
     let known: HashSet<(u64, &Path)> = have.iter().map(|(v, p)| (*v, p.as_path())).collect();
     let missing: Vec<(u64, std::path::PathBuf)> = plan

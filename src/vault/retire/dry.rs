@@ -70,13 +70,19 @@ impl DryRun {
 pub(super) fn simulate(folder: &JobFolder, limits: &Limits) -> Result<DryRun, RetireError> {
     let versions = folder.versions().at(folder.root())?;
     let figures = Figures::load(folder, &versions)?;
-    let mut sim = Sim { rows: figures.rows.clone(), overhead: figures.overhead };
+    let mut sim = Sim {
+        rows: figures.rows.clone(),
+        overhead: figures.overhead,
+    };
     let used = figures.used();
     let mut recounted = None;
     if limits.reasons(versions.len(), used).iter().any(is_budget) && !figures.recounted {
         let rc = recount(folder, &versions)?;
         sim.apply_recount(&rc.versions, rc.overhead);
-        recounted = Some(Recounted { cached: used, counted: rc.total() });
+        recounted = Some(Recounted {
+            cached: used,
+            counted: rc.total(),
+        });
     }
     let mut out = DryRun {
         pending: None,
@@ -94,17 +100,32 @@ pub(super) fn simulate(folder: &JobFolder, limits: &Limits) -> Result<DryRun, Re
             break;
         }
         if names.len() < 2 {
-            out.over_budget = Some(format!("the newest version alone exceeds the budget ({})", reasons[0]));
+            out.over_budget = Some(format!(
+                "the newest version alone exceeds the budget ({})",
+                reasons[0]
+            ));
             break;
         }
-        let Some(version) = names.pop_front() else { break };
+        let Some(version) = names.pop_front() else {
+            break;
+        };
         let step = if out.steps.is_empty() {
             let p = plan(folder, reasons.clone())?;
             let freed = estimate_freed(folder, &p)?;
-            DryStep { version, reasons, plan: Some(p), freed }
+            DryStep {
+                version,
+                reasons,
+                plan: Some(p),
+                freed,
+            }
         } else {
             let freed = sim.owned(version.number);
-            DryStep { version, reasons, plan: None, freed }
+            DryStep {
+                version,
+                reasons,
+                plan: None,
+                freed,
+            }
         };
         sim.retire(step.version.number, step.freed);
         out.steps.push(step);
@@ -120,14 +141,22 @@ struct Sim {
 
 impl Sim {
     fn used(&self) -> Usage {
-        self.rows.iter().fold(self.overhead, |a, r| a.plus(Usage { bytes: r.size, inodes: r.inodes }))
+        self.rows.iter().fold(self.overhead, |a, r| {
+            a.plus(Usage {
+                bytes: r.size,
+                inodes: r.inodes,
+            })
+        })
     }
 
     fn owned(&self, v: u64) -> Usage {
         self.rows
             .iter()
             .find(|r| r.version == v)
-            .map_or(Usage::default(), |r| Usage { bytes: r.size, inodes: r.inodes })
+            .map_or(Usage::default(), |r| Usage {
+                bytes: r.size,
+                inodes: r.inodes,
+            })
     }
 
     fn apply_recount(&mut self, per: &std::collections::BTreeMap<u64, Usage>, overhead: Usage) {
@@ -141,9 +170,15 @@ impl Sim {
     }
 
     fn retire(&mut self, v: u64, freed: Usage) {
-        let Some(pos) = self.rows.iter().position(|r| r.version == v) else { return };
+        let Some(pos) = self.rows.iter().position(|r| r.version == v) else {
+            return;
+        };
         let row = self.rows.remove(pos);
-        let fw = Usage { bytes: row.size, inodes: row.inodes }.minus(freed);
+        let fw = Usage {
+            bytes: row.size,
+            inodes: row.inodes,
+        }
+        .minus(freed);
         if let Some(heir) = self.rows.first_mut() {
             heir.size = heir.size.saturating_add(fw.bytes);
             heir.inodes = heir.inodes.saturating_add(fw.inodes);
@@ -161,8 +196,14 @@ pub fn estimate_freed(folder: &JobFolder, plan: &RetirePlan) -> Result<Usage, Re
     let heir = folder.version_path(&plan.heir);
     let heir_dir = Dir::open(&heir).at(&heir)?;
     for m in &plan.moves {
-        let (parent, name) = (m.to.parent().unwrap_or(Path::new("")), m.to.file_name().unwrap_or_default());
-        let meta = heir_dir.open_beneath(parent).and_then(|d| d.stat(name)).at(heir.join(&m.to))?;
+        let (parent, name) = (
+            m.to.parent().unwrap_or(Path::new("")),
+            m.to.file_name().unwrap_or_default(),
+        );
+        let meta = heir_dir
+            .open_beneath(parent)
+            .and_then(|d| d.stat(name))
+            .at(heir.join(&m.to))?;
         freed.add(meta.allocated, 1);
     }
     Ok(freed)
@@ -193,7 +234,9 @@ fn count_unmoved(root: &Path, skip: &HashSet<&Path>) -> std::io::Result<Usage> {
             cur = cur.open_child(&child)?;
             stack.push((path, names(&cur)?));
         } else {
-            let e = names_of.entry((meta.dev, meta.ino)).or_insert((0, meta.nlink, meta.allocated));
+            let e = names_of
+                .entry((meta.dev, meta.ino))
+                .or_insert((0, meta.nlink, meta.allocated));
             e.0 += 1;
         }
     }

@@ -43,13 +43,22 @@ impl Limits {
     pub fn reasons(&self, count: usize, used: Usage) -> Vec<RetireReason> {
         let mut out = Vec::new();
         if count > self.keep_versions as usize {
-            out.push(RetireReason::KeepVersions { count, keep: self.keep_versions });
+            out.push(RetireReason::KeepVersions {
+                count,
+                keep: self.keep_versions,
+            });
         }
         if let Some(budget) = self.budget.bytes.filter(|b| used.bytes > *b) {
-            out.push(RetireReason::Bytes { used: used.bytes, budget });
+            out.push(RetireReason::Bytes {
+                used: used.bytes,
+                budget,
+            });
         }
         if let Some(budget) = self.budget.inodes.filter(|b| used.inodes > *b) {
-            out.push(RetireReason::Inodes { used: used.inodes, budget });
+            out.push(RetireReason::Inodes {
+                used: used.inodes,
+                budget,
+            });
         }
         out
     }
@@ -126,7 +135,10 @@ pub fn enforce_locked(
         if reasons.iter().any(is_budget) && !figures.recounted {
             let counted = recount(folder, &versions)?;
             apply_recount(folder, &counted)?;
-            report.recount = Some(Recounted { cached: used, counted: counted.total() });
+            report.recount = Some(Recounted {
+                cached: used,
+                counted: counted.total(),
+            });
             continue;
         }
         report.used = used;
@@ -156,7 +168,10 @@ fn retire_oldest(folder: &JobFolder, reasons: Vec<RetireReason>) -> Result<Retir
 fn over_budget_message(versions: &[VersionName], reasons: &[RetireReason]) -> String {
     let why: Vec<String> = reasons.iter().map(|r| r.to_string()).collect();
     let newest = versions.last().map(|v| v.to_string()).unwrap_or_default();
-    format!("over budget: the newest version {newest} alone exceeds it ({}); kept", why.join("; "))
+    format!(
+        "over budget: the newest version {newest} alone exceeds it ({}); kept",
+        why.join("; ")
+    )
 }
 
 /// Journal an `error` line; a journal that cannot be written is only logged (the error
@@ -184,4 +199,3 @@ pub fn dry_run_in(folder: &JobFolder, limits: &Limits) -> Result<DryRun, RetireE
     }
     simulate(folder, limits)
 }
-

@@ -20,8 +20,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::plan::{Move, Repoint, RetirePlan, RetireReason};
+use super::plan::{DirTimes, Move, Repoint, RetirePlan, RetireReason};
 use super::RetireError;
+use crate::fs::Timestamp;
 use crate::vault::escape::{escape, unescape};
 use crate::vault::layout::{write_atomic, JobFolder, VersionName, PRIVATE_DIR};
 
@@ -44,11 +45,13 @@ pub fn write(folder: &JobFolder, plan: &RetirePlan) -> Result<(), RetireError> {
 pub fn read(folder: &JobFolder) -> Result<Option<RetirePlan>, RetireError> {
     let path = path(folder);
     match std::fs::read_to_string(&path) {
-        Ok(text) => from_str(&text).map(Some).map_err(|(line, message)| RetireError::Intent {
-            path,
-            line,
-            message,
-        }),
+        Ok(text) => from_str(&text)
+            .map(Some)
+            .map_err(|(line, message)| RetireError::Intent {
+                path,
+                line,
+                message,
+            }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err(&path, e)),
     }
@@ -97,6 +100,17 @@ pub fn to_string(plan: &RetirePlan) -> String {
     for l in &plan.heir_links {
         out.push_str(&format!("link\t{}\n", esc(l)));
     }
+    for t in &plan.times {
+        out.push_str(&format!(
+            "times\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            t.version,
+            esc(&t.dir),
+            t.atime.sec,
+            t.atime.nsec,
+            t.mtime.sec,
+            t.mtime.nsec
+        ));
+    }
     out
 }
 
@@ -131,6 +145,7 @@ struct Builder {
     moves: Vec<Move>,
     repoints: Vec<Repoint>,
     heir_links: Vec<PathBuf>,
+    times: Vec<DirTimes>,
 }
 
 impl Builder {
@@ -140,7 +155,10 @@ impl Builder {
             ["retired", v] => self.retired = Some(version(v)?),
             ["heir", v] => self.heir = Some(version(v)?),
             ["reason", rest @ ..] => self.reasons.push(reason(rest)?),
-            ["move", from, to] => self.moves.push(Move { from: field_path(from)?, to: field_path(to)? }),
+            ["move", from, to] => self.moves.push(Move {
+                from: field_path(from)?,
+                to: field_path(to)?,
+            }),
             ["repoint", v, p, old, new] => self.repoints.push(Repoint {
                 version: version(v)?,
                 path: field_path(p)?,
@@ -148,6 +166,12 @@ impl Builder {
                 new_target: field_path(new)?,
             }),
             ["link", p] => self.heir_links.push(field_path(p)?),
+            ["times", v, d, a, an, m, mn] => self.times.push(DirTimes {
+                version: version(v)?,
+                dir: field_path(d)?,
+                atime: Timestamp::new(int(a)?, int(an)?),
+                mtime: Timestamp::new(int(m)?, int(mn)?),
+            }),
             _ => return Err(format!("unknown record `{line}`")),
         }
         Ok(())
@@ -161,12 +185,14 @@ impl Builder {
             moves: self.moves,
             repoints: self.repoints,
             heir_links: self.heir_links,
+            times: self.times,
         })
     }
 }
 
 fn version(text: &str) -> Result<VersionName, String> {
-    text.parse().map_err(|e: crate::vault::layout::VersionNameError| e.to_string())
+    text.parse()
+        .map_err(|e: crate::vault::layout::VersionNameError| e.to_string())
 }
 
 fn field_path(text: &str) -> Result<PathBuf, String> {
@@ -174,7 +200,13 @@ fn field_path(text: &str) -> Result<PathBuf, String> {
 }
 
 fn number(text: &str) -> Result<u64, String> {
-    text.parse().map_err(|_| format!("`{text}` is not a number"))
+    text.parse()
+        .map_err(|_| format!("`{text}` is not a number"))
+}
+
+fn int(text: &str) -> Result<i64, String> {
+    text.parse()
+        .map_err(|_| format!("`{text}` is not a number"))
 }
 
 fn reason(f: &[&str]) -> Result<RetireReason, String> {
@@ -183,8 +215,14 @@ fn reason(f: &[&str]) -> Result<RetireReason, String> {
             count: number(c)? as usize,
             keep: u32::try_from(number(k)?).map_err(|e| e.to_string())?,
         },
-        ["bytes", u, b] => RetireReason::Bytes { used: number(u)?, budget: number(b)? },
-        ["inodes", u, b] => RetireReason::Inodes { used: number(u)?, budget: number(b)? },
+        ["bytes", u, b] => RetireReason::Bytes {
+            used: number(u)?,
+            budget: number(b)?,
+        },
+        ["inodes", u, b] => RetireReason::Inodes {
+            used: number(u)?,
+            budget: number(b)?,
+        },
         ["requested"] => RetireReason::Requested,
         _ => return Err(format!("unknown reason `{}`", f.join("\t"))),
     })
@@ -197,7 +235,9 @@ mod tests {
     use std::os::unix::ffi::OsStrExt;
 
     fn v(n: u64) -> VersionName {
-        format!("V{n}--2026-11-23_10-00-0{n}_+0100").parse().unwrap()
+        format!("V{n}--2026-11-23_10-00-0{n}_+0100")
+            .parse()
+            .unwrap()
     }
 
     #[test]
@@ -207,19 +247,31 @@ mod tests {
             retired: v(3),
             heir: v(4),
             reasons: vec![
-                RetireReason::KeepVersions { count: 12, keep: 10 },
+                RetireReason::KeepVersions {
+                    count: 12,
+                    keep: 10,
+                },
                 RetireReason::Bytes { used: 5, budget: 4 },
                 RetireReason::Inodes { used: 9, budget: 8 },
                 RetireReason::Requested,
             ],
-            moves: vec![Move { from: odd.clone(), to: PathBuf::from("x") }],
+            moves: vec![Move {
+                from: odd.clone(),
+                to: PathBuf::from("x"),
+            }],
             repoints: vec![Repoint {
                 version: v(7),
                 path: odd.join("y"),
                 old_target: PathBuf::from("../../V3--x/a"),
                 new_target: PathBuf::from("../../V4--x/a"),
             }],
-            heir_links: vec![odd],
+            heir_links: vec![odd.clone()],
+            times: vec![DirTimes {
+                version: v(4),
+                dir: odd,
+                atime: Timestamp::new(-5, 999_999_999),
+                mtime: Timestamp::new(1_700_000_000, 1),
+            }],
         };
         let text = to_string(&plan);
         assert_eq!(from_str(&text).unwrap(), plan);

@@ -71,12 +71,16 @@ mod intent;
 mod plan;
 mod sys;
 
-pub use account::{over_budget, recount, Figures, Recount, Usage, OVER_BUDGET_FILE, RECOUNTED_FILE};
+pub use account::{
+    over_budget, recount, Figures, Recount, Usage, OVER_BUDGET_FILE, RECOUNTED_FILE,
+};
 pub use apply::{apply, retiring_name, Retired};
 pub use dry::{estimate_freed, DryRun, DryStep};
-pub use enforce::{dry_run, dry_run_in, enforce, enforce_locked, recover, Limits, Recounted, RetireReport};
+pub use enforce::{
+    dry_run, dry_run_in, enforce, enforce_locked, recover, Limits, Recounted, RetireReport,
+};
 pub use intent::INTENT_FILE;
-pub use plan::{plan, Move, Repoint, RetirePlan, RetireReason};
+pub use plan::{plan, DirTimes, Move, Repoint, RetirePlan, RetireReason};
 
 /// Why a retire could not be planned or carried out.
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::{sys, RetireError};
 use crate::error::IoContext;
-use crate::fs::Dir;
+use crate::fs::{Dir, Timestamp};
 use crate::vault::layout::{link_target, parse_link_target, JobFolder, VersionName};
 
 /// Why a version is retired.
@@ -100,6 +100,22 @@ pub struct RetirePlan {
     pub repoints: Vec<Repoint>,
     /// The heir's structural links after the moves (what its links file becomes).
     pub heir_links: Vec<PathBuf>,
+    /// The folders whose entries the moves and repoints change, with their times before:
+    /// restored afterwards, since a folder's mtime is part of what a version holds.
+    pub times: Vec<DirTimes>,
+}
+
+/// The access and modification times of a folder of a version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirTimes {
+    /// The version.
+    pub version: VersionName,
+    /// The folder's path in it (empty: its root).
+    pub dir: PathBuf,
+    /// Last access.
+    pub atime: Timestamp,
+    /// Last modification.
+    pub mtime: Timestamp,
 }
 
 impl RetirePlan {
@@ -128,11 +144,24 @@ pub fn plan(folder: &JobFolder, reasons: Vec<RetireReason>) -> Result<RetirePlan
     };
     let by_number: HashMap<u64, VersionName> =
         versions.into_iter().map(|v| (v.number, v)).collect();
-    let ctx = Ctx { folder, retired: &retired, heir: &heir };
+    let ctx = Ctx {
+        folder,
+        retired: &retired,
+        heir: &heir,
+    };
     let (moves, heir_links) = ctx.moves()?;
     ctx.check_sources(&moves)?;
     let repoints = ctx.repoints(&moves, &by_number)?;
-    Ok(RetirePlan { retired, heir, reasons, moves, repoints, heir_links })
+    let times = ctx.times(&moves, &repoints)?;
+    Ok(RetirePlan {
+        retired,
+        heir,
+        reasons,
+        moves,
+        repoints,
+        heir_links,
+        times,
+    })
 }
 
 struct Ctx<'a> {
@@ -143,32 +172,53 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn links_file(&self, v: &VersionName) -> PathBuf {
-        self.folder.root().join(".reverberator/links").join(v.tsv_name())
+        self.folder
+            .root()
+            .join(".reverberator/links")
+            .join(v.tsv_name())
     }
 
     fn refs_file(&self, v: &VersionName) -> PathBuf {
-        self.folder.root().join(".reverberator/refs").join(v.tsv_name())
+        self.folder
+            .root()
+            .join(".reverberator/refs")
+            .join(v.tsv_name())
     }
 
     /// The heir's links: each must point into the retired version (the chain property);
     /// they all become moves, and none is left.
     fn moves(&self) -> Result<(Vec<Move>, Vec<PathBuf>), RetireError> {
-        let links = self.folder.read_links(self.heir.number).at(self.links_file(self.heir))?;
+        let links = self
+            .folder
+            .read_links(self.heir.number)
+            .at(self.links_file(self.heir))?;
         let root = self.folder.version_path(self.heir);
         let mut moves = Vec::with_capacity(links.len());
         for to in sorted(links) {
             let Some((k, from)) = read_structural(&root, &to)? else {
-                return Err(self.bad(self.heir, &to, "is listed as a structural link but is not one"));
+                return Err(self.bad(
+                    self.heir,
+                    &to,
+                    "is listed as a structural link but is not one",
+                ));
             };
             if &k != self.retired {
-                return Err(self.bad(self.heir, &to, &format!("points into {k}, not the oldest version")));
+                return Err(self.bad(
+                    self.heir,
+                    &to,
+                    &format!("points into {k}, not the oldest version"),
+                ));
             }
             moves.push(Move { from, to });
         }
         moves.sort_by(|a, b| a.from.cmp(&b.from));
         for pair in moves.windows(2) {
             if pair[1].from.starts_with(&pair[0].from) {
-                return Err(self.bad(self.heir, &pair[1].to, "targets a directory another link already targets (or one inside it)"));
+                return Err(self.bad(
+                    self.heir,
+                    &pair[1].to,
+                    "targets a directory another link already targets (or one inside it)",
+                ));
             }
         }
         Ok((moves, Vec::new()))
@@ -184,13 +234,27 @@ impl Ctx<'_> {
                 return Err(self.bad(self.heir, &m.to, "links to the whole oldest version"));
             }
             if let Err(e) = root.open_beneath(&m.from) {
-                return Err(self.bad(self.retired, &m.from, &format!("is not a real directory ({e}), yet {} links to it", self.heir)));
+                return Err(self.bad(
+                    self.retired,
+                    &m.from,
+                    &format!(
+                        "is not a real directory ({e}), yet {} links to it",
+                        self.heir
+                    ),
+                ));
             }
         }
-        let own = self.folder.read_links(self.retired.number).at(self.links_file(self.retired))?;
+        let own = self
+            .folder
+            .read_links(self.retired.number)
+            .at(self.links_file(self.retired))?;
         for link in own {
             if let Some(m) = moves.iter().find(|m| link.starts_with(&m.from)) {
-                let why = format!("is a structural link inside {}, which moves to {}", m.from.display(), self.heir);
+                let why = format!(
+                    "is a structural link inside {}, which moves to {}",
+                    m.from.display(),
+                    self.heir
+                );
                 return Err(self.bad(self.retired, &link, &why));
             }
         }
@@ -198,36 +262,89 @@ impl Ctx<'_> {
     }
 
     /// Every other live link into the retired version, with its target inside the heir.
-    fn repoints(&self, moves: &[Move], versions: &HashMap<u64, VersionName>) -> Result<Vec<Repoint>, RetireError> {
-        let by_from: HashMap<&Path, &Path> = moves.iter().map(|m| (m.from.as_path(), m.to.as_path())).collect();
+    fn repoints(
+        &self,
+        moves: &[Move],
+        versions: &HashMap<u64, VersionName>,
+    ) -> Result<Vec<Repoint>, RetireError> {
+        let by_from: HashMap<&Path, &Path> = moves
+            .iter()
+            .map(|m| (m.from.as_path(), m.to.as_path()))
+            .collect();
         let moved_to: HashSet<&Path> = moves.iter().map(|m| m.to.as_path()).collect();
-        let refs = self.folder.read_refs(self.retired.number).at(self.refs_file(self.retired))?;
+        let refs = self
+            .folder
+            .read_refs(self.retired.number)
+            .at(self.refs_file(self.retired))?;
         let refs: BTreeMap<(u64, PathBuf), ()> = refs.into_iter().map(|r| (r, ())).collect();
         let mut out = Vec::new();
         for (number, path) in refs.into_keys() {
-            let Some(version) = versions.get(&number) else { continue }; // never committed
+            let Some(version) = versions.get(&number) else {
+                continue;
+            }; // never committed
             if number <= self.retired.number {
                 continue;
             }
             if version == self.heir && moved_to.contains(path.as_path()) {
                 continue;
             }
-            let Some((k, old_rel)) = read_structural(&self.folder.version_path(version), &path)? else {
+            let Some((k, old_rel)) = read_structural(&self.folder.version_path(version), &path)?
+            else {
                 continue; // a stale line: nothing there links anywhere
             };
             if &k != self.retired {
                 continue; // a stale line: the link there points elsewhere
             }
             if version == self.heir {
-                return Err(self.bad(version, &path, "links into the oldest version but is missing from the links file"));
+                return Err(self.bad(
+                    version,
+                    &path,
+                    "links into the oldest version but is missing from the links file",
+                ));
             }
             let Some(new_rel) = covering(&by_from, &old_rel) else {
-                let why = format!("points at {} in {}, which no link of {} covers", old_rel.display(), self.retired, self.heir);
+                let why = format!(
+                    "points at {} in {}, which no link of {} covers",
+                    old_rel.display(),
+                    self.retired,
+                    self.heir
+                );
                 return Err(self.bad(version, &path, &why));
             };
             let old_target = link_target(&path, self.retired, &old_rel);
             let new_target = link_target(&path, self.heir, &new_rel);
-            out.push(Repoint { version: version.clone(), path, old_target, new_target });
+            out.push(Repoint {
+                version: version.clone(),
+                path,
+                old_target,
+                new_target,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The times of every folder a move (heir side) or repoint changes, each once.
+    fn times(&self, moves: &[Move], repoints: &[Repoint]) -> Result<Vec<DirTimes>, RetireError> {
+        let mut seen = HashSet::new();
+        let heir_side = moves.iter().map(|m| (self.heir, m.to.as_path()));
+        let others = repoints.iter().map(|r| (&r.version, r.path.as_path()));
+        let mut out = Vec::new();
+        for (version, link) in heir_side.chain(others) {
+            let dir = link.parent().unwrap_or(Path::new("")).to_path_buf();
+            if !seen.insert((version.number, dir.clone())) {
+                continue;
+            }
+            let root = self.folder.version_path(version);
+            let meta = Dir::open(&root)
+                .and_then(|d| d.open_beneath(&dir))
+                .and_then(|d| d.stat_self())
+                .at(root.join(&dir))?;
+            out.push(DirTimes {
+                version: version.clone(),
+                dir,
+                atime: meta.atime,
+                mtime: meta.mtime,
+            });
         }
         Ok(out)
     }
@@ -254,7 +371,11 @@ fn covering(by_from: &HashMap<&Path, &Path>, old: &Path) -> Option<PathBuf> {
     old.ancestors().find_map(|anc| {
         let to = by_from.get(anc)?;
         let rest = old.strip_prefix(anc).ok()?;
-        Some(if rest.as_os_str().is_empty() { to.to_path_buf() } else { to.join(rest) })
+        Some(if rest.as_os_str().is_empty() {
+            to.to_path_buf()
+        } else {
+            to.join(rest)
+        })
     })
 }
 
@@ -280,7 +401,10 @@ fn read_structural(root: &Path, rel: &Path) -> Result<Option<(VersionName, PathB
 
 /// Errors that mean "nothing (usable) is there": missing, or a non-directory on the way.
 pub(super) fn is_absent(e: &std::io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP))
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)
+    )
 }
 
 #[cfg(test)]
@@ -293,7 +417,10 @@ mod tests {
         m.insert(Path::new("a/b"), Path::new("x"));
         m.insert(Path::new("c"), Path::new("c"));
         assert_eq!(covering(&m, Path::new("a/b")), Some(PathBuf::from("x")));
-        assert_eq!(covering(&m, Path::new("a/b/c/d")), Some(PathBuf::from("x/c/d")));
+        assert_eq!(
+            covering(&m, Path::new("a/b/c/d")),
+            Some(PathBuf::from("x/c/d"))
+        );
         assert_eq!(covering(&m, Path::new("c/z")), Some(PathBuf::from("c/z")));
         assert_eq!(covering(&m, Path::new("a")), None);
         assert_eq!(covering(&m, Path::new("a/bb")), None);
