@@ -29,7 +29,12 @@ impl Job {
         let outer = TempTree::new();
         outer.dir("vault");
         let config = util::job_config("job", src.path(), &outer.path().join("vault"));
-        Job { src, outer, config, recorded: BTreeMap::new() }
+        Job {
+            src,
+            outer,
+            config,
+            recorded: BTreeMap::new(),
+        }
     }
 
     pub fn job_dir(&self) -> PathBuf {
@@ -42,7 +47,9 @@ impl Job {
     }
 
     fn record(&mut self, outcome: SnapshotOutcome) -> Option<String> {
-        let SnapshotOutcome::Committed(v) = outcome else { return None };
+        let SnapshotOutcome::Committed(v) = outcome else {
+            return None;
+        };
         let name = v.name.to_string();
         let state = util::version_state(&self.job_dir(), &name);
         self.recorded.insert(name.clone(), state);
@@ -82,7 +89,10 @@ impl Job {
     }
 
     pub fn forget(&mut self, name: &str) {
-        assert!(self.recorded.remove(name).is_some(), "{name} was not recorded");
+        assert!(
+            self.recorded.remove(name).is_some(),
+            "{name} was not recorded"
+        );
     }
 
     /// Every remaining version dereferences to what it did when committed; no retire
@@ -95,12 +105,19 @@ impl Job {
 
 /// No intent, no hidden retiring folder, index rows = committed versions.
 pub fn check_leftovers(job_dir: &Path) {
-    assert!(!job_dir.join(".reverberator/retire.intent").exists(), "intent left");
+    assert!(
+        !job_dir.join(".reverberator/retire.intent").exists(),
+        "intent left"
+    );
     for e in std::fs::read_dir(job_dir).unwrap().flatten() {
         let n = e.file_name().to_string_lossy().into_owned();
         assert!(!n.ends_with(".retiring"), "leftover {n}");
     }
     let index = reverberator::vault::index::Index::from_job_dir(job_dir).unwrap();
     let rows: Vec<String> = index.rows.iter().map(|r| r.name.clone()).collect();
-    assert_eq!(rows, util::versions(job_dir), "index.tsv vs committed versions");
+    assert_eq!(
+        rows,
+        util::versions(job_dir),
+        "index.tsv vs committed versions"
+    );
 }

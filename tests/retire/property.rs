@@ -38,7 +38,11 @@ fn listing(root: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let mut i = 0;
     while i < dirs.len() {
         let dir = dirs[i].clone();
-        let mut names: Vec<_> = std::fs::read_dir(root.join(&dir)).unwrap().flatten().map(|e| e.file_name()).collect();
+        let mut names: Vec<_> = std::fs::read_dir(root.join(&dir))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
         names.sort();
         for n in names {
             let rel = dir.join(n);
@@ -61,7 +65,10 @@ fn initial(job: &Job) {
     for a in 0..3 {
         for b in 0..2 {
             let d = format!("d{a}/s{b}/t");
-            job.src.dir(&d).file(format!("{d}/f"), format!("{a}{b}")).file(format!("d{a}/s{b}/g"), "g");
+            job.src
+                .dir(&d)
+                .file(format!("{d}/f"), format!("{a}{b}"))
+                .file(format!("d{a}/s{b}/g"), "g");
         }
     }
     job.src.symlink("d0/link", "nowhere").dir("empty");
@@ -99,17 +106,27 @@ fn change(job: &mut Job, op: &Op) -> bool {
             None => return false,
         },
         Op::MoveDir { at, into, name } => {
-            let (Some(from), Some(into)) = (pick(&subdirs, at), pick(&dirs, into)) else { return false };
+            let (Some(from), Some(into)) = (pick(&subdirs, at), pick(&dirs, into)) else {
+                return false;
+            };
             let to = into.join(format!("mv{name}"));
             if into.starts_with(from) || std::fs::symlink_metadata(root.join(&to)).is_ok() {
                 return false;
             }
-            let (from, to) = (from.to_str().unwrap().to_owned(), to.to_str().unwrap().to_owned());
+            let (from, to) = (
+                from.to_str().unwrap().to_owned(),
+                to.to_str().unwrap().to_owned(),
+            );
             return job.snap_move(&from, &to).is_some();
         }
         Op::TypeChange { at } => {
-            let Some(p) = pick(&all, at).cloned() else { return false };
-            let was_dir = root.join(&p).is_dir() && !std::fs::symlink_metadata(root.join(&p)).unwrap().is_symlink();
+            let Some(p) = pick(&all, at).cloned() else {
+                return false;
+            };
+            let was_dir = root.join(&p).is_dir()
+                && !std::fs::symlink_metadata(root.join(&p))
+                    .unwrap()
+                    .is_symlink();
             job.src.remove(&p);
             if was_dir {
                 job.src.file(&p, "was a dir");
@@ -118,8 +135,13 @@ fn change(job: &mut Job, op: &Op) -> bool {
             }
         }
         Op::Chmod { at } => {
-            let Some(p) = pick(&files, at) else { return false };
-            if std::fs::symlink_metadata(root.join(p)).unwrap().is_symlink() {
+            let Some(p) = pick(&files, at) else {
+                return false;
+            };
+            if std::fs::symlink_metadata(root.join(p))
+                .unwrap()
+                .is_symlink()
+            {
                 return false;
             }
             job.src.chmod(p, 0o600);
@@ -132,7 +154,9 @@ fn change(job: &mut Job, op: &Op) -> bool {
 impl Job {
     fn src_is_dir_chain(&self, d: &Path) -> bool {
         d.ancestors().skip(1).all(|a| {
-            std::fs::symlink_metadata(self.src.path().join(a)).map(|m| m.is_dir()).unwrap_or(true)
+            std::fs::symlink_metadata(self.src.path().join(a))
+                .map(|m| m.is_dir())
+                .unwrap_or(true)
         })
     }
 }
