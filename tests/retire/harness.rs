@@ -25,16 +25,55 @@ pub struct Job {
 
 impl Job {
     pub fn new() -> Job {
-        let src = TempTree::new();
         let outer = TempTree::new();
         outer.dir("vault");
-        let config = util::job_config("job", src.path(), &outer.path().join("vault"));
+        let vault = outer.path().join("vault");
+        Job::in_vault(outer, &vault)
+    }
+
+    /// A job whose vault root is `vault` (which must exist); `outer` holds the config.
+    pub fn in_vault(outer: TempTree, vault: &Path) -> Job {
+        let src = TempTree::new();
+        let config = util::job_config("job", src.path(), vault);
         Job {
             src,
             outer,
             config,
             recorded: BTreeMap::new(),
         }
+    }
+
+    /// Write the config file for the binary: this job with the `extra` TOML lines.
+    pub fn write_config(&self, extra: &str) -> PathBuf {
+        let path = self.outer.path().join("reverberator.toml");
+        let text = format!(
+            "[jobs.job]\nsource = {:?}\nvault = {:?}\n{extra}\n",
+            self.src.path(),
+            self.config.vault
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Run `reverberator prune job ARGS` with the config `extra` lines.
+    pub fn prune(&self, extra: &str, args: &[&str]) -> std::process::Output {
+        let config = self.write_config(extra);
+        let mut all = vec!["prune", "job"];
+        all.extend_from_slice(args);
+        util::run_bin(&config, &all)
+    }
+
+    /// Forget the recorded versions that are no longer on disk; their names.
+    pub fn forget_gone(&mut self) -> Vec<String> {
+        let names = self.names();
+        let gone: Vec<String> = self
+            .recorded
+            .keys()
+            .filter(|k| !names.contains(k))
+            .cloned()
+            .collect();
+        self.recorded.retain(|k, _| names.contains(k));
+        gone
     }
 
     pub fn job_dir(&self) -> PathBuf {

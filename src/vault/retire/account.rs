@@ -5,9 +5,10 @@
 //! A retire frees the inodes whose last name was in the retired version and hands the rest
 //! to the heir: `owned(heir) += owned(retired) - freed`. The first time a limit is hit the
 //! whole job folder is recounted from disk ([`recount`]) and the cache corrected; the
-//! `.reverberator/recounted` file records that (and what lies outside the versions:
-//! index, journal, bookkeeping), so it is done once, and again only after an interrupted
-//! retire left the figures partial.
+//! `.reverberator/recounted` file records that, so it is done once, and again only after
+//! an interrupted retire left the figures partial. What lies outside the versions (index,
+//! journal, `links/`/`refs/` files: a few small files per version) is not cached but
+//! counted at each check ([`overhead`]).
 //!
 //! When the newest version alone is over budget, `.reverberator/over-budget` holds the
 //! message `list` and `status` show ([`over_budget`]).
@@ -102,13 +103,13 @@ pub(super) fn settle_index(
     Ok(forwarded)
 }
 
-/// The cached figures of a job folder: the index rows of committed versions (oldest
-/// first) and what lies outside the versions (as last recounted; zero before that).
+/// The figures of a job folder: the cached index rows of committed versions (oldest
+/// first) and what lies outside the versions (counted now: a few files per version).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Figures {
     /// One row per committed version, oldest first.
     pub rows: Vec<IndexRow>,
-    /// Index, journal, bookkeeping and the job folder itself, as last recounted.
+    /// Index, journal, bookkeeping and the job folder itself, counted now.
     pub overhead: Usage,
     /// Whether the job folder was ever recounted from disk.
     pub recounted: bool,
@@ -125,7 +126,8 @@ impl Figures {
             .filter(|r| committed.contains(&r.version))
             .collect();
         rows.sort_by_key(|r| r.version);
-        let (recounted, overhead) = read_recounted(folder.root())?;
+        let recounted = read_recounted(folder.root())?.0;
+        let overhead = overhead(folder, versions, &mut HashSet::new())?;
         Ok(Figures {
             rows,
             overhead,
@@ -199,12 +201,26 @@ impl Recount {
 pub fn recount(folder: &JobFolder, versions: &[VersionName]) -> Result<Recount, RetireError> {
     let mut seen = HashSet::new();
     let mut out = BTreeMap::new();
-    let names: HashSet<String> = versions.iter().map(|v| v.to_string()).collect();
     for v in versions {
         let path = folder.version_path(v);
         let dir = Dir::open(&path).at(&path)?;
         out.insert(v.number, walk_usage(dir, &mut seen).at(&path)?);
     }
+    let overhead = overhead(folder, versions, &mut seen)?;
+    Ok(Recount {
+        versions: out,
+        overhead,
+    })
+}
+
+/// Everything in the job folder but the versions (index, journal, `latest`, bookkeeping,
+/// leftovers being deleted) and the folder itself. Small: a few files per version.
+pub fn overhead(
+    folder: &JobFolder,
+    versions: &[VersionName],
+    seen: &mut HashSet<(u64, u64)>,
+) -> Result<Usage, RetireError> {
+    let names: HashSet<String> = versions.iter().map(|v| v.to_string()).collect();
     let root = folder.dir();
     let mut overhead = Usage::default();
     let meta = root.stat_self().at(folder.root())?;
@@ -216,16 +232,13 @@ pub fn recount(folder: &JobFolder, versions: &[VersionName]) -> Result<Recount, 
         let path = folder.root().join(&e.name);
         let meta = root.stat(&e.name).at(&path)?;
         let u = if meta.kind == FileKind::Dir {
-            walk_usage(root.open_child(&e.name).at(&path)?, &mut seen).at(&path)?
+            walk_usage(root.open_child(&e.name).at(&path)?, seen).at(&path)?
         } else {
-            count_once(&meta, &mut seen)
+            count_once(&meta, seen)
         };
         overhead = overhead.plus(u);
     }
-    Ok(Recount {
-        versions: out,
-        overhead,
-    })
+    Ok(overhead)
 }
 
 /// Usage of one non-directory, counted only the first time its inode is met.
