@@ -322,10 +322,9 @@ fn rmdir_emptied(dir: &Dir, name: &OsStr) -> std::io::Result<()> {
     if sys::rmdir(dir, name)? {
         return Ok(());
     }
-    Err(std::io::Error::new(
-        std::io::ErrorKind::DirectoryNotEmpty,
-        format!("{name:?} got new entries while it was being deleted"),
-    ))
+    Err(std::io::Error::other(format!(
+        "{name:?} got new entries while it was being deleted"
+    )))
 }
 
 fn list(dir: &Dir) -> std::io::Result<Vec<OsString>> {

@@ -1,17 +1,18 @@
 //! `.reverberator/retire.intent`: a retire plan written down (and fsynced) before the first
 //! change to disk, so a retire cut short by a crash can be finished by the next writer.
 //!
-//! Format: a header line, then one record per line, fields separated by TAB, paths and link
-//! texts escaped like every vault TSV field ([`crate::vault::escape`]):
+//! Format: a header line, then one record per line, fields separated by TAB (shown as `→`
+//! below), paths and link texts escaped like every vault TSV field ([`crate::vault::escape`]):
 //!
 //! ```text
-//! reverberator-retire-intent	1
-//! retired	V3--2026-11-23_10-00-00_+0100
-//! heir	V4--2026-11-23_10-05-12_+0100
-//! reason	keep_versions	12	10
-//! move	a/b	a/b
-//! repoint	V7--2026-11-23_11-00-00_+0100	x	../V3--…/a/b/x	../V4--…/a/b/x
-//! link	c/d
+//! reverberator-retire-intent → 1
+//! retired → V3--2026-11-23_10-00-00_+0100
+//! heir → V4--2026-11-23_10-05-12_+0100
+//! reason → keep_versions → 12 → 10
+//! move → a/b → a/b
+//! repoint → V7--2026-11-23_11-00-00_+0100 → x → ../V3--…/a/b/x → ../V4--…/a/b/x
+//! link → c/d
+//! times → V4--2026-11-23_10-05-12_+0100 → a → 1795632435 → 556771217 → 1795632434 → 92771165
 //! ```
 //!
 //! The text is parsed by [`from_str`] and written by [`to_string`] (pure), the file by
