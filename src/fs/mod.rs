@@ -7,15 +7,28 @@
 //! copy cannot make a root process read outside the source. FIFOs and devices are never
 //! opened for reading. This module knows nothing about versions, vaults or jobs.
 //!
-//! CONTRACT (skeleton): the signatures below are what `vault`, `scan` and `daemon` code
-//! against. The bodies are filled in by the fs work; keep the names and meanings.
+//! CONTRACT: the names below are what `vault`, `scan` and `daemon` code against.
+//!
+//! Submodules: `dir` (opening and listing directories, `statvfs`), `meta` (stat results),
+//! `copy` (regular files: reflink, `copy_file_range`, sparse read/write, torn-copy checks),
+//! `special` (symlinks, FIFOs, sockets, devices), `attr` (mode, owner, times, xattrs) and
+//! `hash` (xxh3-128 of a file's content).
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::Path;
 
-use crate::config::FsCapacity;
+mod attr;
+mod copy;
+mod dir;
+mod hash;
+mod meta;
+mod special;
+
+pub use attr::copy_attributes;
+pub use copy::{clone_file, copy_entry};
+pub use dir::capacity;
+pub use hash::hash_file;
 
 /// An open directory (an `O_DIRECTORY` fd). All access to its children goes through it.
 #[derive(Debug)]
@@ -163,96 +176,4 @@ pub enum CopyError {
         #[source]
         source: io::Error,
     },
-}
-
-impl Dir {
-    /// Open the directory at `path` (a trusted path from the config or a vault root).
-    /// The last component must be a directory, not a symlink.
-    pub fn open(path: &Path) -> io::Result<Dir> {
-        let _ = path;
-        todo!("fs: Dir::open")
-    }
-
-    /// Open the child directory `name` with `O_NOFOLLOW | O_DIRECTORY`.
-    pub fn open_child(&self, name: &OsStr) -> io::Result<Dir> {
-        let _ = name;
-        todo!("fs: Dir::open_child")
-    }
-
-    /// Open `rel` (relative, no `..`) beneath this directory without following any
-    /// symlink (`openat2` `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, else component by
-    /// component with `O_NOFOLLOW`). The empty path reopens this directory.
-    pub fn open_beneath(&self, rel: &Path) -> io::Result<Dir> {
-        let _ = rel;
-        todo!("fs: Dir::open_beneath")
-    }
-
-    /// Every name in the directory but `.` and `..`, sorted by name bytes.
-    pub fn entries(&self) -> io::Result<Vec<DirEntry>> {
-        todo!("fs: Dir::entries")
-    }
-
-    /// `fstatat(name, AT_SYMLINK_NOFOLLOW)`.
-    pub fn stat(&self, name: &OsStr) -> io::Result<Meta> {
-        let _ = name;
-        todo!("fs: Dir::stat")
-    }
-
-    /// `fstat` of the directory itself.
-    pub fn stat_self(&self) -> io::Result<Meta> {
-        todo!("fs: Dir::stat_self")
-    }
-}
-
-/// Copy the non-directory entry `name` of `src` to `dst_name` in `dst` (which must not
-/// exist): regular files by reflink, else `copy_file_range`, else read/write, keeping holes;
-/// symlinks as symlinks; FIFOs/sockets/devices recreated with `mknod` (never opened);
-/// then mode, owner, xattrs and atime/mtime (ns). A file that changes during the copy
-/// (size, mtime or ctime before vs after) is retried a few times and then reported as
-/// [`CopyError::Changing`], leaving nothing at `dst_name`.
-pub fn copy_entry(
-    src: &Dir,
-    name: &OsStr,
-    dst: &Dir,
-    dst_name: &OsStr,
-    opts: &CopyOptions,
-) -> Result<CopyOutcome, CopyError> {
-    let _ = (src, name, dst, dst_name, opts);
-    todo!("fs: copy_entry")
-}
-
-/// Give the existing entry `dst_name` in `dst` the attributes in `meta` (mode, owner,
-/// atime/mtime) and the xattrs of `src`/`name` — used for directories after their children
-/// are written, and for attribute-only changes. Never follows a symlink.
-pub fn copy_attributes(
-    src: &Dir,
-    name: &OsStr,
-    meta: &Meta,
-    dst: &Dir,
-    dst_name: &OsStr,
-    opts: &CopyOptions,
-) -> io::Result<()> {
-    let _ = (src, name, meta, dst, dst_name, opts);
-    todo!("fs: copy_attributes")
-}
-
-/// Clone (reflink, else copy, keeping holes) the regular file `name` in `src` to
-/// `dst_name` in `dst`, data only. Used for attribute-only changes and for hard-link limit
-/// (`EMLINK`) fallbacks inside the vault.
-pub fn clone_file(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> io::Result<u64> {
-    let _ = (src, name, dst, dst_name);
-    todo!("fs: clone_file")
-}
-
-/// xxh3-128 of the content of regular file `name` (opened `O_NOFOLLOW | O_NONBLOCK`,
-/// checked to be a regular file after open).
-pub fn hash_file(dir: &Dir, name: &OsStr) -> io::Result<u128> {
-    let _ = (dir, name);
-    todo!("fs: hash_file")
-}
-
-/// Total bytes and inodes of the filesystem holding `path` (`statvfs`).
-pub fn capacity(path: &Path) -> io::Result<FsCapacity> {
-    let _ = path;
-    todo!("fs: capacity")
 }

@@ -1,0 +1,1 @@
+//! Symlinks, FIFOs, sockets and device nodes.
