@@ -85,7 +85,12 @@ pub fn diff(folder: &JobFolder, a: u64, b: u64) -> Result<Vec<DiffLine>, ReadErr
     let rb = walk.tree.version_root(&vb)?;
     walk.entries(Path::new(""), &ra, &rb)?;
     let mut lines = walk.lines;
-    lines.sort_by(|x, y| x.path.as_os_str().as_bytes().cmp(y.path.as_os_str().as_bytes()));
+    lines.sort_by(|x, y| {
+        x.path
+            .as_os_str()
+            .as_bytes()
+            .cmp(y.path.as_os_str().as_bytes())
+    });
     Ok(lines)
 }
 
@@ -202,7 +207,8 @@ impl Walk<'_> {
 
 /// The same real entry (same place, or same inode): equal without reading anything.
 fn same_entry(a: &Resolved, b: &Resolved) -> bool {
-    (a.version == b.version && a.path == b.path) || (a.meta.dev == b.meta.dev && a.meta.ino == b.meta.ino)
+    (a.version == b.version && a.path == b.path)
+        || (a.meta.dev == b.meta.dev && a.meta.ino == b.meta.ino)
 }
 
 /// Mode, owner, group and mtime agree.

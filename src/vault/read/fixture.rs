@@ -80,9 +80,7 @@ impl Fixture {
         let text = link_target(Path::new(rel), &Self::name(k), Path::new(krel));
         symlink(text, self.at(n, rel)).unwrap();
         self.record_link(n, rel);
-        self.folder
-            .append_refs(k, &[(n, Path::new(rel))])
-            .unwrap();
+        self.folder.append_refs(k, &[(n, Path::new(rel))]).unwrap();
         self
     }
 

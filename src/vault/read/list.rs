@@ -74,7 +74,10 @@ impl std::fmt::Display for ListNote {
                 write!(f, "{name} is not in index.tsv: its figures are unknown")
             }
             ListNote::NoFolder { version } => {
-                write!(f, "index.tsv lists version {version}, whose folder is missing")
+                write!(
+                    f,
+                    "index.tsv lists version {version}, whose folder is missing"
+                )
             }
             ListNote::IndexUnreadable { reason } => {
                 write!(f, "index.tsv: {reason}: figures are unknown")
@@ -109,7 +112,9 @@ pub fn list(folder: &JobFolder) -> Result<Listing, ReadError> {
         let name = v.to_string();
         let row = figures.remove(&v.number);
         if row.is_none() {
-            listing.notes.push(ListNote::NotInIndex { name: name.clone() });
+            listing
+                .notes
+                .push(ListNote::NotInIndex { name: name.clone() });
         }
         listing.versions.push(VersionInfo {
             version: v.number,
@@ -118,9 +123,11 @@ pub fn list(folder: &JobFolder) -> Result<Listing, ReadError> {
             figures: row,
         });
     }
-    listing
-        .notes
-        .extend(figures.into_keys().map(|version| ListNote::NoFolder { version }));
+    listing.notes.extend(
+        figures
+            .into_keys()
+            .map(|version| ListNote::NoFolder { version }),
+    );
     Ok(listing)
 }
 
@@ -300,7 +307,10 @@ mod tests {
         let first = rows[0].as_object().unwrap();
         let mut keys: Vec<&str> = first.keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["changes", "inodes", "name", "size", "time", "version"]);
+        assert_eq!(
+            keys,
+            ["changes", "inodes", "name", "size", "time", "version"]
+        );
         assert_eq!(rows[1]["version"], 1);
         assert_eq!(rows[1]["name"], "V1--2026-11-23_10-01-00_+0100");
         assert_eq!(rows[1]["time"], "2026-11-23T10:01:00+01:00");
@@ -322,7 +332,12 @@ mod tests {
                 name: Fixture::name(1).to_string()
             }]
         );
-        assert!(listing.to_text().lines().nth(2).unwrap().ends_with("?       ?        ?"));
+        assert!(listing
+            .to_text()
+            .lines()
+            .nth(2)
+            .unwrap()
+            .ends_with("?       ?        ?"));
         let json: serde_json::Value = serde_json::from_str(&listing.to_json()).unwrap();
         assert!(json[1]["size"].is_null());
     }

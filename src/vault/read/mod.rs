@@ -19,8 +19,8 @@ use crate::error::PathError;
 pub mod diff;
 pub mod list;
 pub mod restore;
-pub mod verify;
 mod tree;
+pub mod verify;
 
 #[cfg(test)]
 mod fixture;
@@ -66,7 +66,9 @@ pub enum ReadError {
         text: String,
     },
     /// A restore path that is absolute or climbs out of the source root.
-    #[error("{path}: give a path relative to the source root, without `..` (`.` is the whole tree)")]
+    #[error(
+        "{path}: give a path relative to the source root, without `..` (`.` is the whole tree)"
+    )]
     BadPath {
         /// The path given.
         path: PathBuf,
@@ -240,7 +242,10 @@ mod tests {
             .unwrap();
         assert_eq!(local.timestamp(), want.timestamp());
         for bad in ["yesterday", "2026-11-23", "10:00:00", ""] {
-            assert!(matches!(parse_time(bad), Err(ReadError::BadTime { .. })), "{bad}");
+            assert!(
+                matches!(parse_time(bad), Err(ReadError::BadTime { .. })),
+                "{bad}"
+            );
         }
     }
 

@@ -73,10 +73,9 @@ impl<'a> Tree<'a> {
             .links(parent.version.number)
             .map_err(|e| self.error(parent, e))?;
         if links.contains(&path) {
-            return self
-                .resolver
-                .child(parent, name)
-                .map_err(|e| PathError::new(parent.full_path(self.folder.root()).join(name), e).into());
+            return self.resolver.child(parent, name).map_err(|e| {
+                PathError::new(parent.full_path(self.folder.root()).join(name), e).into()
+            });
         }
         match dir.stat(name) {
             Ok(meta) => Ok(Some(Resolved {
@@ -85,7 +84,9 @@ impl<'a> Tree<'a> {
                 meta,
             })),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(PathError::new(parent.full_path(self.folder.root()).join(name), e).into()),
+            Err(e) => {
+                Err(PathError::new(parent.full_path(self.folder.root()).join(name), e).into())
+            }
         }
     }
 

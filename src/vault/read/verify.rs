@@ -163,34 +163,77 @@ impl fmt::Display for Problem {
         match self {
             Unreadable { what, reason } => write!(f, "cannot read {}: {reason}", what.display()),
             LinkMissing { version, path } => {
-                write!(f, "{version}/{}: listed as a structural link but missing", path.display())
+                write!(
+                    f,
+                    "{version}/{}: listed as a structural link but missing",
+                    path.display()
+                )
             }
             LinkNotSymlink { version, path } => write!(
                 f,
                 "{version}/{}: listed as a structural link but not a symlink",
                 path.display()
             ),
-            LinkMalformed { version, path, target } => link(f, version, path, target, "malformed target"),
-            LinkToBadVersion { version, path, target } => {
-                link(f, version, path, target, "points into a version that is not an older committed one")
-            }
-            LinkDangling { version, path, target } => link(f, version, path, target, "dangling"),
-            LinkToLink { version, path, target } => {
-                link(f, version, path, target, "points at or through another link (not one hop)")
-            }
-            LinkNotDir { version, path, target } => link(f, version, path, target, "target is not a directory"),
-            RefMissing { into, version, path } => write!(
+            LinkMalformed {
+                version,
+                path,
+                target,
+            } => link(f, version, path, target, "malformed target"),
+            LinkToBadVersion {
+                version,
+                path,
+                target,
+            } => link(
+                f,
+                version,
+                path,
+                target,
+                "points into a version that is not an older committed one",
+            ),
+            LinkDangling {
+                version,
+                path,
+                target,
+            } => link(f, version, path, target, "dangling"),
+            LinkToLink {
+                version,
+                path,
+                target,
+            } => link(
+                f,
+                version,
+                path,
+                target,
+                "points at or through another link (not one hop)",
+            ),
+            LinkNotDir {
+                version,
+                path,
+                target,
+            } => link(f, version, path, target, "target is not a directory"),
+            RefMissing {
+                into,
+                version,
+                path,
+            } => write!(
                 f,
                 "refs/V{into}.tsv lacks V{version}'s link {}",
                 path.display()
             ),
-            RefStale { into, version, path } => write!(
+            RefStale {
+                into,
+                version,
+                path,
+            } => write!(
                 f,
                 "refs/V{into}.tsv lists V{version}'s {}, which is not a link into V{into}",
                 path.display()
             ),
             Partial { name } => write!(f, "leftover partial build {name}"),
-            RetirePending => write!(f, "an interrupted retire is pending ({PRIVATE_DIR}/retire.intent)"),
+            RetirePending => write!(
+                f,
+                "an interrupted retire is pending ({PRIVATE_DIR}/retire.intent)"
+            ),
             LatestMissing { newest } => write!(f, "`latest` is missing (newest version: {newest})"),
             LatestStale { target, newest } => write!(
                 f,
@@ -199,18 +242,33 @@ impl fmt::Display for Problem {
             ),
             IndexMissing { name } => write!(f, "index.tsv does not list {name}"),
             IndexExtra { version, name } => {
-                write!(f, "index.tsv lists version {version} ({name}), which is not committed")
+                write!(
+                    f,
+                    "index.tsv lists version {version} ({name}), which is not committed"
+                )
             }
-            IndexWrongName { version, row, folder } => write!(
+            IndexWrongName {
+                version,
+                row,
+                folder,
+            } => write!(
                 f,
                 "index.tsv names version {version} `{row}`, but its folder is {folder}"
             ),
-            IndexDuplicate { version } => write!(f, "index.tsv lists version {version} more than once"),
+            IndexDuplicate { version } => {
+                write!(f, "index.tsv lists version {version} more than once")
+            }
         }
     }
 }
 
-fn link(f: &mut fmt::Formatter<'_>, version: &str, path: &Path, target: &Path, what: &str) -> fmt::Result {
+fn link(
+    f: &mut fmt::Formatter<'_>,
+    version: &str,
+    path: &Path,
+    target: &Path,
+    what: &str,
+) -> fmt::Result {
     write!(
         f,
         "{version}/{}: structural link -> {}: {what}",
@@ -249,7 +307,11 @@ type LinkMap = BTreeMap<u64, BTreeSet<(u64, PathBuf)>>;
 
 /// Check every listed structural link of every committed version; return the well-formed
 /// ones by the version they point into.
-fn check_links(folder: &JobFolder, versions: &[VersionName], problems: &mut Vec<Problem>) -> LinkMap {
+fn check_links(
+    folder: &JobFolder,
+    versions: &[VersionName],
+    problems: &mut Vec<Problem>,
+) -> LinkMap {
     let mut into: LinkMap = BTreeMap::new();
     for v in versions {
         let listed = match folder.read_links(v.number) {
@@ -287,18 +349,27 @@ fn check_link(
     let parent_dir = match folder.dir().open_beneath(parent) {
         Ok(d) => d,
         Err(_) => {
-            problems.push(Problem::LinkMissing { version, path: path.to_path_buf() });
+            problems.push(Problem::LinkMissing {
+                version,
+                path: path.to_path_buf(),
+            });
             return None;
         }
     };
     match parent_dir.stat(name) {
         Ok(m) if m.kind == FileKind::Symlink => {}
         Ok(_) => {
-            problems.push(Problem::LinkNotSymlink { version, path: path.to_path_buf() });
+            problems.push(Problem::LinkNotSymlink {
+                version,
+                path: path.to_path_buf(),
+            });
             return None;
         }
         Err(_) => {
-            problems.push(Problem::LinkMissing { version, path: path.to_path_buf() });
+            problems.push(Problem::LinkMissing {
+                version,
+                path: path.to_path_buf(),
+            });
             return None;
         }
     }
@@ -309,13 +380,23 @@ fn check_link(
             return None;
         }
     };
-    let problem = |make: fn(String, PathBuf, PathBuf) -> Problem| make(version.clone(), path.to_path_buf(), target.clone());
+    let problem = |make: fn(String, PathBuf, PathBuf) -> Problem| {
+        make(version.clone(), path.to_path_buf(), target.clone())
+    };
     let Some((k, rel)) = parse_link_target(path, &target) else {
-        problems.push(problem(|version, path, target| Problem::LinkMalformed { version, path, target }));
+        problems.push(problem(|version, path, target| Problem::LinkMalformed {
+            version,
+            path,
+            target,
+        }));
         return None;
     };
     if k.number >= v.number || !versions.contains(&k) {
-        problems.push(problem(|version, path, target| Problem::LinkToBadVersion { version, path, target }));
+        problems.push(problem(|version, path, target| Problem::LinkToBadVersion {
+            version,
+            path,
+            target,
+        }));
         return Some(k.number);
     }
     if let Some(make) = target_problem(folder, &k, &rel) {
@@ -335,7 +416,11 @@ fn target_problem(
     match folder.dir().open_beneath(&in_job) {
         Ok(_) => return None,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Some(|version, path, target| Problem::LinkDangling { version, path, target })
+            return Some(|version, path, target| Problem::LinkDangling {
+                version,
+                path,
+                target,
+            })
         }
         Err(_) => {}
     }
@@ -343,30 +428,60 @@ fn target_problem(
     let mut dir = folder.dir().open_beneath(Path::new(""));
     for comp in in_job.components() {
         let Ok(cur) = dir else {
-            return Some(|version, path, target| Problem::LinkDangling { version, path, target });
+            return Some(|version, path, target| Problem::LinkDangling {
+                version,
+                path,
+                target,
+            });
         };
         let name = comp.as_os_str();
         match cur.stat(name) {
             Ok(m) if m.kind == FileKind::Symlink => {
-                return Some(|version, path, target| Problem::LinkToLink { version, path, target })
+                return Some(|version, path, target| Problem::LinkToLink {
+                    version,
+                    path,
+                    target,
+                })
             }
             Ok(m) if m.kind != FileKind::Dir => {
-                return Some(|version, path, target| Problem::LinkNotDir { version, path, target })
+                return Some(|version, path, target| Problem::LinkNotDir {
+                    version,
+                    path,
+                    target,
+                })
             }
             Ok(_) => {}
-            Err(_) => return Some(|version, path, target| Problem::LinkDangling { version, path, target }),
+            Err(_) => {
+                return Some(|version, path, target| Problem::LinkDangling {
+                    version,
+                    path,
+                    target,
+                })
+            }
         }
         dir = cur.open_child(name);
     }
-    Some(|version, path, target| Problem::LinkDangling { version, path, target })
+    Some(|version, path, target| Problem::LinkDangling {
+        version,
+        path,
+        target,
+    })
 }
 
 fn read_link(dir: &Dir, name: &std::ffi::OsStr) -> io::Result<PathBuf> {
-    Ok(PathBuf::from(nix::fcntl::readlinkat(Some(dir.as_fd().as_raw_fd()), name)?))
+    Ok(PathBuf::from(nix::fcntl::readlinkat(
+        Some(dir.as_fd().as_raw_fd()),
+        name,
+    )?))
 }
 
 /// Compare each committed version's refs file with the links found pointing into it.
-fn check_refs(folder: &JobFolder, versions: &[VersionName], links: &LinkMap, problems: &mut Vec<Problem>) {
+fn check_refs(
+    folder: &JobFolder,
+    versions: &[VersionName],
+    links: &LinkMap,
+    problems: &mut Vec<Problem>,
+) {
     let committed: BTreeSet<u64> = versions.iter().map(|v| v.number).collect();
     for v in versions {
         let refs = match folder.read_refs(v.number) {
@@ -377,14 +492,25 @@ fn check_refs(folder: &JobFolder, versions: &[VersionName], links: &LinkMap, pro
                 continue;
             }
         };
-        let listed: BTreeSet<(u64, PathBuf)> = refs.into_iter().filter(|(n, _)| committed.contains(n)).collect();
+        let listed: BTreeSet<(u64, PathBuf)> = refs
+            .into_iter()
+            .filter(|(n, _)| committed.contains(n))
+            .collect();
         let empty = BTreeSet::new();
         let found = links.get(&v.number).unwrap_or(&empty);
         for (version, path) in found.difference(&listed) {
-            problems.push(Problem::RefMissing { into: v.number, version: *version, path: path.clone() });
+            problems.push(Problem::RefMissing {
+                into: v.number,
+                version: *version,
+                path: path.clone(),
+            });
         }
         for (version, path) in listed.difference(found) {
-            problems.push(Problem::RefStale { into: v.number, version: *version, path: path.clone() });
+            problems.push(Problem::RefStale {
+                into: v.number,
+                version: *version,
+                path: path.clone(),
+            });
         }
     }
 }
@@ -397,7 +523,11 @@ fn check_leftovers(folder: &JobFolder, problems: &mut Vec<Problem>) {
         Err(e) => problems.push(unreadable(Path::new("."), &e)),
     }
     let private = Path::new(PRIVATE_DIR);
-    match folder.dir().open_beneath(private).and_then(|d| d.stat("retire.intent".as_ref())) {
+    match folder
+        .dir()
+        .open_beneath(private)
+        .and_then(|d| d.stat("retire.intent".as_ref()))
+    {
         Ok(_) => problems.push(Problem::RetirePending),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => problems.push(unreadable(&private.join("retire.intent"), &e)),
@@ -431,12 +561,16 @@ fn check_index(folder: &JobFolder, versions: &[VersionName], problems: &mut Vec<
     let mut seen: BTreeMap<u64, String> = BTreeMap::new();
     for row in rows {
         if seen.insert(row.version, row.name.clone()).is_some() {
-            problems.push(Problem::IndexDuplicate { version: row.version });
+            problems.push(Problem::IndexDuplicate {
+                version: row.version,
+            });
         }
     }
     for v in versions {
         match seen.remove(&v.number) {
-            None => problems.push(Problem::IndexMissing { name: v.to_string() }),
+            None => problems.push(Problem::IndexMissing {
+                name: v.to_string(),
+            }),
             Some(row) if row != v.to_string() => problems.push(Problem::IndexWrongName {
                 version: v.number,
                 row,
@@ -445,5 +579,191 @@ fn check_index(folder: &JobFolder, versions: &[VersionName], problems: &mut Vec<
             Some(_) => {}
         }
     }
-    problems.extend(seen.into_iter().map(|(version, name)| Problem::IndexExtra { version, name }));
+    problems.extend(
+        seen.into_iter()
+            .map(|(version, name)| Problem::IndexExtra { version, name }),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::super::fixture::Fixture;
+    use super::*;
+
+    fn lines(f: &Fixture) -> Vec<String> {
+        verify(&f.folder).iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_good_vault_has_no_problem() {
+        let f = Fixture::three_versions();
+        assert_eq!(verify(&f.folder), []);
+        let empty = Fixture::new();
+        assert_eq!(verify(&empty.folder), []);
+    }
+
+    #[test]
+    fn a_dangling_structural_link() {
+        let f = Fixture::three_versions();
+        std::fs::remove_dir_all(f.at(0, "keep")).unwrap();
+        let problems = verify(&f.folder);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems
+            .iter()
+            .all(|p| matches!(p, Problem::LinkDangling { .. })));
+        assert!(lines(&f)[0]
+            .starts_with("V1--2026-11-23_10-01-00_+0100/keep: structural link -> ../V0--"));
+    }
+
+    #[test]
+    fn a_link_to_a_link() {
+        let f = Fixture::three_versions();
+        // V2/deep points at V1's a/b, which is itself a structural link.
+        f.link(2, "deep", 1, "a/b");
+        assert!(matches!(
+            verify(&f.folder)[..],
+            [Problem::LinkToLink { .. }]
+        ));
+        // A target that passes through a link is not one hop either.
+        f.link(2, "deeper", 1, "a/b/nothing");
+        let problems = verify(&f.folder);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems
+            .iter()
+            .all(|p| matches!(p, Problem::LinkToLink { .. })));
+    }
+
+    #[test]
+    fn a_listed_link_that_is_missing_or_not_a_link() {
+        let f = Fixture::three_versions();
+        f.record_link(2, "top").record_link(2, "ghost");
+        let problems = verify(&f.folder);
+        assert_eq!(
+            problems,
+            [
+                Problem::LinkMissing {
+                    version: Fixture::name(2).to_string(),
+                    path: "ghost".into()
+                },
+                Problem::LinkNotSymlink {
+                    version: Fixture::name(2).to_string(),
+                    path: "top".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_and_forward_links() {
+        let f = Fixture::three_versions();
+        symlink("/etc", f.at(2, "abs")).unwrap();
+        f.record_link(2, "abs");
+        f.link(1, "fwd", 2, "");
+        let problems = verify(&f.folder);
+        assert!(problems
+            .iter()
+            .any(|p| matches!(p, Problem::LinkMalformed { .. })));
+        assert!(problems
+            .iter()
+            .any(|p| matches!(p, Problem::LinkToBadVersion { .. })));
+        assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
+    #[test]
+    fn refs_must_agree_with_links() {
+        let f = Fixture::three_versions();
+        f.folder.append_refs(1, &[(2, Path::new("nope"))]).unwrap();
+        std::fs::write(f.root().join(".reverberator/refs/V0.tsv"), "1\ta/b\n").unwrap();
+        let problems = verify(&f.folder);
+        assert!(problems.contains(&Problem::RefStale {
+            into: 1,
+            version: 2,
+            path: "nope".into()
+        }));
+        assert!(problems.contains(&Problem::RefMissing {
+            into: 0,
+            version: 2,
+            path: "keep".into()
+        }));
+        // Lines naming a version that was never committed are ignored.
+        let g = Fixture::three_versions();
+        g.folder.append_refs(0, &[(7, Path::new("x"))]).unwrap();
+        assert_eq!(verify(&g.folder), []);
+    }
+
+    #[test]
+    fn leftovers_are_reported() {
+        let f = Fixture::three_versions();
+        let partial = Fixture::name(3).partial_name();
+        std::fs::create_dir(f.root().join(&partial)).unwrap();
+        std::fs::write(f.root().join(".reverberator/retire.intent"), "").unwrap();
+        assert_eq!(
+            verify(&f.folder),
+            [Problem::Partial { name: partial }, Problem::RetirePending]
+        );
+    }
+
+    #[test]
+    fn a_stale_or_missing_latest() {
+        let f = Fixture::three_versions();
+        f.set_latest(&Fixture::name(1).to_string());
+        assert_eq!(
+            lines(&f),
+            [format!(
+                "`latest` points at {}, not at the newest version {}",
+                Fixture::name(1),
+                Fixture::name(2)
+            )]
+        );
+        std::fs::remove_file(f.root().join("latest")).unwrap();
+        assert!(matches!(
+            verify(&f.folder)[..],
+            [Problem::LatestMissing { .. }]
+        ));
+    }
+
+    #[test]
+    fn the_index_must_list_exactly_the_committed_versions() {
+        let f = Fixture::three_versions();
+        f.commit(&[0, 2, 5])
+            .set_latest(&Fixture::name(2).to_string());
+        assert_eq!(
+            verify(&f.folder),
+            [
+                Problem::IndexMissing {
+                    name: Fixture::name(1).to_string()
+                },
+                Problem::IndexExtra {
+                    version: 5,
+                    name: Fixture::name(5).to_string()
+                },
+            ]
+        );
+        assert_eq!(
+            lines(&f),
+            [
+                format!("index.tsv does not list {}", Fixture::name(1)),
+                format!(
+                    "index.tsv lists version 5 ({}), which is not committed",
+                    Fixture::name(5)
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_corrupt_index_is_a_problem_not_a_panic() {
+        let f = Fixture::three_versions();
+        std::fs::write(f.root().join("index.tsv"), "garbage\x00\n\tmore").unwrap();
+        let problems = verify(&f.folder);
+        assert!(
+            matches!(problems[..], [Problem::Unreadable { .. }]),
+            "{problems:?}"
+        );
+        std::fs::write(f.root().join(".reverberator/links/V1.tsv"), "bad\\q\n").unwrap();
+        let problems = verify(&f.folder);
+        assert!(problems.len() >= 2, "{problems:?}");
+    }
 }
