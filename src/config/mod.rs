@@ -13,12 +13,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub mod diag;
+pub mod env;
+pub mod layer;
 pub mod legacy;
 pub mod limit;
 pub mod load;
 pub mod raw;
 pub mod resolve;
 pub mod signature;
+pub mod tree;
 
 pub use limit::{Budget, FsCapacity, LimitExpr};
 pub use signature::FsSpec;
@@ -195,8 +198,12 @@ pub enum ConfigError {
         /// What the OS said.
         source: std::io::Error,
     },
-    /// The file was read but has problems; each one carries its position.
-    #[error("{path}: {count} problem(s) in the config", count = .problems.len())]
+    /// The file was read but has problems; each one carries its position. Displayed as
+    /// every problem rendered with its line, caret and hint.
+    #[error("{path}: {count} problem(s) in the config:\n{rendered}",
+        path = .path.display(),
+        count = .problems.iter().filter(|d| d.is_error()).count(),
+        rendered = diag::render_all(.path, .text, .problems))]
     Invalid {
         /// The config file.
         path: PathBuf,
@@ -231,6 +238,11 @@ pub struct Diagnostic {
     pub message: String,
     /// A suggestion ("did you mean `settle`?").
     pub hint: Option<String>,
+    /// The dotted key path the problem is about (`jobs.demo.settle`), when there is one.
+    pub key: Option<String>,
+    /// The environment variable that set the offending value, when it came from one
+    /// (then `span`, `line` and `col` are `None`).
+    pub env_var: Option<String>,
 }
 
 /// A loaded config plus the warnings it produced (a missing source disk, a vault inside
@@ -244,9 +256,14 @@ pub struct Loaded {
 }
 
 /// Find (`--config`, `$REVERBERATOR_CONFIG`, `./reverberator.toml`,
-/// `/etc/reverberator/reverberator.toml`), read and resolve the config. The one loader that
+/// `/etc/reverberator/reverberator.toml`), read and resolve the config, with the
+/// `REVERBERATOR_…__…` environment overrides layered over the file. The one loader that
 /// `run`, `check-config` and every other command use.
+///
+/// Reads the file and asks whether each source and vault is a folder right now (for the
+/// warnings); touches the filesystem in no other way. [`ConfigError::Invalid`] carries every
+/// problem with its position; its `Display` renders them all.
 pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
-    let _ = explicit;
-    todo!("config loader: the foundation issue")
+    let path = load::find_in_process(explicit)?;
+    load::from_path(&path)
 }

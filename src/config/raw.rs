@@ -1,1 +1,252 @@
-//! Serde mirror of the config file: Option fields, deny_unknown_fields, spans.
+//! The serde mirror of the config file: every field optional, unknown keys rejected
+//! (`deny_unknown_fields` on every table), values kept as written (durations and limits are
+//! still text). These types are the single source of truth for the key names: the layered
+//! loader deserializes into them, and the JSON Schema (`schemas/reverberator.schema.json`)
+//! is generated from them, so the schema and the loader cannot disagree on names or types.
+//!
+//! Positions are not kept here: figment's merged values carry no spans, so they come from
+//! the span index of [`super::tree`], looked up by key path. This module knows nothing about
+//! defaults, paths or the filesystem; [`super::resolve`] turns these values into a
+//! [`super::Config`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// The whole file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "reverberator.toml")]
+pub struct RawConfig {
+    /// Settings that apply to every job unless the job overrides them.
+    pub defaults: Option<RawSettings>,
+    /// The jobs: the table key is the job name (free text; its vault folder is a sanitized
+    /// form of it). Sorted by name here; the file order comes from the span index.
+    pub jobs: Option<BTreeMap<String, RawJob>>,
+}
+
+/// The keys of `[defaults]`; every one may also be set per job.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    /// Quiet period after the last change before a version is written (humantime:
+    /// "90s", "1m 30s", "500ms"). Default "60s".
+    pub settle: Option<String>,
+    /// Write a version anyway after this much continuous change; must be >= settle.
+    /// Default "10m".
+    pub max_settle: Option<String>,
+    /// How many versions to keep (>= 1). Default 30.
+    #[schemars(range(min = 1, max = 4294967295_u32))]
+    pub keep_versions: Option<u32>,
+    /// Size/inode budget of the job's vault folder: comma-separated terms, the largest per
+    /// dimension wins; "N%" of the vault filesystem's bytes, "iN%" of its inodes, "iN" an
+    /// inode count, else a size ("2000", "500MiB", "1.5 TB", "2G"); 0 or "" = unlimited.
+    /// Default "5%".
+    pub vault_limit: Option<RawLimit>,
+    /// The first version is a complete copy of the source. Default true.
+    pub keep_full_copy: Option<bool>,
+    /// An attribute-only change keeps the previous bytes with the new attributes.
+    /// Default false.
+    pub attributes_only: Option<bool>,
+    /// Globs relative to the source root that are never watched or stored ("*.tmp",
+    /// "node_modules", "build/out"). Default [].
+    pub exclude: Option<Vec<String>>,
+    /// How often to run a full delta scan to catch what inotify cannot see ("24h"; "0"
+    /// turns it off). Default "24h".
+    pub rescan_interval: Option<String>,
+}
+
+/// One `[jobs.NAME]` table: the job's own keys plus any `[defaults]` key as an override.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawJob {
+    /// The directory to keep versions of. Relative paths are resolved against the folder
+    /// of the config file.
+    #[schemars(required, length(min = 1))]
+    pub source: Option<String>,
+    /// The vault root; versions go into `<vault>/<sanitized job name>/`. Relative paths are
+    /// resolved against the folder of the config file.
+    #[schemars(required, length(min = 1))]
+    pub vault: Option<String>,
+    /// Which filesystem the source must be on: auto | uuid=… | partuuid=… | label=… |
+    /// partlabel=… | dev=/dev/…
+    #[schemars(regex(pattern = r"^\s*(?:[Aa][Uu][Tt][Oo]|(?:[Pp][Aa][Rr][Tt])?(?:[Uu][Uu][Ii][Dd]|[Ll][Aa][Bb][Ee][Ll])\s*=\s*\S.*|[Dd][Ee][Vv]\s*=\s*/dev/.+)\s*$"))]
+    pub source_fs: Option<String>,
+    /// Which filesystem the vault must be on (same forms as source_fs).
+    #[schemars(regex(pattern = r"^\s*(?:[Aa][Uu][Tt][Oo]|(?:[Pp][Aa][Rr][Tt])?(?:[Uu][Uu][Ii][Dd]|[Ll][Aa][Bb][Ee][Ll])\s*=\s*\S.*|[Dd][Ee][Vv]\s*=\s*/dev/.+)\s*$"))]
+    pub vault_fs: Option<String>,
+    /// Overrides `defaults.settle`.
+    pub settle: Option<String>,
+    /// Overrides `defaults.max_settle`.
+    pub max_settle: Option<String>,
+    /// Overrides `defaults.keep_versions` (>= 1).
+    #[schemars(range(min = 1, max = 4294967295_u32))]
+    pub keep_versions: Option<u32>,
+    /// Overrides `defaults.vault_limit`.
+    pub vault_limit: Option<RawLimit>,
+    /// Overrides `defaults.keep_full_copy`.
+    pub keep_full_copy: Option<bool>,
+    /// Overrides `defaults.attributes_only`.
+    pub attributes_only: Option<bool>,
+    /// Overrides `defaults.exclude` (replaces the list, does not extend it).
+    pub exclude: Option<Vec<String>>,
+    /// Overrides `defaults.rescan_interval`.
+    pub rescan_interval: Option<String>,
+}
+
+impl RawJob {
+    /// The `[defaults]`-style keys this job sets itself.
+    pub fn settings(&self) -> RawSettings {
+        RawSettings {
+            settle: self.settle.clone(),
+            max_settle: self.max_settle.clone(),
+            keep_versions: self.keep_versions,
+            vault_limit: self.vault_limit.clone(),
+            keep_full_copy: self.keep_full_copy,
+            attributes_only: self.attributes_only,
+            exclude: self.exclude.clone(),
+            rescan_interval: self.rescan_interval.clone(),
+        }
+    }
+}
+
+/// A limit expression as written: text (`"5%, i20%"`) or a plain byte count (`2000`, `0`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum RawLimit {
+    /// `vault_limit = "5%"`.
+    Text(String),
+    /// `vault_limit = 2000` (bytes; 0 = unlimited).
+    Bytes(u64),
+}
+
+impl RawLimit {
+    /// The expression as text, ready for [`super::LimitExpr`]'s parser.
+    pub fn to_text(&self) -> String {
+        match self {
+            RawLimit::Text(t) => t.clone(),
+            RawLimit::Bytes(n) => n.to_string(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawLimit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LimitVisitor)
+    }
+}
+
+struct LimitVisitor;
+
+impl Visitor<'_> for LimitVisitor {
+    type Value = RawLimit;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a limit expression string (\"5%\", \"500MiB, i20%\") or a byte count")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<RawLimit, E> {
+        Ok(RawLimit::Text(v.to_owned()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawLimit, E> {
+        Ok(RawLimit::Bytes(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawLimit, E> {
+        u64::try_from(v)
+            .map(RawLimit::Bytes)
+            .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+    }
+}
+
+impl JsonSchema for RawLimit {
+    fn schema_name() -> String {
+        "Limit".to_owned()
+    }
+
+    fn json_schema(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        let value = serde_json::json!({
+            "description": "A limit expression (\"5%\", \"500MiB, i20%\") or a byte count; 0 = unlimited.",
+            "anyOf": [
+                { "type": "string", "pattern": LIMIT_PATTERN },
+                { "type": "integer", "minimum": 0 }
+            ]
+        });
+        serde_json::from_value(value).unwrap_or(schemars::schema::Schema::Bool(true))
+    }
+}
+
+/// What the schema accepts as a limit expression string (the loader's grammar, see
+/// [`super::limit`]; the schema is a little stricter about number forms such as `1e3`).
+const LIMIT_PATTERN: &str = concat!(
+    r"^(?:\s*(?:[iI]\s*\d+(?:\.\d+)?\s*%|[iI]\s*\d+|\d+(?:\.\d+)?\s*%",
+    r"|\d+(?:\.\d+)?\s*(?:[kKmMgGtTpPeE][iI]?)?[bB]?)?\s*)",
+    r"(?:,\s*(?:[iI]\s*\d+(?:\.\d+)?\s*%|[iI]\s*\d+|\d+(?:\.\d+)?\s*%",
+    r"|\d+(?:\.\d+)?\s*(?:[kKmMgGtTpPeE][iI]?)?[bB]?)?\s*)*$"
+);
+
+/// The JSON Schema of the config file, generated from [`RawConfig`].
+pub fn json_schema() -> schemars::schema::RootSchema {
+    let mut schema = schemars::schema_for!(RawConfig);
+    let meta = schema.schema.metadata();
+    meta.id = Some("https://github.com/reverberator/reverberator/schemas/reverberator.schema.json".to_owned());
+    meta.description = Some(
+        "reverberator.toml: jobs that keep browseable versions of directories in a vault."
+            .to_owned(),
+    );
+    schema
+}
+
+/// The schema as pretty JSON text with a trailing newline (the checked-in file's form).
+pub fn json_schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(&json_schema()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<RawConfig, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_in_every_table() {
+        assert!(parse("bogus = 1").is_err());
+        assert!(parse("[defaults]\nsetle = \"1s\"").is_err());
+        assert!(parse("[jobs.a]\nsource = \"/a\"\nvault = \"/v\"\nkeep = 1").is_err());
+    }
+
+    #[test]
+    fn limit_accepts_text_and_count() {
+        let c = parse("[defaults]\nvault_limit = 2000").unwrap();
+        assert_eq!(c.defaults.unwrap().vault_limit, Some(RawLimit::Bytes(2000)));
+        let c = parse("[defaults]\nvault_limit = \"5%\"").unwrap();
+        assert_eq!(
+            c.defaults.unwrap().vault_limit.map(|l| l.to_text()),
+            Some("5%".into())
+        );
+        assert!(parse("[defaults]\nvault_limit = -1").is_err());
+        assert!(parse("[defaults]\nvault_limit = true").is_err());
+    }
+
+    #[test]
+    fn job_settings_copy_every_override() {
+        let job = RawJob {
+            settle: Some("5s".into()),
+            keep_versions: Some(3),
+            exclude: Some(vec!["*.tmp".into()]),
+            ..RawJob::default()
+        };
+        let s = job.settings();
+        assert_eq!(s.settle.as_deref(), Some("5s"));
+        assert_eq!(s.keep_versions, Some(3));
+        assert_eq!(s.exclude, Some(vec!["*.tmp".to_owned()]));
+    }
+}

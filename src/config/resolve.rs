@@ -1,1 +1,563 @@
-//! Raw config -> Config: defaults merged, durations, limits, globs and paths checked.
+//! Raw config -> [`Config`]: defaults merged into each job, durations, limits, globs,
+//! filesystem signatures and paths parsed and checked, every problem collected.
+//!
+//! Resolution goes per section and per field in small functions: [`resolve_settings`]
+//! (shared by `[defaults]` and each job), [`resolve_job`], then the checks across jobs.
+//! A value that does not parse is reported once and replaced by the inherited value, so one
+//! mistake does not cascade into more messages. Paths are made absolute against the config
+//! file's folder and normalized lexically (`.` and `..` removed); nothing here touches the
+//! filesystem: [`path_warnings`] takes the existence probe as an argument.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use super::diag::{Locator, Part};
+use super::raw::{RawConfig, RawJob, RawLimit, RawSettings};
+use super::{Config, Diagnostic, Excludes, FsSpec, JobConfig, LimitExpr};
+
+/// The `[defaults]`-style settings, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// See [`JobConfig::settle`].
+    pub settle: Duration,
+    /// See [`JobConfig::max_settle`].
+    pub max_settle: Duration,
+    /// See [`JobConfig::keep_versions`].
+    pub keep_versions: u32,
+    /// See [`JobConfig::vault_limit`].
+    pub vault_limit: LimitExpr,
+    /// See [`JobConfig::keep_full_copy`].
+    pub keep_full_copy: bool,
+    /// See [`JobConfig::attributes_only`].
+    pub attributes_only: bool,
+    /// See [`JobConfig::exclude`].
+    pub exclude: Excludes,
+    /// See [`JobConfig::rescan_interval`].
+    pub rescan_interval: Option<Duration>,
+}
+
+impl Settings {
+    /// The built-in defaults (what an empty `[defaults]` means).
+    pub fn builtin() -> Self {
+        Settings {
+            settle: Duration::from_secs(60),
+            max_settle: Duration::from_secs(600),
+            keep_versions: 30,
+            vault_limit: "5%".parse().unwrap_or_default(),
+            keep_full_copy: true,
+            attributes_only: false,
+            exclude: Excludes::default(),
+            rescan_interval: Some(Duration::from_secs(24 * 3600)),
+        }
+    }
+}
+
+/// A value that does not parse: the message and an optional hint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
+
+impl Problem {
+    fn new(message: impl Into<String>, hint: Option<&str>) -> Self {
+        Problem {
+            message: message.into(),
+            hint: hint.map(str::to_owned),
+        }
+    }
+}
+
+/// Collects diagnostics while resolving.
+pub struct Ctx<'a, 'l> {
+    loc: &'a Locator<'l>,
+    /// Everything found so far (errors and warnings).
+    pub diags: Vec<Diagnostic>,
+}
+
+impl<'a, 'l> Ctx<'a, 'l> {
+    /// A context placing diagnostics with `loc`.
+    pub fn new(loc: &'a Locator<'l>) -> Self {
+        Ctx {
+            loc,
+            diags: Vec::new(),
+        }
+    }
+
+    fn error(&mut self, path: &[&str], part: Part, p: Problem) {
+        let mut d = self.loc.error(path, part, p.message);
+        d.hint = p.hint;
+        self.diags.push(d);
+    }
+
+    fn warning(&mut self, path: &[&str], message: String) {
+        self.diags.push(self.loc.warning(path, Part::Value, message));
+    }
+
+    fn has_errors(&self) -> bool {
+        self.diags.iter().any(Diagnostic::is_error)
+    }
+
+    /// Parse `raw` (when set) with `parse`, reporting a failure at `section.key`.
+    fn field<R, T>(
+        &mut self,
+        section: &[&str],
+        key: &str,
+        raw: Option<&R>,
+        parse: impl FnOnce(&R) -> Result<T, Problem>,
+    ) -> Option<T> {
+        let raw = raw?;
+        parse(raw)
+            .map_err(|p| self.error(&with(section, key), Part::Value, p))
+            .ok()
+    }
+}
+
+fn with<'s>(section: &[&'s str], key: &'s str) -> Vec<&'s str> {
+    let mut p = section.to_vec();
+    p.push(key);
+    p
+}
+
+/// Resolve a whole raw config read from `config_path` (absolute).
+pub fn resolve(
+    raw: &RawConfig,
+    file_order: &[String],
+    config_path: &Path,
+    ctx: &mut Ctx,
+) -> Option<Config> {
+    let base = config_path.parent().unwrap_or(Path::new("/"));
+    let raw_defaults = raw.defaults.clone().unwrap_or_default();
+    let defaults = resolve_settings(&Settings::builtin(), &raw_defaults, &["defaults"], ctx);
+    let empty = Default::default();
+    let raw_jobs = raw.jobs.as_ref().unwrap_or(&empty);
+    let mut jobs = Vec::new();
+    for name in job_order(file_order, raw_jobs.keys()) {
+        if let Some(job) = raw_jobs.get(&name) {
+            jobs.extend(resolve_job(&name, job, &defaults, base, ctx));
+        }
+    }
+    check_collisions(&jobs, ctx);
+    if raw_jobs.is_empty() {
+        ctx.warning(&[], "no jobs: add a [jobs.NAME] table with source and vault".into());
+    }
+    (!ctx.has_errors()).then(|| Config {
+        path: config_path.to_path_buf(),
+        jobs,
+    })
+}
+
+/// File order first, then jobs that only the environment defines (sorted).
+fn job_order<'k>(file: &[String], all: impl Iterator<Item = &'k String>) -> Vec<String> {
+    let mut order = file.to_vec();
+    order.extend(all.filter(|n| !file.contains(n)).cloned());
+    order
+}
+
+/// Settings at `section` (`defaults` or `jobs.NAME`): `raw` on top of `base`.
+pub fn resolve_settings(
+    base: &Settings,
+    raw: &RawSettings,
+    section: &[&str],
+    ctx: &mut Ctx,
+) -> Settings {
+    let s = Settings {
+        settle: ctx
+            .field(section, "settle", raw.settle.as_ref(), |t| parse_duration(t))
+            .unwrap_or(base.settle),
+        max_settle: ctx
+            .field(section, "max_settle", raw.max_settle.as_ref(), |t| parse_duration(t))
+            .unwrap_or(base.max_settle),
+        keep_versions: ctx
+            .field(section, "keep_versions", raw.keep_versions.as_ref(), parse_keep)
+            .unwrap_or(base.keep_versions),
+        vault_limit: ctx
+            .field(section, "vault_limit", raw.vault_limit.as_ref(), parse_limit)
+            .unwrap_or_else(|| base.vault_limit.clone()),
+        keep_full_copy: raw.keep_full_copy.unwrap_or(base.keep_full_copy),
+        attributes_only: raw.attributes_only.unwrap_or(base.attributes_only),
+        exclude: resolve_excludes(raw.exclude.as_deref(), section, ctx)
+            .unwrap_or_else(|| base.exclude.clone()),
+        rescan_interval: ctx
+            .field(section, "rescan_interval", raw.rescan_interval.as_ref(), |t| {
+                parse_rescan(t)
+            })
+            .unwrap_or(base.rescan_interval),
+    };
+    check_settle_order(&s, raw, section, ctx);
+    s
+}
+
+/// `max_settle < settle` is an error where either is set.
+fn check_settle_order(s: &Settings, raw: &RawSettings, section: &[&str], ctx: &mut Ctx) {
+    if s.max_settle >= s.settle || (raw.settle.is_none() && raw.max_settle.is_none()) {
+        return;
+    }
+    let key = if raw.max_settle.is_some() { "max_settle" } else { "settle" };
+    let message = format!(
+        "`max_settle` ({}) is shorter than `settle` ({})",
+        humantime::format_duration(s.max_settle),
+        humantime::format_duration(s.settle)
+    );
+    let hint = "max_settle is how long continuous change may postpone a version; make it >= settle";
+    ctx.error(&with(section, key), Part::Value, Problem::new(message, Some(hint)));
+}
+
+/// A humantime duration (`"90s"`, `"1m 30s"`, `"500ms"`).
+pub fn parse_duration(text: &str) -> Result<Duration, Problem> {
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        Problem::new(
+            format!("bad duration `{text}`: {e}"),
+            Some("write a number with a unit: \"90s\", \"1m 30s\", \"500ms\", \"2h\""),
+        )
+    })
+}
+
+/// `rescan_interval`: a duration, `"0"` (or any zero duration) for never.
+pub fn parse_rescan(text: &str) -> Result<Option<Duration>, Problem> {
+    if text.trim() == "0" {
+        return Ok(None);
+    }
+    parse_duration(text).map(|d| (!d.is_zero()).then_some(d))
+}
+
+fn parse_keep(n: &u32) -> Result<u32, Problem> {
+    match *n {
+        0 => Err(Problem::new(
+            "`keep_versions` must be at least 1, found 0",
+            Some("keep_versions = 1 keeps only the newest version"),
+        )),
+        n => Ok(n),
+    }
+}
+
+fn parse_limit(raw: &RawLimit) -> Result<LimitExpr, Problem> {
+    raw.to_text().parse().map_err(|e: super::limit::LimitError| {
+        Problem::new(
+            e.to_string(),
+            Some("terms: N% (of the vault's bytes), iN% (of its inodes), iN (inodes), or a size like 500MiB; 0 = unlimited"),
+        )
+    })
+}
+
+/// Compile the globs; each bad one is reported at its own array element.
+fn resolve_excludes(raw: Option<&[String]>, section: &[&str], ctx: &mut Ctx) -> Option<Excludes> {
+    let patterns = raw?;
+    let mut ok = true;
+    for (i, p) in patterns.iter().enumerate() {
+        if let Err(e) = Excludes::new(&[p]) {
+            let idx = i.to_string();
+            let path = [section, &["exclude", idx.as_str()]].concat();
+            let hint = "globs: `*.tmp`, `node_modules`, `build/**`";
+            ctx.error(&path, Part::Value, Problem::new(format!("bad exclude glob `{p}`: {}", e.kind()), Some(hint)));
+            ok = false;
+        }
+    }
+    if !ok {
+        return None;
+    }
+    Excludes::new(patterns).ok()
+}
+
+/// One job: its settings on top of the defaults, its paths and signatures.
+pub fn resolve_job(
+    name: &str,
+    raw: &RawJob,
+    defaults: &Settings,
+    base: &Path,
+    ctx: &mut Ctx,
+) -> Option<JobConfig> {
+    let section = ["jobs", name];
+    if name.trim().is_empty() {
+        let p = Problem::new("a job name must not be empty", Some("write [jobs.documents]"));
+        ctx.error(&section, Part::Key, p);
+    }
+    let s = resolve_settings(defaults, &raw.settings(), &section, ctx);
+    let source = required_path(raw.source.as_deref(), &section, "source", base, ctx);
+    let vault = required_path(raw.vault.as_deref(), &section, "vault", base, ctx);
+    let source_fs = ctx.field(&section, "source_fs", raw.source_fs.as_ref(), parse_fs);
+    let vault_fs = ctx.field(&section, "vault_fs", raw.vault_fs.as_ref(), parse_fs);
+    let (source, vault) = (source?, vault?);
+    check_nesting(&source, &vault, &section, ctx);
+    Some(JobConfig {
+        name: name.to_owned(),
+        source,
+        vault,
+        settle: s.settle,
+        max_settle: s.max_settle,
+        keep_versions: s.keep_versions,
+        vault_limit: s.vault_limit,
+        keep_full_copy: s.keep_full_copy,
+        attributes_only: s.attributes_only,
+        exclude: s.exclude,
+        source_fs,
+        vault_fs,
+        rescan_interval: s.rescan_interval,
+    })
+}
+
+fn parse_fs(text: &String) -> Result<FsSpec, Problem> {
+    text.parse().map_err(|e: super::signature::FsSpecError| {
+        Problem::new(e.to_string(), Some("for example: label=BACKUP or uuid=0a1b2c3d-…"))
+    })
+}
+
+/// `source`/`vault`: required, not empty, no `~`; relative to the config file's folder.
+fn required_path(
+    raw: Option<&str>,
+    section: &[&str],
+    key: &str,
+    base: &Path,
+    ctx: &mut Ctx,
+) -> Option<PathBuf> {
+    let Some(text) = raw else {
+        let name = section.get(1).copied().unwrap_or_default();
+        let msg = format!("job `{name}` has no `{key}`");
+        let hint = format!("add {key} = \"/absolute/path\" under [jobs.{name}]");
+        ctx.error(section, Part::Key, Problem::new(msg, Some(&hint)));
+        return None;
+    };
+    ctx.field(section, key, Some(&text), |t| parse_path(t, base))
+}
+
+/// A path as written -> absolute and lexically normalized (symlinks are not resolved).
+pub fn parse_path(text: &str, base: &Path) -> Result<PathBuf, Problem> {
+    if text.trim().is_empty() {
+        return Err(Problem::new("the path is empty", None));
+    }
+    if text.starts_with('~') {
+        return Err(Problem::new(
+            format!("`{text}`: `~` is not expanded"),
+            Some("write the absolute path, e.g. /home/alice/Documents"),
+        ));
+    }
+    if text.contains('\0') {
+        return Err(Problem::new("the path contains a NUL character", None));
+    }
+    Ok(normalize(&base.join(text)))
+}
+
+/// Remove `.` and resolve `..` lexically (never above `/`).
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if out.parent().is_some() {
+                    out.pop();
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// Source and vault must not be the same folder, the source must not be inside its vault;
+/// a vault inside its source is allowed (the daemon excludes it) and worth a warning.
+fn check_nesting(source: &Path, vault: &Path, section: &[&str], ctx: &mut Ctx) {
+    let path = with(section, "vault");
+    if source == vault {
+        let p = Problem::new(
+            format!("`vault` is the same folder as `source` ({})", vault.display()),
+            Some("put the vault on another disk or at least outside the source"),
+        );
+        ctx.error(&path, Part::Value, p);
+    } else if source.starts_with(vault) {
+        let p = Problem::new(
+            format!(
+                "the source {} is inside its own vault {}",
+                source.display(),
+                vault.display()
+            ),
+            Some("the vault must not contain the folder it keeps versions of"),
+        );
+        ctx.error(&path, Part::Value, p);
+    } else if vault.starts_with(source) {
+        let msg = format!(
+            "the vault {} is inside the source {}; it is excluded from the versions automatically",
+            vault.display(),
+            source.display()
+        );
+        ctx.warning(&path, msg);
+    }
+}
+
+/// Two jobs whose names sanitize to the same folder in the same vault would share versions.
+fn check_collisions(jobs: &[JobConfig], ctx: &mut Ctx) {
+    let mut seen: HashMap<PathBuf, &str> = HashMap::new();
+    for job in jobs {
+        let dir = job.job_dir();
+        match seen.get(&dir) {
+            Some(first) => {
+                let msg = format!(
+                    "jobs `{first}` and `{}` both write to {}: their names sanitize to the same folder",
+                    job.name,
+                    dir.display()
+                );
+                let hint = "rename one of them (names keep only A-Z a-z 0-9 . _ -; others become _)";
+                ctx.error(&["jobs", &job.name], Part::Key, Problem::new(msg, Some(hint)));
+            }
+            None => {
+                seen.insert(dir, &job.name);
+            }
+        }
+    }
+}
+
+/// Warnings for sources and vaults that do not exist right now (a removable disk may be
+/// unplugged). `is_dir` is the only filesystem access, injected by the caller.
+pub fn path_warnings(config: &Config, is_dir: &dyn Fn(&Path) -> bool, ctx: &mut Ctx) {
+    for job in &config.jobs {
+        for (key, path) in [("source", &job.source), ("vault", &job.vault)] {
+            if !is_dir(path) {
+                let msg = format!(
+                    "{key} {} does not exist (or is not a folder) right now; job `{}` waits for it",
+                    path.display(),
+                    job.name
+                );
+                ctx.warning(&["jobs", &job.name, key], msg);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::env::EnvOverrides;
+    use crate::config::tree::SpanIndex;
+
+    fn resolve_text(text: &str) -> (Option<Config>, Vec<Diagnostic>) {
+        let raw: RawConfig = toml::from_str(text).unwrap();
+        let index = SpanIndex::parse(text).unwrap();
+        let env = EnvOverrides::none();
+        let loc = Locator::new(text, &index, &env);
+        let mut ctx = Ctx::new(&loc);
+        let c = resolve(&raw, index.job_order(), Path::new("/etc/r/r.toml"), &mut ctx);
+        (c, ctx.diags)
+    }
+
+    fn messages(diags: &[Diagnostic]) -> Vec<String> {
+        diags.iter().map(|d| d.message.clone()).collect()
+    }
+
+    #[test]
+    fn defaults_apply_and_jobs_override() {
+        let (c, d) = resolve_text(
+            "[defaults]\nsettle = \"30s\"\n[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\nkeep_versions = 4\n",
+        );
+        assert!(d.is_empty(), "{d:#?}");
+        let job = &c.unwrap().jobs[0];
+        assert_eq!(job.settle, Duration::from_secs(30));
+        assert_eq!(job.max_settle, Duration::from_secs(600));
+        assert_eq!(job.keep_versions, 4);
+        assert_eq!(job.vault_limit.as_str(), "5%");
+        assert!(job.keep_full_copy && !job.attributes_only);
+        assert_eq!(job.rescan_interval, Some(Duration::from_secs(86400)));
+    }
+
+    #[test]
+    fn relative_paths_are_resolved_against_the_config_folder() {
+        let (c, _) = resolve_text("[jobs.a]\nsource = \"demo/./source\"\nvault = \"../vault\"\n");
+        let job = &c.unwrap().jobs[0];
+        assert_eq!(job.source, Path::new("/etc/r/demo/source"));
+        assert_eq!(job.vault, Path::new("/etc/vault"));
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_once() {
+        let (c, d) = resolve_text(
+            "[defaults]\nsettle = \"soon\"\nkeep_versions = 0\nvault_limit = \"5 parsecs\"\n\
+             [jobs.a]\nsource = \"/s\"\nvault = \"/v\"\n[jobs.b]\nsource = \"/s2\"\nvault = \"/v\"\n",
+        );
+        assert!(c.is_none());
+        assert_eq!(d.len(), 3, "{d:#?}");
+        assert!(d[0].message.starts_with("bad duration `soon`"));
+        assert_eq!((d[0].line, d[0].col), (Some(2), Some(10)));
+        assert_eq!(d[1].message, "`keep_versions` must be at least 1, found 0");
+        assert!(d[2].message.starts_with("bad limit term `5 parsecs`"));
+    }
+
+    #[test]
+    fn settle_order_is_checked_where_set() {
+        let (_, d) = resolve_text("[defaults]\nsettle = \"5m\"\nmax_settle = \"1m\"\n");
+        assert_eq!(messages(&d)[0], "`max_settle` (1m) is shorter than `settle` (5m)");
+        let (_, d) = resolve_text("[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\nsettle = \"1h\"\n");
+        assert_eq!(d[0].key.as_deref(), Some("jobs.a.settle"));
+    }
+
+    #[test]
+    fn missing_paths_and_nesting() {
+        let (_, d) = resolve_text("[jobs.a]\nsource = \"/s\"\n");
+        assert_eq!(messages(&d), ["job `a` has no `vault`"]);
+        assert_eq!((d[0].line, d[0].col), (Some(1), Some(7)));
+        let (_, d) = resolve_text("[jobs.a]\nsource = \"/s\"\nvault = \"/s/\"\n");
+        assert!(d[0].message.starts_with("`vault` is the same folder"));
+        let (_, d) = resolve_text("[jobs.a]\nsource = \"/v/s\"\nvault = \"/v\"\n");
+        assert!(d[0].message.contains("inside its own vault"));
+        let (c, d) = resolve_text("[jobs.a]\nsource = \"/s\"\nvault = \"/s/.vault\"\n");
+        assert!(c.is_some());
+        assert!(!d[0].is_error() && d[0].message.contains("excluded"));
+    }
+
+    #[test]
+    fn sanitized_names_collide_in_one_vault_only() {
+        let two = "[jobs.\"a b\"]\nsource = \"/s1\"\nvault = \"/v\"\n[jobs.a_b]\nsource = \"/s2\"\nvault = \"/v\"\n";
+        let (_, d) = resolve_text(two);
+        assert_eq!(d.len(), 1);
+        assert!(d[0].message.contains("both write to /v/a_b"), "{}", d[0].message);
+        assert_eq!(d[0].line, Some(4));
+        let apart = two.replacen("vault = \"/v\"", "vault = \"/w\"", 1);
+        assert!(resolve_text(&apart).1.is_empty());
+    }
+
+    #[test]
+    fn bad_globs_point_at_their_element() {
+        let (_, d) = resolve_text("[defaults]\nexclude = [\"ok\", \"a[\", \"{x\"]\n");
+        let d: Vec<_> = d.into_iter().filter(Diagnostic::is_error).collect();
+        assert_eq!(d.len(), 2, "{d:#?}");
+        assert_eq!(d[0].key.as_deref(), Some("defaults.exclude.1"));
+        assert_eq!((d[0].line, d[0].col), (Some(2), Some(18)));
+    }
+
+    #[test]
+    fn rescan_zero_is_off_and_tilde_is_refused() {
+        assert_eq!(parse_rescan("0"), Ok(None));
+        assert_eq!(parse_rescan("0s"), Ok(None));
+        assert_eq!(parse_rescan("1h"), Ok(Some(Duration::from_secs(3600))));
+        assert!(parse_path("~/x", Path::new("/")).is_err());
+        assert!(parse_path("", Path::new("/")).is_err());
+    }
+
+    #[test]
+    fn fs_specs_parse_or_point_at_the_value() {
+        let (c, d) = resolve_text(
+            "[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\nsource_fs = \"auto\"\nvault_fs = \"label=B\"\n",
+        );
+        assert!(d.is_empty());
+        let job = &c.unwrap().jobs[0];
+        assert_eq!(job.source_fs, Some(FsSpec::Auto));
+        assert_eq!(job.vault_fs, Some(FsSpec::Label("B".into())));
+        let (_, d) = resolve_text("[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\nvault_fs = \"usb\"\n");
+        assert!(d[0].message.starts_with("bad filesystem signature `usb`"));
+        assert_eq!((d[0].line, d[0].col), (Some(4), Some(12)));
+    }
+
+    #[test]
+    fn missing_paths_warn() {
+        let (c, _) = resolve_text("[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\n");
+        let text = "";
+        let index = SpanIndex::parse(text).unwrap();
+        let env = EnvOverrides::none();
+        let loc = Locator::new(text, &index, &env);
+        let mut ctx = Ctx::new(&loc);
+        path_warnings(&c.unwrap(), &|p| p == Path::new("/s"), &mut ctx);
+        assert_eq!(ctx.diags.len(), 1);
+        assert!(ctx.diags[0].message.starts_with("vault /v does not exist"));
+    }
+}

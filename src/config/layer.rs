@@ -1,0 +1,296 @@
+//! The figment layers: the file, then the `REVERBERATOR_…` environment overrides, merged
+//! and checked against the serde mirror ([`super::raw`]) key by key, so that every unknown
+//! key and every wrongly typed value is reported (a plain `extract` stops at the first).
+//!
+//! Each leaf is deserialized alone (`{key: value}` into its table's raw type), which yields
+//! serde's own unknown-field and type errors for exactly that key; those are placed by key
+//! path through the [`Locator`]. Values from the file are read strictly; values from the
+//! environment leniently (`"5"` is a number, `"yes"` a boolean), since a variable is always
+//! text. This module knows the table structure (`defaults`, `jobs.NAME`) but not what a valid
+//! duration or path is; that is [`super::resolve`].
+
+use figment::error::Kind;
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Value};
+use figment::Figment;
+use serde::de::DeserializeOwned;
+
+use super::diag::{Locator, Part};
+use super::env::EnvOverrides;
+use super::raw::{RawConfig, RawJob, RawSettings};
+use super::Diagnostic;
+
+/// Merge `text` with `env`, report every key problem into `diags`, and return the raw
+/// config when there was none.
+pub fn layer(
+    text: &str,
+    env: &EnvOverrides,
+    loc: &Locator,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<RawConfig> {
+    let figment = Figment::from(Toml::string(text)).merge(env.clone());
+    for var in env.malformed() {
+        diags.push(
+            Diagnostic::error(format!("`{var}` names no config key (empty segment)"))
+                .with_hint("write REVERBERATOR_DEFAULTS__SETTLE or REVERBERATOR_JOBS__NAME__KEY"),
+        );
+    }
+    let before = diags.len();
+    match figment.extract::<Dict>() {
+        Ok(root) => check_root(&root, loc, diags),
+        Err(e) => diags.push(from_figment(&e, loc)),
+    }
+    if diags.len() > before || !env.malformed().is_empty() {
+        return None;
+    }
+    match figment.extract_lossy::<RawConfig>() {
+        Ok(raw) => Some(raw),
+        Err(e) => {
+            diags.push(from_figment(&e, loc));
+            None
+        }
+    }
+}
+
+fn check_root(root: &Dict, loc: &Locator, diags: &mut Vec<Diagnostic>) {
+    for (key, value) in root {
+        match key.as_str() {
+            "defaults" => match value.as_dict() {
+                Some(d) => check_table::<RawSettings>(&["defaults"], d, loc, diags),
+                None => diags.push(not_a_table(&["defaults"], loc)),
+            },
+            "jobs" => match value.as_dict() {
+                Some(d) => check_jobs(d, loc, diags),
+                None => diags.push(not_a_table(&["jobs"], loc)),
+            },
+            _ => check_leaf::<RawConfig>(&[], key, value, loc, diags),
+        }
+    }
+}
+
+fn check_jobs(jobs: &Dict, loc: &Locator, diags: &mut Vec<Diagnostic>) {
+    for (name, job) in jobs {
+        let path = ["jobs", name.as_str()];
+        match job.as_dict() {
+            Some(d) => check_table::<RawJob>(&path, d, loc, diags),
+            None => diags.push(not_a_table(&path, loc)),
+        }
+    }
+}
+
+fn check_table<T: DeserializeOwned>(
+    path: &[&str],
+    table: &Dict,
+    loc: &Locator,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (key, value) in table {
+        check_leaf::<T>(path, key, value, loc, diags);
+    }
+}
+
+/// Deserialize `{key: value}` alone into `T` (the raw type of the table at `table`).
+fn check_leaf<T: DeserializeOwned>(
+    table: &[&str],
+    key: &str,
+    value: &Value,
+    loc: &Locator,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let mut path = table.to_vec();
+    path.push(key);
+    let mut single = Dict::new();
+    single.insert(key.to_owned(), value.clone());
+    let mini = Figment::from(Serialized::defaults(single));
+    let result = match loc.env_var(&path) {
+        Some(_) => mini.extract_lossy::<T>().map(drop),
+        None => mini.extract::<T>().map(drop),
+    };
+    if let Err(e) = result {
+        diags.push(leaf_error(&path, value, &e, loc));
+    }
+}
+
+fn leaf_error(path: &[&str], value: &Value, e: &figment::Error, loc: &Locator) -> Diagnostic {
+    let (table, key) = path.split_at(path.len() - 1);
+    let key = key.first().copied().unwrap_or_default();
+    match &e.kind {
+        Kind::UnknownField(name, expected) => {
+            let d = loc.error(
+                path,
+                Part::Key,
+                format!("unknown key `{name}` {}", section(table)),
+            );
+            d.with_hint(did_you_mean(name, expected))
+        }
+        Kind::InvalidType(..) | Kind::InvalidValue(..) => loc.error(
+            path,
+            Part::Value,
+            format!(
+                "`{key}` must be {}, found {}",
+                expected(key),
+                found(value)
+            ),
+        ),
+        other => loc.error(path, Part::Value, format!("`{key}`: {other}")),
+    }
+}
+
+fn not_a_table(path: &[&str], loc: &Locator) -> Diagnostic {
+    let header = path.join(".");
+    loc.error(path, Part::Key, format!("`{header}` must be a table ([{header}])"))
+}
+
+/// Where a key sits, for messages: `in [defaults]`, `in [jobs.demo]`, `at the top level`.
+fn section(table: &[&str]) -> String {
+    if table.is_empty() {
+        "at the top level".to_owned()
+    } else {
+        format!("in [{}]", table.join("."))
+    }
+}
+
+/// "did you mean `settle`?" when a known key is close, else the list of known keys.
+pub fn did_you_mean(name: &str, expected: &[&str]) -> String {
+    let best = expected
+        .iter()
+        .map(|e| (strsim::jaro_winkler(name, e), *e))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match best {
+        Some((score, e)) if score >= 0.8 => format!("did you mean `{e}`?"),
+        _ => format!(
+            "known keys: {}",
+            expected
+                .iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// What a key's value must be, in words (serde's "u32" is not for users).
+fn expected(key: &str) -> &'static str {
+    match key {
+        "settle" | "max_settle" => "a duration string such as \"30s\" or \"1m 30s\"",
+        "rescan_interval" => "a duration string such as \"24h\" (\"0\" turns it off)",
+        "keep_versions" => "a whole number of at least 1",
+        "vault_limit" => "a limit expression string such as \"5%\" or a byte count",
+        "keep_full_copy" | "attributes_only" => "true or false",
+        "exclude" => "an array of glob strings",
+        "source" | "vault" => "a path string",
+        "source_fs" | "vault_fs" => "a filesystem signature string such as \"label=BACKUP\"",
+        "defaults" | "jobs" => "a table",
+        _ => "a different type",
+    }
+}
+
+/// A short description of a value as the user wrote it.
+fn found(value: &Value) -> String {
+    match value {
+        Value::String(_, s) => format!("the string {s:?}"),
+        Value::Char(_, c) => format!("the character {c:?}"),
+        Value::Bool(_, b) => format!("the boolean {b}"),
+        Value::Num(_, n) => match (*n).to_i128() {
+            Some(i) => format!("the number {i}"),
+            None => "a fractional number".to_owned(),
+        },
+        Value::Empty(..) => "nothing".to_owned(),
+        Value::Dict(..) => "a table".to_owned(),
+        Value::Array(_, a) => match a.iter().find(|v| !matches!(v, Value::String(..))) {
+            Some(v) => format!("an array holding {}", found(v)),
+            None => "an array".to_owned(),
+        },
+    }
+}
+
+/// A figment error that escaped the key-by-key checks, placed by its key path.
+fn from_figment(e: &figment::Error, loc: &Locator) -> Diagnostic {
+    let path: Vec<&str> = e.path.iter().map(String::as_str).collect();
+    loc.error(&path, Part::Value, e.kind.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tree::SpanIndex;
+
+    fn run(text: &str, env: &[(&str, &str)]) -> (Option<RawConfig>, Vec<Diagnostic>) {
+        let index = SpanIndex::parse(text).unwrap();
+        let env = EnvOverrides::from_vars(env.iter().map(|(k, v)| (*k, *v)));
+        let loc = Locator::new(text, &index, &env);
+        let mut diags = Vec::new();
+        let raw = layer(text, &env, &loc, &mut diags);
+        (raw, diags)
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_with_a_hint() {
+        let text = "[defaults]\nsetle = \"1s\"\nkeep = 3\n[jobs.a]\nsorce = \"/a\"\n";
+        let (raw, diags) = run(text, &[]);
+        assert!(raw.is_none());
+        assert_eq!(diags.len(), 3, "{diags:#?}");
+        let setle = diags.iter().find(|d| d.message.contains("setle")).unwrap();
+        assert_eq!(setle.message, "unknown key `setle` in [defaults]");
+        assert_eq!(setle.hint.as_deref(), Some("did you mean `settle`?"));
+        assert_eq!((setle.line, setle.col), (Some(2), Some(1)));
+        let keep = diags.iter().find(|d| d.message.contains("`keep`")).unwrap();
+        assert_eq!(keep.hint.as_deref(), Some("did you mean `keep_versions`?"));
+        let sorce = diags.iter().find(|d| d.message.contains("sorce")).unwrap();
+        assert_eq!(sorce.message, "unknown key `sorce` in [jobs.a]");
+        assert_eq!(sorce.hint.as_deref(), Some("did you mean `source`?"));
+    }
+
+    #[test]
+    fn wrong_types_point_at_the_value() {
+        let text = "[defaults]\nkeep_versions = \"3\"\nkeep_full_copy = 1\n";
+        let (_, diags) = run(text, &[]);
+        assert_eq!(diags.len(), 2, "{diags:#?}");
+        let kv = diags.iter().find(|d| d.message.contains("keep_versions")).unwrap();
+        assert_eq!(
+            kv.message,
+            "`keep_versions` must be a whole number of at least 1, found the string \"3\""
+        );
+        assert_eq!((kv.line, kv.col), (Some(2), Some(17)));
+    }
+
+    #[test]
+    fn top_level_and_table_shapes() {
+        let (_, diags) = run("job = 1\ndefaults = 3\n", &[]);
+        assert_eq!(diags.len(), 2, "{diags:#?}");
+        assert!(diags.iter().any(|d| d.message == "unknown key `job` at the top level"));
+        assert!(diags
+            .iter()
+            .any(|d| d.message == "`defaults` must be a table ([defaults])"));
+    }
+
+    #[test]
+    fn env_values_override_and_are_read_leniently() {
+        let text = "[defaults]\nkeep_versions = 3\n[jobs.demo]\nsource = \"/s\"\nvault = \"/v\"\n";
+        let (raw, diags) = run(
+            text,
+            &[
+                ("REVERBERATOR_DEFAULTS__KEEP_VERSIONS", "7"),
+                ("REVERBERATOR_JOBS__DEMO__SETTLE", "5s"),
+                ("REVERBERATOR_JOBS__DEMO__KEEP_FULL_COPY", "no"),
+            ],
+        );
+        assert!(diags.is_empty(), "{diags:#?}");
+        let raw = raw.unwrap();
+        assert_eq!(raw.defaults.unwrap().keep_versions, Some(7));
+        let demo = &raw.jobs.unwrap()["demo"];
+        assert_eq!(demo.settle.as_deref(), Some("5s"));
+        assert_eq!(demo.keep_full_copy, Some(false));
+    }
+
+    #[test]
+    fn env_errors_name_the_variable() {
+        let (_, diags) = run("", &[("REVERBERATOR_DEFAULTS__SETLE", "5s")]);
+        assert_eq!(diags.len(), 1);
+        assert_eq!(
+            diags[0].env_var.as_deref(),
+            Some("REVERBERATOR_DEFAULTS__SETLE")
+        );
+        assert_eq!(diags[0].hint.as_deref(), Some("did you mean `settle`?"));
+    }
+}
