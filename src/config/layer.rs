@@ -126,11 +126,7 @@ fn leaf_error(path: &[&str], value: &Value, e: &figment::Error, loc: &Locator) -
         Kind::InvalidType(..) | Kind::InvalidValue(..) => loc.error(
             path,
             Part::Value,
-            format!(
-                "`{key}` must be {}, found {}",
-                expected(key),
-                found(value)
-            ),
+            format!("`{key}` must be {}, found {}", expected(key), found(value)),
         ),
         other => loc.error(path, Part::Value, format!("`{key}`: {other}")),
     }
@@ -138,7 +134,11 @@ fn leaf_error(path: &[&str], value: &Value, e: &figment::Error, loc: &Locator) -
 
 fn not_a_table(path: &[&str], loc: &Locator) -> Diagnostic {
     let header = path.join(".");
-    loc.error(path, Part::Key, format!("`{header}` must be a table ([{header}])"))
+    loc.error(
+        path,
+        Part::Key,
+        format!("`{header}` must be a table ([{header}])"),
+    )
 }
 
 /// Where a key sits, for messages: `in [defaults]`, `in [jobs.demo]`, `at the top level`.
@@ -246,7 +246,10 @@ mod tests {
         let text = "[defaults]\nkeep_versions = \"3\"\nkeep_full_copy = 1\n";
         let (_, diags) = run(text, &[]);
         assert_eq!(diags.len(), 2, "{diags:#?}");
-        let kv = diags.iter().find(|d| d.message.contains("keep_versions")).unwrap();
+        let kv = diags
+            .iter()
+            .find(|d| d.message.contains("keep_versions"))
+            .unwrap();
         assert_eq!(
             kv.message,
             "`keep_versions` must be a whole number of at least 1, found the string \"3\""
@@ -258,7 +261,9 @@ mod tests {
     fn top_level_and_table_shapes() {
         let (_, diags) = run("job = 1\ndefaults = 3\n", &[]);
         assert_eq!(diags.len(), 2, "{diags:#?}");
-        assert!(diags.iter().any(|d| d.message == "unknown key `job` at the top level"));
+        assert!(diags
+            .iter()
+            .any(|d| d.message == "unknown key `job` at the top level"));
         assert!(diags
             .iter()
             .any(|d| d.message == "`defaults` must be a table ([defaults])"));

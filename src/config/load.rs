@@ -141,13 +141,21 @@ mod tests {
             find(None, None, &etc).unwrap(),
             Path::new("/etc/reverberator/reverberator.toml")
         );
-        assert!(matches!(find(None, None, &none), Err(ConfigError::NotFound)));
+        assert!(matches!(
+            find(None, None, &none),
+            Err(ConfigError::NotFound)
+        ));
     }
 
     #[test]
     fn syntax_errors_have_a_position() {
-        let err = from_str("[jobs.a\n", Path::new("/c.toml"), &EnvOverrides::none(), &|_| true)
-            .unwrap_err();
+        let err = from_str(
+            "[jobs.a\n",
+            Path::new("/c.toml"),
+            &EnvOverrides::none(),
+            &|_| true,
+        )
+        .unwrap_err();
         let ConfigError::Invalid { problems, .. } = err else {
             panic!("not invalid")
         };
