@@ -1,13 +1,34 @@
-//! Mode, owner, times and xattrs.
+//! Attributes of a written entry: owner, mode, extended attributes and atime/mtime (ns),
+//! applied in that order (a `chown` clears setuid bits and `security.capability`, so it
+//! goes first; times go last because setting the others changes nothing they record).
+//!
+//! Regular files and directories are handled through fds; symlinks and special files
+//! through `*at` calls that never follow the last component, and their xattrs through
+//! `/proc/self/fd/<dir>/<name>` with the `l*xattr` calls (never opened). `user.*`
+//! attributes exist only on files and directories, so they are not copied for the others.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
-use super::{CopyOptions, Dir, Meta};
+use nix::errno::Errno;
+use nix::fcntl::AtFlags;
+use nix::sys::stat::{self, FchmodatFlags, Mode, UtimensatFlags};
+use nix::unistd::{self, Gid, Uid};
+use xattr::FileExt;
+
+use super::copy::{open_regular, open_written_file};
+use super::{CopyOptions, Dir, FileKind, Meta};
 
 /// Give the existing entry `dst_name` in `dst` the attributes in `meta` (mode, owner,
 /// atime/mtime) and the xattrs of `src`/`name` — used for directories after their children
 /// are written, and for attribute-only changes. Never follows a symlink.
+///
+/// `meta.kind` says what `dst_name` is (it must match). The entry must belong to the
+/// version being built only: a hard link shared with an older version would change that
+/// version too.
 pub fn copy_attributes(
     src: &Dir,
     name: &OsStr,
@@ -16,6 +37,186 @@ pub fn copy_attributes(
     dst_name: &OsStr,
     opts: &CopyOptions,
 ) -> io::Result<()> {
-    let _ = (src, name, meta, dst, dst_name, opts);
-    todo!("fs: copy_attributes")
+    match meta.kind {
+        FileKind::Dir => {
+            let target = dst.open_child(dst_name)?;
+            let source = opts.xattrs.then(|| src.open_child(name)).transpose()?;
+            set_fd_attributes(target.as_fd(), meta, source.as_ref().map(AsFd::as_fd), opts)
+        }
+        FileKind::File => {
+            let target = open_written_file(dst, dst_name)?;
+            let source = opts.xattrs.then(|| open_regular(src, name)).transpose()?;
+            let source = source.as_ref().map(|(f, _)| f.as_fd());
+            set_fd_attributes(target.as_fd(), meta, source, opts)
+        }
+        _ => set_path_attributes(Some((src, name)), meta, dst, dst_name, opts),
+    }
+}
+
+/// Owner, mode, xattrs (copied from `xattr_src`) and times of the open file or directory
+/// `fd`.
+pub(super) fn set_fd_attributes(
+    fd: BorrowedFd<'_>,
+    meta: &Meta,
+    xattr_src: Option<BorrowedFd<'_>>,
+    opts: &CopyOptions,
+) -> io::Result<()> {
+    let raw = fd.as_raw_fd();
+    if opts.owner {
+        allow_unprivileged(unistd::fchown(raw, uid(meta), gid(meta)))?;
+    }
+    stat::fchmod(raw, Mode::from_bits_truncate(meta.mode))?;
+    if let (true, Some(from)) = (opts.xattrs, xattr_src) {
+        copy_fd_xattrs(FdRef(from), FdRef(fd))?;
+    }
+    let (atime, mtime) = (meta.atime.to_timespec(), meta.mtime.to_timespec());
+    stat::futimens(raw, &atime, &mtime)?;
+    Ok(())
+}
+
+/// The same for a symlink or special file `dst_name` in `dst`, without opening it;
+/// xattrs other than `user.*` come from `src`'s entry `name` when given.
+pub(super) fn set_path_attributes(
+    xattr_src: Option<(&Dir, &OsStr)>,
+    meta: &Meta,
+    dst: &Dir,
+    dst_name: &OsStr,
+    opts: &CopyOptions,
+) -> io::Result<()> {
+    let dirfd = Some(dst.raw());
+    if opts.owner {
+        let res = unistd::fchownat(
+            dirfd,
+            dst_name,
+            uid(meta),
+            gid(meta),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        );
+        allow_unprivileged(res)?;
+    }
+    if meta.kind != FileKind::Symlink {
+        // Linux has no mode on symlinks. The entry was just created by us in the vault and
+        // checked not to be a symlink, so following is moot.
+        set_special_mode(dst, dst_name, meta)?;
+    }
+    if let (true, Some((src, name))) = (opts.xattrs, xattr_src) {
+        copy_path_xattrs(src, name, dst, dst_name)?;
+    }
+    let (atime, mtime) = (meta.atime.to_timespec(), meta.mtime.to_timespec());
+    let flag = UtimensatFlags::NoFollowSymlink;
+    stat::utimensat(dirfd, dst_name, &atime, &mtime, flag)?;
+    Ok(())
+}
+
+/// `chmod` a FIFO, socket or device node (never a symlink: checked first).
+fn set_special_mode(dst: &Dir, dst_name: &OsStr, meta: &Meta) -> io::Result<()> {
+    if dst.stat(dst_name)?.kind == FileKind::Symlink {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{dst_name:?} is a symlink, not a {}", meta.kind),
+        ));
+    }
+    let mode = Mode::from_bits_truncate(meta.mode);
+    stat::fchmodat(
+        Some(dst.raw()),
+        dst_name,
+        mode,
+        FchmodatFlags::FollowSymlink,
+    )?;
+    Ok(())
+}
+
+/// Owner from `meta`.
+fn uid(meta: &Meta) -> Option<Uid> {
+    Some(Uid::from_raw(meta.uid))
+}
+
+/// Group from `meta`.
+fn gid(meta: &Meta) -> Option<Gid> {
+    Some(Gid::from_raw(meta.gid))
+}
+
+/// A `chown` refused because we are not root is not an error (the doc of
+/// `CopyOptions::owner`).
+fn allow_unprivileged(res: nix::Result<()>) -> io::Result<()> {
+    match res {
+        Err(Errno::EPERM) if !unistd::geteuid().is_root() => Ok(()),
+        other => other.map_err(io::Error::from),
+    }
+}
+
+/// A borrowed fd the `xattr` crate's fd calls accept.
+struct FdRef<'a>(BorrowedFd<'a>);
+
+impl AsRawFd for FdRef<'_> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+impl FileExt for FdRef<'_> {}
+
+/// Copy every xattr of `from` to `to` (both open files or directories).
+fn copy_fd_xattrs(from: FdRef<'_>, to: FdRef<'_>) -> io::Result<()> {
+    let names = match from.list_xattr() {
+        Ok(names) => names,
+        Err(e) if unsupported(&e) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for attr in names {
+        if let Some(value) = from.get_xattr(&attr)? {
+            tolerate(to.set_xattr(&attr, &value), &attr)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copy the xattrs but `user.*` of the symlink or special file `name` in `src` to
+/// `dst_name` in `dst`, by `/proc/self/fd` paths and the no-follow calls.
+fn copy_path_xattrs(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> io::Result<()> {
+    let (from, to) = (proc_path(src, name), proc_path(dst, dst_name));
+    let names = match xattr::list(&from) {
+        Ok(names) => names,
+        Err(e) if unsupported(&e) || e.kind() == io::ErrorKind::NotFound => {
+            tracing::debug!(path = ?from, "no xattrs copied: {e}");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    for attr in names.filter(|a| !a.as_bytes().starts_with(b"user.")) {
+        if let Some(value) = xattr::get(&from, &attr)? {
+            tolerate(xattr::set(&to, &attr, &value), &attr)?;
+        }
+    }
+    Ok(())
+}
+
+/// `/proc/self/fd/<dir fd>/<name>`: the entry `name` of the open directory, by a path
+/// that does not depend on where the directory is now.
+fn proc_path(dir: &Dir, name: &OsStr) -> PathBuf {
+    let mut p = PathBuf::from(format!("/proc/self/fd/{}", dir.raw()));
+    p.push(name);
+    p
+}
+
+/// Setting an xattr the destination cannot hold (no xattr support, a namespace we may
+/// not write) is skipped, with a debug line.
+fn tolerate(res: io::Result<()>, attr: &OsString) -> io::Result<()> {
+    match res {
+        Err(e) if unsupported(&e) || denied(&e) => {
+            tracing::debug!(?attr, "xattr not copied: {e}");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// ENOTSUP / EOPNOTSUPP (the same number on Linux).
+fn unsupported(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EOPNOTSUPP) || e.raw_os_error() == Some(libc::ENOTSUP)
+}
+
+/// EPERM / EACCES.
+fn denied(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES))
 }

@@ -1,9 +1,50 @@
-//! Regular files.
+//! Copying one non-directory entry, and the safe opens it is built on.
+//!
+//! A source file is opened `O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY` relative to its
+//! directory fd, then `fstat`ed: anything but a regular file (a FIFO or device swapped in
+//! after the listing) is refused before a byte is read. The destination is created
+//! `O_EXCL | O_NOFOLLOW` with mode 0600 and only gets its real mode at the end.
+//!
+//! Torn copies: the source fd's (inode, size, mtime, ctime) are compared before and after
+//! the copy; a difference removes the copy and starts again, [`ATTEMPTS`] times, then
+//! [`CopyError::Changing`]. The kernel stamps mtime when a write *starts*, so a single
+//! write still in flight when the copy ends, with no later write, can escape the check;
+//! the inotify side of the daemon sees that write's close and copies the file again.
 
 use std::ffi::OsStr;
+use std::fs::File;
 use std::io;
+use std::os::fd::{AsFd, AsRawFd};
 
-use super::{CopyError, CopyOptions, CopyOutcome, Dir};
+use nix::errno::Errno;
+use nix::fcntl::{self, OFlag};
+use nix::sys::stat::{self, Mode};
+use nix::unistd::{self, UnlinkatFlags};
+
+use super::attr::set_fd_attributes;
+use super::data::{copy_data, Method};
+use super::dir::owned;
+use super::meta::meta_from_stat;
+use super::special::{copy_special, copy_symlink};
+use super::{CopyError, CopyOptions, CopyOutcome, Dir, FileKind, Meta};
+
+/// How many times a changing file is copied before giving up.
+pub const ATTEMPTS: usize = 3;
+
+/// Flags for reading a source file: never follow, never block, never a tty.
+const SOURCE_FLAGS: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_NONBLOCK)
+    .union(OFlag::O_NOCTTY)
+    .union(OFlag::O_CLOEXEC);
+
+/// Why one copy attempt did not finish.
+pub(super) enum Retry {
+    /// The source changed (or changed type) under the copy: try again.
+    Changed,
+    /// A real failure.
+    Fail(CopyError),
+}
 
 /// Copy the non-directory entry `name` of `src` to `dst_name` in `dst` (which must not
 /// exist): regular files by reflink, else `copy_file_range`, else read/write, keeping holes;
@@ -11,6 +52,11 @@ use super::{CopyError, CopyOptions, CopyOutcome, Dir};
 /// then mode, owner, xattrs and atime/mtime (ns). A file that changes during the copy
 /// (size, mtime or ctime before vs after) is retried a few times and then reported as
 /// [`CopyError::Changing`], leaving nothing at `dst_name`.
+///
+/// In [`CopyError::Io`], `name` is `name` for a failure on the source side and `dst_name`
+/// for one on the destination side. A directory is refused (`EISDIR`): the caller walks
+/// directories itself. A device node that may not be created (no `CAP_MKNOD`) is
+/// [`CopyOutcome::Skipped`].
 pub fn copy_entry(
     src: &Dir,
     name: &OsStr,
@@ -18,14 +64,213 @@ pub fn copy_entry(
     dst_name: &OsStr,
     opts: &CopyOptions,
 ) -> Result<CopyOutcome, CopyError> {
-    let _ = (src, name, dst, dst_name, opts);
-    todo!("fs: copy_entry")
+    for _ in 0..ATTEMPTS {
+        match copy_once(src, name, dst, dst_name, opts) {
+            Ok(outcome) => return Ok(outcome),
+            Err(Retry::Changed) => continue,
+            Err(Retry::Fail(e)) => return Err(e),
+        }
+    }
+    Err(CopyError::Changing {
+        name: name.to_os_string(),
+    })
+}
+
+/// One attempt: stat the entry, then copy it by kind.
+fn copy_once(
+    src: &Dir,
+    name: &OsStr,
+    dst: &Dir,
+    dst_name: &OsStr,
+    opts: &CopyOptions,
+) -> Result<CopyOutcome, Retry> {
+    let listed = src.stat(name).map_err(|e| src_fail(name, e))?;
+    match listed.kind {
+        FileKind::Dir => Err(Retry::Fail(CopyError::Io {
+            name: name.to_os_string(),
+            source: io::Error::from(Errno::EISDIR),
+        })),
+        FileKind::File => copy_regular(src, name, &listed, dst, dst_name, opts),
+        FileKind::Symlink => copy_symlink(src, name, &listed, dst, dst_name, opts),
+        _ => copy_special(src, name, &listed, dst, dst_name, opts),
+    }
+}
+
+/// Copy the regular file `name`, which `listed` (from `stat`) says is a regular file.
+pub(super) fn copy_regular(
+    src: &Dir,
+    name: &OsStr,
+    listed: &Meta,
+    dst: &Dir,
+    dst_name: &OsStr,
+    opts: &CopyOptions,
+) -> Result<CopyOutcome, Retry> {
+    let (file, before) = match open_source(src, name) {
+        Ok(opened) => opened,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(Retry::Changed),
+        Err(e) => return Err(src_fail(name, e)),
+    };
+    if before.kind != FileKind::File || before.ino != listed.ino || before.dev != listed.dev {
+        return Err(Retry::Changed); // swapped after the listing: never read it
+    }
+    make_blocking(&file).map_err(|e| io_fail(name, e))?;
+    let out = create_dest(dst, dst_name).map_err(|e| io_fail(dst_name, e))?;
+    let partial = Partial::new(dst, dst_name);
+    let first = if opts.reflink {
+        Method::Reflink
+    } else {
+        Method::CopyRange
+    };
+    let method = copy_data(&file, &out, before.size, first).map_err(|e| io_fail(name, e))?;
+    set_fd_attributes(out.as_fd(), &before, Some(file.as_fd()), opts)
+        .map_err(|e| io_fail(dst_name, e))?;
+    let after = fstat_meta(&file).map_err(|e| io_fail(name, e))?;
+    if !before.same_content_state(&after) {
+        return Err(Retry::Changed); // `partial` removes the torn copy
+    }
+    let allocated = allocated_by(&out, method).map_err(|e| io_fail(dst_name, e))?;
+    partial.keep();
+    Ok(CopyOutcome::Copied {
+        meta: before,
+        allocated,
+    })
 }
 
 /// Clone (reflink, else copy, keeping holes) the regular file `name` in `src` to
 /// `dst_name` in `dst`, data only. Used for attribute-only changes and for hard-link limit
 /// (`EMLINK`) fallbacks inside the vault.
+///
+/// The new file has mode 0600 and the caller's owner until [`super::copy_attributes`]
+/// is applied. Returns the bytes of allocated blocks the new file uses (0 when reflinked).
 pub fn clone_file(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> io::Result<u64> {
-    let _ = (src, name, dst, dst_name);
-    todo!("fs: clone_file")
+    let (file, meta) = open_regular(src, name)?;
+    let out = create_dest(dst, dst_name)?;
+    let partial = Partial::new(dst, dst_name);
+    let method = copy_data(&file, &out, meta.size, Method::Reflink)?;
+    let allocated = allocated_by(&out, method)?;
+    partial.keep();
+    Ok(allocated)
+}
+
+/// Open `name` in `dir` for reading, never following a symlink, never blocking, and
+/// `fstat` it. The caller must check the kind before reading.
+pub(super) fn open_source(dir: &Dir, name: &OsStr) -> io::Result<(File, Meta)> {
+    // O_NOATIME keeps a backup from touching atimes; it needs ownership or CAP_FOWNER.
+    let fd = match fcntl::openat(
+        Some(dir.raw()),
+        name,
+        SOURCE_FLAGS | OFlag::O_NOATIME,
+        Mode::empty(),
+    ) {
+        Err(Errno::EPERM) => fcntl::openat(Some(dir.raw()), name, SOURCE_FLAGS, Mode::empty()),
+        other => other,
+    }?;
+    let file = File::from(owned(fd));
+    let meta = fstat_meta(&file)?;
+    Ok((file, meta))
+}
+
+/// [`open_source`], refusing anything but a regular file.
+pub(super) fn open_regular(dir: &Dir, name: &OsStr) -> io::Result<(File, Meta)> {
+    let (file, meta) = open_source(dir, name)?;
+    if meta.kind != FileKind::File {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{name:?} is a {}, not a regular file: not read", meta.kind),
+        ));
+    }
+    make_blocking(&file)?;
+    Ok((file, meta))
+}
+
+/// Clear `O_NONBLOCK` once the fd is known to be a regular file (some network and FUSE
+/// filesystems would answer `EAGAIN` to reads otherwise).
+fn make_blocking(file: &File) -> io::Result<()> {
+    let fd = file.as_raw_fd();
+    let flags = OFlag::from_bits_truncate(fcntl::fcntl(fd, fcntl::F_GETFL)?);
+    fcntl::fcntl(fd, fcntl::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// Open a file this process wrote in the vault, to set its attributes.
+pub(super) fn open_written_file(dir: &Dir, name: &OsStr) -> io::Result<File> {
+    open_regular(dir, name).map(|(file, _)| file)
+}
+
+/// Create the destination file: it must not exist, it is never a symlink, mode 0600.
+fn create_dest(dst: &Dir, dst_name: &OsStr) -> io::Result<File> {
+    let flags =
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = fcntl::openat(
+        Some(dst.raw()),
+        dst_name,
+        flags,
+        Mode::from_bits_truncate(0o600),
+    )?;
+    Ok(File::from(owned(fd)))
+}
+
+/// `fstat` of an open file as [`Meta`].
+pub(super) fn fstat_meta(file: &File) -> io::Result<Meta> {
+    meta_from_stat(&stat::fstat(file.as_raw_fd())?)
+}
+
+/// Bytes of allocated blocks the new copy uses; a reflink shares its blocks (0).
+fn allocated_by(out: &File, method: Method) -> io::Result<u64> {
+    match method {
+        Method::Reflink => Ok(0),
+        _ => Ok(fstat_meta(out)?.allocated),
+    }
+}
+
+/// A source-side failure: a vanished entry is [`CopyError::Vanished`].
+pub(super) fn src_fail(name: &OsStr, e: io::Error) -> Retry {
+    let name = name.to_os_string();
+    Retry::Fail(match e.kind() {
+        io::ErrorKind::NotFound => CopyError::Vanished { name },
+        _ => CopyError::Io { name, source: e },
+    })
+}
+
+/// Any other failure, naming the entry it happened on.
+pub(super) fn io_fail(name: &OsStr, e: io::Error) -> Retry {
+    Retry::Fail(CopyError::Io {
+        name: name.to_os_string(),
+        source: e,
+    })
+}
+
+/// A destination entry that is removed again unless [`Partial::keep`] is called: an
+/// error or a torn copy never leaves anything behind.
+pub(super) struct Partial<'a> {
+    dir: &'a Dir,
+    name: &'a OsStr,
+    armed: bool,
+}
+
+impl<'a> Partial<'a> {
+    /// Guard the just-created `name` in `dir`.
+    pub(super) fn new(dir: &'a Dir, name: &'a OsStr) -> Partial<'a> {
+        Partial {
+            dir,
+            name,
+            armed: true,
+        }
+    }
+
+    /// The entry is complete: keep it.
+    pub(super) fn keep(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Partial<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let res = unistd::unlinkat(Some(self.dir.raw()), self.name, UnlinkatFlags::NoRemoveDir);
+            if let Err(e) = res {
+                tracing::warn!(name = ?self.name, "could not remove a partial copy: {e}");
+            }
+        }
+    }
 }

@@ -159,8 +159,8 @@ fn relative_names(rel: &Path) -> io::Result<Vec<&OsStr>> {
 pub fn capacity(path: &Path) -> io::Result<FsCapacity> {
     let st = nix::sys::statvfs::statvfs(path)?;
     Ok(FsCapacity {
-        bytes: u64::from(st.blocks()).saturating_mul(st.fragment_size()),
-        inodes: u64::from(st.files()),
+        bytes: st.blocks().saturating_mul(st.fragment_size()),
+        inodes: st.files(),
     })
 }
 
@@ -219,6 +219,20 @@ mod tests {
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}");
         }
         assert!(root.open_beneath(Path::new("./a/./b")).is_ok());
+    }
+
+    #[test]
+    fn openat2_refuses_symlinks_where_the_kernel_has_it() {
+        let t = tree();
+        let root = Dir::open(t.path()).unwrap();
+        match root.openat2_beneath(Path::new("a/link/c")) {
+            Err(Errno::ENOSYS) => eprintln!("skipped: no openat2 on this kernel"),
+            other => assert_eq!(other.map(owned).err(), Some(Errno::ELOOP)),
+        }
+        match root.openat2_beneath(Path::new("a/b/c")) {
+            Err(Errno::ENOSYS) => {}
+            other => assert!(other.map(owned).is_ok()),
+        }
     }
 
     #[test]

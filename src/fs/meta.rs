@@ -1,6 +1,7 @@
 //! Turning `struct stat` and `d_type` into [`Meta`] and [`FileKind`], and back into the
 //! values the `*at` syscalls want. No I/O.
 
+use std::fmt;
 use std::io;
 
 use nix::sys::stat::{FileStat, SFlag};
@@ -73,6 +74,20 @@ pub(super) fn meta_from_stat(st: &FileStat) -> io::Result<Meta> {
         rdev: st.st_rdev,
         nlink: st.st_nlink,
     })
+}
+
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FileKind::File => "regular file",
+            FileKind::Dir => "directory",
+            FileKind::Symlink => "symlink",
+            FileKind::Fifo => "fifo",
+            FileKind::Socket => "socket",
+            FileKind::CharDevice => "character device",
+            FileKind::BlockDevice => "block device",
+        })
+    }
 }
 
 impl Timestamp {

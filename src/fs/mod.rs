@@ -10,7 +10,8 @@
 //! CONTRACT: the names below are what `vault`, `scan` and `daemon` code against.
 //!
 //! Submodules: `dir` (opening and listing directories, `statvfs`), `meta` (stat results),
-//! `copy` (regular files: reflink, `copy_file_range`, sparse read/write, torn-copy checks),
+//! `copy` (one entry: safe opens, regular files, torn-copy checks), `data` (moving bytes:
+//! reflink, `copy_file_range`, read/write, holes kept),
 //! `special` (symlinks, FIFOs, sockets, devices), `attr` (mode, owner, times, xattrs) and
 //! `hash` (xxh3-128 of a file's content).
 
@@ -20,13 +21,14 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 mod attr;
 mod copy;
+mod data;
 mod dir;
 mod hash;
 mod meta;
 mod special;
 
 pub use attr::copy_attributes;
-pub use copy::{clone_file, copy_entry};
+pub use copy::{clone_file, copy_entry, ATTEMPTS};
 pub use dir::capacity;
 pub use hash::hash_file;
 
@@ -177,3 +179,6 @@ pub enum CopyError {
         source: io::Error,
     },
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,8 +1,10 @@
 //! index.tsv: one row per committed version, read and replaced atomically.
 //!
+//! For example (one TAB between fields, shown as two spaces):
+//!
 //! ```text
-//! version	name	iso_time	size	inodes	changes
-//! 0	V0--2026-11-23_10-00-00_+0100	2026-11-23T10:00:00+01:00	40960	12	12
+//! version  name  iso_time  size  inodes  changes
+//! 0  V0--2026-11-23_10-00-00_+0100  2026-11-23T10:00:00+01:00  40960  12  12
 //! ```
 //!
 //! `size` and `inodes` are what the version owns (bytes of allocated blocks and inodes it

@@ -1,10 +1,12 @@
 //! journal.tsv: the job's append-only event log. The event names are a contract.
 //!
+//! For example (one TAB between fields, shown as two spaces):
+//!
 //! ```text
-//! iso_time	event	path	source_path	version
-//! 2026-11-23T10:05:12.345+01:00	modify	docs/a.txt
-//! 2026-11-23T10:05:12.345+01:00	move	docs/new	docs/old
-//! 2026-11-23T10:05:13.001+01:00	snapshot	V1--2026-11-23_10-05-12_+0100		1
+//! iso_time  event  path  source_path  version
+//! 2026-11-23T10:05:12.345+01:00  modify  docs/a.txt
+//! 2026-11-23T10:05:12.345+01:00  move  docs/new  docs/old
+//! 2026-11-23T10:05:13.001+01:00  snapshot  V1--2026-11-23_10-05-12_+0100    1
 //! ```
 //!
 //! Fields: `iso_time` is RFC 3339 with milliseconds and offset; `path` and `source_path`
