@@ -136,7 +136,11 @@ impl TempTree {
         let mut fd = open_at(libc::AT_FDCWD, self.path().as_os_str(), true);
         for c in rel.as_ref().components() {
             let Component::Normal(name) = c else { continue };
-            match nix::sys::stat::mkdirat(Some(fd.as_raw_fd()), name, Mode::from_bits_truncate(0o755)) {
+            match nix::sys::stat::mkdirat(
+                Some(fd.as_raw_fd()),
+                name,
+                Mode::from_bits_truncate(0o755),
+            ) {
                 Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
                 Err(e) => panic!("mkdir {name:?}: {e}"),
             }
@@ -158,7 +162,11 @@ impl TempTree {
         let fd = nix::fcntl::openat(
             Some(dir.as_raw_fd()),
             name.as_os_str(),
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            OFlag::O_WRONLY
+                | OFlag::O_CREAT
+                | OFlag::O_TRUNC
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_CLOEXEC,
             Mode::from_bits_truncate(0o644),
         )
         .unwrap_or_else(|e| panic!("create {:?}: {e}", rel.as_ref()));
@@ -249,7 +257,11 @@ impl TempTree {
         } else {
             let (dir, name) = parent_of(self.path(), rel.as_ref());
             let st = lstat_at(dir.as_raw_fd(), &name).expect("stat");
-            assert_ne!(st.st_mode & libc::S_IFMT, libc::S_IFLNK, "chmod of a symlink");
+            assert_ne!(
+                st.st_mode & libc::S_IFMT,
+                libc::S_IFLNK,
+                "chmod of a symlink"
+            );
             nix::sys::stat::fchmodat(
                 Some(dir.as_raw_fd()),
                 name.as_os_str(),
@@ -391,10 +403,12 @@ fn entry_state(dirfd: RawFd, name: &OsStr, st: &FileStat) -> EntryState {
         mtime: (kind != 'l').then_some((st.st_mtime, st.st_mtime_nsec)),
         size: if kind == 'f' { st.st_size as u64 } else { 0 },
         hash: (kind == 'f').then(|| content_hash(dirfd, name)),
-        target: (kind == 'l').then(|| {
-            nix::fcntl::readlinkat(Some(dirfd), name).expect("readlink")
-        }),
-        rdev: if matches!(kind, 'c' | 'b') { st.st_rdev } else { 0 },
+        target: (kind == 'l').then(|| nix::fcntl::readlinkat(Some(dirfd), name).expect("readlink")),
+        rdev: if matches!(kind, 'c' | 'b') {
+            st.st_rdev
+        } else {
+            0
+        },
         link_group: None,
     }
 }
@@ -443,7 +457,10 @@ pub fn tree_state_skipping(root: &Path, skip: &[&Path]) -> TreeState {
     let mut inodes = Inodes::default();
     let fd = open_dir(root, Path::new(""));
     let st = nix::sys::stat::fstat(fd.as_raw_fd()).expect("stat root");
-    state.insert(PathBuf::new(), entry_state(fd.as_raw_fd(), OsStr::new("."), &st));
+    state.insert(
+        PathBuf::new(),
+        entry_state(fd.as_raw_fd(), OsStr::new("."), &st),
+    );
     walk_plain(fd.as_raw_fd(), Path::new(""), skip, &mut state, &mut inodes);
     inodes.apply(&mut state);
     state
@@ -454,7 +471,13 @@ pub fn tree_state(root: &Path) -> TreeState {
     tree_state_skipping(root, &[])
 }
 
-fn walk_plain(dirfd: RawFd, rel: &Path, skip: &[&Path], state: &mut TreeState, inodes: &mut Inodes) {
+fn walk_plain(
+    dirfd: RawFd,
+    rel: &Path,
+    skip: &[&Path],
+    state: &mut TreeState,
+    inodes: &mut Inodes,
+) {
     for name in names(dirfd) {
         let path = join(rel, &name);
         if skip.contains(&path.as_path()) {
@@ -557,20 +580,22 @@ impl VersionWalk<'_> {
             let path = join(rel, &name);
             let in_real = join(real_path, &name);
             let st = lstat_at(dirfd, &name).expect("lstat");
-            let structural = st.st_mode & libc::S_IFMT == libc::S_IFLNK
-                && self.links(real_v).contains(&in_real);
+            let structural =
+                st.st_mode & libc::S_IFMT == libc::S_IFLNK && self.links(real_v).contains(&in_real);
             if structural {
                 let (k, target_path) = self.check_link(dirfd, &name, &in_real);
                 // Follow it the way the kernel (and `cp -rL`) does: from the link's parent.
                 let child = open_at(dirfd, &name, false);
                 let cst = nix::sys::stat::fstat(child.as_raw_fd()).expect("fstat");
-                self.state.insert(path.clone(), entry_state(dirfd, &name, &cst));
+                self.state
+                    .insert(path.clone(), entry_state(dirfd, &name, &cst));
                 self.state.get_mut(&path).expect("just inserted").target = None;
                 self.walk(child.as_raw_fd(), &path, k, &target_path);
                 continue;
             }
             self.inodes.note(&st, &path);
-            self.state.insert(path.clone(), entry_state(dirfd, &name, &st));
+            self.state
+                .insert(path.clone(), entry_state(dirfd, &name, &st));
             if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
                 let child = open_at(dirfd, &name, true);
                 self.walk(child.as_raw_fd(), &path, real_v, &in_real);
@@ -586,10 +611,20 @@ impl VersionWalk<'_> {
         let ups = link_path.components().count();
         let mut comps = text.components();
         for _ in 0..ups {
-            assert_eq!(comps.next(), Some(Component::ParentDir), "link {} -> {}", link_path.display(), text.display());
+            assert_eq!(
+                comps.next(),
+                Some(Component::ParentDir),
+                "link {} -> {}",
+                link_path.display(),
+                text.display()
+            );
         }
         let Some(Component::Normal(vname)) = comps.next() else {
-            panic!("link {} -> {}: no version", link_path.display(), text.display())
+            panic!(
+                "link {} -> {}: no version",
+                link_path.display(),
+                text.display()
+            )
         };
         let vname = vname.to_str().expect("utf-8 version name");
         let k = version_number(vname);
@@ -597,9 +632,17 @@ impl VersionWalk<'_> {
         let target = open_dir(&self.job_dir.join(vname), Path::new(""));
         let mut fd = target;
         for c in rest.components() {
-            let Component::Normal(n) = c else { panic!("bad target {}", text.display()) };
+            let Component::Normal(n) = c else {
+                panic!("bad target {}", text.display())
+            };
             let st = lstat_at(fd.as_raw_fd(), n).expect("link target exists");
-            assert_eq!(st.st_mode & libc::S_IFMT, libc::S_IFDIR, "link {} -> {} is not one hop to a real dir", link_path.display(), text.display());
+            assert_eq!(
+                st.st_mode & libc::S_IFMT,
+                libc::S_IFDIR,
+                "link {} -> {} is not one hop to a real dir",
+                link_path.display(),
+                text.display()
+            );
             fd = open_at(fd.as_raw_fd(), n, true);
         }
         (k, rest)
@@ -619,7 +662,10 @@ pub fn version_state(job_dir: &Path, version: &str) -> TreeState {
         inodes: Inodes::default(),
     };
     let st = nix::sys::stat::fstat(root.as_raw_fd()).expect("stat root");
-    w.state.insert(PathBuf::new(), entry_state(root.as_raw_fd(), OsStr::new("."), &st));
+    w.state.insert(
+        PathBuf::new(),
+        entry_state(root.as_raw_fd(), OsStr::new("."), &st),
+    );
     w.walk(root.as_raw_fd(), Path::new(""), number, Path::new(""));
     let mut state = w.state;
     w.inodes.apply(&mut state);
@@ -635,7 +681,10 @@ pub fn assert_same_state(what: &str, got: &TreeState, want: &TreeState) {
     for (p, w) in want {
         match got.get(p) {
             None => diffs.push(format!("missing {}: {w:?}", p.display())),
-            Some(g) if g != w => diffs.push(format!("differs {}:\n   got  {g:?}\n   want {w:?}", p.display())),
+            Some(g) if g != w => diffs.push(format!(
+                "differs {}:\n   got  {g:?}\n   want {w:?}",
+                p.display()
+            )),
             _ => {}
         }
     }
@@ -654,7 +703,11 @@ pub fn assert_same_state(what: &str, got: &TreeState, want: &TreeState) {
 pub fn assert_all_versions(job_dir: &Path, recorded: &BTreeMap<String, TreeState>) {
     let on_disk = versions(job_dir);
     let names: Vec<&String> = recorded.keys().collect();
-    assert_eq!(on_disk.len(), recorded.len(), "versions on disk {on_disk:?} vs recorded {names:?}");
+    assert_eq!(
+        on_disk.len(),
+        recorded.len(),
+        "versions on disk {on_disk:?} vs recorded {names:?}"
+    );
     for v in &on_disk {
         let want = recorded
             .get(v)
@@ -718,7 +771,8 @@ impl Env {
 
     /// The job folder in the vault.
     pub fn job_dir(&self) -> PathBuf {
-        self.vault().join(reverberator::config::sanitize_job_name(&self.job))
+        self.vault()
+            .join(reverberator::config::sanitize_job_name(&self.job))
     }
 
     fn write_config(&self) {

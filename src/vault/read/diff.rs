@@ -14,6 +14,8 @@
 //! - A directory that exists only on one side is listed with everything below it.
 //! - A path whose type changed is `M`; the children of the old directory are `D`, the
 //!   children of the new one `A`.
+//! - A symlink is `M` when its target or owner differ (its own mode and times are not
+//!   data: the scan ignores them too).
 //! - A directory is `M` when its own mode, owner, group or mtime differ (adding or removing
 //!   a child changes a directory's mtime, so its parent shows up as `M` too).
 //! - Lines are sorted by the raw bytes of the path; paths are escaped like TSV fields
@@ -193,11 +195,15 @@ impl Walk<'_> {
     /// Two non-directories of the same type with different inodes: equal attributes and
     /// equal content (symlink target, device number, xxh3 of the bytes).
     fn same_leaf(&self, a: &Resolved, b: &Resolved) -> Result<bool, ReadError> {
+        if a.meta.kind == FileKind::Symlink {
+            // A symlink's own mode and times are not data (the scan ignores them too).
+            let owner = (a.meta.uid, a.meta.gid) == (b.meta.uid, b.meta.gid);
+            return Ok(owner && self.tree.read_link(a)? == self.tree.read_link(b)?);
+        }
         if !same_attributes(&a.meta, &b.meta) || a.meta.size != b.meta.size {
             return Ok(false);
         }
         match a.meta.kind {
-            FileKind::Symlink => Ok(self.tree.read_link(a)? == self.tree.read_link(b)?),
             FileKind::CharDevice | FileKind::BlockDevice => Ok(a.meta.rdev == b.meta.rdev),
             FileKind::File => Ok(self.tree.hash(a)? == self.tree.hash(b)?),
             _ => Ok(true),
