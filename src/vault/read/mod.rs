@@ -81,14 +81,6 @@ pub enum ReadError {
         /// The version's folder name.
         version: String,
     },
-    /// A corrupt vault: something the layout contract promises is not there.
-    #[error("{path}: {reason} (run `reverberator verify`)")]
-    Corrupt {
-        /// The file or folder concerned.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
     /// An I/O error on a named path.
     #[error(transparent)]
     Io(#[from] PathError),
