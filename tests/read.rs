@@ -766,3 +766,16 @@ mod real {
         assert!(text.starts_with("VERSION  NAME"));
     }
 }
+
+#[test]
+fn a_job_without_versions_lists_nothing_and_verify_says_why() {
+    let e = Env::new();
+    std::fs::remove_dir_all(e.folder.root()).unwrap();
+    let out = e.run(&["list", "docs", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "[]\n");
+    assert!(stderr(&out).contains("no versions yet"), "{}", stderr(&out));
+    let out = e.run(&["verify", "docs"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("has no versions yet"), "{}", stderr(&out));
+}

@@ -2,6 +2,7 @@
 //! Also home of [`open_job`], which the read commands (list, diff, restore, verify) share.
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use anyhow::Context;
 
@@ -13,8 +14,18 @@ use crate::vault::read;
 
 /// Run `reverberator list`.
 pub fn run(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCode> {
-    let (job, folder) = open_job(global, &args.job)?;
-    let listing = read::list(&folder)?;
+    let (job, dir) = find_job(global, &args.job)?;
+    let listing = if dir.is_dir() {
+        let folder = JobFolder::open(&dir).with_context(|| format!("{}", dir.display()))?;
+        read::list(&folder)?
+    } else {
+        eprintln!(
+            "reverberator: {}: no versions yet ({} does not exist)",
+            job.name,
+            dir.display()
+        );
+        read::Listing::default()
+    };
     for note in &listing.notes {
         eprintln!("reverberator: {}: {note}", job.name);
     }
@@ -32,8 +43,21 @@ pub fn run(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Load the config, find the job called `name` (an unknown name lists the known ones) and
-/// open its folder in the vault.
+/// open its folder in the vault (an error when it does not exist yet).
 pub(super) fn open_job(global: &GlobalArgs, name: &str) -> anyhow::Result<(JobConfig, JobFolder)> {
+    let (job, dir) = find_job(global, name)?;
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "job `{name}` has no versions yet: {} does not exist (is the vault disk mounted?)",
+            dir.display()
+        );
+    }
+    let folder = JobFolder::open(&dir).with_context(|| format!("{}", dir.display()))?;
+    Ok((job, folder))
+}
+
+/// Load the config and find the job called `name` and its job folder's path.
+fn find_job(global: &GlobalArgs, name: &str) -> anyhow::Result<(JobConfig, PathBuf)> {
     let loaded = config::load(global.config.as_deref())?;
     for warning in &loaded.warnings {
         tracing::warn!("{}", warning.message);
@@ -51,13 +75,5 @@ pub(super) fn open_job(global: &GlobalArgs, name: &str) -> anyhow::Result<(JobCo
             }
         );
     };
-    let dir = job.job_dir();
-    if !dir.is_dir() {
-        anyhow::bail!(
-            "job `{name}` has no versions yet: {} does not exist (is the vault disk mounted?)",
-            dir.display()
-        );
-    }
-    let folder = JobFolder::open(&dir).with_context(|| format!("{}", dir.display()))?;
-    Ok((job.clone(), folder))
+    Ok((job.clone(), job.job_dir()))
 }
