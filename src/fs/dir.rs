@@ -51,7 +51,8 @@ impl Dir {
     /// component with `O_NOFOLLOW`). The empty path reopens this directory.
     ///
     /// An absolute path or a `..` component is refused with `InvalidInput`; a symlink
-    /// anywhere on the way fails (`ELOOP` or `ENOTDIR`).
+    /// anywhere on the way fails (`ELOOP` or `ENOTDIR`). Paths longer than `PATH_MAX`
+    /// work (component by component).
     pub fn open_beneath(&self, rel: &Path) -> io::Result<Dir> {
         let names = relative_names(rel)?;
         if names.is_empty() {
@@ -61,8 +62,9 @@ impl Dir {
             match self.openat2_beneath(rel) {
                 Ok(fd) => return Ok(Dir { fd: owned(fd) }),
                 Err(Errno::ENOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
-                // A seccomp filter may answer EPERM; EAGAIN is a rename race: walk instead.
-                Err(Errno::EPERM | Errno::EAGAIN) => {}
+                // A seccomp filter may answer EPERM; EAGAIN is a rename race; a path
+                // longer than PATH_MAX still resolves one component at a time: walk.
+                Err(Errno::EPERM | Errno::EAGAIN | Errno::ENAMETOOLONG) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -255,6 +257,28 @@ mod tests {
         assert!(root.open_beneath(Path::new("a/b/c")).is_err());
         let names = [OsStr::new("a"), OsStr::new("b"), OsStr::new("c")];
         assert!(root.walk_beneath(&names).is_err());
+    }
+
+    #[test]
+    fn open_beneath_handles_paths_longer_than_path_max() {
+        let t = tempfile::tempdir().unwrap();
+        let root = Dir::open(t.path()).unwrap();
+        let name = "d".repeat(200);
+        let mut cur = root.open_beneath(Path::new("")).unwrap();
+        let mut rel = std::path::PathBuf::new();
+        for _ in 0..30 {
+            stat::mkdirat(
+                Some(cur.raw()),
+                name.as_str(),
+                Mode::from_bits_truncate(0o755),
+            )
+            .unwrap();
+            cur = cur.open_child(OsStr::new(&name)).unwrap();
+            rel.push(&name);
+        }
+        assert!(rel.as_os_str().len() > 4096);
+        let deep = root.open_beneath(&rel).unwrap();
+        assert_eq!(deep.stat_self().unwrap().ino, cur.stat_self().unwrap().ino);
     }
 
     #[test]

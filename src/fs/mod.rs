@@ -182,3 +182,6 @@ pub enum CopyError {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod bench;

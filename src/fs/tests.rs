@@ -371,6 +371,49 @@ fn a_growing_file_is_copied_whole_or_reported_changing() {
     eprintln!("growing file: {copied} consistent copies, {changing} reported changing");
 }
 
+#[test]
+fn a_file_rewritten_all_the_time_is_reported_changing_and_leaves_nothing() {
+    let p = pair();
+    let path = p.src_path.join("hot");
+    let f = fs::File::create(&path).unwrap();
+    f.write_all_at(&vec![1u8; 64 << 20], 0).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
+    let writer = std::thread::spawn(move || {
+        let mut n = 0u8;
+        while !stop2.load(Ordering::Relaxed) {
+            let _ = f.write_all_at(&[n], u64::from(n) * 4096);
+            n = n.wrapping_add(1);
+        }
+    });
+    let mut changing = 0;
+    for round in 0..5 {
+        let dst_name = OsString::from(format!("hot{round}"));
+        match copy_entry(
+            &p.src,
+            os("hot"),
+            &p.dst,
+            &dst_name,
+            &CopyOptions::default(),
+        ) {
+            Err(CopyError::Changing { name }) => {
+                assert_eq!(name, "hot");
+                assert!(fs::symlink_metadata(p.dst_path.join(&dst_name)).is_err());
+                changing += 1;
+            }
+            Ok(CopyOutcome::Copied { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(
+        changing > 0,
+        "a file written during every copy was never reported changing"
+    );
+    assert_eq!(p.dst.entries().unwrap().len(), 5 - changing);
+}
+
 /// Every line complete and numbered in order from 0.
 fn assert_consistent_log(text: &[u8]) {
     assert!(text.ends_with(b"\n"), "copy ends inside a line");

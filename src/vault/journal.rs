@@ -280,9 +280,17 @@ impl Journal {
         append_text(&path, &line.to_tsv()).map_err(|source| JournalError::Io { path, source })
     }
 
-    /// Parse journal.tsv text from `r`. Empty input is an empty journal.
-    pub fn from_reader(r: impl Read) -> Result<Journal, JournalError> {
-        let mut rdr = tsv_reader().from_reader(r);
+    /// Parse journal.tsv text from `r`. Empty input is an empty journal. A last line
+    /// without its newline (an append cut short by a crash) is left out.
+    pub fn from_reader(mut r: impl Read) -> Result<Journal, JournalError> {
+        let mut text = Vec::new();
+        r.read_to_end(&mut text)
+            .map_err(|e| tsv_error(0, e.into()))?;
+        let complete = complete_lines(&text);
+        if complete.len() < text.len() {
+            tracing::warn!("journal.tsv ends in a cut-off line; it is left out");
+        }
+        let mut rdr = tsv_reader().from_reader(complete);
         let header = rdr.headers().map_err(|e| tsv_error(1, e))?.clone();
         if header.is_empty() {
             return Ok(Journal::default());
@@ -319,6 +327,12 @@ impl FromStr for Journal {
     fn from_str(s: &str) -> Result<Journal, JournalError> {
         Journal::from_reader(s.as_bytes())
     }
+}
+
+/// `text` up to and including its last newline.
+fn complete_lines(text: &[u8]) -> &[u8] {
+    let end = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    &text[..end]
 }
 
 /// Fields joined as one TSV line (fields are already escaped: no quoting needed).
@@ -471,6 +485,15 @@ mod tests {
             "when\twhat\n".parse::<Journal>(),
             Err(JournalError::Header { .. })
         ));
+    }
+
+    #[test]
+    fn a_cut_off_last_line_is_left_out() {
+        let cut = &TEXT[..TEXT.len() - 20];
+        let j: Journal = cut.parse().unwrap();
+        assert_eq!(j.lines.len(), 2);
+        assert_eq!(j.lines[1].event, Event::Move);
+        assert!("iso_time\tev".parse::<Journal>().unwrap().lines.is_empty());
     }
 
     #[test]
