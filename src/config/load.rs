@@ -76,6 +76,7 @@ pub fn from_str(
     let mut ctx = Ctx::new(&loc);
     let raw = layer(text, env, &loc, &mut ctx.diags);
     let config = raw.and_then(|raw| resolve(&raw, index.job_order(), path, &mut ctx));
+    let config = config.filter(|_| !ctx.diags.iter().any(Diagnostic::is_error));
     match config {
         Some(config) => {
             path_warnings(&config, is_dir, &mut ctx);

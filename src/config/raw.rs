@@ -24,7 +24,8 @@ pub struct RawConfig {
     /// Settings that apply to every job unless the job overrides them.
     pub defaults: Option<RawSettings>,
     /// The jobs: the table key is the job name (free text; its vault folder is a sanitized
-    /// form of it). Sorted by name here; the file order comes from the span index.
+    /// form of it).
+    // Sorted by name here; the file order comes from the span index (`tree.rs`).
     pub jobs: Option<BTreeMap<String, RawJob>>,
 }
 
@@ -197,9 +198,6 @@ const LIMIT_PATTERN: &str = concat!(
 pub fn json_schema() -> schemars::schema::RootSchema {
     let mut schema = schemars::schema_for!(RawConfig);
     let meta = schema.schema.metadata();
-    meta.id = Some(
-        "https://github.com/reverberator/reverberator/schemas/reverberator.schema.json".to_owned(),
-    );
     meta.description = Some(
         "reverberator.toml: jobs that keep browseable versions of directories in a vault."
             .to_owned(),

@@ -314,8 +314,10 @@ pub fn resolve_job(
     let s = resolve_settings(defaults, &raw.settings(), &section, ctx);
     let source = required_path(raw.source.as_deref(), &section, "source", base, ctx);
     let vault = required_path(raw.vault.as_deref(), &section, "vault", base, ctx);
-    let source_fs = ctx.field(&section, "source_fs", raw.source_fs.as_ref(), parse_fs);
-    let vault_fs = ctx.field(&section, "vault_fs", raw.vault_fs.as_ref(), parse_fs);
+    let source_fs = ctx.field(&section, "source_fs", raw.source_fs.as_ref(), |t| {
+        parse_fs(t)
+    });
+    let vault_fs = ctx.field(&section, "vault_fs", raw.vault_fs.as_ref(), |t| parse_fs(t));
     let (source, vault) = (source?, vault?);
     check_nesting(&source, &vault, &section, ctx);
     Some(JobConfig {
@@ -335,7 +337,7 @@ pub fn resolve_job(
     })
 }
 
-fn parse_fs(text: &String) -> Result<FsSpec, Problem> {
+fn parse_fs(text: &str) -> Result<FsSpec, Problem> {
     text.parse().map_err(|e: super::signature::FsSpecError| {
         Problem::new(
             e.to_string(),
