@@ -9,9 +9,12 @@ use crate::change::{Change, ChangeSet};
 
 /// The ChangeSet seen from the builder.
 ///
-/// Dirty paths: every path in the ChangeSet, all of its ancestors (the root, the empty path,
-/// whenever the set is not empty), and the ancestors of every `Moved { from }` source, so
-/// that the directory a moved entry left is rebuilt without it.
+/// Dirty paths (directories that must be real in the new version because something below
+/// them changed): every strict ancestor of a path in the ChangeSet (the root, the empty
+/// path, whenever the set is not empty), and the parent of every `Moved { from }` source
+/// with its ancestors, so that the directory a moved entry left is rebuilt without it. A
+/// changed path itself is not dirty: a moved directory with nothing changed below it stays
+/// one structural link.
 #[derive(Debug)]
 pub(crate) struct Plan<'a> {
     changes: &'a ChangeSet,
@@ -23,7 +26,9 @@ impl<'a> Plan<'a> {
     pub(crate) fn new(changes: &'a ChangeSet) -> Self {
         let mut dirty = HashSet::new();
         for (path, change) in changes.iter() {
-            mark_with_ancestors(&mut dirty, path);
+            if let Some(parent) = path.parent() {
+                mark_with_ancestors(&mut dirty, parent);
+            }
             if let Change::Moved { from } = change {
                 if let Some(parent) = from.parent() {
                     mark_with_ancestors(&mut dirty, parent);
@@ -33,7 +38,7 @@ impl<'a> Plan<'a> {
         Plan { changes, dirty }
     }
 
-    /// True when `path` must be a real directory or a fresh entry in the new version.
+    /// True when `path` must be a real directory because something below it changed.
     pub(crate) fn is_dirty(&self, path: &Path) -> bool {
         self.dirty.contains(path)
     }
@@ -102,10 +107,10 @@ mod tests {
             ),
         ]);
         let plan = Plan::new(&c);
-        for p in ["", "a", "a/b", "a/b/c.txt", "x", "x/y", "old", "old/place"] {
+        for p in ["", "a", "a/b", "x", "old", "old/place"] {
             assert!(plan.is_dirty(Path::new(p)), "{p} should be dirty");
         }
-        for p in ["a/b/d", "old/place/y", "z"] {
+        for p in ["a/b/d", "a/b/c.txt", "x/y", "old/place/y", "z"] {
             assert!(!plan.is_dirty(Path::new(p)), "{p} should be clean");
         }
     }
