@@ -150,6 +150,7 @@ pub struct DiffArgs {
 /// `reverberator restore JOB PATH [--version N | --at TIME] --to DIR [--overwrite]`
 #[derive(Debug, Args)]
 #[command(
+    disable_version_flag = true,
     after_help = "Examples:\n  reverberator restore documents . --to /tmp/all\n  \
     reverberator restore documents notes/todo.txt --at '2026-11-23 10:00:00' --to /tmp"
 )]

@@ -71,7 +71,10 @@ fn odd_names(t: &TempTree) {
         .file("odd/new\nline", b"newline")
         .file("odd/back\\slash", b"backslash")
         .file("odd/-leading-dash", b"dash")
-        .file(PathBuf::from("odd").join(invalid_utf8("bad-")), b"not utf-8")
+        .file(
+            PathBuf::from("odd").join(invalid_utf8("bad-")),
+            b"not utf-8",
+        )
         .file(PathBuf::from("odd").join("n".repeat(255)), b"long name");
 }
 
@@ -84,7 +87,11 @@ fn rich_tree(t: &TempTree, sparse_size: u64) -> PathBuf {
         .symlink("link-etc", "/etc")
         .symlink("dangling", "no/such/place")
         .symlink("a/dirlink", "../nested")
-        .sparse("big.sparse", sparse_size, &[(0, &b"head"[..]), (sparse_size / 2, &b"middle"[..])])
+        .sparse(
+            "big.sparse",
+            sparse_size,
+            &[(0, &b"head"[..]), (sparse_size / 2, &b"middle"[..])],
+        )
         .file("hl/one", b"shared inode")
         .hard_link("hl/one", "hl/two")
         .hard_link("hl/one", "a/hl-three")
@@ -119,8 +126,18 @@ fn snapshot_first_version_is_a_full_copy_of_an_odd_tree() {
         PathBuf::from(&v0)
     );
     let index = std::fs::read_to_string(job_dir.join("index.tsv")).unwrap();
-    assert!(index.starts_with("version\tname\tiso_time\tsize\tinodes\tchanges\n"), "{index}");
-    assert!(index.lines().nth(1).unwrap().starts_with(&format!("0\t{v0}\t")), "{index}");
+    assert!(
+        index.starts_with("version\tname\tiso_time\tsize\tinodes\tchanges\n"),
+        "{index}"
+    );
+    assert!(
+        index
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with(&format!("0\t{v0}\t")),
+        "{index}"
+    );
     let journal = std::fs::read_to_string(job_dir.join("journal.tsv")).unwrap();
     assert!(journal.contains("\tsnapshot\t"), "{journal}");
 
@@ -137,42 +154,81 @@ fn snapshot_series_every_version_dereferences_to_its_tree() {
     type Step = Box<dyn Fn(&TempTree)>;
     let deep2 = deep.clone();
     let steps: Vec<(&str, Step)> = vec![
-        ("modify", Box::new(|t| {
-            t.file("a/b/c/file.txt", b"hello, world");
-        })),
-        ("modify same size", Box::new(|t| {
-            t.file("hl/one", b"SHARED INODE").touch("hl/one", 1_700_000_000, 123);
-        })),
-        ("delete", Box::new(|t| {
-            t.remove("odd/with space");
-        })),
-        ("chmod", Box::new(|t| {
-            t.chmod("a/b/c/file.txt", 0o600).chmod("nested/x", 0o700);
-        })),
-        ("rename a directory", Box::new(|t| {
-            t.rename("nested/x", "nested/renamed");
-        })),
-        ("mkdir -p a deep tree", Box::new(|t| {
-            t.dir("new/1/2/3/4/5/6/7/8").file("new/1/2/3/4/5/6/7/8/leaf", b"leaf");
-        })),
-        ("a file replaced by a directory", Box::new(|t| {
-            t.remove("a/b/c/file.txt").file("a/b/c/file.txt/inner", b"now a dir");
-        })),
-        ("a directory replaced by a file", Box::new(|t| {
-            t.remove("a/empty").file("a/empty", b"now a file");
-        })),
-        ("touch only (same content)", Box::new(|t| {
-            t.touch("odd/tab\there", 1_600_000_000, 42);
-        })),
-        ("symlink retargeted", Box::new(|t| {
-            t.remove("dangling").symlink("dangling", "elsewhere");
-        })),
-        ("deep leaf modified", Box::new(move |t| {
-            t.file(&deep2, b"deep leaf, changed");
-        })),
-        ("sparse file grows", Box::new(|t| {
-            t.append("big.sparse", b"tail");
-        })),
+        (
+            "modify",
+            Box::new(|t| {
+                t.file("a/b/c/file.txt", b"hello, world");
+            }),
+        ),
+        (
+            "modify same size",
+            Box::new(|t| {
+                t.file("hl/one", b"SHARED INODE")
+                    .touch("hl/one", 1_700_000_000, 123);
+            }),
+        ),
+        (
+            "delete",
+            Box::new(|t| {
+                t.remove("odd/with space");
+            }),
+        ),
+        (
+            "chmod",
+            Box::new(|t| {
+                t.chmod("a/b/c/file.txt", 0o600).chmod("nested/x", 0o700);
+            }),
+        ),
+        (
+            "rename a directory",
+            Box::new(|t| {
+                t.rename("nested/x", "nested/renamed");
+            }),
+        ),
+        (
+            "mkdir -p a deep tree",
+            Box::new(|t| {
+                t.dir("new/1/2/3/4/5/6/7/8")
+                    .file("new/1/2/3/4/5/6/7/8/leaf", b"leaf");
+            }),
+        ),
+        (
+            "a file replaced by a directory",
+            Box::new(|t| {
+                t.remove("a/b/c/file.txt")
+                    .file("a/b/c/file.txt/inner", b"now a dir");
+            }),
+        ),
+        (
+            "a directory replaced by a file",
+            Box::new(|t| {
+                t.remove("a/empty").file("a/empty", b"now a file");
+            }),
+        ),
+        (
+            "touch only (same content)",
+            Box::new(|t| {
+                t.touch("odd/tab\there", 1_600_000_000, 42);
+            }),
+        ),
+        (
+            "symlink retargeted",
+            Box::new(|t| {
+                t.remove("dangling").symlink("dangling", "elsewhere");
+            }),
+        ),
+        (
+            "deep leaf modified",
+            Box::new(move |t| {
+                t.file(&deep2, b"deep leaf, changed");
+            }),
+        ),
+        (
+            "sparse file grows",
+            Box::new(|t| {
+                t.append("big.sparse", b"tail");
+            }),
+        ),
     ];
     for (what, step) in &steps {
         step(s.src());
@@ -238,8 +294,18 @@ fn snapshot_moves_link_old_bytes() {
     let v0 = s.snap().unwrap();
     s.src().rename("d/sub", "moved").rename("loose", "d/loose2");
     let mut c = ChangeSet::new();
-    c.record("moved", Change::Moved { from: "d/sub".into() });
-    c.record("d/loose2", Change::Moved { from: "loose".into() });
+    c.record(
+        "moved",
+        Change::Moved {
+            from: "d/sub".into(),
+        },
+    );
+    c.record(
+        "d/loose2",
+        Change::Moved {
+            from: "loose".into(),
+        },
+    );
     let v1 = s.snap_changes(&c).unwrap();
     s.check();
     let job_dir = s.env.job_dir();
@@ -283,7 +349,8 @@ fn snapshot_cost_grows_with_the_change_not_the_tree() {
     for i in 0..20 {
         for j in 0..20 {
             for k in 0..25 {
-                s.src().file(format!("d{i:02}/e{j:02}/f{k:02}"), format!("{i}/{j}/{k}"));
+                s.src()
+                    .file(format!("d{i:02}/e{j:02}/f{k:02}"), format!("{i}/{j}/{k}"));
             }
         }
     }
@@ -341,7 +408,10 @@ fn snapshot_attributes_only_clones_previous_bytes() {
 #[test]
 fn snapshot_excludes_and_a_vault_inside_the_source() {
     let src = TempTree::new();
-    src.file("keep.txt", b"k").file("skip.tmp", b"t").file("sub/also.tmp", b"t").dir("vault");
+    src.file("keep.txt", b"k")
+        .file("skip.tmp", b"t")
+        .file("sub/also.tmp", b"t")
+        .dir("vault");
     let mut job = job_config("inside", src.path(), &src.path().join("vault"));
     job.exclude = reverberator::config::Excludes::new(&["*.tmp"]).unwrap();
     let SnapshotOutcome::Committed(v0) = snapshot_with_scan(&job).unwrap() else {
@@ -349,9 +419,15 @@ fn snapshot_excludes_and_a_vault_inside_the_source() {
     };
     let state = version_state(&job.job_dir(), &v0.name.to_string());
     let paths: Vec<&Path> = state.keys().map(PathBuf::as_path).collect();
-    assert_eq!(paths, vec![Path::new(""), Path::new("keep.txt"), Path::new("sub")]);
+    assert_eq!(
+        paths,
+        vec![Path::new(""), Path::new("keep.txt"), Path::new("sub")]
+    );
     // The vault growing inside the source is not a change.
-    assert!(matches!(snapshot_with_scan(&job).unwrap(), SnapshotOutcome::Unchanged));
+    assert!(matches!(
+        snapshot_with_scan(&job).unwrap(),
+        SnapshotOutcome::Unchanged
+    ));
 }
 
 #[test]
@@ -370,7 +446,10 @@ fn snapshot_referenced_mode_links_the_live_source() {
         env.src.path().join("a")
     );
     // Nothing changed: the live references are not reported as changes.
-    assert!(matches!(snapshot_with_scan(&job).unwrap(), SnapshotOutcome::Unchanged));
+    assert!(matches!(
+        snapshot_with_scan(&job).unwrap(),
+        SnapshotOutcome::Unchanged
+    ));
     let mut c = ChangeSet::new();
     env.src.file("a/f", b"a1 changed");
     c.record("a/f", Change::Modified);
@@ -379,8 +458,13 @@ fn snapshot_referenced_mode_links_the_live_source() {
     };
     let v1 = v1.name.to_string();
     // `a` changed: copied whole into V1; `b` is still the live reference.
-    assert_eq!(std::fs::read(j.join(&v1).join("a/f")).unwrap(), b"a1 changed");
-    assert!(std::fs::symlink_metadata(j.join(&v1).join("a")).unwrap().is_dir());
+    assert_eq!(
+        std::fs::read(j.join(&v1).join("a/f")).unwrap(),
+        b"a1 changed"
+    );
+    assert!(std::fs::symlink_metadata(j.join(&v1).join("a"))
+        .unwrap()
+        .is_dir());
     assert_eq!(
         std::fs::read_link(j.join(&v1).join("b")).unwrap(),
         env.src.path().join("b")
@@ -392,14 +476,20 @@ fn snapshot_removes_leftover_partial_builds() {
     let mut s = Series::new(Env::new("partial"));
     s.src().file("f", b"x");
     s.snap().unwrap();
-    let junk = s.env.job_dir().join(".V7--2026-01-01_00-00-00_+0000.partial");
+    let junk = s
+        .env
+        .job_dir()
+        .join(".V7--2026-01-01_00-00-00_+0000.partial");
     std::fs::create_dir_all(junk.join("a/b")).unwrap();
     std::fs::write(junk.join("a/b/c"), b"half").unwrap();
     s.src().file("f", b"xy");
     s.snap().unwrap();
     assert!(!junk.exists());
     let journal = std::fs::read_to_string(s.env.job_dir().join("journal.tsv")).unwrap();
-    assert!(journal.contains(".V7--2026-01-01_00-00-00_+0000.partial"), "{journal}");
+    assert!(
+        journal.contains(".V7--2026-01-01_00-00-00_+0000.partial"),
+        "{journal}"
+    );
     s.check();
 }
 
@@ -410,17 +500,28 @@ fn snapshot_cli_prints_names_and_says_unchanged() {
     let out = env.run(&["snapshot"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let name = stdout(&out);
-    assert!(name.starts_with("V0--") && name.ends_with('\n') && name.lines().count() == 1, "{name}");
+    assert!(
+        name.starts_with("V0--") && name.ends_with('\n') && name.lines().count() == 1,
+        "{name}"
+    );
     let out = env.run(&["snapshot", "cli job"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "");
-    assert!(stderr(&out).contains("cli job: unchanged"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cli job: unchanged"),
+        "{}",
+        stderr(&out)
+    );
     env.src.file("g", b"y");
     let out = env.run(&["snapshot", "cli job"]);
     assert!(stdout(&out).starts_with("V1--"), "{}", stdout(&out));
     let out = env.run(&["snapshot", "nope"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("unknown job `nope`") && stderr(&out).contains("cli job"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unknown job `nope`") && stderr(&out).contains("cli job"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// SIGKILL `reverberator snapshot` at several instants: no visible partial version, every
@@ -430,7 +531,8 @@ fn snapshot_killed_never_leaves_a_visible_partial_version() {
     let env = Env::new("kill");
     for i in 0..40 {
         for k in 0..50 {
-            env.src.file(format!("d{i}/f{k}"), vec![b'x'; 16 * 1024 + i * 50 + k]);
+            env.src
+                .file(format!("d{i}/f{k}"), vec![b'x'; 16 * 1024 + i * 50 + k]);
         }
     }
     let want = tree_state(env.src.path());
@@ -447,7 +549,11 @@ fn snapshot_killed_never_leaves_a_visible_partial_version() {
         let _ = child.kill();
         let _ = child.wait();
         for v in versions(&env.job_dir()) {
-            assert_same_state(&format!("{v} after kill at {delay_ms} ms"), &version_state(&env.job_dir(), &v), &want);
+            assert_same_state(
+                &format!("{v} after kill at {delay_ms} ms"),
+                &version_state(&env.job_dir(), &v),
+                &want,
+            );
         }
         check_index_matches(&env.job_dir());
     }
@@ -507,7 +613,10 @@ mod prop {
 
     /// Existing paths of the tree (not the root), sorted.
     fn existing(t: &TempTree) -> Vec<PathBuf> {
-        tree_state(t.path()).into_keys().filter(|p| !p.as_os_str().is_empty()).collect()
+        tree_state(t.path())
+            .into_keys()
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect()
     }
 
     fn pick(t: &TempTree, i: u8) -> Option<PathBuf> {
@@ -524,13 +633,16 @@ mod prop {
         match op {
             Op::Write(d, f, n) => {
                 let p = PathBuf::from(format!("d{d}/f{f}"));
-                if std::fs::symlink_metadata(t.path().join(format!("d{d}"))).is_ok_and(|m| !m.is_dir()) {
+                if std::fs::symlink_metadata(t.path().join(format!("d{d}")))
+                    .is_ok_and(|m| !m.is_dir())
+                {
                     return;
                 }
                 if std::fs::symlink_metadata(t.path().join(&p)).is_ok_and(|m| !m.is_file()) {
                     return;
                 }
-                t.file(&p, vec![b'a' + (step % 26) as u8; *n]).touch(&p, stamp, 1);
+                t.file(&p, vec![b'a' + (step % 26) as u8; *n])
+                    .touch(&p, stamp, 1);
             }
             Op::Touch(d, f) => {
                 let p = PathBuf::from(format!("d{d}/f{f}"));
@@ -551,8 +663,14 @@ mod prop {
                 t.dir(base.join(format!("m{b}/n{b}")));
             }
             Op::Rename(a, b) => {
-                let (Some(from), Some(to_dir)) = (pick(t, *a), pick(t, *b)) else { return };
-                let to_parent = if is_dir(t, &to_dir) { to_dir } else { to_dir.parent().unwrap_or(Path::new("")).to_path_buf() };
+                let (Some(from), Some(to_dir)) = (pick(t, *a), pick(t, *b)) else {
+                    return;
+                };
+                let to_parent = if is_dir(t, &to_dir) {
+                    to_dir
+                } else {
+                    to_dir.parent().unwrap_or(Path::new("")).to_path_buf()
+                };
                 let to = to_parent.join(format!("r{step}"));
                 if to.starts_with(&from) {
                     return;
@@ -562,7 +680,17 @@ mod prop {
             Op::Chmod(a, x) => {
                 if let Some(p) = pick(t, *a) {
                     if std::fs::symlink_metadata(t.path().join(&p)).is_ok_and(|m| !m.is_symlink()) {
-                        let mode = if is_dir(t, &p) { if *x { 0o750 } else { 0o755 } } else if *x { 0o600 } else { 0o644 };
+                        let mode = if is_dir(t, &p) {
+                            if *x {
+                                0o750
+                            } else {
+                                0o755
+                            }
+                        } else if *x {
+                            0o600
+                        } else {
+                            0o644
+                        };
                         t.chmod(&p, mode);
                     }
                 }

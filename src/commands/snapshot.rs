@@ -38,7 +38,11 @@ fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
                         (Some(l), Some(c)) => format!(":{l}:{c}"),
                         _ => String::new(),
                     };
-                    let hint = p.hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default();
+                    let hint = p
+                        .hint
+                        .as_deref()
+                        .map(|h| format!(" ({h})"))
+                        .unwrap_or_default();
                     format!("{}{pos}: {}{hint}", path.display(), p.message)
                 })
                 .collect();

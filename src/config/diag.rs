@@ -129,7 +129,12 @@ impl<'a> Locator<'a> {
         if let Some(span) = self.exact_span(path, part) {
             return d.at_span(self.text, span);
         }
-        if let Some(o) = self.env.overrides().iter().find(|o| o.path.starts_with_strs(path)) {
+        if let Some(o) = self
+            .env
+            .overrides()
+            .iter()
+            .find(|o| o.path.starts_with_strs(path))
+        {
             d.env_var = Some(o.var.clone());
             return d;
         }
@@ -183,7 +188,11 @@ pub fn render(file: &Path, text: &str, d: &Diagnostic) -> String {
     }
     if let Some(var) = &d.env_var {
         let key = d.key.as_deref().unwrap_or("a key");
-        let _ = writeln!(out, "   = note: ${var} overrides `{key}` of {}", file.display());
+        let _ = writeln!(
+            out,
+            "   = note: ${var} overrides `{key}` of {}",
+            file.display()
+        );
     }
     if let Some(hint) = &d.hint {
         let _ = writeln!(out, "   = hint: {hint}");
@@ -211,7 +220,10 @@ fn snippet(text: &str, span: &Range<usize>, line_no: usize) -> String {
         .chars()
         .map(|c| if c == '\t' { '\t' } else { ' ' })
         .collect();
-    let width = text[start..floor_char_boundary(text, end)].chars().count().max(1);
+    let width = text[start..floor_char_boundary(text, end)]
+        .chars()
+        .count()
+        .max(1);
     let gutter = line_no.to_string().len();
     format!(
         "{:gutter$} |\n{line_no} | {line}\n{:gutter$} | {pad}{}\n",
@@ -272,7 +284,10 @@ mod tests {
         let env = EnvOverrides::from_vars([("REVERBERATOR_JOBS__DEMO__SETTLE", "x")]);
         let loc = Locator::new(text, &index, &env);
         let d = loc.error(&["jobs", "demo", "settle"], Part::Value, "bad");
-        assert_eq!(d.env_var.as_deref(), Some("REVERBERATOR_JOBS__DEMO__SETTLE"));
+        assert_eq!(
+            d.env_var.as_deref(),
+            Some("REVERBERATOR_JOBS__DEMO__SETTLE")
+        );
         assert_eq!(d.line, None);
         let none = EnvOverrides::none();
         let loc = Locator::new(text, &index, &none);

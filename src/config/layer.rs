@@ -21,7 +21,8 @@ use super::raw::{RawConfig, RawJob, RawSettings};
 use super::Diagnostic;
 
 /// Merge `text` with `env`, report every key problem into `diags`, and return the raw
-/// config when there was none.
+/// config built from the keys that passed (so resolution can report the rest), or `None`
+/// when the file's values cannot be read at all.
 pub fn layer(
     text: &str,
     env: &EnvOverrides,
@@ -35,15 +36,21 @@ pub fn layer(
                 .with_hint("write REVERBERATOR_DEFAULTS__SETTLE or REVERBERATOR_JOBS__NAME__KEY"),
         );
     }
+    let root = match figment.extract::<Dict>() {
+        Ok(root) => root,
+        Err(e) => {
+            diags.push(from_figment(&e, loc));
+            return None;
+        }
+    };
     let before = diags.len();
-    match figment.extract::<Dict>() {
-        Ok(root) => check_root(&root, loc, diags),
-        Err(e) => diags.push(from_figment(&e, loc)),
-    }
-    if diags.len() > before || !env.malformed().is_empty() {
-        return None;
-    }
-    match figment.extract_lossy::<RawConfig>() {
+    let clean = check_root(&root, loc, diags);
+    let extracted = if diags.len() > before {
+        Figment::from(Serialized::defaults(clean)).extract_lossy::<RawConfig>()
+    } else {
+        figment.extract_lossy::<RawConfig>()
+    };
+    match extracted {
         Ok(raw) => Some(raw),
         Err(e) => {
             diags.push(from_figment(&e, loc));
@@ -52,51 +59,69 @@ pub fn layer(
     }
 }
 
-fn check_root(root: &Dict, loc: &Locator, diags: &mut Vec<Diagnostic>) {
+/// Check every key; return the root with the bad keys left out.
+fn check_root(root: &Dict, loc: &Locator, diags: &mut Vec<Diagnostic>) -> Dict {
+    let mut clean = Dict::new();
     for (key, value) in root {
-        match key.as_str() {
-            "defaults" => match value.as_dict() {
-                Some(d) => check_table::<RawSettings>(&["defaults"], d, loc, diags),
-                None => diags.push(not_a_table(&["defaults"], loc)),
-            },
-            "jobs" => match value.as_dict() {
-                Some(d) => check_jobs(d, loc, diags),
-                None => diags.push(not_a_table(&["jobs"], loc)),
-            },
-            _ => check_leaf::<RawConfig>(&[], key, value, loc, diags),
+        let kept = match (key.as_str(), value.as_dict()) {
+            ("defaults", Some(d)) => Some(check_table::<RawSettings>(&["defaults"], d, loc, diags)),
+            ("jobs", Some(d)) => Some(check_jobs(d, loc, diags)),
+            ("defaults" | "jobs", None) => {
+                diags.push(not_a_table(&[key.as_str()], loc));
+                None
+            }
+            _ => {
+                check_leaf::<RawConfig>(&[], key, value, loc, diags);
+                None
+            }
+        };
+        if let Some(d) = kept {
+            clean.insert(key.clone(), Value::from(d));
         }
     }
+    clean
 }
 
-fn check_jobs(jobs: &Dict, loc: &Locator, diags: &mut Vec<Diagnostic>) {
+fn check_jobs(jobs: &Dict, loc: &Locator, diags: &mut Vec<Diagnostic>) -> Dict {
+    let mut clean = Dict::new();
     for (name, job) in jobs {
         let path = ["jobs", name.as_str()];
         match job.as_dict() {
-            Some(d) => check_table::<RawJob>(&path, d, loc, diags),
+            Some(d) => {
+                let kept = check_table::<RawJob>(&path, d, loc, diags);
+                clean.insert(name.clone(), Value::from(kept));
+            }
             None => diags.push(not_a_table(&path, loc)),
         }
     }
+    clean
 }
 
+/// Check each key of `table` alone against `T`; return the keys that passed.
 fn check_table<T: DeserializeOwned>(
     path: &[&str],
     table: &Dict,
     loc: &Locator,
     diags: &mut Vec<Diagnostic>,
-) {
+) -> Dict {
+    let mut clean = Dict::new();
     for (key, value) in table {
-        check_leaf::<T>(path, key, value, loc, diags);
+        if check_leaf::<T>(path, key, value, loc, diags) {
+            clean.insert(key.clone(), value.clone());
+        }
     }
+    clean
 }
 
-/// Deserialize `{key: value}` alone into `T` (the raw type of the table at `table`).
+/// Deserialize `{key: value}` alone into `T` (the raw type of the table at `table`);
+/// false (and a diagnostic) when it does not fit.
 fn check_leaf<T: DeserializeOwned>(
     table: &[&str],
     key: &str,
     value: &Value,
     loc: &Locator,
     diags: &mut Vec<Diagnostic>,
-) {
+) -> bool {
     let mut path = table.to_vec();
     path.push(key);
     let mut single = Dict::new();
@@ -106,9 +131,10 @@ fn check_leaf<T: DeserializeOwned>(
         Some(_) => mini.extract_lossy::<T>().map(drop),
         None => mini.extract::<T>().map(drop),
     };
-    if let Err(e) = result {
-        diags.push(leaf_error(&path, value, &e, loc));
+    if let Err(e) = &result {
+        diags.push(leaf_error(&path, value, e, loc));
     }
+    result.is_ok()
 }
 
 fn leaf_error(path: &[&str], value: &Value, e: &figment::Error, loc: &Locator) -> Diagnostic {
@@ -126,11 +152,7 @@ fn leaf_error(path: &[&str], value: &Value, e: &figment::Error, loc: &Locator) -
         Kind::InvalidType(..) | Kind::InvalidValue(..) => loc.error(
             path,
             Part::Value,
-            format!(
-                "`{key}` must be {}, found {}",
-                expected(key),
-                found(value)
-            ),
+            format!("`{key}` must be {}, found {}", expected(key), found(value)),
         ),
         other => loc.error(path, Part::Value, format!("`{key}`: {other}")),
     }
@@ -138,7 +160,11 @@ fn leaf_error(path: &[&str], value: &Value, e: &figment::Error, loc: &Locator) -
 
 fn not_a_table(path: &[&str], loc: &Locator) -> Diagnostic {
     let header = path.join(".");
-    loc.error(path, Part::Key, format!("`{header}` must be a table ([{header}])"))
+    loc.error(
+        path,
+        Part::Key,
+        format!("`{header}` must be a table ([{header}])"),
+    )
 }
 
 /// Where a key sits, for messages: `in [defaults]`, `in [jobs.demo]`, `at the top level`.
@@ -226,9 +252,11 @@ mod tests {
 
     #[test]
     fn every_unknown_key_is_reported_with_a_hint() {
-        let text = "[defaults]\nsetle = \"1s\"\nkeep = 3\n[jobs.a]\nsorce = \"/a\"\n";
+        let text =
+            "[defaults]\nsetle = \"1s\"\nkeep = 3\n[jobs.a]\nsorce = \"/a\"\nvault = \"/v\"\n";
         let (raw, diags) = run(text, &[]);
-        assert!(raw.is_none());
+        let kept = raw.unwrap().jobs.unwrap();
+        assert_eq!(kept["a"].vault.as_deref(), Some("/v"), "good keys survive");
         assert_eq!(diags.len(), 3, "{diags:#?}");
         let setle = diags.iter().find(|d| d.message.contains("setle")).unwrap();
         assert_eq!(setle.message, "unknown key `setle` in [defaults]");
@@ -246,7 +274,10 @@ mod tests {
         let text = "[defaults]\nkeep_versions = \"3\"\nkeep_full_copy = 1\n";
         let (_, diags) = run(text, &[]);
         assert_eq!(diags.len(), 2, "{diags:#?}");
-        let kv = diags.iter().find(|d| d.message.contains("keep_versions")).unwrap();
+        let kv = diags
+            .iter()
+            .find(|d| d.message.contains("keep_versions"))
+            .unwrap();
         assert_eq!(
             kv.message,
             "`keep_versions` must be a whole number of at least 1, found the string \"3\""
@@ -258,7 +289,9 @@ mod tests {
     fn top_level_and_table_shapes() {
         let (_, diags) = run("job = 1\ndefaults = 3\n", &[]);
         assert_eq!(diags.len(), 2, "{diags:#?}");
-        assert!(diags.iter().any(|d| d.message == "unknown key `job` at the top level"));
+        assert!(diags
+            .iter()
+            .any(|d| d.message == "unknown key `job` at the top level"));
         assert!(diags
             .iter()
             .any(|d| d.message == "`defaults` must be a table ([defaults])"));

@@ -76,6 +76,7 @@ pub fn from_str(
     let mut ctx = Ctx::new(&loc);
     let raw = layer(text, env, &loc, &mut ctx.diags);
     let config = raw.and_then(|raw| resolve(&raw, index.job_order(), path, &mut ctx));
+    let config = config.filter(|_| !ctx.diags.iter().any(Diagnostic::is_error));
     match config {
         Some(config) => {
             path_warnings(&config, is_dir, &mut ctx);
@@ -141,13 +142,21 @@ mod tests {
             find(None, None, &etc).unwrap(),
             Path::new("/etc/reverberator/reverberator.toml")
         );
-        assert!(matches!(find(None, None, &none), Err(ConfigError::NotFound)));
+        assert!(matches!(
+            find(None, None, &none),
+            Err(ConfigError::NotFound)
+        ));
     }
 
     #[test]
     fn syntax_errors_have_a_position() {
-        let err = from_str("[jobs.a\n", Path::new("/c.toml"), &EnvOverrides::none(), &|_| true)
-            .unwrap_err();
+        let err = from_str(
+            "[jobs.a\n",
+            Path::new("/c.toml"),
+            &EnvOverrides::none(),
+            &|_| true,
+        )
+        .unwrap_err();
         let ConfigError::Invalid { problems, .. } = err else {
             panic!("not invalid")
         };

@@ -24,7 +24,8 @@ pub struct RawConfig {
     /// Settings that apply to every job unless the job overrides them.
     pub defaults: Option<RawSettings>,
     /// The jobs: the table key is the job name (free text; its vault folder is a sanitized
-    /// form of it). Sorted by name here; the file order comes from the span index.
+    /// form of it).
+    // Sorted by name here; the file order comes from the span index (`tree.rs`).
     pub jobs: Option<BTreeMap<String, RawJob>>,
 }
 
@@ -73,10 +74,14 @@ pub struct RawJob {
     pub vault: Option<String>,
     /// Which filesystem the source must be on: auto | uuid=… | partuuid=… | label=… |
     /// partlabel=… | dev=/dev/…
-    #[schemars(regex(pattern = r"^\s*(?:[Aa][Uu][Tt][Oo]|(?:[Pp][Aa][Rr][Tt])?(?:[Uu][Uu][Ii][Dd]|[Ll][Aa][Bb][Ee][Ll])\s*=\s*\S.*|[Dd][Ee][Vv]\s*=\s*/dev/.+)\s*$"))]
+    #[schemars(regex(
+        pattern = r"^\s*(?:[Aa][Uu][Tt][Oo]|(?:[Pp][Aa][Rr][Tt])?(?:[Uu][Uu][Ii][Dd]|[Ll][Aa][Bb][Ee][Ll])\s*=\s*\S.*|[Dd][Ee][Vv]\s*=\s*/dev/.+)\s*$"
+    ))]
     pub source_fs: Option<String>,
     /// Which filesystem the vault must be on (same forms as source_fs).
-    #[schemars(regex(pattern = r"^\s*(?:[Aa][Uu][Tt][Oo]|(?:[Pp][Aa][Rr][Tt])?(?:[Uu][Uu][Ii][Dd]|[Ll][Aa][Bb][Ee][Ll])\s*=\s*\S.*|[Dd][Ee][Vv]\s*=\s*/dev/.+)\s*$"))]
+    #[schemars(regex(
+        pattern = r"^\s*(?:[Aa][Uu][Tt][Oo]|(?:[Pp][Aa][Rr][Tt])?(?:[Uu][Uu][Ii][Dd]|[Ll][Aa][Bb][Ee][Ll])\s*=\s*\S.*|[Dd][Ee][Vv]\s*=\s*/dev/.+)\s*$"
+    ))]
     pub vault_fs: Option<String>,
     /// Overrides `defaults.settle`.
     pub settle: Option<String>,
@@ -193,7 +198,6 @@ const LIMIT_PATTERN: &str = concat!(
 pub fn json_schema() -> schemars::schema::RootSchema {
     let mut schema = schemars::schema_for!(RawConfig);
     let meta = schema.schema.metadata();
-    meta.id = Some("https://github.com/reverberator/reverberator/schemas/reverberator.schema.json".to_owned());
     meta.description = Some(
         "reverberator.toml: jobs that keep browseable versions of directories in a vault."
             .to_owned(),

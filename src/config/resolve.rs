@@ -94,7 +94,8 @@ impl<'a, 'l> Ctx<'a, 'l> {
     }
 
     fn warning(&mut self, path: &[&str], message: String) {
-        self.diags.push(self.loc.warning(path, Part::Value, message));
+        self.diags
+            .push(self.loc.warning(path, Part::Value, message));
     }
 
     fn has_errors(&self) -> bool {
@@ -142,7 +143,10 @@ pub fn resolve(
     }
     check_collisions(&jobs, ctx);
     if raw_jobs.is_empty() {
-        ctx.warning(&[], "no jobs: add a [jobs.NAME] table with source and vault".into());
+        ctx.warning(
+            &[],
+            "no jobs: add a [jobs.NAME] table with source and vault".into(),
+        );
     }
     (!ctx.has_errors()).then(|| Config {
         path: config_path.to_path_buf(),
@@ -166,25 +170,42 @@ pub fn resolve_settings(
 ) -> Settings {
     let s = Settings {
         settle: ctx
-            .field(section, "settle", raw.settle.as_ref(), |t| parse_duration(t))
+            .field(section, "settle", raw.settle.as_ref(), |t| {
+                parse_duration(t)
+            })
             .unwrap_or(base.settle),
         max_settle: ctx
-            .field(section, "max_settle", raw.max_settle.as_ref(), |t| parse_duration(t))
+            .field(section, "max_settle", raw.max_settle.as_ref(), |t| {
+                parse_duration(t)
+            })
             .unwrap_or(base.max_settle),
         keep_versions: ctx
-            .field(section, "keep_versions", raw.keep_versions.as_ref(), parse_keep)
+            .field(
+                section,
+                "keep_versions",
+                raw.keep_versions.as_ref(),
+                parse_keep,
+            )
             .unwrap_or(base.keep_versions),
         vault_limit: ctx
-            .field(section, "vault_limit", raw.vault_limit.as_ref(), parse_limit)
+            .field(
+                section,
+                "vault_limit",
+                raw.vault_limit.as_ref(),
+                parse_limit,
+            )
             .unwrap_or_else(|| base.vault_limit.clone()),
         keep_full_copy: raw.keep_full_copy.unwrap_or(base.keep_full_copy),
         attributes_only: raw.attributes_only.unwrap_or(base.attributes_only),
         exclude: resolve_excludes(raw.exclude.as_deref(), section, ctx)
             .unwrap_or_else(|| base.exclude.clone()),
         rescan_interval: ctx
-            .field(section, "rescan_interval", raw.rescan_interval.as_ref(), |t| {
-                parse_rescan(t)
-            })
+            .field(
+                section,
+                "rescan_interval",
+                raw.rescan_interval.as_ref(),
+                |t| parse_rescan(t),
+            )
             .unwrap_or(base.rescan_interval),
     };
     check_settle_order(&s, raw, section, ctx);
@@ -196,14 +217,22 @@ fn check_settle_order(s: &Settings, raw: &RawSettings, section: &[&str], ctx: &m
     if s.max_settle >= s.settle || (raw.settle.is_none() && raw.max_settle.is_none()) {
         return;
     }
-    let key = if raw.max_settle.is_some() { "max_settle" } else { "settle" };
+    let key = if raw.max_settle.is_some() {
+        "max_settle"
+    } else {
+        "settle"
+    };
     let message = format!(
         "`max_settle` ({}) is shorter than `settle` ({})",
         humantime::format_duration(s.max_settle),
         humantime::format_duration(s.settle)
     );
     let hint = "max_settle is how long continuous change may postpone a version; make it >= settle";
-    ctx.error(&with(section, key), Part::Value, Problem::new(message, Some(hint)));
+    ctx.error(
+        &with(section, key),
+        Part::Value,
+        Problem::new(message, Some(hint)),
+    );
 }
 
 /// A humantime duration (`"90s"`, `"1m 30s"`, `"500ms"`).
@@ -252,7 +281,11 @@ fn resolve_excludes(raw: Option<&[String]>, section: &[&str], ctx: &mut Ctx) -> 
             let idx = i.to_string();
             let path = [section, &["exclude", idx.as_str()]].concat();
             let hint = "globs: `*.tmp`, `node_modules`, `build/**`";
-            ctx.error(&path, Part::Value, Problem::new(format!("bad exclude glob `{p}`: {}", e.kind()), Some(hint)));
+            ctx.error(
+                &path,
+                Part::Value,
+                Problem::new(format!("bad exclude glob `{p}`: {}", e.kind()), Some(hint)),
+            );
             ok = false;
         }
     }
@@ -272,14 +305,19 @@ pub fn resolve_job(
 ) -> Option<JobConfig> {
     let section = ["jobs", name];
     if name.trim().is_empty() {
-        let p = Problem::new("a job name must not be empty", Some("write [jobs.documents]"));
+        let p = Problem::new(
+            "a job name must not be empty",
+            Some("write [jobs.documents]"),
+        );
         ctx.error(&section, Part::Key, p);
     }
     let s = resolve_settings(defaults, &raw.settings(), &section, ctx);
     let source = required_path(raw.source.as_deref(), &section, "source", base, ctx);
     let vault = required_path(raw.vault.as_deref(), &section, "vault", base, ctx);
-    let source_fs = ctx.field(&section, "source_fs", raw.source_fs.as_ref(), parse_fs);
-    let vault_fs = ctx.field(&section, "vault_fs", raw.vault_fs.as_ref(), parse_fs);
+    let source_fs = ctx.field(&section, "source_fs", raw.source_fs.as_ref(), |t| {
+        parse_fs(t)
+    });
+    let vault_fs = ctx.field(&section, "vault_fs", raw.vault_fs.as_ref(), |t| parse_fs(t));
     let (source, vault) = (source?, vault?);
     check_nesting(&source, &vault, &section, ctx);
     Some(JobConfig {
@@ -299,9 +337,12 @@ pub fn resolve_job(
     })
 }
 
-fn parse_fs(text: &String) -> Result<FsSpec, Problem> {
+fn parse_fs(text: &str) -> Result<FsSpec, Problem> {
     text.parse().map_err(|e: super::signature::FsSpecError| {
-        Problem::new(e.to_string(), Some("for example: label=BACKUP or uuid=0a1b2c3d-…"))
+        Problem::new(
+            e.to_string(),
+            Some("for example: label=BACKUP or uuid=0a1b2c3d-…"),
+        )
     })
 }
 
@@ -363,7 +404,10 @@ fn check_nesting(source: &Path, vault: &Path, section: &[&str], ctx: &mut Ctx) {
     let path = with(section, "vault");
     if source == vault {
         let p = Problem::new(
-            format!("`vault` is the same folder as `source` ({})", vault.display()),
+            format!(
+                "`vault` is the same folder as `source` ({})",
+                vault.display()
+            ),
             Some("put the vault on another disk or at least outside the source"),
         );
         ctx.error(&path, Part::Value, p);
@@ -399,8 +443,13 @@ fn check_collisions(jobs: &[JobConfig], ctx: &mut Ctx) {
                     job.name,
                     dir.display()
                 );
-                let hint = "rename one of them (names keep only A-Z a-z 0-9 . _ -; others become _)";
-                ctx.error(&["jobs", &job.name], Part::Key, Problem::new(msg, Some(hint)));
+                let hint =
+                    "rename one of them (names keep only A-Z a-z 0-9 . _ -; others become _)";
+                ctx.error(
+                    &["jobs", &job.name],
+                    Part::Key,
+                    Problem::new(msg, Some(hint)),
+                );
             }
             None => {
                 seen.insert(dir, &job.name);
@@ -438,7 +487,12 @@ mod tests {
         let env = EnvOverrides::none();
         let loc = Locator::new(text, &index, &env);
         let mut ctx = Ctx::new(&loc);
-        let c = resolve(&raw, index.job_order(), Path::new("/etc/r/r.toml"), &mut ctx);
+        let c = resolve(
+            &raw,
+            index.job_order(),
+            Path::new("/etc/r/r.toml"),
+            &mut ctx,
+        );
         (c, ctx.diags)
     }
 
@@ -486,7 +540,10 @@ mod tests {
     #[test]
     fn settle_order_is_checked_where_set() {
         let (_, d) = resolve_text("[defaults]\nsettle = \"5m\"\nmax_settle = \"1m\"\n");
-        assert_eq!(messages(&d)[0], "`max_settle` (1m) is shorter than `settle` (5m)");
+        assert_eq!(
+            messages(&d)[0],
+            "`max_settle` (1m) is shorter than `settle` (5m)"
+        );
         let (_, d) = resolve_text("[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\nsettle = \"1h\"\n");
         assert_eq!(d[0].key.as_deref(), Some("jobs.a.settle"));
     }
@@ -510,7 +567,11 @@ mod tests {
         let two = "[jobs.\"a b\"]\nsource = \"/s1\"\nvault = \"/v\"\n[jobs.a_b]\nsource = \"/s2\"\nvault = \"/v\"\n";
         let (_, d) = resolve_text(two);
         assert_eq!(d.len(), 1);
-        assert!(d[0].message.contains("both write to /v/a_b"), "{}", d[0].message);
+        assert!(
+            d[0].message.contains("both write to /v/a_b"),
+            "{}",
+            d[0].message
+        );
         assert_eq!(d[0].line, Some(4));
         let apart = two.replacen("vault = \"/v\"", "vault = \"/w\"", 1);
         assert!(resolve_text(&apart).1.is_empty());
@@ -543,7 +604,8 @@ mod tests {
         let job = &c.unwrap().jobs[0];
         assert_eq!(job.source_fs, Some(FsSpec::Auto));
         assert_eq!(job.vault_fs, Some(FsSpec::Label("B".into())));
-        let (_, d) = resolve_text("[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\nvault_fs = \"usb\"\n");
+        let (_, d) =
+            resolve_text("[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\nvault_fs = \"usb\"\n");
         assert!(d[0].message.starts_with("bad filesystem signature `usb`"));
         assert_eq!((d[0].line, d[0].col), (Some(4), Some(12)));
     }

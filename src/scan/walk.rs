@@ -108,7 +108,9 @@ impl<'a> Walk<'a> {
             .dir()
             .open_child(OsStr::new(&self.latest.to_string()))
             .map_err(|e| self.vault_err(&self.latest.to_string(), e))?;
-        let sm = src.stat_self().map_err(|e| self.source_err(Path::new(""), e))?;
+        let sm = src
+            .stat_self()
+            .map_err(|e| self.source_err(Path::new(""), e))?;
         let vm = vault
             .stat_self()
             .map_err(|e| self.vault_err(&self.latest.to_string(), e))?;
@@ -193,7 +195,10 @@ impl<'a> Walk<'a> {
             Err(e) => return self.unreadable(&rel, e),
         };
         let vault_at = self.real_path(&task.real);
-        let vault = Arc::new(self.open(task.vault).map_err(|e| self.vault_err(&vault_at, e))?);
+        let vault = Arc::new(
+            self.open(task.vault)
+                .map_err(|e| self.vault_err(&vault_at, e))?,
+        );
         let s_entries = match src.entries() {
             Ok(e) => e,
             Err(e) => return self.unreadable(&rel, e),
@@ -259,7 +264,10 @@ impl<'a> Walk<'a> {
         match child {
             Child::Linked(real) => self.linked_dir(pair, &sm, path, real, found, pushed),
             Child::Entry(_) => {
-                let vm = pair.vault.stat(name).map_err(|e| self.vault_err(&vault_at, e))?;
+                let vm = pair
+                    .vault
+                    .stat(name)
+                    .map_err(|e| self.vault_err(&vault_at, e))?;
                 if self.is_live_reference(pair, name, &sm, &vm, &path) {
                     return Ok(());
                 }
@@ -300,7 +308,11 @@ impl<'a> Walk<'a> {
             sec: vm.st_mtime,
             nsec: vm.st_mtime_nsec,
         };
-        if sm.mode != vm.st_mode & 0o7777 || sm.uid != vm.st_uid || sm.gid != vm.st_gid || sm.mtime != vtime {
+        if sm.mode != vm.st_mode & 0o7777
+            || sm.uid != vm.st_uid
+            || sm.gid != vm.st_gid
+            || sm.mtime != vtime
+        {
             found.push((path.clone(), Change::Attrib));
         }
         let name = path.file_name().unwrap_or_default().to_os_string();
@@ -358,7 +370,14 @@ impl<'a> Walk<'a> {
 
     /// In referenced mode, a top-level entry of the version may be a symlink to the live
     /// source entry: nothing to compare (see `vault::snapshot`, referenced mode).
-    fn is_live_reference(&self, pair: &Pair<'_>, name: &OsStr, sm: &Meta, vm: &Meta, path: &Path) -> bool {
+    fn is_live_reference(
+        &self,
+        pair: &Pair<'_>,
+        name: &OsStr,
+        sm: &Meta,
+        vm: &Meta,
+        path: &Path,
+    ) -> bool {
         !self.job.keep_full_copy
             && pair.rel.as_os_str().is_empty()
             && vm.kind == FileKind::Symlink

@@ -17,7 +17,9 @@ use nix::fcntl::AtFlags;
 use nix::sys::stat::Mode;
 
 use super::plan::Plan;
-use super::view::{classify, join, listing, open_real, raw, read_link_at, version_dir, Child, Real};
+use super::view::{
+    classify, join, listing, open_real, raw, read_link_at, version_dir, Child, Real,
+};
 use super::{Progress, Skipped};
 use crate::change::Change;
 use crate::config::JobConfig;
@@ -223,8 +225,7 @@ impl<'a> Builder<'a> {
         };
         let attrib = matches!(change, Some(Change::Attrib));
         if pe.kind != meta.kind {
-            if self.is_live_reference(&pe, path) && change.is_none() && !self.plan.is_dirty(path)
-            {
+            if self.is_live_reference(&pe, path) && change.is_none() && !self.plan.is_dirty(path) {
                 return self.hard_link(&pe, src, name, &meta, path, dst);
             }
             return self.copy(src, name, &meta, path, dst);
@@ -276,7 +277,10 @@ impl<'a> Builder<'a> {
                 parent: Some(ParentRef::Borrowed(&p.dir)),
             })),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(PathError::new(self.prev_path(&join(&p.real.path, name), p.real.version), e)),
+            Err(e) => Err(PathError::new(
+                self.prev_path(&join(&p.real.path, name), p.real.version),
+                e,
+            )),
         }
     }
 
@@ -310,7 +314,11 @@ impl<'a> Builder<'a> {
         }
         let parent_real = Real {
             version: real.version,
-            path: real.path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            path: real
+                .path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
         };
         match open_real(self.resolver, self.jobdir, &parent_real) {
             Ok(dir) => Ok(Some(PrevEntry {
@@ -319,7 +327,10 @@ impl<'a> Builder<'a> {
                 parent: Some(ParentRef::Owned(dir)),
             })),
             Err(e) if tolerable_lookup(&e) => Ok(None),
-            Err(e) => Err(PathError::new(self.prev_path(&parent_real.path, real.version), e)),
+            Err(e) => Err(PathError::new(
+                self.prev_path(&parent_real.path, real.version),
+                e,
+            )),
         }
     }
 

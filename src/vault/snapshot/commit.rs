@@ -182,7 +182,12 @@ impl<'a> Session<'a> {
     }
 
     /// The version root takes the source root's attributes (after its children).
-    fn root_attributes(&self, src: &Dir, partial: &str, out: &mut Output) -> Result<(), SnapshotError> {
+    fn root_attributes(
+        &self,
+        src: &Dir,
+        partial: &str,
+        out: &mut Output,
+    ) -> Result<(), SnapshotError> {
         let job = self.job;
         let at = self.root().join(partial);
         let meta = src.stat_self().map_err(vault_err(job, &job.source))?;
@@ -224,7 +229,8 @@ impl<'a> Session<'a> {
                 .map_err(err(&root.join(".reverberator/links")))?;
         }
         for (k, paths) in &out.refs {
-            let refs: Vec<(u64, &Path)> = paths.iter().map(|p| (name.number, p.as_path())).collect();
+            let refs: Vec<(u64, &Path)> =
+                paths.iter().map(|p| (name.number, p.as_path())).collect();
             self.folder
                 .append_refs(*k, &refs)
                 .map_err(err(&root.join(".reverberator/refs")))?;
@@ -348,4 +354,3 @@ fn unlink(dir: &Dir, name: &OsStr, flags: UnlinkatFlags) -> io::Result<()> {
         Err(e) => Err(e.into()),
     }
 }
-

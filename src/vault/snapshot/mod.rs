@@ -172,4 +172,3 @@ pub(crate) struct Skipped {
     /// Why.
     pub reason: String,
 }
-
