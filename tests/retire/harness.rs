@@ -142,8 +142,12 @@ impl Job {
     }
 }
 
-/// No intent, no hidden retiring folder, index rows = committed versions.
+/// `verify` finds no problem; no intent, no hidden retiring folder, index rows =
+/// committed versions.
 pub fn check_leftovers(job_dir: &Path) {
+    let folder = reverberator::vault::layout::JobFolder::open(job_dir).unwrap();
+    let problems = reverberator::vault::read::verify(&folder);
+    assert!(problems.is_empty(), "verify: {problems:?}");
     assert!(
         !job_dir.join(".reverberator/retire.intent").exists(),
         "intent left"
