@@ -71,16 +71,18 @@ IWPID=$!
 until grep -q "Watches established" "$WORK/iw.err" 2>/dev/null; do sleep 0.002; done
 iw_ms=$(( $(now_ms) - start ))
 iw_rss=$(rss_kib $IWPID)
+read -r _ _ _ _ _ _ _ _ _ _ _ _ _ iu is _ < "/proc/$IWPID/stat"
+iw_cpu=$(( (iu + is) * 10 ))
 kill $IWPID; wait $IWPID 2>/dev/null || true
 
 log "reverberator on the same tree"
 V1="$WORK/vault1"; rm -rf "$V1"; mkdir -p "$V1"
 write_config "$WORK/c1.toml" "$T1" "$V1"
 start_daemon "$WORK/c1.toml" "$WORK/d1.log"
-rv_setup=$(grep -o 'watching .* ([0-9.]*[mµ]*s)' "$WORK/d1.log" | head -1 | grep -o '([^)]*)' | tr -d '()')
+rv_setup=$(grep -o 'watching [^(]*([^)]*)' "$WORK/d1.log" | head -1 | grep -o '([^)]*)' | tr -d '()')
 rv_rss=$(rss_kib $DPID)
 rv_hwm=$(hwm_kib $DPID)
-echo "| watch setup, $DIRS dirs | inotifywait -m -r: ${iw_ms} ms, $((iw_rss / 1024)) MiB RSS | reverberator: ${rv_setup} (watches only; process start to watching incl. V0 of the empty tree is longer), $((rv_rss / 1024)) MiB RSS after V0 (peak $((rv_hwm / 1024)) MiB) |"
+echo "| watch setup, $DIRS dirs | inotifywait -m -r: ${iw_ms} ms wall incl. process start, ${iw_cpu} ms CPU, $((iw_rss / 1024)) MiB RSS | reverberator: ${rv_setup} (Watcher::new only), $((rv_rss / 1024)) MiB RSS after V0 (peak $((rv_hwm / 1024)) MiB) |"
 
 # 4. idle ----------------------------------------------------------------------------------
 sleep 1

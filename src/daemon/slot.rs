@@ -122,7 +122,9 @@ impl JobSlot {
     ) -> Result<(), WatchError> {
         self.unwatch(registry);
         let started = Instant::now();
+        let cpu = thread_cpu();
         let watcher = Watcher::new(&self.job.source, Self::filter(&self.job))?;
+        let cpu = thread_cpu().saturating_sub(cpu);
         let token = tokens.next_token();
         let fd: RawFd = watcher.raw_fd();
         registry
@@ -131,9 +133,10 @@ impl JobSlot {
         tracing::info!(
             job = %self.job.name,
             watches = watcher.watch_count(),
-            "watching {} ({:.2?})",
+            "watching {} ({:.2?}, cpu {:.2?})",
             self.job.source.display(),
-            started.elapsed()
+            started.elapsed(),
+            cpu
         );
         self.watcher = Some((token, watcher));
         Ok(())
@@ -217,4 +220,18 @@ impl JobSlot {
 
 fn ms_until(t: Instant, now: Instant) -> u64 {
     u64::try_from(t.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
+}
+
+/// CPU time (user + system) of the calling thread.
+fn thread_cpu() -> std::time::Duration {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `ru` is a valid out-pointer for getrusage.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, ru.as_mut_ptr()) };
+    if rc != 0 {
+        return std::time::Duration::ZERO;
+    }
+    // SAFETY: getrusage succeeded and filled the struct.
+    let ru = unsafe { ru.assume_init() };
+    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    std::time::Duration::from_micros(us(ru.ru_utime) + us(ru.ru_stime))
 }

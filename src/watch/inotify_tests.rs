@@ -269,3 +269,41 @@ fn render(set: &ChangeSet) -> Vec<String> {
         })
         .collect()
 }
+
+/// Cost of adding watches through `/proc/self/fd/N` (what the watcher does) against plain
+/// paths (`cargo test --lib add_watch_cost -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn add_watch_cost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs: Vec<PathBuf> = (0..5000)
+        .map(|i| tmp.path().join(format!("d{}/e{i}", i / 100)))
+        .collect();
+    for d in &dirs {
+        fs::create_dir_all(d).unwrap();
+    }
+    let t = Instant::now();
+    let ino = Inotify::init().unwrap();
+    for d in &dirs {
+        ino.watches()
+            .add(d, mask() | WatchMask::DONT_FOLLOW)
+            .unwrap();
+    }
+    let plain = t.elapsed();
+    drop(ino);
+    let t = Instant::now();
+    let ino = Inotify::init().unwrap();
+    for d in &dirs {
+        let dir = walk::open_root(d).unwrap();
+        ino.watches().add(walk::proc_path(&dir), mask()).unwrap();
+    }
+    let via_fd = t.elapsed();
+    let t = Instant::now();
+    for d in &dirs {
+        drop(walk::open_root(d).unwrap());
+    }
+    let open_only = t.elapsed();
+    eprintln!(
+        "plain paths {plain:?}, via /proc/self/fd {via_fd:?} (of which open+close {open_only:?})"
+    );
+}
