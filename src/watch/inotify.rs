@@ -480,7 +480,7 @@ impl Watcher {
                     dir: entry.dir,
                 });
             }
-            if entry.dir && !self.tree.contains(&child) {
+            if entry.dir && !(report && self.tree.contains(&child)) {
                 if let Ok(sub) = walk::open_child(dir.as_raw_fd(), &entry.name) {
                     stack.push((child, Some(sub)));
                 }

@@ -7,13 +7,33 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// wd id -> (handle, path) and path -> wd id.
+/// wd id -> (handle, path) and path -> wd id. `by_path` is keyed by the path's bytes:
+/// byte order keeps every path with the prefix `dir/` contiguous (a subtree is one range)
+/// and compares with `memcmp` instead of walking path components.
 #[derive(Debug)]
 pub(super) struct WatchTree<H> {
     by_wd: HashMap<i32, (H, PathBuf)>,
-    by_path: BTreeMap<PathBuf, i32>,
+    by_path: BTreeMap<Vec<u8>, i32>,
+}
+
+fn key(path: &Path) -> Vec<u8> {
+    path.as_os_str().as_bytes().to_vec()
+}
+
+/// The byte prefix every path strictly below `dir` starts with (`""` for the root).
+fn below_prefix(dir: &Path) -> Vec<u8> {
+    let mut k = key(dir);
+    if !k.is_empty() {
+        k.push(b'/');
+    }
+    k
+}
+
+fn from_key(k: &[u8]) -> PathBuf {
+    PathBuf::from(std::ffi::OsStr::from_bytes(k))
 }
 
 impl<H> Default for WatchTree<H> {
@@ -29,12 +49,13 @@ impl<H> WatchTree<H> {
     /// Map `wd` to `path`, dropping any stale mapping of either.
     pub(super) fn insert(&mut self, wd: i32, handle: H, path: PathBuf) {
         if let Some((_, old)) = self.by_wd.remove(&wd) {
-            self.by_path.remove(&old);
+            self.by_path.remove(&key(&old));
         }
-        if let Some(old_wd) = self.by_path.remove(&path) {
-            self.by_wd.remove(&old_wd);
+        if let Some(old_wd) = self.by_path.insert(key(&path), wd) {
+            if old_wd != wd {
+                self.by_wd.remove(&old_wd);
+            }
         }
-        self.by_path.insert(path.clone(), wd);
         self.by_wd.insert(wd, (handle, path));
     }
 
@@ -45,24 +66,27 @@ impl<H> WatchTree<H> {
 
     /// True when `path` has a watch.
     pub(super) fn contains(&self, path: &Path) -> bool {
-        self.by_path.contains_key(path)
+        self.by_path.contains_key(path.as_os_str().as_bytes())
     }
 
     /// Forget `wd` (its watch is gone: `IN_IGNORED`).
     pub(super) fn forget(&mut self, wd: i32) {
         if let Some((_, path)) = self.by_wd.remove(&wd) {
-            self.by_path.remove(&path);
+            self.by_path.remove(&key(&path));
         }
     }
 
     /// `path` and every path below it, with their wd ids.
     fn subtree(&self, path: &Path) -> Vec<(PathBuf, i32)> {
-        let head = self.by_path.get(path).map(|wd| (path.to_path_buf(), *wd));
+        let own = key(path);
+        let head = self.by_path.get(&own).map(|wd| (path.to_path_buf(), *wd));
+        let prefix = below_prefix(path);
         let below = self
             .by_path
-            .range::<Path, _>((Bound::Excluded(path), Bound::Unbounded))
-            .take_while(|(p, _)| p.starts_with(path))
-            .map(|(p, wd)| (p.clone(), *wd));
+            .range::<[u8], _>((Bound::Included(prefix.as_slice()), Bound::Unbounded))
+            .take_while(|(p, _)| p.starts_with(&prefix))
+            .filter(|(p, _)| !p.is_empty())
+            .map(|(p, wd)| (from_key(p), *wd));
         head.into_iter().chain(below).collect()
     }
 
@@ -70,7 +94,7 @@ impl<H> WatchTree<H> {
     pub(super) fn remove_subtree(&mut self, path: &Path) -> Vec<H> {
         let mut handles = Vec::new();
         for (p, wd) in self.subtree(path) {
-            self.by_path.remove(&p);
+            self.by_path.remove(&key(&p));
             if let Some((h, _)) = self.by_wd.remove(&wd) {
                 handles.push(h);
             }
@@ -89,8 +113,8 @@ impl<H> WatchTree<H> {
             } else {
                 to.join(rel)
             };
-            self.by_path.remove(&p);
-            if let Some(old_wd) = self.by_path.insert(new.clone(), wd) {
+            self.by_path.remove(&key(&p));
+            if let Some(old_wd) = self.by_path.insert(key(&new), wd) {
                 if old_wd != wd {
                     self.by_wd.remove(&old_wd);
                 }
