@@ -153,7 +153,9 @@ fn source_leaves_and_returns(spec_of: impl Fn(&Ext4) -> Option<String>, quiet: D
     let v0 = d.wait_caught_up(&env);
 
     m.umount();
+    let unmounted = Instant::now();
     let j = d.wait_halted("source");
+    eprintln!("source halted {:.0?} after umount", unmounted.elapsed());
     if let Some(spec) = &spec {
         if spec != "auto" {
             assert_eq!(j.awaiting.as_deref(), Some(spec.as_str()));
@@ -184,6 +186,22 @@ fn source_leaves_and_returns(spec_of: impl Fn(&Ext4) -> Option<String>, quiet: D
     let state = version_state(&job_dir, &v);
     assert!(state.contains_key(Path::new("f2")));
     assert!(!state.contains_key(Path::new("wrong-file")));
+    assert_journal_has(&job_dir, &["unmount", "halt", "mount", "resume"]);
+}
+
+/// Wait (bounded) until journal.tsv has a line for each of `events`.
+fn assert_journal_has(job_dir: &Path, events: &[&str]) {
+    let path = job_dir.join("journal.tsv");
+    let has_all = |text: &str| {
+        events
+            .iter()
+            .all(|e| text.lines().any(|l| l.split('\t').nth(1) == Some(*e)))
+    };
+    let ok = wait_until(LONG, || {
+        fs::read_to_string(&path).is_ok_and(|t| has_all(&t))
+    });
+    let text = fs::read_to_string(&path).unwrap_or_default();
+    assert!(ok, "journal lacks some of {events:?}:\n{text}");
 }
 
 #[test]
@@ -235,7 +253,9 @@ fn vault_leaves_and_returns(spec_of: impl Fn(&Ext4) -> Option<String>) {
     let v0 = d.wait_caught_up(&env);
 
     m.umount();
+    let unmounted = Instant::now();
     d.wait_halted("vault");
+    eprintln!("vault halted {:.0?} after umount", unmounted.elapsed());
     fs::write(src.join("f2"), b"written while the vault is away").unwrap();
     assert!(
         holds_for(Duration::from_secs(3), || is_empty_dir(&vault)),
@@ -244,6 +264,8 @@ fn vault_leaves_and_returns(spec_of: impl Fn(&Ext4) -> Option<String>) {
     let _m = vfs.mount(&vault);
     let v = d.wait_caught_up(&env);
     assert_ne!(v, v0);
+    assert!(version_state(&job_dir(&env), &v).contains_key(Path::new("f2")));
+    assert_journal_has(&job_dir(&env), &["unmount", "halt", "mount", "resume"]);
 }
 
 #[test]
