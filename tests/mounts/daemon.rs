@@ -25,6 +25,16 @@ struct Daemon {
 
 impl Daemon {
     fn start(env: &Env, source_fs: Option<&str>, vault_fs: Option<&str>) -> Daemon {
+        Self::start_with(env, source_fs, vault_fs, "")
+    }
+
+    /// Start with `extra` appended to the config (more jobs).
+    fn start_with(
+        env: &Env,
+        source_fs: Option<&str>,
+        vault_fs: Option<&str>,
+        extra: &str,
+    ) -> Daemon {
         let config = env.path("reverberator.toml");
         let mut text = format!(
             "[jobs.{JOB}]\nsource = {:?}\nvault = {:?}\nsettle = \"300ms\"\nmax_settle = \"1500ms\"\n",
@@ -36,6 +46,7 @@ impl Daemon {
                 text.push_str(&format!("{key} = {v:?}\n"));
             }
         }
+        text.push_str(extra);
         fs::write(&config, text).expect("config");
         let log = env.path("daemon.log");
         let child = bin()
@@ -59,9 +70,13 @@ impl Daemon {
     }
 
     fn job(&self) -> Option<JobStatus> {
+        self.job_named(JOB)
+    }
+
+    fn job_named(&self, name: &str) -> Option<JobStatus> {
         let socket = socket_path(&self.config).ok()?;
         let report = fetch(&socket, &self.config).ok()?;
-        report.jobs.into_iter().find(|j| j.name == JOB)
+        report.jobs.into_iter().find(|j| j.name == name)
     }
 
     fn wait_job(&self, what: &str, cond: impl Fn(&JobStatus) -> bool) -> JobStatus {
@@ -348,4 +363,32 @@ fn daemon_filesystem_mounted_over_the_source_halts_and_nothing_from_it_is_stored
         );
     }
     assert!(version_state(&job_dir, &v).contains_key(Path::new("f1")));
+}
+
+#[test]
+fn daemon_job_whose_source_is_not_there_starts_halted_and_the_others_run() {
+    require_mount!();
+    let env = Env::new();
+    let (src, vault) = (env.path("src"), env.path("vault"));
+    let fs_a = Ext4::new(env.dir.path(), "a", None);
+    let other = env.path("other");
+    fs::create_dir(&other).unwrap();
+    fs::write(other.join("g"), b"other job").unwrap();
+    let extra =
+        format!("[jobs.other]\nsource = {other:?}\nvault = {vault:?}\nsettle = \"300ms\"\n");
+    // The disk is not mounted: the source path is a bare directory on the root filesystem.
+    let d = Daemon::start_with(&env, Some(&format!("uuid={}", fs_a.uuid)), None, &extra);
+    let j = d.wait_halted("source");
+    assert_eq!(j.awaiting, Some(format!("uuid={}", fs_a.uuid)));
+    let ok = wait_until(LONG, || {
+        d.job_named("other")
+            .is_some_and(|o| o.state == "watching" && o.newest.is_some())
+    });
+    assert!(ok, "the other job did not run\n{}", d.log_text());
+    assert!(!job_dir(&env).exists(), "a halted job got a job folder");
+
+    let m = fs_a.mount(&src);
+    fs::write(src.join("f1"), b"one").unwrap();
+    d.wait_caught_up(&env);
+    drop(m);
 }
