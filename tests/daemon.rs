@@ -594,3 +594,20 @@ fn daemon_halts_when_the_source_leaves_and_resumes_when_it_returns() {
     }
     assert_recorded(&env.job_dir(), &rec);
 }
+
+#[test]
+fn daemon_retires_after_each_commit() {
+    let mut s = Setup::new(&format!("{SETTLE}keep_versions = 3\n"), |t| {
+        t.file("f", "0").file("keep/me", "unchanged");
+    });
+    for i in 1..=5 {
+        s.env.src.file("f", format!("change {i}"));
+        s.settle();
+    }
+    let on_disk = versions(&s.env.job_dir());
+    assert_eq!(on_disk.len(), 3, "keep_versions = 3 left {on_disk:?}");
+    assert!(on_disk[0].starts_with("V3--"), "{on_disk:?}");
+    s.rec.0.retain(|v, _| on_disk.contains(v));
+    assert!(journal(&s.env.job_dir()).contains("\tretire\t"));
+    s.finish();
+}

@@ -46,6 +46,13 @@ pub fn render(report: &StatusReport) -> String {
     s
 }
 
+fn when(ms: Option<u64>) -> String {
+    ms.map_or("none scheduled".to_owned(), |ms| {
+        let rounded = Duration::from_millis(if ms >= 1000 { ms / 1000 * 1000 } else { ms });
+        format!("in {}", humantime::format_duration(rounded))
+    })
+}
+
 fn render_job(j: &JobStatus) -> String {
     let mut s = format!("{}: {}", j.name, j.state);
     if let (Some(side), Some(awaiting)) = (&j.halted_side, &j.awaiting) {
@@ -57,15 +64,11 @@ fn render_job(j: &JobStatus) -> String {
         "  newest version:  {}\n",
         j.newest.as_deref().unwrap_or("none")
     ));
-    let next = j
-        .next_snapshot_ms
-        .map_or("none scheduled".to_owned(), |ms| {
-            format!(
-                "in {}",
-                humantime::format_duration(Duration::from_millis(ms))
-            )
-        });
-    s.push_str(&format!("  next snapshot:   {next}\n"));
+    s.push_str(&format!(
+        "  next snapshot:   {}\n",
+        when(j.next_snapshot_ms)
+    ));
+    s.push_str(&format!("  next rescan:     {}\n", when(j.next_scan_ms)));
     s.push_str(&format!("  folders watched: {}", j.watches));
     if j.watch_limited {
         s.push_str(" (inotify watch limit reached: periodic scans stand in)");
@@ -75,4 +78,41 @@ fn render_job(j: &JobStatus) -> String {
         s.push_str(&format!("  last error:      {e}\n"));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_shows_state_pending_newest_and_deadlines() {
+        let job = JobStatus {
+            name: "docs".into(),
+            state: "halted-unmounted".into(),
+            pending: 0,
+            newest: Some("V3--2026-11-25_10-00-00_+0000".into()),
+            next_snapshot_ms: None,
+            next_scan_ms: Some(90_500),
+            watches: 0,
+            watch_limited: false,
+            halted_side: Some("vault".into()),
+            awaiting: Some("uuid=1234".into()),
+            last_error: None,
+        };
+        let text = render(&StatusReport {
+            pid: 7,
+            config: "/etc/r.toml".into(),
+            jobs: vec![job],
+        });
+        assert_eq!(
+            text,
+            "daemon 7 running /etc/r.toml\n\
+             docs: halted-unmounted (vault left; awaiting uuid=1234)\n\
+             \x20 pending changes: 0\n\
+             \x20 newest version:  V3--2026-11-25_10-00-00_+0000\n\
+             \x20 next snapshot:   none scheduled\n\
+             \x20 next rescan:     in 1m 30s\n\
+             \x20 folders watched: 0\n"
+        );
+    }
 }

@@ -464,6 +464,22 @@ impl JobMachine {
         [settle, scan].into_iter().flatten().min()
     }
 
+    /// When the pending changes will be committed (settle, max_settle, or a failure's
+    /// retry), if that is scheduled.
+    pub fn snapshot_deadline(&self) -> Option<Instant> {
+        match (&self.state, self.scan_wanted) {
+            (State::Settling(b), _) if !self.busy => Some(b.due(&self.timing)),
+            (_, Some(_)) if !self.busy => self.retry_at,
+            _ => None,
+        }
+    }
+
+    /// When the next periodic delta scan (`rescan_interval`, or the watch-limit fallback)
+    /// is due.
+    pub fn scan_deadline(&self) -> Option<Instant> {
+        self.next_rescan.filter(|_| !self.is_halted())
+    }
+
     fn is_halted(&self) -> bool {
         matches!(self.state, State::HaltedUnmounted { .. })
     }

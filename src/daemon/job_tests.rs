@@ -294,6 +294,8 @@ fn status_view_follows_the_machine() {
     m.on_fs(vec![("a".into(), Change::Created)], t0);
     assert_eq!(m.pending_len(), 1);
     assert_eq!(m.deadline(), Some(t0 + Duration::from_millis(300)));
+    assert_eq!(m.snapshot_deadline(), Some(t0 + Duration::from_millis(300)));
+    assert_eq!(m.scan_deadline(), None);
     m.on_done(Done::Unchanged(None), t0);
     assert_eq!(m.newest(), Some("V0--x"));
 }

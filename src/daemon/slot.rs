@@ -204,10 +204,8 @@ impl JobSlot {
             state: self.machine.state().name().to_owned(),
             pending: self.machine.pending_len(),
             newest: self.machine.newest().map(str::to_owned),
-            next_snapshot_ms: self
-                .machine
-                .deadline()
-                .map(|d| d.saturating_duration_since(now).as_millis() as u64),
+            next_snapshot_ms: self.machine.snapshot_deadline().map(|d| ms_until(d, now)),
+            next_scan_ms: self.machine.scan_deadline().map(|d| ms_until(d, now)),
             watches: self.watcher.as_ref().map_or(0, |(_, w)| w.watch_count()),
             watch_limited: self.machine.is_watch_limited(),
             halted_side: side,
@@ -215,4 +213,8 @@ impl JobSlot {
             last_error: self.last_error.clone(),
         }
     }
+}
+
+fn ms_until(t: Instant, now: Instant) -> u64 {
+    u64::try_from(t.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
 }

@@ -51,8 +51,12 @@ pub struct JobStatus {
     pub pending: usize,
     /// The newest version's folder name, if any.
     pub newest: Option<String>,
-    /// Milliseconds until the next snapshot (or scan) is due, if one is scheduled.
+    /// Milliseconds until the pending changes are committed (settle/max_settle or a
+    /// retry), if scheduled.
     pub next_snapshot_ms: Option<u64>,
+    /// Milliseconds until the next periodic delta scan (`rescan_interval`), if any.
+    #[serde(default)]
+    pub next_scan_ms: Option<u64>,
     /// Directories watched.
     pub watches: usize,
     /// True when the inotify watch limit was hit (periodic scans stand in).
@@ -241,6 +245,7 @@ mod tests {
                 pending: 0,
                 newest: Some("V0--x".into()),
                 next_snapshot_ms: None,
+                next_scan_ms: Some(86_400_000),
                 watches: 3,
                 watch_limited: false,
                 halted_side: None,

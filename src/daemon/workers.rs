@@ -239,11 +239,21 @@ fn journal_scan(job: &JobConfig, reason: ScanReason, done: &Done) {
     }
 }
 
-/// INTEGRATION(retire): enforce the job's limits after each committed version, on this
-/// same worker. The retire branch provides `vault::retire::enforce(job)`; until it is
-/// merged nothing is retired here.
+/// Enforce the job's limits after each committed version, on this same worker (retire
+/// takes the job lock itself and journals each retired version). A failure is logged; the
+/// next commit tries again.
 fn retire_after_commit(job: &JobConfig) {
-    tracing::debug!(job = %job.name, "retire: not wired yet");
+    match crate::vault::retire::enforce(job) {
+        Ok(report) if !report.retired.is_empty() => {
+            tracing::info!(job = %job.name, retired = report.retired.len(), "retired old versions");
+        }
+        Ok(report) => {
+            if let Some(msg) = report.over_budget {
+                tracing::warn!(job = %job.name, "{msg}");
+            }
+        }
+        Err(e) => tracing::error!(job = %job.name, "retire failed: {e}"),
+    }
 }
 
 /// Appends journal lines on its own thread, so a slow vault disk never blocks the loop.
