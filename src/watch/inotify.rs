@@ -174,7 +174,8 @@ struct PendingMove {
 /// The recursive watcher of one source tree.
 pub struct Watcher {
     inotify: Inotify,
-    root: Dir,
+    // The root is reopened by path when needed, never held open: an open fd would pin the
+    // source filesystem, and a plain `umount` of it would fail with EBUSY.
     root_path: PathBuf,
     filter: Filter,
     tree: WatchTree<WatchDescriptor>,
@@ -214,7 +215,6 @@ impl Watcher {
         let dir = walk::open_root(root).map_err(|e| crate::error::PathError::new(root, e))?;
         let mut w = Watcher {
             inotify,
-            root: dir,
             root_path: root.to_path_buf(),
             filter,
             tree: WatchTree::default(),
@@ -222,7 +222,7 @@ impl Watcher {
             limit: None,
             buffer: vec![0; BUFFER],
         };
-        let mut root_dir = walk::open_beneath(&w.root, Path::new(""))
+        let mut root_dir = walk::open_beneath(&dir, Path::new(""))
             .map_err(|e| crate::error::PathError::new(root, e))?;
         let mut sink = Vec::new();
         w.watch_tree(&mut root_dir, PathBuf::new(), false, &mut sink);
@@ -421,7 +421,8 @@ impl Watcher {
 
     /// Watch a directory that appeared after setup and report everything already in it.
     fn watch_new_dir(&mut self, rel: PathBuf, out: &mut Vec<WatchEvent>) {
-        match walk::open_beneath(&self.root, &rel) {
+        let opened = walk::open_root(&self.root_path).and_then(|r| walk::open_beneath(&r, &rel));
+        match opened {
             Ok(mut dir) => self.watch_tree(&mut dir, rel, true, out),
             Err(e) => {
                 tracing::debug!(path = %rel.display(), "new folder gone before its watch: {e}")

@@ -330,3 +330,16 @@ fn a_bind_mount_of_the_same_filesystem_over_the_source_halts_even_when_the_uuid_
     bind.umount();
     assert_eq!(check(&mut guard), MountCheck::Ready);
 }
+
+#[test]
+fn a_table_older_than_the_mount_is_read_again() {
+    require_mount!();
+    let env = Env::new();
+    let fs_a = Ext4::new(env.dir.path(), "a", None);
+    let job = env.job(Some(&format!("uuid={}", fs_a.uuid)), None);
+    let stale = MountTable::read().unwrap();
+    let _m = fs_a.mount(&env.path("src"));
+    let mut guard = MountGuard::new(&job);
+    // The path's mount id is not in the stale table: the guard reads a fresh one.
+    assert_eq!(guard.check(&stale), MountCheck::Ready);
+}

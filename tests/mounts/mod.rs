@@ -236,6 +236,7 @@ fn which(program: &str) -> Option<PathBuf> {
 }
 
 mod cow;
+mod daemon;
 mod detection;
 mod guard;
 mod signature;
