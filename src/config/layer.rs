@@ -149,11 +149,20 @@ fn leaf_error(path: &[&str], value: &Value, e: &figment::Error, loc: &Locator) -
             );
             d.with_hint(did_you_mean(name, expected))
         }
-        Kind::InvalidType(..) | Kind::InvalidValue(..) => loc.error(
-            path,
-            Part::Value,
-            format!("`{key}` must be {}, found {}", expected(key), found(value)),
-        ),
+        Kind::InvalidType(..) | Kind::InvalidValue(..) => {
+            let d = loc.error(
+                path,
+                Part::Value,
+                format!("`{key}` must be {}, found {}", expected(key), found(value)),
+            );
+            match (key, value) {
+                ("settle" | "max_settle" | "rescan_interval", Value::Num(_, n)) => {
+                    let secs = (*n).to_i128().unwrap_or(0).max(0);
+                    d.with_hint(format!("durations carry a unit: {key} = \"{secs}s\""))
+                }
+                _ => d,
+            }
+        }
         other => loc.error(path, Part::Value, format!("`{key}`: {other}")),
     }
 }
@@ -283,6 +292,11 @@ mod tests {
             "`keep_versions` must be a whole number of at least 1, found the string \"3\""
         );
         assert_eq!((kv.line, kv.col), (Some(2), Some(17)));
+        let (_, diags) = run("[defaults]\nsettle = 5\n", &[]);
+        assert_eq!(
+            diags[0].hint.as_deref(),
+            Some("durations carry a unit: settle = \"5s\"")
+        );
     }
 
     #[test]
