@@ -6,7 +6,7 @@
 //! A value that does not parse is reported once and replaced by the inherited value, so one
 //! mistake does not cascade into more messages. Paths are made absolute against the config
 //! file's folder and normalized lexically (`.` and `..` removed); nothing here touches the
-//! filesystem: [`path_warnings`] takes the existence probe as an argument.
+//! filesystem: [`super::paths::path_warnings`] takes the existence probe as an argument.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
