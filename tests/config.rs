@@ -419,6 +419,30 @@ fn vault_inside_source_and_missing_paths_are_warnings() {
 }
 
 #[test]
+fn loading_asks_the_filesystem_only_about_sources_and_vaults() {
+    let text =
+        "[jobs.a]\nsource = \"/s1\"\nvault = \"/v\"\n[jobs.b]\nsource = \"rel\"\nvault = \"/v\"\n";
+    let asked = std::cell::RefCell::new(Vec::new());
+    let probe = |p: &Path| {
+        asked.borrow_mut().push(p.to_path_buf());
+        true
+    };
+    load::from_str(
+        text,
+        Path::new("/cfg/r.toml"),
+        &EnvOverrides::none(),
+        &probe,
+    )
+    .unwrap();
+    let asked = asked.into_inner();
+    let expected: Vec<PathBuf> = ["/s1", "/v", "/cfg/rel", "/v"]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    assert_eq!(asked, expected);
+}
+
+#[test]
 fn load_reads_an_explicit_file_and_reports_a_missing_one() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("r.toml");

@@ -258,10 +258,24 @@ fn check_settle_order(s: &Settings, raw: &RawSettings, section: &[&str], ctx: &m
 pub fn parse_duration(text: &str) -> Result<Duration, Problem> {
     humantime::parse_duration(text.trim()).map_err(|e| {
         Problem::new(
-            format!("bad duration `{text}`: {e}"),
+            format!("bad duration `{text}`: {}", duration_reason(&e)),
             Some("write a number with a unit: \"90s\", \"1m 30s\", \"500ms\", \"2h\""),
         )
     })
+}
+
+/// humantime's reasons in words a user can act on (its own name byte offsets).
+fn duration_reason(e: &humantime::DurationError) -> String {
+    use humantime::DurationError as E;
+    match e {
+        E::InvalidCharacter(_) => "only numbers, units and spaces are allowed".into(),
+        E::NumberExpected(_) => "a number is missing (or a unit is split by a space)".into(),
+        E::UnknownUnit { unit, .. } => {
+            format!("unknown unit `{unit}` (use ms, s, m, h, d, w)")
+        }
+        E::NumberOverflow => "the number is too large (or finer than a nanosecond)".into(),
+        E::Empty => "it is empty".into(),
+    }
 }
 
 /// `rescan_interval`: a duration, `"0"` (or any zero duration) for never.
@@ -462,6 +476,17 @@ pub(crate) mod tests {
         assert_eq!(parse_rescan("0"), Ok(None));
         assert_eq!(parse_rescan("0s"), Ok(None));
         assert_eq!(parse_rescan("1h"), Ok(Some(Duration::from_secs(3600))));
+        let msg = |t| parse_duration(t).unwrap_err().message;
+        assert_eq!(
+            msg("5 parsecs"),
+            "bad duration `5 parsecs`: unknown unit `parsecs` (use ms, s, m, h, d, w)"
+        );
+        assert_eq!(
+            msg("soon"),
+            "bad duration `soon`: a number is missing (or a unit is split by a space)"
+        );
+        assert_eq!(msg(""), "bad duration ``: it is empty");
+        assert!(msg("5s!").contains("only numbers, units and spaces"));
         assert!(parse_path("~/x", Path::new("/")).is_err());
         assert!(parse_path("", Path::new("/")).is_err());
         assert!(parse_path("a\0b", Path::new("/")).is_err());
