@@ -293,6 +293,17 @@ fn every_problem_is_reported_not_just_the_first() {
 }
 
 #[test]
+fn a_rejected_value_is_not_reported_again_as_missing() {
+    let ps = problems("[jobs.a]\r\nsource = \"/s\"\r\nvault = 1\r\n");
+    assert_eq!(ps.len(), 1, "{ps:#?}");
+    assert_eq!(
+        ps[0].message,
+        "`vault` must be a path string, found the number 1"
+    );
+    assert_eq!((ps[0].line, ps[0].col), (Some(3), Some(9)));
+}
+
+#[test]
 fn rendering_names_file_line_col_with_caret_and_hint() {
     let Err(e) = load_text("[defaults]\nsetle = \"5s\"\n") else {
         panic!("accepted")

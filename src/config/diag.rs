@@ -101,6 +101,11 @@ impl<'a> Locator<'a> {
         Locator { text, index, env }
     }
 
+    /// True when the file or the environment sets `path` (even to a value that was rejected).
+    pub fn is_set(&self, path: &[&str]) -> bool {
+        self.index.get(path).is_some() || self.env.var_for(path).is_some()
+    }
+
     /// The environment variable that sets `path` (or an ancestor), if any.
     pub fn env_var(&self, path: &[&str]) -> Option<&'a str> {
         self.env.var_for(path)

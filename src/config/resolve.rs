@@ -98,6 +98,10 @@ impl<'a, 'l> Ctx<'a, 'l> {
             .push(self.loc.warning(path, Part::Value, message));
     }
 
+    fn is_set(&self, path: &[&str]) -> bool {
+        self.loc.is_set(path)
+    }
+
     fn has_errors(&self) -> bool {
         self.diags.iter().any(Diagnostic::is_error)
     }
@@ -388,6 +392,9 @@ fn required_path(
     ctx: &mut Ctx,
 ) -> Option<PathBuf> {
     let Some(text) = raw else {
+        if ctx.is_set(&with(section, key)) {
+            return None; // set, but rejected already (wrong type)
+        }
         let name = section.get(1).copied().unwrap_or_default();
         let msg = format!("job `{name}` has no `{key}`");
         let hint = format!("add {key} = \"/absolute/path\" under [jobs.{name}]");
