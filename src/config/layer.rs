@@ -31,10 +31,10 @@ pub fn layer(
 ) -> Option<RawConfig> {
     let figment = Figment::from(Toml::string(text)).merge(env.clone());
     for var in env.malformed() {
-        diags.push(
-            Diagnostic::error(format!("`{var}` names no config key (empty segment)"))
-                .with_hint("write REVERBERATOR_DEFAULTS__SETTLE or REVERBERATOR_JOBS__NAME__KEY"),
-        );
+        let mut d = Diagnostic::error("names no config key (an empty segment between `__`)")
+            .with_hint("write REVERBERATOR_DEFAULTS__SETTLE or REVERBERATOR_JOBS__NAME__KEY");
+        d.env_var = Some(var.clone());
+        diags.push(d);
     }
     let root = match figment.extract::<Dict>() {
         Ok(root) => root,
@@ -328,6 +328,17 @@ mod tests {
         let demo = &raw.jobs.unwrap()["demo"];
         assert_eq!(demo.settle.as_deref(), Some("5s"));
         assert_eq!(demo.keep_full_copy, Some(false));
+    }
+
+    #[test]
+    fn malformed_variables_are_named() {
+        let (raw, diags) = run("", &[("REVERBERATOR_JOBS____SETTLE", "5s")]);
+        assert!(raw.is_some());
+        assert_eq!(diags.len(), 1);
+        assert_eq!(
+            diags[0].env_var.as_deref(),
+            Some("REVERBERATOR_JOBS____SETTLE")
+        );
     }
 
     #[test]
