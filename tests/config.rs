@@ -162,7 +162,7 @@ const BAD_FOR_BOTH: &[(&str, &str, usize, usize, &str)] = &[
         "[defaults]\nkeep_versions = -2\n",
         2,
         17,
-        "`keep_versions` must be a whole number of at least 1, found the number -2",
+        "`keep_versions` must be a whole number from 1 to 4294967295, found the number -2",
     ),
     (
         "missing vault",

@@ -209,7 +209,7 @@ fn expected(key: &str) -> &'static str {
     match key {
         "settle" | "max_settle" => "a duration string such as \"30s\" or \"1m 30s\"",
         "rescan_interval" => "a duration string such as \"24h\" (\"0\" turns it off)",
-        "keep_versions" => "a whole number of at least 1",
+        "keep_versions" => "a whole number from 1 to 4294967295",
         "vault_limit" => "a limit expression string such as \"5%\" or a byte count",
         "keep_full_copy" | "attributes_only" => "true or false",
         "exclude" => "an array of glob strings",
@@ -289,7 +289,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             kv.message,
-            "`keep_versions` must be a whole number of at least 1, found the string \"3\""
+            "`keep_versions` must be a whole number from 1 to 4294967295, found the string \"3\""
         );
         assert_eq!((kv.line, kv.col), (Some(2), Some(17)));
         let (_, diags) = run("[defaults]\nsettle = 5\n", &[]);
