@@ -101,6 +101,11 @@ impl<'a> Locator<'a> {
         Locator { text, index, env }
     }
 
+    /// True when the file or the environment sets `path` (even to a value that was rejected).
+    pub fn is_set(&self, path: &[&str]) -> bool {
+        self.index.get(path).is_some() || self.env.var_for(path).is_some()
+    }
+
     /// The environment variable that sets `path` (or an ancestor), if any.
     pub fn env_var(&self, path: &[&str]) -> Option<&'a str> {
         self.env.var_for(path)
@@ -187,8 +192,7 @@ pub fn render(file: &Path, text: &str, d: &Diagnostic) -> String {
     if let (Some(span), Some(line)) = (&d.span, d.line) {
         out.push_str(&snippet(text, span, line));
     }
-    if let Some(var) = &d.env_var {
-        let key = d.key.as_deref().unwrap_or("a key");
+    if let (Some(var), Some(key)) = (&d.env_var, &d.key) {
         let _ = writeln!(
             out,
             "   = note: ${var} overrides `{key}` of {}",

@@ -3,7 +3,7 @@
 //! resolution ([`super::resolve`]), then the existence warnings.
 //!
 //! [`from_str`] is the pure core (text, path, environment and an existence probe in; a
-//! [`Loaded`] or every problem out); [`super::load`] is the thin I/O wrapper. The only
+//! [`Loaded`] or every problem out); [`super::load()`] is the thin I/O wrapper. The only
 //! filesystem access of loading is reading the file and asking whether each source and
 //! vault is a folder right now.
 

@@ -1,13 +1,22 @@
 //! The configuration: one TOML file describing many jobs.
 //!
 //! Loading happens in two stages (see `../shared/STYLE.md`, habit 2): a serde mirror of the
-//! file that stays close to the text (with spans for diagnostics), then resolution into the
-//! types below, which are already valid: durations are [`Duration`], limits are
-//! [`LimitExpr`], globs are one compiled [`Excludes`] matcher, paths are absolute.
-//! `check-config` and `run` call exactly the same [`load`].
+//! file that stays close to the text ([`raw`]), then resolution into the types below, which
+//! are already valid: durations are [`Duration`], limits are [`LimitExpr`], globs are one
+//! compiled [`Excludes`] matcher, paths are absolute. `check-config` and `run` call exactly
+//! the same [`load()`]. The pipeline, one module each:
 //!
-//! This module owns the config model and its diagnostics; it knows nothing about vaults,
-//! inotify or the daemon.
+//! ```text
+//! load   find the file, read it            (--config, $REVERBERATOR_CONFIG, ./, /etc)
+//! tree   TOML syntax + span of every key   (positions for every diagnostic)
+//! layer  figment: file, then env (`env`)   (every unknown key / wrong type, key by key)
+//! resolve, paths                           (defaults merged, values parsed, relations)
+//! diag   line:col, rendering with caret    (FILE:LINE:COL: error: message)
+//! ```
+//!
+//! [`legacy`] converts the old rule TSV into this format. This module owns the config model
+//! and its diagnostics; it knows nothing about vaults, inotify or the daemon. The user's
+//! reference is `docs/CONFIG.md`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -6,7 +6,7 @@
 //! A value that does not parse is reported once and replaced by the inherited value, so one
 //! mistake does not cascade into more messages. Paths are made absolute against the config
 //! file's folder and normalized lexically (`.` and `..` removed); nothing here touches the
-//! filesystem: [`path_warnings`] takes the existence probe as an argument.
+//! filesystem: [`super::paths::path_warnings`] takes the existence probe as an argument.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -96,6 +96,10 @@ impl<'a, 'l> Ctx<'a, 'l> {
     pub(crate) fn warning(&mut self, path: &[&str], message: String) {
         self.diags
             .push(self.loc.warning(path, Part::Value, message));
+    }
+
+    fn is_set(&self, path: &[&str]) -> bool {
+        self.loc.is_set(path)
     }
 
     fn has_errors(&self) -> bool {
@@ -258,10 +262,24 @@ fn check_settle_order(s: &Settings, raw: &RawSettings, section: &[&str], ctx: &m
 pub fn parse_duration(text: &str) -> Result<Duration, Problem> {
     humantime::parse_duration(text.trim()).map_err(|e| {
         Problem::new(
-            format!("bad duration `{text}`: {e}"),
+            format!("bad duration `{text}`: {}", duration_reason(&e)),
             Some("write a number with a unit: \"90s\", \"1m 30s\", \"500ms\", \"2h\""),
         )
     })
+}
+
+/// humantime's reasons in words a user can act on (its own name byte offsets).
+fn duration_reason(e: &humantime::DurationError) -> String {
+    use humantime::DurationError as E;
+    match e {
+        E::InvalidCharacter(_) => "only numbers, units and spaces are allowed".into(),
+        E::NumberExpected(_) => "a number is missing (or a unit is split by a space)".into(),
+        E::UnknownUnit { unit, .. } => {
+            format!("unknown unit `{unit}` (use ms, s, m, h, d, w)")
+        }
+        E::NumberOverflow => "the number is too large (or finer than a nanosecond)".into(),
+        E::Empty => "it is empty".into(),
+    }
 }
 
 /// `rescan_interval`: a duration, `"0"` (or any zero duration) for never.
@@ -374,6 +392,9 @@ fn required_path(
     ctx: &mut Ctx,
 ) -> Option<PathBuf> {
     let Some(text) = raw else {
+        if ctx.is_set(&with(section, key)) {
+            return None; // set, but rejected already (wrong type)
+        }
         let name = section.get(1).copied().unwrap_or_default();
         let msg = format!("job `{name}` has no `{key}`");
         let hint = format!("add {key} = \"/absolute/path\" under [jobs.{name}]");
@@ -462,6 +483,17 @@ pub(crate) mod tests {
         assert_eq!(parse_rescan("0"), Ok(None));
         assert_eq!(parse_rescan("0s"), Ok(None));
         assert_eq!(parse_rescan("1h"), Ok(Some(Duration::from_secs(3600))));
+        let msg = |t| parse_duration(t).unwrap_err().message;
+        assert_eq!(
+            msg("5 parsecs"),
+            "bad duration `5 parsecs`: unknown unit `parsecs` (use ms, s, m, h, d, w)"
+        );
+        assert_eq!(
+            msg("soon"),
+            "bad duration `soon`: a number is missing (or a unit is split by a space)"
+        );
+        assert_eq!(msg(""), "bad duration ``: it is empty");
+        assert!(msg("5s!").contains("only numbers, units and spaces"));
         assert!(parse_path("~/x", Path::new("/")).is_err());
         assert!(parse_path("", Path::new("/")).is_err());
         assert!(parse_path("a\0b", Path::new("/")).is_err());

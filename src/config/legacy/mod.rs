@@ -122,6 +122,7 @@ fn render_errors(path: &Path, errors: &[LegacyError]) -> String {
 
 /// Read the table's text into checked rules, or every problem found.
 pub fn parse(text: &str) -> Result<Vec<LegacyRule>, Vec<LegacyError>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines: Vec<&str> = text.split('\n').collect();
     let uncommented = blank_comments(&lines);
     let mut reader = csv::ReaderBuilder::new()
@@ -450,6 +451,17 @@ pub(crate) mod tests {
         let errs = parse(&dup).unwrap_err();
         assert_eq!(errs[0].line, 3);
         assert!(errs[0].message.contains("already used on line 2"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_crlf_are_accepted() {
+        let t = format!(
+            "\u{feff}{}",
+            table(&["a\t/s\t\t5\t/v\tFalse\t\t\t\t"]).replace('\n', "\r\n")
+        );
+        let rules = parse(&t).unwrap();
+        assert_eq!(rules[0].vault, "/v");
+        assert_eq!(rules[0].keep_full_copy, Some(false));
     }
 
     #[test]
