@@ -51,6 +51,7 @@ pub(crate) struct Walk<'a> {
     skip_in_source: Option<PathBuf>,
     queue: Mutex<Queue>,
     ready: Condvar,
+    threads: usize,
 }
 
 impl<'a> Walk<'a> {
@@ -75,6 +76,7 @@ impl<'a> Walk<'a> {
             skip_in_source,
             queue: Mutex::default(),
             ready: Condvar::new(),
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get().min(16)),
         }
     }
 
@@ -82,9 +84,8 @@ impl<'a> Walk<'a> {
     pub fn run(self) -> Result<ChangeSet, ScanError> {
         let mut changes = ChangeSet::new();
         self.compare_roots(&mut changes)?;
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(16));
         let found: Vec<Vec<(PathBuf, Change)>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads).map(|_| s.spawn(|| self.worker())).collect();
+            let handles: Vec<_> = (0..self.threads).map(|_| s.spawn(|| self.worker())).collect();
             handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_default())
@@ -141,14 +142,23 @@ impl<'a> Walk<'a> {
             let result = self.process(task, &mut found, &mut pushed);
             let mut q = self.queue_lock();
             q.busy -= 1;
+            let new = pushed.len();
             match result {
                 Ok(()) => q.tasks.append(&mut pushed),
                 Err(e) => {
                     q.failed.get_or_insert(e);
                 }
             }
+            let finished = q.failed.is_some() || (q.busy == 0 && q.tasks.is_empty());
             drop(q);
-            self.ready.notify_all();
+            // Wake sleepers only when there is work for them, or when everything is done.
+            if finished {
+                self.ready.notify_all();
+            } else {
+                for _ in 0..new.min(self.threads) {
+                    self.ready.notify_one();
+                }
+            }
         }
         found
     }
@@ -255,19 +265,21 @@ impl<'a> Walk<'a> {
             }
             Err(e) => return self.unreadable(&path, e),
         };
-        let vault_at = self.real_path(&Real {
-            version: pair.real.version,
-            path: join(&pair.real.path, name),
-        });
-        let child = classify(self.resolver, pair.real, pair.vault, name, v.kind)
-            .map_err(|e| self.vault_err(&vault_at, e))?;
+        // The vault path for messages, built only on error (formatting a version name per
+        // entry would cost more than the stat).
+        let vault_err = |e| {
+            let at = self.real_path(&Real {
+                version: pair.real.version,
+                path: join(&pair.real.path, name),
+            });
+            self.vault_err(at, e)
+        };
+        let child =
+            classify(self.resolver, pair.real, pair.vault, name, v.kind).map_err(vault_err)?;
         match child {
             Child::Linked(real) => self.linked_dir(pair, &sm, path, real, found, pushed),
             Child::Entry(_) => {
-                let vm = pair
-                    .vault
-                    .stat(name)
-                    .map_err(|e| self.vault_err(&vault_at, e))?;
+                let vm = pair.vault.stat(name).map_err(vault_err)?;
                 if self.is_live_reference(pair, name, &sm, &vm, &path) {
                     return Ok(());
                 }

@@ -97,7 +97,9 @@ impl<'a> Session<'a> {
             return Ok(SnapshotOutcome::Unchanged);
         }
         let name = VersionName::now(self.next_number(latest.as_ref())?);
+        let started = std::time::Instant::now();
         let out = self.build(&name, latest.as_ref(), changes, progress)?;
+        tracing::debug!(job = %self.job.name, "build {name}: {:?}", started.elapsed());
         let changed = if latest.is_some() { changes.len() } else { 0 };
         self.commit(&name, out, changed as u64)
     }

@@ -156,12 +156,16 @@ pub fn snapshot_with_scan_observed(
     job: &JobConfig,
     progress: &Progress,
 ) -> Result<SnapshotOutcome, SnapshotError> {
+    let started = std::time::Instant::now();
     let session = commit::Session::begin(job)?;
     let outcome = crate::scan::delta_observed(job, progress)?;
-    match outcome {
+    tracing::debug!(job = %job.name, "delta scan: {:?}", started.elapsed());
+    let result = match outcome {
         crate::scan::ScanOutcome::NoVersion => session.run(&ChangeSet::new(), None, progress),
         crate::scan::ScanOutcome::Delta(changes) => session.run(&changes, None, progress),
-    }
+    };
+    tracing::debug!(job = %job.name, "scan + build + commit: {:?}", started.elapsed());
+    result
 }
 
 /// An entry that could not be stored, for the journal.
