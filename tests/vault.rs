@@ -734,3 +734,72 @@ mod prop {
 fn os(s: &str) -> &OsStr {
     OsStr::from_bytes(s.as_bytes())
 }
+
+#[test]
+fn snapshot_too_long_link_targets_make_the_directory_real() {
+    let mut s = Series::new(Env::new("longlinks"));
+    // A chain of 200-byte names, ~4020 bytes deep: a structural link down there would
+    // need a target longer than ext4's 4095-byte symlink limit.
+    let mut base = PathBuf::new();
+    for i in 0..20 {
+        base.push(format!("{i:02}{}", "L".repeat(198)));
+    }
+    s.src()
+        .file(base.join("x/changed"), b"v0")
+        .file(base.join("y/z/file"), b"unchanged below a long path");
+    s.snap().unwrap();
+    s.src().file(base.join("x/changed"), b"v1!");
+    let v1 = s.snap().unwrap();
+    s.check();
+    // std::fs can't take paths this long; check through the harness' fd walk instead.
+    let state = version_state(&s.env.job_dir(), &v1);
+    assert_eq!(state[&base.join("y/z/file")].kind, 'f');
+    let (dir, name) = (open_dir(&s.env.job_dir().join(&v1), &base), OsStr::new("y"));
+    let st = nix::sys::stat::fstatat(
+        Some(std::os::fd::AsRawFd::as_raw_fd(&dir)),
+        name,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+    assert_eq!(
+        st.st_mode & libc::S_IFMT,
+        libc::S_IFDIR,
+        "{}/y should be a real directory",
+        v1
+    );
+}
+
+#[test]
+fn snapshot_link_limit_falls_back_to_a_copy() {
+    let mut s = Series::new(Env::new("emlink"));
+    s.src()
+        .file("d/hot", b"popular bytes")
+        .file("d/other", b"o0");
+    let v0 = s.snap().unwrap();
+    // Fill the hot inode's link count up to the filesystem's limit (65,000 on ext4).
+    let spare = s.env.outer.path().join("spare-links");
+    std::fs::create_dir(&spare).unwrap();
+    let hot = s.env.job_dir().join(&v0).join("d/hot");
+    let mut hit_limit = false;
+    for i in 0..70_000 {
+        match std::fs::hard_link(&hot, spare.join(i.to_string())) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EMLINK) => {
+                hit_limit = true;
+                break;
+            }
+            Err(e) => panic!("link: {e}"),
+        }
+    }
+    if !hit_limit {
+        eprintln!("skipped: this filesystem allows more than 70,000 links per inode");
+        return;
+    }
+    s.src().file("d/other", b"o1!");
+    let v1 = s.snap().unwrap();
+    s.check();
+    let a = std::fs::symlink_metadata(&hot).unwrap();
+    let b = std::fs::symlink_metadata(s.env.job_dir().join(&v1).join("d/hot")).unwrap();
+    assert_ne!(a.ino(), b.ino(), "a copy, since the old inode is full");
+    assert_eq!(b.nlink(), 1);
+}
