@@ -176,3 +176,22 @@ pub(crate) struct Skipped {
     /// Why.
     pub reason: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The daemon runs snapshots on worker threads and sends results back.
+    #[test]
+    fn outcomes_and_errors_cross_threads() {
+        fn send<T: Send + 'static>() {}
+        fn sync<T: Sync>() {}
+        send::<SnapshotOutcome>();
+        send::<SnapshotError>();
+        send::<crate::scan::ScanOutcome>();
+        send::<crate::scan::ScanError>();
+        sync::<Progress>();
+        sync::<JobConfig>();
+        sync::<ChangeSet>();
+    }
+}
