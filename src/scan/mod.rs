@@ -23,6 +23,7 @@ use crate::vault::layout::{JobFolder, Resolver};
 use crate::vault::snapshot::Progress;
 
 mod compare;
+mod list;
 mod walk;
 
 /// What a delta scan found.

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::compare::{compare, Side};
+use super::list::list_once;
 use super::ScanError;
 use crate::change::{Change, ChangeSet};
 use crate::config::JobConfig;
@@ -85,7 +86,9 @@ impl<'a> Walk<'a> {
         let mut changes = ChangeSet::new();
         self.compare_roots(&mut changes)?;
         let found: Vec<Vec<(PathBuf, Change)>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..self.threads).map(|_| s.spawn(|| self.worker())).collect();
+            let handles: Vec<_> = (0..self.threads)
+                .map(|_| s.spawn(|| self.worker()))
+                .collect();
             handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_default())
@@ -209,11 +212,11 @@ impl<'a> Walk<'a> {
             self.open(task.vault)
                 .map_err(|e| self.vault_err(&vault_at, e))?,
         );
-        let s_entries = match src.entries() {
+        let s_entries = match list_once(&src) {
             Ok(e) => e,
             Err(e) => return self.unreadable(&rel, e),
         };
-        let v_entries = vault.entries().map_err(|e| self.vault_err(&vault_at, e))?;
+        let v_entries = list_once(&vault).map_err(|e| self.vault_err(&vault_at, e))?;
         Progress::add(&self.progress.scanned, s_entries.len() as u64);
         let pair = Pair {
             rel: &rel,

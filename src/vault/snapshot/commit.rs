@@ -162,6 +162,9 @@ impl<'a> Session<'a> {
         let resolver = Resolver::new(&self.folder)
             .map_err(vault_err(job, self.root()))?
             .with_version(name.clone());
+        // The root's attributes as they were before it was listed: an entry added during
+        // the build moves the source's mtime past this one, so the next scan sees it.
+        let root_meta = src.stat_self().map_err(vault_err(job, &job.source))?;
         let plan = Plan::new(changes);
         let mut b = Builder::new(
             job,
@@ -178,26 +181,25 @@ impl<'a> Session<'a> {
             _ => b.build_root(&src, &dst),
         };
         built.map_err(|e| vault_err(job, &e.path)(e.source))?;
-        self.root_attributes(&src, partial, &mut b.out)?;
+        self.root_attributes(&root_meta, partial, &mut b.out)?;
         Ok(b.out)
     }
 
-    /// The version root takes the source root's attributes (after its children).
+    /// The version root takes the source root's attributes `meta` (after its children).
     fn root_attributes(
         &self,
-        src: &Dir,
+        meta: &fs::Meta,
         partial: &str,
         out: &mut Output,
     ) -> Result<(), SnapshotError> {
         let job = self.job;
         let at = self.root().join(partial);
-        let meta = src.stat_self().map_err(vault_err(job, &job.source))?;
         if let (Some(parent), Some(name)) = (job.source.parent(), job.source.file_name()) {
             let parent = Dir::open(parent).map_err(vault_err(job, parent))?;
             fs::copy_attributes(
                 &parent,
                 name,
-                &meta,
+                meta,
                 self.folder.dir(),
                 OsStr::new(partial),
                 &CopyOptions::default(),
