@@ -1,9 +1,138 @@
-//! `reverberator snapshot`.
+//! `reverberator snapshot [JOB...]`: for each job (all when none are named) run the delta
+//! scan and commit the difference as a new version, without the daemon. Prints the new
+//! version folder name per committed job on stdout (one line each); an unchanged job
+//! prints nothing on stdout and `JOB: unchanged` on stderr. A progress spinner goes to
+//! stderr only when stderr is a terminal.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
 
 use crate::cli::{GlobalArgs, SnapshotArgs};
+use crate::config::{self, Config, ConfigError, JobConfig};
 use crate::exit::ExitCode;
+use crate::vault::snapshot::{snapshot_with_scan_observed, Progress, SnapshotOutcome};
 
 /// Run `reverberator snapshot`.
-pub fn run(_global: &GlobalArgs, _args: &SnapshotArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`snapshot` is not implemented yet")
+pub fn run(global: &GlobalArgs, args: &SnapshotArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(global)?;
+    let jobs = select_jobs(&config, &args.jobs)?;
+    let mut code = ExitCode::Success;
+    for job in jobs {
+        code = code.merge(snapshot_job(job)?);
+    }
+    Ok(code)
+}
+
+/// Load the config; an invalid one is reported with every problem and its position.
+fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
+    match config::load(global.config.as_deref()) {
+        Ok(loaded) => Ok(loaded.config),
+        Err(ConfigError::Invalid { path, problems, .. }) => {
+            let lines: Vec<String> = problems
+                .iter()
+                .map(|p| {
+                    let pos = match (p.line, p.col) {
+                        (Some(l), Some(c)) => format!(":{l}:{c}"),
+                        _ => String::new(),
+                    };
+                    let hint = p
+                        .hint
+                        .as_deref()
+                        .map(|h| format!(" ({h})"))
+                        .unwrap_or_default();
+                    format!("{}{pos}: {}{hint}", path.display(), p.message)
+                })
+                .collect();
+            anyhow::bail!("invalid config:\n{}", lines.join("\n"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The jobs named on the command line (in that order), or every job when none is named.
+fn select_jobs<'c>(config: &'c Config, names: &[String]) -> anyhow::Result<Vec<&'c JobConfig>> {
+    if names.is_empty() {
+        return Ok(config.jobs.iter().collect());
+    }
+    names
+        .iter()
+        .map(|name| {
+            config.job(name).with_context(|| {
+                let known: Vec<&str> = config.jobs.iter().map(|j| j.name.as_str()).collect();
+                format!(
+                    "unknown job `{name}`; {} defines: {}",
+                    config.path.display(),
+                    if known.is_empty() {
+                        "no jobs".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                )
+            })
+        })
+        .collect()
+}
+
+/// Snapshot one job; a failing job is reported and the others go on (exit 1 at the end).
+fn snapshot_job(job: &JobConfig) -> anyhow::Result<ExitCode> {
+    let progress = Progress::default();
+    let outcome = with_spinner(&job.name, &progress, || {
+        snapshot_with_scan_observed(job, &progress)
+    });
+    match outcome {
+        Ok(SnapshotOutcome::Committed(v)) => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", v.name)?;
+            out.flush()?;
+            if v.skipped > 0 {
+                eprintln!(
+                    "{}: {} entries could not be stored (see journal.tsv)",
+                    job.name, v.skipped
+                );
+            }
+            // RETIRE: enforce the job's limits after each committed version, e.g.
+            // `crate::vault::retire::enforce(job)?;` (wired by the lead once the retire
+            // branch lands).
+            Ok(ExitCode::Success)
+        }
+        Ok(SnapshotOutcome::Unchanged) => {
+            eprintln!("{}: unchanged", job.name);
+            Ok(ExitCode::Success)
+        }
+        Err(e) => {
+            eprintln!("reverberator: error: {:#}", anyhow::Error::new(e));
+            Ok(ExitCode::Failure)
+        }
+    }
+}
+
+/// Run `work`, showing a spinner fed by `progress` when stderr is a terminal.
+fn with_spinner<T: Send>(job: &str, progress: &Progress, work: impl FnOnce() -> T + Send) -> T {
+    if !std::io::stderr().is_terminal() {
+        return work();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let done = AtomicBool::new(false);
+    let result = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                bar.set_message(format!(
+                    "{job}: {} scanned, {} written, {} copied",
+                    progress.scanned.load(Ordering::Relaxed),
+                    progress.written.load(Ordering::Relaxed),
+                    indicatif::HumanBytes(progress.bytes.load(Ordering::Relaxed)),
+                ));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let r = work();
+        done.store(true, Ordering::Relaxed);
+        r
+    });
+    bar.finish_and_clear();
+    result
 }

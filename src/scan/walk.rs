@@ -1,0 +1,463 @@
+//! The parallel walk of (source directory, version directory) pairs.
+//!
+//! Work items sit on one shared stack; each worker pops a pair, lists both sides, records
+//! changes into its own vector and pushes the common subdirectories. An item holds its
+//! parents (shared `Arc<Dir>`) and a name, not open fds of its own, so a wide directory
+//! queues names, not thousands of open descriptors.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+
+use super::compare::{compare, Side};
+use super::ScanError;
+use crate::change::{Change, ChangeSet};
+use crate::config::JobConfig;
+use crate::fs::{Dir, DirEntry, FileKind, Meta, Timestamp};
+use crate::vault::layout::{JobFolder, Resolver, VersionName};
+use crate::vault::snapshot::view::{classify, join, raw, read_link_at, Child, Real};
+use crate::vault::snapshot::Progress;
+
+/// How to open one side of a work item.
+enum Opener {
+    Open(Dir),
+    Child(Arc<Dir>, OsString),
+    /// A real directory of some version, below the job folder.
+    Beneath(PathBuf),
+}
+
+struct Task {
+    rel: PathBuf,
+    src: Opener,
+    vault: Opener,
+    real: Real,
+}
+
+#[derive(Default)]
+struct Queue {
+    tasks: Vec<Task>,
+    busy: usize,
+    failed: Option<ScanError>,
+}
+
+/// One delta scan.
+pub(crate) struct Walk<'a> {
+    job: &'a JobConfig,
+    folder: &'a JobFolder,
+    resolver: &'a Resolver,
+    latest: &'a VersionName,
+    progress: &'a Progress,
+    skip_in_source: Option<PathBuf>,
+    queue: Mutex<Queue>,
+    ready: Condvar,
+}
+
+impl<'a> Walk<'a> {
+    pub fn new(
+        job: &'a JobConfig,
+        folder: &'a JobFolder,
+        resolver: &'a Resolver,
+        latest: &'a VersionName,
+        progress: &'a Progress,
+    ) -> Self {
+        let skip_in_source = job
+            .vault
+            .strip_prefix(&job.source)
+            .ok()
+            .map(Path::to_path_buf);
+        Walk {
+            job,
+            folder,
+            resolver,
+            latest,
+            progress,
+            skip_in_source,
+            queue: Mutex::default(),
+            ready: Condvar::new(),
+        }
+    }
+
+    /// Walk everything; the changes, or the first fatal error.
+    pub fn run(self) -> Result<ChangeSet, ScanError> {
+        let mut changes = ChangeSet::new();
+        self.compare_roots(&mut changes)?;
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(16));
+        let found: Vec<Vec<(PathBuf, Change)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads).map(|_| s.spawn(|| self.worker())).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        let mut queue = self.queue.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = queue.failed.take() {
+            return Err(e);
+        }
+        for (path, change) in found.into_iter().flatten() {
+            changes.record(path, change);
+        }
+        Ok(changes)
+    }
+
+    /// Compare the two roots' attributes and queue them.
+    fn compare_roots(&self, changes: &mut ChangeSet) -> Result<(), ScanError> {
+        let src = Dir::open(&self.job.source).map_err(|e| self.source_err(Path::new(""), e))?;
+        let vault = self
+            .folder
+            .dir()
+            .open_child(OsStr::new(&self.latest.to_string()))
+            .map_err(|e| self.vault_err(self.latest.to_string(), e))?;
+        let sm = src
+            .stat_self()
+            .map_err(|e| self.source_err(Path::new(""), e))?;
+        let vm = vault
+            .stat_self()
+            .map_err(|e| self.vault_err(self.latest.to_string(), e))?;
+        if sm.mode != vm.mode || sm.uid != vm.uid || sm.gid != vm.gid || sm.mtime != vm.mtime {
+            changes.record(PathBuf::new(), Change::Attrib);
+        }
+        let task = Task {
+            rel: PathBuf::new(),
+            src: Opener::Open(src),
+            vault: Opener::Open(vault),
+            real: Real {
+                version: self.latest.number,
+                path: PathBuf::new(),
+            },
+        };
+        self.queue_lock().tasks.push(task);
+        Ok(())
+    }
+
+    fn queue_lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn worker(&self) -> Vec<(PathBuf, Change)> {
+        let mut found = Vec::new();
+        while let Some(task) = self.next_task() {
+            let mut pushed = Vec::new();
+            let result = self.process(task, &mut found, &mut pushed);
+            let mut q = self.queue_lock();
+            q.busy -= 1;
+            match result {
+                Ok(()) => q.tasks.append(&mut pushed),
+                Err(e) => {
+                    q.failed.get_or_insert(e);
+                }
+            }
+            drop(q);
+            self.ready.notify_all();
+        }
+        found
+    }
+
+    /// The next task, or `None` when all work is done (or a worker failed).
+    fn next_task(&self) -> Option<Task> {
+        let mut q = self.queue_lock();
+        loop {
+            if q.failed.is_some() {
+                return None;
+            }
+            if let Some(t) = q.tasks.pop() {
+                q.busy += 1;
+                return Some(t);
+            }
+            if q.busy == 0 {
+                return None;
+            }
+            q = self.ready.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn open(&self, opener: Opener) -> io::Result<Dir> {
+        match opener {
+            Opener::Open(d) => Ok(d),
+            Opener::Child(parent, name) => parent.open_child(&name),
+            Opener::Beneath(rel) => self.folder.dir().open_beneath(&rel),
+        }
+    }
+
+    fn process(
+        &self,
+        task: Task,
+        found: &mut Vec<(PathBuf, Change)>,
+        pushed: &mut Vec<Task>,
+    ) -> Result<(), ScanError> {
+        let rel = task.rel;
+        let src = match self.open(task.src) {
+            Ok(d) => Arc::new(d),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                found.push((rel, Change::Deleted));
+                return Ok(());
+            }
+            Err(e) => return self.unreadable(&rel, e),
+        };
+        let vault_at = self.real_path(&task.real);
+        let vault = Arc::new(
+            self.open(task.vault)
+                .map_err(|e| self.vault_err(&vault_at, e))?,
+        );
+        let s_entries = match src.entries() {
+            Ok(e) => e,
+            Err(e) => return self.unreadable(&rel, e),
+        };
+        let v_entries = vault.entries().map_err(|e| self.vault_err(&vault_at, e))?;
+        Progress::add(&self.progress.scanned, s_entries.len() as u64);
+        let pair = Pair {
+            rel: &rel,
+            src: &src,
+            vault: &vault,
+            real: &task.real,
+        };
+        for (s, v) in merge(&s_entries, &v_entries) {
+            let path = join(&rel, s.or(v).map_or(OsStr::new(""), |e| e.name.as_os_str()));
+            if self.excluded(&path) {
+                continue;
+            }
+            match (s, v) {
+                (Some(_), None) => found.push((path, Change::Created)),
+                (None, Some(_)) => found.push((path, Change::Deleted)),
+                (Some(s), Some(v)) => self.both(&pair, s, v, path, found, pushed)?,
+                (None, None) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A source directory that cannot be read: report nothing for it (its versioned
+    /// content stays as it is), and say so.
+    fn unreadable(&self, rel: &Path, e: io::Error) -> Result<(), ScanError> {
+        tracing::warn!(
+            job = %self.job.name,
+            "{}: cannot read ({e}); left as in the newest version",
+            self.job.source.join(rel).display()
+        );
+        Ok(())
+    }
+
+    fn both(
+        &self,
+        pair: &Pair<'_>,
+        s: &DirEntry,
+        v: &DirEntry,
+        path: PathBuf,
+        found: &mut Vec<(PathBuf, Change)>,
+        pushed: &mut Vec<Task>,
+    ) -> Result<(), ScanError> {
+        let name = s.name.as_os_str();
+        let sm = match pair.src.stat(name) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                found.push((path, Change::Deleted));
+                return Ok(());
+            }
+            Err(e) => return self.unreadable(&path, e),
+        };
+        let vault_at = self.real_path(&Real {
+            version: pair.real.version,
+            path: join(&pair.real.path, name),
+        });
+        let child = classify(self.resolver, pair.real, pair.vault, name, v.kind)
+            .map_err(|e| self.vault_err(&vault_at, e))?;
+        match child {
+            Child::Linked(real) => self.linked_dir(pair, &sm, path, real, found, pushed),
+            Child::Entry(_) => {
+                let vm = pair
+                    .vault
+                    .stat(name)
+                    .map_err(|e| self.vault_err(&vault_at, e))?;
+                if self.is_live_reference(pair, name, &sm, &vm, &path) {
+                    return Ok(());
+                }
+                if vm.kind != sm.kind {
+                    found.push((path, Change::Created));
+                    return Ok(());
+                }
+                let real = Real {
+                    version: pair.real.version,
+                    path: join(&pair.real.path, name),
+                };
+                self.same_kind(pair, name, &sm, &vm, path, real, found, pushed)
+            }
+        }
+    }
+
+    fn linked_dir(
+        &self,
+        pair: &Pair<'_>,
+        sm: &Meta,
+        path: PathBuf,
+        real: Real,
+        found: &mut Vec<(PathBuf, Change)>,
+        pushed: &mut Vec<Task>,
+    ) -> Result<(), ScanError> {
+        if sm.kind != FileKind::Dir {
+            found.push((path, Change::Created));
+            return Ok(());
+        }
+        let at = self.real_path(&real);
+        let vm = nix::sys::stat::fstatat(
+            Some(raw(self.folder.dir())),
+            &at,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| self.vault_err(&at, e.into()))?;
+        let vtime = Timestamp {
+            sec: vm.st_mtime,
+            nsec: vm.st_mtime_nsec,
+        };
+        if sm.mode != vm.st_mode & 0o7777
+            || sm.uid != vm.st_uid
+            || sm.gid != vm.st_gid
+            || sm.mtime != vtime
+        {
+            found.push((path.clone(), Change::Attrib));
+        }
+        let name = path.file_name().unwrap_or_default().to_os_string();
+        pushed.push(Task {
+            rel: path,
+            src: Opener::Child(pair.src.clone(), name),
+            vault: Opener::Beneath(at),
+            real,
+        });
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn same_kind(
+        &self,
+        pair: &Pair<'_>,
+        name: &OsStr,
+        sm: &Meta,
+        vm: &Meta,
+        path: PathBuf,
+        real: Real,
+        found: &mut Vec<(PathBuf, Change)>,
+        pushed: &mut Vec<Task>,
+    ) -> Result<(), ScanError> {
+        let new = Side {
+            dir: pair.src,
+            name,
+            meta: sm,
+        };
+        let old = Side {
+            dir: pair.vault,
+            name,
+            meta: vm,
+        };
+        match compare(&new, &old) {
+            Ok(Some(change)) => found.push((path.clone(), change)),
+            Ok(None) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                found.push((path, Change::Deleted));
+                return Ok(());
+            }
+            // Unreadable content: store it again (the copy will journal the error).
+            Err(_) => found.push((path.clone(), Change::Modified)),
+        }
+        if sm.kind == FileKind::Dir {
+            pushed.push(Task {
+                rel: path,
+                src: Opener::Child(pair.src.clone(), name.to_os_string()),
+                vault: Opener::Child(pair.vault.clone(), name.to_os_string()),
+                real,
+            });
+        }
+        Ok(())
+    }
+
+    /// In referenced mode, a top-level entry of the version may be a symlink to the live
+    /// source entry: nothing to compare (see `vault::snapshot`, referenced mode).
+    fn is_live_reference(
+        &self,
+        pair: &Pair<'_>,
+        name: &OsStr,
+        sm: &Meta,
+        vm: &Meta,
+        path: &Path,
+    ) -> bool {
+        !self.job.keep_full_copy
+            && pair.rel.as_os_str().is_empty()
+            && vm.kind == FileKind::Symlink
+            && sm.kind != FileKind::Symlink
+            && read_link_at(pair.vault, name).is_ok_and(|t| t == self.job.source.join(path))
+    }
+
+    fn excluded(&self, path: &Path) -> bool {
+        self.job.exclude.matches_entry(path) || self.skip_in_source.as_deref() == Some(path)
+    }
+
+    /// `V{k}--time/path` for messages and opening.
+    fn real_path(&self, real: &Real) -> PathBuf {
+        let v = self
+            .resolver
+            .version(real.version)
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| format!("V{}", real.version));
+        Path::new(&v).join(&real.path)
+    }
+
+    fn source_err(&self, rel: &Path, source: io::Error) -> ScanError {
+        ScanError::Source {
+            job: self.job.name.clone(),
+            path: self.job.source.join(rel),
+            source,
+        }
+    }
+
+    fn vault_err(&self, rel: impl AsRef<Path>, source: io::Error) -> ScanError {
+        ScanError::Vault {
+            job: self.job.name.clone(),
+            path: self.folder.root().join(rel),
+            source,
+        }
+    }
+}
+
+/// The directory pair being compared.
+struct Pair<'p> {
+    rel: &'p Path,
+    src: &'p Arc<Dir>,
+    vault: &'p Arc<Dir>,
+    real: &'p Real,
+}
+
+/// Merge two name-sorted listings into (source, version) pairs.
+fn merge<'e>(
+    s: &'e [DirEntry],
+    v: &'e [DirEntry],
+) -> impl Iterator<Item = (Option<&'e DirEntry>, Option<&'e DirEntry>)> {
+    let (mut i, mut j) = (0, 0);
+    std::iter::from_fn(move || {
+        use std::cmp::Ordering::*;
+        use std::os::unix::ffi::OsStrExt;
+        match (s.get(i), v.get(j)) {
+            (None, None) => None,
+            (Some(a), None) => {
+                i += 1;
+                Some((Some(a), None))
+            }
+            (None, Some(b)) => {
+                j += 1;
+                Some((None, Some(b)))
+            }
+            (Some(a), Some(b)) => match a.name.as_bytes().cmp(b.name.as_bytes()) {
+                Less => {
+                    i += 1;
+                    Some((Some(a), None))
+                }
+                Greater => {
+                    j += 1;
+                    Some((None, Some(b)))
+                }
+                Equal => {
+                    i += 1;
+                    j += 1;
+                    Some((Some(a), Some(b)))
+                }
+            },
+        }
+    })
+}

@@ -1,1 +1,0 @@
-//! Build a version from a ChangeSet under a hidden name and commit it by rename.

@@ -1,0 +1,581 @@
+//! The recursive builder of one version folder (see `VAULT-DESIGN.md`, "Snapshot n").
+//!
+//! It lists only source directories on dirty paths; everything else is one hard link (an
+//! unchanged non-directory) or one structural link (an unchanged directory) into the
+//! previous version. It writes only below the hidden build folder and never follows a
+//! source symlink: every source access goes through the open parent directory.
+//! Per-entry problems (unreadable, vanished, changing files) are collected as
+//! [`Skipped`] and the build goes on; problems writing the vault are fatal.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::AtFlags;
+use nix::sys::stat::Mode;
+
+use super::plan::Plan;
+use super::view::{
+    classify, join, listing, open_real, raw, read_link_at, version_dir, Child, Real,
+};
+use super::{Progress, Skipped};
+use crate::change::Change;
+use crate::config::JobConfig;
+use crate::error::{IoContext, PathError};
+use crate::fs::{self, CopyError, CopyOptions, CopyOutcome, Dir, FileKind, Meta};
+use crate::vault::layout::{link_target, Resolver, VersionName};
+
+/// What a build produced, for the commit and the index row.
+#[derive(Debug, Default)]
+pub(crate) struct Output {
+    /// Structural links inside the new version (paths relative to its root).
+    pub links: Vec<PathBuf>,
+    /// Per target version k: the link paths of the new version pointing into k.
+    pub refs: BTreeMap<u64, Vec<PathBuf>>,
+    /// Allocated bytes of the inodes created.
+    pub size: u64,
+    /// Inodes created.
+    pub inodes: u64,
+    /// Entries that could not be stored.
+    pub skipped: Vec<Skipped>,
+}
+
+/// The previous version's counterpart of a directory being built: open, and listed.
+struct PrevDir {
+    real: Real,
+    dir: Dir,
+    kinds: HashMap<OsString, Option<FileKind>>,
+}
+
+/// The previous version's entry for one child.
+struct PrevEntry<'p> {
+    real: Real,
+    kind: FileKind,
+    /// The real directory holding the entry (absent for a directory reached by a link).
+    parent: Option<ParentRef<'p>>,
+}
+
+enum ParentRef<'p> {
+    Borrowed(&'p Dir),
+    Owned(Dir),
+}
+
+impl PrevEntry<'_> {
+    fn parent(&self) -> Option<&Dir> {
+        match &self.parent {
+            Some(ParentRef::Borrowed(d)) => Some(d),
+            Some(ParentRef::Owned(d)) => Some(d),
+            None => None,
+        }
+    }
+
+    fn name(&self) -> &OsStr {
+        self.real.path.file_name().unwrap_or(OsStr::new(""))
+    }
+}
+
+/// Everything one build needs. Built by the commit session, used once.
+pub(crate) struct Builder<'a> {
+    pub job: &'a JobConfig,
+    pub plan: &'a Plan<'a>,
+    pub resolver: &'a Resolver,
+    /// The newest committed version (absent for version 0).
+    pub prev: Option<&'a VersionName>,
+    pub jobdir: &'a Dir,
+    /// The hidden build folder's name (relative to the job folder).
+    pub build_name: PathBuf,
+    pub opts: CopyOptions,
+    /// The longest symlink target the vault filesystem stores.
+    pub symlink_max: usize,
+    /// The vault root as a path relative to the source root, when it lies inside it.
+    pub skip_in_source: Option<PathBuf>,
+    pub progress: &'a Progress,
+    pub out: Output,
+    /// Source (dev, ino) of multiply-linked files copied so far -> copy's path in the job
+    /// folder, so hard-linked source files stay hard-linked within the version.
+    hardlinks: HashMap<(u64, u64), PathBuf>,
+}
+
+type Res = Result<(), PathError>;
+
+impl<'a> Builder<'a> {
+    /// A builder with empty output.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        job: &'a JobConfig,
+        plan: &'a Plan<'a>,
+        resolver: &'a Resolver,
+        prev: Option<&'a VersionName>,
+        jobdir: &'a Dir,
+        build_name: PathBuf,
+        symlink_max: usize,
+        progress: &'a Progress,
+    ) -> Self {
+        let skip_in_source = job
+            .vault
+            .strip_prefix(&job.source)
+            .ok()
+            .map(Path::to_path_buf);
+        Builder {
+            job,
+            plan,
+            resolver,
+            prev,
+            jobdir,
+            build_name,
+            opts: CopyOptions::default(),
+            symlink_max,
+            skip_in_source,
+            progress,
+            out: Output::default(),
+            hardlinks: HashMap::new(),
+        }
+    }
+
+    /// Fill the (already created) build root `dst` from the source root `src`.
+    pub fn build_root(&mut self, src: &Dir, dst: &Dir) -> Res {
+        let prev = match self.prev {
+            Some(v) => self.open_prev(&Real {
+                version: v.number,
+                path: PathBuf::new(),
+            }),
+            None => None,
+        };
+        self.build_dir(src, Path::new(""), dst, prev.as_ref())
+    }
+
+    /// Referenced version 0: one absolute symlink per top-level source entry.
+    pub fn build_referenced(&mut self, src: &Dir, dst: &Dir) -> Res {
+        let entries = src.entries().at(&self.job.source)?;
+        for e in entries {
+            let path = PathBuf::from(&e.name);
+            if self.excluded(&path) {
+                continue;
+            }
+            let target = self.job.source.join(&e.name);
+            nix::unistd::symlinkat(&target, Some(raw(dst)), e.name.as_os_str())
+                .map_err(io::Error::from)
+                .at(self.vault_path(&path))?;
+            self.count_new(dst, &e.name, &path)?;
+        }
+        Ok(())
+    }
+
+    fn excluded(&self, path: &Path) -> bool {
+        self.job.exclude.matches_entry(path) || self.skip_in_source.as_deref() == Some(path)
+    }
+
+    /// The path of `rel` (inside the version) below the job folder, for messages.
+    fn vault_path(&self, rel: &Path) -> PathBuf {
+        self.job.job_dir().join(&self.build_name).join(rel)
+    }
+
+    fn skip(&mut self, path: &Path, reason: impl ToString) {
+        self.out.skipped.push(Skipped {
+            path: path.to_path_buf(),
+            reason: reason.to_string(),
+        });
+    }
+
+    fn build_dir(&mut self, src: &Dir, rel: &Path, dst: &Dir, prev: Option<&PrevDir>) -> Res {
+        let entries = match src.entries() {
+            Ok(e) => e,
+            Err(e) => {
+                self.skip(rel, format!("cannot list: {e}"));
+                return Ok(());
+            }
+        };
+        for e in entries {
+            let path = join(rel, &e.name);
+            if !self.excluded(&path) {
+                self.build_child(src, &e.name, &path, dst, prev)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn build_child(
+        &mut self,
+        src: &Dir,
+        name: &OsStr,
+        path: &Path,
+        dst: &Dir,
+        prev: Option<&PrevDir>,
+    ) -> Res {
+        let meta = match src.stat(name) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                self.skip(path, e);
+                return Ok(());
+            }
+        };
+        Progress::add(&self.progress.written, 1);
+        let change = self.plan.change(path);
+        if matches!(
+            change,
+            Some(Change::Created | Change::Modified | Change::Deleted)
+        ) {
+            return self.copy(src, name, &meta, path, dst);
+        }
+        let Some(pe) = self.prev_entry(path, name, change, prev)? else {
+            return self.copy(src, name, &meta, path, dst);
+        };
+        let attrib = matches!(change, Some(Change::Attrib));
+        if pe.kind != meta.kind {
+            if self.is_live_reference(&pe, path) && change.is_none() && !self.plan.is_dirty(path) {
+                return self.hard_link(&pe, src, name, &meta, path, dst);
+            }
+            return self.copy(src, name, &meta, path, dst);
+        }
+        if meta.kind == FileKind::Dir {
+            if self.plan.is_dirty(path) || attrib {
+                return self.real_dir(src, name, &meta, path, dst, Some(pe));
+            }
+            return self.structural_link(src, name, &meta, path, dst, pe);
+        }
+        if attrib {
+            if meta.kind == FileKind::File && self.job.attributes_only {
+                return self.clone_with_attributes(&pe, src, name, &meta, path, dst);
+            }
+            return self.copy(src, name, &meta, path, dst);
+        }
+        self.hard_link(&pe, src, name, &meta, path, dst)
+    }
+
+    /// Where `path`'s previous content is: through the open previous directory, or (for a
+    /// moved entry) resolved afresh in the previous version.
+    fn prev_entry<'p>(
+        &self,
+        path: &Path,
+        name: &OsStr,
+        change: Option<&Change>,
+        prev: Option<&'p PrevDir>,
+    ) -> Result<Option<PrevEntry<'p>>, PathError> {
+        if let Some(Change::Moved { .. }) = change {
+            return self.resolve_fresh(&self.plan.prev(path));
+        }
+        let Some(p) = prev else { return Ok(None) };
+        let Some(kind) = p.kinds.get(name) else {
+            return Ok(None);
+        };
+        let child = classify(self.resolver, &p.real, &p.dir, name, *kind);
+        match child {
+            Ok(Child::Linked(real)) => Ok(Some(PrevEntry {
+                real,
+                kind: FileKind::Dir,
+                parent: None,
+            })),
+            Ok(Child::Entry(kind)) => Ok(Some(PrevEntry {
+                real: Real {
+                    version: p.real.version,
+                    path: join(&p.real.path, name),
+                },
+                kind,
+                parent: Some(ParentRef::Borrowed(&p.dir)),
+            })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(PathError::new(
+                self.prev_path(&join(&p.real.path, name), p.real.version),
+                e,
+            )),
+        }
+    }
+
+    fn prev_path(&self, rel: &Path, version: u64) -> PathBuf {
+        let v = self
+            .resolver
+            .version(version)
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        self.job.job_dir().join(v).join(rel)
+    }
+
+    fn resolve_fresh(&self, prev_path: &Path) -> Result<Option<PrevEntry<'static>>, PathError> {
+        let Some(v) = self.prev else { return Ok(None) };
+        let resolved = match self.resolver.resolve(v, prev_path) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(None),
+            Err(e) if tolerable_lookup(&e) => return Ok(None),
+            Err(e) => return Err(PathError::new(self.prev_path(prev_path, v.number), e)),
+        };
+        let real = Real {
+            version: resolved.version.number,
+            path: resolved.path,
+        };
+        if resolved.meta.kind == FileKind::Dir {
+            return Ok(Some(PrevEntry {
+                real,
+                kind: FileKind::Dir,
+                parent: None,
+            }));
+        }
+        let parent_real = Real {
+            version: real.version,
+            path: real
+                .path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+        };
+        match open_real(self.resolver, self.jobdir, &parent_real) {
+            Ok(dir) => Ok(Some(PrevEntry {
+                real,
+                kind: resolved.meta.kind,
+                parent: Some(ParentRef::Owned(dir)),
+            })),
+            Err(e) if tolerable_lookup(&e) => Ok(None),
+            Err(e) => Err(PathError::new(
+                self.prev_path(&parent_real.path, real.version),
+                e,
+            )),
+        }
+    }
+
+    /// Open and list a real directory of an older version; `None` (copy from the source
+    /// instead) when it cannot be read.
+    fn open_prev(&self, real: &Real) -> Option<PrevDir> {
+        let dir = open_real(self.resolver, self.jobdir, real).ok()?;
+        self.prev_from_dir(real.clone(), dir)
+    }
+
+    fn prev_from_dir(&self, real: Real, dir: Dir) -> Option<PrevDir> {
+        let kinds = match listing(&dir) {
+            Ok(l) => l.into_iter().collect(),
+            Err(e) => {
+                tracing::warn!(
+                    "{}: cannot list ({e}); copying from the source instead",
+                    self.prev_path(&real.path, real.version).display()
+                );
+                return None;
+            }
+        };
+        Some(PrevDir { real, dir, kinds })
+    }
+
+    fn open_prev_entry(&self, pe: &PrevEntry<'_>) -> Option<PrevDir> {
+        match pe.parent() {
+            Some(parent) => {
+                let dir = parent.open_child(pe.name()).ok()?;
+                self.prev_from_dir(pe.real.clone(), dir)
+            }
+            None => self.open_prev(&pe.real),
+        }
+    }
+
+    /// True for a top-level symlink of a referenced version 0 pointing at the live source.
+    fn is_live_reference(&self, pe: &PrevEntry<'_>, path: &Path) -> bool {
+        if self.job.keep_full_copy || pe.kind != FileKind::Symlink {
+            return false;
+        }
+        if path.components().count() != 1 {
+            return false;
+        }
+        let Some(parent) = pe.parent() else {
+            return false;
+        };
+        read_link_at(parent, pe.name()).is_ok_and(|t| t == self.job.source.join(path))
+    }
+
+    fn real_dir(
+        &mut self,
+        src: &Dir,
+        name: &OsStr,
+        meta: &Meta,
+        path: &Path,
+        dst: &Dir,
+        pe: Option<PrevEntry<'_>>,
+    ) -> Res {
+        let child_src = match src.open_child(name) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                self.skip(path, format!("cannot open: {e}"));
+                return Ok(());
+            }
+        };
+        nix::sys::stat::mkdirat(Some(raw(dst)), name, Mode::from_bits_truncate(0o700))
+            .map_err(io::Error::from)
+            .at(self.vault_path(path))?;
+        let child_dst = dst.open_child(name).at(self.vault_path(path))?;
+        let prev = pe.as_ref().and_then(|pe| self.open_prev_entry(pe));
+        self.build_dir(&child_src, path, &child_dst, prev.as_ref())?;
+        if let Err(e) = fs::copy_attributes(src, name, meta, dst, name, &self.opts) {
+            self.skip(path, format!("attributes not copied: {e}"));
+        }
+        self.count_new(dst, name, path)
+    }
+
+    fn structural_link(
+        &mut self,
+        src: &Dir,
+        name: &OsStr,
+        meta: &Meta,
+        path: &Path,
+        dst: &Dir,
+        pe: PrevEntry<'_>,
+    ) -> Res {
+        let version = version_dir(self.resolver, pe.real.version).at(self.vault_path(path))?;
+        let target = link_target(path, version, &pe.real.path);
+        if target.as_os_str().len() > self.symlink_max {
+            return self.real_dir(src, name, meta, path, dst, Some(pe));
+        }
+        nix::unistd::symlinkat(&target, Some(raw(dst)), name)
+            .map_err(io::Error::from)
+            .at(self.vault_path(path))?;
+        self.out.links.push(path.to_path_buf());
+        self.out
+            .refs
+            .entry(pe.real.version)
+            .or_default()
+            .push(path.to_path_buf());
+        self.count_new(dst, name, path)
+    }
+
+    fn hard_link(
+        &mut self,
+        pe: &PrevEntry<'_>,
+        src: &Dir,
+        name: &OsStr,
+        meta: &Meta,
+        path: &Path,
+        dst: &Dir,
+    ) -> Res {
+        let Some(parent) = pe.parent() else {
+            return self.copy(src, name, meta, path, dst);
+        };
+        match link_at(parent, pe.name(), dst, name) {
+            Ok(()) => Ok(()),
+            Err(Errno::EMLINK) => self.unlinkable(pe, parent, path, dst, name),
+            Err(Errno::ENOENT) => self.copy(src, name, meta, path, dst),
+            Err(e) => Err(PathError::new(self.vault_path(path), e.into())),
+        }
+    }
+
+    /// The previous inode is at the filesystem's link limit: clone its bytes (regular
+    /// files) or copy it (anything else) within the vault.
+    fn unlinkable(
+        &mut self,
+        pe: &PrevEntry<'_>,
+        parent: &Dir,
+        path: &Path,
+        dst: &Dir,
+        name: &OsStr,
+    ) -> Res {
+        let at = self.vault_path(path);
+        if pe.kind == FileKind::File {
+            let prev_meta = parent.stat(pe.name()).at(&at)?;
+            let allocated = fs::clone_file(parent, pe.name(), dst, name).at(&at)?;
+            fs::copy_attributes(parent, pe.name(), &prev_meta, dst, name, &self.opts).at(&at)?;
+            self.out.inodes += 1;
+            self.out.size += allocated;
+            return Ok(());
+        }
+        match fs::copy_entry(parent, pe.name(), dst, name, &self.opts) {
+            Ok(_) => self.count_new(dst, name, path),
+            Err(e) => Err(PathError::new(at, io::Error::other(e.to_string()))),
+        }
+    }
+
+    fn clone_with_attributes(
+        &mut self,
+        pe: &PrevEntry<'_>,
+        src: &Dir,
+        name: &OsStr,
+        meta: &Meta,
+        path: &Path,
+        dst: &Dir,
+    ) -> Res {
+        let Some(parent) = pe.parent() else {
+            return self.copy(src, name, meta, path, dst);
+        };
+        let allocated = match fs::clone_file(parent, pe.name(), dst, name) {
+            Ok(a) => a,
+            Err(e) if tolerable_lookup(&e) => return self.copy(src, name, meta, path, dst),
+            Err(e) => return Err(PathError::new(self.vault_path(path), e)),
+        };
+        if let Err(e) = fs::copy_attributes(src, name, meta, dst, name, &self.opts) {
+            self.skip(path, format!("attributes not copied: {e}"));
+        }
+        self.out.inodes += 1;
+        self.out.size += allocated;
+        Ok(())
+    }
+
+    /// Take `name` from the source: a directory with its whole subtree, anything else by
+    /// the copy engine (hard-linked source files stay hard-linked within the version).
+    fn copy(&mut self, src: &Dir, name: &OsStr, meta: &Meta, path: &Path, dst: &Dir) -> Res {
+        if meta.kind == FileKind::Dir {
+            return self.real_dir(src, name, meta, path, dst, None);
+        }
+        let key = (meta.dev, meta.ino);
+        if meta.kind == FileKind::File && meta.nlink > 1 {
+            if let Some(first) = self.hardlinks.get(&key) {
+                if link_at(self.jobdir, first.as_os_str(), dst, name).is_ok() {
+                    return Ok(());
+                }
+            }
+        }
+        match fs::copy_entry(src, name, dst, name, &self.opts) {
+            Ok(CopyOutcome::Copied { meta: m, allocated }) => {
+                self.out.inodes += 1;
+                self.out.size += allocated;
+                Progress::add(&self.progress.bytes, m.size);
+                if m.kind == FileKind::File && m.nlink > 1 {
+                    let at = self.build_name.join(path);
+                    self.hardlinks.insert((m.dev, m.ino), at);
+                }
+                Ok(())
+            }
+            Ok(CopyOutcome::Skipped { reason }) => {
+                self.skip(path, reason);
+                Ok(())
+            }
+            Err(CopyError::Vanished { .. }) => Ok(()),
+            Err(CopyError::Io { source, .. }) if vault_is_full(&source) => {
+                Err(PathError::new(self.vault_path(path), source))
+            }
+            Err(e) => {
+                self.skip(path, e);
+                Ok(())
+            }
+        }
+    }
+
+    /// Count the inode just created at `name` in `dst`.
+    fn count_new(&mut self, dst: &Dir, name: &OsStr, path: &Path) -> Res {
+        let m = dst.stat(name).at(self.vault_path(path))?;
+        self.out.inodes += 1;
+        self.out.size += m.allocated;
+        Ok(())
+    }
+}
+
+/// `linkat` without following, between two open directories.
+fn link_at(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> Result<(), Errno> {
+    nix::unistd::linkat(
+        Some(raw(src)),
+        name,
+        Some(raw(dst)),
+        dst_name,
+        AtFlags::empty(),
+    )
+}
+
+/// Errors of a lookup in an older version that mean "not there" (copy from the source).
+fn tolerable_lookup(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG | libc::ELOOP)
+    )
+}
+
+/// Errors that make every further write fail: stop the build.
+fn vault_is_full(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSPC | libc::EDQUOT | libc::EROFS)
+    )
+}

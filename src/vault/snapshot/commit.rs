@@ -1,0 +1,355 @@
+//! One writer session on a job folder: lock, clear leftovers, build, commit.
+//!
+//! Commit order (a crash at any instant leaves every visible version whole):
+//! build under `.V{n}--{time}.partial` → write `links/V{n}.tsv` and append to
+//! `refs/V{k}.tsv` (fsynced; lines naming an uncommitted version are ignored by readers)
+//! → `syncfs` of the vault filesystem (the build's data, inodes and directories are
+//! durable) → rename the build to `V{n}--{time}` → fsync the job folder → replace
+//! `latest` (symlink at a temp name + rename) → replace `index.tsv` (temp + rename) →
+//! append the `snapshot` line (and one `error` line per skipped entry) to the journal.
+
+use std::ffi::OsStr;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use nix::sys::stat::Mode;
+use nix::unistd::UnlinkatFlags;
+
+use super::build::{Builder, Output};
+use super::plan::Plan;
+use super::view::raw;
+use super::{CommittedVersion, Progress, SnapshotError, SnapshotOutcome};
+use crate::change::ChangeSet;
+use crate::config::JobConfig;
+use crate::fs::{self, CopyOptions, Dir, FileKind};
+use crate::vault::index::{Index, IndexRow};
+use crate::vault::journal::{Event, Journal, JournalLine};
+use crate::vault::layout::{JobFolder, Resolver, VersionName, LATEST};
+use crate::vault::lock::JobLock;
+
+/// Symlink target limit of ext4 and most Linux filesystems (bytes, without the NUL).
+const SYMLINK_MAX_DEFAULT: usize = 4095;
+/// Symlink target limit of XFS.
+const SYMLINK_MAX_XFS: usize = 1024;
+/// Temp name of the next `latest` link.
+const LATEST_TMP: &str = ".latest.tmp";
+
+/// A locked job folder.
+pub(crate) struct Session<'a> {
+    job: &'a JobConfig,
+    folder: JobFolder,
+    _lock: JobLock,
+}
+
+impl<'a> Session<'a> {
+    /// Create the job folder if needed, take its lock, remove leftover partial builds.
+    pub fn begin(job: &'a JobConfig) -> Result<Session<'a>, SnapshotError> {
+        let root = job.job_dir();
+        let folder = JobFolder::create(&root).map_err(vault_err(job, &root))?;
+        let lock = JobLock::acquire(&root).map_err(|source| SnapshotError::Lock {
+            job: job.name.clone(),
+            source,
+        })?;
+        let session = Session {
+            job,
+            folder,
+            _lock: lock,
+        };
+        session.clear_partials()?;
+        Ok(session)
+    }
+
+    fn root(&self) -> &Path {
+        self.folder.root()
+    }
+
+    fn clear_partials(&self) -> Result<(), SnapshotError> {
+        let partials = self
+            .folder
+            .partials()
+            .map_err(vault_err(self.job, self.root()))?;
+        for name in partials {
+            let at = self.root().join(&name);
+            remove_tree(self.folder.dir(), &name).map_err(vault_err(self.job, &at))?;
+            tracing::warn!(job = %self.job.name, "removed leftover partial build {}", at.display());
+            self.journal(
+                JournalLine::now(Event::Error)
+                    .path(name)
+                    .message("removed a leftover partial build"),
+            );
+        }
+        Ok(())
+    }
+
+    /// Build and commit the next version (see [`super::snapshot`]).
+    pub fn run(
+        self,
+        changes: &ChangeSet,
+        _reserved: Option<()>,
+        progress: &Progress,
+    ) -> Result<SnapshotOutcome, SnapshotError> {
+        let versions = self
+            .folder
+            .versions()
+            .map_err(vault_err(self.job, self.root()))?;
+        let latest = versions.last().cloned();
+        if latest.is_some() && changes.is_empty() {
+            return Ok(SnapshotOutcome::Unchanged);
+        }
+        let name = VersionName::now(self.next_number(latest.as_ref())?);
+        let out = self.build(&name, latest.as_ref(), changes, progress)?;
+        let changed = if latest.is_some() { changes.len() } else { 0 };
+        self.commit(&name, out, changed as u64)
+    }
+
+    /// One more than the newest version committed or listed in the index (a retired
+    /// number is never reused).
+    fn next_number(&self, latest: Option<&VersionName>) -> Result<u64, SnapshotError> {
+        let from_dirs = latest.map_or(0, |v| v.number + 1);
+        let index = Index::from_job_dir(self.root()).map_err(|source| SnapshotError::Index {
+            job: self.job.name.clone(),
+            source,
+        })?;
+        let from_index = index.rows.iter().map(|r| r.version + 1).max().unwrap_or(0);
+        Ok(from_dirs.max(from_index))
+    }
+
+    fn build(
+        &self,
+        name: &VersionName,
+        latest: Option<&VersionName>,
+        changes: &ChangeSet,
+        progress: &Progress,
+    ) -> Result<Output, SnapshotError> {
+        let partial = name.partial_name();
+        let at = self.root().join(&partial);
+        let jobdir = self.folder.dir();
+        nix::sys::stat::mkdirat(
+            Some(raw(jobdir)),
+            partial.as_str(),
+            Mode::from_bits_truncate(0o700),
+        )
+        .map_err(|e| vault_err(self.job, &at)(e.into()))?;
+        let result = self.fill(name, &partial, latest, changes, progress);
+        if result.is_err() {
+            if let Err(e) = remove_tree(jobdir, OsStr::new(&partial)) {
+                tracing::warn!("{}: could not remove the failed build: {e}", at.display());
+            }
+        }
+        result
+    }
+
+    fn fill(
+        &self,
+        name: &VersionName,
+        partial: &str,
+        latest: Option<&VersionName>,
+        changes: &ChangeSet,
+        progress: &Progress,
+    ) -> Result<Output, SnapshotError> {
+        let job = self.job;
+        let jobdir = self.folder.dir();
+        let dst = jobdir
+            .open_child(OsStr::new(partial))
+            .map_err(vault_err(job, &self.root().join(partial)))?;
+        let src = Dir::open(&job.source).map_err(|source| SnapshotError::Source {
+            job: job.name.clone(),
+            path: job.source.clone(),
+            source,
+        })?;
+        let resolver = Resolver::new(&self.folder)
+            .map_err(vault_err(job, self.root()))?
+            .with_version(name.clone());
+        let plan = Plan::new(changes);
+        let mut b = Builder::new(
+            job,
+            &plan,
+            &resolver,
+            latest,
+            jobdir,
+            PathBuf::from(partial),
+            symlink_max(jobdir),
+            progress,
+        );
+        let built = match latest {
+            None if !job.keep_full_copy => b.build_referenced(&src, &dst),
+            _ => b.build_root(&src, &dst),
+        };
+        built.map_err(|e| vault_err(job, &e.path)(e.source))?;
+        self.root_attributes(&src, partial, &mut b.out)?;
+        Ok(b.out)
+    }
+
+    /// The version root takes the source root's attributes (after its children).
+    fn root_attributes(
+        &self,
+        src: &Dir,
+        partial: &str,
+        out: &mut Output,
+    ) -> Result<(), SnapshotError> {
+        let job = self.job;
+        let at = self.root().join(partial);
+        let meta = src.stat_self().map_err(vault_err(job, &job.source))?;
+        if let (Some(parent), Some(name)) = (job.source.parent(), job.source.file_name()) {
+            let parent = Dir::open(parent).map_err(vault_err(job, parent))?;
+            fs::copy_attributes(
+                &parent,
+                name,
+                &meta,
+                self.folder.dir(),
+                OsStr::new(partial),
+                &CopyOptions::default(),
+            )
+            .map_err(vault_err(job, &at))?;
+        }
+        let m = self
+            .folder
+            .dir()
+            .stat(OsStr::new(partial))
+            .map_err(vault_err(job, &at))?;
+        out.inodes += 1;
+        out.size += m.allocated;
+        Ok(())
+    }
+
+    fn commit(
+        self,
+        name: &VersionName,
+        out: Output,
+        changes: u64,
+    ) -> Result<SnapshotOutcome, SnapshotError> {
+        let job = self.job;
+        let root = self.root().to_path_buf();
+        let jobdir = self.folder.dir();
+        let err = |p: &Path| vault_err(job, p);
+        if !out.links.is_empty() {
+            self.folder
+                .write_links(name.number, out.links.iter().map(PathBuf::as_path))
+                .map_err(err(&root.join(".reverberator/links")))?;
+        }
+        for (k, paths) in &out.refs {
+            let refs: Vec<(u64, &Path)> =
+                paths.iter().map(|p| (name.number, p.as_path())).collect();
+            self.folder
+                .append_refs(*k, &refs)
+                .map_err(err(&root.join(".reverberator/refs")))?;
+        }
+        nix::unistd::syncfs(raw(jobdir)).map_err(|e| err(&root)(e.into()))?;
+        let final_name = name.to_string();
+        nix::fcntl::renameat(
+            Some(raw(jobdir)),
+            name.partial_name().as_str(),
+            Some(raw(jobdir)),
+            final_name.as_str(),
+        )
+        .map_err(|e| err(&root.join(&final_name))(e.into()))?;
+        nix::unistd::fsync(raw(jobdir)).map_err(|e| err(&root)(e.into()))?;
+        replace_latest(jobdir, &final_name).map_err(err(&root.join(LATEST)))?;
+        let version = CommittedVersion {
+            name: name.clone(),
+            size: out.size,
+            inodes: out.inodes,
+            changes,
+            skipped: out.skipped.len() as u64,
+        };
+        self.append_index(&version)?;
+        for s in &out.skipped {
+            self.journal(
+                JournalLine::now(Event::Error)
+                    .path(s.path.as_os_str())
+                    .message(&s.reason)
+                    .version(name.number),
+            );
+        }
+        self.journal(
+            JournalLine::now(Event::Snapshot)
+                .path(final_name)
+                .version(name.number),
+        );
+        Ok(SnapshotOutcome::Committed(version))
+    }
+
+    fn append_index(&self, v: &CommittedVersion) -> Result<(), SnapshotError> {
+        let index_err = |source| SnapshotError::Index {
+            job: self.job.name.clone(),
+            source,
+        };
+        let mut index = Index::from_job_dir(self.root()).map_err(index_err)?;
+        index.rows.retain(|r| r.version != v.name.number);
+        index.rows.push(IndexRow {
+            version: v.name.number,
+            name: v.name.to_string(),
+            iso_time: v.name.time.to_rfc3339(),
+            size: v.size,
+            inodes: v.inodes,
+            changes: v.changes,
+        });
+        Index::write_atomic(self.root(), &index.rows).map_err(index_err)
+    }
+
+    /// Append a journal line; a journal that cannot be written is logged, not fatal (the
+    /// version is already committed).
+    fn journal(&self, line: JournalLine) {
+        if let Err(e) = Journal::append(self.root(), &line) {
+            tracing::error!(job = %self.job.name, "journal: {e}");
+        }
+    }
+}
+
+fn vault_err(job: &JobConfig, path: &Path) -> impl Fn(io::Error) -> SnapshotError {
+    let name = job.name.clone();
+    let path = path.to_path_buf();
+    move |source| SnapshotError::Vault {
+        job: name.clone(),
+        path: path.clone(),
+        source,
+    }
+}
+
+/// The longest symlink target the filesystem of `dir` stores.
+fn symlink_max(dir: &Dir) -> usize {
+    match nix::sys::statfs::fstatfs(dir) {
+        Ok(st) if st.filesystem_type() == nix::sys::statfs::XFS_SUPER_MAGIC => SYMLINK_MAX_XFS,
+        _ => SYMLINK_MAX_DEFAULT,
+    }
+}
+
+/// Point `latest` at `target`: a symlink at a temp name renamed over the old one.
+fn replace_latest(jobdir: &Dir, target: &str) -> io::Result<()> {
+    let fd = Some(raw(jobdir));
+    match nix::unistd::unlinkat(fd, LATEST_TMP, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => return Err(e.into()),
+    }
+    nix::unistd::symlinkat(target, fd, LATEST_TMP)?;
+    nix::fcntl::renameat(fd, LATEST_TMP, fd, LATEST)?;
+    nix::unistd::fsync(raw(jobdir))?;
+    Ok(())
+}
+
+/// Remove the directory `name` of `parent` and everything below it, through directory fds,
+/// never following a symlink.
+pub(crate) fn remove_tree(parent: &Dir, name: &OsStr) -> io::Result<()> {
+    let dir = parent.open_child(name)?;
+    // A copied read-only directory must become writable before its children go.
+    let _ = nix::sys::stat::fchmod(raw(&dir), Mode::from_bits_truncate(0o700));
+    for e in dir.entries()? {
+        let kind = match e.kind {
+            Some(k) => k,
+            None => dir.stat(&e.name)?.kind,
+        };
+        if kind == FileKind::Dir {
+            remove_tree(&dir, &e.name)?;
+        } else {
+            unlink(&dir, &e.name, UnlinkatFlags::NoRemoveDir)?;
+        }
+    }
+    unlink(parent, name, UnlinkatFlags::RemoveDir)
+}
+
+fn unlink(dir: &Dir, name: &OsStr, flags: UnlinkatFlags) -> io::Result<()> {
+    match nix::unistd::unlinkat(Some(raw(dir)), name, flags) {
+        Ok(()) | Err(nix::errno::Errno::ENOENT) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

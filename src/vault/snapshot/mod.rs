@@ -1,0 +1,174 @@
+//! Build a version from a ChangeSet under a hidden name and commit it by rename.
+//!
+//! Owns the write path of a job folder: taking the job lock, clearing leftover partial
+//! builds, building `V{n}` (a full copy for V0, otherwise only the directories on changed
+//! paths, with hard links for unchanged files and one-hop structural links for unchanged
+//! directories, see `VAULT-DESIGN.md`), and the atomic commit (fsync, rename, `latest`,
+//! `index.tsv`, journal). It does not know where the ChangeSet came from (inotify or the
+//! delta scan) and keeps no global state: [`snapshot`] and [`snapshot_with_scan`] may run
+//! on any thread, one per job at a time (the job lock enforces that across processes).
+//!
+//! # `keep_full_copy = false` (referenced mode)
+//! Version 0 is then not a copy: its root is a real directory whose entries are absolute
+//! symlinks to the live source entries (`/src/a` for top-level `a`), costing one inode per
+//! top-level entry. Later versions are built as usual; an entry that is still unchanged
+//! keeps pointing at the live source (hard links to those symlinks), and the first change
+//! under a top-level entry copies that entry from the source into the version that records
+//! the change (its old bytes were never kept). So: a version is exact for every top-level
+//! entry that changed at or before it; a top-level entry that never changed since V0 shows
+//! the source as it is now. The delta scan cannot see changes below a live reference (it
+//! would compare the source with itself): in referenced mode it reports a top-level entry
+//! only when its type or attributes differ from the reference; the daemon's inotify
+//! ChangeSets record every change.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::change::ChangeSet;
+use crate::config::JobConfig;
+use crate::vault::layout::VersionName;
+
+mod build;
+mod commit;
+mod plan;
+pub mod view;
+
+/// A committed version, as [`snapshot`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedVersion {
+    /// The version folder name (`V{n}--{time}`).
+    pub name: VersionName,
+    /// Bytes of allocated blocks of the inodes this version created.
+    pub size: u64,
+    /// Inodes this version created (copies, real directories, structural links).
+    pub inodes: u64,
+    /// Entries in the ChangeSet it was built from (0 for a first version).
+    pub changes: u64,
+    /// Entries that could not be stored (unreadable, changing, skipped specials); each has
+    /// an `error` line in the journal and is retried by the next ChangeSet.
+    pub skipped: u64,
+}
+
+/// What [`snapshot`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotOutcome {
+    /// A new version was committed.
+    Committed(CommittedVersion),
+    /// The ChangeSet was empty and a version exists: nothing was written.
+    Unchanged,
+}
+
+/// Counters a caller may watch while a snapshot runs (progress bars). All relaxed atomics;
+/// share one by reference between the worker and the observer.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Source entries looked at by the delta scan.
+    pub scanned: AtomicU64,
+    /// Entries written into the new version (copies, links, directories).
+    pub written: AtomicU64,
+    /// Bytes of file content copied.
+    pub bytes: AtomicU64,
+}
+
+impl Progress {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Why a snapshot failed (nothing visible changed: a partial build is removed now or by the
+/// next writer).
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// Another process (or thread) holds the job lock.
+    #[error("job {job}: {source}")]
+    Lock {
+        /// The job name.
+        job: String,
+        /// What the lock said.
+        #[source]
+        source: crate::vault::lock::LockError,
+    },
+    /// Reading or writing the job folder failed.
+    #[error("job {job}: {path}: {source}")]
+    Vault {
+        /// The job name.
+        job: String,
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// The source root cannot be opened.
+    #[error("job {job}: source {path}: {source}")]
+    Source {
+        /// The job name.
+        job: String,
+        /// The source path.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// index.tsv could not be read or replaced.
+    #[error("job {job}: {source}")]
+    Index {
+        /// The job name.
+        job: String,
+        /// The index error (names the file).
+        #[source]
+        source: crate::vault::index::IndexError,
+    },
+    /// The delta scan failed ([`snapshot_with_scan`] only).
+    #[error(transparent)]
+    Scan(#[from] crate::scan::ScanError),
+}
+
+/// Build and commit the next version of `job` from `changes` (see the module docs). With no
+/// committed version yet, `changes` is ignored and version 0 is built (a full copy, or a
+/// referenced version when `keep_full_copy = false`). An empty `changes` with a version
+/// present commits nothing ([`SnapshotOutcome::Unchanged`]).
+pub fn snapshot(job: &JobConfig, changes: &ChangeSet) -> Result<SnapshotOutcome, SnapshotError> {
+    snapshot_observed(job, changes, &Progress::default())
+}
+
+/// [`snapshot`], updating `progress` as entries are written.
+pub fn snapshot_observed(
+    job: &JobConfig,
+    changes: &ChangeSet,
+    progress: &Progress,
+) -> Result<SnapshotOutcome, SnapshotError> {
+    let session = commit::Session::begin(job)?;
+    session.run(changes, None, progress)
+}
+
+/// Delta scan (`crate::scan::delta`) plus [`snapshot`], under one job lock so nothing can
+/// commit between the scan and the build. Used by `reverberator snapshot` and the daemon's
+/// cold start.
+pub fn snapshot_with_scan(job: &JobConfig) -> Result<SnapshotOutcome, SnapshotError> {
+    snapshot_with_scan_observed(job, &Progress::default())
+}
+
+/// [`snapshot_with_scan`], updating `progress` while scanning and writing.
+pub fn snapshot_with_scan_observed(
+    job: &JobConfig,
+    progress: &Progress,
+) -> Result<SnapshotOutcome, SnapshotError> {
+    let session = commit::Session::begin(job)?;
+    let outcome = crate::scan::delta_observed(job, progress)?;
+    match outcome {
+        crate::scan::ScanOutcome::NoVersion => session.run(&ChangeSet::new(), None, progress),
+        crate::scan::ScanOutcome::Delta(changes) => session.run(&changes, None, progress),
+    }
+}
+
+/// An entry that could not be stored, for the journal.
+#[derive(Debug, Clone)]
+pub(crate) struct Skipped {
+    /// Path relative to the source root.
+    pub path: PathBuf,
+    /// Why.
+    pub reason: String,
+}

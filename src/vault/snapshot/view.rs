@@ -1,0 +1,121 @@
+//! Fd-based navigation of a committed version, shared by the builder and the delta scan.
+//!
+//! [`crate::vault::layout::Resolver`] answers "where is the real entry behind this path" by
+//! full paths; walking a whole directory that way reopens the parent per child and fails on
+//! paths longer than `PATH_MAX`. Here a real directory of a version is held open and its
+//! children are looked up through it: a child is a structural link exactly when its path is
+//! listed in the links file of the version holding the directory (read through the shared
+//! `Resolver` cache); its target text is parsed with [`parse_link_target`]. Nothing here
+//! follows a source symlink.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+
+use std::path::{Path, PathBuf};
+
+use crate::fs::{Dir, FileKind};
+use crate::vault::layout::{parse_link_target, Resolver, VersionName};
+
+/// A real entry of some version: the version number and the path inside it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Real {
+    /// The version whose folder holds the entry.
+    pub version: u64,
+    /// The entry's path inside that version (empty: the version root).
+    pub path: PathBuf,
+}
+
+/// What a child of a real version directory is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Child {
+    /// A structural link: the child is the real directory `Real` (in an older version).
+    Linked(Real),
+    /// A real entry of the directory's own version, of this kind.
+    Entry(FileKind),
+}
+
+/// Read the symlink `name` in `dir` (never follows it).
+pub fn read_link_at(dir: &Dir, name: &OsStr) -> io::Result<PathBuf> {
+    nix::fcntl::readlinkat(Some(raw(dir)), name)
+        .map(PathBuf::from)
+        .map_err(io::Error::from)
+}
+
+/// Look up child `name` (listed with `kind`, `None` = unknown) of the real directory
+/// `parent` (open as `dir`). Only symlinks can be structural links, so only they cost a
+/// lookup in the links set.
+pub fn classify(
+    resolver: &Resolver,
+    parent: &Real,
+    dir: &Dir,
+    name: &OsStr,
+    kind: Option<FileKind>,
+) -> io::Result<Child> {
+    let kind = match kind {
+        Some(k) => k,
+        None => dir.stat(name)?.kind,
+    };
+    if kind != FileKind::Symlink {
+        return Ok(Child::Entry(kind));
+    }
+    let path = join(&parent.path, name);
+    if !resolver.links(parent.version)?.contains(&path) {
+        return Ok(Child::Entry(kind));
+    }
+    let text = read_link_at(dir, name)?;
+    let (version, target) = parse_link_target(&path, &text).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "structural link {} in version {} is malformed: `{}`",
+                path.display(),
+                parent.version,
+                text.display()
+            ),
+        )
+    })?;
+    Ok(Child::Linked(Real {
+        version: version.number,
+        path: target,
+    }))
+}
+
+/// The version folder name of `number`, as a path relative to the job folder.
+pub fn version_dir(resolver: &Resolver, number: u64) -> io::Result<&VersionName> {
+    resolver.version(number).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("version {number} is not committed"),
+        )
+    })
+}
+
+/// Open the real directory `real` below the job folder `jobdir`.
+pub fn open_real(resolver: &Resolver, jobdir: &Dir, real: &Real) -> io::Result<Dir> {
+    let name = version_dir(resolver, real.version)?.to_string();
+    jobdir.open_beneath(&Path::new(&name).join(&real.path))
+}
+
+/// `base/name` without a leading `/` when `base` is the root.
+pub fn join(base: &Path, name: &OsStr) -> PathBuf {
+    if base.as_os_str().is_empty() {
+        PathBuf::from(name)
+    } else {
+        base.join(name)
+    }
+}
+
+/// The children of `dir` as (name, kind) pairs, sorted by name bytes.
+pub fn listing(dir: &Dir) -> io::Result<Vec<(OsString, Option<FileKind>)>> {
+    Ok(dir
+        .entries()?
+        .into_iter()
+        .map(|e| (e.name, e.kind))
+        .collect())
+}
+
+/// The raw fd of an open directory, for `*at` syscalls.
+pub fn raw(dir: &Dir) -> std::os::fd::RawFd {
+    use std::os::fd::AsFd;
+    std::os::fd::AsRawFd::as_raw_fd(&dir.as_fd())
+}
