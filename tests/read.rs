@@ -777,5 +777,9 @@ fn a_job_without_versions_lists_nothing_and_verify_says_why() {
     assert!(stderr(&out).contains("no versions yet"), "{}", stderr(&out));
     let out = e.run(&["verify", "docs"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("has no versions yet"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("has no versions yet"),
+        "{}",
+        stderr(&out)
+    );
 }
