@@ -1,0 +1,270 @@
+//! `restore`: copy a path of a version out of the vault as real files with their
+//! attributes — never as links into the vault.
+//!
+//! Two steps, so nothing is written when something is in the way:
+//! 1. [`plan_restore`] resolves the path in the chosen version, walks everything below it
+//!    (following structural links one hop, keeping source symlinks as symlinks) and checks
+//!    every destination path: an existing non-directory is a [`Conflict`]; an existing
+//!    directory where a directory goes is merged into.
+//! 2. [`RestorePlan::apply`] writes, only when there is no conflict or `overwrite` was
+//!    asked for: directories are created, everything else is copied with
+//!    [`crate::fs::copy_entry`] (sparse files stay sparse; mode, owner where permitted,
+//!    xattrs, times in ns), entries that share an inode inside the version (hard links in
+//!    the source) become hard links in the destination, and each directory gets its
+//!    attributes after its children. With `overwrite` an existing file is replaced by
+//!    rename from a temporary name, so a reader never sees it half written.
+//!
+//! The destination is written through directory fds; a name that appears between plan
+//! and apply is never replaced without `overwrite` (the copy fails with "exists").
+
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset};
+
+use super::tree::Tree;
+use super::{newest, source_relative, version, version_at, ReadError};
+use crate::error::PathError;
+use crate::fs::FileKind;
+use crate::vault::layout::{JobFolder, Resolved, VersionName};
+
+/// Which version to restore from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Which {
+    /// The newest committed version.
+    Newest,
+    /// Version `n`.
+    Number(u64),
+    /// The newest version taken at or before this time.
+    At(DateTime<FixedOffset>),
+}
+
+/// What to restore, from where, to where.
+#[derive(Debug, Clone)]
+pub struct RestoreRequest {
+    /// The path relative to the source root (`.` is the whole tree).
+    pub path: PathBuf,
+    /// The version.
+    pub which: Which,
+    /// The destination folder: the whole tree fills it, anything else is created in it
+    /// under its last component. Created (with parents) when missing.
+    pub to: PathBuf,
+    /// Replace existing files.
+    pub overwrite: bool,
+}
+
+/// A destination path that already exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// The destination path.
+    pub path: PathBuf,
+    /// `true` when even `overwrite` does not replace it (a directory where a file goes:
+    /// restore never deletes a directory tree).
+    pub fatal: bool,
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.fatal {
+            write!(
+                f,
+                "{}: a directory is in the way (never replaced; remove it to restore here)",
+                self.path.display()
+            )
+        } else {
+            write!(
+                f,
+                "{}: exists (not replaced without --overwrite)",
+                self.path.display()
+            )
+        }
+    }
+}
+
+/// One entry to restore: its destination name at `depth` (1 = directly in the
+/// destination folder) and the real entry in the vault.
+#[derive(Debug, Clone)]
+struct Item {
+    depth: usize,
+    name: OsString,
+    src: Resolved,
+    /// The destination already has something of this name (seen while planning).
+    exists: bool,
+}
+
+/// A checked restore, ready to apply.
+#[derive(Debug)]
+pub struct RestorePlan<'a> {
+    tree: Tree<'a>,
+    /// The version restored from.
+    pub version: VersionName,
+    /// What is restored (relative to the source root; empty: the whole tree).
+    pub path: PathBuf,
+    /// The destination folder.
+    pub to: PathBuf,
+    /// Everything in the way.
+    pub conflicts: Vec<Conflict>,
+    /// Entries to write (not counting the destination folder itself).
+    pub entries: u64,
+    /// Bytes of regular files to copy.
+    pub bytes: u64,
+    overwrite: bool,
+    create_to: bool,
+    /// The real directory the depth-1 items live in (the version root for the whole tree).
+    base: Resolved,
+    items: Vec<Item>,
+}
+
+/// What [`RestorePlan::apply`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// Entries written (directories, files, symlinks, special files, hard links).
+    pub entries: u64,
+    /// Bytes of regular files copied.
+    pub bytes: u64,
+    /// Entries restored as hard links to an entry restored earlier.
+    pub hard_links: u64,
+    /// Entries not restored, with the reason (special files the copy engine skipped).
+    pub skipped: Vec<String>,
+    /// Entries that failed (`path: error`); the rest was restored.
+    pub errors: Vec<String>,
+}
+
+/// Check the request and plan it: which version, which entries, what is in the way.
+pub fn plan_restore<'a>(
+    folder: &'a JobFolder,
+    req: &RestoreRequest,
+) -> Result<RestorePlan<'a>, ReadError> {
+    let rel = source_relative(&req.path)?;
+    let v = match &req.which {
+        Which::Newest => newest(folder)?,
+        Which::Number(n) => version(folder, *n)?,
+        Which::At(t) => version_at(folder, t)?,
+    };
+    let tree = Tree::new(folder)?;
+    let found = tree
+        .resolve(&v, &rel)?
+        .ok_or_else(|| ReadError::NotInVersion {
+            path: req.path.clone(),
+            version: v.to_string(),
+        })?;
+    let create_to = match std::fs::metadata(&req.to) {
+        Ok(m) if m.is_dir() => false,
+        Ok(_) => {
+            return Err(PathError::new(
+                &req.to,
+                io::Error::new(io::ErrorKind::AlreadyExists, "not a directory"),
+            )
+            .into())
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => true,
+        Err(e) => return Err(PathError::new(&req.to, e).into()),
+    };
+    let mut plan = RestorePlan {
+        tree,
+        version: v,
+        path: rel.clone(),
+        to: req.to.clone(),
+        conflicts: Vec::new(),
+        entries: 0,
+        bytes: 0,
+        overwrite: req.overwrite,
+        create_to,
+        base: found.clone(),
+        items: Vec::new(),
+    };
+    if rel.as_os_str().is_empty() {
+        plan.add_children(&found, &req.to, 1, !create_to)?;
+    } else {
+        plan.base = real_parent_of(&found);
+        let name = rel.file_name().unwrap_or_default().to_os_string();
+        plan.add(found, name, &req.to, 1, !create_to)?;
+    }
+    Ok(plan)
+}
+
+/// The resolved real parent directory of `r` (its metadata is not needed).
+fn real_parent_of(r: &Resolved) -> Resolved {
+    Resolved {
+        version: r.version.clone(),
+        path: r.path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        meta: r.meta,
+    }
+}
+
+impl RestorePlan<'_> {
+    /// Add `src` as `dst_dir/name` (and everything below it); `look` says whether the
+    /// destination folder exists, so the name may be taken.
+    fn add(
+        &mut self,
+        src: Resolved,
+        name: OsString,
+        dst_dir: &Path,
+        depth: usize,
+        look: bool,
+    ) -> Result<(), ReadError> {
+        let dst = dst_dir.join(&name);
+        let existing = if look {
+            match std::fs::symlink_metadata(&dst) {
+                Ok(m) => Some(m.file_type().is_dir()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(PathError::new(&dst, e).into()),
+            }
+        } else {
+            None
+        };
+        let is_dir = src.meta.kind == FileKind::Dir;
+        match existing {
+            Some(true) if is_dir => {}
+            Some(dst_is_dir) => self.conflicts.push(Conflict {
+                path: dst.clone(),
+                fatal: dst_is_dir,
+            }),
+            None => {}
+        }
+        self.entries += 1;
+        if src.meta.kind == FileKind::File {
+            self.bytes += src.meta.size;
+        }
+        self.items.push(Item {
+            depth,
+            name,
+            src: src.clone(),
+            exists: existing.is_some(),
+        });
+        if is_dir {
+            self.add_children(&src, &dst, depth + 1, existing == Some(true))?;
+        }
+        Ok(())
+    }
+
+    fn add_children(
+        &mut self,
+        dir: &Resolved,
+        dst: &Path,
+        depth: usize,
+        look: bool,
+    ) -> Result<(), ReadError> {
+        let (d, names) = self.tree.listing(dir)?;
+        for name in names {
+            if let Some(child) = self.tree.child(&d, dir, &name)? {
+                self.add(child, name, dst, depth, look)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The conflicts that stop [`apply`](Self::apply): all of them without `overwrite`,
+    /// only the fatal ones with it.
+    pub fn blocking(&self) -> Vec<&Conflict> {
+        self.conflicts
+            .iter()
+            .filter(|c| c.fatal || !self.overwrite)
+            .collect()
+    }
+}
+
+mod apply;
+#[cfg(test)]
+mod tests;
