@@ -101,6 +101,24 @@ fn every_example_and_the_demo_pass_schema_and_loader() {
     }
 }
 
+#[test]
+fn the_reference_documents_every_key_of_the_schema() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path()).unwrap()).unwrap();
+    let doc = std::fs::read_to_string(root().join("docs/CONFIG.md")).unwrap();
+    for table in ["Defaults", "Job"] {
+        let props = schema["definitions"][table]["properties"]
+            .as_object()
+            .unwrap();
+        for key in props.keys() {
+            assert!(
+                doc.contains(&format!("| `{key}` |")),
+                "docs/CONFIG.md has no table row for `{key}` ({table})"
+            );
+        }
+    }
+}
+
 /// (what, text, line, col, message start). Each must fail the loader at LINE:COL with the
 /// message, and the schema too.
 const BAD_FOR_BOTH: &[(&str, &str, usize, usize, &str)] = &[
@@ -144,7 +162,7 @@ const BAD_FOR_BOTH: &[(&str, &str, usize, usize, &str)] = &[
         "[defaults]\nkeep_versions = -2\n",
         2,
         17,
-        "`keep_versions` must be a whole number of at least 1, found the number -2",
+        "`keep_versions` must be a whole number from 1 to 4294967295, found the number -2",
     ),
     (
         "missing vault",

@@ -192,8 +192,7 @@ pub fn render(file: &Path, text: &str, d: &Diagnostic) -> String {
     if let (Some(span), Some(line)) = (&d.span, d.line) {
         out.push_str(&snippet(text, span, line));
     }
-    if let Some(var) = &d.env_var {
-        let key = d.key.as_deref().unwrap_or("a key");
+    if let (Some(var), Some(key)) = (&d.env_var, &d.key) {
         let _ = writeln!(
             out,
             "   = note: ${var} overrides `{key}` of {}",

@@ -31,10 +31,10 @@ pub fn layer(
 ) -> Option<RawConfig> {
     let figment = Figment::from(Toml::string(text)).merge(env.clone());
     for var in env.malformed() {
-        diags.push(
-            Diagnostic::error(format!("`{var}` names no config key (empty segment)"))
-                .with_hint("write REVERBERATOR_DEFAULTS__SETTLE or REVERBERATOR_JOBS__NAME__KEY"),
-        );
+        let mut d = Diagnostic::error("names no config key (an empty segment between `__`)")
+            .with_hint("write REVERBERATOR_DEFAULTS__SETTLE or REVERBERATOR_JOBS__NAME__KEY");
+        d.env_var = Some(var.clone());
+        diags.push(d);
     }
     let root = match figment.extract::<Dict>() {
         Ok(root) => root,
@@ -209,7 +209,7 @@ fn expected(key: &str) -> &'static str {
     match key {
         "settle" | "max_settle" => "a duration string such as \"30s\" or \"1m 30s\"",
         "rescan_interval" => "a duration string such as \"24h\" (\"0\" turns it off)",
-        "keep_versions" => "a whole number of at least 1",
+        "keep_versions" => "a whole number from 1 to 4294967295",
         "vault_limit" => "a limit expression string such as \"5%\" or a byte count",
         "keep_full_copy" | "attributes_only" => "true or false",
         "exclude" => "an array of glob strings",
@@ -289,7 +289,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             kv.message,
-            "`keep_versions` must be a whole number of at least 1, found the string \"3\""
+            "`keep_versions` must be a whole number from 1 to 4294967295, found the string \"3\""
         );
         assert_eq!((kv.line, kv.col), (Some(2), Some(17)));
         let (_, diags) = run("[defaults]\nsettle = 5\n", &[]);
@@ -328,6 +328,17 @@ mod tests {
         let demo = &raw.jobs.unwrap()["demo"];
         assert_eq!(demo.settle.as_deref(), Some("5s"));
         assert_eq!(demo.keep_full_copy, Some(false));
+    }
+
+    #[test]
+    fn malformed_variables_are_named() {
+        let (raw, diags) = run("", &[("REVERBERATOR_JOBS____SETTLE", "5s")]);
+        assert!(raw.is_some());
+        assert_eq!(diags.len(), 1);
+        assert_eq!(
+            diags[0].env_var.as_deref(),
+            Some("REVERBERATOR_JOBS____SETTLE")
+        );
     }
 
     #[test]
