@@ -174,6 +174,12 @@ pub fn source_relative(path: &Path) -> Result<PathBuf, ReadError> {
     Ok(out)
 }
 
+/// A path as the read commands print it: escaped like a TSV field (see
+/// [`crate::vault::escape`]), so a name with a newline or invalid UTF-8 stays on one line.
+pub fn shown(path: &Path) -> String {
+    super::escape::escape(path.as_os_str())
+}
+
 /// Version numbers as compact ranges: `0-3, 5, 7` (`none` when empty).
 pub fn number_ranges(versions: &[VersionName]) -> String {
     let mut parts: Vec<String> = Vec::new();

@@ -12,7 +12,7 @@ use nix::fcntl::AtFlags;
 use nix::sys::stat::Mode;
 use nix::unistd::UnlinkatFlags;
 
-use super::{Item, ReadError, RestorePlan, RestoreReport};
+use super::{shown, Item, ReadError, RestorePlan, RestoreReport};
 use crate::error::PathError;
 use crate::fs::{copy_attributes, copy_entry, CopyOptions, CopyOutcome, Dir, FileKind};
 
@@ -85,9 +85,15 @@ const COPY: CopyOptions = CopyOptions {
 };
 
 impl Apply<'_, '_> {
-    fn fail(&mut self, path: &Path, e: impl std::fmt::Display) {
+    /// Record that the destination entry `path` (relative) could not be written. The
+    /// message names the destination, escaped; an I/O error adds only the OS's words.
+    fn fail(&mut self, path: &Path, e: ReadError) {
         let full = self.plan.to.join(path);
-        self.report.errors.push(format!("{}: {e}", full.display()));
+        let why = match &e {
+            ReadError::Io(p) => p.source.to_string(),
+            other => other.to_string(),
+        };
+        self.report.errors.push(format!("{}: {why}", shown(&full)));
     }
 
     /// Close the directories deeper than `depth`, giving each its attributes.
@@ -197,7 +203,7 @@ impl Apply<'_, '_> {
                     let full = self.plan.to.join(path);
                     self.report
                         .skipped
-                        .push(format!("{}: {reason}", full.display()));
+                        .push(format!("{}: {reason}", shown(&full)));
                     return Ok(());
                 }
                 Err(e) => return Err(at(io::Error::other(e.to_string()))),

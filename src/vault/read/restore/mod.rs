@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset};
 
+use super::shown;
 use super::tree::Tree;
 use super::{newest, source_relative, version, version_at, ReadError};
 use crate::error::PathError;
@@ -70,13 +71,13 @@ impl std::fmt::Display for Conflict {
             write!(
                 f,
                 "{}: a directory is in the way (never replaced; remove it to restore here)",
-                self.path.display()
+                shown(&self.path)
             )
         } else {
             write!(
                 f,
                 "{}: exists (not replaced without --overwrite)",
-                self.path.display()
+                shown(&self.path)
             )
         }
     }
