@@ -15,6 +15,7 @@ use nix::unistd::UnlinkatFlags;
 use super::{shown, Item, ReadError, RestorePlan, RestoreReport};
 use crate::error::PathError;
 use crate::fs::{copy_attributes, copy_entry, CopyOptions, CopyOutcome, Dir, FileKind};
+use crate::vault::layout::Resolved;
 
 impl RestorePlan<'_> {
     /// Write the plan. Refuses (writing nothing) while [`blocking`](Self::blocking)
@@ -42,6 +43,7 @@ impl RestorePlan<'_> {
         let base_src = self.tree.open(&self.base)?;
         run.stack.push(Frame {
             src: base_src,
+            at: self.base.clone(),
             dst: base_dst,
             item: None,
             path: PathBuf::new(),
@@ -62,6 +64,8 @@ impl RestorePlan<'_> {
 /// An open destination directory and the real source directory it is restored from.
 struct Frame {
     src: Dir,
+    /// Where `src` is in the vault.
+    at: Resolved,
     dst: Dir,
     /// The plan item this directory comes from (`None`: the destination folder).
     item: Option<usize>,
@@ -110,14 +114,11 @@ impl Apply<'_, '_> {
             let Some(parent) = self.stack.last() else {
                 return;
             };
-            let result = self
-                .plan
-                .tree
-                .real_parent(&item.src)
-                .and_then(|(src, name)| {
-                    copy_attributes(&src, &name, &item.src.meta, &parent.dst, &item.name, &COPY)
-                        .map_err(|e| PathError::new(&frame.path, e).into())
-                });
+            let real = self.plan.tree.parent_of(&parent.src, &parent.at, &item.src);
+            let result = real.and_then(|(src, name)| {
+                copy_attributes(&src, &name, &item.src.meta, &parent.dst, &item.name, &COPY)
+                    .map_err(|e| PathError::new(&frame.path, e).into())
+            });
             if let Err(e) = result {
                 self.fail(&frame.path, e);
             }
@@ -161,10 +162,11 @@ impl Apply<'_, '_> {
             Err(e) => return Err(at(e.into())),
         }
         let dst = parent.dst.open_child(&item.name).map_err(at)?;
-        let src = self.plan.tree.open(&item.src)?;
+        let src = self.plan.tree.open_in(&parent.src, &parent.at, &item.src)?;
         self.report.entries += 1;
         self.stack.push(Frame {
             src,
+            at: item.src.clone(),
             dst,
             item: Some(index),
             path: path.to_path_buf(),
