@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::ReadError;
 use crate::error::PathError;
-use crate::fs::Dir;
+use crate::fs::{Dir, FileKind};
 use crate::vault::layout::{parse_link_target, JobFolder, Resolved, Resolver, VersionName};
 
 /// A job folder and a resolver over its committed versions.
@@ -36,11 +36,27 @@ impl<'a> Tree<'a> {
             .map_err(|e| PathError::new(self.folder.version_path(v), e).into())
     }
 
-    /// `rel` in version `v` resolved to its real entry (`None`: not in that version).
-    pub fn resolve(&self, v: &VersionName, rel: &Path) -> Result<Option<Resolved>, ReadError> {
-        self.resolver
-            .resolve(v, rel)
-            .map_err(|e| PathError::new(self.folder.version_path(v).join(rel), e).into())
+    /// `rel` (plain components) in version `v` resolved to its real entry, walking from the
+    /// version root through open directories (any path length); also the real directory
+    /// that holds it, open (`None` for the root). `None` when `rel` is not in the version
+    /// (or passes through a non-directory, e.g. a source symlink).
+    pub fn locate(&self, v: &VersionName, rel: &Path) -> Result<Option<Located>, ReadError> {
+        let mut cur = self.version_root(v)?;
+        let mut parent: Option<(Dir, Resolved)> = None;
+        for name in rel.iter() {
+            if cur.meta.kind != FileKind::Dir {
+                return Ok(None);
+            }
+            let dir = match &parent {
+                Some((pd, pr)) => self.open_in(pd, pr, &cur)?,
+                None => self.open(&cur)?,
+            };
+            let Some(next) = self.child(&dir, &cur, name)? else {
+                return Ok(None);
+            };
+            parent = Some((dir, std::mem::replace(&mut cur, next)));
+        }
+        Ok(Some(Located { entry: cur, parent }))
     }
 
     /// Open the real directory `dir` without following any symlink.
@@ -174,6 +190,13 @@ impl<'a> Tree<'a> {
         let name = r.path.file_name().unwrap_or_default();
         crate::fs::hash_file(dir, name).map_err(|e| self.error(r, e))
     }
+}
+
+/// A path of a version, resolved: the real entry, and the real directory holding it.
+#[derive(Debug)]
+pub(crate) struct Located {
+    pub entry: Resolved,
+    pub parent: Option<(Dir, Resolved)>,
 }
 
 /// The name of `child` in `parent` when `child` is a real entry of that very directory

@@ -40,7 +40,7 @@ impl RestorePlan<'_> {
             stack: Vec::new(),
         };
         let base_dst = Dir::open(&self.to).map_err(|e| PathError::new(&self.to, e))?;
-        let base_src = self.tree.open(&self.base)?;
+        let base_src = self.reopen_base()?;
         run.stack.push(Frame {
             src: base_src,
             at: self.base.clone(),

@@ -114,6 +114,8 @@ pub struct RestorePlan<'a> {
     create_to: bool,
     /// The real directory the depth-1 items live in (the version root for the whole tree).
     base: Resolved,
+    /// `base`, open.
+    base_dir: Dir,
     items: Vec<Item>,
 }
 
@@ -144,12 +146,13 @@ pub fn plan_restore<'a>(
         Which::At(t) => version_at(folder, t)?,
     };
     let tree = Tree::new(folder)?;
-    let found = tree
-        .resolve(&v, &rel)?
+    let located = tree
+        .locate(&v, &rel)?
         .ok_or_else(|| ReadError::NotInVersion {
             path: req.path.clone(),
             version: v.to_string(),
         })?;
+    let found = located.entry.clone();
     let create_to = match std::fs::metadata(&req.to) {
         Ok(m) if m.is_dir() => false,
         Ok(_) => {
@@ -162,6 +165,10 @@ pub fn plan_restore<'a>(
         Err(e) if e.kind() == io::ErrorKind::NotFound => true,
         Err(e) => return Err(PathError::new(&req.to, e).into()),
     };
+    let (base_dir, base) = match located.parent {
+        Some(parent) => parent,
+        None => (tree.open(&found)?, found.clone()),
+    };
     let mut plan = RestorePlan {
         tree,
         version: v,
@@ -172,7 +179,8 @@ pub fn plan_restore<'a>(
         bytes: 0,
         overwrite: req.overwrite,
         create_to,
-        base: found.clone(),
+        base,
+        base_dir,
         items: Vec::new(),
     };
     let dst = match create_to {
@@ -183,26 +191,15 @@ pub fn plan_restore<'a>(
         dst: dst.as_ref(),
         path: req.to.clone(),
     };
+    let base_dir = plan.reopen_base()?;
+    let base = plan.base.clone();
     if rel.as_os_str().is_empty() {
-        let root = plan.tree.open(&found)?;
-        plan.add_children(&found, &root, &source, 1)?;
+        plan.add_children(&found, &base_dir, &source, 1)?;
     } else {
-        plan.base = real_parent_of(&found);
-        let (base_dir, _) = plan.tree.real_parent(&found)?;
         let name = rel.file_name().unwrap_or_default().to_os_string();
-        let base = plan.base.clone();
         plan.add(found, name, (&base_dir, &base), &source, 1)?;
     }
     Ok(plan)
-}
-
-/// The resolved real parent directory of `r` (its metadata is not needed).
-fn real_parent_of(r: &Resolved) -> Resolved {
-    Resolved {
-        version: r.version.clone(),
-        path: r.path.parent().map(Path::to_path_buf).unwrap_or_default(),
-        meta: r.meta,
-    }
 }
 
 /// Where entries are planned to go: the destination folder's path and, when it exists,
@@ -213,6 +210,13 @@ struct Source<'d> {
 }
 
 impl RestorePlan<'_> {
+    /// A new fd for the base directory.
+    fn reopen_base(&self) -> Result<Dir, ReadError> {
+        self.base_dir
+            .open_beneath(Path::new(""))
+            .map_err(|e| PathError::new(self.base.full_path(self.tree.folder.root()), e).into())
+    }
+
     /// Add `src` (a child of the real directory `parent`) as `dst/name`, and everything
     /// below it.
     fn add(
