@@ -232,11 +232,22 @@ impl Apply<'_, '_> {
         let Some(root) = self.stack.first() else {
             return false;
         };
+        // Open the first copy's folder one component at a time: any path length works.
+        let (Some(first_parent), Some(first_name)) = (first.parent(), first.file_name()) else {
+            return false;
+        };
+        let mut holder = root.dst.open_beneath(Path::new(""));
+        for comp in first_parent.iter() {
+            holder = holder.and_then(|d| d.open_child(comp));
+        }
+        let Ok(holder) = holder else {
+            return false;
+        };
         nix::unistd::linkat(
-            Some(root.dst.as_fd().as_raw_fd()),
-            first.as_path(),
+            Some(holder.as_fd().as_raw_fd()),
+            first_name,
             Some(dst.as_fd().as_raw_fd()),
-            Path::new(name),
+            name,
             AtFlags::empty(),
         )
         .is_ok()
