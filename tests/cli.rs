@@ -103,6 +103,19 @@ fn check_config_accepts_the_demo_and_prints_a_summary() {
 }
 
 #[test]
+fn check_config_accepts_every_example() {
+    let examples = std::fs::read_dir(root().join("examples")).unwrap();
+    for file in examples.map(|e| e.unwrap().path()) {
+        if file.extension().is_some_and(|e| e == "toml") {
+            let (code, out, err) = run(bin().arg("check-config").arg(&file));
+            assert_eq!(code, 0, "{}: {err}", file.display());
+            assert!(out.contains(": ok, "), "{out}");
+            assert!(!err.contains("error:"), "{err}");
+        }
+    }
+}
+
+#[test]
 fn check_config_reports_every_error_with_position_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(

@@ -113,4 +113,19 @@ mod tests {
             assert_eq!(err.reason, reason, "{text:?}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn display_parses_back(value in "[A-Za-z0-9_-][A-Za-z0-9 _.-]{0,20}[A-Za-z0-9_-]") {
+            for spec in [
+                FsSpec::Uuid(value.clone()),
+                FsSpec::PartUuid(value.clone()),
+                FsSpec::Label(value.clone()),
+                FsSpec::PartLabel(value.clone()),
+                FsSpec::Dev(PathBuf::from(format!("/dev/{value}"))),
+            ] {
+                proptest::prop_assert_eq!(spec.to_string().parse::<FsSpec>(), Ok(spec));
+            }
+        }
+    }
 }

@@ -107,13 +107,13 @@ impl<'a> Walk<'a> {
             .folder
             .dir()
             .open_child(OsStr::new(&self.latest.to_string()))
-            .map_err(|e| self.vault_err(&self.latest.to_string(), e))?;
+            .map_err(|e| self.vault_err(self.latest.to_string(), e))?;
         let sm = src
             .stat_self()
             .map_err(|e| self.source_err(Path::new(""), e))?;
         let vm = vault
             .stat_self()
-            .map_err(|e| self.vault_err(&self.latest.to_string(), e))?;
+            .map_err(|e| self.vault_err(self.latest.to_string(), e))?;
         if sm.mode != vm.mode || sm.uid != vm.uid || sm.gid != vm.gid || sm.mtime != vm.mtime {
             changes.record(PathBuf::new(), Change::Attrib);
         }

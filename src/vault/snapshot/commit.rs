@@ -31,7 +31,6 @@ use crate::vault::lock::JobLock;
 const SYMLINK_MAX_DEFAULT: usize = 4095;
 /// Symlink target limit of XFS.
 const SYMLINK_MAX_XFS: usize = 1024;
-const XFS_MAGIC: i64 = 0x5846_5342;
 /// Temp name of the next `latest` link.
 const LATEST_TMP: &str = ".latest.tmp";
 
@@ -310,7 +309,7 @@ fn vault_err(job: &JobConfig, path: &Path) -> impl Fn(io::Error) -> SnapshotErro
 /// The longest symlink target the filesystem of `dir` stores.
 fn symlink_max(dir: &Dir) -> usize {
     match nix::sys::statfs::fstatfs(dir) {
-        Ok(st) if st.filesystem_type().0 as i64 == XFS_MAGIC => SYMLINK_MAX_XFS,
+        Ok(st) if st.filesystem_type() == nix::sys::statfs::XFS_SUPER_MAGIC => SYMLINK_MAX_XFS,
         _ => SYMLINK_MAX_DEFAULT,
     }
 }
