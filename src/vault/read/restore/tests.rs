@@ -261,6 +261,7 @@ fn hard_links_are_kept_beyond_path_max() {
         nix::sys::stat::Mode::from_bits_truncate(0o644),
     )
     .unwrap();
+    // SAFETY: `fd` was just opened above and is closed right after.
     nix::unistd::write(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, b"deep").unwrap();
     nix::unistd::close(fd).unwrap();
     // "000-…/…/leaf" is restored first; "zz" (a short path) must become a link to it.
