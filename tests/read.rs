@@ -848,3 +848,19 @@ mod deep {
         assert_eq!(out.status.code(), Some(0), "{}", util::stdout(&out));
     }
 }
+
+#[test]
+fn list_says_when_the_newest_version_alone_is_over_budget() {
+    let e = Env::two_versions();
+    let msg = "over budget: the newest version V1--2026-11-23_10-01-00_+0100 alone exceeds it (bytes 8192 > 4096); kept";
+    let record = e
+        .folder
+        .root()
+        .join(".reverberator")
+        .join(reverberator::vault::retire::OVER_BUDGET_FILE);
+    std::fs::write(&record, format!("{msg}\n")).unwrap();
+    let out = e.run(&["list", "docs"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), format!("reverberator: docs: {msg}\n"));
+    assert_eq!(stdout(&out).lines().count(), 3);
+}
