@@ -1,5 +1,5 @@
 //! The read side of a job folder: [`list`](list::list) its versions, [`diff`](diff::diff)
-//! two of them, [`restore`](restore) a path of one as real files, and
+//! two of them, [`restore`] a path of one as real files, and
 //! [`verify`](verify::verify) that the folder keeps the layout contract of
 //! [`crate::vault`].
 //!
