@@ -3,9 +3,9 @@
 //! Both versions are walked together through open directory fds, following structural
 //! links one hop (the links files come from the
 //! [`Resolver`](crate::vault::layout::Resolver)'s cache) and never source symlinks, so
-//! paths of any length work. Identity is checked before anything is read: two directories that resolve to the same real directory are equal
-//! with everything below them (versions never change once committed), and two entries
-//! that are the same inode are equal. So diffing neighbouring versions costs what changed
+//! paths of any length work. Identity is checked before anything is read: two directories
+//! that resolve to the same real directory are equal with everything below them (versions
+//! never change once committed), and two entries that are the same inode are equal. So diffing neighbouring versions costs what changed
 //! between them, not the size of the tree. Entries that are different inodes are compared
 //! on type, mode, owner, group, mtime (ns), then size, symlink target or device number,
 //! and — for regular files whose attributes all agree — their xxh3 content hash.
