@@ -86,7 +86,11 @@ pub struct RunArgs {}
 /// `reverberator check-config [FILE]`
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  reverberator check-config\n  \
-    reverberator check-config /etc/reverberator/reverberator.toml\n\n\
+    reverberator check-config /etc/reverberator/reverberator.toml\n  \
+    REVERBERATOR_JOBS__DEMO__SETTLE=5s reverberator check-config\n\n\
+    Runs the loader `run` uses, environment overrides included. Every problem is printed \
+    as FILE:LINE:COL: error: message, with the line, a caret and a hint; a valid file \
+    prints each job's resolved settings. Reference: docs/CONFIG.md.\n\n\
     Exit status: 0 valid (warnings allowed), 1 invalid.")]
 pub struct CheckConfigArgs {
     /// The file to check (default: the same lookup as `run`).
@@ -96,7 +100,15 @@ pub struct CheckConfigArgs {
 
 /// `reverberator convert-rules TSV [-o OUT]`
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  reverberator convert-rules rules.tsv -o reverberator.toml")]
+#[command(
+    after_help = "Example:\n  reverberator convert-rules rules.tsv -o reverberator.toml\n\n\
+    The header row is the original tool's, typos included (`Minium snapshot time`, \
+    `Keep 1 Compelete Backup`). Blank and `#` lines are skipped; times are seconds or \
+    durations like `1m 30s`; booleans are true/false, yes/no, 1/0; empty cells take the \
+    defaults. The output is checked with the config loader before it is written.\n\n\
+    Exit status: 0 converted, 1 a bad row (each reported as TSV:LINE:COL: error: …; \
+    nothing written)."
+)]
 pub struct ConvertRulesArgs {
     /// The legacy rule table (tab-separated, header row as in the original tool).
     #[arg(value_name = "TSV")]
@@ -150,6 +162,7 @@ pub struct DiffArgs {
 /// `reverberator restore JOB PATH [--version N | --at TIME] --to DIR [--overwrite]`
 #[derive(Debug, Args)]
 #[command(
+    disable_version_flag = true,
     after_help = "Examples:\n  reverberator restore documents . --to /tmp/all\n  \
     reverberator restore documents notes/todo.txt --at '2026-11-23 10:00:00' --to /tmp"
 )]

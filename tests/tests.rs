@@ -6,5 +6,6 @@ mod cli;
 mod config;
 mod daemon;
 mod mounts;
+mod read;
 mod retire;
 mod vault;

@@ -33,10 +33,8 @@ pub fn run(global: &GlobalArgs, args: &CheckConfigArgs) -> anyhow::Result<ExitCo
 }
 
 fn report_valid(loaded: &Loaded) -> anyhow::Result<ExitCode> {
-    let path = &loaded.config.path;
     if !loaded.warnings.is_empty() {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        eprintln!("{}", diag::render_all(path, &text, &loaded.warnings));
+        eprintln!("{}", loaded.render_warnings());
     }
     let mut out = std::io::stdout().lock();
     out.write_all(summary(loaded).as_bytes())?;

@@ -1,9 +1,22 @@
-//! `reverberator diff`.
+//! `reverberator diff JOB A B`: one line per path that differs between versions A and B
+//! (`A`/`D`/`M` and the escaped path, sorted by path bytes). Exit 0 whether or not
+//! anything differs; 1 on error (e.g. an unknown version number).
+
+use std::io::Write;
 
 use crate::cli::{DiffArgs, GlobalArgs};
 use crate::exit::ExitCode;
+use crate::vault::read;
 
 /// Run `reverberator diff`.
-pub fn run(_global: &GlobalArgs, _args: &DiffArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`diff` is not implemented yet")
+pub fn run(global: &GlobalArgs, args: &DiffArgs) -> anyhow::Result<ExitCode> {
+    let (job, folder) = super::list::open_job(global, &args.job)?;
+    let lines =
+        read::diff(&folder, args.a, args.b).map_err(|e| anyhow::anyhow!("{}: {e}", job.name))?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for line in &lines {
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    Ok(ExitCode::Success)
 }

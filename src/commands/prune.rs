@@ -1,9 +1,211 @@
-//! `reverberator prune`.
+//! `reverberator prune JOB [--dry-run]`: enforce the job's `keep_versions` and
+//! `vault_limit` now, retiring oldest versions (never the newest) and printing what each
+//! retire moved and freed. `--dry-run` prints the real plan of the first version to retire
+//! (moves, repoints, what deleting it frees) and the versions that would follow, changing
+//! nothing. Exit 1 when the newest version alone exceeds the budget (it is kept).
+
+use std::io::Write;
+
+use anyhow::Context;
 
 use crate::cli::{GlobalArgs, PruneArgs};
+use crate::config::{self, Budget, ConfigError, JobConfig};
 use crate::exit::ExitCode;
+use crate::vault::retire::{self, DryRun, RetirePlan, RetireReport, Retired, Usage};
 
 /// Run `reverberator prune`.
-pub fn run(_global: &GlobalArgs, _args: &PruneArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`prune` is not implemented yet")
+pub fn run(global: &GlobalArgs, args: &PruneArgs) -> anyhow::Result<ExitCode> {
+    let loaded = match config::load(global.config.as_deref()) {
+        Ok(l) => l,
+        Err(e @ ConfigError::Invalid { .. }) => {
+            anyhow::bail!("{e} (run `reverberator check-config` for details)")
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let job = loaded.config.job(&args.job).with_context(|| {
+        let known: Vec<&str> = loaded.config.jobs.iter().map(|j| j.name.as_str()).collect();
+        format!(
+            "unknown job `{}`; the config defines: {}",
+            args.job,
+            known.join(", ")
+        )
+    })?;
+    if !job.job_dir().is_dir() {
+        anyhow::bail!(
+            "job {}: no versions yet ({} does not exist)",
+            job.name,
+            job.job_dir().display()
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    let code = if args.dry_run {
+        let dry = retire::dry_run(job).with_context(|| format!("job {}", job.name))?;
+        print_dry_run(&mut out, job, &dry)?;
+        if dry.over_budget.is_some() {
+            ExitCode::Failure
+        } else {
+            ExitCode::Success
+        }
+    } else {
+        let report = retire::enforce(job).with_context(|| format!("job {}", job.name))?;
+        print_report(&mut out, job, &report)?;
+        if let Some(msg) = &report.over_budget {
+            eprintln!("{}: {msg}", job.name);
+            ExitCode::Failure
+        } else {
+            ExitCode::Success
+        }
+    };
+    out.flush()?;
+    Ok(code)
+}
+
+fn usage_text(u: Usage) -> String {
+    format!("{} bytes and {} inodes", u.bytes, u.inodes)
+}
+
+fn budget_text(b: Budget) -> String {
+    let part = |v: Option<u64>, unit: &str| {
+        v.map_or(format!("no {unit} limit"), |n| format!("{n} {unit}"))
+    };
+    format!("{}, {}", part(b.bytes, "bytes"), part(b.inodes, "inodes"))
+}
+
+fn reasons_text(plan: &RetirePlan) -> String {
+    let r: Vec<String> = plan.reasons.iter().map(|r| r.to_string()).collect();
+    r.join("; ")
+}
+
+fn print_report(
+    out: &mut impl Write,
+    job: &JobConfig,
+    report: &RetireReport,
+) -> anyhow::Result<()> {
+    if let Some(r) = &report.recovered {
+        writeln!(
+            out,
+            "{}: finished an interrupted retire of {}",
+            job.name, r.plan.retired
+        )?;
+    }
+    if let Some(rc) = &report.recount {
+        writeln!(
+            out,
+            "{}: recounted the job folder: {} on disk (cached figures said {})",
+            job.name,
+            usage_text(rc.counted),
+            usage_text(rc.cached)
+        )?;
+    }
+    for r in &report.retired {
+        print_retired(out, job, r)?;
+    }
+    if report.retired.is_empty() {
+        writeln!(out, "{}: nothing to retire", job.name)?;
+    }
+    writeln!(
+        out,
+        "{}: uses {} (budget: {})",
+        job.name,
+        usage_text(report.used),
+        budget_text(report.budget)
+    )?;
+    Ok(())
+}
+
+fn print_retired(out: &mut impl Write, job: &JobConfig, r: &Retired) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "{}: retired {} ({}): {} folder(s) moved into {}, {} link(s) repointed, freed {}",
+        job.name,
+        r.plan.retired,
+        reasons_text(&r.plan),
+        r.plan.moves.len(),
+        r.plan.heir,
+        r.plan.repoints.len(),
+        usage_text(r.freed)
+    )?;
+    Ok(())
+}
+
+fn print_dry_run(out: &mut impl Write, job: &JobConfig, dry: &DryRun) -> anyhow::Result<()> {
+    let name = &job.name;
+    if let Some(p) = &dry.pending {
+        writeln!(
+            out,
+            "{name}: an interrupted retire of {} is pending; the next writer finishes it:",
+            p.retired
+        )?;
+        print_plan(out, p)?;
+        return Ok(());
+    }
+    if let Some(rc) = &dry.recount {
+        writeln!(
+            out,
+            "{name}: would recount the job folder: {} on disk (cached figures say {})",
+            usage_text(rc.counted),
+            usage_text(rc.cached)
+        )?;
+    }
+    for step in &dry.steps {
+        let why: Vec<String> = step.reasons.iter().map(|r| r.to_string()).collect();
+        match &step.plan {
+            Some(p) => {
+                writeln!(
+                    out,
+                    "{name}: would retire {} ({}), freeing {}:",
+                    step.version,
+                    why.join("; "),
+                    usage_text(step.freed)
+                )?;
+                print_plan(out, p)?;
+            }
+            None => writeln!(
+                out,
+                "{name}: would then retire {} ({}), freeing at most {}",
+                step.version,
+                why.join("; "),
+                usage_text(step.freed)
+            )?,
+        }
+    }
+    if dry.steps.is_empty() {
+        writeln!(out, "{name}: nothing to retire")?;
+    }
+    if let Some(msg) = &dry.over_budget {
+        writeln!(out, "{name}: {msg}; it would be kept")?;
+    }
+    writeln!(
+        out,
+        "{name}: uses {} now, about {} after (budget: {})",
+        usage_text(dry.used),
+        usage_text(dry.used_after),
+        budget_text(dry.budget)
+    )?;
+    Ok(())
+}
+
+fn print_plan(out: &mut impl Write, p: &RetirePlan) -> anyhow::Result<()> {
+    for m in &p.moves {
+        writeln!(
+            out,
+            "  move    {}/{} -> {}/{}",
+            p.retired,
+            m.from.display(),
+            p.heir,
+            m.to.display()
+        )?;
+    }
+    for r in &p.repoints {
+        writeln!(
+            out,
+            "  repoint {}/{}: {} -> {}",
+            r.version,
+            r.path.display(),
+            r.old_target.display(),
+            r.new_target.display()
+        )?;
+    }
+    writeln!(out, "  delete  the rest of {}", p.retired)?;
+    Ok(())
 }

@@ -1,9 +1,86 @@
-//! `reverberator restore`.
+//! `reverberator restore JOB PATH [--version N | --at TIME] --to DIR [--overwrite]`:
+//! plan the restore, print every conflict and stop (writing nothing) when anything is in
+//! the way, else write it with a progress bar on stderr when stderr is a terminal and the
+//! restore is long. Exit 0 when everything was restored, 1 otherwise.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{GlobalArgs, RestoreArgs};
 use crate::exit::ExitCode;
+use crate::vault::read::{self, RestorePlan, RestoreRequest, Which};
+
+/// Show a progress bar from this many entries, or this many bytes, on.
+const LONG_ENTRIES: u64 = 2_000;
+const LONG_BYTES: u64 = 256 << 20;
 
 /// Run `reverberator restore`.
-pub fn run(_global: &GlobalArgs, _args: &RestoreArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`restore` is not implemented yet")
+pub fn run(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<ExitCode> {
+    let (job, folder) = super::list::open_job(global, &args.job)?;
+    let name = &job.name;
+    let which = match (&args.version, &args.at) {
+        (Some(n), _) => Which::Number(*n),
+        (None, Some(at)) => Which::At(read::parse_time(at)?),
+        (None, None) => Which::Newest,
+    };
+    let req = RestoreRequest {
+        path: args.path.clone(),
+        which,
+        to: args.to.clone(),
+        overwrite: args.overwrite,
+    };
+    let plan = read::plan_restore(&folder, &req).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let blocking = plan.blocking();
+    if !blocking.is_empty() {
+        for conflict in &blocking {
+            eprintln!("reverberator: {name}: {conflict}");
+        }
+        eprintln!(
+            "reverberator: {name}: {} conflict(s); nothing restored",
+            blocking.len()
+        );
+        return Ok(ExitCode::Failure);
+    }
+    let bar = progress_bar(&plan);
+    let report = plan.apply(&mut |entries, _bytes| {
+        if let Some(bar) = &bar {
+            bar.set_position(entries);
+        }
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    for skipped in &report.skipped {
+        eprintln!("reverberator: {name}: skipped {skipped}");
+    }
+    for error in &report.errors {
+        eprintln!("reverberator: {name}: {error}");
+    }
+    eprintln!(
+        "{name}: restored {} entries ({} bytes, {} hard links) from {} to {}",
+        report.entries,
+        report.bytes,
+        report.hard_links,
+        plan.version,
+        plan.to.display()
+    );
+    Ok(if report.errors.is_empty() {
+        ExitCode::Success
+    } else {
+        ExitCode::Failure
+    })
+}
+
+fn progress_bar(plan: &RestorePlan<'_>) -> Option<ProgressBar> {
+    let long = plan.entries >= LONG_ENTRIES || plan.bytes >= LONG_BYTES;
+    if !long || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(plan.entries);
+    let style =
+        ProgressStyle::with_template("{spinner} restoring {pos}/{len} entries {wide_bar} {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    Some(bar)
 }

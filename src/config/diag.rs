@@ -101,6 +101,11 @@ impl<'a> Locator<'a> {
         Locator { text, index, env }
     }
 
+    /// True when the file or the environment sets `path` (even to a value that was rejected).
+    pub fn is_set(&self, path: &[&str]) -> bool {
+        self.index.get(path).is_some() || self.env.var_for(path).is_some()
+    }
+
     /// The environment variable that sets `path` (or an ancestor), if any.
     pub fn env_var(&self, path: &[&str]) -> Option<&'a str> {
         self.env.var_for(path)
@@ -119,9 +124,10 @@ impl<'a> Locator<'a> {
     /// Set `d`'s key path and position: the environment variable when one set the value,
     /// else the file span, else the nearest ancestor the file has.
     pub fn place(&self, mut d: Diagnostic, path: &[&str], part: Part) -> Diagnostic {
-        if !path.is_empty() {
-            d.key = Some(path.join("."));
+        if path.is_empty() {
+            return d;
         }
+        d.key = Some(path.join("."));
         if let Some(var) = self.env.var_for(path) {
             d.env_var = Some(var.to_owned());
             return d;
@@ -129,7 +135,12 @@ impl<'a> Locator<'a> {
         if let Some(span) = self.exact_span(path, part) {
             return d.at_span(self.text, span);
         }
-        if let Some(o) = self.env.overrides().iter().find(|o| o.path.starts_with_strs(path)) {
+        if let Some(o) = self
+            .env
+            .overrides()
+            .iter()
+            .find(|o| o.path.starts_with_strs(path))
+        {
             d.env_var = Some(o.var.clone());
             return d;
         }
@@ -181,9 +192,12 @@ pub fn render(file: &Path, text: &str, d: &Diagnostic) -> String {
     if let (Some(span), Some(line)) = (&d.span, d.line) {
         out.push_str(&snippet(text, span, line));
     }
-    if let Some(var) = &d.env_var {
-        let key = d.key.as_deref().unwrap_or("a key");
-        let _ = writeln!(out, "   = note: ${var} overrides `{key}` of {}", file.display());
+    if let (Some(var), Some(key)) = (&d.env_var, &d.key) {
+        let _ = writeln!(
+            out,
+            "   = note: ${var} overrides `{key}` of {}",
+            file.display()
+        );
     }
     if let Some(hint) = &d.hint {
         let _ = writeln!(out, "   = hint: {hint}");
@@ -211,7 +225,10 @@ fn snippet(text: &str, span: &Range<usize>, line_no: usize) -> String {
         .chars()
         .map(|c| if c == '\t' { '\t' } else { ' ' })
         .collect();
-    let width = text[start..floor_char_boundary(text, end)].chars().count().max(1);
+    let width = text[start..floor_char_boundary(text, end)]
+        .chars()
+        .count()
+        .max(1);
     let gutter = line_no.to_string().len();
     format!(
         "{:gutter$} |\n{line_no} | {line}\n{:gutter$} | {pad}{}\n",
@@ -272,7 +289,10 @@ mod tests {
         let env = EnvOverrides::from_vars([("REVERBERATOR_JOBS__DEMO__SETTLE", "x")]);
         let loc = Locator::new(text, &index, &env);
         let d = loc.error(&["jobs", "demo", "settle"], Part::Value, "bad");
-        assert_eq!(d.env_var.as_deref(), Some("REVERBERATOR_JOBS__DEMO__SETTLE"));
+        assert_eq!(
+            d.env_var.as_deref(),
+            Some("REVERBERATOR_JOBS__DEMO__SETTLE")
+        );
         assert_eq!(d.line, None);
         let none = EnvOverrides::none();
         let loc = Locator::new(text, &index, &none);
@@ -280,5 +300,8 @@ mod tests {
         assert_eq!((d.line, d.col), (Some(2), Some(10)));
         let d = loc.error(&["jobs", "demo", "vault"], Part::Key, "missing");
         assert_eq!((d.line, d.col), (Some(1), Some(7)));
+        let loc = Locator::new(text, &index, &env);
+        let d = loc.error(&[], Part::Key, "about the whole file");
+        assert_eq!((d.line, d.env_var, d.key), (None, None, None));
     }
 }

@@ -79,8 +79,15 @@ impl LimitExpr {
     }
 }
 
+/// `p` percent of `total`, rounded down; at least 1 when `total` is not 0 (a percentage of
+/// a real filesystem never means "nothing allowed").
 fn percent(total: u64, p: f64) -> u64 {
-    (total as f64 * p / 100.0).floor() as u64
+    let n = (total as f64 * p / 100.0).floor() as u64;
+    if total > 0 {
+        n.max(1)
+    } else {
+        n
+    }
 }
 
 impl FromStr for LimitExpr {
@@ -200,10 +207,119 @@ mod tests {
     }
 
     #[test]
+    fn largest_term_wins_per_dimension() {
+        let e: LimitExpr = "1G, 50%, i10, i2%, 2000".parse().unwrap();
+        let b = e.resolve(FsCapacity {
+            bytes: 10_000_000_000,
+            inodes: 1000,
+        });
+        assert_eq!(b.bytes, Some(5_000_000_000));
+        assert_eq!(b.inodes, Some(20));
+        let only_bytes: LimitExpr = "500MiB".parse().unwrap();
+        let b = only_bytes.resolve(FsCapacity {
+            bytes: 1,
+            inodes: 1,
+        });
+        assert_eq!(
+            b,
+            Budget {
+                bytes: Some(524_288_000),
+                inodes: None
+            }
+        );
+    }
+
+    #[test]
+    fn case_spaces_and_trailing_b_do_not_matter() {
+        for text in ["2GiB", "2 gib", "2Gi", " 2 GIB "] {
+            let e: LimitExpr = text.parse().unwrap();
+            let cap = FsCapacity {
+                bytes: 0,
+                inodes: 0,
+            };
+            assert_eq!(e.resolve(cap).bytes, Some(2 << 30), "{text:?}");
+        }
+        assert_eq!(parse_size("1.5kb"), Some(1500));
+        assert_eq!(parse_size("1kib"), Some(1024));
+    }
+
+    #[test]
+    fn a_tiny_percentage_of_a_real_filesystem_is_at_least_one() {
+        let e: LimitExpr = "0.001%, i0.5%".parse().unwrap();
+        let b = e.resolve(FsCapacity {
+            bytes: 100,
+            inodes: 10,
+        });
+        assert_eq!(
+            b,
+            Budget {
+                bytes: Some(1),
+                inodes: Some(1)
+            }
+        );
+        let b = e.resolve(FsCapacity {
+            bytes: 0,
+            inodes: 0,
+        });
+        assert_eq!(
+            b,
+            Budget {
+                bytes: Some(0),
+                inodes: Some(0)
+            }
+        );
+    }
+
+    #[test]
+    fn bad_terms_are_named() {
+        for (text, term) in [
+            ("5%, 2x", "2x"),
+            ("101%", "101%"),
+            ("i1.5", "i1.5"),
+            ("%", "%"),
+            ("i", "i"),
+            ("-3", "-3"),
+            ("nan%", "nan%"),
+            ("1.2.3", "1.2.3"),
+        ] {
+            let err = text.parse::<LimitExpr>().unwrap_err();
+            assert_eq!(err.term, term, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_text_is_kept() {
+        let e: LimitExpr = "10%,i20%".parse().unwrap();
+        assert_eq!(e.as_str(), "10%,i20%");
+        assert!(!e.is_unlimited());
+    }
+
+    #[test]
     fn zero_and_empty_are_unlimited() {
         for text in ["", "0", " 0 , ", "0%"] {
             let e: LimitExpr = text.parse().unwrap();
             assert!(e.is_unlimited(), "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn any_text_parses_or_names_a_term_and_resolves_without_panic(
+            text in "[0-9iIkKmMgGtTpPeEbB%., \\-]{0,24}",
+            bytes in proptest::prelude::any::<u64>(),
+            inodes in proptest::prelude::any::<u64>(),
+        ) {
+            match text.parse::<LimitExpr>() {
+                Ok(e) => {
+                    let b = e.resolve(FsCapacity { bytes, inodes });
+                    if e.is_unlimited() {
+                        proptest::prop_assert_eq!(b, Budget::default());
+                    }
+                }
+                Err(err) => proptest::prop_assert!(text.contains(err.term.as_str())),
+            }
         }
     }
 }

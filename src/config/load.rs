@@ -3,7 +3,7 @@
 //! resolution ([`super::resolve`]), then the existence warnings.
 //!
 //! [`from_str`] is the pure core (text, path, environment and an existence probe in; a
-//! [`Loaded`] or every problem out); [`super::load`] is the thin I/O wrapper. The only
+//! [`Loaded`] or every problem out); [`super::load()`] is the thin I/O wrapper. The only
 //! filesystem access of loading is reading the file and asking whether each source and
 //! vault is a folder right now.
 
@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use super::diag::Locator;
 use super::env::{EnvOverrides, CONFIG_VAR};
 use super::layer::layer;
-use super::resolve::{normalize, path_warnings, resolve, Ctx};
+use super::paths::{normalize, path_warnings};
+use super::resolve::{resolve, Ctx};
 use super::tree::SpanIndex;
 use super::{ConfigError, Diagnostic, Loaded};
 
@@ -83,6 +84,7 @@ pub fn from_str(
             Ok(Loaded {
                 config,
                 warnings: errors_first(ctx.diags),
+                text: text.to_owned(),
             })
         }
         None => Err(invalid(errors_first(ctx.diags))),
@@ -142,13 +144,21 @@ mod tests {
             find(None, None, &etc).unwrap(),
             Path::new("/etc/reverberator/reverberator.toml")
         );
-        assert!(matches!(find(None, None, &none), Err(ConfigError::NotFound)));
+        assert!(matches!(
+            find(None, None, &none),
+            Err(ConfigError::NotFound)
+        ));
     }
 
     #[test]
     fn syntax_errors_have_a_position() {
-        let err = from_str("[jobs.a\n", Path::new("/c.toml"), &EnvOverrides::none(), &|_| true)
-            .unwrap_err();
+        let err = from_str(
+            "[jobs.a\n",
+            Path::new("/c.toml"),
+            &EnvOverrides::none(),
+            &|_| true,
+        )
+        .unwrap_err();
         let ConfigError::Invalid { problems, .. } = err else {
             panic!("not invalid")
         };

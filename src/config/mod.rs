@@ -1,13 +1,22 @@
 //! The configuration: one TOML file describing many jobs.
 //!
 //! Loading happens in two stages (see `../shared/STYLE.md`, habit 2): a serde mirror of the
-//! file that stays close to the text (with spans for diagnostics), then resolution into the
-//! types below, which are already valid: durations are [`Duration`], limits are
-//! [`LimitExpr`], globs are one compiled [`Excludes`] matcher, paths are absolute.
-//! `check-config` and `run` call exactly the same [`load`].
+//! file that stays close to the text ([`raw`]), then resolution into the types below, which
+//! are already valid: durations are [`Duration`], limits are [`LimitExpr`], globs are one
+//! compiled [`Excludes`] matcher, paths are absolute. `check-config` and `run` call exactly
+//! the same [`load()`]. The pipeline, one module each:
 //!
-//! This module owns the config model and its diagnostics; it knows nothing about vaults,
-//! inotify or the daemon.
+//! ```text
+//! load   find the file, read it            (--config, $REVERBERATOR_CONFIG, ./, /etc)
+//! tree   TOML syntax + span of every key   (positions for every diagnostic)
+//! layer  figment: file, then env (`env`)   (every unknown key / wrong type, key by key)
+//! resolve, paths                           (defaults merged, values parsed, relations)
+//! diag   line:col, rendering with caret    (FILE:LINE:COL: error: message)
+//! ```
+//!
+//! [`legacy`] converts the old rule TSV into this format. This module owns the config model
+//! and its diagnostics; it knows nothing about vaults, inotify or the daemon. The user's
+//! reference is `docs/CONFIG.md`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,6 +27,7 @@ pub mod layer;
 pub mod legacy;
 pub mod limit;
 pub mod load;
+pub mod paths;
 pub mod raw;
 pub mod resolve;
 pub mod signature;
@@ -253,6 +263,16 @@ pub struct Loaded {
     pub config: Config,
     /// Problems that do not stop the config from being used.
     pub warnings: Vec<Diagnostic>,
+    /// The file's text, for rendering the warnings' source lines ([`Loaded::render_warnings`]).
+    pub text: String,
+}
+
+impl Loaded {
+    /// Every warning rendered as `FILE:LINE:COL: warning: message` with its source line and
+    /// caret (empty when there is none).
+    pub fn render_warnings(&self) -> String {
+        diag::render_all(&self.config.path, &self.text, &self.warnings)
+    }
 }
 
 /// Find (`--config`, `$REVERBERATOR_CONFIG`, `./reverberator.toml`,

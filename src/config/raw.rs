@@ -24,13 +24,15 @@ pub struct RawConfig {
     /// Settings that apply to every job unless the job overrides them.
     pub defaults: Option<RawSettings>,
     /// The jobs: the table key is the job name (free text; its vault folder is a sanitized
-    /// form of it). Sorted by name here; the file order comes from the span index.
+    /// form of it).
+    // Sorted by name here; the file order comes from the span index (`tree.rs`).
     pub jobs: Option<BTreeMap<String, RawJob>>,
 }
 
 /// The keys of `[defaults]`; every one may also be set per job.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Defaults")]
 pub struct RawSettings {
     /// Quiet period after the last change before a version is written (humantime:
     /// "90s", "1m 30s", "500ms"). Default "60s".
@@ -62,6 +64,7 @@ pub struct RawSettings {
 /// One `[jobs.NAME]` table: the job's own keys plus any `[defaults]` key as an override.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Job")]
 pub struct RawJob {
     /// The directory to keep versions of. Relative paths are resolved against the folder
     /// of the config file.
@@ -73,10 +76,14 @@ pub struct RawJob {
     pub vault: Option<String>,
     /// Which filesystem the source must be on: auto | uuid=… | partuuid=… | label=… |
     /// partlabel=… | dev=/dev/…
-    #[schemars(regex(pattern = r"^\s*(?:[Aa][Uu][Tt][Oo]|(?:[Pp][Aa][Rr][Tt])?(?:[Uu][Uu][Ii][Dd]|[Ll][Aa][Bb][Ee][Ll])\s*=\s*\S.*|[Dd][Ee][Vv]\s*=\s*/dev/.+)\s*$"))]
+    #[schemars(regex(
+        pattern = r"^\s*(?:[Aa][Uu][Tt][Oo]|(?:[Pp][Aa][Rr][Tt])?(?:[Uu][Uu][Ii][Dd]|[Ll][Aa][Bb][Ee][Ll])\s*=\s*\S.*|[Dd][Ee][Vv]\s*=\s*/dev/.+)\s*$"
+    ))]
     pub source_fs: Option<String>,
     /// Which filesystem the vault must be on (same forms as source_fs).
-    #[schemars(regex(pattern = r"^\s*(?:[Aa][Uu][Tt][Oo]|(?:[Pp][Aa][Rr][Tt])?(?:[Uu][Uu][Ii][Dd]|[Ll][Aa][Bb][Ee][Ll])\s*=\s*\S.*|[Dd][Ee][Vv]\s*=\s*/dev/.+)\s*$"))]
+    #[schemars(regex(
+        pattern = r"^\s*(?:[Aa][Uu][Tt][Oo]|(?:[Pp][Aa][Rr][Tt])?(?:[Uu][Uu][Ii][Dd]|[Ll][Aa][Bb][Ee][Ll])\s*=\s*\S.*|[Dd][Ee][Vv]\s*=\s*/dev/.+)\s*$"
+    ))]
     pub vault_fs: Option<String>,
     /// Overrides `defaults.settle`.
     pub settle: Option<String>,
@@ -193,7 +200,6 @@ const LIMIT_PATTERN: &str = concat!(
 pub fn json_schema() -> schemars::schema::RootSchema {
     let mut schema = schemars::schema_for!(RawConfig);
     let meta = schema.schema.metadata();
-    meta.id = Some("https://github.com/reverberator/reverberator/schemas/reverberator.schema.json".to_owned());
     meta.description = Some(
         "reverberator.toml: jobs that keep browseable versions of directories in a vault."
             .to_owned(),

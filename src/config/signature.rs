@@ -72,3 +72,60 @@ impl fmt::Display for FsSpec {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_form_parses_and_displays_back() {
+        for text in [
+            "auto",
+            "uuid=2f6c1b7e-9a41",
+            "partuuid=abcd-01",
+            "label=BACKUP",
+            "partlabel=data",
+            "dev=/dev/sdb1",
+        ] {
+            let spec: FsSpec = text.parse().unwrap();
+            assert_eq!(spec.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn keys_are_case_insensitive_and_values_trimmed() {
+        assert_eq!("AUTO".parse(), Ok(FsSpec::Auto));
+        assert_eq!(
+            " Label = My Disk ".parse(),
+            Ok(FsSpec::Label("My Disk".into()))
+        );
+    }
+
+    #[test]
+    fn malformed_signatures_say_why() {
+        for (text, reason) in [
+            ("usb", "no `=`"),
+            ("label=", "empty value"),
+            ("dev=sdb1", "a device must be a path under /dev/"),
+            ("serial=123", "unknown key"),
+        ] {
+            let err = text.parse::<FsSpec>().unwrap_err();
+            assert_eq!(err.reason, reason, "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn display_parses_back(value in "[A-Za-z0-9_-][A-Za-z0-9 _.-]{0,20}[A-Za-z0-9_-]") {
+            for spec in [
+                FsSpec::Uuid(value.clone()),
+                FsSpec::PartUuid(value.clone()),
+                FsSpec::Label(value.clone()),
+                FsSpec::PartLabel(value.clone()),
+                FsSpec::Dev(PathBuf::from(format!("/dev/{value}"))),
+            ] {
+                proptest::prop_assert_eq!(spec.to_string().parse::<FsSpec>(), Ok(spec));
+            }
+        }
+    }
+}

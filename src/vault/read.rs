@@ -1,1 +1,0 @@
-//! The read side: list, diff, restore, verify.

@@ -1,0 +1,302 @@
+//! `restore`: copy a path of a version out of the vault as real files with their
+//! attributes — never as links into the vault.
+//!
+//! Two steps, so nothing is written when something is in the way:
+//! 1. [`plan_restore`] resolves the path in the chosen version, walks everything below it
+//!    (following structural links one hop, keeping source symlinks as symlinks) and checks
+//!    every destination path: an existing non-directory is a [`Conflict`]; an existing
+//!    directory where a directory goes is merged into.
+//! 2. [`RestorePlan::apply`] writes, only when there is no conflict or `overwrite` was
+//!    asked for: directories are created, everything else is copied with
+//!    [`crate::fs::copy_entry`] (sparse files stay sparse; mode, owner where permitted,
+//!    xattrs, times in ns), entries that share an inode inside the version (hard links in
+//!    the source) become hard links in the destination, and each directory gets its
+//!    attributes after its children. With `overwrite` an existing file is replaced by
+//!    rename from a temporary name, so a reader never sees it half written.
+//!
+//! The destination is written through directory fds; a name that appears between plan
+//! and apply is never replaced without `overwrite` (the copy fails with "exists").
+
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset};
+
+use super::shown;
+use super::tree::Tree;
+use super::{newest, source_relative, version, version_at, ReadError};
+use crate::error::PathError;
+use crate::fs::{Dir, FileKind};
+use crate::vault::layout::{JobFolder, Resolved, VersionName};
+
+/// Which version to restore from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Which {
+    /// The newest committed version.
+    Newest,
+    /// Version `n`.
+    Number(u64),
+    /// The newest version taken at or before this time.
+    At(DateTime<FixedOffset>),
+}
+
+/// What to restore, from where, to where.
+#[derive(Debug, Clone)]
+pub struct RestoreRequest {
+    /// The path relative to the source root (`.` is the whole tree).
+    pub path: PathBuf,
+    /// The version.
+    pub which: Which,
+    /// The destination folder: the whole tree fills it, anything else is created in it
+    /// under its last component. Created (with parents) when missing.
+    pub to: PathBuf,
+    /// Replace existing files.
+    pub overwrite: bool,
+}
+
+/// A destination path that already exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// The destination path.
+    pub path: PathBuf,
+    /// `true` when even `overwrite` does not replace it (a directory where a file goes:
+    /// restore never deletes a directory tree).
+    pub fatal: bool,
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.fatal {
+            write!(
+                f,
+                "{}: a directory is in the way (never replaced; remove it to restore here)",
+                shown(&self.path)
+            )
+        } else {
+            write!(
+                f,
+                "{}: exists (not replaced without --overwrite)",
+                shown(&self.path)
+            )
+        }
+    }
+}
+
+/// One entry to restore: its destination name at `depth` (1 = directly in the
+/// destination folder) and the real entry in the vault.
+#[derive(Debug, Clone)]
+struct Item {
+    depth: usize,
+    name: OsString,
+    src: Resolved,
+    /// The destination already has something of this name (seen while planning).
+    exists: bool,
+}
+
+/// A checked restore, ready to apply.
+#[derive(Debug)]
+pub struct RestorePlan<'a> {
+    tree: Tree<'a>,
+    /// The version restored from.
+    pub version: VersionName,
+    /// What is restored (relative to the source root; empty: the whole tree).
+    pub path: PathBuf,
+    /// The destination folder.
+    pub to: PathBuf,
+    /// Everything in the way.
+    pub conflicts: Vec<Conflict>,
+    /// Entries to write (not counting the destination folder itself).
+    pub entries: u64,
+    /// Bytes of regular files to copy.
+    pub bytes: u64,
+    overwrite: bool,
+    create_to: bool,
+    /// The real directory the depth-1 items live in (the version root for the whole tree).
+    base: Resolved,
+    /// `base`, open.
+    base_dir: Dir,
+    items: Vec<Item>,
+}
+
+/// What [`RestorePlan::apply`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// Entries written (directories, files, symlinks, special files, hard links).
+    pub entries: u64,
+    /// Bytes of regular files copied.
+    pub bytes: u64,
+    /// Entries restored as hard links to an entry restored earlier.
+    pub hard_links: u64,
+    /// Entries not restored, with the reason (special files the copy engine skipped).
+    pub skipped: Vec<String>,
+    /// Entries that failed (`path: error`); the rest was restored.
+    pub errors: Vec<String>,
+}
+
+/// Check the request and plan it: which version, which entries, what is in the way.
+pub fn plan_restore<'a>(
+    folder: &'a JobFolder,
+    req: &RestoreRequest,
+) -> Result<RestorePlan<'a>, ReadError> {
+    let rel = source_relative(&req.path)?;
+    let v = match &req.which {
+        Which::Newest => newest(folder)?,
+        Which::Number(n) => version(folder, *n)?,
+        Which::At(t) => version_at(folder, t)?,
+    };
+    let tree = Tree::new(folder)?;
+    let located = tree
+        .locate(&v, &rel)?
+        .ok_or_else(|| ReadError::NotInVersion {
+            path: req.path.clone(),
+            version: v.to_string(),
+        })?;
+    let found = located.entry.clone();
+    let create_to = match std::fs::metadata(&req.to) {
+        Ok(m) if m.is_dir() => false,
+        Ok(_) => {
+            return Err(PathError::new(
+                &req.to,
+                io::Error::new(io::ErrorKind::AlreadyExists, "not a directory"),
+            )
+            .into())
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => true,
+        Err(e) => return Err(PathError::new(&req.to, e).into()),
+    };
+    let (base_dir, base) = match located.parent {
+        Some(parent) => parent,
+        None => (tree.open(&found)?, found.clone()),
+    };
+    let mut plan = RestorePlan {
+        tree,
+        version: v,
+        path: rel.clone(),
+        to: req.to.clone(),
+        conflicts: Vec::new(),
+        entries: 0,
+        bytes: 0,
+        overwrite: req.overwrite,
+        create_to,
+        base,
+        base_dir,
+        items: Vec::new(),
+    };
+    let dst = match create_to {
+        true => None,
+        false => Some(Dir::open(&req.to).map_err(|e| PathError::new(&req.to, e))?),
+    };
+    let source = Source {
+        dst: dst.as_ref(),
+        path: req.to.clone(),
+    };
+    let base_dir = plan.reopen_base()?;
+    let base = plan.base.clone();
+    if rel.as_os_str().is_empty() {
+        plan.add_children(&found, &base_dir, &source, 1)?;
+    } else {
+        let name = rel.file_name().unwrap_or_default().to_os_string();
+        plan.add(found, name, (&base_dir, &base), &source, 1)?;
+    }
+    Ok(plan)
+}
+
+/// Where entries are planned to go: the destination folder's path and, when it exists,
+/// the folder itself (open), so existing names are looked up relative to it.
+struct Source<'d> {
+    dst: Option<&'d Dir>,
+    path: PathBuf,
+}
+
+impl RestorePlan<'_> {
+    /// A new fd for the base directory.
+    fn reopen_base(&self) -> Result<Dir, ReadError> {
+        self.base_dir
+            .open_beneath(Path::new(""))
+            .map_err(|e| PathError::new(self.base.full_path(self.tree.folder.root()), e).into())
+    }
+
+    /// Add `src` (a child of the real directory `parent`) as `dst/name`, and everything
+    /// below it.
+    fn add(
+        &mut self,
+        src: Resolved,
+        name: OsString,
+        parent: (&Dir, &Resolved),
+        dst: &Source<'_>,
+        depth: usize,
+    ) -> Result<(), ReadError> {
+        let path = dst.path.join(&name);
+        let existing = match dst.dst.map(|d| d.stat(&name)) {
+            Some(Ok(meta)) => Some(meta.kind == FileKind::Dir),
+            Some(Err(e)) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(PathError::new(&path, e).into())
+            }
+            _ => None,
+        };
+        let is_dir = src.meta.kind == FileKind::Dir;
+        match existing {
+            Some(true) if is_dir => {}
+            Some(dst_is_dir) => self.conflicts.push(Conflict {
+                path: path.clone(),
+                fatal: dst_is_dir,
+            }),
+            None => {}
+        }
+        self.entries += 1;
+        if src.meta.kind == FileKind::File {
+            self.bytes += src.meta.size;
+        }
+        self.items.push(Item {
+            depth,
+            name: name.clone(),
+            src: src.clone(),
+            exists: existing.is_some(),
+        });
+        if !is_dir {
+            return Ok(());
+        }
+        let src_dir = self.tree.open_in(parent.0, parent.1, &src)?;
+        let below = match (existing, dst.dst) {
+            (Some(true), Some(d)) => {
+                Some(d.open_child(&name).map_err(|e| PathError::new(&path, e))?)
+            }
+            _ => None,
+        };
+        let inner = Source {
+            dst: below.as_ref(),
+            path,
+        };
+        self.add_children(&src, &src_dir, &inner, depth + 1)
+    }
+
+    /// Add every child of the real directory `dir` (open as `d`) into `dst`.
+    fn add_children(
+        &mut self,
+        dir: &Resolved,
+        d: &Dir,
+        dst: &Source<'_>,
+        depth: usize,
+    ) -> Result<(), ReadError> {
+        for name in self.tree.names(d, dir)? {
+            if let Some(child) = self.tree.child(d, dir, &name)? {
+                self.add(child, name, (d, dir), dst, depth)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The conflicts that stop [`apply`](Self::apply): all of them without `overwrite`,
+    /// only the fatal ones with it.
+    pub fn blocking(&self) -> Vec<&Conflict> {
+        self.conflicts
+            .iter()
+            .filter(|c| c.fatal || !self.overwrite)
+            .collect()
+    }
+}
+
+mod apply;
+#[cfg(test)]
+mod tests;

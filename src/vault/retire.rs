@@ -1,1 +1,0 @@
-//! Retire the oldest versions: plan (pure) then apply, crash-safe.

@@ -1,0 +1,357 @@
+//! Carrying out a [`RetirePlan`]: write the intent, exchange the moved directories into the
+//! heir, repoint the other links, update the heir's bookkeeping, hide the retired version,
+//! delete it while counting what that frees, settle `index.tsv`, journal, clean up.
+//!
+//! Every step checks the disk before acting, so [`finish`] can run again over a retire
+//! that was cut short anywhere (see the module docs of `retire` for why each intermediate
+//! state is safe).
+
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::Path;
+
+use super::account::{self, Usage};
+use super::plan::{Move, Repoint, RetirePlan};
+use super::{crash_point, intent, sys, RetireError};
+use crate::error::{IoContext, PathError};
+use crate::fs::{Dir, FileKind};
+use crate::vault::escape::escape;
+use crate::vault::journal::{Event, Journal, JournalLine};
+use crate::vault::layout::{write_atomic, JobFolder, VersionName, PRIVATE_DIR};
+
+/// The temp name repointed links are created under, inside `.reverberator/` (never inside
+/// a version, where any name may be a user's file).
+const TMP_LINK: &str = "retire.tmp-link";
+
+/// What retiring one version did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retired {
+    /// The plan that was carried out.
+    pub plan: RetirePlan,
+    /// Bytes and inodes whose last name was in the retired version (given back to the
+    /// filesystem).
+    pub freed: Usage,
+    /// What the retired version owned that the heir owns now (moved directories, files
+    /// still hard-linked by later versions).
+    pub forwarded: Usage,
+    /// True when this finished a retire that an earlier process started (then `freed`
+    /// only counts what was left to delete, and the next limit check recounts).
+    pub resumed: bool,
+}
+
+/// The hidden name a retired version is deleted under: `.V{n}--{time}.retiring`.
+pub fn retiring_name(v: &VersionName) -> String {
+    format!(".{v}.retiring")
+}
+
+/// Apply `plan`: write it as the intent first, then carry it out. The caller holds the
+/// job lock and made the plan under it.
+pub fn apply(folder: &JobFolder, plan: RetirePlan) -> Result<Retired, RetireError> {
+    intent::write(folder, &plan)?;
+    crash_point();
+    finish(folder, plan, false)
+}
+
+/// Carry out `plan` from wherever an earlier run stopped (each step is idempotent).
+pub(super) fn finish(
+    folder: &JobFolder,
+    plan: RetirePlan,
+    resumed: bool,
+) -> Result<Retired, RetireError> {
+    let root = folder.dir();
+    let visible = OsString::from(plan.retired.to_string());
+    let hidden = OsString::from(retiring_name(&plan.retired));
+    if exists(root, &visible, folder.root())? {
+        relink(folder, &plan)?;
+        sys::rename(root, &visible, root, &hidden).at(folder.root().join(&visible))?;
+        sys::sync(root).at(folder.root())?;
+        crash_point();
+    }
+    let freed = if exists(root, &hidden, folder.root())? {
+        delete_tree(root, &hidden)
+            .map_err(|e| RetireError::Io(PathError::new(folder.root().join(&hidden), e)))?
+    } else {
+        Usage::default()
+    };
+    sys::sync(root).at(folder.root())?;
+    let forwarded = account::settle_index(folder, &plan, freed)?;
+    crash_point();
+    journal(folder, &plan, freed, resumed)?;
+    folder
+        .remove_bookkeeping(plan.retired.number)
+        .at(folder.root().join(PRIVATE_DIR))?;
+    if resumed {
+        account::forget_recount(folder)?;
+    }
+    intent::remove(folder)?;
+    Ok(Retired {
+        plan,
+        freed,
+        forwarded,
+        resumed,
+    })
+}
+
+fn exists(dir: &Dir, name: &OsStr, root: &Path) -> Result<bool, RetireError> {
+    match dir.stat(name) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(RetireError::Io(PathError::new(root.join(name), e))),
+    }
+}
+
+/// Moves, repoints, then the heir's refs and links files; durable before anything of the
+/// retired version is deleted.
+fn relink(folder: &JobFolder, plan: &RetirePlan) -> Result<(), RetireError> {
+    let mut touched = Touched::default();
+    let retired = open_version(folder, &plan.retired)?;
+    let heir = open_version(folder, &plan.heir)?;
+    for m in &plan.moves {
+        exchange_move(folder, plan, &retired, &heir, m, &mut touched)?;
+        crash_point();
+    }
+    let private = open(folder.dir(), Path::new(PRIVATE_DIR), folder.root())?;
+    for r in &plan.repoints {
+        repoint(folder, &private, r, &mut touched)?;
+        crash_point();
+    }
+    restore_times(folder, plan)?;
+    touched.sync_all(folder.root())?;
+    add_heir_refs(folder, plan)?;
+    crash_point();
+    let links = plan.heir_links.iter().map(|p| p.as_path());
+    let links_file = folder
+        .root()
+        .join(".reverberator/links")
+        .join(plan.heir.tsv_name());
+    folder.write_links(plan.heir.number, links).at(links_file)?;
+    crash_point();
+    Ok(())
+}
+
+fn open_version(folder: &JobFolder, v: &VersionName) -> Result<Dir, RetireError> {
+    let path = folder.version_path(v);
+    Ok(Dir::open(&path).at(path)?)
+}
+
+fn open(base: &Dir, rel: &Path, base_path: &Path) -> Result<Dir, RetireError> {
+    Ok(base.open_beneath(rel).at(base_path.join(rel))?)
+}
+
+/// Split a non-empty relative path into (parent, name).
+fn split(p: &Path) -> (&Path, &OsStr) {
+    (
+        p.parent().unwrap_or(Path::new("")),
+        p.file_name().unwrap_or(OsStr::new("")),
+    )
+}
+
+/// Exchange the real directory `m.from` of the retired version with the heir's link at
+/// `m.to`; skipped when the heir already holds a real directory there.
+fn exchange_move(
+    folder: &JobFolder,
+    plan: &RetirePlan,
+    retired: &Dir,
+    heir: &Dir,
+    m: &Move,
+    touched: &mut Touched,
+) -> Result<(), RetireError> {
+    let heir_path = folder.version_path(&plan.heir);
+    let retired_path = folder.version_path(&plan.retired);
+    let (hp, hn) = split(&m.to);
+    let (rp, rn) = split(&m.from);
+    let hdir = open(heir, hp, &heir_path)?;
+    let here = hdir.stat(hn).at(heir_path.join(&m.to))?;
+    match here.kind {
+        FileKind::Dir => return touched.add(hdir, &heir_path), // done before a crash
+        FileKind::Symlink => {}
+        _ => {
+            return Err(state_error(
+                &heir_path.join(&m.to),
+                "is neither the link nor the moved directory",
+            ))
+        }
+    }
+    let rdir = open(retired, rp, &retired_path)?;
+    let there = rdir.stat(rn).at(retired_path.join(&m.from))?;
+    if there.kind != FileKind::Dir {
+        return Err(state_error(
+            &retired_path.join(&m.from),
+            "is not the directory to move",
+        ));
+    }
+    sys::exchange(&rdir, rn, &hdir, hn).at(heir_path.join(&m.to))?;
+    touched.add(hdir, &heir_path)
+}
+
+/// Give the link `r` its new target: a new symlink made in `.reverberator/` and renamed
+/// over the old one (atomic); skipped when it already has the new target.
+fn repoint(
+    folder: &JobFolder,
+    private: &Dir,
+    r: &Repoint,
+    touched: &mut Touched,
+) -> Result<(), RetireError> {
+    let vpath = folder.version_path(&r.version);
+    let full = vpath.join(&r.path);
+    let (parent, name) = split(&r.path);
+    let dir = open(&open_version(folder, &r.version)?, parent, &vpath)?;
+    let now = sys::readlink(&dir, name).at(&full)?;
+    if Path::new(&now) == r.new_target {
+        return touched.add(dir, &vpath);
+    }
+    if Path::new(&now) != r.old_target {
+        return Err(state_error(&full, "no longer has the target the plan saw"));
+    }
+    let private_path = folder.root().join(PRIVATE_DIR);
+    sys::unlink_if_present(private, OsStr::new(TMP_LINK)).at(private_path.join(TMP_LINK))?;
+    sys::symlink(&r.new_target, private, OsStr::new(TMP_LINK)).at(private_path.join(TMP_LINK))?;
+    sys::rename(private, OsStr::new(TMP_LINK), &dir, name).at(&full)?;
+    touched.add(dir, &vpath)
+}
+
+/// Give the folders the moves and repoints changed their times from before the retire.
+fn restore_times(folder: &JobFolder, plan: &RetirePlan) -> Result<(), RetireError> {
+    for t in &plan.times {
+        let root = folder.version_path(&t.version);
+        let dir = open(&Dir::open(&root).at(&root)?, &t.dir, &root)?;
+        let ts = |t: crate::fs::Timestamp| nix::sys::time::TimeSpec::new(t.sec, t.nsec);
+        nix::sys::stat::futimens(dir.as_fd().as_raw_fd(), &ts(t.atime), &ts(t.mtime))
+            .map_err(std::io::Error::from)
+            .at(root.join(&t.dir))?;
+    }
+    Ok(())
+}
+
+fn state_error(path: &Path, why: &str) -> RetireError {
+    RetireError::State {
+        path: path.to_path_buf(),
+        why: why.to_owned(),
+    }
+}
+
+/// Directories whose entries changed, synced once each before deleting anything.
+#[derive(Default)]
+struct Touched {
+    seen: HashSet<(u64, u64)>,
+    dirs: Vec<Dir>,
+}
+
+impl Touched {
+    fn add(&mut self, dir: Dir, at: &Path) -> Result<(), RetireError> {
+        let meta = dir.stat_self().at(at)?;
+        if self.seen.insert((meta.dev, meta.ino)) {
+            self.dirs.push(dir);
+        }
+        Ok(())
+    }
+
+    fn sync_all(&self, at: &Path) -> Result<(), RetireError> {
+        for dir in &self.dirs {
+            sys::sync(dir).at(at)?;
+        }
+        Ok(())
+    }
+}
+
+/// Rewrite the heir's refs file with a line for every repointed link (kept once).
+fn add_heir_refs(folder: &JobFolder, plan: &RetirePlan) -> Result<(), RetireError> {
+    let path = folder
+        .root()
+        .join(".reverberator/refs")
+        .join(plan.heir.tsv_name());
+    let mut have = folder.read_refs(plan.heir.number).at(&path)?;
+    let known: HashSet<(u64, &Path)> = have.iter().map(|(v, p)| (*v, p.as_path())).collect();
+    let missing: Vec<(u64, std::path::PathBuf)> = plan
+        .heir_refs()
+        .into_iter()
+        .filter(|r| !known.contains(r))
+        .map(|(v, p)| (v, p.to_path_buf()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    have.extend(missing);
+    let mut text = String::new();
+    for (v, p) in &have {
+        text.push_str(&format!("{v}\t{}\n", escape(p.as_os_str())));
+    }
+    Ok(write_atomic(&path, text.as_bytes()).at(path)?)
+}
+
+/// Delete the tree `name` in `parent` without following any link, one open directory at
+/// a time (climbing back through `..`, so depth costs no file descriptors). Returns what
+/// that freed: every directory, and every other inode whose last name it removed.
+fn delete_tree(parent: &Dir, name: &OsStr) -> std::io::Result<Usage> {
+    let mut freed = Usage::default();
+    let mut cur = parent.open_child(name)?;
+    let mut stack: Vec<(OsString, Vec<OsString>)> = vec![(name.to_owned(), list(&cur)?)];
+    while let Some((_, rest)) = stack.last_mut() {
+        if let Some(child) = rest.pop() {
+            let meta = cur.stat(&child)?;
+            if meta.kind != FileKind::Dir {
+                sys::unlink(&cur, &child)?;
+                if meta.nlink <= 1 {
+                    freed.add(meta.allocated, 1);
+                }
+            } else if sys::rmdir(&cur, &child)? {
+                freed.add(meta.allocated, 1);
+            } else {
+                cur = cur.open_child(&child)?;
+                stack.push((child, list(&cur)?));
+            }
+            continue;
+        }
+        let meta = cur.stat_self()?;
+        let Some((done, _)) = stack.pop() else { break };
+        freed.add(meta.allocated, 1);
+        if stack.is_empty() {
+            rmdir_emptied(parent, &done)?;
+            break;
+        }
+        cur = sys::parent(&cur)?;
+        rmdir_emptied(&cur, &done)?;
+        crash_point();
+    }
+    Ok(freed)
+}
+
+/// Remove a directory we just emptied; something new in it is an error, not a retry.
+fn rmdir_emptied(dir: &Dir, name: &OsStr) -> std::io::Result<()> {
+    if sys::rmdir(dir, name)? {
+        return Ok(());
+    }
+    Err(std::io::Error::other(format!(
+        "{name:?} got new entries while it was being deleted"
+    )))
+}
+
+fn list(dir: &Dir) -> std::io::Result<Vec<OsString>> {
+    Ok(dir.entries()?.into_iter().map(|e| e.name).collect())
+}
+
+/// The journal line of a retire: what moved and what was freed.
+fn journal(
+    folder: &JobFolder,
+    plan: &RetirePlan,
+    freed: Usage,
+    resumed: bool,
+) -> Result<(), RetireError> {
+    let why: Vec<String> = plan.reasons.iter().map(|r| r.to_string()).collect();
+    let msg = format!(
+        "retired ({}): {} folder(s) moved into {}, {} link(s) repointed, freed {} bytes and {} inodes{}",
+        why.join("; "),
+        plan.moves.len(),
+        plan.heir,
+        plan.repoints.len(),
+        freed.bytes,
+        freed.inodes,
+        if resumed { " (finished after an interrupted retire; figures partial)" } else { "" },
+    );
+    let line = JournalLine::now(Event::Retire)
+        .path(plan.retired.to_string())
+        .message(msg)
+        .version(plan.retired.number);
+    Journal::append(folder.root(), &line).map_err(RetireError::Journal)
+}

@@ -1,0 +1,253 @@
+//! `prune --dry-run`: what enforcing the limits would retire and free, changing nothing.
+//! The first version's plan is the real one ([`plan()`](super::plan())) and what it frees is
+//! counted from disk ([`estimate_freed`]); later versions' plans depend on the first retire
+//! being done, so for them only the reasons and an upper bound of what they free (what
+//! they own by then) are given.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use super::account::{recount, Figures, Usage};
+use super::enforce::{is_budget, Limits, Recounted};
+use super::plan::{plan, RetirePlan, RetireReason};
+use super::{sys, RetireError};
+use crate::config::Budget;
+use crate::error::IoContext;
+use crate::fs::{Dir, FileKind};
+use crate::vault::index::IndexRow;
+use crate::vault::layout::{JobFolder, VersionName};
+
+/// One version a dry run would retire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DryStep {
+    /// The version.
+    pub version: VersionName,
+    /// Why it would go.
+    pub reasons: Vec<RetireReason>,
+    /// The exact plan: for the first version only (later plans depend on it being done).
+    pub plan: Option<RetirePlan>,
+    /// What it would free: counted from disk for the first version, an upper bound after.
+    pub freed: Usage,
+}
+
+/// What `prune` would do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DryRun {
+    /// A retire cut short earlier, which the next writer finishes first.
+    pub pending: Option<RetirePlan>,
+    /// The recount `prune` would do first (counted now, not saved).
+    pub recount: Option<Recounted>,
+    /// The versions that would be retired, oldest first.
+    pub steps: Vec<DryStep>,
+    /// What the job folder uses now.
+    pub used: Usage,
+    /// What it would use afterwards (estimate after the first step).
+    pub used_after: Usage,
+    /// The budget.
+    pub budget: Budget,
+    /// Set when the newest version alone would still exceed the budget.
+    pub over_budget: Option<String>,
+}
+
+impl DryRun {
+    /// A dry run that only reports a pending retire.
+    pub(super) fn pending(plan: RetirePlan, budget: Budget) -> DryRun {
+        DryRun {
+            pending: Some(plan),
+            recount: None,
+            steps: Vec::new(),
+            used: Usage::default(),
+            used_after: Usage::default(),
+            budget,
+            over_budget: None,
+        }
+    }
+}
+
+/// Simulate enforcement on the cached figures (recounted in memory when a budget is
+/// exceeded and the folder was never recounted).
+pub(super) fn simulate(folder: &JobFolder, limits: &Limits) -> Result<DryRun, RetireError> {
+    let versions = folder.versions().at(folder.root())?;
+    let figures = Figures::load(folder, &versions)?;
+    let mut sim = Sim {
+        rows: figures.rows.clone(),
+        overhead: figures.overhead,
+    };
+    let used = figures.used();
+    let mut recounted = None;
+    if limits.reasons(versions.len(), used).iter().any(is_budget) && !figures.recounted {
+        let rc = recount(folder, &versions)?;
+        sim.apply_recount(&rc.versions, rc.overhead);
+        recounted = Some(Recounted {
+            cached: used,
+            counted: rc.total(),
+        });
+    }
+    let mut out = DryRun {
+        pending: None,
+        recount: recounted,
+        steps: Vec::new(),
+        used: sim.used(),
+        used_after: sim.used(),
+        budget: limits.budget,
+        over_budget: None,
+    };
+    let mut names: VecDeque<VersionName> = versions.into();
+    loop {
+        let reasons = limits.reasons(names.len(), sim.used());
+        if reasons.is_empty() {
+            break;
+        }
+        if names.len() < 2 {
+            out.over_budget = Some(format!(
+                "the newest version alone exceeds the budget ({})",
+                reasons[0]
+            ));
+            break;
+        }
+        let Some(version) = names.pop_front() else {
+            break;
+        };
+        let step = if out.steps.is_empty() {
+            let p = plan(folder, reasons.clone())?;
+            let freed = estimate_freed(folder, &p)?;
+            DryStep {
+                version,
+                reasons,
+                plan: Some(p),
+                freed,
+            }
+        } else {
+            let freed = sim.owned(version.number);
+            DryStep {
+                version,
+                reasons,
+                plan: None,
+                freed,
+            }
+        };
+        sim.retire(step.version.number, step.freed);
+        out.steps.push(step);
+    }
+    out.used_after = sim.used();
+    Ok(out)
+}
+
+struct Sim {
+    rows: Vec<IndexRow>,
+    overhead: Usage,
+}
+
+impl Sim {
+    fn used(&self) -> Usage {
+        self.rows.iter().fold(self.overhead, |a, r| {
+            a.plus(Usage {
+                bytes: r.size,
+                inodes: r.inodes,
+            })
+        })
+    }
+
+    fn owned(&self, v: u64) -> Usage {
+        self.rows
+            .iter()
+            .find(|r| r.version == v)
+            .map_or(Usage::default(), |r| Usage {
+                bytes: r.size,
+                inodes: r.inodes,
+            })
+    }
+
+    fn apply_recount(&mut self, per: &std::collections::BTreeMap<u64, Usage>, overhead: Usage) {
+        for row in &mut self.rows {
+            if let Some(u) = per.get(&row.version) {
+                row.size = u.bytes;
+                row.inodes = u.inodes;
+            }
+        }
+        self.overhead = overhead;
+    }
+
+    fn retire(&mut self, v: u64, freed: Usage) {
+        let Some(pos) = self.rows.iter().position(|r| r.version == v) else {
+            return;
+        };
+        let row = self.rows.remove(pos);
+        let fw = Usage {
+            bytes: row.size,
+            inodes: row.inodes,
+        }
+        .minus(freed);
+        if let Some(heir) = self.rows.first_mut() {
+            heir.size = heir.size.saturating_add(fw.bytes);
+            heir.inodes = heir.inodes.saturating_add(fw.inodes);
+        }
+    }
+}
+
+/// What applying `plan` would free, counted from disk without changing it: every
+/// directory of the retired version that does not move, every other inode all of whose
+/// names are in the part that is deleted, and the heir's links that the moves replace.
+pub fn estimate_freed(folder: &JobFolder, plan: &RetirePlan) -> Result<Usage, RetireError> {
+    let root = folder.version_path(&plan.retired);
+    let skip: HashSet<&Path> = plan.moves.iter().map(|m| m.from.as_path()).collect();
+    let mut freed = count_unmoved(&root, &skip).at(&root)?;
+    let heir = folder.version_path(&plan.heir);
+    let heir_dir = Dir::open(&heir).at(&heir)?;
+    for m in &plan.moves {
+        let (parent, name) = (
+            m.to.parent().unwrap_or(Path::new("")),
+            m.to.file_name().unwrap_or_default(),
+        );
+        let meta = heir_dir
+            .open_beneath(parent)
+            .and_then(|d| d.stat(name))
+            .at(heir.join(&m.to))?;
+        freed.add(meta.allocated, 1);
+    }
+    Ok(freed)
+}
+
+/// Walk the version at `root` without the `skip` subtrees, counting what deleting it frees.
+fn count_unmoved(root: &Path, skip: &HashSet<&Path>) -> std::io::Result<Usage> {
+    let mut freed = Usage::default();
+    let mut names_of: HashMap<(u64, u64), (u64, u64, u64)> = HashMap::new();
+    let mut cur = Dir::open(root)?;
+    freed.add(cur.stat_self()?.allocated, 1);
+    let mut stack: Vec<(PathBuf, Vec<OsString>)> = vec![(PathBuf::new(), names(&cur)?)];
+    while let Some((rel, rest)) = stack.last_mut() {
+        let Some(child) = rest.pop() else {
+            stack.pop();
+            if !stack.is_empty() {
+                cur = sys::parent(&cur)?;
+            }
+            continue;
+        };
+        let path = rel.join(&child);
+        if skip.contains(path.as_path()) {
+            continue;
+        }
+        let meta = cur.stat(&child)?;
+        if meta.kind == FileKind::Dir {
+            freed.add(meta.allocated, 1);
+            cur = cur.open_child(&child)?;
+            stack.push((path, names(&cur)?));
+        } else {
+            let e = names_of
+                .entry((meta.dev, meta.ino))
+                .or_insert((0, meta.nlink, meta.allocated));
+            e.0 += 1;
+        }
+    }
+    for (count, nlink, allocated) in names_of.into_values() {
+        if count >= nlink {
+            freed.add(allocated, 1);
+        }
+    }
+    Ok(freed)
+}
+
+fn names(dir: &Dir) -> std::io::Result<Vec<OsString>> {
+    Ok(dir.entries()?.into_iter().map(|e| e.name).collect())
+}

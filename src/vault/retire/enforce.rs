@@ -1,0 +1,201 @@
+//! Enforcing a job's limits: `keep_versions` and the `vault_limit` budget resolved against
+//! the vault filesystem. Retires oldest versions (plan, then apply) until both hold, never
+//! the newest; recounts the job folder from disk the first time a budget is exceeded; and
+//! records the over-budget message when the newest version alone is too big.
+
+use super::account::{self, apply_recount, recount, Figures, Usage};
+use super::apply::{finish, Retired};
+use super::dry::{simulate, DryRun};
+use super::plan::{plan, RetireReason};
+use super::{apply, intent, RetireError};
+use crate::config::{Budget, JobConfig};
+use crate::error::IoContext;
+use crate::vault::journal::{Event, Journal, JournalLine};
+use crate::vault::layout::{JobFolder, VersionName};
+use crate::vault::lock::JobLock;
+
+/// The limits of one job, resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// How many versions to keep at most (at least 1).
+    pub keep_versions: u32,
+    /// The bytes/inodes budget of the job folder.
+    pub budget: Budget,
+}
+
+impl Limits {
+    /// The limits of `job`: `vault_limit` resolved against the capacity (`statvfs`) of the
+    /// vault filesystem (not consulted when the limit is unlimited).
+    pub fn for_job(job: &JobConfig) -> Result<Limits, RetireError> {
+        let budget = if job.vault_limit.is_unlimited() {
+            Budget::default()
+        } else {
+            let cap = crate::fs::capacity(&job.vault).at(&job.vault)?;
+            job.vault_limit.resolve(cap)
+        };
+        Ok(Limits {
+            keep_versions: job.keep_versions.max(1),
+            budget,
+        })
+    }
+
+    /// Why the oldest of `count` versions must go, given what the folder uses.
+    pub fn reasons(&self, count: usize, used: Usage) -> Vec<RetireReason> {
+        let mut out = Vec::new();
+        if count > self.keep_versions as usize {
+            out.push(RetireReason::KeepVersions {
+                count,
+                keep: self.keep_versions,
+            });
+        }
+        if let Some(budget) = self.budget.bytes.filter(|b| used.bytes > *b) {
+            out.push(RetireReason::Bytes {
+                used: used.bytes,
+                budget,
+            });
+        }
+        if let Some(budget) = self.budget.inodes.filter(|b| used.inodes > *b) {
+            out.push(RetireReason::Inodes {
+                used: used.inodes,
+                budget,
+            });
+        }
+        out
+    }
+}
+
+/// True for the reasons that are about the budget (not the version count).
+pub(super) fn is_budget(r: &RetireReason) -> bool {
+    matches!(r, RetireReason::Bytes { .. } | RetireReason::Inodes { .. })
+}
+
+/// A recount of the job folder from disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recounted {
+    /// What the cached figures said.
+    pub cached: Usage,
+    /// What the disk holds.
+    pub counted: Usage,
+}
+
+/// What enforcing a job's limits did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RetireReport {
+    /// A retire an earlier process started and this one finished first.
+    pub recovered: Option<Retired>,
+    /// The recount done because a budget was exceeded for the first time.
+    pub recount: Option<Recounted>,
+    /// The versions retired, oldest first.
+    pub retired: Vec<Retired>,
+    /// What the job folder uses afterwards (cached figures).
+    pub used: Usage,
+    /// The budget enforced.
+    pub budget: Budget,
+    /// Set when the newest version alone exceeds the budget (kept; journaled).
+    pub over_budget: Option<String>,
+}
+
+/// Finish a retire an earlier process started (a pending `retire.intent`), if any. Every
+/// writer calls this at job open, holding the job lock, before changing anything.
+pub fn recover(folder: &JobFolder) -> Result<Option<Retired>, RetireError> {
+    let Some(plan) = intent::read(folder)? else {
+        return Ok(None);
+    };
+    tracing::warn!(job = %folder.root().display(), retired = %plan.retired, "finishing an interrupted retire");
+    finish(folder, plan, true).map(Some)
+}
+
+/// Enforce `job`'s limits now: take the job lock, finish a pending retire, then retire
+/// oldest versions until `keep_versions` and the budget hold.
+pub fn enforce(job: &JobConfig) -> Result<RetireReport, RetireError> {
+    let dir = job.job_dir();
+    let lock = JobLock::acquire(&dir).map_err(RetireError::Lock)?;
+    let folder = JobFolder::open(&dir).at(&dir)?;
+    let limits = Limits::for_job(job)?;
+    enforce_locked(&folder, &limits, &lock)
+}
+
+/// [`enforce`] for a caller that already holds the job lock and has the folder open (the
+/// snapshot path, after each commit). Finishes a pending retire first.
+pub fn enforce_locked(
+    folder: &JobFolder,
+    limits: &Limits,
+    _lock: &JobLock,
+) -> Result<RetireReport, RetireError> {
+    let mut report = RetireReport {
+        recovered: recover(folder)?,
+        budget: limits.budget,
+        ..RetireReport::default()
+    };
+    loop {
+        let versions = folder.versions().at(folder.root())?;
+        let figures = Figures::load(folder, &versions)?;
+        let used = figures.used();
+        let reasons = limits.reasons(versions.len(), used);
+        if reasons.iter().any(is_budget) && !figures.recounted {
+            let counted = recount(folder, &versions)?;
+            apply_recount(folder, &counted)?;
+            report.recount = Some(Recounted {
+                cached: used,
+                counted: counted.total(),
+            });
+            continue;
+        }
+        report.used = used;
+        if reasons.is_empty() {
+            account::set_over_budget(folder, None)?;
+            return Ok(report);
+        }
+        if versions.len() < 2 {
+            let msg = over_budget_message(&versions, &reasons);
+            journal_error(folder, &msg);
+            account::set_over_budget(folder, Some(&msg))?;
+            report.over_budget = Some(msg);
+            return Ok(report);
+        }
+        report.retired.push(retire_oldest(folder, reasons)?);
+    }
+}
+
+fn retire_oldest(folder: &JobFolder, reasons: Vec<RetireReason>) -> Result<Retired, RetireError> {
+    let result = plan(folder, reasons).and_then(|p| apply(folder, p));
+    if let Err(e) = &result {
+        journal_error(folder, &format!("retire refused: {e}"));
+    }
+    result
+}
+
+fn over_budget_message(versions: &[VersionName], reasons: &[RetireReason]) -> String {
+    let why: Vec<String> = reasons.iter().map(|r| r.to_string()).collect();
+    let newest = versions.last().map(|v| v.to_string()).unwrap_or_default();
+    format!(
+        "over budget: the newest version {newest} alone exceeds it ({}); kept",
+        why.join("; ")
+    )
+}
+
+/// Journal an `error` line; a journal that cannot be written is only logged (the error
+/// being reported matters more).
+fn journal_error(folder: &JobFolder, msg: &str) {
+    let line = JournalLine::now(Event::Error).message(msg);
+    if let Err(e) = Journal::append(folder.root(), &line) {
+        tracing::error!(job = %folder.root().display(), "cannot journal `{msg}`: {e}");
+    }
+}
+
+/// What [`enforce`] would do for `job`, changing nothing (takes the job lock to read a
+/// consistent folder).
+pub fn dry_run(job: &JobConfig) -> Result<DryRun, RetireError> {
+    let dir = job.job_dir();
+    let _lock = JobLock::acquire(&dir).map_err(RetireError::Lock)?;
+    let folder = JobFolder::open(&dir).at(&dir)?;
+    dry_run_in(&folder, &Limits::for_job(job)?)
+}
+
+/// [`dry_run`] on an open folder (the caller holds the lock or accepts a racy view).
+pub fn dry_run_in(folder: &JobFolder, limits: &Limits) -> Result<DryRun, RetireError> {
+    if let Some(pending) = intent::read(folder)? {
+        return Ok(DryRun::pending(pending, limits.budget));
+    }
+    simulate(folder, limits)
+}

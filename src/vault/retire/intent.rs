@@ -1,0 +1,289 @@
+//! `.reverberator/retire.intent`: a retire plan written down (and fsynced) before the first
+//! change to disk, so a retire cut short by a crash can be finished by the next writer.
+//!
+//! Format: a header line, then one record per line, fields separated by TAB (shown as `→`
+//! below), paths and link texts escaped like every vault TSV field ([`crate::vault::escape`]):
+//!
+//! ```text
+//! reverberator-retire-intent → 1
+//! retired → V3--2026-11-23_10-00-00_+0100
+//! heir → V4--2026-11-23_10-05-12_+0100
+//! reason → keep_versions → 12 → 10
+//! move → a/b → a/b
+//! repoint → V7--2026-11-23_11-00-00_+0100 → x → ../V3--…/a/b/x → ../V4--…/a/b/x
+//! link → c/d
+//! times → V4--2026-11-23_10-05-12_+0100 → a → 1795632435 → 556771217 → 1795632434 → 92771165
+//! ```
+//!
+//! The text is parsed by [`from_str`] and written by [`to_string`] (pure), the file by
+//! [`write`], [`read`] and [`remove`].
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::plan::{DirTimes, Move, Repoint, RetirePlan, RetireReason};
+use super::RetireError;
+use crate::fs::Timestamp;
+use crate::vault::escape::{escape, unescape};
+use crate::vault::layout::{write_atomic, JobFolder, VersionName, PRIVATE_DIR};
+
+/// The intent file's name inside `.reverberator/`.
+pub const INTENT_FILE: &str = "retire.intent";
+const HEADER: &str = "reverberator-retire-intent\t1";
+
+/// The intent file of `folder`.
+pub fn path(folder: &JobFolder) -> PathBuf {
+    folder.root().join(PRIVATE_DIR).join(INTENT_FILE)
+}
+
+/// Write `plan` as the intent of `folder` (temp file, fsync, rename, fsync the folder).
+pub fn write(folder: &JobFolder, plan: &RetirePlan) -> Result<(), RetireError> {
+    let path = path(folder);
+    write_atomic(&path, to_string(plan).as_bytes()).map_err(|e| io_err(&path, e))
+}
+
+/// The pending intent of `folder`, if any.
+pub fn read(folder: &JobFolder) -> Result<Option<RetirePlan>, RetireError> {
+    let path = path(folder);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => from_str(&text)
+            .map(Some)
+            .map_err(|(line, message)| RetireError::Intent {
+                path,
+                line,
+                message,
+            }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(&path, e)),
+    }
+}
+
+/// Remove the intent of `folder` (the retire is complete) and make that durable.
+pub fn remove(folder: &JobFolder) -> Result<(), RetireError> {
+    let path = path(folder);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(&path, e)),
+    }
+    let dir = folder.root().join(PRIVATE_DIR);
+    std::fs::File::open(&dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io_err(&dir, e))
+}
+
+fn io_err(path: &Path, e: io::Error) -> RetireError {
+    RetireError::Io(crate::error::PathError::new(path, e))
+}
+
+fn esc(p: &Path) -> String {
+    escape(p.as_os_str())
+}
+
+/// The intent text of `plan`.
+pub fn to_string(plan: &RetirePlan) -> String {
+    let mut out = format!("{HEADER}\nretired\t{}\nheir\t{}\n", plan.retired, plan.heir);
+    for r in &plan.reasons {
+        out.push_str(&format!("reason\t{}\n", reason_fields(r)));
+    }
+    for m in &plan.moves {
+        out.push_str(&format!("move\t{}\t{}\n", esc(&m.from), esc(&m.to)));
+    }
+    for r in &plan.repoints {
+        out.push_str(&format!(
+            "repoint\t{}\t{}\t{}\t{}\n",
+            r.version,
+            esc(&r.path),
+            esc(&r.old_target),
+            esc(&r.new_target)
+        ));
+    }
+    for l in &plan.heir_links {
+        out.push_str(&format!("link\t{}\n", esc(l)));
+    }
+    for t in &plan.times {
+        out.push_str(&format!(
+            "times\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            t.version,
+            esc(&t.dir),
+            t.atime.sec,
+            t.atime.nsec,
+            t.mtime.sec,
+            t.mtime.nsec
+        ));
+    }
+    out
+}
+
+fn reason_fields(r: &RetireReason) -> String {
+    match r {
+        RetireReason::KeepVersions { count, keep } => format!("keep_versions\t{count}\t{keep}"),
+        RetireReason::Bytes { used, budget } => format!("bytes\t{used}\t{budget}"),
+        RetireReason::Inodes { used, budget } => format!("inodes\t{used}\t{budget}"),
+        RetireReason::Requested => "requested".to_owned(),
+    }
+}
+
+/// Parse an intent text; the error is (1-based line, message).
+pub fn from_str(text: &str) -> Result<RetirePlan, (usize, String)> {
+    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
+    match lines.next() {
+        Some((_, HEADER)) => {}
+        _ => return Err((1, format!("the first line is not `{HEADER}`"))),
+    }
+    let mut b = Builder::default();
+    for (n, line) in lines.filter(|(_, l)| !l.is_empty()) {
+        b.record(line).map_err(|m| (n, m))?;
+    }
+    b.finish().map_err(|m| (text.lines().count(), m))
+}
+
+#[derive(Default)]
+struct Builder {
+    retired: Option<VersionName>,
+    heir: Option<VersionName>,
+    reasons: Vec<RetireReason>,
+    moves: Vec<Move>,
+    repoints: Vec<Repoint>,
+    heir_links: Vec<PathBuf>,
+    times: Vec<DirTimes>,
+}
+
+impl Builder {
+    fn record(&mut self, line: &str) -> Result<(), String> {
+        let f: Vec<&str> = line.split('\t').collect();
+        match f.as_slice() {
+            ["retired", v] => self.retired = Some(version(v)?),
+            ["heir", v] => self.heir = Some(version(v)?),
+            ["reason", rest @ ..] => self.reasons.push(reason(rest)?),
+            ["move", from, to] => self.moves.push(Move {
+                from: field_path(from)?,
+                to: field_path(to)?,
+            }),
+            ["repoint", v, p, old, new] => self.repoints.push(Repoint {
+                version: version(v)?,
+                path: field_path(p)?,
+                old_target: field_path(old)?,
+                new_target: field_path(new)?,
+            }),
+            ["link", p] => self.heir_links.push(field_path(p)?),
+            ["times", v, d, a, an, m, mn] => self.times.push(DirTimes {
+                version: version(v)?,
+                dir: field_path(d)?,
+                atime: Timestamp::new(int(a)?, int(an)?),
+                mtime: Timestamp::new(int(m)?, int(mn)?),
+            }),
+            _ => return Err(format!("unknown record `{line}`")),
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<RetirePlan, String> {
+        Ok(RetirePlan {
+            retired: self.retired.ok_or("no `retired` line")?,
+            heir: self.heir.ok_or("no `heir` line")?,
+            reasons: self.reasons,
+            moves: self.moves,
+            repoints: self.repoints,
+            heir_links: self.heir_links,
+            times: self.times,
+        })
+    }
+}
+
+fn version(text: &str) -> Result<VersionName, String> {
+    text.parse()
+        .map_err(|e: crate::vault::layout::VersionNameError| e.to_string())
+}
+
+fn field_path(text: &str) -> Result<PathBuf, String> {
+    unescape(text).map(PathBuf::from).map_err(|e| e.to_string())
+}
+
+fn number(text: &str) -> Result<u64, String> {
+    text.parse()
+        .map_err(|_| format!("`{text}` is not a number"))
+}
+
+fn int(text: &str) -> Result<i64, String> {
+    text.parse()
+        .map_err(|_| format!("`{text}` is not a number"))
+}
+
+fn reason(f: &[&str]) -> Result<RetireReason, String> {
+    Ok(match f {
+        ["keep_versions", c, k] => RetireReason::KeepVersions {
+            count: number(c)? as usize,
+            keep: u32::try_from(number(k)?).map_err(|e| e.to_string())?,
+        },
+        ["bytes", u, b] => RetireReason::Bytes {
+            used: number(u)?,
+            budget: number(b)?,
+        },
+        ["inodes", u, b] => RetireReason::Inodes {
+            used: number(u)?,
+            budget: number(b)?,
+        },
+        ["requested"] => RetireReason::Requested,
+        _ => return Err(format!("unknown reason `{}`", f.join("\t"))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    fn v(n: u64) -> VersionName {
+        format!("V{n}--2026-11-23_10-00-0{n}_+0100")
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn plans_round_trip_through_the_intent_text() {
+        let odd = PathBuf::from(OsStr::from_bytes(b"we\tird/\xffname\n"));
+        let plan = RetirePlan {
+            retired: v(3),
+            heir: v(4),
+            reasons: vec![
+                RetireReason::KeepVersions {
+                    count: 12,
+                    keep: 10,
+                },
+                RetireReason::Bytes { used: 5, budget: 4 },
+                RetireReason::Inodes { used: 9, budget: 8 },
+                RetireReason::Requested,
+            ],
+            moves: vec![Move {
+                from: odd.clone(),
+                to: PathBuf::from("x"),
+            }],
+            repoints: vec![Repoint {
+                version: v(7),
+                path: odd.join("y"),
+                old_target: PathBuf::from("../../V3--x/a"),
+                new_target: PathBuf::from("../../V4--x/a"),
+            }],
+            heir_links: vec![odd.clone()],
+            times: vec![DirTimes {
+                version: v(4),
+                dir: odd,
+                atime: Timestamp::new(-5, 999_999_999),
+                mtime: Timestamp::new(1_700_000_000, 1),
+            }],
+        };
+        let text = to_string(&plan);
+        assert_eq!(from_str(&text).unwrap(), plan);
+    }
+
+    #[test]
+    fn bad_intents_name_the_line() {
+        assert_eq!(from_str("nope").unwrap_err().0, 1);
+        let text = format!("{HEADER}\nretired\t{}\nbogus\tline\n", v(1));
+        assert_eq!(from_str(&text).unwrap_err().0, 3);
+        let text = format!("{HEADER}\nretired\t{}\n", v(1));
+        assert!(from_str(&text).unwrap_err().1.contains("heir"));
+    }
+}

@@ -1,0 +1,155 @@
+//! Retiring the oldest versions of a job (invariant 4 of `ARCHITECTURE.md`): keep
+//! `keep_versions` and the `vault_limit` budget without changing what any remaining version
+//! dereferences to. This module owns the retire plan, its crash-safe application, the
+//! per-version accounting in `index.tsv` and the enforcement of a job's limits. It knows
+//! the vault layout (`super::layout`) but nothing about how versions are built, inotify or
+//! the daemon.
+//!
+//! # The algorithm (VAULT-DESIGN.md, "Retire the oldest version")
+//!
+//! Chain property: a version only links to what the version before it holds, so
+//! everything any later version uses in the oldest version `o` is also used, directly or
+//! below one of its links, by the next version `h = o+1` (the *heir*). Hence:
+//!
+//! 1. [`plan()`] (pure, reads only): each structural link of the heir points at a real
+//!    directory of `o`: that directory **moves** to the link's place. Every other link into
+//!    `o` (from `refs/V{o}.tsv`) is **repointed** to the same directory at its new place in
+//!    the heir (longest moved ancestor; relative `../` depth recomputed for the link's own
+//!    place). A link into `o` that no move covers, or bookkeeping that does not match the
+//!    disk, is an error and nothing is retired. Hard-linked files need nothing: removing
+//!    `o`'s names leaves each inode to the versions that still link it.
+//! 2. [`apply()`]: the plan is written to `.reverberator/retire.intent` (fsynced) first.
+//!    Moves are `renameat2(RENAME_EXCHANGE)` of `o/q` (real) with `h/p` (the link): one
+//!    atomic step after which `h/p` is the real directory and `o/q` holds the old link.
+//!    Repoints create the new link in `.reverberator/` and rename it over the old one. The
+//!    touched folders are fsynced; then the heir's refs file gains the repointed links and
+//!    its links file loses the moved ones (both replaced atomically); then `o` is renamed
+//!    to the hidden `.V{o}--{time}.retiring` (it is no longer a version: nothing refers to
+//!    it) and deleted with directory fds, never following a link, counting what is freed;
+//!    then `index.tsv` is replaced (the retired row gone, `owned(h) += owned(o) - freed`),
+//!    journal.tsv gets a `retire` line, `o`'s bookkeeping files go, and the intent is removed.
+//!
+//! Cost: the heir's links, the links into `o` and the part of `o` no later version uses;
+//! never the number of versions or the size of the tree.
+//!
+//! # Crash safety: why every intermediate state is recoverable
+//!
+//! Every writer calls [`recover`] at job open (under the job lock): a pending intent is
+//! replayed by the same code, each step looking at the disk before acting.
+//! - Before the intent is durable nothing has changed: the old state is whole.
+//! - A move is one atomic exchange: before it, the heir's link resolves into `o` (still
+//!   there); after it, the heir holds the directory itself. Either way every version
+//!   dereferences the same. Replay skips moves whose heir side is already a directory.
+//! - A repoint is one atomic rename: the link names the directory at its old or its new
+//!   place; the replay sees the new text and skips it. Since the exchanges happen first, a
+//!   repointed link never points at a place that is not yet real.
+//! - The heir's refs and links files are replaced atomically and rewritten from the intent
+//!   on replay (idempotent: lines already there are kept once).
+//! - Nothing of `o` is deleted before the moves and repoints are fsynced and `o` is renamed
+//!   away: deleting only ever removes what no remaining version uses.
+//! - Deletion resumes on replay (whatever is left of the hidden folder). `index.tsv` is
+//!   settled once: the replay finds the retired row gone and does not add twice. A resumed
+//!   retire only counts what was left to free, so it also drops the "recounted" mark: the
+//!   next limit check recounts from disk.
+//! - The intent is removed last; a crash just before that replays a finished retire, which
+//!   finds nothing left to do (only the journal line may appear twice).
+//!
+//! Test hook: with `REVERBERATOR_TEST_CRASH_AFTER_STEP=N` in the environment the process
+//! aborts (as a SIGKILL would) after the N-th step of a retire (intent written, each
+//! exchange, each repoint, bookkeeping, hide, each deleted folder, index); the kill tests
+//! use it to stop a retire at every point. Unset, it costs one relaxed atomic add per step.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+mod account;
+mod apply;
+mod dry;
+mod enforce;
+mod intent;
+mod plan;
+mod sys;
+
+pub use account::{
+    over_budget, recount, Figures, Recount, Usage, OVER_BUDGET_FILE, RECOUNTED_FILE,
+};
+pub use apply::{apply, retiring_name, Retired};
+pub use dry::{estimate_freed, DryRun, DryStep};
+pub use enforce::{
+    dry_run, dry_run_in, enforce, enforce_locked, recover, Limits, Recounted, RetireReport,
+};
+pub use intent::INTENT_FILE;
+pub use plan::{plan, DirTimes, Move, Repoint, RetirePlan, RetireReason};
+
+/// Why a retire could not be planned or carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum RetireError {
+    /// The oldest version is also the newest (or there is none): nothing may be retired.
+    #[error("{folder}: {count} version(s): the newest version is never retired")]
+    TooFewVersions {
+        /// The job folder.
+        folder: PathBuf,
+        /// How many versions it has.
+        count: usize,
+    },
+    /// A link into the oldest version could not be kept valid: nothing was retired.
+    #[error("{folder}: {version}/{path}: {why}; nothing retired (run `reverberator verify`)", path = .path.display(), folder = .folder.display())]
+    Uncovered {
+        /// The job folder.
+        folder: PathBuf,
+        /// The version holding the offending path.
+        version: String,
+        /// The path inside that version.
+        path: PathBuf,
+        /// What does not match.
+        why: String,
+    },
+    /// While carrying out a plan, the disk did not look like the plan or its replay expects.
+    #[error("{path}: {why}", path = .path.display())]
+    State {
+        /// The entry concerned.
+        path: PathBuf,
+        /// What is unexpected.
+        why: String,
+    },
+    /// The intent file is damaged.
+    #[error("{path}, line {line}: {message}", path = .path.display())]
+    Intent {
+        /// The intent file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// An I/O error on a named path.
+    #[error(transparent)]
+    Io(#[from] crate::error::PathError),
+    /// index.tsv could not be read or replaced.
+    #[error(transparent)]
+    Index(crate::vault::index::IndexError),
+    /// journal.tsv could not be appended to.
+    #[error(transparent)]
+    Journal(crate::vault::journal::JournalError),
+    /// The job lock could not be taken.
+    #[error(transparent)]
+    Lock(crate::vault::lock::LockError),
+}
+
+static STEPS: AtomicU64 = AtomicU64::new(0);
+
+/// One step of a retire is done: abort here if the test hook asks for it.
+fn crash_point() {
+    static AFTER: OnceLock<Option<u64>> = OnceLock::new();
+    let after = AFTER.get_or_init(|| {
+        std::env::var("REVERBERATOR_TEST_CRASH_AFTER_STEP")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    let n = STEPS.fetch_add(1, Ordering::Relaxed) + 1;
+    if *after == Some(n) {
+        eprintln!("REVERBERATOR_TEST_CRASH_AFTER_STEP: aborting after step {n}");
+        std::process::abort();
+    }
+}

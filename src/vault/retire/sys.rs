@@ -1,0 +1,99 @@
+//! The few `*at` system calls a retire needs, on open directory fds: exchange two entries
+//! atomically (`renameat2(RENAME_EXCHANGE)`), rename across folders, create, read and
+//! remove names, and make a folder durable. No policy: the callers decide what to call.
+//! Nothing here ever follows a symlink (the `*at` calls act on the name itself).
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{self, RenameFlags};
+use nix::unistd::{self, UnlinkatFlags};
+
+use crate::fs::Dir;
+
+fn raw(dir: &Dir) -> Option<i32> {
+    Some(dir.as_fd().as_raw_fd())
+}
+
+/// Swap `a_name` in `a` with `b_name` in `b` in one step: both must exist.
+pub fn exchange(a: &Dir, a_name: &OsStr, b: &Dir, b_name: &OsStr) -> io::Result<()> {
+    fcntl::renameat2(raw(a), a_name, raw(b), b_name, RenameFlags::RENAME_EXCHANGE)?;
+    Ok(())
+}
+
+/// Rename `from` in `a` to `to` in `b`, replacing a non-directory `to`.
+pub fn rename(a: &Dir, from: &OsStr, b: &Dir, to: &OsStr) -> io::Result<()> {
+    fcntl::renameat(raw(a), from, raw(b), to)?;
+    Ok(())
+}
+
+/// Create the symlink `name` in `dir` with the text `target`.
+pub fn symlink(target: &Path, dir: &Dir, name: &OsStr) -> io::Result<()> {
+    unistd::symlinkat(target, raw(dir), name)?;
+    Ok(())
+}
+
+/// The text of the symlink `name` in `dir`.
+pub fn readlink(dir: &Dir, name: &OsStr) -> io::Result<OsString> {
+    Ok(fcntl::readlinkat(raw(dir), name)?)
+}
+
+/// Remove the non-directory `name` from `dir`.
+pub fn unlink(dir: &Dir, name: &OsStr) -> io::Result<()> {
+    unistd::unlinkat(raw(dir), name, UnlinkatFlags::NoRemoveDir)?;
+    Ok(())
+}
+
+/// Remove the empty directory `name` from `dir`; `Ok(false)` when it is not empty.
+pub fn rmdir(dir: &Dir, name: &OsStr) -> io::Result<bool> {
+    match unistd::unlinkat(raw(dir), name, UnlinkatFlags::RemoveDir) {
+        Ok(()) => Ok(true),
+        Err(Errno::ENOTEMPTY | Errno::EEXIST) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Remove `name` from `dir` when it is there (a non-directory); a missing name is fine.
+pub fn unlink_if_present(dir: &Dir, name: &OsStr) -> io::Result<()> {
+    match unlink(dir, name) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// The parent of `dir` (`..`, opened without following symlinks).
+pub fn parent(dir: &Dir) -> io::Result<Dir> {
+    dir.open_child(OsStr::new(".."))
+}
+
+/// Make the entries of `dir` durable (`fsync` on the directory).
+pub fn sync(dir: &Dir) -> io::Result<()> {
+    unistd::fsync(dir.as_fd().as_raw_fd())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exchange_swaps_a_directory_and_a_symlink() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("a/real")).unwrap();
+        std::fs::write(t.path().join("a/real/f"), b"x").unwrap();
+        std::fs::create_dir(t.path().join("b")).unwrap();
+        std::os::unix::fs::symlink("../a/real", t.path().join("b/link")).unwrap();
+        let a = Dir::open(&t.path().join("a")).unwrap();
+        let b = Dir::open(&t.path().join("b")).unwrap();
+        exchange(&a, OsStr::new("real"), &b, OsStr::new("link")).unwrap();
+        assert!(t.path().join("b/link/f").is_file());
+        assert_eq!(readlink(&a, OsStr::new("real")).unwrap(), "../a/real");
+        assert!(!rmdir(&b, OsStr::new("link")).unwrap());
+        unlink(&a, OsStr::new("real")).unwrap();
+        unlink_if_present(&a, OsStr::new("real")).unwrap();
+        sync(&a).unwrap();
+    }
+}

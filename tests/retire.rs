@@ -1,1 +1,0 @@
-//! Retire and prune.

@@ -1,0 +1,113 @@
+//! Kill test: a retire aborted after each of its steps in turn (the
+//! `REVERBERATOR_TEST_CRASH_AFTER_STEP` hook, which aborts like a SIGKILL would), in a child
+//! process; the next writer (`recover`) finishes it, and no remaining version changed.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use reverberator::vault::layout::JobFolder;
+use reverberator::vault::lock::JobLock;
+use reverberator::vault::retire;
+
+use super::harness::{check_leftovers, Job};
+use crate::util;
+
+const JOB_DIR: &str = "RETIRE_KILL_TEST_VAULT";
+
+/// A vault whose retires need many steps: several linked folders, moves, repoints.
+fn build() -> Job {
+    let mut job = Job::new();
+    for i in 0..6 {
+        job.src
+            .dir(format!("d{i}/sub"))
+            .file(format!("d{i}/sub/f"), format!("{i}"))
+            .file(format!("d{i}/g"), "g");
+    }
+    job.src.file("top", "0");
+    job.snap();
+    for round in 1..5 {
+        job.src.file("top", format!("{round}"));
+        job.src
+            .file(format!("d{round}/sub/f"), format!("changed {round}"));
+        job.snap();
+    }
+    job.snap_move("d5", "d0/d5moved");
+    job.src
+        .file("d0/d5moved/sub/new", "deep change in a moved folder");
+    job.snap();
+    job
+}
+
+/// The child: retire down to 2 versions in the vault named by the environment. Does
+/// nothing when run as a normal test.
+#[test]
+#[ignore = "run by the kill test as a child process"]
+fn child_retire() {
+    let Some(vault) = std::env::var_os(JOB_DIR) else {
+        return;
+    };
+    let src = PathBuf::from(std::env::var_os("RETIRE_KILL_TEST_SRC").unwrap());
+    let mut job = util::job_config("job", &src, &PathBuf::from(vault));
+    job.keep_versions = 2;
+    retire::enforce(&job).unwrap();
+}
+
+fn run_child(job: &Job, step: u64) -> std::process::ExitStatus {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "retire::kill::child_retire",
+            "--exact",
+            "--ignored",
+            "--quiet",
+            "--test-threads=1",
+        ])
+        .env(JOB_DIR, &job.config.vault)
+        .env("RETIRE_KILL_TEST_SRC", job.src.path())
+        .env("REVERBERATOR_TEST_CRASH_AFTER_STEP", step.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+}
+
+#[test]
+fn a_retire_killed_at_any_step_is_finished_by_the_next_writer() {
+    let mut killed = 0;
+    // Every early step (intent, exchanges, repoints, bookkeeping, hide), then every 5th
+    // (the deletion and the later retires): about 30 crash points.
+    let mut step = 0;
+    while step < 400 {
+        step += if step < 12 { 1 } else { 5 };
+        let mut job = build();
+        let status = run_child(&job, step);
+        let aborted = std::os::unix::process::ExitStatusExt::signal(&status) == Some(libc::SIGABRT);
+        assert!(aborted || status.success(), "step {step}: child {status:?}");
+        // The next writer: take the lock and finish what is pending.
+        let dir = job.job_dir();
+        {
+            let _lock = JobLock::acquire(&dir).unwrap();
+            let folder = JobFolder::open(&dir).unwrap();
+            let pending = dir.join(".reverberator/retire.intent").exists();
+            assert!(
+                aborted || !pending,
+                "step {step}: a finished retire left its intent"
+            );
+            let done = retire::recover(&folder).unwrap();
+            assert_eq!(done.is_some(), pending, "step {step}");
+        }
+        let names = util::versions(&dir);
+        job.recorded.retain(|k, _| names.contains(k));
+        job.check();
+        check_leftovers(&dir);
+        // And the retire can go on to the end.
+        job.retire_keep(2);
+        job.check();
+        if !aborted {
+            eprintln!("kill test: {killed} crash points, finished at step {step}");
+            assert!(killed >= 20, "only {killed} crash points");
+            return;
+        }
+        killed += 1;
+    }
+    panic!("the retire never finished within 400 steps");
+}

@@ -1,0 +1,160 @@
+//! Retire and prune: after every retire, every remaining version dereferences exactly as it
+//! did before (structural links followed, one hop, bookkeeping checked by
+//! `util::version_state`); a retire killed at any step is finished by the next writer; the
+//! `prune` command enforces keep_versions and byte/inode/percent budgets.
+
+mod harness;
+mod kill;
+mod property;
+mod prune;
+
+use std::path::Path;
+
+use harness::Job;
+use reverberator::vault::layout::JobFolder;
+use reverberator::vault::retire::{self, RetireError, RetireReason};
+
+#[test]
+fn retiring_keeps_every_remaining_version() {
+    let mut job = Job::new();
+    job.src
+        .dir("a/b/c")
+        .file("a/b/c/f", "1")
+        .file("a/x", "x")
+        .dir("d/e")
+        .file("d/e/g", "g");
+    job.src
+        .dir("keep/deep/er")
+        .file("keep/deep/er/k", "k")
+        .symlink("keep/sl", "nowhere");
+    job.snap();
+    job.src.file("a/b/c/f", "2"); // a change deep inside a subtree
+    job.snap();
+    job.snap_move("d", "keep/d2"); // a moved directory: a link at another path
+    job.src
+        .remove("keep/deep/er")
+        .file("keep/deep/er", "now a file"); // type change
+    job.snap();
+    job.src.remove("a/b"); // delete a linked subtree
+    job.snap();
+    for _ in 0..4 {
+        let report = job.retire_keep(1 + job.recorded.len() as u32 - 2);
+        assert_eq!(report.retired.len(), 1, "{report:?}");
+        job.check();
+    }
+    assert_eq!(job.recorded.len(), 1);
+}
+
+#[test]
+fn moves_and_repoints_follow_the_chain() {
+    let mut job = Job::new();
+    job.src
+        .dir("p/q/r")
+        .file("p/q/r/f", "f")
+        .dir("s")
+        .file("s/t", "t");
+    job.snap();
+    job.src.file("s/u", "u"); // V1: links p -> V0/p
+    job.snap();
+    job.src.file("s/v", "v"); // V2: p -> V0/p too (one hop)
+    job.snap();
+    let folder = JobFolder::open(&job.job_dir()).unwrap();
+    let plan = retire::plan(&folder, vec![RetireReason::Requested]).unwrap();
+    assert_eq!(plan.moves.len(), 1, "{plan:?}");
+    assert_eq!(plan.moves[0].from, Path::new("p"));
+    assert_eq!(plan.repoints.len(), 1, "{plan:?}");
+    assert!(plan.repoints[0]
+        .new_target
+        .to_string_lossy()
+        .contains(&plan.heir.to_string()));
+    let done = retire::apply(&folder, plan).unwrap();
+    job.forget(&done.plan.retired.to_string());
+    job.check();
+    assert!(retire::over_budget(&job.job_dir()).unwrap().is_none());
+    assert!(!folder.root().join(".reverberator/retire.intent").exists());
+}
+
+#[test]
+fn an_uncovered_link_refuses_the_retire_and_changes_nothing() {
+    let mut job = Job::new();
+    job.src.dir("a/b").file("a/b/f", "f").file("top", "1");
+    job.snap();
+    job.src.file("top", "2");
+    job.snap();
+    job.src.file("top", "3");
+    job.snap();
+    // Corrupt the bookkeeping: the heir forgets its link, so V2's link into V0 is uncovered.
+    let v1 = &job.names()[1];
+    std::fs::write(
+        job.job_dir()
+            .join(".reverberator/links")
+            .join(format!("V{}.tsv", &v1[1..v1.find("--").unwrap()])),
+        "",
+    )
+    .unwrap();
+    let before = job.names();
+    let folder = JobFolder::open(&job.job_dir()).unwrap();
+    let err = retire::plan(&folder, vec![RetireReason::Requested]).unwrap_err();
+    assert!(matches!(err, RetireError::Uncovered { .. }), "{err}");
+    let err = job.try_retire_keep(1).unwrap_err();
+    assert!(err.to_string().contains("nothing retired"), "{err}");
+    assert_eq!(job.names(), before);
+    let journal = std::fs::read_to_string(job.job_dir().join("journal.tsv")).unwrap();
+    assert!(
+        journal
+            .lines()
+            .any(|l| l.contains("\terror\t") && l.contains("retire refused")),
+        "{journal}"
+    );
+}
+
+#[test]
+fn the_newest_version_is_never_retired() {
+    let mut job = Job::new();
+    job.src.file("f", "x");
+    job.snap();
+    let folder = JobFolder::open(&job.job_dir()).unwrap();
+    let err = retire::plan(&folder, vec![RetireReason::Requested]).unwrap_err();
+    assert!(
+        matches!(err, RetireError::TooFewVersions { count: 1, .. }),
+        "{err}"
+    );
+    job.check();
+}
+
+#[test]
+fn accounting_moves_forward_what_later_versions_still_use() {
+    let mut job = Job::new();
+    job.src
+        .dir("big")
+        .file("big/a", vec![7u8; 64 * 1024])
+        .file("small", "s");
+    job.snap();
+    job.src.file("small", "t");
+    job.snap();
+    let folder = JobFolder::open(&job.job_dir()).unwrap();
+    let (cached_before, counted_before) = figures(&folder);
+    let report = job.retire_keep(1);
+    let r = &report.retired[0];
+    // V0 owned the root, `small` and `big` with its file; `big` moves forward, and the
+    // heir's link to it is freed with V0's root and `small`.
+    let (cached_after, counted_after) = figures(&folder);
+    assert_eq!(counted_before - r.freed.inodes, counted_after, "{r:?}");
+    assert_eq!(r.freed.inodes, 3, "{r:?}");
+    assert_eq!(
+        cached_before - r.freed.inodes,
+        cached_after,
+        "the cache follows the disk"
+    );
+    assert!(r.forwarded.bytes >= 64 * 1024, "{r:?}");
+    job.check();
+}
+
+/// (inodes the index says the versions own, inodes the versions hold on disk).
+fn figures(folder: &JobFolder) -> (u64, u64) {
+    let versions = folder.versions().unwrap();
+    let index = reverberator::vault::index::Index::from_job_dir(folder.root()).unwrap();
+    let cached = index.rows.iter().map(|r| r.inodes).sum();
+    let counted = retire::recount(folder, &versions).unwrap();
+    (cached, counted.versions.values().map(|u| u.inodes).sum())
+}

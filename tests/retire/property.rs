@@ -1,0 +1,183 @@
+//! Property: random sequences of changes (files written deep inside linked subtrees, moved
+//! directories, deleted subtrees, type changes, chmod), a snapshot after each, interleaved
+//! with retires; after every retire every remaining version dereferences exactly as it
+//! did when it was committed.
+
+use std::path::{Path, PathBuf};
+
+use proptest::prelude::*;
+
+use super::harness::Job;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Write { at: usize, name: u8, content: u8 },
+    Mkdir { at: usize, name: u8, depth: u8 },
+    Delete { at: usize },
+    MoveDir { at: usize, into: usize, name: u8 },
+    TypeChange { at: usize },
+    Chmod { at: usize },
+    Retire { keep: u8 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (any::<usize>(), 0u8..4, any::<u8>()).prop_map(|(at, name, content)| Op::Write { at, name, content }),
+        1 => (any::<usize>(), 0u8..4, 1u8..4).prop_map(|(at, name, depth)| Op::Mkdir { at, name, depth }),
+        1 => any::<usize>().prop_map(|at| Op::Delete { at }),
+        2 => (any::<usize>(), any::<usize>(), 0u8..4).prop_map(|(at, into, name)| Op::MoveDir { at, into, name }),
+        1 => any::<usize>().prop_map(|at| Op::TypeChange { at }),
+        1 => any::<usize>().prop_map(|at| Op::Chmod { at }),
+        2 => (1u8..4).prop_map(|keep| Op::Retire { keep }),
+    ]
+}
+
+/// Every path under `root` (relative, sorted), directories and others separately.
+fn listing(root: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let (mut dirs, mut files) = (vec![PathBuf::new()], Vec::new());
+    let mut i = 0;
+    while i < dirs.len() {
+        let dir = dirs[i].clone();
+        let mut names: Vec<_> = std::fs::read_dir(root.join(&dir))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        names.sort();
+        for n in names {
+            let rel = dir.join(n);
+            if std::fs::symlink_metadata(root.join(&rel)).unwrap().is_dir() {
+                dirs.push(rel);
+            } else {
+                files.push(rel);
+            }
+        }
+        i += 1;
+    }
+    (dirs, files)
+}
+
+fn pick(v: &[PathBuf], at: usize) -> Option<&PathBuf> {
+    (!v.is_empty()).then(|| &v[at % v.len()])
+}
+
+fn initial(job: &Job) {
+    for a in 0..3 {
+        for b in 0..2 {
+            let d = format!("d{a}/s{b}/t");
+            job.src
+                .dir(&d)
+                .file(format!("{d}/f"), format!("{a}{b}"))
+                .file(format!("d{a}/s{b}/g"), "g");
+        }
+    }
+    job.src.symlink("d0/link", "nowhere").dir("empty");
+}
+
+/// Apply one change to the source and snapshot it; false when it did not apply.
+fn change(job: &mut Job, op: &Op) -> bool {
+    let root = job.src.path().to_path_buf();
+    let (dirs, files) = listing(&root);
+    let subdirs: Vec<PathBuf> = dirs[1..].to_vec();
+    let all: Vec<PathBuf> = subdirs.iter().chain(&files).cloned().collect();
+    match *op {
+        Op::Write { at, name, content } => {
+            let d = pick(&dirs, at).unwrap();
+            let f = d.join(format!("w{name}"));
+            if root.join(&f).is_dir() {
+                return false;
+            }
+            job.src.file(&f, vec![content; 1 + content as usize * 37]);
+        }
+        Op::Mkdir { at, name, depth } => {
+            let mut d = pick(&dirs, at).unwrap().join(format!("m{name}"));
+            for i in 1..depth {
+                d.push(format!("n{i}"));
+            }
+            if std::fs::symlink_metadata(root.join(&d)).is_ok() || !job.src_is_dir_chain(&d) {
+                return false;
+            }
+            job.src.dir(&d).file(d.join("leaf"), "leaf");
+        }
+        Op::Delete { at } => match pick(&all, at) {
+            Some(p) => {
+                job.src.remove(p);
+            }
+            None => return false,
+        },
+        Op::MoveDir { at, into, name } => {
+            let (Some(from), Some(into)) = (pick(&subdirs, at), pick(&dirs, into)) else {
+                return false;
+            };
+            let to = into.join(format!("mv{name}"));
+            if into.starts_with(from) || std::fs::symlink_metadata(root.join(&to)).is_ok() {
+                return false;
+            }
+            let (from, to) = (
+                from.to_str().unwrap().to_owned(),
+                to.to_str().unwrap().to_owned(),
+            );
+            return job.snap_move(&from, &to).is_some();
+        }
+        Op::TypeChange { at } => {
+            let Some(p) = pick(&all, at).cloned() else {
+                return false;
+            };
+            let was_dir = root.join(&p).is_dir()
+                && !std::fs::symlink_metadata(root.join(&p))
+                    .unwrap()
+                    .is_symlink();
+            job.src.remove(&p);
+            if was_dir {
+                job.src.file(&p, "was a dir");
+            } else {
+                job.src.dir(&p).file(p.join("inner"), "was a file");
+            }
+        }
+        Op::Chmod { at } => {
+            let Some(p) = pick(&files, at) else {
+                return false;
+            };
+            if std::fs::symlink_metadata(root.join(p))
+                .unwrap()
+                .is_symlink()
+            {
+                return false;
+            }
+            job.src.chmod(p, 0o600);
+        }
+        Op::Retire { .. } => return false,
+    }
+    job.snap().is_some()
+}
+
+impl Job {
+    fn src_is_dir_chain(&self, d: &Path) -> bool {
+        d.ancestors().skip(1).all(|a| {
+            std::fs::symlink_metadata(self.src.path().join(a))
+                .map(|m| m.is_dir())
+                .unwrap_or(true)
+        })
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10, max_shrink_iters: 20, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_remaining_version_survives_random_retires(ops in proptest::collection::vec(op(), 6..16)) {
+        let mut job = Job::new();
+        initial(&job);
+        job.snap();
+        for op in &ops {
+            if let Op::Retire { keep } = op {
+                job.retire_keep(u32::from(*keep));
+                job.check();
+            } else {
+                change(&mut job, op);
+            }
+        }
+        job.retire_keep(1);
+        job.check();
+    }
+}
