@@ -803,3 +803,22 @@ fn snapshot_link_limit_falls_back_to_a_copy() {
     assert_ne!(a.ino(), b.ino(), "a copy, since the old inode is full");
     assert_eq!(b.nlink(), 1);
 }
+
+#[test]
+fn snapshot_cli_enforces_keep_versions() {
+    let env = Env::with_extra("keep", "keep_versions = 2");
+    let mut names = Vec::new();
+    for i in 0..3 {
+        env.src.file("f", vec![b'x'; i + 1]);
+        let out = env.run(&["snapshot", "keep"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        names.push(stdout(&out).trim().to_owned());
+    }
+    let out_err = env.run(&["snapshot", "keep"]);
+    assert!(out_err.status.success());
+    assert_eq!(versions(&env.job_dir()), names[1..].to_vec());
+    check_index_matches(&env.job_dir());
+    // The remaining versions still dereference to their trees.
+    let v2 = version_state(&env.job_dir(), &names[2]);
+    assert_same_state("newest", &v2, &tree_state(env.src.path()));
+}

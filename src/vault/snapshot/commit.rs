@@ -42,7 +42,8 @@ pub(crate) struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    /// Create the job folder if needed, take its lock, remove leftover partial builds.
+    /// Create the job folder if needed, take its lock, finish a retire an earlier process
+    /// left (`retire::recover`), remove leftover partial builds.
     pub fn begin(job: &'a JobConfig) -> Result<Session<'a>, SnapshotError> {
         let root = job.job_dir();
         let folder = JobFolder::create(&root).map_err(vault_err(job, &root))?;
@@ -55,6 +56,12 @@ impl<'a> Session<'a> {
             folder,
             _lock: lock,
         };
+        crate::vault::retire::recover(&session.folder).map_err(|source| {
+            SnapshotError::Retire {
+                job: job.name.clone(),
+                source,
+            }
+        })?;
         session.clear_partials()?;
         Ok(session)
     }

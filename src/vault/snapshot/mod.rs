@@ -121,6 +121,16 @@ pub enum SnapshotError {
         #[source]
         source: crate::vault::index::IndexError,
     },
+    /// A retire an earlier process left unfinished could not be completed (every writer
+    /// finishes it before changing anything).
+    #[error("job {job}: finishing an interrupted retire: {source}")]
+    Retire {
+        /// The job name.
+        job: String,
+        /// What the retire said.
+        #[source]
+        source: crate::vault::retire::RetireError,
+    },
     /// The delta scan failed ([`snapshot_with_scan`] only).
     #[error(transparent)]
     Scan(#[from] crate::scan::ScanError),
