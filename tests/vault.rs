@@ -61,6 +61,7 @@ impl Series {
     fn check(&self) {
         assert_no_partial(&self.env.job_dir());
         assert_all_versions(&self.env.job_dir(), &self.recorded);
+        assert_verify_clean(&self.env.job_dir());
     }
 }
 
@@ -560,12 +561,26 @@ fn snapshot_killed_never_leaves_a_visible_partial_version() {
     let out = env.run(&["snapshot", "kill"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_no_partial(&env.job_dir());
+    let out = env.run(&["verify", "kill"]);
+    assert!(
+        out.status.success(),
+        "verify: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let vs = versions(&env.job_dir());
     assert!(!vs.is_empty());
     for v in &vs {
         assert_same_state(v, &version_state(&env.job_dir(), v), &want);
     }
     check_index_matches(&env.job_dir());
+}
+
+/// The read side's `verify` finds no problem in the job folder.
+fn assert_verify_clean(job_dir: &Path) {
+    let folder = reverberator::vault::layout::JobFolder::open(job_dir).expect("open job folder");
+    let problems = reverberator::vault::read::verify::verify(&folder);
+    assert!(problems.is_empty(), "verify: {problems:?}");
 }
 
 /// index.tsv lists exactly the committed versions (when it exists).
