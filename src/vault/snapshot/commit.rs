@@ -56,11 +56,9 @@ impl<'a> Session<'a> {
             folder,
             _lock: lock,
         };
-        crate::vault::retire::recover(&session.folder).map_err(|source| {
-            SnapshotError::Retire {
-                job: job.name.clone(),
-                source,
-            }
+        crate::vault::retire::recover(&session.folder).map_err(|source| SnapshotError::Retire {
+            job: job.name.clone(),
+            source,
         })?;
         session.clear_partials()?;
         Ok(session)
@@ -92,7 +90,6 @@ impl<'a> Session<'a> {
     pub fn run(
         self,
         changes: &ChangeSet,
-        _reserved: Option<()>,
         progress: &Progress,
     ) -> Result<SnapshotOutcome, SnapshotError> {
         let versions = self

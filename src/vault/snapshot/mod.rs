@@ -151,7 +151,7 @@ pub fn snapshot_observed(
     progress: &Progress,
 ) -> Result<SnapshotOutcome, SnapshotError> {
     let session = commit::Session::begin(job)?;
-    session.run(changes, None, progress)
+    session.run(changes, progress)
 }
 
 /// Delta scan (`crate::scan::delta`) plus [`snapshot`], under one job lock so nothing can
@@ -171,8 +171,8 @@ pub fn snapshot_with_scan_observed(
     let outcome = crate::scan::delta_observed(job, progress)?;
     tracing::debug!(job = %job.name, "delta scan: {:?}", started.elapsed());
     let result = match outcome {
-        crate::scan::ScanOutcome::NoVersion => session.run(&ChangeSet::new(), None, progress),
-        crate::scan::ScanOutcome::Delta(changes) => session.run(&changes, None, progress),
+        crate::scan::ScanOutcome::NoVersion => session.run(&ChangeSet::new(), progress),
+        crate::scan::ScanOutcome::Delta(changes) => session.run(&changes, progress),
     };
     tracing::debug!(job = %job.name, "scan + build + commit: {:?}", started.elapsed());
     result
