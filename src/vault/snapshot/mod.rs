@@ -32,7 +32,7 @@ use crate::vault::layout::VersionName;
 mod build;
 mod commit;
 mod plan;
-pub mod view;
+pub(crate) mod view;
 
 /// A committed version, as [`snapshot`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
