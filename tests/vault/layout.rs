@@ -244,3 +244,33 @@ fn snapshot_link_limit_falls_back_to_a_copy() {
     assert_ne!(a.ino(), b.ino(), "a copy, since the old inode is full");
     assert_eq!(b.nlink(), 1);
 }
+
+#[test]
+fn snapshot_new_hard_link_to_an_unchanged_file_shares_its_inode() {
+    let mut s = Series::new(Env::new("newlink"));
+    s.src().file("d/a", b"shared").file("d/other", b"o");
+    s.snap().unwrap();
+    // `d/b` is a new name of `d/a`'s inode: the version must link them too.
+    s.src().hard_link("d/a", "d/b").hard_link("d/a", "e/c");
+    let v1 = s.snap().unwrap();
+    s.check();
+    let j = s.env.job_dir().join(v1);
+    let a = std::fs::symlink_metadata(j.join("d/a")).unwrap();
+    let b = std::fs::symlink_metadata(j.join("d/b")).unwrap();
+    let c = std::fs::symlink_metadata(j.join("e/c")).unwrap();
+    assert_eq!((a.ino(), a.ino()), (b.ino(), c.ino()));
+}
+
+#[test]
+fn snapshot_modified_hard_link_never_takes_a_stale_sibling() {
+    let mut s = Series::new(Env::new("stale"));
+    s.src().file("d/a", b"old").hard_link("d/a", "d/b");
+    s.snap().unwrap();
+    // Written through `d/b`; an inotify ChangeSet may name only that path.
+    s.src().file("d/b", b"new content");
+    let mut c = ChangeSet::new();
+    c.record("d/b", Change::Modified);
+    let v1 = s.snap_changes(&c).unwrap();
+    let j = s.env.job_dir().join(v1);
+    assert_eq!(std::fs::read(j.join("d/b")).unwrap(), b"new content");
+}

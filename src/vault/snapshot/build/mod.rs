@@ -25,6 +25,17 @@ use crate::error::{IoContext, PathError};
 use crate::fs::{CopyOptions, Dir, FileKind};
 use crate::vault::layout::{Resolver, VersionName};
 
+/// Where a version being built holds a multiply-linked source file.
+pub(super) struct Sibling {
+    /// The entry, relative to the job folder.
+    pub at: PathBuf,
+    /// Copied from the source in this build (else: linked to an older version's inode,
+    /// whose size and mtime follow).
+    pub fresh: bool,
+    pub size: u64,
+    pub mtime: crate::fs::Timestamp,
+}
+
 /// What a build produced, for the commit and the index row.
 #[derive(Debug, Default)]
 pub(crate) struct Output {
@@ -91,9 +102,9 @@ pub(crate) struct Builder<'a> {
     pub skip_in_source: Option<PathBuf>,
     pub progress: &'a Progress,
     pub out: Output,
-    /// Source (dev, ino) of multiply-linked files copied so far -> copy's path in the job
-    /// folder, so hard-linked source files stay hard-linked within the version.
-    pub(super) hardlinks: HashMap<(u64, u64), PathBuf>,
+    /// Source (dev, ino) of multiply-linked files written so far -> where this version
+    /// holds it, so names sharing an inode in the source share one in the version.
+    pub(super) hardlinks: HashMap<(u64, u64), Sibling>,
 }
 
 pub(super) type Res = Result<(), PathError>;

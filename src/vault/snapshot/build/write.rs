@@ -11,7 +11,9 @@ use nix::errno::Errno;
 use nix::fcntl::AtFlags;
 use nix::sys::stat::Mode;
 
-use super::{Builder, PrevEntry, Res};
+use std::collections::hash_map::Entry;
+
+use super::{Builder, PrevEntry, Res, Sibling};
 use crate::error::{IoContext, PathError};
 use crate::fs::{self, CopyError, CopyOutcome, Dir, FileKind, Meta};
 use crate::vault::layout::link_target;
@@ -86,11 +88,60 @@ impl Builder<'_> {
         let Some(parent) = pe.parent() else {
             return self.copy(src, name, meta, path, dst);
         };
+        if self.link_to_sibling(meta, dst, name) {
+            return Ok(());
+        }
         match link_at(parent, pe.name(), dst, name) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if meta.kind == FileKind::File && meta.nlink > 1 {
+                    let old = parent.stat(pe.name()).ok();
+                    self.note_source_inode(meta, path, old.as_ref());
+                }
+                Ok(())
+            }
             Err(Errno::EMLINK) => self.unlinkable(pe, parent, path, dst, name),
             Err(Errno::ENOENT) => self.copy(src, name, meta, path, dst),
             Err(e) => Err(PathError::new(self.vault_path(path), e.into())),
+        }
+    }
+
+    /// A multiply-linked source file already written into this version under another
+    /// name: link `name` to that entry, so the names that share an inode in the source
+    /// share one in the version. Only when that entry has the source's current content:
+    /// copied in this build, or linked to an older inode whose size and mtime still match
+    /// (a new name of an unchanged file). True when done.
+    fn link_to_sibling(&self, meta: &Meta, dst: &Dir, name: &OsStr) -> bool {
+        if meta.kind != FileKind::File || meta.nlink < 2 {
+            return false;
+        }
+        let Some(sib) = self.hardlinks.get(&(meta.dev, meta.ino)) else {
+            return false;
+        };
+        let current = sib.fresh || (sib.size == meta.size && sib.mtime == meta.mtime);
+        current && link_at(self.jobdir, sib.at.as_os_str(), dst, name).is_ok()
+    }
+
+    /// Remember where this version holds the source inode `meta` (multiply-linked files):
+    /// `old` is the older version's inode it was linked to, `None` for a fresh copy.
+    fn note_source_inode(&mut self, meta: &Meta, path: &Path, old: Option<&Meta>) {
+        if meta.kind != FileKind::File || meta.nlink < 2 {
+            return;
+        }
+        let sib = Sibling {
+            at: self.build_name.join(path),
+            fresh: old.is_none(),
+            size: old.map_or(meta.size, |m| m.size),
+            mtime: old.map_or(meta.mtime, |m| m.mtime),
+        };
+        match self.hardlinks.entry((meta.dev, meta.ino)) {
+            Entry::Vacant(v) => {
+                v.insert(sib);
+            }
+            // A fresh copy is the better target for later names.
+            Entry::Occupied(mut o) if sib.fresh && !o.get().fresh => {
+                o.insert(sib);
+            }
+            Entry::Occupied(_) => {}
         }
     }
 
@@ -157,23 +208,15 @@ impl Builder<'_> {
         if meta.kind == FileKind::Dir {
             return self.real_dir(src, name, meta, path, dst, None);
         }
-        let key = (meta.dev, meta.ino);
-        if meta.kind == FileKind::File && meta.nlink > 1 {
-            if let Some(first) = self.hardlinks.get(&key) {
-                if link_at(self.jobdir, first.as_os_str(), dst, name).is_ok() {
-                    return Ok(());
-                }
-            }
+        if self.link_to_sibling(meta, dst, name) {
+            return Ok(());
         }
         match fs::copy_entry(src, name, dst, name, &self.opts) {
             Ok(CopyOutcome::Copied { meta: m, allocated }) => {
                 self.out.inodes += 1;
                 self.out.size += allocated;
                 Progress::add(&self.progress.bytes, m.size);
-                if m.kind == FileKind::File && m.nlink > 1 {
-                    let at = self.build_name.join(path);
-                    self.hardlinks.insert((m.dev, m.ino), at);
-                }
+                self.note_source_inode(&m, path, None);
                 Ok(())
             }
             Ok(CopyOutcome::Skipped { reason }) => {
