@@ -17,6 +17,7 @@ use nix::unistd::UnlinkatFlags;
 
 use super::build::{Builder, Output};
 use super::plan::Plan;
+use super::repair;
 use super::view::raw;
 use super::{CommittedVersion, Progress, SnapshotError, SnapshotOutcome};
 use crate::change::ChangeSet;
@@ -61,6 +62,7 @@ impl<'a> Session<'a> {
             source,
         })?;
         session.clear_partials()?;
+        session.repair()?;
         Ok(session)
     }
 
@@ -82,6 +84,48 @@ impl<'a> Session<'a> {
                     .path(name)
                     .message("removed a leftover partial build"),
             );
+        }
+        Ok(())
+    }
+
+    /// After a crash between the rename and the index/`latest` updates: give committed
+    /// versions missing from index.tsv their row back (measured from disk) and point
+    /// `latest` at the newest version. Each repair is journaled.
+    fn repair(&self) -> Result<(), SnapshotError> {
+        let job = self.job;
+        let index_err = |source| SnapshotError::Index {
+            job: job.name.clone(),
+            source,
+        };
+        let mut index = Index::from_job_dir(self.root()).map_err(index_err)?;
+        let missing =
+            repair::missing_rows(&self.folder, &index).map_err(vault_err(job, self.root()))?;
+        for v in &missing {
+            let row = repair::measured_row(&self.folder, v)
+                .map_err(vault_err(job, &self.folder.version_path(v)))?;
+            index.rows.push(row);
+            self.journal(
+                JournalLine::now(Event::Error)
+                    .path(v.to_string())
+                    .message("index row rebuilt from disk after an interrupted commit")
+                    .version(v.number),
+            );
+        }
+        if !missing.is_empty() {
+            index.rows.sort_by_key(|r| r.version);
+            Index::write_atomic(self.root(), &index.rows).map_err(index_err)?;
+        }
+        let newest = self.folder.latest().map_err(vault_err(job, self.root()))?;
+        if let Some(newest) = newest {
+            let fixed = repair::fix_latest(self.folder.dir(), &newest)
+                .map_err(vault_err(job, &self.root().join(LATEST)))?;
+            if fixed {
+                self.journal(
+                    JournalLine::now(Event::Error)
+                        .path(LATEST)
+                        .message(format!("pointed at {newest} after an interrupted commit")),
+                );
+            }
         }
         Ok(())
     }
@@ -323,7 +367,7 @@ fn symlink_max(dir: &Dir) -> usize {
 }
 
 /// Point `latest` at `target`: a symlink at a temp name renamed over the old one.
-fn replace_latest(jobdir: &Dir, target: &str) -> io::Result<()> {
+pub(super) fn replace_latest(jobdir: &Dir, target: &str) -> io::Result<()> {
     let fd = Some(raw(jobdir));
     match nix::unistd::unlinkat(fd, LATEST_TMP, UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(nix::errno::Errno::ENOENT) => {}

@@ -32,6 +32,7 @@ use crate::vault::layout::VersionName;
 mod build;
 mod commit;
 mod plan;
+mod repair;
 pub(crate) mod view;
 
 /// A committed version, as [`snapshot`] reports it.
