@@ -133,7 +133,7 @@ fn apply(t: &TempTree, op: &Op, step: usize) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
     #[test]
     fn snapshot_random_operation_sequences(ops in proptest::collection::vec(op(), 1..12)) {
         let mut s = Series::new(Env::new("prop"));
