@@ -476,3 +476,43 @@ fn merge<'e>(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(names: &[&str]) -> Vec<DirEntry> {
+        names
+            .iter()
+            .map(|n| DirEntry {
+                name: OsString::from(n),
+                kind: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn merge_pairs_names_by_bytes() {
+        let s = entries(&["a", "c", "d", "z"]);
+        let v = entries(&["b", "c", "z", "zz"]);
+        let got: Vec<(Option<&str>, Option<&str>)> = merge(&s, &v)
+            .map(|(a, b)| {
+                (
+                    a.map(|e| e.name.to_str().unwrap()),
+                    b.map(|e| e.name.to_str().unwrap()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Some("a"), None),
+                (None, Some("b")),
+                (Some("c"), Some("c")),
+                (Some("d"), None),
+                (Some("z"), Some("z")),
+                (None, Some("zz")),
+            ]
+        );
+    }
+}

@@ -209,3 +209,25 @@ fn snapshot_removes_leftover_partial_builds() {
     );
     s.check();
 }
+
+#[test]
+fn snapshot_errors_name_the_job_and_the_path() {
+    let t = TempTree::new();
+    t.dir("vault");
+    let job = job_config("lost", &t.path().join("no-source"), &t.path().join("vault"));
+    let err = snapshot_with_scan(&job).unwrap_err().to_string();
+    assert!(err.contains("lost") && err.contains("no-source"), "{err}");
+    // A vault root that does not exist is never created (an unplugged disk's mount point).
+    t.dir("src");
+    let job = job_config(
+        "novault",
+        &t.path().join("src"),
+        &t.path().join("gone/vault"),
+    );
+    let err = snapshot_with_scan(&job).unwrap_err().to_string();
+    assert!(
+        err.contains("novault") && err.contains("gone/vault"),
+        "{err}"
+    );
+    assert!(!t.path().join("gone").exists());
+}
