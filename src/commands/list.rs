@@ -10,14 +10,21 @@ use crate::cli::{GlobalArgs, ListArgs};
 use crate::config::{self, JobConfig};
 use crate::exit::ExitCode;
 use crate::vault::layout::JobFolder;
-use crate::vault::read;
+use crate::vault::read::{self, ListNote};
+use crate::vault::retire;
 
 /// Run `reverberator list`.
 pub fn run(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCode> {
     let (job, dir) = find_job(global, &args.job)?;
     let listing = if dir.is_dir() {
         let folder = JobFolder::open(&dir).with_context(|| format!("{}", dir.display()))?;
-        read::list(&folder)?
+        let mut listing = read::list(&folder)?;
+        match retire::over_budget(&dir) {
+            Ok(Some(message)) => listing.notes.push(ListNote::OverBudget { message }),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("{}: cannot read the over-budget record: {e}", dir.display()),
+        }
+        listing
     } else {
         eprintln!(
             "reverberator: {}: no versions yet ({} does not exist)",

@@ -12,9 +12,10 @@ use nix::fcntl::AtFlags;
 use nix::sys::stat::Mode;
 use nix::unistd::UnlinkatFlags;
 
-use super::{Item, ReadError, RestorePlan, RestoreReport};
+use super::{shown, Item, ReadError, RestorePlan, RestoreReport};
 use crate::error::PathError;
 use crate::fs::{copy_attributes, copy_entry, CopyOptions, CopyOutcome, Dir, FileKind};
+use crate::vault::layout::Resolved;
 
 impl RestorePlan<'_> {
     /// Write the plan. Refuses (writing nothing) while [`blocking`](Self::blocking)
@@ -39,9 +40,10 @@ impl RestorePlan<'_> {
             stack: Vec::new(),
         };
         let base_dst = Dir::open(&self.to).map_err(|e| PathError::new(&self.to, e))?;
-        let base_src = self.tree.open(&self.base)?;
+        let base_src = self.reopen_base()?;
         run.stack.push(Frame {
             src: base_src,
+            at: self.base.clone(),
             dst: base_dst,
             item: None,
             path: PathBuf::new(),
@@ -62,6 +64,8 @@ impl RestorePlan<'_> {
 /// An open destination directory and the real source directory it is restored from.
 struct Frame {
     src: Dir,
+    /// Where `src` is in the vault.
+    at: Resolved,
     dst: Dir,
     /// The plan item this directory comes from (`None`: the destination folder).
     item: Option<usize>,
@@ -85,9 +89,15 @@ const COPY: CopyOptions = CopyOptions {
 };
 
 impl Apply<'_, '_> {
-    fn fail(&mut self, path: &Path, e: impl std::fmt::Display) {
+    /// Record that the destination entry `path` (relative) could not be written. The
+    /// message names the destination, escaped; an I/O error adds only the OS's words.
+    fn fail(&mut self, path: &Path, e: ReadError) {
         let full = self.plan.to.join(path);
-        self.report.errors.push(format!("{}: {e}", full.display()));
+        let why = match &e {
+            ReadError::Io(p) => p.source.to_string(),
+            other => other.to_string(),
+        };
+        self.report.errors.push(format!("{}: {why}", shown(&full)));
     }
 
     /// Close the directories deeper than `depth`, giving each its attributes.
@@ -104,14 +114,11 @@ impl Apply<'_, '_> {
             let Some(parent) = self.stack.last() else {
                 return;
             };
-            let result = self
-                .plan
-                .tree
-                .real_parent(&item.src)
-                .and_then(|(src, name)| {
-                    copy_attributes(&src, &name, &item.src.meta, &parent.dst, &item.name, &COPY)
-                        .map_err(|e| PathError::new(&frame.path, e).into())
-                });
+            let real = self.plan.tree.parent_of(&parent.src, &parent.at, &item.src);
+            let result = real.and_then(|(src, name)| {
+                copy_attributes(&src, &name, &item.src.meta, &parent.dst, &item.name, &COPY)
+                    .map_err(|e| PathError::new(&frame.path, e).into())
+            });
             if let Err(e) = result {
                 self.fail(&frame.path, e);
             }
@@ -155,10 +162,11 @@ impl Apply<'_, '_> {
             Err(e) => return Err(at(e.into())),
         }
         let dst = parent.dst.open_child(&item.name).map_err(at)?;
-        let src = self.plan.tree.open(&item.src)?;
+        let src = self.plan.tree.open_in(&parent.src, &parent.at, &item.src)?;
         self.report.entries += 1;
         self.stack.push(Frame {
             src,
+            at: item.src.clone(),
             dst,
             item: Some(index),
             path: path.to_path_buf(),
@@ -197,7 +205,7 @@ impl Apply<'_, '_> {
                     let full = self.plan.to.join(path);
                     self.report
                         .skipped
-                        .push(format!("{}: {reason}", full.display()));
+                        .push(format!("{}: {reason}", shown(&full)));
                     return Ok(());
                 }
                 Err(e) => return Err(at(io::Error::other(e.to_string()))),
@@ -224,11 +232,22 @@ impl Apply<'_, '_> {
         let Some(root) = self.stack.first() else {
             return false;
         };
+        // Open the first copy's folder one component at a time: any path length works.
+        let (Some(first_parent), Some(first_name)) = (first.parent(), first.file_name()) else {
+            return false;
+        };
+        let mut holder = root.dst.open_beneath(Path::new(""));
+        for comp in first_parent.iter() {
+            holder = holder.and_then(|d| d.open_child(comp));
+        }
+        let Ok(holder) = holder else {
+            return false;
+        };
         nix::unistd::linkat(
-            Some(root.dst.as_fd().as_raw_fd()),
-            first.as_path(),
+            Some(holder.as_fd().as_raw_fd()),
+            first_name,
             Some(dst.as_fd().as_raw_fd()),
-            Path::new(name),
+            name,
             AtFlags::empty(),
         )
         .is_ok()

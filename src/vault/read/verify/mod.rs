@@ -95,6 +95,16 @@ fn check_link(
     problems: &mut Vec<Problem>,
 ) -> Option<u64> {
     let version = v.to_string();
+    let plain = path.components().count() > 0
+        && path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !plain {
+        let what = Path::new(PRIVATE_DIR).join("links").join(v.tsv_name());
+        let reason = format!("`{}` is not a path inside the version", path.display());
+        problems.push(unreadable(&what, &reason));
+        return None;
+    }
     let in_job = Path::new(&version).join(path);
     let parent = in_job.parent().unwrap_or(Path::new(""));
     let name = in_job.file_name()?;

@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::vault::layout::PRIVATE_DIR;
+use crate::vault::read::shown;
 
 /// One way a job folder breaks the layout contract. `Display` gives one line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,18 +144,18 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use Problem::*;
         match self {
-            Unreadable { what, reason } => write!(f, "cannot read {}: {reason}", what.display()),
+            Unreadable { what, reason } => write!(f, "cannot read {}: {reason}", shown(what)),
             LinkMissing { version, path } => {
                 write!(
                     f,
                     "{version}/{}: listed as a structural link but missing",
-                    path.display()
+                    shown(path)
                 )
             }
             LinkNotSymlink { version, path } => write!(
                 f,
                 "{version}/{}: listed as a structural link but not a symlink",
-                path.display()
+                shown(path)
             ),
             LinkMalformed {
                 version,
@@ -200,7 +201,7 @@ impl fmt::Display for Problem {
             } => write!(
                 f,
                 "refs/V{into}.tsv lacks V{version}'s link {}",
-                path.display()
+                shown(path)
             ),
             RefStale {
                 into,
@@ -209,7 +210,7 @@ impl fmt::Display for Problem {
             } => write!(
                 f,
                 "refs/V{into}.tsv lists V{version}'s {}, which is not a link into V{into}",
-                path.display()
+                shown(path)
             ),
             Partial { name } => write!(f, "leftover partial build {name}"),
             RetirePending => write!(
@@ -220,7 +221,7 @@ impl fmt::Display for Problem {
             LatestStale { target, newest } => write!(
                 f,
                 "`latest` points at {}, not at the newest version {newest}",
-                target.display()
+                shown(target)
             ),
             IndexMissing { name } => write!(f, "index.tsv does not list {name}"),
             IndexExtra { version, name } => {
@@ -254,7 +255,7 @@ fn link(
     write!(
         f,
         "{version}/{}: structural link -> {}: {what}",
-        path.display(),
-        target.display()
+        shown(path),
+        shown(target)
     )
 }
