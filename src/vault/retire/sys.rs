@@ -69,6 +69,12 @@ pub fn parent(dir: &Dir) -> io::Result<Dir> {
     dir.open_child(OsStr::new(".."))
 }
 
+/// Make everything written to the filesystem holding `dir` durable (`syncfs`).
+pub fn syncfs(dir: &Dir) -> io::Result<()> {
+    unistd::syncfs(dir.as_fd().as_raw_fd())?;
+    Ok(())
+}
+
 /// Make the entries of `dir` durable (`fsync` on the directory).
 pub fn sync(dir: &Dir) -> io::Result<()> {
     unistd::fsync(dir.as_fd().as_raw_fd())?;
@@ -95,5 +101,6 @@ mod tests {
         unlink(&a, OsStr::new("real")).unwrap();
         unlink_if_present(&a, OsStr::new("real")).unwrap();
         sync(&a).unwrap();
+        syncfs(&a).unwrap();
     }
 }
