@@ -6,6 +6,7 @@
 //! that was cut short anywhere (see the module docs of `retire` for why each intermediate
 //! state is safe).
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd};
@@ -238,12 +239,10 @@ struct Roots(HashMap<u64, Dir>);
 
 impl Roots {
     fn get(&mut self, folder: &JobFolder, v: &VersionName) -> Result<&Dir, RetireError> {
-        if !self.0.contains_key(&v.number) {
-            self.0.insert(v.number, open_version(folder, v)?);
+        match self.0.entry(v.number) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(e) => Ok(e.insert(open_version(folder, v)?)),
         }
-        self.0
-            .get(&v.number)
-            .ok_or_else(|| state_error(&folder.version_path(v), "vanished"))
     }
 }
 
