@@ -6,7 +6,9 @@
 #
 # Usage: bench/retire.sh [FILES...]        (default: 10000 100000)
 # Env:   WORK (default /tmp/retire-bench), VERSIONS (30), CHANGES (100), RETIRES (10),
-#        BIN (default target/release/reverberator; build it with `cargo build --release`).
+#        BIN (default target/release/reverberator; build it with `cargo build --release`),
+#        LOOP_GB: when set (root only), run on a fresh journaled ext4 of that many GB,
+#        loop-mounted at $WORK (unmounted at exit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-$PWD/target/release/reverberator}
@@ -15,6 +17,14 @@ VERSIONS=${VERSIONS:-30}
 CHANGES=${CHANGES:-100}
 RETIRES=${RETIRES:-10}
 [ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+if [ -n "${LOOP_GB:-}" ]; then
+  mkdir -p "$WORK"
+  truncate -s "${LOOP_GB}G" "$WORK.img"
+  mkfs.ext4 -F -q -i 4096 "$WORK.img"
+  mount -o loop "$WORK.img" "$WORK"
+  trap 'umount "$WORK"; rm -f "$WORK.img"' EXIT
+  echo "filesystem: $(findmnt -n -o FSTYPE,OPTIONS "$WORK")"
+fi
 
 
 make_tree() { # DIR FILES: FILES files of 100 bytes in 20-entry folders
@@ -51,6 +61,7 @@ run_one() { # FILES
 source = "$dir/src"
 vault = "$dir/vault"
 keep_versions = 1000
+vault_limit = "0"
 TOML
   for v in $(seq 0 $((VERSIONS - 1))); do
     [ "$v" -gt 0 ] && change_files "$dir/src" "$files" "$v"
@@ -73,10 +84,30 @@ TOML
   local rm_time rm_cpu
   rm_time=$(awk '{print $1}' "$dir/time.rm")
   rm_cpu=$(awk '{printf "%.2f", $2 + $3}' "$dir/time.rm")
+  # A version nothing later shares (every file changed after it): retiring it is a pure
+  # delete of FILES files, against the same `rm -rf`.
+  cat >"$dir/full.toml" <<TOML
+[jobs.full]
+source = "$dir/src"
+vault = "$dir/vault"
+keep_versions = 1000
+vault_limit = "0"
+TOML
+  "$BIN" --config "$dir/full.toml" snapshot full >/dev/null
+  CHANGES=$files change_files "$dir/src" "$files" 2000
+  "$BIN" --config "$dir/full.toml" snapshot full >/dev/null
+  sed -i "s/^keep_versions = .*/keep_versions = 1/" "$dir/full.toml"
+  /usr/bin/time -f "%e %U %S" -o "$dir/time.full" \
+    "$BIN" --config "$dir/full.toml" prune full >"$dir/prune.full.out"
+  local full_time full_cpu
+  full_time=$(awk '{print $1}' "$dir/time.full")
+  full_cpu=$(awk '{printf "%.2f", $2 + $3}' "$dir/time.full")
   local sorted; sorted=$(printf '%s\n' "${times[@]}" | sort -n)
   local median; median=$(echo "$sorted" | sed -n "$(( (RETIRES + 1) / 2 ))p")
   local first=${times[0]}
   echo "files=$files versions=$VERSIONS changes=$CHANGES retire_first_s=$first retire_median_s=$median retire_max_s=$(echo "$sorted" | tail -1) rm_rf_linkdest_s=$rm_time rm_rf_cpu_s=$rm_cpu"
+  echo "  retire of an unshared version (pure delete of $files files): wall ${full_time}s cpu ${full_cpu}s"
+  sed 's/^/  /' "$dir/prune.full.out" | head -1
   echo "  per-retire wall seconds: ${times[*]}"
   echo "  per-retire cpu seconds (user+sys): ${cpus[*]}"
   echo "  load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -6,14 +6,13 @@
 //! that was cut short anywhere (see the module docs of `retire` for why each intermediate
 //! state is safe).
 
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
 use super::account::{self, Usage};
-use super::plan::{Move, Repoint, RetirePlan};
+use super::plan::{Move, Opened, Repoint, RetirePlan};
 use super::{crash_point, intent, sys, RetireError};
 use crate::error::{IoContext, PathError};
 use crate::fs::{Dir, FileKind};
@@ -107,7 +106,7 @@ fn exists(dir: &Dir, name: &OsStr, root: &Path) -> Result<bool, RetireError> {
 /// Moves, repoints, then the heir's refs and links files; durable before anything of the
 /// retired version is deleted.
 fn relink(folder: &JobFolder, plan: &RetirePlan) -> Result<(), RetireError> {
-    let mut roots = Roots::default();
+    let mut opened = Opened::new(folder);
     let retired = open_version(folder, &plan.retired)?;
     let heir = open_version(folder, &plan.heir)?;
     for m in &plan.moves {
@@ -115,22 +114,14 @@ fn relink(folder: &JobFolder, plan: &RetirePlan) -> Result<(), RetireError> {
         crash_point();
     }
     let tmp = Scratch::open(folder)?;
-    let mut last: Option<(u64, PathBuf, Dir)> = None;
     for (i, r) in plan.repoints.iter().enumerate() {
         let parent = r.path.parent().unwrap_or(Path::new(""));
-        let same = |l: &(u64, PathBuf, Dir)| l.0 == r.version.number && l.1 == parent;
-        if !last.as_ref().is_some_and(same) {
-            let vpath = folder.version_path(&r.version);
-            let dir = open(roots.get(folder, &r.version)?, parent, &vpath)?;
-            last = Some((r.version.number, parent.to_path_buf(), dir));
-        }
-        if let Some((_, _, dir)) = &last {
-            repoint(folder, &tmp, i, r, dir)?;
-        }
+        let dir = opened_dir(&mut opened, folder, &r.version, parent)?;
+        repoint(folder, &tmp, i, r, dir)?;
         crash_point();
     }
     tmp.clear()?;
-    restore_times(folder, plan)?;
+    restore_times(folder, plan, &mut opened)?;
     // One `syncfs` makes every exchange, repoint and restored time durable: per-folder
     // fsyncs cost a journal flush each (measured: over 1 s for ~1,000 folders).
     sys::syncfs(folder.dir()).at(folder.root())?;
@@ -260,11 +251,30 @@ impl Scratch {
     }
 }
 
+/// Folder `dir` of version `v`, which must be there.
+fn opened_dir<'o>(
+    opened: &'o mut Opened,
+    folder: &JobFolder,
+    v: &VersionName,
+    dir: &Path,
+) -> Result<&'o Dir, RetireError> {
+    let at = folder.version_path(v).join(dir);
+    match opened.dir(v, dir) {
+        Ok(Some(d)) => Ok(d),
+        Ok(None) => Err(state_error(&at, "is not a real directory")),
+        Err(e) => Err(RetireError::Io(PathError::new(at, e))),
+    }
+}
+
 /// Give the folders the moves and repoints changed their times from before the retire.
-fn restore_times(folder: &JobFolder, plan: &RetirePlan) -> Result<(), RetireError> {
+fn restore_times(
+    folder: &JobFolder,
+    plan: &RetirePlan,
+    opened: &mut Opened,
+) -> Result<(), RetireError> {
     for t in &plan.times {
         let root = folder.version_path(&t.version);
-        let dir = open(&Dir::open(&root).at(&root)?, &t.dir, &root)?;
+        let dir = opened_dir(opened, folder, &t.version, &t.dir)?;
         let ts = |t: crate::fs::Timestamp| nix::sys::time::TimeSpec::new(t.sec, t.nsec);
         nix::sys::stat::futimens(dir.as_fd().as_raw_fd(), &ts(t.atime), &ts(t.mtime))
             .map_err(std::io::Error::from)
@@ -277,19 +287,6 @@ fn state_error(path: &Path, why: &str) -> RetireError {
     RetireError::State {
         path: path.to_path_buf(),
         why: why.to_owned(),
-    }
-}
-
-/// The open root folders of the versions a retire repoints links in.
-#[derive(Default)]
-struct Roots(HashMap<u64, Dir>);
-
-impl Roots {
-    fn get(&mut self, folder: &JobFolder, v: &VersionName) -> Result<&Dir, RetireError> {
-        match self.0.entry(v.number) {
-            Entry::Occupied(e) => Ok(e.into_mut()),
-            Entry::Vacant(e) => Ok(e.insert(open_version(folder, v)?)),
-        }
     }
 }
 
