@@ -21,16 +21,20 @@
 //! 2. [`apply()`]: the plan is written to `.reverberator/retire.intent` (fsynced) first.
 //!    Moves are `renameat2(RENAME_EXCHANGE)` of `o/q` (real) with `h/p` (the link): one
 //!    atomic step after which `h/p` is the real directory and `o/q` holds the old link.
-//!    Repoints create the new link in `.reverberator/` and rename it over the old one. The
-//!    touched folders are fsynced; then the heir's refs file gains the repointed links and
-//!    its links file loses the moved ones (both replaced atomically); then `o` is renamed
-//!    to the hidden `.V{o}--{time}.retiring` (it is no longer a version: nothing refers to
-//!    it) and deleted with directory fds, never following a link, counting what is freed;
-//!    then `index.tsv` is replaced (the retired row gone, `owned(h) += owned(o) - freed`),
+//!    Repoints create the new link in `.reverberator/retire-tmp/` and exchange it with the
+//!    old one (the old links are removed after the last repoint). The folders whose entries
+//!    changed get their times back (a folder's mtime is part of a version), one `syncfs`
+//!    makes all of it durable; then the heir's refs file gains the repointed links and its
+//!    links file loses the moved ones (both replaced atomically); then `o` is renamed to the
+//!    hidden `.V{o}--{time}.retiring` (it is no longer a version: nothing refers to it) and
+//!    deleted with directory fds, never following a link, counting what is freed; then
+//!    `index.tsv` is replaced (the retired row gone, `owned(h) += owned(o) - freed`),
 //!    journal.tsv gets a `retire` line, `o`'s bookkeeping files go, and the intent is removed.
 //!
 //! Cost: the heir's links, the links into `o` and the part of `o` no later version uses;
-//! never the number of versions or the size of the tree.
+//! never the size of the tree. The links into `o` come from every later version that still
+//! shares an unchanged folder with it, so their number does grow with the number of
+//! versions (see `bench/RESULTS-retire.md`); nothing else does.
 //!
 //! # Crash safety: why every intermediate state is recoverable
 //!
@@ -40,13 +44,14 @@
 //! - A move is one atomic exchange: before it, the heir's link resolves into `o` (still
 //!   there); after it, the heir holds the directory itself. Either way every version
 //!   dereferences the same. Replay skips moves whose heir side is already a directory.
-//! - A repoint is one atomic rename: the link names the directory at its old or its new
-//!   place; the replay sees the new text and skips it. Since the exchanges happen first, a
+//! - A repoint is one atomic exchange: the link names the directory at its old or its new
+//!   place; the replay sees the new text and skips it, and empties the scratch folder (old
+//!   links, or a new link made just before the crash). Since the moves happen first, a
 //!   repointed link never points at a place that is not yet real.
 //! - The heir's refs and links files are replaced atomically and rewritten from the intent
 //!   on replay (idempotent: lines already there are kept once).
-//! - Nothing of `o` is deleted before the moves and repoints are fsynced and `o` is renamed
-//!   away: deleting only ever removes what no remaining version uses.
+//! - Nothing of `o` is deleted before the moves and repoints are durable (`syncfs`) and
+//!   `o` is renamed away: deleting only ever removes what no remaining version uses.
 //! - Deletion resumes on replay (whatever is left of the hidden folder). `index.tsv` is
 //!   settled once: the replay finds the retired row gone and does not add twice. A resumed
 //!   retire only counts what was left to free, so it also drops the "recounted" mark: the

@@ -7,6 +7,7 @@
 //! file (plus one `readlink` per line) and its own links file. It never lists other
 //! versions' links and never walks a version's tree.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -192,10 +193,10 @@ impl Ctx<'_> {
             .folder
             .read_links(self.heir.number)
             .at(self.links_file(self.heir))?;
-        let root = self.folder.version_path(self.heir);
+        let mut opened = Opened::new(self.folder);
         let mut moves = Vec::with_capacity(links.len());
         for to in sorted(links) {
-            let Some((k, from)) = read_structural(&root, &to)? else {
+            let Some((k, from)) = read_structural(&mut opened, self.heir, &to)? else {
                 return Err(self.bad(
                     self.heir,
                     &to,
@@ -278,6 +279,7 @@ impl Ctx<'_> {
             .at(self.refs_file(self.retired))?;
         let refs: BTreeMap<(u64, PathBuf), ()> = refs.into_iter().map(|r| (r, ())).collect();
         let mut out = Vec::new();
+        let mut opened = Opened::new(self.folder);
         for (number, path) in refs.into_keys() {
             let Some(version) = versions.get(&number) else {
                 continue;
@@ -288,8 +290,7 @@ impl Ctx<'_> {
             if version == self.heir && moved_to.contains(path.as_path()) {
                 continue;
             }
-            let Some((k, old_rel)) = read_structural(&self.folder.version_path(version), &path)?
-            else {
+            let Some((k, old_rel)) = read_structural(&mut opened, version, &path)? else {
                 continue; // a stale line: nothing there links anywhere
             };
             if &k != self.retired {
@@ -329,16 +330,18 @@ impl Ctx<'_> {
         let heir_side = moves.iter().map(|m| (self.heir, m.to.as_path()));
         let others = repoints.iter().map(|r| (&r.version, r.path.as_path()));
         let mut out = Vec::new();
+        let mut opened = Opened::new(self.folder);
         for (version, link) in heir_side.chain(others) {
             let dir = link.parent().unwrap_or(Path::new("")).to_path_buf();
             if !seen.insert((version.number, dir.clone())) {
                 continue;
             }
-            let root = self.folder.version_path(version);
-            let meta = Dir::open(&root)
-                .and_then(|d| d.open_beneath(&dir))
-                .and_then(|d| d.stat_self())
-                .at(root.join(&dir))?;
+            let at = self.folder.version_path(version).join(&dir);
+            let meta = match opened.dir(version, &dir) {
+                Ok(Some(d)) => d.stat_self().at(&at)?,
+                Ok(None) => return Err(self.bad(version, &dir, "is not a real directory")),
+                Err(e) => return Err(RetireError::Io(crate::error::PathError::new(at, e))),
+            };
             out.push(DirTimes {
                 version: version.clone(),
                 dir,
@@ -379,23 +382,67 @@ fn covering(by_from: &HashMap<&Path, &Path>, old: &Path) -> Option<PathBuf> {
     })
 }
 
-/// The (version, path) a link at `rel` inside the version at `root` points to, when `rel`
-/// is a symlink whose text is a well-formed structural target; `None` when nothing is
-/// there, it is not a symlink, or its text is not structural.
-fn read_structural(root: &Path, rel: &Path) -> Result<Option<(VersionName, PathBuf)>, RetireError> {
+/// The (version, path) a link at `rel` inside version `v` points to, when `rel` is a
+/// symlink whose text is a well-formed structural target; `None` when nothing is there, it
+/// is not a symlink, or its text is not structural.
+fn read_structural(
+    opened: &mut Opened,
+    v: &VersionName,
+    rel: &Path,
+) -> Result<Option<(VersionName, PathBuf)>, RetireError> {
     let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
         return Ok(None);
     };
-    let full = root.join(rel);
-    let dir = match Dir::open(root).and_then(|d| d.open_beneath(parent)) {
-        Ok(d) => d,
-        Err(e) if is_absent(&e) => return Ok(None),
-        Err(e) => return Err(RetireError::Io(crate::error::PathError::new(full, e))),
+    let full = || opened.folder.version_path(v).join(rel);
+    let dir = match opened.dir(v, parent) {
+        Ok(Some(d)) => d,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(RetireError::Io(crate::error::PathError::new(full(), e))),
     };
-    match sys::readlink(&dir, name) {
+    match sys::readlink(dir, name) {
         Ok(text) => Ok(parse_link_target(rel, Path::new(&text))),
         Err(e) if is_absent(&e) || e.raw_os_error() == Some(libc::EINVAL) => Ok(None),
-        Err(e) => Err(RetireError::Io(crate::error::PathError::new(full, e))),
+        Err(e) => Err(RetireError::Io(crate::error::PathError::new(full(), e))),
+    }
+}
+
+/// Open folders of versions: each version's root once, and the folder opened last (links
+/// are handled in path order, so neighbours share it).
+pub(super) struct Opened<'a> {
+    folder: &'a JobFolder,
+    roots: HashMap<u64, Dir>,
+    last: Option<(u64, PathBuf, Option<Dir>)>,
+}
+
+impl<'a> Opened<'a> {
+    pub(super) fn new(folder: &'a JobFolder) -> Opened<'a> {
+        Opened {
+            folder,
+            roots: HashMap::new(),
+            last: None,
+        }
+    }
+
+    fn root(&mut self, v: &VersionName) -> std::io::Result<&Dir> {
+        match self.roots.entry(v.number) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(e) => Ok(e.insert(Dir::open(&self.folder.version_path(v))?)),
+        }
+    }
+
+    /// The folder `dir` of version `v`, opened without following links; `None` when it
+    /// is not there.
+    pub(super) fn dir(&mut self, v: &VersionName, dir: &Path) -> std::io::Result<Option<&Dir>> {
+        let hit = matches!(&self.last, Some((n, p, _)) if *n == v.number && p == dir);
+        if !hit {
+            let opened = match self.root(v)?.open_beneath(dir) {
+                Ok(d) => Some(d),
+                Err(e) if is_absent(&e) => None,
+                Err(e) => return Err(e),
+            };
+            self.last = Some((v.number, dir.to_path_buf(), opened));
+        }
+        Ok(self.last.as_ref().and_then(|(_, _, d)| d.as_ref()))
     }
 }
 

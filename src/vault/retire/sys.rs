@@ -56,17 +56,15 @@ pub fn rmdir(dir: &Dir, name: &OsStr) -> io::Result<bool> {
     }
 }
 
-/// Remove `name` from `dir` when it is there (a non-directory); a missing name is fine.
-pub fn unlink_if_present(dir: &Dir, name: &OsStr) -> io::Result<()> {
-    match unlink(dir, name) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
-
 /// The parent of `dir` (`..`, opened without following symlinks).
 pub fn parent(dir: &Dir) -> io::Result<Dir> {
     dir.open_child(OsStr::new(".."))
+}
+
+/// Make everything written to the filesystem holding `dir` durable (`syncfs`).
+pub fn syncfs(dir: &Dir) -> io::Result<()> {
+    unistd::syncfs(dir.as_fd().as_raw_fd())?;
+    Ok(())
 }
 
 /// Make the entries of `dir` durable (`fsync` on the directory).
@@ -93,7 +91,7 @@ mod tests {
         assert_eq!(readlink(&a, OsStr::new("real")).unwrap(), "../a/real");
         assert!(!rmdir(&b, OsStr::new("link")).unwrap());
         unlink(&a, OsStr::new("real")).unwrap();
-        unlink_if_present(&a, OsStr::new("real")).unwrap();
         sync(&a).unwrap();
+        syncfs(&a).unwrap();
     }
 }

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Retire benchmark (issue 5): time to retire one version from a vault of VERSIONS versions of
+# a FILES-file tree (20-entry folders) with CHANGES modified files per version, beside
+# `rm -rf` of one rsync --link-dest snapshot of the same tree (what rsnapshot does to expire
+# a snapshot). Warm page cache for both; one filesystem (the one holding $WORK).
+#
+# Usage: bench/retire.sh [FILES...]        (default: 10000 100000)
+# Env:   WORK (default /tmp/retire-bench), VERSIONS (30), CHANGES (100), RETIRES (10),
+#        BIN (default target/release/reverberator; build it with `cargo build --release`),
+#        LOOP_GB: when set (root only), run on a fresh journaled ext4 of that many GB,
+#        loop-mounted at $WORK (unmounted at exit).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-$PWD/target/release/reverberator}
+WORK=${WORK:-/tmp/retire-bench}
+VERSIONS=${VERSIONS:-30}
+CHANGES=${CHANGES:-100}
+RETIRES=${RETIRES:-10}
+[ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+if [ -n "${LOOP_GB:-}" ]; then
+  mkdir -p "$WORK"
+  truncate -s "${LOOP_GB}G" "$WORK.img"
+  mkfs.ext4 -F -q -i 4096 "$WORK.img"
+  mount -o loop "$WORK.img" "$WORK"
+  trap 'umount "$WORK"; rm -f "$WORK.img"' EXIT
+  echo "filesystem: $(findmnt -n -o FSTYPE,OPTIONS "$WORK")"
+fi
+
+
+make_tree() { # DIR FILES: FILES files of 100 bytes in 20-entry folders
+  python3 - "$1" "$2" <<'PY'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    d = os.path.join(root, f"a{i // 8000}", f"b{(i // 400) % 20}", f"c{(i // 20) % 20}")
+    if i % 20 == 0:
+        os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"f{i}"), "w") as f:
+        f.write(f"{i:0100d}")
+PY
+}
+
+change_files() { # DIR FILES SEED: rewrite CHANGES random files
+  python3 - "$1" "$2" "$3" "$CHANGES" <<'PY'
+import os, random, sys
+root, n, seed, k = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rnd = random.Random(seed)
+for i in rnd.sample(range(n), k):
+    p = os.path.join(root, f"a{i // 8000}", f"b{(i // 400) % 20}", f"c{(i // 20) % 20}", f"f{i}")
+    with open(p, "w") as f:
+        f.write(f"changed {seed} {i}")
+PY
+}
+
+run_one() { # FILES
+  local files=$1 dir="$WORK/$1"
+  rm -rf "$dir"; mkdir -p "$dir/vault"
+  make_tree "$dir/src" "$files"
+  cat >"$dir/reverberator.toml" <<TOML
+[jobs.bench]
+source = "$dir/src"
+vault = "$dir/vault"
+keep_versions = 1000
+vault_limit = "0"
+TOML
+  for v in $(seq 0 $((VERSIONS - 1))); do
+    [ "$v" -gt 0 ] && change_files "$dir/src" "$files" "$v"
+    "$BIN" --config "$dir/reverberator.toml" snapshot bench >/dev/null
+  done
+  local times=() cpus=()
+  for r in $(seq 1 "$RETIRES"); do
+    sed -i "s/^keep_versions = .*/keep_versions = $((VERSIONS - r))/" "$dir/reverberator.toml"
+    /usr/bin/time -f "%e %U %S" -o "$dir/time.$r" \
+      "$BIN" --config "$dir/reverberator.toml" prune bench >"$dir/prune.$r.out"
+    times+=("$(awk '{print $1}' "$dir/time.$r")")
+    cpus+=("$(awk '{printf "%.2f", $2 + $3}' "$dir/time.$r")")
+  done
+  # rsync --link-dest: a full snapshot, then one with CHANGES changed files; expire the first.
+  change_files "$dir/src" "$files" 999
+  rsync -a --delete "$dir/src/" "$dir/rs0/"
+  change_files "$dir/src" "$files" 1000
+  rsync -a --delete --link-dest="$dir/rs0" "$dir/src/" "$dir/rs1/"
+  /usr/bin/time -f "%e %U %S" -o "$dir/time.rm" rm -rf "$dir/rs0"
+  local rm_time rm_cpu
+  rm_time=$(awk '{print $1}' "$dir/time.rm")
+  rm_cpu=$(awk '{printf "%.2f", $2 + $3}' "$dir/time.rm")
+  # A version nothing later shares (every file changed after it): retiring it is a pure
+  # delete of FILES files, against the same `rm -rf`.
+  cat >"$dir/full.toml" <<TOML
+[jobs.full]
+source = "$dir/src"
+vault = "$dir/vault"
+keep_versions = 1000
+vault_limit = "0"
+TOML
+  "$BIN" --config "$dir/full.toml" snapshot full >/dev/null
+  CHANGES=$files change_files "$dir/src" "$files" 2000
+  "$BIN" --config "$dir/full.toml" snapshot full >/dev/null
+  sed -i "s/^keep_versions = .*/keep_versions = 1/" "$dir/full.toml"
+  /usr/bin/time -f "%e %U %S" -o "$dir/time.full" \
+    "$BIN" --config "$dir/full.toml" prune full >"$dir/prune.full.out"
+  local full_time full_cpu
+  full_time=$(awk '{print $1}' "$dir/time.full")
+  full_cpu=$(awk '{printf "%.2f", $2 + $3}' "$dir/time.full")
+  local sorted; sorted=$(printf '%s\n' "${times[@]}" | sort -n)
+  local median; median=$(echo "$sorted" | sed -n "$(( (RETIRES + 1) / 2 ))p")
+  local first=${times[0]}
+  echo "files=$files versions=$VERSIONS changes=$CHANGES retire_first_s=$first retire_median_s=$median retire_max_s=$(echo "$sorted" | tail -1) rm_rf_linkdest_s=$rm_time rm_rf_cpu_s=$rm_cpu"
+  echo "  retire of an unshared version (pure delete of $files files): wall ${full_time}s cpu ${full_cpu}s"
+  sed 's/^/  /' "$dir/prune.full.out" | head -1
+  echo "  per-retire wall seconds: ${times[*]}"
+  echo "  per-retire cpu seconds (user+sys): ${cpus[*]}"
+  echo "  load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+  grep -h "retired" "$dir"/prune.*.out | head -3 | sed 's/^/  /'
+  [ -n "${KEEP:-}" ] || rm -rf "$dir"
+}
+
+[ $# -gt 0 ] || set -- 10000 100000
+for files in "$@"; do
+  run_one "$files"
+done
