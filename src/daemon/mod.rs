@@ -1,13 +1,17 @@
 //! The daemon: one `mio::Poll` over every job's inotify fd, the signals, the mount-table
 //! watcher and a `Waker` for worker results. Timers are the poll timeout from the earliest
-//! deadline. The loop never does disk work itself.
+//! deadline. Snapshots, scans, retires and journal appends run on other threads; what the
+//! loop thread itself touches is small: inotify watch setup (a walk of the source's folders,
+//! with a progress line every 10,000), `/proc/self/mountinfo` and the mount guard's
+//! `findmnt`/`blkid` after a mount-table change, and the status socket.
 //!
 //! Sources and tokens ([`tokens`]): SIGHUP/SIGTERM/SIGINT through `signal-hook-mio`, the
 //! worker `Waker`, the status socket (a non-blocking Unix listener, [`status`]), the mount
-//! watcher (INTEGRATION(mounts), see [`Daemon::apply_mount_states`]) and one token per
-//! job watcher from a never-reused counter; an unknown token is stale and ignored. Each
-//! job's behaviour lives in its [`job::JobMachine`]; this module only executes the
-//! machine's actions: start workers ([`workers`]), drop or re-add watches, journal.
+//! watcher (`halt.rs`) and one token per job watcher from a never-reused counter; an
+//! unknown token is stale and ignored. Each job's behaviour lives in its
+//! [`job::JobMachine`]; this module only executes the machine's actions: start workers
+//! ([`workers`]), drop or re-add watches, journal. Starting, stopping and reloading jobs
+//! live in `jobs.rs`.
 //!
 //! - start: every job is watched, then delta-scanned and snapshotted (a new job gets V0);
 //! - SIGHUP: [`crate::config::load`] again; invalid → keep the old config, log the
@@ -16,7 +20,9 @@
 //!   (a snapshot cut short leaves only a hidden `.partial` build, removed by the next
 //!   writer), journal `stop`, return.
 
+mod halt;
 pub mod job;
+mod jobs;
 pub mod notify;
 pub mod reload;
 mod slot;
@@ -39,11 +45,10 @@ use signal_hook_mio::v1_0::Signals;
 use crate::config::{Config, Loaded};
 use crate::vault::journal::{Event, JournalLine};
 use crate::watch::inotify::WatchEvent;
-use crate::watch::mounts::{MountTable, MountWatcher};
+use crate::watch::mounts::MountWatcher;
 
-use job::{Action, MountState, Note, Timing};
-use reload::JobChange;
-use slot::{HaltRecord, JobSlot};
+use job::{Action, Note};
+use slot::JobSlot;
 use status::StatusReport;
 use tokens::TokenCounter;
 use workers::{JournalSink, Task, Workers};
@@ -131,7 +136,7 @@ impl Daemon {
                 path: socket.clone(),
                 source,
             })?;
-        let mounts = mount_watcher(&poll);
+        let mounts = halt::mount_watcher(&poll);
         Ok(Daemon {
             poll,
             signals,
@@ -356,45 +361,6 @@ impl Daemon {
         }
     }
 
-    fn halt(&mut self, i: usize, side: job::Side, reason: String) {
-        let slot = &mut self.slots[i];
-        tracing::warn!(job = %slot.job.name, side = side.as_str(), "halted: {reason}");
-        self.workers.cancel_queued(&slot.job.name);
-        slot.unwatch(self.poll.registry());
-        slot.halted.get_or_insert(HaltRecord {
-            at: chrono::Local::now().fixed_offset(),
-            side,
-            reason,
-        });
-    }
-
-    /// The vault is writable again: journal the halt (`unmount`, `halt`, at the time it
-    /// happened) and the return (`mount`, `resume`).
-    fn journal_resume(&mut self, i: usize) {
-        let slot = &mut self.slots[i];
-        let Some(h) = slot.halted.take() else {
-            return;
-        };
-        tracing::info!(job = %slot.job.name, "resumed: the {} is back", h.side.as_str());
-        let at = |event| JournalLine {
-            time: h.at,
-            ..JournalLine::now(event)
-        };
-        let side = h.side.as_str();
-        for line in [
-            at(Event::Unmount).path(side).message(&h.reason),
-            at(Event::Halt)
-                .path(side)
-                .message("no versions while a filesystem is away"),
-            JournalLine::now(Event::Mount).path(side),
-            JournalLine::now(Event::Resume)
-                .path(side)
-                .message("delta scan follows"),
-        ] {
-            self.journal.send(slot, line);
-        }
-    }
-
     fn submit(&mut self, i: usize, task: Task) {
         let slot = &self.slots[i];
         self.workers.submit(slot.job.clone(), slot.instance, task);
@@ -408,159 +374,6 @@ impl Daemon {
             Note::Error(msg) => JournalLine::now(Event::Error).message(msg),
         };
         self.journal.send(&self.slots[i], line);
-    }
-
-    /// (Re)build the job's watches if it has none; the watch limit is reported to its
-    /// machine, other failures are logged (the scan's failure retries later).
-    fn ensure_watched(&mut self, i: usize) {
-        let slot = &mut self.slots[i];
-        if slot.is_watched() {
-            return;
-        }
-        match slot.watch(self.poll.registry(), &mut self.tokens) {
-            Ok(()) if slot.limit_error().is_some() => {
-                let msg = slot.limit_error().unwrap_or_default();
-                self.journal
-                    .send(slot, JournalLine::now(Event::Error).message(&msg));
-                let actions = slot.machine.on_watch_limit(Instant::now());
-                self.apply(i, actions);
-            }
-            Ok(()) => {}
-            Err(e) => {
-                tracing::error!(job = %slot.job.name, "cannot watch the source: {e}");
-                slot.last_error = Some(e.to_string());
-            }
-        }
-    }
-
-    /// Start a job: watches first (changes from then on are caught), then its start scan.
-    fn add_job(&mut self, job: crate::config::JobConfig, now: Instant) {
-        self.instances += 1;
-        self.slots.push(JobSlot::new(job, self.instances));
-        let i = self.slots.len() - 1;
-        let state = self.mount_state(i);
-        if let MountState::Halted { .. } = state {
-            let actions = self.slots[i].machine.on_mount(state, now);
-            return self.apply(i, actions);
-        }
-        self.ensure_watched(i);
-        let actions = self.slots[i].machine.start(now);
-        self.apply(i, actions);
-    }
-
-    /// Slot `i`'s mount verdict against the watcher's table (or a fresh read).
-    fn mount_state(&mut self, i: usize) -> MountState {
-        let fresh;
-        let table = match &self.mounts {
-            Some(w) => w.table(),
-            None => match MountTable::read() {
-                Ok(t) => {
-                    fresh = t;
-                    &fresh
-                }
-                Err(e) => {
-                    tracing::warn!("cannot read the mount table: {e}");
-                    return MountState::Ready;
-                }
-            },
-        };
-        self.slots[i].mount_state(table)
-    }
-
-    /// The mount table changed: judge every job again.
-    fn handle_mounts(&mut self, now: Instant) {
-        let changed = self.mounts.as_mut().is_some_and(MountWatcher::drain);
-        if !changed {
-            return;
-        }
-        let states = (0..self.slots.len())
-            .map(|i| (self.slots[i].job.name.clone(), self.mount_state(i)))
-            .collect();
-        self.apply_mount_states(states, now);
-    }
-
-    /// Stop a job: drop its watches and queued work (a running snapshot finishes).
-    fn remove_job(&mut self, name: &str, why: &str) {
-        let Some(i) = self.slots.iter().position(|s| s.job.name == name) else {
-            return;
-        };
-        let mut slot = self.slots.remove(i);
-        slot.unwatch(self.poll.registry());
-        self.workers.cancel_queued(name);
-        self.journal
-            .send(&slot, JournalLine::now(Event::Stop).path(".").message(why));
-    }
-
-    /// The mount checks' verdicts (job name, state), after each mount-table change.
-    pub fn apply_mount_states(&mut self, states: Vec<(String, MountState)>, now: Instant) {
-        for (name, state) in states {
-            if let Some(i) = self.slots.iter().position(|s| s.job.name == name) {
-                let actions = self.slots[i].machine.on_mount(state, now);
-                self.apply(i, actions);
-            }
-        }
-    }
-
-    fn reload(&mut self, now: Instant) {
-        self.notifier.reloading();
-        tracing::info!("SIGHUP: reloading {}", self.config.path.display());
-        match crate::config::load(Some(&self.config.path)) {
-            Ok(loaded) => self.apply_reload(loaded, now),
-            Err(e) => {
-                tracing::error!("reload failed, still running the previous config:\n{e}");
-                let msg = format!("reload failed, still running the previous config: {e}");
-                for s in &self.slots {
-                    self.journal
-                        .send(s, JournalLine::now(Event::Error).message(&msg));
-                }
-            }
-        }
-        self.notifier.ready(&self.summary());
-    }
-
-    fn apply_reload(&mut self, loaded: Loaded, now: Instant) {
-        log_warnings(&loaded);
-        let new = loaded.config;
-        let plan = reload::plan(&self.config, &new);
-        for (name, change) in &plan.jobs {
-            tracing::info!(job = %name, "reload: {change:?}");
-            self.apply_change(name, *change, &new, now);
-        }
-        let order = |s: &JobSlot| new.jobs.iter().position(|j| j.name == s.job.name);
-        self.slots.sort_by_key(order);
-        self.config = new;
-    }
-
-    fn apply_change(&mut self, name: &str, change: JobChange, new: &Config, now: Instant) {
-        let new_job = new.job(name).cloned();
-        match (change, new_job) {
-            (JobChange::Remove, _) => self.remove_job(name, "removed from the config"),
-            (JobChange::Restart, Some(job)) => {
-                self.remove_job(name, "restarting: source, vault or excludes changed");
-                self.add_job(job, now);
-            }
-            (JobChange::Add, Some(job)) => self.add_job(job, now),
-            (JobChange::UpdateInPlace, Some(job)) => self.update_job(job, now),
-            _ => {}
-        }
-        if change != JobChange::Remove {
-            if let Some(s) = self.slots.iter().find(|s| s.job.name == name) {
-                let line = JournalLine::now(Event::Reload)
-                    .path(".")
-                    .message(format!("{change:?}"));
-                self.journal.send(s, line);
-            }
-        }
-    }
-
-    fn update_job(&mut self, job: crate::config::JobConfig, now: Instant) {
-        let Some(i) = self.slots.iter().position(|s| s.job.name == job.name) else {
-            return;
-        };
-        let timing = Timing::from_job(&job);
-        self.slots[i].job = job;
-        let actions = self.slots[i].machine.set_timing(timing, now);
-        self.apply(i, actions);
     }
 
     fn shutdown(mut self) {
@@ -586,28 +399,6 @@ impl Daemon {
         }
         let _ = std::fs::remove_file(&self.socket);
         self.journal.finish();
-    }
-}
-
-/// The mount-table watcher, registered for priority events (None: mount changes are not
-/// noticed; logged).
-fn mount_watcher(poll: &Poll) -> Option<MountWatcher> {
-    let mut w = match MountWatcher::new() {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::warn!("cannot watch the mount table: {e}");
-            return None;
-        }
-    };
-    match poll
-        .registry()
-        .register(&mut w, tokens::MOUNTS, Interest::PRIORITY)
-    {
-        Ok(()) => Some(w),
-        Err(e) => {
-            tracing::warn!("cannot watch the mount table: {e}");
-            None
-        }
     }
 }
 

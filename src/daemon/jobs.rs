@@ -1,0 +1,133 @@
+//! Starting, stopping and reloading jobs: a job's watches are set up before its start
+//! scan (changes from then on are caught), a removed job's queued work is dropped (a running
+//! snapshot finishes), and SIGHUP applies [`super::reload::plan`] job by job.
+
+use std::time::Instant;
+
+use crate::config::{Config, Loaded};
+use crate::vault::journal::{Event, JournalLine};
+
+use super::job::{MountState, Timing};
+use super::reload::{self, JobChange};
+use super::slot::JobSlot;
+use super::{log_warnings, Daemon};
+
+impl Daemon {
+    /// (Re)build the job's watches if it has none; the watch limit is reported to its
+    /// machine, other failures are logged (the scan's failure retries later).
+    pub(super) fn ensure_watched(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
+        if slot.is_watched() {
+            return;
+        }
+        match slot.watch(self.poll.registry(), &mut self.tokens) {
+            Ok(()) if slot.limit_error().is_some() => {
+                let msg = slot.limit_error().unwrap_or_default();
+                self.journal
+                    .send(slot, JournalLine::now(Event::Error).message(&msg));
+                let actions = slot.machine.on_watch_limit(Instant::now());
+                self.apply(i, actions);
+            }
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!(job = %slot.job.name, "cannot watch the source: {e}");
+                slot.last_error = Some(e.to_string());
+            }
+        }
+    }
+
+    /// Start a job: watches first (changes from then on are caught), then its start scan.
+    pub(super) fn add_job(&mut self, job: crate::config::JobConfig, now: Instant) {
+        self.instances += 1;
+        self.slots.push(JobSlot::new(job, self.instances));
+        let i = self.slots.len() - 1;
+        let state = self.mount_state(i);
+        if let MountState::Halted { .. } = state {
+            let actions = self.slots[i].machine.on_mount(state, now);
+            return self.apply(i, actions);
+        }
+        self.ensure_watched(i);
+        let actions = self.slots[i].machine.start(now);
+        self.apply(i, actions);
+    }
+
+    /// Stop a job: drop its watches and queued work (a running snapshot finishes).
+    pub(super) fn remove_job(&mut self, name: &str, why: &str) {
+        let Some(i) = self.slots.iter().position(|s| s.job.name == name) else {
+            return;
+        };
+        let mut slot = self.slots.remove(i);
+        slot.unwatch(self.poll.registry());
+        self.workers.cancel_queued(name);
+        self.journal
+            .send(&slot, JournalLine::now(Event::Stop).path(".").message(why));
+    }
+
+    pub(super) fn reload(&mut self, now: Instant) {
+        self.notifier.reloading();
+        tracing::info!("SIGHUP: reloading {}", self.config.path.display());
+        match crate::config::load(Some(&self.config.path)) {
+            Ok(loaded) => self.apply_reload(loaded, now),
+            Err(e) => {
+                tracing::error!("reload failed, still running the previous config:\n{e}");
+                let msg = format!("reload failed, still running the previous config: {e}");
+                for s in &self.slots {
+                    self.journal
+                        .send(s, JournalLine::now(Event::Error).message(&msg));
+                }
+            }
+        }
+        self.notifier.ready(&self.summary());
+    }
+
+    pub(super) fn apply_reload(&mut self, loaded: Loaded, now: Instant) {
+        log_warnings(&loaded);
+        let new = loaded.config;
+        let plan = reload::plan(&self.config, &new);
+        for (name, change) in &plan.jobs {
+            tracing::info!(job = %name, "reload: {change:?}");
+            self.apply_change(name, *change, &new, now);
+        }
+        let order = |s: &JobSlot| new.jobs.iter().position(|j| j.name == s.job.name);
+        self.slots.sort_by_key(order);
+        self.config = new;
+    }
+
+    pub(super) fn apply_change(
+        &mut self,
+        name: &str,
+        change: JobChange,
+        new: &Config,
+        now: Instant,
+    ) {
+        let new_job = new.job(name).cloned();
+        match (change, new_job) {
+            (JobChange::Remove, _) => self.remove_job(name, "removed from the config"),
+            (JobChange::Restart, Some(job)) => {
+                self.remove_job(name, "restarting: source, vault or excludes changed");
+                self.add_job(job, now);
+            }
+            (JobChange::Add, Some(job)) => self.add_job(job, now),
+            (JobChange::UpdateInPlace, Some(job)) => self.update_job(job, now),
+            _ => {}
+        }
+        if change != JobChange::Remove {
+            if let Some(s) = self.slots.iter().find(|s| s.job.name == name) {
+                let line = JournalLine::now(Event::Reload)
+                    .path(".")
+                    .message(format!("{change:?}"));
+                self.journal.send(s, line);
+            }
+        }
+    }
+
+    pub(super) fn update_job(&mut self, job: crate::config::JobConfig, now: Instant) {
+        let Some(i) = self.slots.iter().position(|s| s.job.name == job.name) else {
+            return;
+        };
+        let timing = Timing::from_job(&job);
+        self.slots[i].job = job;
+        let actions = self.slots[i].machine.set_timing(timing, now);
+        self.apply(i, actions);
+    }
+}
