@@ -182,6 +182,8 @@ pub struct Watcher {
     pending: Option<PendingMove>,
     limit: Option<WatchError>,
     buffer: Vec<u8>,
+    /// Tests only: behave as if the kernel said ENOSPC after this many watches.
+    budget: Option<usize>,
 }
 
 impl std::fmt::Debug for Watcher {
@@ -211,6 +213,16 @@ impl Watcher {
     /// Watch every directory below `root` that `filter` does not skip. Hitting the watch
     /// limit is not an error here: see [`Watcher::limit_error`].
     pub fn new(root: &Path, filter: Filter) -> Result<Watcher, WatchError> {
+        Self::with_budget(root, filter, None)
+    }
+
+    /// [`Watcher::new`] that runs out of watches after `budget` (tests of the ENOSPC path,
+    /// which would otherwise need a lowered system-wide limit).
+    fn with_budget(
+        root: &Path,
+        filter: Filter,
+        budget: Option<usize>,
+    ) -> Result<Watcher, WatchError> {
         let inotify = Inotify::init().map_err(WatchError::Instances)?;
         let dir = walk::open_root(root).map_err(|e| crate::error::PathError::new(root, e))?;
         let mut w = Watcher {
@@ -221,6 +233,7 @@ impl Watcher {
             pending: None,
             limit: None,
             buffer: vec![0; BUFFER],
+            budget,
         };
         let mut root_dir = walk::open_beneath(&dir, Path::new(""))
             .map_err(|e| crate::error::PathError::new(root, e))?;
@@ -494,7 +507,11 @@ impl Watcher {
         if self.limit.is_some() {
             return false;
         }
-        match self.inotify.watches().add(walk::proc_path(dir), mask()) {
+        let added = match self.budget {
+            Some(b) if self.tree.len() >= b => Err(io::Error::from_raw_os_error(libc::ENOSPC)),
+            _ => self.inotify.watches().add(walk::proc_path(dir), mask()),
+        };
+        match added {
             Ok(wd) => {
                 self.tree
                     .insert(wd.get_watch_descriptor_id(), wd, rel.to_path_buf());

@@ -255,6 +255,32 @@ fn excluded_paths_report_nothing() {
     assert!(!f.seen.iter().any(|e| format!("{e:?}").contains("x.tmp")));
 }
 
+#[test]
+fn the_watch_limit_is_a_named_error_and_stops_adding_watches() {
+    let tmp = tempfile::tempdir().unwrap();
+    for d in ["a/b", "c", "d"] {
+        fs::create_dir_all(tmp.path().join(d)).unwrap();
+    }
+    let mut w = Watcher::with_budget(tmp.path(), Filter::default(), Some(3)).unwrap();
+    assert_eq!(w.watch_count(), 3);
+    let msg = w.limit_error().expect("limit hit").to_string();
+    assert!(
+        msg.contains("/proc/sys/fs/inotify/max_user_watches"),
+        "{msg}"
+    );
+    assert!(msg.contains("periodic delta scans"), "{msg}");
+    // A new folder is still reported (its content comes from the source), never watched.
+    fs::create_dir(tmp.path().join("e")).unwrap();
+    let limit = Instant::now() + Duration::from_secs(5);
+    let mut seen = Vec::new();
+    while !seen.contains(&created("e", true)) && Instant::now() < limit {
+        seen.extend(w.drain(Instant::now()).unwrap());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(seen.contains(&created("e", true)), "{seen:?}");
+    assert_eq!(w.watch_count(), 3);
+}
+
 fn render(set: &ChangeSet) -> Vec<String> {
     set.iter()
         .map(|(p, c)| {
