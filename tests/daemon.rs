@@ -611,3 +611,38 @@ fn daemon_retires_after_each_commit() {
     assert!(journal(&s.env.job_dir()).contains("\tretire\t"));
     s.finish();
 }
+
+#[test]
+fn daemon_sighup_keeps_the_pending_changes_of_untouched_jobs() {
+    let slow = "settle = \"5s\"\nmax_settle = \"20s\"\n";
+    let env = Env::with_extra("one", slow);
+    env.src.file("f", "1");
+    let two = crate::util::TempTree::new();
+    two.file("g", "2");
+    let daemon = Daemon::start(&env.config(), env.outer.path());
+    let mut rec = Recorded::default();
+    settled(&daemon, "one", env.src.path(), &env.job_dir(), &mut rec);
+    env.src.file("f", "changed, pending across the reload");
+    daemon.wait_status("a pending change", |r| r.jobs[0].pending > 0);
+    let one = std::fs::read_to_string(env.config()).unwrap();
+    let added = job_table("two", two.path(), &env.vault(), "");
+    std::fs::write(env.config(), format!("{one}\n{added}")).unwrap();
+    daemon.signal(Signal::SIGHUP);
+    let r = daemon.wait_status("job two", |r| r.jobs.len() == 2);
+    let kept = &r.jobs[0];
+    assert_eq!(
+        (kept.name.as_str(), kept.state.as_str()),
+        ("one", "settling"),
+        "{r:?}"
+    );
+    assert!(
+        kept.pending > 0,
+        "the reload dropped job one's pending change: {r:?}"
+    );
+    settled(&daemon, "one", env.src.path(), &env.job_dir(), &mut rec);
+    assert!(
+        !journal(&env.job_dir()).contains("\trescan\t"),
+        "job one was rescanned"
+    );
+    assert_recorded(&env.job_dir(), &rec);
+}
