@@ -14,12 +14,14 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use nix::errno::Errno;
-use nix::fcntl::AtFlags;
+use nix::fcntl::{self, AtFlags, OFlag};
 use nix::sys::stat::{self, FchmodatFlags, Mode, UtimensatFlags};
 use nix::unistd::{self, Gid, Uid};
 use xattr::FileExt;
 
 use super::copy::{open_regular, open_written_file};
+use super::dir::owned;
+use super::meta::meta_from_stat;
 use super::{CopyOptions, Dir, FileKind, Meta};
 
 /// Give the existing entry `dst_name` in `dst` the attributes in `meta` (mode, owner,
@@ -95,8 +97,7 @@ pub(super) fn set_path_attributes(
         allow_unprivileged(res)?;
     }
     if meta.kind != FileKind::Symlink {
-        // Linux has no mode on symlinks. The entry was just created by us in the vault and
-        // checked not to be a symlink, so following is moot.
+        // Linux has no mode on symlinks.
         set_special_mode(dst, dst_name, meta)?;
     }
     if let (true, Some((src, name))) = (opts.xattrs, xattr_src) {
@@ -108,21 +109,41 @@ pub(super) fn set_path_attributes(
     Ok(())
 }
 
-/// `chmod` a FIFO, socket or device node (never a symlink: checked first).
+/// `chmod` a FIFO, socket or device node without opening it for I/O and without a
+/// window in which a swapped-in symlink is followed: an `O_PATH | O_NOFOLLOW` fd pins
+/// the inode, `fstat` checks that it is still the kind written, and the mode is set
+/// through `/proc/self/fd/<fd>`, which names that inode rather than a path. (A check by
+/// name followed by `chmod` by name would follow a symlink planted in between — in a
+/// restore destination the user can write, that is a root `chmod` of any file.)
 fn set_special_mode(dst: &Dir, dst_name: &OsStr, meta: &Meta) -> io::Result<()> {
-    if dst.stat(dst_name)?.kind == FileKind::Symlink {
+    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let pinned = owned(fcntl::openat(
+        Some(dst.raw()),
+        dst_name,
+        flags,
+        Mode::empty(),
+    )?);
+    let found = meta_from_stat(&stat::fstat(pinned.as_raw_fd())?)?.kind;
+    if found != meta.kind {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("{dst_name:?} is a symlink, not a {}", meta.kind),
+            format!(
+                "{} is a {found}, not a {}",
+                dst_name.to_string_lossy(),
+                meta.kind
+            ),
         ));
     }
     let mode = Mode::from_bits_truncate(meta.mode);
-    stat::fchmodat(
-        Some(dst.raw()),
-        dst_name,
-        mode,
-        FchmodatFlags::FollowSymlink,
-    )?;
+    let by_fd = PathBuf::from(format!("/proc/self/fd/{}", pinned.as_raw_fd()));
+    match stat::fchmodat(None, &by_fd, mode, FchmodatFlags::FollowSymlink) {
+        // No /proc: the kernel's (or libc's) no-follow fchmodat, which refuses symlinks.
+        Err(Errno::ENOENT) => {
+            let flag = FchmodatFlags::NoFollowSymlink;
+            stat::fchmodat(Some(dst.raw()), dst_name, mode, flag)?
+        }
+        other => other?,
+    }
     Ok(())
 }
 
