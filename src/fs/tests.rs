@@ -304,6 +304,12 @@ fn a_file_replaced_by_a_fifo_after_stat_is_never_read() {
     let q = Arc::clone(&p);
     let hashed = within_timeout(move || hash_file(&q.src, os("swap")).is_err());
     assert!(hashed);
+    // The FIFO is only pinned (`O_PATH`), never opened for reading.
+    match super::copy::open_source(&p.src, os("swap")) {
+        Ok(Err(meta)) => assert_eq!(meta.kind, FileKind::Fifo),
+        Ok(Ok(_)) => panic!("the FIFO was opened for reading"),
+        Err(e) => panic!("{e}"),
+    }
 }
 
 #[test]
