@@ -18,7 +18,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use super::escape::{tsv_reader, tsv_writer};
+use super::escape::{read_table, tsv_writer, TableError};
 
 /// File name of the index inside the job folder.
 pub const INDEX_FILE: &str = "index.tsv";
@@ -104,20 +104,7 @@ pub enum IndexError {
 impl Index {
     /// Parse index.tsv text from `r`. Empty input is an empty index.
     pub fn from_reader(r: impl Read) -> Result<Index, IndexError> {
-        let mut rdr = tsv_reader().from_reader(r);
-        let header = rdr.headers().map_err(|e| tsv_error(1, e))?.clone();
-        if header.is_empty() {
-            return Ok(Index::default());
-        }
-        if header.iter().ne(INDEX_HEADER) {
-            let found = header.iter().collect::<Vec<_>>().join("\t");
-            return Err(IndexError::Header { found });
-        }
-        let mut rows = Vec::new();
-        for rec in rdr.records() {
-            let rec = rec.map_err(|e| tsv_error(0, e))?;
-            rows.push(parse_row(&rec)?);
-        }
+        let rows = read_table(r, &INDEX_HEADER, parse_row)?;
         Ok(Index { rows })
     }
 
@@ -255,10 +242,13 @@ fn field_error(line: u64, column: &'static str, value: &str, why: String) -> Ind
     }
 }
 
-/// A csv error with the line it names (or `fallback`).
-fn tsv_error(fallback: u64, e: csv::Error) -> IndexError {
-    let line = e.position().map_or(fallback, |p| p.line());
-    IndexError::Tsv { line, source: e }
+impl From<TableError> for IndexError {
+    fn from(e: TableError) -> IndexError {
+        match e {
+            TableError::Tsv(line, source) => IndexError::Tsv { line, source },
+            TableError::Header(found) => IndexError::Header { found },
+        }
+    }
 }
 
 /// Name the file an error was found in.

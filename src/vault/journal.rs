@@ -39,7 +39,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset, SecondsFormat};
 
-use super::escape::{escape, tsv_reader, tsv_writer, unescape, EscapeError};
+use super::escape::{escape, read_table, tsv_writer, unescape, EscapeError, TableError};
 
 /// File name of the journal inside the job folder.
 pub const JOURNAL_FILE: &str = "journal.tsv";
@@ -285,25 +285,12 @@ impl Journal {
     pub fn from_reader(mut r: impl Read) -> Result<Journal, JournalError> {
         let mut text = Vec::new();
         r.read_to_end(&mut text)
-            .map_err(|e| tsv_error(0, e.into()))?;
+            .map_err(|e| TableError::tsv(0, e.into()))?;
         let complete = complete_lines(&text);
         if complete.len() < text.len() {
             tracing::warn!("journal.tsv ends in a cut-off line; it is left out");
         }
-        let mut rdr = tsv_reader().from_reader(complete);
-        let header = rdr.headers().map_err(|e| tsv_error(1, e))?.clone();
-        if header.is_empty() {
-            return Ok(Journal::default());
-        }
-        if header.iter().ne(JOURNAL_HEADER) {
-            let found = header.iter().collect::<Vec<_>>().join("\t");
-            return Err(JournalError::Header { found });
-        }
-        let mut lines = Vec::new();
-        for rec in rdr.records() {
-            let rec = rec.map_err(|e| tsv_error(0, e))?;
-            lines.push(parse_line(&rec)?);
-        }
+        let lines = read_table(complete, &JOURNAL_HEADER, parse_line)?;
         Ok(Journal { lines })
     }
 
@@ -397,10 +384,13 @@ fn opt_path(field: &str) -> Result<Option<OsString>, EscapeError> {
     }
 }
 
-/// A csv error with the line it names (or `fallback`).
-fn tsv_error(fallback: u64, e: csv::Error) -> JournalError {
-    let line = e.position().map_or(fallback, |p| p.line());
-    JournalError::Tsv { line, source: e }
+impl From<TableError> for JournalError {
+    fn from(e: TableError) -> JournalError {
+        match e {
+            TableError::Tsv(line, source) => JournalError::Tsv { line, source },
+            TableError::Header(found) => JournalError::Header { found },
+        }
+    }
 }
 
 #[cfg(test)]
