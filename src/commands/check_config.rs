@@ -65,7 +65,7 @@ fn job_summary(job: &JobConfig) -> String {
         job.vault_limit.as_str().trim().to_owned()
     };
     let mut s = String::new();
-    let _ = writeln!(s, "\njob {:?}", job.name);
+    let _ = writeln!(s, "\njob {}", toml_text(job.name.as_str()));
     let _ = writeln!(s, "  source           {}", job.source.display());
     let _ = writeln!(s, "  vault folder     {}", job.job_dir().display());
     let _ = writeln!(s, "  settle           {}", dur(job.settle));
@@ -74,10 +74,16 @@ fn job_summary(job: &JobConfig) -> String {
     let _ = writeln!(s, "  vault_limit      {limit}");
     let _ = writeln!(s, "  keep_full_copy   {}", job.keep_full_copy);
     let _ = writeln!(s, "  attributes_only  {}", job.attributes_only);
-    let _ = writeln!(s, "  exclude          {:?}", job.exclude.patterns());
+    let _ = writeln!(s, "  exclude          {}", toml_text(job.exclude.patterns().to_vec()));
     let _ = writeln!(s, "  source_fs        {}", opt_fs(&job.source_fs));
     let _ = writeln!(s, "  vault_fs         {}", opt_fs(&job.vault_fs));
     let rescan = job.rescan_interval.map_or("off".to_owned(), dur);
     let _ = writeln!(s, "  rescan_interval  {rescan}");
     s
+}
+
+/// A value as it would be written in the config file (`"demo"`, `["*.tmp", ".cache"]`),
+/// rather than as Rust's `Debug` would show it.
+fn toml_text(value: impl Into<toml::Value>) -> String {
+    value.into().to_string()
 }
