@@ -1,6 +1,8 @@
 //! Command-line definitions (clap derive): global options plus one `*Args` struct per
 //! subcommand. The completions and the man page are generated from these same definitions,
-//! so the doc comments here are the user's manual: write them like one.
+//! so the doc comments here are the user's manual: write them like one. This module only
+//! declares: it knows nothing about the config, the vault or what a command does with its
+//! arguments.
 
 use std::path::PathBuf;
 

@@ -1,7 +1,8 @@
 //! `reverberator check-config [FILE]`: run exactly the loader `run` uses
 //! ([`crate::config::load`]) and report. Valid: the warnings (if any) on stderr, a summary of
 //! each job's resolved settings on stdout, exit 0. Invalid: every problem as
-//! `FILE:LINE:COL: error: message` with the source line, a caret and a hint, exit 1.
+//! `FILE:LINE:COL: error: message` with the source line, a caret and a hint, exit 1. It
+//! renders only: it knows no config rule the loader does not apply itself.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -74,7 +75,11 @@ fn job_summary(job: &JobConfig) -> String {
     let _ = writeln!(s, "  vault_limit      {limit}");
     let _ = writeln!(s, "  keep_full_copy   {}", job.keep_full_copy);
     let _ = writeln!(s, "  attributes_only  {}", job.attributes_only);
-    let _ = writeln!(s, "  exclude          {}", toml_text(job.exclude.patterns().to_vec()));
+    let _ = writeln!(
+        s,
+        "  exclude          {}",
+        toml_text(job.exclude.patterns().to_vec())
+    );
     let _ = writeln!(s, "  source_fs        {}", opt_fs(&job.source_fs));
     let _ = writeln!(s, "  vault_fs         {}", opt_fs(&job.vault_fs));
     let rescan = job.rescan_interval.map_or("off".to_owned(), dur);

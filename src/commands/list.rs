@@ -1,5 +1,6 @@
 //! `reverberator list`: the versions of one job, oldest first, as a table or `--json`.
 //! Also home of [`open_job`], which the read commands (list, diff, restore, verify) share.
+//! It renders [`crate::vault::read::list`]; it knows nothing about the vault layout.
 
 use std::io::Write;
 use std::path::PathBuf;

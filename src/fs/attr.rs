@@ -1,10 +1,12 @@
 //! Attributes of a written entry: owner, mode, extended attributes and atime/mtime (ns),
 //! applied in that order (a `chown` clears setuid bits and `security.capability`, so it
-//! goes first; times go last because setting the others changes nothing they record).
+//! goes first; times go last because setting the others changes nothing they record). It
+//! knows nothing about versions or jobs, nor which entries deserve which attributes.
 //!
 //! Regular files and directories are handled through fds; symlinks and special files
 //! through `*at` calls that never follow the last component, and their xattrs through
-//! `/proc/self/fd/<dir>/<name>` with the `l*xattr` calls (never opened). `user.*`
+//! `/proc/self/fd/<dir>/<name>` with the `l*xattr` calls (never opened); a special file's
+//! mode is set through an `O_PATH` fd, so a symlink swapped in cannot redirect it. `user.*`
 //! attributes exist only on files and directories, so they are not copied for the others.
 
 use std::ffi::{OsStr, OsString};

@@ -1,4 +1,5 @@
-//! Copying one non-directory entry, and the safe opens it is built on.
+//! Copying one non-directory entry, and the safe opens it is built on. It knows nothing
+//! about versions or jobs: the caller says which entry goes where.
 //!
 //! A source file is pinned `O_PATH | O_NOFOLLOW` relative to its directory fd and
 //! `fstat`ed: anything but a regular file (a FIFO or device swapped in after the listing)

@@ -1,6 +1,7 @@
 //! Opening directories without following symlinks, listing them and `stat`ing their
 //! entries, plus `statvfs`. Everything is relative to an open directory fd; the only
-//! absolute path ever opened is the trusted one given to [`Dir::open`].
+//! absolute path ever opened is the trusted one given to [`Dir::open`]. It knows nothing
+//! about what the directories hold.
 
 use std::ffi::OsStr;
 use std::io;

@@ -1,6 +1,8 @@
 //! Writing a checked [`RestorePlan`]: a stack of open (source, destination) directory
 //! pairs follows the plan's pre-order; directories get their attributes when they are
-//! left, entries sharing a vault inode become hard links to the first one restored.
+//! left, entries sharing a vault inode become hard links to the first one restored. It
+//! writes only below the destination folder, through directory fds, never through a symlink
+//! it finds there; what to write and what is in the way is the plan's business.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};

@@ -1,4 +1,5 @@
-//! The problems `verify` reports, each printed as one line.
+//! The problems `verify` reports, each printed as one line. It only describes and prints;
+//! it knows nothing about how a problem is found.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
