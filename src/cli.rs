@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// reverberator watches the source directories named in one TOML file
 /// (`reverberator.toml`) and, after each burst of changes has settled, writes a new
-/// version folder `V{n}--{time}` into the job's vault: changed files are copied,
+/// version folder `V<n>--<time>` into the job's vault: changed files are copied,
 /// unchanged files are hard links and unchanged folders are directory symlinks into the
 /// older version that holds them. Copy anything back with `cp -rL`.
 #[derive(Debug, Parser)]
