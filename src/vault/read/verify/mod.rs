@@ -66,13 +66,8 @@ fn check_links(
 ) -> LinkMap {
     let mut into: LinkMap = BTreeMap::new();
     for v in versions {
-        let listed = match folder.read_links(v.number) {
-            Ok(set) => set,
-            Err(e) => {
-                let what = Path::new(PRIVATE_DIR).join("links").join(v.tsv_name());
-                problems.push(unreadable(&what, &e));
-                continue;
-            }
+        let Some(listed) = bookkeeping("links", v, folder.read_links(v.number), problems) else {
+            continue;
         };
         let mut listed: Vec<PathBuf> = listed.into_iter().collect();
         listed.sort();
@@ -196,6 +191,21 @@ fn read_link(dir: &Dir, name: &std::ffi::OsStr) -> io::Result<PathBuf> {
     )?))
 }
 
+/// The content of version `v`'s bookkeeping file of `kind` (`links`, `refs`), or a
+/// problem naming that file.
+fn bookkeeping<T>(
+    kind: &str,
+    v: &VersionName,
+    read: io::Result<T>,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    read.map_err(|e| {
+        let what = Path::new(PRIVATE_DIR).join(kind).join(v.tsv_name());
+        problems.push(unreadable(&what, &e));
+    })
+    .ok()
+}
+
 /// Compare each committed version's refs file with the links found pointing into it.
 fn check_refs(
     folder: &JobFolder,
@@ -205,13 +215,8 @@ fn check_refs(
 ) {
     let committed: BTreeSet<u64> = versions.iter().map(|v| v.number).collect();
     for v in versions {
-        let refs = match folder.read_refs(v.number) {
-            Ok(r) => r,
-            Err(e) => {
-                let what = Path::new(PRIVATE_DIR).join("refs").join(v.tsv_name());
-                problems.push(unreadable(&what, &e));
-                continue;
-            }
+        let Some(refs) = bookkeeping("refs", v, folder.read_refs(v.number), problems) else {
+            continue;
         };
         let listed: BTreeSet<(u64, PathBuf)> = refs
             .into_iter()
