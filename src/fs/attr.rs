@@ -16,14 +16,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use nix::errno::Errno;
-use nix::fcntl::{self, AtFlags, OFlag};
+use nix::fcntl::AtFlags;
 use nix::sys::stat::{self, FchmodatFlags, Mode, UtimensatFlags};
 use nix::unistd::{self, Gid, Uid};
 use xattr::FileExt;
 
-use super::copy::{open_regular, open_written_file};
-use super::dir::owned;
-use super::meta::meta_from_stat;
+use super::copy::{open_regular, open_written_file, pin, proc_fd_path};
 use super::{CopyOptions, Dir, FileKind, Meta};
 
 /// Give the existing entry `dst_name` in `dst` the attributes in `meta` (mode, owner,
@@ -118,27 +116,25 @@ pub(super) fn set_path_attributes(
 /// name followed by `chmod` by name would follow a symlink planted in between — in a
 /// restore destination the user can write, that is a root `chmod` of any file.)
 fn set_special_mode(dst: &Dir, dst_name: &OsStr, meta: &Meta) -> io::Result<()> {
-    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let pinned = owned(fcntl::openat(
-        Some(dst.raw()),
-        dst_name,
-        flags,
-        Mode::empty(),
-    )?);
-    let found = meta_from_stat(&stat::fstat(pinned.as_raw_fd())?)?.kind;
-    if found != meta.kind {
+    let (pinned, now) = pin(dst, dst_name)?;
+    if now.kind != meta.kind {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
-                "{} is a {found}, not a {}",
+                "{} is a {}, not a {}",
                 dst_name.to_string_lossy(),
+                now.kind,
                 meta.kind
             ),
         ));
     }
     let mode = Mode::from_bits_truncate(meta.mode);
-    let by_fd = PathBuf::from(format!("/proc/self/fd/{}", pinned.as_raw_fd()));
-    match stat::fchmodat(None, &by_fd, mode, FchmodatFlags::FollowSymlink) {
+    match stat::fchmodat(
+        None,
+        &proc_fd_path(pinned.as_raw_fd()),
+        mode,
+        FchmodatFlags::FollowSymlink,
+    ) {
         // No /proc: the kernel's (or libc's) no-follow fchmodat, which refuses symlinks.
         Err(Errno::ENOENT) => {
             let flag = FchmodatFlags::NoFollowSymlink;
@@ -217,9 +213,7 @@ fn copy_path_xattrs(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> io:
 /// `/proc/self/fd/<dir fd>/<name>`: the entry `name` of the open directory, by a path
 /// that does not depend on where the directory is now.
 fn proc_path(dir: &Dir, name: &OsStr) -> PathBuf {
-    let mut p = PathBuf::from(format!("/proc/self/fd/{}", dir.raw()));
-    p.push(name);
-    p
+    proc_fd_path(dir.raw()).join(name)
 }
 
 /// Setting an xattr the destination cannot hold (no xattr support, a namespace we may

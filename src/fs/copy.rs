@@ -16,7 +16,7 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -169,18 +169,11 @@ pub fn clone_file(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> io::R
 /// `/proc/self/fd/<pinned>`, so the inode checked is the inode read. Without `/proc` the
 /// name is opened again `O_NOFOLLOW | O_NONBLOCK` and must still be the pinned inode.
 pub(super) fn open_source(dir: &Dir, name: &OsStr) -> io::Result<Result<(File, Meta), Meta>> {
-    let pinned = owned(fcntl::openat(
-        Some(dir.raw()),
-        name,
-        PIN_FLAGS,
-        Mode::empty(),
-    )?);
-    let meta = meta_from_stat(&stat::fstat(pinned.as_raw_fd())?)?;
+    let (pinned, meta) = pin(dir, name)?;
     if meta.kind != FileKind::File {
         return Ok(Err(meta));
     }
-    let by_fd = PathBuf::from(format!("/proc/self/fd/{}", pinned.as_raw_fd()));
-    let file = match open_for_reading(None, &by_fd) {
+    let file = match open_for_reading(None, &proc_fd_path(pinned.as_raw_fd())) {
         Err(Errno::ENOENT) => open_for_reading(Some(dir.raw()), Path::new(name))
             .map_err(io::Error::from)
             .and_then(|file| ensure_same(file, &meta, name))?,
@@ -188,6 +181,25 @@ pub(super) fn open_source(dir: &Dir, name: &OsStr) -> io::Result<Result<(File, M
     };
     let meta = fstat_meta(&file)?;
     Ok(Ok((file, meta)))
+}
+
+/// `name` in `dir` opened `O_PATH | O_NOFOLLOW` (no I/O: not even a FIFO's open, never a
+/// symlink's target) and `fstat`ed: an fd that names this inode whatever the name
+/// becomes.
+pub(super) fn pin(dir: &Dir, name: &OsStr) -> io::Result<(OwnedFd, Meta)> {
+    let pinned = owned(fcntl::openat(
+        Some(dir.raw()),
+        name,
+        PIN_FLAGS,
+        Mode::empty(),
+    )?);
+    let meta = meta_from_stat(&stat::fstat(pinned.as_raw_fd())?)?;
+    Ok((pinned, meta))
+}
+
+/// `/proc/self/fd/<fd>`: a path for what the open `fd` names, not for where it is now.
+pub(super) fn proc_fd_path(fd: RawFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{fd}"))
 }
 
 /// Open for reading (never following the last component of a plain path), without
