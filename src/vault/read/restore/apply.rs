@@ -234,15 +234,11 @@ impl Apply<'_, '_> {
         let Some(root) = self.stack.first() else {
             return false;
         };
-        // Open the first copy's folder one component at a time: any path length works.
+        // Open the first copy's folder without following a symlink; any path length works.
         let (Some(first_parent), Some(first_name)) = (first.parent(), first.file_name()) else {
             return false;
         };
-        let mut holder = root.dst.open_beneath(Path::new(""));
-        for comp in first_parent.iter() {
-            holder = holder.and_then(|d| d.open_child(comp));
-        }
-        let Ok(holder) = holder else {
+        let Ok(holder) = root.dst.open_beneath(first_parent) else {
             return false;
         };
         nix::unistd::linkat(
