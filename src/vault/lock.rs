@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
-/// The private folder inside a job folder.
-pub const PRIVATE_DIR: &str = ".reverberator";
+/// The private folder inside a job folder (the layout's name for it).
+pub use super::layout::PRIVATE_DIR;
 /// The lock file's name inside [`PRIVATE_DIR`].
 pub const LOCK_FILE: &str = "lock";
 
@@ -59,7 +59,7 @@ impl JobLock {
         };
         tracing::info!(
             lock = %path.display(),
-            holder = ?read_pid(&file),
+            holder = read_pid(&file).map_or_else(|| "unknown".to_owned(), |p| p.to_string()),
             "waiting for the lock held by another reverberator process"
         );
         let lock = block_on(file).map_err(|e| io_error(&path, e))?;
