@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::cli::{GlobalArgs, ListArgs};
-use crate::config::{self, JobConfig};
+use crate::config::{self, diag, JobConfig};
 use crate::exit::ExitCode;
 use crate::vault::layout::JobFolder;
 use crate::vault::read::{self, ListNote};
@@ -68,7 +68,7 @@ pub(super) fn open_job(global: &GlobalArgs, name: &str) -> anyhow::Result<(JobCo
 fn find_job(global: &GlobalArgs, name: &str) -> anyhow::Result<(JobConfig, PathBuf)> {
     let loaded = config::load(global.config.as_deref())?;
     for warning in &loaded.warnings {
-        tracing::warn!("{}", warning.message);
+        tracing::warn!("{}", diag::headline(&loaded.config.path, warning));
     }
     let config = loaded.config;
     let Some(job) = config.job(name) else {
