@@ -89,6 +89,20 @@ impl JobConfig {
     pub fn job_dir(&self) -> PathBuf {
         self.vault.join(sanitize_job_name(&self.name))
     }
+
+    /// The vault's path relative to the source root when the vault lies inside the
+    /// source (it is then never watched or stored); `None` otherwise.
+    pub fn vault_in_source(&self) -> Option<&Path> {
+        self.vault.strip_prefix(&self.source).ok()
+    }
+
+    /// True when the entry `rel` (relative to the source root; its ancestors already
+    /// checked by the caller's walk) is never watched or stored: an exclude glob matches
+    /// it, or it is the vault inside the source. The one rule the scan, the snapshot
+    /// builder and the watcher share.
+    pub fn skips_entry(&self, rel: &Path) -> bool {
+        self.exclude.matches_entry(rel) || self.vault_in_source() == Some(rel)
+    }
 }
 
 /// The folder name of a job inside its vault.
@@ -286,4 +300,26 @@ impl Loaded {
 pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
     let path = load::find_in_process(explicit)?;
     load::from_path(&path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve::tests::resolve_text;
+    use super::*;
+
+    #[test]
+    fn a_job_skips_its_excludes_and_a_vault_inside_its_source() {
+        let text = "[jobs.a]\nsource = \"/s\"\nvault = \"/s/backup\"\nexclude = [\"*.tmp\"]\n\
+                    [jobs.b]\nsource = \"/t\"\nvault = \"/v\"\n";
+        let (c, _) = resolve_text(text);
+        let c = c.expect("valid");
+        let (a, b) = (&c.jobs[0], &c.jobs[1]);
+        assert_eq!(a.vault_in_source(), Some(Path::new("backup")));
+        assert!(a.skips_entry(Path::new("backup")));
+        assert!(a.skips_entry(Path::new("x/y.tmp")));
+        assert!(!a.skips_entry(Path::new("x/backup")));
+        assert!(!a.skips_entry(Path::new("notes")));
+        assert_eq!(b.vault_in_source(), None);
+        assert!(!b.skips_entry(Path::new("backup")));
+    }
 }
