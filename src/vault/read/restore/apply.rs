@@ -218,8 +218,14 @@ impl Apply<'_, '_> {
         }
         if item.exists {
             let fd = parent.dst.as_fd().as_raw_fd();
-            nix::fcntl::renameat(Some(fd), tmp.as_os_str(), Some(fd), item.name.as_os_str())
-                .map_err(|e| at(e.into()))?;
+            let renamed =
+                nix::fcntl::renameat(Some(fd), tmp.as_os_str(), Some(fd), item.name.as_os_str());
+            if let Err(e) = renamed {
+                // Leave no temporary name behind (it is ours: created with O_EXCL).
+                let _ =
+                    nix::unistd::unlinkat(Some(fd), tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
+                return Err(at(e.into()));
+            }
         }
         self.report.entries += 1;
         Ok(())
