@@ -135,19 +135,32 @@ pub fn tsv_writer() -> csv::WriterBuilder {
 }
 
 /// What is wrong with a vault TSV file before any field is looked at.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum TableError {
-    /// Not well-formed TSV (bad UTF-8, a row of the wrong width, ...) at a 1-based line.
-    Tsv(u64, csv::Error),
-    /// The header line found instead of the expected one.
-    Header(String),
+    /// The text is not a well-formed TSV (bad UTF-8, a row of the wrong width, ...).
+    #[error("line {line}: {source}")]
+    Tsv {
+        /// 1-based line number.
+        line: u64,
+        /// What the csv reader said.
+        #[source]
+        source: csv::Error,
+    },
+    /// The first line is not the expected header.
+    #[error("the header is {found:?}, expected {expected:?}")]
+    Header {
+        /// The header line found.
+        found: String,
+        /// The header line the file must have.
+        expected: String,
+    },
 }
 
 impl TableError {
     /// A csv error with the line it names, else `fallback`.
-    pub fn tsv(fallback: u64, e: csv::Error) -> TableError {
-        let line = e.position().map_or(fallback, |p| p.line());
-        TableError::Tsv(line, e)
+    pub fn tsv(fallback: u64, source: csv::Error) -> TableError {
+        let line = source.position().map_or(fallback, |p| p.line());
+        TableError::Tsv { line, source }
     }
 }
 
@@ -165,7 +178,8 @@ pub fn read_table<T, E: From<TableError>>(
     }
     if found.iter().ne(header.iter().copied()) {
         let found = found.iter().collect::<Vec<_>>().join("\t");
-        return Err(TableError::Header(found).into());
+        let expected = header.join("\t");
+        return Err(TableError::Header { found, expected }.into());
     }
     rdr.records()
         .map(|rec| parse(&rec.map_err(|e| TableError::tsv(0, e))?))

@@ -63,21 +63,9 @@ pub enum IndexError {
         #[source]
         source: io::Error,
     },
-    /// The text is not a well-formed TSV (bad UTF-8, wrong number of fields, ...).
-    #[error("line {line}: {source}")]
-    Tsv {
-        /// 1-based line number.
-        line: u64,
-        /// What the csv reader said.
-        #[source]
-        source: csv::Error,
-    },
-    /// The first line is not the expected header.
-    #[error("the header is {found:?}, expected {:?}", INDEX_HEADER.join("\t"))]
-    Header {
-        /// The header line found.
-        found: String,
-    },
+    /// The text is not a well-formed table (see [`TableError`]).
+    #[error(transparent)]
+    Table(#[from] TableError),
     /// A field does not parse.
     #[error("line {line}, column {column}: {value:?} {why}")]
     Field {
@@ -242,15 +230,6 @@ fn field_error(line: u64, column: &'static str, value: &str, why: String) -> Ind
     }
 }
 
-impl From<TableError> for IndexError {
-    fn from(e: TableError) -> IndexError {
-        match e {
-            TableError::Tsv(line, source) => IndexError::Tsv { line, source },
-            TableError::Header(found) => IndexError::Header { found },
-        }
-    }
-}
-
 /// Name the file an error was found in.
 fn in_file(path: &Path, e: IndexError) -> IndexError {
     IndexError::File {
@@ -327,12 +306,18 @@ mod tests {
             Err(IndexError::Field { column: "name", .. })
         ));
         let bad = TEXT.replace("\t3\t1\n", "\t3\n");
-        assert!(matches!(bad.parse::<Index>(), Err(IndexError::Tsv { .. })));
-        let bad = TEXT.replace("inodes", "files");
         assert!(matches!(
             bad.parse::<Index>(),
-            Err(IndexError::Header { .. })
+            Err(IndexError::Table(TableError::Tsv { .. }))
         ));
+        let bad = TEXT.replace("inodes", "files");
+        let err = bad.parse::<Index>().unwrap_err();
+        assert!(matches!(err, IndexError::Table(TableError::Header { .. })));
+        assert_eq!(
+            err.to_string(),
+            "the header is \"version\\tname\\tiso_time\\tsize\\tfiles\\tchanges\", \
+             expected \"version\\tname\\tiso_time\\tsize\\tinodes\\tchanges\""
+        );
     }
 
     #[test]

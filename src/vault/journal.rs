@@ -228,21 +228,9 @@ pub enum JournalError {
         #[source]
         source: io::Error,
     },
-    /// The text is not a well-formed TSV.
-    #[error("line {line}: {source}")]
-    Tsv {
-        /// 1-based line number.
-        line: u64,
-        /// What the csv reader said.
-        #[source]
-        source: csv::Error,
-    },
-    /// The first line is not the expected header.
-    #[error("the header is {found:?}, expected {:?}", JOURNAL_HEADER.join("\t"))]
-    Header {
-        /// The header line found.
-        found: String,
-    },
+    /// The text is not a well-formed table (see [`TableError`]).
+    #[error(transparent)]
+    Table(#[from] TableError),
     /// A field does not parse.
     #[error("line {line}, column {column}: {why}")]
     Field {
@@ -384,15 +372,6 @@ fn opt_path(field: &str) -> Result<Option<OsString>, EscapeError> {
     }
 }
 
-impl From<TableError> for JournalError {
-    fn from(e: TableError) -> JournalError {
-        match e {
-            TableError::Tsv(line, source) => JournalError::Tsv { line, source },
-            TableError::Header(found) => JournalError::Header { found },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,7 +452,7 @@ mod tests {
         ));
         assert!(matches!(
             "when\twhat\n".parse::<Journal>(),
-            Err(JournalError::Header { .. })
+            Err(JournalError::Table(TableError::Header { .. }))
         ));
     }
 
