@@ -70,18 +70,6 @@ fn find_job(global: &GlobalArgs, name: &str) -> anyhow::Result<(JobConfig, PathB
     for warning in &loaded.warnings {
         tracing::warn!("{}", diag::headline(&loaded.config.path, warning));
     }
-    let config = loaded.config;
-    let Some(job) = config.job(name) else {
-        let known: Vec<&str> = config.jobs.iter().map(|j| j.name.as_str()).collect();
-        anyhow::bail!(
-            "{}: no job called `{name}`; jobs: {}",
-            config.path.display(),
-            if known.is_empty() {
-                "(none)".to_owned()
-            } else {
-                known.join(", ")
-            }
-        );
-    };
+    let job = loaded.config.find_job(name)?;
     Ok((job.clone(), job.job_dir()))
 }

@@ -50,6 +50,36 @@ impl Config {
     pub fn job(&self, name: &str) -> Option<&JobConfig> {
         self.jobs.iter().find(|j| j.name == name)
     }
+
+    /// The job called `name`, or an error naming the file and the jobs it does define:
+    /// what every command that takes a job name reports.
+    pub fn find_job(&self, name: &str) -> Result<&JobConfig, UnknownJob> {
+        self.job(name).ok_or_else(|| UnknownJob {
+            path: self.path.clone(),
+            name: name.to_owned(),
+            known: self.jobs.iter().map(|j| j.name.clone()).collect(),
+        })
+    }
+}
+
+/// A job name the config does not define.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: no job called `{name}`; jobs: {}", path.display(), known_list(known))]
+pub struct UnknownJob {
+    /// The config file.
+    pub path: PathBuf,
+    /// The name asked for.
+    pub name: String,
+    /// The jobs the file defines, in file order.
+    pub known: Vec<String>,
+}
+
+/// `a, b, c`, or `(none)`.
+fn known_list(known: &[String]) -> String {
+    match known.is_empty() {
+        true => "(none)".to_owned(),
+        false => known.join(", "),
+    }
 }
 
 /// One job, with every default applied and every value checked.
@@ -321,5 +351,20 @@ mod tests {
         assert!(!a.skips_entry(Path::new("notes")));
         assert_eq!(b.vault_in_source(), None);
         assert!(!b.skips_entry(Path::new("backup")));
+        assert_eq!(c.find_job("b").map(|j| j.name.as_str()), Ok("b"));
+        let err = c.find_job("nope").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/etc/r/r.toml: no job called `nope`; jobs: a, b"
+        );
+        let none = Config {
+            path: c.path.clone(),
+            jobs: Vec::new(),
+        };
+        assert!(none
+            .find_job("a")
+            .unwrap_err()
+            .to_string()
+            .ends_with("jobs: (none)"));
     }
 }
