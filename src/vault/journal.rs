@@ -31,15 +31,15 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset, SecondsFormat};
 
 use super::escape::{escape, read_table, tsv_writer, unescape, EscapeError, TableError};
+use super::index::open_read;
+use crate::fs::{Dir, OFlag};
 
 /// File name of the journal inside the job folder.
 pub const JOURNAL_FILE: &str = "journal.tsv";
@@ -282,13 +282,14 @@ impl Journal {
         Ok(Journal { lines })
     }
 
-    /// Read the journal file at `path`.
+    /// Read the journal file at `path`; neither it nor its folder is reached through a
+    /// symlink.
     pub fn from_path(path: &Path) -> Result<Journal, JournalError> {
         let io_err = |source| JournalError::Io {
             path: path.to_path_buf(),
             source,
         };
-        let file = File::open(path).map_err(io_err)?;
+        let file = open_read(path).map_err(io_err)?;
         Journal::from_reader(io::BufReader::new(file)).map_err(|e| JournalError::File {
             path: path.to_path_buf(),
             source: Box::new(e),
@@ -322,15 +323,12 @@ fn tsv_line(fields: &[String]) -> String {
     joined.unwrap_or_else(|| fields.join("\t") + "\n")
 }
 
-/// Open for append (creating), write the header if the file is empty, then `text` in
-/// one `write`.
+/// Open for append (creating; never through a symlink at the journal or its folder), write
+/// the header if the file is empty, then `text` in one `write`.
 fn append_text(path: &Path, text: &str) -> io::Result<()> {
-    let mut file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)?;
+    let (dir, name) = Dir::open_parent_of(path)?;
+    let flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT;
+    let mut file = dir.open_file(name, flags, 0o644)?;
     if file.metadata()?.len() == 0 {
         file.write_all(tsv_line(&JOURNAL_HEADER.map(String::from)).as_bytes())?;
     }
@@ -495,5 +493,16 @@ mod tests {
         let err =
             Journal::append(&dir.path().join("gone"), &JournalLine::now(Event::Start)).unwrap_err();
         assert!(err.to_string().contains(JOURNAL_FILE), "{err}");
+    }
+
+    #[test]
+    fn appends_never_follow_a_planted_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, "mine").unwrap();
+        std::os::unix::fs::symlink(&outside, dir.path().join(JOURNAL_FILE)).unwrap();
+        let line = JournalLine::now(Event::Error);
+        assert!(Journal::append(dir.path(), &line).is_err());
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "mine");
     }
 }
