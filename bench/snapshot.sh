@@ -9,6 +9,7 @@
 set -euo pipefail
 
 ROUNDS=${1:-3}
+SIZES=${SIZES:-"10000 100000"}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 BIN="$HERE/target/release/reverberator"
 IMG=/tmp/rvb-bench.img
@@ -53,13 +54,17 @@ for k in range(m):
 PY
 }
 
-# timed OUTVAR CMD...: run CMD, store "seconds maxrss_kb" in OUTVAR.
+# timed OUTVAR CMD...: sync (so nobody flushes another step's dirty data), run CMD, store
+# "seconds maxrss_kb" in OUTVAR and its user+system CPU seconds in OUTVAR_cpu.
 timed() {
     local var=$1; shift
-    local t
+    local t e m u s
     t=$(mktemp)
-    /usr/bin/time -f "%e %M" -o "$t" "$@" >/dev/null
-    printf -v "$var" '%s' "$(cat "$t")"
+    sync
+    /usr/bin/time -f "%e %M %U %S" -o "$t" "$@" >/dev/null
+    read -r e m u s <"$t"
+    printf -v "$var" '%s %s' "$e" "$m"
+    printf -v "${var}_cpu" '%s' "$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')"
     rm -f "$t"
 }
 
@@ -74,9 +79,9 @@ bench_fs() {
     echo
     echo "### $label"
     echo
-    echo "| files | changed | find walk s | reverberator s | rsync --link-dest s | changed-files copy s | rvb / find | rsync / rvb | rvb entries / version | rsync entries / version | rvb bytes / version | rsync bytes / version | rvb inodes / version | rsync inodes / version | rvb peak RSS MiB | rsync peak RSS MiB |"
+    echo "| files | changed | find walk s (CPU s) | reverberator s (CPU s) | rsync --link-dest s | changed-files copy s | rvb / find wall (CPU) | rsync / rvb | rvb entries / version | rsync entries / version | rvb bytes / version | rsync bytes / version | rvb inodes / version | rsync inodes / version | rvb peak RSS MiB | rsync peak RSS MiB |"
     echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    for n in 10000 100000; do
+    for n in $SIZES; do
         rm -rf "$base"/*
         local src="$base/src" vault="$base/vault" rs="$base/rsync" floor="$base/floor"
         mkdir -p "$src" "$vault" "$rs" "$floor"
@@ -94,7 +99,7 @@ TOML
         log "$label: V0 reverberator ${v0% *} s, rsync ${r0% *} s"
         local prev=0 round=0
         for m in 10 1000; do
-            local f_t=() v_t=() r_t=() c_t=() v_e=() r_e=() v_b=() r_b=() v_i=() r_i=() v_m=() r_m=()
+            local f_cpu_t=() v_cpu_t=() f_t=() v_t=() r_t=() c_t=() v_e=() r_e=() v_b=() r_b=() v_i=() r_i=() v_m=() r_m=()
             for ((k = 0; k < ROUNDS; k++)); do
                 round=$((round + 1))
                 changed_list "$n" "$m" "$round" >"$base/list"
@@ -116,13 +121,16 @@ TOML
                 rm -rf "$floor/$round"; mkdir -p "$floor/$round"
                 timed c sh -c "cd '$src' && xargs -a '$base/list' cp -a --parents -t '$floor/$round'"
                 f_t+=("${f% *}"); v_t+=("${v% *}"); r_t+=("${r% *}"); c_t+=("${c% *}")
+                f_cpu_t+=("$f_cpu"); v_cpu_t+=("$v_cpu")
                 v_m+=("${v#* }"); r_m+=("${r#* }")
                 log "$label n=$n m=$m round $k: find ${f% *} rvb ${v% *} rsync ${r% *} floor ${c% *}"
             done
             local F V R C
             F=$(printf '%s\n' "${f_t[@]}" | median); V=$(printf '%s\n' "${v_t[@]}" | median)
             R=$(printf '%s\n' "${r_t[@]}" | median); C=$(printf '%s\n' "${c_t[@]}" | median)
-            echo "| $n | $m | $F | $V | $R | $C | $(ratio "$V" "$F") | $(ratio "$R" "$V") |" \
+            local FC VC
+            FC=$(printf '%s\n' "${f_cpu_t[@]}" | median); VC=$(printf '%s\n' "${v_cpu_t[@]}" | median)
+            echo "| $n | $m | $F ($FC) | $V ($VC) | $R | $C | $(ratio "$V" "$F") ($(ratio "$VC" "$FC")) | $(ratio "$R" "$V") |" \
                 "$(printf '%s\n' "${v_e[@]}" | median) | $(printf '%s\n' "${r_e[@]}" | median) |" \
                 "$(printf '%s\n' "${v_b[@]}" | median) | $(printf '%s\n' "${r_b[@]}" | median) |" \
                 "$(printf '%s\n' "${v_i[@]}" | median) | $(printf '%s\n' "${r_i[@]}" | median) |" \
@@ -136,6 +144,7 @@ echo "## reverberator snapshot benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $ROUNDS r
 echo
 echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, kernel $(uname -r)"
 echo "- reverberator $("$BIN" --version | cut -d' ' -f2) release build; rsync $(rsync --version | head -1 | awk '{print $3}')"
+echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared: wall times include waiting for a CPU; CPU seconds = user + system)"
 
 truncate -s 4G "$IMG"
 mkfs.ext4 -q -F -i 4096 "$IMG"

@@ -93,10 +93,7 @@ fn snapshot_job(job: &JobConfig) -> anyhow::Result<ExitCode> {
                     job.name, v.skipped
                 );
             }
-            // RETIRE: enforce the job's limits after each committed version, e.g.
-            // `crate::vault::retire::enforce(job)?;` (wired by the lead once the retire
-            // branch lands).
-            Ok(ExitCode::Success)
+            enforce_limits(job)
         }
         Ok(SnapshotOutcome::Unchanged) => {
             eprintln!("{}: unchanged", job.name);
@@ -104,6 +101,30 @@ fn snapshot_job(job: &JobConfig) -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             eprintln!("reverberator: error: {:#}", anyhow::Error::new(e));
+            Ok(ExitCode::Failure)
+        }
+    }
+}
+
+/// Retire the oldest versions until the job's limits hold again (after a committed
+/// version); retired versions are named on stderr.
+fn enforce_limits(job: &JobConfig) -> anyhow::Result<ExitCode> {
+    match crate::vault::retire::enforce(job) {
+        Ok(report) => {
+            for r in &report.retired {
+                eprintln!("{}: retired {}", job.name, r.plan.retired);
+            }
+            if let Some(note) = &report.over_budget {
+                eprintln!("{}: {note}", job.name);
+            }
+            Ok(ExitCode::Success)
+        }
+        Err(e) => {
+            eprintln!(
+                "reverberator: error: job {}: retire: {:#}",
+                job.name,
+                anyhow::Error::new(e)
+            );
             Ok(ExitCode::Failure)
         }
     }
