@@ -1,6 +1,8 @@
 //! Command-line definitions (clap derive): global options plus one `*Args` struct per
 //! subcommand. The completions and the man page are generated from these same definitions,
-//! so the doc comments here are the user's manual: write them like one.
+//! so the doc comments here are the user's manual: write them like one. This module only
+//! declares: it knows nothing about the config, the vault or what a command does with its
+//! arguments.
 
 use std::path::PathBuf;
 
@@ -10,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// reverberator watches the source directories named in one TOML file
 /// (`reverberator.toml`) and, after each burst of changes has settled, writes a new
-/// version folder `V{n}--{time}` into the job's vault: changed files are copied,
+/// version folder `V<n>--<time>` into the job's vault: changed files are copied,
 /// unchanged files are hard links and unchanged folders are directory symlinks into the
 /// older version that holds them. Copy anything back with `cp -rL`.
 #[derive(Debug, Parser)]
@@ -86,7 +88,11 @@ pub struct RunArgs {}
 /// `reverberator check-config [FILE]`
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  reverberator check-config\n  \
-    reverberator check-config /etc/reverberator/reverberator.toml\n\n\
+    reverberator check-config /etc/reverberator/reverberator.toml\n  \
+    REVERBERATOR_JOBS__DEMO__SETTLE=5s reverberator check-config\n\n\
+    Runs the loader `run` uses, environment overrides included. Every problem is printed \
+    as FILE:LINE:COL: error: message, with the line, a caret and a hint; a valid file \
+    prints each job's resolved settings. Reference: docs/CONFIG.md.\n\n\
     Exit status: 0 valid (warnings allowed), 1 invalid.")]
 pub struct CheckConfigArgs {
     /// The file to check (default: the same lookup as `run`).
@@ -96,7 +102,15 @@ pub struct CheckConfigArgs {
 
 /// `reverberator convert-rules TSV [-o OUT]`
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  reverberator convert-rules rules.tsv -o reverberator.toml")]
+#[command(
+    after_help = "Example:\n  reverberator convert-rules rules.tsv -o reverberator.toml\n\n\
+    The header row is the original tool's, typos included (`Minium snapshot time`, \
+    `Keep 1 Compelete Backup`). Blank and `#` lines are skipped; times are seconds or \
+    durations like `1m 30s`; booleans are true/false, yes/no, 1/0; empty cells take the \
+    defaults. The output is checked with the config loader before it is written.\n\n\
+    Exit status: 0 converted, 1 a bad row (each reported as TSV:LINE:COL: error: …; \
+    nothing written)."
+)]
 pub struct ConvertRulesArgs {
     /// The legacy rule table (tab-separated, header row as in the original tool).
     #[arg(value_name = "TSV")]

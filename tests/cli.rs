@@ -53,6 +53,8 @@ fn root() -> PathBuf {
 fn every_subcommand_has_help() {
     let (code, out, _) = run(bin().arg("--help"));
     assert_eq!(code, 0);
+    // clap reads `{n}` in help text as a line break: the folder name must survive whole.
+    assert!(out.contains("`V<n>--<time>`"), "{out}");
     for sub in SUBCOMMANDS {
         assert!(out.contains(sub), "top-level help lists {sub}");
         let (code, out, err) = run(bin().args([sub, "--help"]));
@@ -100,6 +102,19 @@ fn check_config_accepts_the_demo_and_prints_a_summary() {
     assert!(out.contains("reverberator.toml: ok, 1 job(s)"), "{out}");
     assert!(out.contains("job \"demo\""));
     assert!(out.contains("settle           2s"));
+}
+
+#[test]
+fn check_config_accepts_every_example() {
+    let examples = std::fs::read_dir(root().join("examples")).unwrap();
+    for file in examples.map(|e| e.unwrap().path()) {
+        if file.extension().is_some_and(|e| e == "toml") {
+            let (code, out, err) = run(bin().arg("check-config").arg(&file));
+            assert_eq!(code, 0, "{}: {err}", file.display());
+            assert!(out.contains(": ok, "), "{out}");
+            assert!(!err.contains("error:"), "{err}");
+        }
+    }
 }
 
 #[test]

@@ -101,6 +101,24 @@ fn every_example_and_the_demo_pass_schema_and_loader() {
     }
 }
 
+#[test]
+fn the_reference_documents_every_key_of_the_schema() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path()).unwrap()).unwrap();
+    let doc = std::fs::read_to_string(root().join("docs/CONFIG.md")).unwrap();
+    for table in ["Defaults", "Job"] {
+        let props = schema["definitions"][table]["properties"]
+            .as_object()
+            .unwrap();
+        for key in props.keys() {
+            assert!(
+                doc.contains(&format!("| `{key}` |")),
+                "docs/CONFIG.md has no table row for `{key}` ({table})"
+            );
+        }
+    }
+}
+
 /// (what, text, line, col, message start). Each must fail the loader at LINE:COL with the
 /// message, and the schema too.
 const BAD_FOR_BOTH: &[(&str, &str, usize, usize, &str)] = &[
@@ -144,7 +162,7 @@ const BAD_FOR_BOTH: &[(&str, &str, usize, usize, &str)] = &[
         "[defaults]\nkeep_versions = -2\n",
         2,
         17,
-        "`keep_versions` must be a whole number of at least 1, found the number -2",
+        "`keep_versions` must be a whole number from 1 to 4294967295, found the number -2",
     ),
     (
         "missing vault",
@@ -293,6 +311,17 @@ fn every_problem_is_reported_not_just_the_first() {
 }
 
 #[test]
+fn a_rejected_value_is_not_reported_again_as_missing() {
+    let ps = problems("[jobs.a]\r\nsource = \"/s\"\r\nvault = 1\r\n");
+    assert_eq!(ps.len(), 1, "{ps:#?}");
+    assert_eq!(
+        ps[0].message,
+        "`vault` must be a path string, found the number 1"
+    );
+    assert_eq!((ps[0].line, ps[0].col), (Some(3), Some(9)));
+}
+
+#[test]
 fn rendering_names_file_line_col_with_caret_and_hint() {
     let Err(e) = load_text("[defaults]\nsetle = \"5s\"\n") else {
         panic!("accepted")
@@ -375,6 +404,37 @@ fn a_bad_environment_value_names_the_variable() {
 }
 
 #[test]
+fn environment_cannot_reach_a_job_with_capitals_and_says_so() {
+    let text = "[jobs.Docs]\nsource = \"/s\"\nvault = \"/v\"\n";
+    let Err(ConfigError::Invalid { problems, .. }) =
+        load_with(text, &[("REVERBERATOR_JOBS__DOCS__SETTLE", "5s")])
+    else {
+        panic!("accepted")
+    };
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(problems[0].message.contains("instead of overriding `Docs`"));
+    assert_eq!(
+        problems[0].env_var.as_deref(),
+        Some("REVERBERATOR_JOBS__DOCS__SETTLE")
+    );
+}
+
+#[test]
+fn a_job_defined_only_by_the_environment_comes_after_the_file_jobs() {
+    let text = "[jobs.z]\nsource = \"/z\"\nvault = \"/v\"\n";
+    let loaded = load_with(
+        text,
+        &[
+            ("REVERBERATOR_JOBS__NEW__SOURCE", "/n"),
+            ("REVERBERATOR_JOBS__NEW__VAULT", "/v"),
+        ],
+    )
+    .unwrap();
+    let names: Vec<_> = loaded.config.jobs.iter().map(|j| j.name.as_str()).collect();
+    assert_eq!(names, ["z", "new"]);
+}
+
+#[test]
 fn vault_inside_source_and_missing_paths_are_warnings() {
     let text = "[jobs.a]\nsource = \"/s\"\nvault = \"/s/.vault\"\n";
     let env = EnvOverrides::none();
@@ -385,6 +445,30 @@ fn vault_inside_source_and_missing_paths_are_warnings() {
     assert!(msgs[0].contains("inside the source"));
     assert!(msgs[1].starts_with("vault /s/.vault does not exist"));
     assert_eq!(loaded.warnings[1].line, Some(3));
+}
+
+#[test]
+fn loading_asks_the_filesystem_only_about_sources_and_vaults() {
+    let text =
+        "[jobs.a]\nsource = \"/s1\"\nvault = \"/v\"\n[jobs.b]\nsource = \"rel\"\nvault = \"/v\"\n";
+    let asked = std::cell::RefCell::new(Vec::new());
+    let probe = |p: &Path| {
+        asked.borrow_mut().push(p.to_path_buf());
+        true
+    };
+    load::from_str(
+        text,
+        Path::new("/cfg/r.toml"),
+        &EnvOverrides::none(),
+        &probe,
+    )
+    .unwrap();
+    let asked = asked.into_inner();
+    let expected: Vec<PathBuf> = ["/s1", "/v", "/cfg/rel", "/v"]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    assert_eq!(asked, expected);
 }
 
 #[test]
@@ -553,6 +637,35 @@ fn assert_positioned(text: &str, result: Result<Loaded, ConfigError>) {
             }
         }
         Err(e) => panic!("unexpected error kind {e}"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn environment_values_never_panic_and_are_named(
+        overrides in proptest::collection::vec(
+            (
+                proptest::sample::select(&["DEFAULTS", "JOBS__DEMO", "JOBS__X", "JOB", "DEFAULTS__X"][..]),
+                proptest::sample::select(KEYS),
+                prop_oneof![proptest::sample::select(VALUES).prop_map(str::to_owned), "\\PC{0,12}"],
+            ),
+            0..4,
+        )
+    ) {
+        let vars: Vec<(String, String)> = overrides
+            .into_iter()
+            .map(|(t, k, v)| (format!("REVERBERATOR_{t}__{}", k.to_ascii_uppercase()), v))
+            .collect();
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let text = "[jobs.demo]\nsource = \"/s\"\nvault = \"/v\"\n";
+        if let Err(e) = load_with(text, &pairs) {
+            let ConfigError::Invalid { problems, .. } = e else { panic!("{e}") };
+            for p in problems.iter().filter(|p| p.is_error()) {
+                prop_assert!(p.env_var.is_some() || p.line.is_some(), "{p:#?} for {pairs:?}");
+            }
+        }
     }
 }
 

@@ -1,1 +1,613 @@
-//! The daemon, driven as a real process.
+//! The daemon, driven as a real process: `reverberator run` on a temp config with a short
+//! settle. Every test waits on conditions (status answers, versions on disk) with
+//! timeouts, and checks that the newest version dereferences to the source; versions seen
+//! along the way are recorded and re-checked at the end (no version changes afterwards).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use reverberator::daemon::status::{fetch, socket_path, JobStatus, StatusReport};
+
+use crate::util::{
+    assert_no_partial, assert_same_state, bin, tree_state, version_state, versions, wait_until,
+    Env, TreeState,
+};
+
+const SETTLE: &str = "settle = \"300ms\"\nmax_settle = \"1500ms\"\n";
+const LONG: Duration = Duration::from_secs(30);
+
+/// A running daemon; SIGTERM (then SIGKILL) on drop, its log printed if the test failed.
+struct Daemon {
+    child: Option<Child>,
+    config: PathBuf,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(config: &Path, log_dir: &Path) -> Daemon {
+        let log = log_dir.join("daemon.log");
+        let out = File::create(&log).expect("log file");
+        let child = bin()
+            .arg("--config")
+            .arg(config)
+            .arg("run")
+            .env_remove("REVERBERATOR_CONFIG")
+            .env_remove("NOTIFY_SOCKET")
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .expect("spawn daemon");
+        let d = Daemon {
+            child: Some(child),
+            config: config.to_path_buf(),
+            log,
+        };
+        d.wait_status("the daemon to answer", |_| true);
+        d
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
+    }
+
+    fn status(&self) -> Option<StatusReport> {
+        let socket = socket_path(&self.config).ok()?;
+        fetch(&socket, &self.config).ok()
+    }
+
+    fn job(&self, name: &str) -> Option<JobStatus> {
+        self.status()?.jobs.into_iter().find(|j| j.name == name)
+    }
+
+    fn wait_status(&self, what: &str, cond: impl Fn(&StatusReport) -> bool) -> StatusReport {
+        let mut last = None;
+        let ok = wait_until(LONG, || {
+            last = self.status();
+            last.as_ref().is_some_and(&cond)
+        });
+        assert!(
+            ok,
+            "timed out waiting for {what}; last status {last:?}\n{}",
+            self.log_text()
+        );
+        last.expect("status")
+    }
+
+    fn signal(&self, sig: Signal) {
+        kill(self.pid(), sig).expect("kill");
+    }
+
+    /// SIGTERM and wait for the exit; returns the exit code.
+    fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        let end = Instant::now() + Duration::from_secs(40);
+        while Instant::now() < end {
+            if let Ok(Some(st)) = child.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!("---- daemon log ----\n{}", self.log_text());
+        }
+    }
+}
+
+/// Versions seen so far, with the tree each must dereference to.
+#[derive(Default)]
+struct Recorded(BTreeMap<String, TreeState>);
+
+/// Wait until the job is quiet (`watching`, nothing pending) and its newest version
+/// dereferences to the source; record that version. Returns its name.
+fn settled(d: &Daemon, job: &str, src: &Path, job_dir: &Path, rec: &mut Recorded) -> String {
+    let mut last = String::new();
+    let ok = wait_until(LONG, || {
+        let Some(j) = d.job(job) else { return false };
+        let on_disk = versions(job_dir);
+        let Some(newest) = on_disk.last() else {
+            return false;
+        };
+        if j.state != "watching" || j.pending != 0 || j.newest.as_deref() != Some(newest.as_str()) {
+            last = format!("{j:?}, on disk {on_disk:?}");
+            return false;
+        }
+        let same = version_state(job_dir, newest) == tree_state(src);
+        last = format!("{newest} differs from the source");
+        same
+    });
+    assert!(
+        ok,
+        "job {job} never settled to the source: {last}\n{}",
+        d.log_text()
+    );
+    let newest = versions(job_dir).pop().expect("a version");
+    rec.0
+        .insert(newest.clone(), version_state(job_dir, &newest));
+    newest
+}
+
+/// Every recorded version still dereferences to the tree it had; every version on disk is
+/// whole (its structural links are one hop to real directories); no partial build is left.
+/// (Versions taken between two `settled` points hold an intermediate state the test did not
+/// record: they are checked for structure only.)
+fn assert_recorded(job_dir: &Path, rec: &Recorded) {
+    assert_no_partial(job_dir);
+    let on_disk = versions(job_dir);
+    for v in &on_disk {
+        let state = version_state(job_dir, v);
+        if let Some(want) = rec.0.get(v) {
+            assert_same_state(&format!("version {v}"), &state, want);
+        }
+    }
+    for v in rec.0.keys() {
+        assert!(on_disk.contains(v), "recorded version {v} is gone");
+    }
+}
+
+fn journal(job_dir: &Path) -> String {
+    std::fs::read_to_string(job_dir.join("journal.tsv")).unwrap_or_default()
+}
+
+struct Setup {
+    daemon: Daemon,
+    env: Env,
+    rec: Recorded,
+}
+
+impl Setup {
+    fn new(extra: &str, build: impl FnOnce(&crate::util::TempTree)) -> Setup {
+        let env = Env::with_extra("docs", extra);
+        build(&env.src);
+        let daemon = Daemon::start(&env.config(), env.outer.path());
+        let mut s = Setup {
+            daemon,
+            env,
+            rec: Recorded::default(),
+        };
+        s.settle();
+        s
+    }
+
+    fn settle(&mut self) -> String {
+        settled(
+            &self.daemon,
+            "docs",
+            self.env.src.path(),
+            &self.env.job_dir(),
+            &mut self.rec,
+        )
+    }
+
+    fn src(&self, rel: &str) -> PathBuf {
+        self.env.src.path().join(rel)
+    }
+
+    fn finish(mut self) {
+        assert_eq!(self.daemon.stop(), Some(0), "daemon exit code");
+        assert_recorded(&self.env.job_dir(), &self.rec);
+    }
+}
+
+#[test]
+fn daemon_create_modify_delete() {
+    let mut s = Setup::new(SETTLE, |t| {
+        t.file("a.txt", "one").file("d/b.txt", "two");
+    });
+    assert!(
+        versions(&s.env.job_dir())[0].starts_with("V0--"),
+        "a new job gets V0"
+    );
+    s.env.src.file("new.txt", "created");
+    let v1 = s.settle();
+    s.env.src.file("a.txt", "one, modified");
+    let v2 = s.settle();
+    assert_ne!(v1, v2);
+    s.env.src.remove("d/b.txt");
+    s.settle();
+    s.env.src.remove("d");
+    s.settle();
+    assert!(journal(&s.env.job_dir()).contains("\tstart\t"));
+    s.finish();
+}
+
+#[test]
+fn daemon_move_and_chmod() {
+    let mut s = Setup::new(SETTLE, |t| {
+        t.file("a.txt", "a")
+            .file("dir/sub/f", "f")
+            .file("dir/g", "g");
+    });
+    s.env.src.rename("a.txt", "renamed.txt");
+    s.settle();
+    s.env.src.rename("dir", "moved");
+    s.settle();
+    s.env
+        .src
+        .file("moved/sub/after", "written under the new name");
+    s.settle();
+    s.env
+        .src
+        .chmod("renamed.txt", 0o600)
+        .chmod("moved/sub", 0o700);
+    s.settle();
+    let outside = tempfile::tempdir().expect("tempdir");
+    std::fs::rename(s.src("moved/sub"), outside.path().join("sub")).expect("move out");
+    s.settle();
+    std::fs::create_dir_all(outside.path().join("in/deep")).expect("mkdir");
+    std::fs::write(outside.path().join("in/deep/x"), "x").expect("write");
+    std::fs::rename(outside.path().join("in"), s.src("in")).expect("move in");
+    s.settle();
+    s.finish();
+}
+
+#[test]
+fn daemon_mkdir_p_and_editor_save() {
+    let mut s = Setup::new(SETTLE, |t| {
+        t.file("doc.txt", "version 1");
+    });
+    std::fs::create_dir_all(s.src("a/b/c")).expect("mkdir -p");
+    std::fs::write(s.src("a/b/c/f"), "deep").expect("write");
+    std::fs::write(s.src("a/top"), "top").expect("write");
+    s.settle();
+    // Editor-style save: write a temp file, then rename it over the original.
+    std::fs::write(s.src(".doc.txt.swp"), "version 2").expect("write temp");
+    std::fs::rename(s.src(".doc.txt.swp"), s.src("doc.txt")).expect("rename over");
+    s.settle();
+    s.finish();
+}
+
+#[test]
+fn daemon_burst_inside_settle_makes_few_versions() {
+    let mut s = Setup::new("settle = \"700ms\"\nmax_settle = \"20s\"\n", |t| {
+        t.file("seed", "0");
+    });
+    let before = versions(&s.env.job_dir()).len();
+    std::fs::create_dir_all(s.src("burst")).expect("mkdir");
+    for i in 0..50 {
+        std::fs::write(s.src(&format!("burst/f{i}")), format!("write {i}")).expect("write");
+    }
+    s.settle();
+    let added = versions(&s.env.job_dir()).len() - before;
+    assert!(
+        (1..=2).contains(&added),
+        "50 writes in the settle window made {added} versions"
+    );
+    s.finish();
+}
+
+#[test]
+fn daemon_max_settle_forces_versions_during_continuous_change() {
+    let mut s = Setup::new("settle = \"500ms\"\nmax_settle = \"1s\"\n", |t| {
+        t.file("log", "");
+    });
+    let before = versions(&s.env.job_dir()).len();
+    let start = Instant::now();
+    let mut history = vec![String::new()];
+    // Write every 100 ms for 3.5 s: settle never elapses, max_settle must.
+    while start.elapsed() < Duration::from_millis(3500) {
+        let line = format!("line {}\n", history.len());
+        s.env.src.append("log", &line);
+        history.push(format!("{}{line}", history.last().expect("history")));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let during = versions(&s.env.job_dir()).len() - before;
+    assert!(
+        during >= 2,
+        "only {during} versions during 3.5 s of continuous writes"
+    );
+    s.settle();
+    // Each version taken during the writes holds the log as it was after some write.
+    for v in versions(&s.env.job_dir()) {
+        let log = std::fs::read_to_string(s.env.job_dir().join(&v).join("log")).expect("log");
+        assert!(history.contains(&log), "{v}: the log is torn: {log:?}");
+    }
+    s.finish();
+}
+
+/// Lowers `/proc/sys/fs/inotify/max_queued_events` and restores it on drop.
+struct QueueLimit {
+    old: String,
+}
+
+const QUEUE_FILE: &str = "/proc/sys/fs/inotify/max_queued_events";
+
+impl QueueLimit {
+    fn lower(to: u32) -> Option<QueueLimit> {
+        let old = std::fs::read_to_string(QUEUE_FILE).ok()?;
+        std::fs::write(QUEUE_FILE, to.to_string()).ok()?;
+        Some(QueueLimit { old })
+    }
+}
+
+impl Drop for QueueLimit {
+    fn drop(&mut self) {
+        let _ = std::fs::write(QUEUE_FILE, self.old.trim());
+    }
+}
+
+#[test]
+fn daemon_overflow_rescans() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: lowering {QUEUE_FILE} needs root");
+        return;
+    }
+    let env = Env::with_extra("docs", "settle = \"1s\"\nmax_settle = \"10s\"\n");
+    env.src.file("seed", "0");
+    // The limit is read when the daemon creates its inotify instance: restore it as soon
+    // as the daemon is up, so other processes are affected as briefly as possible.
+    let Some(limit) = QueueLimit::lower(16) else {
+        eprintln!("skipped: {QUEUE_FILE} is not writable here");
+        return;
+    };
+    let daemon = Daemon::start(&env.config(), env.outer.path());
+    drop(limit);
+    let mut rec = Recorded::default();
+    settled(&daemon, "docs", env.src.path(), &env.job_dir(), &mut rec);
+    for i in 0..300 {
+        env.src.file(format!("many/f{i}"), format!("{i}"));
+    }
+    settled(&daemon, "docs", env.src.path(), &env.job_dir(), &mut rec);
+    let j = journal(&env.job_dir());
+    assert!(
+        j.contains("\toverflow\t"),
+        "no overflow line in the journal:\n{j}"
+    );
+    assert!(
+        j.contains("\trescan\t"),
+        "no rescan line in the journal:\n{j}"
+    );
+    assert_recorded(&env.job_dir(), &rec);
+}
+
+fn job_table(name: &str, src: &Path, vault: &Path, extra: &str) -> String {
+    format!("[jobs.{name:?}]\nsource = {src:?}\nvault = {vault:?}\n{SETTLE}{extra}\n")
+}
+
+#[test]
+fn daemon_sighup_adds_changes_and_removes_jobs() {
+    let env = Env::with_extra("one", SETTLE);
+    env.src.file("f", "1");
+    let two = crate::util::TempTree::new();
+    two.file("g", "2");
+    let three = crate::util::TempTree::new();
+    three.file("h", "3");
+    let daemon = Daemon::start(&env.config(), env.outer.path());
+    let mut rec_one = Recorded::default();
+    settled(&daemon, "one", env.src.path(), &env.job_dir(), &mut rec_one);
+    let vault = env.vault();
+    let one = job_table("one", env.src.path(), &vault, "");
+    let two_dir = vault.join("two");
+
+    // Add job "two" and change job one's settle (in place).
+    let one_slower = job_table("one", env.src.path(), &vault, "rescan_interval = \"1h\"\n");
+    std::fs::write(
+        env.config(),
+        format!("{one_slower}{}", job_table("two", two.path(), &vault, "")),
+    )
+    .unwrap();
+    daemon.signal(Signal::SIGHUP);
+    daemon.wait_status("job two", |r| r.jobs.iter().any(|j| j.name == "two"));
+    let mut rec_two = Recorded::default();
+    settled(&daemon, "two", two.path(), &two_dir, &mut rec_two);
+    env.src.file("f", "1 changed after the reload");
+    settled(&daemon, "one", env.src.path(), &env.job_dir(), &mut rec_one);
+
+    // Point job two at another source: it restarts and catches up by a scan.
+    std::fs::write(
+        env.config(),
+        format!("{one}{}", job_table("two", three.path(), &vault, "")),
+    )
+    .unwrap();
+    daemon.signal(Signal::SIGHUP);
+    settled(&daemon, "two", three.path(), &two_dir, &mut rec_two);
+
+    // Remove job one.
+    std::fs::write(env.config(), job_table("two", three.path(), &vault, "")).unwrap();
+    daemon.signal(Signal::SIGHUP);
+    daemon.wait_status("job one gone", |r| {
+        r.jobs.len() == 1 && r.jobs[0].name == "two"
+    });
+    assert!(wait_until(LONG, || journal(&env.job_dir()).contains("\tstop\t")));
+    assert!(journal(&two_dir).contains("\treload\t"));
+    assert_recorded(&env.job_dir(), &rec_one);
+    assert_recorded(&two_dir, &rec_two);
+}
+
+#[test]
+fn daemon_sighup_with_a_broken_config_keeps_running() {
+    let mut s = Setup::new(SETTLE, |t| {
+        t.file("f", "1");
+    });
+    let good = std::fs::read_to_string(s.env.config()).unwrap();
+    std::fs::write(s.env.config(), format!("{good}\nsettle = \"soon\"\n[[[")).unwrap();
+    s.daemon.signal(Signal::SIGHUP);
+    assert!(
+        wait_until(LONG, || journal(&s.env.job_dir()).contains("reload failed")),
+        "no error line for the broken config:\n{}",
+        journal(&s.env.job_dir())
+    );
+    assert!(s
+        .daemon
+        .log_text()
+        .contains("still running the previous config"));
+    s.env
+        .src
+        .file("f", "2: still versioned with the old config");
+    s.settle();
+    s.finish();
+}
+
+#[test]
+fn daemon_sigterm_during_a_snapshot_leaves_whole_versions() {
+    let mut s = Setup::new("settle = \"100ms\"\nmax_settle = \"1s\"\n", |t| {
+        t.file("seed", "0");
+    });
+    for i in 0..3000 {
+        s.env
+            .src
+            .file(format!("bulk/d{}/f{i}", i % 30), format!("content {i}"));
+    }
+    s.daemon.wait_status("a snapshot to start", |r| {
+        r.jobs.iter().any(|j| j.state == "snapshotting")
+    });
+    let code = s.daemon.stop();
+    assert_eq!(
+        code,
+        Some(0),
+        "exit code after SIGTERM\n{}",
+        s.daemon.log_text()
+    );
+    assert_no_partial(&s.env.job_dir());
+    // Every committed version is whole; files were written once, so every file a version
+    // holds must equal the source's.
+    assert_recorded(&s.env.job_dir(), &s.rec);
+    let source = tree_state(s.env.src.path());
+    for v in versions(&s.env.job_dir()) {
+        for (path, entry) in version_state(&s.env.job_dir(), &v) {
+            if entry.kind == 'f' {
+                assert_eq!(Some(&entry), source.get(&path), "{v}: {}", path.display());
+            }
+        }
+    }
+    assert!(journal(&s.env.job_dir()).contains("\tstop\t"));
+}
+
+#[test]
+fn status_without_a_daemon_exits_1() {
+    let env = Env::with_extra("docs", SETTLE);
+    let out = env.run(&["status"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        crate::util::stderr(&out).contains("no reverberator daemon is running"),
+        "{}",
+        crate::util::stderr(&out)
+    );
+}
+
+#[test]
+fn status_answers_only_for_its_own_config() {
+    let env = Env::with_extra("docs", SETTLE);
+    let other = Env::with_extra("docs", SETTLE);
+    let daemon = Daemon::start(&env.config(), env.outer.path());
+    daemon.wait_status("watching", |r| r.jobs.iter().all(|j| j.state == "watching"));
+    let out = env.run(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::stderr(&out));
+    let report: StatusReport = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report.jobs[0].name, "docs");
+    assert_eq!(report.jobs[0].state, "watching");
+    let text = env.run(&["status"]);
+    assert!(crate::util::stdout(&text).contains("docs: watching"));
+    assert_eq!(other.run(&["status"]).status.code(), Some(1));
+    // A second daemon for the same config refuses to start.
+    let second = env.run(&["run"]);
+    assert_eq!(second.status.code(), Some(1));
+    assert!(crate::util::stderr(&second).contains("already runs this config"));
+}
+
+/// A mount made for a test; lazily unmounted on drop.
+struct TestMount(PathBuf);
+
+impl TestMount {
+    fn new(args: &[&str], point: &Path) -> Option<TestMount> {
+        let ok = std::process::Command::new("mount")
+            .args(args)
+            .arg(point)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| TestMount(point.to_path_buf()))
+    }
+}
+
+impl Drop for TestMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn daemon_halts_when_the_source_leaves_and_resumes_when_it_returns() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: mounting needs root");
+        return;
+    }
+    let tmp = crate::util::TempTree::new();
+    tmp.dir("store").dir("mnt");
+    let (store, mnt) = (tmp.path().join("store"), tmp.path().join("mnt"));
+    let Some(_fs) = TestMount::new(&["-t", "tmpfs", "tmpfs"], &store) else {
+        eprintln!("skipped: cannot mount tmpfs here");
+        return;
+    };
+    std::fs::create_dir_all(store.join("data/sub")).unwrap();
+    std::fs::write(store.join("data/sub/f"), "before").unwrap();
+    let store_arg = store.to_string_lossy().into_owned();
+    let bind = TestMount::new(&["--bind", &store_arg], &mnt).expect("bind mount");
+    let env = Env::new("docs");
+    let src = mnt.join("data");
+    let vault = env.vault();
+    std::fs::write(env.config(), job_table("docs", &src, &vault, "")).unwrap();
+    let daemon = Daemon::start(&env.config(), env.outer.path());
+    let mut rec = Recorded::default();
+    settled(&daemon, "docs", &src, &env.job_dir(), &mut rec);
+
+    drop(bind); // umount -l: no IN_UNMOUNT while the daemon holds the directory open
+    let halted = daemon.wait_status("halted-unmounted", |r| {
+        r.jobs.iter().any(|j| j.state == "halted-unmounted")
+    });
+    assert_eq!(halted.jobs[0].halted_side.as_deref(), Some("source"));
+    let before = versions(&env.job_dir()).len();
+    std::fs::write(store.join("data/sub/f"), "changed while halted").unwrap();
+    std::fs::write(store.join("data/new"), "new while halted").unwrap();
+    assert!(
+        !wait_until(Duration::from_secs(2), || versions(&env.job_dir()).len()
+            > before),
+        "a version was committed while halted"
+    );
+
+    let _bind = TestMount::new(&["--bind", &store_arg], &mnt).expect("bind mount again");
+    settled(&daemon, "docs", &src, &env.job_dir(), &mut rec);
+    let j = journal(&env.job_dir());
+    for event in ["unmount", "halt", "mount", "resume"] {
+        assert!(j.contains(&format!("\t{event}\t")), "no {event} line:\n{j}");
+    }
+    assert_recorded(&env.job_dir(), &rec);
+}
+
+#[test]
+fn daemon_retires_after_each_commit() {
+    let mut s = Setup::new(&format!("{SETTLE}keep_versions = 3\n"), |t| {
+        t.file("f", "0").file("keep/me", "unchanged");
+    });
+    for i in 1..=5 {
+        s.env.src.file("f", format!("change {i}"));
+        s.settle();
+    }
+    let on_disk = versions(&s.env.job_dir());
+    assert_eq!(on_disk.len(), 3, "keep_versions = 3 left {on_disk:?}");
+    assert!(on_disk[0].starts_with("V3--"), "{on_disk:?}");
+    s.rec.0.retain(|v, _| on_disk.contains(v));
+    assert!(journal(&s.env.job_dir()).contains("\tretire\t"));
+    s.finish();
+}

@@ -101,6 +101,11 @@ impl<'a> Locator<'a> {
         Locator { text, index, env }
     }
 
+    /// True when the file or the environment sets `path` (even to a value that was rejected).
+    pub fn is_set(&self, path: &[&str]) -> bool {
+        self.index.get(path).is_some() || self.env.var_for(path).is_some()
+    }
+
     /// The environment variable that sets `path` (or an ancestor), if any.
     pub fn env_var(&self, path: &[&str]) -> Option<&'a str> {
         self.env.var_for(path)
@@ -119,9 +124,10 @@ impl<'a> Locator<'a> {
     /// Set `d`'s key path and position: the environment variable when one set the value,
     /// else the file span, else the nearest ancestor the file has.
     pub fn place(&self, mut d: Diagnostic, path: &[&str], part: Part) -> Diagnostic {
-        if !path.is_empty() {
-            d.key = Some(path.join("."));
+        if path.is_empty() {
+            return d;
         }
+        d.key = Some(path.join("."));
         if let Some(var) = self.env.var_for(path) {
             d.env_var = Some(var.to_owned());
             return d;
@@ -172,22 +178,12 @@ impl StartsWithStrs for Vec<String> {
 /// Render one diagnostic: `FILE:LINE:COL: error: message`, the source line with a caret
 /// under the span, then the hint. Values set by the environment name the variable instead.
 pub fn render(file: &Path, text: &str, d: &Diagnostic) -> String {
-    let sev = match d.severity {
-        Severity::Error => "error",
-        Severity::Warning => "warning",
-    };
-    let mut out = match (&d.env_var, d.line, d.col) {
-        (Some(var), _, _) => format!("{var}: {sev}: {}\n", d.message),
-        (None, Some(line), Some(col)) => {
-            format!("{}:{line}:{col}: {sev}: {}\n", file.display(), d.message)
-        }
-        _ => format!("{}: {sev}: {}\n", file.display(), d.message),
-    };
+    let mut out = headline(file, d);
+    out.push('\n');
     if let (Some(span), Some(line)) = (&d.span, d.line) {
         out.push_str(&snippet(text, span, line));
     }
-    if let Some(var) = &d.env_var {
-        let key = d.key.as_deref().unwrap_or("a key");
+    if let (Some(var), Some(key)) = (&d.env_var, &d.key) {
         let _ = writeln!(
             out,
             "   = note: ${var} overrides `{key}` of {}",
@@ -198,6 +194,23 @@ pub fn render(file: &Path, text: &str, d: &Diagnostic) -> String {
         let _ = writeln!(out, "   = hint: {hint}");
     }
     out
+}
+
+/// The first line of [`render`], without its newline: `FILE:LINE:COL: error: message`
+/// (or `VAR: error: message` for a value set by the environment). For logs, where the
+/// snippet would not fit.
+pub fn headline(file: &Path, d: &Diagnostic) -> String {
+    let sev = match d.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    match (&d.env_var, d.line, d.col) {
+        (Some(var), _, _) => format!("{var}: {sev}: {}", d.message),
+        (None, Some(line), Some(col)) => {
+            format!("{}:{line}:{col}: {sev}: {}", file.display(), d.message)
+        }
+        _ => format!("{}: {sev}: {}", file.display(), d.message),
+    }
 }
 
 /// Render every diagnostic, separated by blank lines.
@@ -295,5 +308,8 @@ mod tests {
         assert_eq!((d.line, d.col), (Some(2), Some(10)));
         let d = loc.error(&["jobs", "demo", "vault"], Part::Key, "missing");
         assert_eq!((d.line, d.col), (Some(1), Some(7)));
+        let loc = Locator::new(text, &index, &env);
+        let d = loc.error(&[], Part::Key, "about the whole file");
+        assert_eq!((d.line, d.env_var, d.key), (None, None, None));
     }
 }

@@ -31,10 +31,10 @@ pub fn layer(
 ) -> Option<RawConfig> {
     let figment = Figment::from(Toml::string(text)).merge(env.clone());
     for var in env.malformed() {
-        diags.push(
-            Diagnostic::error(format!("`{var}` names no config key (empty segment)"))
-                .with_hint("write REVERBERATOR_DEFAULTS__SETTLE or REVERBERATOR_JOBS__NAME__KEY"),
-        );
+        let mut d = Diagnostic::error("names no config key (an empty segment between `__`)")
+            .with_hint("write REVERBERATOR_DEFAULTS__SETTLE or REVERBERATOR_JOBS__NAME__KEY");
+        d.env_var = Some(var.clone());
+        diags.push(d);
     }
     let root = match figment.extract::<Dict>() {
         Ok(root) => root,
@@ -149,11 +149,20 @@ fn leaf_error(path: &[&str], value: &Value, e: &figment::Error, loc: &Locator) -
             );
             d.with_hint(did_you_mean(name, expected))
         }
-        Kind::InvalidType(..) | Kind::InvalidValue(..) => loc.error(
-            path,
-            Part::Value,
-            format!("`{key}` must be {}, found {}", expected(key), found(value)),
-        ),
+        Kind::InvalidType(..) | Kind::InvalidValue(..) => {
+            let d = loc.error(
+                path,
+                Part::Value,
+                format!("`{key}` must be {}, found {}", expected(key), found(value)),
+            );
+            match (key, value) {
+                ("settle" | "max_settle" | "rescan_interval", Value::Num(_, n)) => {
+                    let secs = (*n).to_i128().unwrap_or(0).max(0);
+                    d.with_hint(format!("durations carry a unit: {key} = \"{secs}s\""))
+                }
+                _ => d,
+            }
+        }
         other => loc.error(path, Part::Value, format!("`{key}`: {other}")),
     }
 }
@@ -200,7 +209,7 @@ fn expected(key: &str) -> &'static str {
     match key {
         "settle" | "max_settle" => "a duration string such as \"30s\" or \"1m 30s\"",
         "rescan_interval" => "a duration string such as \"24h\" (\"0\" turns it off)",
-        "keep_versions" => "a whole number of at least 1",
+        "keep_versions" => "a whole number from 1 to 4294967295",
         "vault_limit" => "a limit expression string such as \"5%\" or a byte count",
         "keep_full_copy" | "attributes_only" => "true or false",
         "exclude" => "an array of glob strings",
@@ -280,9 +289,14 @@ mod tests {
             .unwrap();
         assert_eq!(
             kv.message,
-            "`keep_versions` must be a whole number of at least 1, found the string \"3\""
+            "`keep_versions` must be a whole number from 1 to 4294967295, found the string \"3\""
         );
         assert_eq!((kv.line, kv.col), (Some(2), Some(17)));
+        let (_, diags) = run("[defaults]\nsettle = 5\n", &[]);
+        assert_eq!(
+            diags[0].hint.as_deref(),
+            Some("durations carry a unit: settle = \"5s\"")
+        );
     }
 
     #[test]
@@ -314,6 +328,17 @@ mod tests {
         let demo = &raw.jobs.unwrap()["demo"];
         assert_eq!(demo.settle.as_deref(), Some("5s"));
         assert_eq!(demo.keep_full_copy, Some(false));
+    }
+
+    #[test]
+    fn malformed_variables_are_named() {
+        let (raw, diags) = run("", &[("REVERBERATOR_JOBS____SETTLE", "5s")]);
+        assert!(raw.is_some());
+        assert_eq!(diags.len(), 1);
+        assert_eq!(
+            diags[0].env_var.as_deref(),
+            Some("REVERBERATOR_JOBS____SETTLE")
+        );
     }
 
     #[test]

@@ -301,4 +301,25 @@ mod tests {
             assert!(e.is_unlimited(), "{text:?}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn any_text_parses_or_names_a_term_and_resolves_without_panic(
+            text in "[0-9iIkKmMgGtTpPeEbB%., \\-]{0,24}",
+            bytes in proptest::prelude::any::<u64>(),
+            inodes in proptest::prelude::any::<u64>(),
+        ) {
+            match text.parse::<LimitExpr>() {
+                Ok(e) => {
+                    let b = e.resolve(FsCapacity { bytes, inodes });
+                    if e.is_unlimited() {
+                        proptest::prop_assert_eq!(b, Budget::default());
+                    }
+                }
+                Err(err) => proptest::prop_assert!(text.contains(err.term.as_str())),
+            }
+        }
+    }
 }

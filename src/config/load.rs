@@ -1,9 +1,10 @@
 //! Find the config file, read it, and run the stages: TOML syntax and span index
 //! ([`super::tree`]), figment layering of file and environment ([`super::layer`]),
-//! resolution ([`super::resolve`]), then the existence warnings.
+//! resolution ([`super::resolve`]), then the existence warnings. It knows nothing about
+//! what the jobs do with their settings.
 //!
 //! [`from_str`] is the pure core (text, path, environment and an existence probe in; a
-//! [`Loaded`] or every problem out); [`super::load`] is the thin I/O wrapper. The only
+//! [`Loaded`] or every problem out); [`super::load()`] is the thin I/O wrapper. The only
 //! filesystem access of loading is reading the file and asking whether each source and
 //! vault is a folder right now.
 
@@ -13,7 +14,8 @@ use std::path::{Path, PathBuf};
 use super::diag::Locator;
 use super::env::{EnvOverrides, CONFIG_VAR};
 use super::layer::layer;
-use super::resolve::{normalize, path_warnings, resolve, Ctx};
+use super::paths::{normalize, path_warnings};
+use super::resolve::{resolve, Ctx};
 use super::tree::SpanIndex;
 use super::{ConfigError, Diagnostic, Loaded};
 
@@ -83,6 +85,7 @@ pub fn from_str(
             Ok(Loaded {
                 config,
                 warnings: errors_first(ctx.diags),
+                text: text.to_owned(),
             })
         }
         None => Err(invalid(errors_first(ctx.diags))),

@@ -1,13 +1,22 @@
 //! The configuration: one TOML file describing many jobs.
 //!
 //! Loading happens in two stages (see `../shared/STYLE.md`, habit 2): a serde mirror of the
-//! file that stays close to the text (with spans for diagnostics), then resolution into the
-//! types below, which are already valid: durations are [`Duration`], limits are
-//! [`LimitExpr`], globs are one compiled [`Excludes`] matcher, paths are absolute.
-//! `check-config` and `run` call exactly the same [`load`].
+//! file that stays close to the text ([`raw`]), then resolution into the types below, which
+//! are already valid: durations are [`Duration`], limits are [`LimitExpr`], globs are one
+//! compiled [`Excludes`] matcher, paths are absolute. `check-config` and `run` call exactly
+//! the same [`load()`]. The pipeline, one module each:
 //!
-//! This module owns the config model and its diagnostics; it knows nothing about vaults,
-//! inotify or the daemon.
+//! ```text
+//! load   find the file, read it            (--config, $REVERBERATOR_CONFIG, ./, /etc)
+//! tree   TOML syntax + span of every key   (positions for every diagnostic)
+//! layer  figment: file, then env (`env`)   (every unknown key / wrong type, key by key)
+//! resolve, paths                           (defaults merged, values parsed, relations)
+//! diag   line:col, rendering with caret    (FILE:LINE:COL: error: message)
+//! ```
+//!
+//! [`legacy`] converts the old rule TSV into this format. This module owns the config model
+//! and its diagnostics; it knows nothing about vaults, inotify or the daemon. The user's
+//! reference is `docs/CONFIG.md`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,6 +27,7 @@ pub mod layer;
 pub mod legacy;
 pub mod limit;
 pub mod load;
+pub mod paths;
 pub mod raw;
 pub mod resolve;
 pub mod signature;
@@ -39,6 +49,36 @@ impl Config {
     /// The job called `name`, if any.
     pub fn job(&self, name: &str) -> Option<&JobConfig> {
         self.jobs.iter().find(|j| j.name == name)
+    }
+
+    /// The job called `name`, or an error naming the file and the jobs it does define:
+    /// what every command that takes a job name reports.
+    pub fn find_job(&self, name: &str) -> Result<&JobConfig, UnknownJob> {
+        self.job(name).ok_or_else(|| UnknownJob {
+            path: self.path.clone(),
+            name: name.to_owned(),
+            known: self.jobs.iter().map(|j| j.name.clone()).collect(),
+        })
+    }
+}
+
+/// A job name the config does not define.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: no job called `{name}`; jobs: {}", path.display(), known_list(known))]
+pub struct UnknownJob {
+    /// The config file.
+    pub path: PathBuf,
+    /// The name asked for.
+    pub name: String,
+    /// The jobs the file defines, in file order.
+    pub known: Vec<String>,
+}
+
+/// `a, b, c`, or `(none)`.
+fn known_list(known: &[String]) -> String {
+    match known.is_empty() {
+        true => "(none)".to_owned(),
+        false => known.join(", "),
     }
 }
 
@@ -78,6 +118,20 @@ impl JobConfig {
     /// The job's folder inside the vault: `vault/<sanitized name>`.
     pub fn job_dir(&self) -> PathBuf {
         self.vault.join(sanitize_job_name(&self.name))
+    }
+
+    /// The vault's path relative to the source root when the vault lies inside the
+    /// source (it is then never watched or stored); `None` otherwise.
+    pub fn vault_in_source(&self) -> Option<&Path> {
+        self.vault.strip_prefix(&self.source).ok()
+    }
+
+    /// True when the entry `rel` (relative to the source root; its ancestors already
+    /// checked by the caller's walk) is never watched or stored: an exclude glob matches
+    /// it, or it is the vault inside the source. The one rule the scan, the snapshot
+    /// builder and the watcher share.
+    pub fn skips_entry(&self, rel: &Path) -> bool {
+        self.exclude.matches_entry(rel) || self.vault_in_source() == Some(rel)
     }
 }
 
@@ -253,6 +307,16 @@ pub struct Loaded {
     pub config: Config,
     /// Problems that do not stop the config from being used.
     pub warnings: Vec<Diagnostic>,
+    /// The file's text, for rendering the warnings' source lines ([`Loaded::render_warnings`]).
+    pub text: String,
+}
+
+impl Loaded {
+    /// Every warning rendered as `FILE:LINE:COL: warning: message` with its source line and
+    /// caret (empty when there is none).
+    pub fn render_warnings(&self) -> String {
+        diag::render_all(&self.config.path, &self.text, &self.warnings)
+    }
 }
 
 /// Find (`--config`, `$REVERBERATOR_CONFIG`, `./reverberator.toml`,
@@ -266,4 +330,41 @@ pub struct Loaded {
 pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
     let path = load::find_in_process(explicit)?;
     load::from_path(&path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve::tests::resolve_text;
+    use super::*;
+
+    #[test]
+    fn a_job_skips_its_excludes_and_a_vault_inside_its_source() {
+        let text = "[jobs.a]\nsource = \"/s\"\nvault = \"/s/backup\"\nexclude = [\"*.tmp\"]\n\
+                    [jobs.b]\nsource = \"/t\"\nvault = \"/v\"\n";
+        let (c, _) = resolve_text(text);
+        let c = c.expect("valid");
+        let (a, b) = (&c.jobs[0], &c.jobs[1]);
+        assert_eq!(a.vault_in_source(), Some(Path::new("backup")));
+        assert!(a.skips_entry(Path::new("backup")));
+        assert!(a.skips_entry(Path::new("x/y.tmp")));
+        assert!(!a.skips_entry(Path::new("x/backup")));
+        assert!(!a.skips_entry(Path::new("notes")));
+        assert_eq!(b.vault_in_source(), None);
+        assert!(!b.skips_entry(Path::new("backup")));
+        assert_eq!(c.find_job("b").map(|j| j.name.as_str()), Ok("b"));
+        let err = c.find_job("nope").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/etc/r/r.toml: no job called `nope`; jobs: a, b"
+        );
+        let none = Config {
+            path: c.path.clone(),
+            jobs: Vec::new(),
+        };
+        assert!(none
+            .find_job("a")
+            .unwrap_err()
+            .to_string()
+            .ends_with("jobs: (none)"));
+    }
 }

@@ -32,6 +32,7 @@ pub struct RawConfig {
 /// The keys of `[defaults]`; every one may also be set per job.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Defaults")]
 pub struct RawSettings {
     /// Quiet period after the last change before a version is written (humantime:
     /// "90s", "1m 30s", "500ms"). Default "60s".
@@ -63,6 +64,7 @@ pub struct RawSettings {
 /// One `[jobs.NAME]` table: the job's own keys plus any `[defaults]` key as an override.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Job")]
 pub struct RawJob {
     /// The directory to keep versions of. Relative paths are resolved against the folder
     /// of the config file.

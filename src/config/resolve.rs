@@ -6,13 +6,13 @@
 //! A value that does not parse is reported once and replaced by the inherited value, so one
 //! mistake does not cascade into more messages. Paths are made absolute against the config
 //! file's folder and normalized lexically (`.` and `..` removed); nothing here touches the
-//! filesystem: [`path_warnings`] takes the existence probe as an argument.
+//! filesystem: [`super::paths::path_warnings`] takes the existence probe as an argument.
 
-use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::diag::{Locator, Part};
+use super::paths::{check_collisions, check_cross_jobs, check_nesting, parse_path};
 use super::raw::{RawConfig, RawJob, RawLimit, RawSettings};
 use super::{Config, Diagnostic, Excludes, FsSpec, JobConfig, LimitExpr};
 
@@ -63,7 +63,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(message: impl Into<String>, hint: Option<&str>) -> Self {
+    pub(crate) fn new(message: impl Into<String>, hint: Option<&str>) -> Self {
         Problem {
             message: message.into(),
             hint: hint.map(str::to_owned),
@@ -87,15 +87,19 @@ impl<'a, 'l> Ctx<'a, 'l> {
         }
     }
 
-    fn error(&mut self, path: &[&str], part: Part, p: Problem) {
+    pub(crate) fn error(&mut self, path: &[&str], part: Part, p: Problem) {
         let mut d = self.loc.error(path, part, p.message);
         d.hint = p.hint;
         self.diags.push(d);
     }
 
-    fn warning(&mut self, path: &[&str], message: String) {
+    pub(crate) fn warning(&mut self, path: &[&str], message: String) {
         self.diags
             .push(self.loc.warning(path, Part::Value, message));
+    }
+
+    fn is_set(&self, path: &[&str]) -> bool {
+        self.loc.is_set(path)
     }
 
     fn has_errors(&self) -> bool {
@@ -117,7 +121,7 @@ impl<'a, 'l> Ctx<'a, 'l> {
     }
 }
 
-fn with<'s>(section: &[&'s str], key: &'s str) -> Vec<&'s str> {
+pub(crate) fn with<'s>(section: &[&'s str], key: &'s str) -> Vec<&'s str> {
     let mut p = section.to_vec();
     p.push(key);
     p
@@ -137,11 +141,15 @@ pub fn resolve(
     let raw_jobs = raw.jobs.as_ref().unwrap_or(&empty);
     let mut jobs = Vec::new();
     for name in job_order(file_order, raw_jobs.keys()) {
+        if !file_order.contains(&name) && !ensure_env_job_is_new(&name, file_order, ctx) {
+            continue;
+        }
         if let Some(job) = raw_jobs.get(&name) {
             jobs.extend(resolve_job(&name, job, &defaults, base, ctx));
         }
     }
     check_collisions(&jobs, ctx);
+    check_cross_jobs(&jobs, ctx);
     if raw_jobs.is_empty() {
         ctx.warning(
             &[],
@@ -152,6 +160,21 @@ pub fn resolve(
         path: config_path.to_path_buf(),
         jobs,
     })
+}
+
+/// A job only the environment defines whose name matches a file job but for case is a
+/// failed override (variable names are lower-cased): say so instead of "no source".
+fn ensure_env_job_is_new(name: &str, file_order: &[String], ctx: &mut Ctx) -> bool {
+    let Some(meant) = file_order.iter().find(|f| f.eq_ignore_ascii_case(name)) else {
+        return true;
+    };
+    let msg = format!(
+        "environment overrides address jobs by lower-cased name: these variables define a \
+         new job `{name}` instead of overriding `{meant}`"
+    );
+    let hint = format!("rename the job to `{name}` in the file, or set the value there");
+    ctx.error(&["jobs", name], Part::Key, Problem::new(msg, Some(&hint)));
+    false
 }
 
 /// File order first, then jobs that only the environment defines (sorted).
@@ -239,10 +262,24 @@ fn check_settle_order(s: &Settings, raw: &RawSettings, section: &[&str], ctx: &m
 pub fn parse_duration(text: &str) -> Result<Duration, Problem> {
     humantime::parse_duration(text.trim()).map_err(|e| {
         Problem::new(
-            format!("bad duration `{text}`: {e}"),
+            format!("bad duration `{text}`: {}", duration_reason(&e)),
             Some("write a number with a unit: \"90s\", \"1m 30s\", \"500ms\", \"2h\""),
         )
     })
+}
+
+/// humantime's reasons in words a user can act on (its own name byte offsets).
+fn duration_reason(e: &humantime::DurationError) -> String {
+    use humantime::DurationError as E;
+    match e {
+        E::InvalidCharacter(_) => "only numbers, units and spaces are allowed".into(),
+        E::NumberExpected(_) => "a number is missing (or a unit is split by a space)".into(),
+        E::UnknownUnit { unit, .. } => {
+            format!("unknown unit `{unit}` (use ms, s, m, h, d, w)")
+        }
+        E::NumberOverflow => "the number is too large (or finer than a nanosecond)".into(),
+        E::Empty => "it is empty".into(),
+    }
 }
 
 /// `rescan_interval`: a duration, `"0"` (or any zero duration) for never.
@@ -355,6 +392,9 @@ fn required_path(
     ctx: &mut Ctx,
 ) -> Option<PathBuf> {
     let Some(text) = raw else {
+        if ctx.is_set(&with(section, key)) {
+            return None; // set, but rejected already (wrong type)
+        }
         let name = section.get(1).copied().unwrap_or_default();
         let msg = format!("job `{name}` has no `{key}`");
         let hint = format!("add {key} = \"/absolute/path\" under [jobs.{name}]");
@@ -364,124 +404,13 @@ fn required_path(
     ctx.field(section, key, Some(&text), |t| parse_path(t, base))
 }
 
-/// A path as written -> absolute and lexically normalized (symlinks are not resolved).
-pub fn parse_path(text: &str, base: &Path) -> Result<PathBuf, Problem> {
-    if text.trim().is_empty() {
-        return Err(Problem::new("the path is empty", None));
-    }
-    if text.starts_with('~') {
-        return Err(Problem::new(
-            format!("`{text}`: `~` is not expanded"),
-            Some("write the absolute path, e.g. /home/alice/Documents"),
-        ));
-    }
-    if text.contains('\0') {
-        return Err(Problem::new("the path contains a NUL character", None));
-    }
-    Ok(normalize(&base.join(text)))
-}
-
-/// Remove `.` and resolve `..` lexically (never above `/`).
-pub fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if out.parent().is_some() {
-                    out.pop();
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
-
-/// Source and vault must not be the same folder, the source must not be inside its vault;
-/// a vault inside its source is allowed (the daemon excludes it) and worth a warning.
-fn check_nesting(source: &Path, vault: &Path, section: &[&str], ctx: &mut Ctx) {
-    let path = with(section, "vault");
-    if source == vault {
-        let p = Problem::new(
-            format!(
-                "`vault` is the same folder as `source` ({})",
-                vault.display()
-            ),
-            Some("put the vault on another disk or at least outside the source"),
-        );
-        ctx.error(&path, Part::Value, p);
-    } else if source.starts_with(vault) {
-        let p = Problem::new(
-            format!(
-                "the source {} is inside its own vault {}",
-                source.display(),
-                vault.display()
-            ),
-            Some("the vault must not contain the folder it keeps versions of"),
-        );
-        ctx.error(&path, Part::Value, p);
-    } else if vault.starts_with(source) {
-        let msg = format!(
-            "the vault {} is inside the source {}; it is excluded from the versions automatically",
-            vault.display(),
-            source.display()
-        );
-        ctx.warning(&path, msg);
-    }
-}
-
-/// Two jobs whose names sanitize to the same folder in the same vault would share versions.
-fn check_collisions(jobs: &[JobConfig], ctx: &mut Ctx) {
-    let mut seen: HashMap<PathBuf, &str> = HashMap::new();
-    for job in jobs {
-        let dir = job.job_dir();
-        match seen.get(&dir) {
-            Some(first) => {
-                let msg = format!(
-                    "jobs `{first}` and `{}` both write to {}: their names sanitize to the same folder",
-                    job.name,
-                    dir.display()
-                );
-                let hint =
-                    "rename one of them (names keep only A-Z a-z 0-9 . _ -; others become _)";
-                ctx.error(
-                    &["jobs", &job.name],
-                    Part::Key,
-                    Problem::new(msg, Some(hint)),
-                );
-            }
-            None => {
-                seen.insert(dir, &job.name);
-            }
-        }
-    }
-}
-
-/// Warnings for sources and vaults that do not exist right now (a removable disk may be
-/// unplugged). `is_dir` is the only filesystem access, injected by the caller.
-pub fn path_warnings(config: &Config, is_dir: &dyn Fn(&Path) -> bool, ctx: &mut Ctx) {
-    for job in &config.jobs {
-        for (key, path) in [("source", &job.source), ("vault", &job.vault)] {
-            if !is_dir(path) {
-                let msg = format!(
-                    "{key} {} does not exist (or is not a folder) right now; job `{}` waits for it",
-                    path.display(),
-                    job.name
-                );
-                ctx.warning(&["jobs", &job.name, key], msg);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::env::EnvOverrides;
     use crate::config::tree::SpanIndex;
 
-    fn resolve_text(text: &str) -> (Option<Config>, Vec<Diagnostic>) {
+    pub(crate) fn resolve_text(text: &str) -> (Option<Config>, Vec<Diagnostic>) {
         let raw: RawConfig = toml::from_str(text).unwrap();
         let index = SpanIndex::parse(text).unwrap();
         let env = EnvOverrides::none();
@@ -496,7 +425,7 @@ mod tests {
         (c, ctx.diags)
     }
 
-    fn messages(diags: &[Diagnostic]) -> Vec<String> {
+    pub(crate) fn messages(diags: &[Diagnostic]) -> Vec<String> {
         diags.iter().map(|d| d.message.clone()).collect()
     }
 
@@ -513,14 +442,6 @@ mod tests {
         assert_eq!(job.vault_limit.as_str(), "5%");
         assert!(job.keep_full_copy && !job.attributes_only);
         assert_eq!(job.rescan_interval, Some(Duration::from_secs(86400)));
-    }
-
-    #[test]
-    fn relative_paths_are_resolved_against_the_config_folder() {
-        let (c, _) = resolve_text("[jobs.a]\nsource = \"demo/./source\"\nvault = \"../vault\"\n");
-        let job = &c.unwrap().jobs[0];
-        assert_eq!(job.source, Path::new("/etc/r/demo/source"));
-        assert_eq!(job.vault, Path::new("/etc/vault"));
     }
 
     #[test]
@@ -549,35 +470,6 @@ mod tests {
     }
 
     #[test]
-    fn missing_paths_and_nesting() {
-        let (_, d) = resolve_text("[jobs.a]\nsource = \"/s\"\n");
-        assert_eq!(messages(&d), ["job `a` has no `vault`"]);
-        assert_eq!((d[0].line, d[0].col), (Some(1), Some(7)));
-        let (_, d) = resolve_text("[jobs.a]\nsource = \"/s\"\nvault = \"/s/\"\n");
-        assert!(d[0].message.starts_with("`vault` is the same folder"));
-        let (_, d) = resolve_text("[jobs.a]\nsource = \"/v/s\"\nvault = \"/v\"\n");
-        assert!(d[0].message.contains("inside its own vault"));
-        let (c, d) = resolve_text("[jobs.a]\nsource = \"/s\"\nvault = \"/s/.vault\"\n");
-        assert!(c.is_some());
-        assert!(!d[0].is_error() && d[0].message.contains("excluded"));
-    }
-
-    #[test]
-    fn sanitized_names_collide_in_one_vault_only() {
-        let two = "[jobs.\"a b\"]\nsource = \"/s1\"\nvault = \"/v\"\n[jobs.a_b]\nsource = \"/s2\"\nvault = \"/v\"\n";
-        let (_, d) = resolve_text(two);
-        assert_eq!(d.len(), 1);
-        assert!(
-            d[0].message.contains("both write to /v/a_b"),
-            "{}",
-            d[0].message
-        );
-        assert_eq!(d[0].line, Some(4));
-        let apart = two.replacen("vault = \"/v\"", "vault = \"/w\"", 1);
-        assert!(resolve_text(&apart).1.is_empty());
-    }
-
-    #[test]
     fn bad_globs_point_at_their_element() {
         let (_, d) = resolve_text("[defaults]\nexclude = [\"ok\", \"a[\", \"{x\"]\n");
         let d: Vec<_> = d.into_iter().filter(Diagnostic::is_error).collect();
@@ -591,8 +483,20 @@ mod tests {
         assert_eq!(parse_rescan("0"), Ok(None));
         assert_eq!(parse_rescan("0s"), Ok(None));
         assert_eq!(parse_rescan("1h"), Ok(Some(Duration::from_secs(3600))));
+        let msg = |t| parse_duration(t).unwrap_err().message;
+        assert_eq!(
+            msg("5 parsecs"),
+            "bad duration `5 parsecs`: unknown unit `parsecs` (use ms, s, m, h, d, w)"
+        );
+        assert_eq!(
+            msg("soon"),
+            "bad duration `soon`: a number is missing (or a unit is split by a space)"
+        );
+        assert_eq!(msg(""), "bad duration ``: it is empty");
+        assert!(msg("5s!").contains("only numbers, units and spaces"));
         assert!(parse_path("~/x", Path::new("/")).is_err());
         assert!(parse_path("", Path::new("/")).is_err());
+        assert!(parse_path("a\0b", Path::new("/")).is_err());
     }
 
     #[test]
@@ -608,18 +512,5 @@ mod tests {
             resolve_text("[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\nvault_fs = \"usb\"\n");
         assert!(d[0].message.starts_with("bad filesystem signature `usb`"));
         assert_eq!((d[0].line, d[0].col), (Some(4), Some(12)));
-    }
-
-    #[test]
-    fn missing_paths_warn() {
-        let (c, _) = resolve_text("[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\n");
-        let text = "";
-        let index = SpanIndex::parse(text).unwrap();
-        let env = EnvOverrides::none();
-        let loc = Locator::new(text, &index, &env);
-        let mut ctx = Ctx::new(&loc);
-        path_warnings(&c.unwrap(), &|p| p == Path::new("/s"), &mut ctx);
-        assert_eq!(ctx.diags.len(), 1);
-        assert!(ctx.diags[0].message.starts_with("vault /v does not exist"));
     }
 }

@@ -1,4 +1,6 @@
 //! Filesystem signature specifications as written in the config (`source_fs`, `vault_fs`).
+//! Parsing and printing only: matching a signature against the mount table is
+//! the mount watcher's job (`watch::mounts`), not this module's.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -111,6 +113,21 @@ mod tests {
         ] {
             let err = text.parse::<FsSpec>().unwrap_err();
             assert_eq!(err.reason, reason, "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn display_parses_back(value in "[A-Za-z0-9_-][A-Za-z0-9 _.-]{0,20}[A-Za-z0-9_-]") {
+            for spec in [
+                FsSpec::Uuid(value.clone()),
+                FsSpec::PartUuid(value.clone()),
+                FsSpec::Label(value.clone()),
+                FsSpec::PartLabel(value.clone()),
+                FsSpec::Dev(PathBuf::from(format!("/dev/{value}"))),
+            ] {
+                proptest::prop_assert_eq!(spec.to_string().parse::<FsSpec>(), Ok(spec));
+            }
         }
     }
 }

@@ -1,1 +1,515 @@
-//! JobMachine: the per-job state machine, pure (takes events and now, returns actions).
+//! JobMachine: the per-job state machine, pure (takes events and `now`, returns actions).
+//!
+//! It owns one job's pending [`ChangeSet`], its state (`starting` → `watching` →
+//! `settling` → `snapshotting` → `watching`, and `halted-unmounted` from anywhere) and its
+//! deadlines (settle, max_settle, rescan_interval, retry after a failure). It does no I/O
+//! and reads no clock: the loop passes `now` in and executes the returned [`Action`]s
+//! (start a worker, drop or re-add watches, write a journal line). It knows nothing about
+//! inotify, mio or the vault.
+//!
+//! Rules:
+//! - each change restarts `settle`; a burst longer than `max_settle` is snapshotted anyway;
+//! - at most one worker per job: changes that arrive while a snapshot or scan runs start
+//!   the next ChangeSet, which settles from the time of its first change once the worker
+//!   is done;
+//! - a delta scan (start, overflow, resume, failure retry, `rescan_interval`, watch limit)
+//!   replaces whatever was pending: the scan sees the whole source;
+//! - `halted-unmounted` discards the pending changes, ignores changes and ticks, and on
+//!   resume goes through `starting` (a delta scan) again.
+
+use std::time::{Duration, Instant};
+
+use crate::change::{Change, ChangeSet};
+use crate::config::JobConfig;
+
+/// After a failed snapshot or scan, retry (with a delta scan) this much later.
+pub const RETRY_AFTER: Duration = Duration::from_secs(30);
+/// With incomplete watches (the inotify watch limit was hit), scan at least this often.
+pub const WATCH_LIMIT_SCAN_EVERY: Duration = Duration::from_secs(60);
+
+/// The job's timing parameters (the parts of [`JobConfig`] the machine needs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Quiet period after the last change.
+    pub settle: Duration,
+    /// Longest burst before a snapshot is forced.
+    pub max_settle: Duration,
+    /// Periodic delta scan (`None`: never).
+    pub rescan_interval: Option<Duration>,
+}
+
+impl Timing {
+    /// The timing of `job`.
+    pub fn from_job(job: &JobConfig) -> Self {
+        Timing {
+            settle: job.settle,
+            max_settle: job.max_settle.max(job.settle),
+            rescan_interval: job.rescan_interval.filter(|d| !d.is_zero()),
+        }
+    }
+}
+
+/// Which side of a job left (or is not the configured filesystem).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The source directory's filesystem.
+    Source,
+    /// The vault directory's filesystem.
+    Vault,
+}
+
+impl Side {
+    /// `source` or `vault`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Source => "source",
+            Side::Vault => "vault",
+        }
+    }
+}
+
+/// What the mount check says about a job (the mount watcher's verdict, mapped by the loop).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountState {
+    /// Source and vault are on the expected filesystems.
+    Ready,
+    /// One side is missing or not the expected filesystem.
+    Halted {
+        /// The side that left.
+        side: Side,
+        /// The signature (or mount point) being waited for.
+        awaiting: String,
+        /// Why, for the log.
+        reason: String,
+    },
+}
+
+/// Why a delta scan runs (named in the journal's `rescan`/`start` lines and the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanReason {
+    /// The daemon (or the job) started.
+    Start,
+    /// The inotify queue overflowed: events were lost.
+    Overflow,
+    /// The filesystems came back after a halt.
+    Resume,
+    /// `rescan_interval` elapsed.
+    Interval,
+    /// The previous snapshot or scan failed.
+    Retry,
+    /// The watches are incomplete (inotify watch limit), so scans stand in for them.
+    WatchLimit,
+}
+
+/// A journal line the machine asks for (the loop writes it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// The inotify queue overflowed.
+    Overflow,
+    /// A snapshot or scan failed.
+    Error(String),
+}
+
+/// What the loop must do for the machine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Wake the machine (`on_tick`) at this instant.
+    Deadline(Instant),
+    /// Commit a version from this ChangeSet (then retire), on a worker.
+    Snapshot(ChangeSet),
+    /// Delta-scan the source against the newest version and commit the difference.
+    Rescan(ScanReason),
+    /// Drop the job's watches: a filesystem left.
+    Halt {
+        /// The side that left.
+        side: Side,
+        /// What is awaited.
+        awaiting: String,
+        /// Why.
+        reason: String,
+    },
+    /// Re-add the job's watches: the filesystems are back (a `Rescan` follows).
+    Resume,
+    /// Write a journal line.
+    Journal(Note),
+}
+
+/// The first and the latest change of a burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Burst {
+    /// The first change.
+    pub since: Instant,
+    /// The latest change.
+    pub last: Instant,
+}
+
+impl Burst {
+    fn at(now: Instant) -> Self {
+        Burst {
+            since: now,
+            last: now,
+        }
+    }
+
+    fn extend(burst: Option<Burst>, now: Instant) -> Burst {
+        burst.map_or(Burst::at(now), |b| Burst { last: now, ..b })
+    }
+
+    fn due(&self, t: &Timing) -> Instant {
+        (self.last + t.settle).min(self.since + t.max_settle)
+    }
+}
+
+/// The job's state, with the data each state needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// Watches being set up and the start (or resume) scan running; `pending` tracks the
+    /// changes seen meanwhile.
+    Starting {
+        /// Changes seen since the scan started.
+        pending: Option<Burst>,
+    },
+    /// Every watch in place, nothing pending.
+    Watching,
+    /// Changes pending, waiting for `settle` quiet (or `max_settle`).
+    Settling(Burst),
+    /// A worker is committing a version (or scanning); `pending` tracks new changes.
+    Snapshotting {
+        /// Changes seen since the worker started.
+        pending: Option<Burst>,
+    },
+    /// A filesystem left: nothing is watched or written until it returns.
+    HaltedUnmounted {
+        /// The side that left.
+        side: Side,
+        /// What is awaited.
+        awaiting: String,
+    },
+}
+
+impl State {
+    /// The name `status` shows.
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Starting { .. } => "starting",
+            State::Watching => "watching",
+            State::Settling(_) => "settling",
+            State::Snapshotting { .. } => "snapshotting",
+            State::HaltedUnmounted { .. } => "halted-unmounted",
+        }
+    }
+}
+
+/// How a worker's job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done {
+    /// A version was committed (its folder name).
+    Committed(String),
+    /// Nothing differed from the newest version (its folder name, if any).
+    Unchanged(Option<String>),
+    /// The snapshot or scan failed (the message is journaled).
+    Failed(String),
+}
+
+/// One job's state machine.
+#[derive(Debug, Clone)]
+pub struct JobMachine {
+    state: State,
+    timing: Timing,
+    changes: ChangeSet,
+    busy: bool,
+    scan_wanted: Option<ScanReason>,
+    retry_at: Option<Instant>,
+    next_rescan: Option<Instant>,
+    watch_limited: bool,
+    newest: Option<String>,
+}
+
+impl JobMachine {
+    /// A machine in `starting`; call [`JobMachine::start`] to get its first actions.
+    pub fn new(timing: Timing) -> Self {
+        JobMachine {
+            state: State::Starting { pending: None },
+            timing,
+            changes: ChangeSet::new(),
+            busy: false,
+            scan_wanted: None,
+            retry_at: None,
+            next_rescan: None,
+            watch_limited: false,
+            newest: None,
+        }
+    }
+
+    /// Begin: the start scan (the watches are set up by the loop before this).
+    pub fn start(&mut self, now: Instant) -> Vec<Action> {
+        self.scan_wanted = Some(ScanReason::Start);
+        self.on_tick(now)
+    }
+
+    /// Changes seen by the watcher (already filtered by excludes and the vault path).
+    pub fn on_fs(
+        &mut self,
+        changes: Vec<(std::path::PathBuf, Change)>,
+        now: Instant,
+    ) -> Vec<Action> {
+        if changes.is_empty() || matches!(self.state, State::HaltedUnmounted { .. }) {
+            return Vec::new();
+        }
+        for (path, change) in changes {
+            self.changes.record(path, change);
+        }
+        self.state = match self.state.clone() {
+            State::Starting { pending } => State::Starting {
+                pending: Some(Burst::extend(pending, now)),
+            },
+            State::Snapshotting { pending } => State::Snapshotting {
+                pending: Some(Burst::extend(pending, now)),
+            },
+            State::Settling(b) => State::Settling(Burst::extend(Some(b), now)),
+            _ => State::Settling(Burst::at(now)),
+        };
+        self.deadline_action()
+    }
+
+    /// Time has passed: commit a settled burst, start a due scan.
+    pub fn on_tick(&mut self, now: Instant) -> Vec<Action> {
+        if self.busy || self.is_halted() {
+            return Vec::new();
+        }
+        if let Some(actions) = self.due_scan(now) {
+            return actions;
+        }
+        if let State::Settling(burst) = self.state {
+            if burst.due(&self.timing) <= now {
+                return self.take_snapshot();
+            }
+        }
+        self.deadline_action()
+    }
+
+    /// `rescan_interval` elapsed (also checked by [`JobMachine::on_tick`]).
+    pub fn on_rescan_due(&mut self, now: Instant) -> Vec<Action> {
+        self.scan_wanted.get_or_insert(ScanReason::Interval);
+        self.on_tick(now)
+    }
+
+    /// The worker finished.
+    pub fn on_done(&mut self, done: Done, now: Instant) -> Vec<Action> {
+        self.busy = false;
+        let mut actions = Vec::new();
+        match done {
+            Done::Committed(name) => self.newest = Some(name),
+            Done::Unchanged(name) => self.newest = name.or(self.newest.take()),
+            Done::Failed(msg) => {
+                actions.push(Action::Journal(Note::Error(msg)));
+                self.scan_wanted = Some(ScanReason::Retry);
+                self.retry_at = Some(now + RETRY_AFTER);
+            }
+        }
+        if self.is_halted() {
+            return actions;
+        }
+        self.state = match self.state.clone() {
+            State::Starting { pending: Some(b) } | State::Snapshotting { pending: Some(b) } => {
+                State::Settling(b)
+            }
+            _ => State::Watching,
+        };
+        actions.extend(self.on_tick(now));
+        actions
+    }
+
+    /// The inotify queue overflowed: the next ChangeSet comes from a delta scan.
+    pub fn on_overflow(&mut self, now: Instant) -> Vec<Action> {
+        if self.is_halted() {
+            return Vec::new();
+        }
+        self.scan_wanted = Some(ScanReason::Overflow);
+        self.retry_at = None;
+        let mut actions = vec![Action::Journal(Note::Overflow)];
+        actions.extend(self.on_tick(now));
+        actions
+    }
+
+    /// Adding a watch hit the inotify limit: scans stand in for the missing watches.
+    pub fn on_watch_limit(&mut self, now: Instant) -> Vec<Action> {
+        self.watch_limited = true;
+        if self
+            .next_rescan
+            .map_or(true, |t| t > now + WATCH_LIMIT_SCAN_EVERY)
+        {
+            self.next_rescan = Some(now + WATCH_LIMIT_SCAN_EVERY);
+        }
+        self.deadline_action()
+    }
+
+    /// The mount check's verdict for this job.
+    pub fn on_mount(&mut self, check: MountState, now: Instant) -> Vec<Action> {
+        match (check, self.is_halted()) {
+            (
+                MountState::Halted {
+                    side,
+                    awaiting,
+                    reason,
+                },
+                _,
+            ) => self.halt(side, awaiting, reason),
+            (MountState::Ready, true) => {
+                self.state = State::Starting { pending: None };
+                self.scan_wanted = Some(ScanReason::Resume);
+                self.retry_at = None;
+                let mut actions = vec![Action::Resume];
+                actions.extend(self.on_tick(now));
+                actions
+            }
+            (MountState::Ready, false) => Vec::new(),
+        }
+    }
+
+    /// New settle/max_settle/rescan_interval (a reload that changed only those).
+    pub fn set_timing(&mut self, timing: Timing, now: Instant) -> Vec<Action> {
+        self.timing = timing;
+        self.next_rescan = None;
+        self.schedule_rescan(now);
+        self.on_tick(now)
+    }
+
+    fn halt(&mut self, side: Side, awaiting: String, reason: String) -> Vec<Action> {
+        let halted = State::HaltedUnmounted {
+            side,
+            awaiting: awaiting.clone(),
+        };
+        if self.state == halted {
+            return Vec::new();
+        }
+        self.state = halted;
+        self.changes = ChangeSet::new();
+        self.scan_wanted = None;
+        self.retry_at = None;
+        vec![Action::Halt {
+            side,
+            awaiting,
+            reason,
+        }]
+    }
+
+    /// Start the wanted scan if it is due (retry waits for `retry_at`), or the
+    /// `rescan_interval` scan.
+    fn due_scan(&mut self, now: Instant) -> Option<Vec<Action>> {
+        if self.retry_at.is_some_and(|t| t > now) {
+            return None;
+        }
+        if self.scan_wanted.is_none() && self.next_rescan.is_some_and(|t| t <= now) {
+            self.scan_wanted = Some(self.interval_reason());
+        }
+        let reason = self.scan_wanted.take()?;
+        self.retry_at = None;
+        self.changes = ChangeSet::new();
+        self.busy = true;
+        self.state = match self.state {
+            State::Starting { .. } => State::Starting { pending: None },
+            _ => State::Snapshotting { pending: None },
+        };
+        self.next_rescan = None;
+        self.schedule_rescan(now);
+        Some(vec![Action::Rescan(reason)])
+    }
+
+    fn interval_reason(&self) -> ScanReason {
+        if self.watch_limited {
+            ScanReason::WatchLimit
+        } else {
+            ScanReason::Interval
+        }
+    }
+
+    fn schedule_rescan(&mut self, now: Instant) {
+        let every = match (self.timing.rescan_interval, self.watch_limited) {
+            (Some(d), true) => Some(d.min(WATCH_LIMIT_SCAN_EVERY)),
+            (None, true) => Some(WATCH_LIMIT_SCAN_EVERY),
+            (d, false) => d,
+        };
+        self.next_rescan = every.map(|d| now + d);
+    }
+
+    fn take_snapshot(&mut self) -> Vec<Action> {
+        let changes = std::mem::take(&mut self.changes);
+        if changes.is_empty() {
+            self.state = State::Watching;
+            return self.deadline_action();
+        }
+        self.busy = true;
+        self.state = State::Snapshotting { pending: None };
+        vec![Action::Snapshot(changes)]
+    }
+
+    fn deadline_action(&self) -> Vec<Action> {
+        self.deadline().map(Action::Deadline).into_iter().collect()
+    }
+
+    /// When the machine next wants `on_tick` (`None`: only events will wake it).
+    pub fn deadline(&self) -> Option<Instant> {
+        if self.busy || self.is_halted() {
+            return None;
+        }
+        let settle = match &self.state {
+            State::Settling(b) => Some(b.due(&self.timing)),
+            _ => None,
+        };
+        let scan = match self.scan_wanted {
+            Some(_) => self.retry_at,
+            None => self.next_rescan,
+        };
+        [settle, scan].into_iter().flatten().min()
+    }
+
+    /// When the pending changes will be committed (settle, max_settle, or a failure's
+    /// retry), if that is scheduled.
+    pub fn snapshot_deadline(&self) -> Option<Instant> {
+        match (&self.state, self.scan_wanted) {
+            (State::Settling(b), _) if !self.busy => Some(b.due(&self.timing)),
+            (_, Some(_)) if !self.busy => self.retry_at,
+            _ => None,
+        }
+    }
+
+    /// When the next periodic delta scan (`rescan_interval`, or the watch-limit fallback)
+    /// is due.
+    pub fn scan_deadline(&self) -> Option<Instant> {
+        self.next_rescan.filter(|_| !self.is_halted())
+    }
+
+    fn is_halted(&self) -> bool {
+        matches!(self.state, State::HaltedUnmounted { .. })
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// How many paths are pending for the next version.
+    pub fn pending_len(&self) -> usize {
+        self.changes.len()
+    }
+
+    /// The newest version's folder name, as far as this daemon knows.
+    pub fn newest(&self) -> Option<&str> {
+        self.newest.as_deref()
+    }
+
+    /// True while a worker runs for this job.
+    pub fn is_busy(&self) -> bool {
+        self.busy
+    }
+
+    /// True when the watches are incomplete (scans stand in for them).
+    pub fn is_watch_limited(&self) -> bool {
+        self.watch_limited
+    }
+}
+
+#[cfg(test)]
+#[path = "job_tests.rs"]
+mod tests;

@@ -1,9 +1,639 @@
 //! The daemon: one `mio::Poll` over every job's inotify fd, the signals, the mount-table
 //! watcher and a `Waker` for worker results. Timers are the poll timeout from the earliest
 //! deadline. The loop never does disk work itself.
+//!
+//! Sources and tokens ([`tokens`]): SIGHUP/SIGTERM/SIGINT through `signal-hook-mio`, the
+//! worker `Waker`, the status socket (a non-blocking Unix listener, [`status`]), the mount
+//! watcher (INTEGRATION(mounts), see [`Daemon::apply_mount_states`]) and one token per
+//! job watcher from a never-reused counter; an unknown token is stale and ignored. Each
+//! job's behaviour lives in its [`job::JobMachine`]; this module only executes the
+//! machine's actions: start workers ([`workers`]), drop or re-add watches, journal.
+//!
+//! - start: every job is watched, then delta-scanned and snapshotted (a new job gets V0);
+//! - SIGHUP: [`crate::config::load`] again; invalid → keep the old config, log the
+//!   diagnostics and journal `error`; valid → [`reload::plan`] per job name;
+//! - SIGTERM/SIGINT: drop the watches, wait up to [`SHUTDOWN_WAIT`] for running snapshots
+//!   (a snapshot cut short leaves only a hidden `.partial` build, removed by the next
+//!   writer), journal `stop`, return.
 
 pub mod job;
+pub mod notify;
 pub mod reload;
+mod slot;
 pub mod status;
 pub mod tokens;
 pub mod workers;
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+
+use crate::config::{Config, Loaded};
+use crate::vault::journal::{Event, JournalLine};
+use crate::watch::inotify::WatchEvent;
+use crate::watch::mounts::{MountTable, MountWatcher};
+
+use job::{Action, MountState, Note, Timing};
+use reload::JobChange;
+use slot::{HaltRecord, JobSlot};
+use status::StatusReport;
+use tokens::TokenCounter;
+use workers::{JournalSink, Task, Workers};
+
+/// How long SIGTERM waits for running snapshots.
+pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
+/// Snapshot/scan workers that run at once, over all jobs.
+pub const MAX_WORKERS: usize = 2;
+
+/// Why the daemon could not start or keep running (per-job problems never end up here).
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The event loop itself failed.
+    #[error("event loop: {0}")]
+    Poll(#[source] io::Error),
+    /// The signal handlers could not be installed.
+    #[error("cannot install the signal handlers: {0}")]
+    Signals(#[source] io::Error),
+    /// The status socket could not be created.
+    #[error("status socket {path}: {source}")]
+    Socket {
+        /// The socket path.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// Another daemon already runs this config.
+    #[error("another reverberator daemon already runs this config (it answers on {0})")]
+    AlreadyRunning(PathBuf),
+}
+
+/// What the signals asked for since the last look.
+#[derive(Debug, Default, Clone, Copy)]
+struct Asked {
+    reload: bool,
+    stop: bool,
+}
+
+/// The running daemon.
+pub struct Daemon {
+    poll: Poll,
+    signals: Signals,
+    listener: UnixListener,
+    socket: PathBuf,
+    config: Config,
+    slots: Vec<JobSlot>,
+    tokens: TokenCounter,
+    instances: u64,
+    workers: Workers,
+    journal: JournalSink,
+    notifier: notify::Notifier,
+    mounts: Option<MountWatcher>,
+}
+
+/// Run the daemon for `loaded` until SIGTERM/SIGINT.
+pub fn run(loaded: Loaded) -> Result<(), DaemonError> {
+    log_warnings(&loaded);
+    let mut daemon = Daemon::new(loaded.config)?;
+    daemon.start_jobs(Instant::now());
+    daemon.notifier.ready(&daemon.summary());
+    let outcome = daemon.event_loop();
+    daemon.shutdown();
+    outcome
+}
+
+impl Daemon {
+    /// Set up the poll, signals, waker and status socket (no job runs yet).
+    pub fn new(config: Config) -> Result<Daemon, DaemonError> {
+        let poll = Poll::new().map_err(DaemonError::Poll)?;
+        let mut signals = Signals::new([SIGHUP, SIGTERM, SIGINT]).map_err(DaemonError::Signals)?;
+        poll.registry()
+            .register(&mut signals, tokens::SIGNALS, Interest::READABLE)
+            .map_err(DaemonError::Signals)?;
+        let waker =
+            Arc::new(Waker::new(poll.registry(), tokens::WAKER).map_err(DaemonError::Poll)?);
+        let (listener, socket) = bind_status(&config)?;
+        poll.registry()
+            .register(
+                &mut SourceFd(&listener.as_raw_fd()),
+                tokens::STATUS,
+                Interest::READABLE,
+            )
+            .map_err(|source| DaemonError::Socket {
+                path: socket.clone(),
+                source,
+            })?;
+        let mounts = mount_watcher(&poll);
+        Ok(Daemon {
+            poll,
+            signals,
+            listener,
+            socket,
+            config,
+            slots: Vec::new(),
+            tokens: TokenCounter::new(),
+            instances: 0,
+            workers: Workers::new(MAX_WORKERS, waker),
+            journal: JournalSink::start(),
+            notifier: notify::Notifier::from_env(),
+            mounts,
+        })
+    }
+
+    fn start_jobs(&mut self, now: Instant) {
+        let jobs = self.config.jobs.clone();
+        for job in jobs {
+            self.notifier
+                .status(&format!("setting up watches for job {}", job.name));
+            self.add_job(job, now);
+        }
+    }
+
+    /// A one-line summary for systemd's STATUS=.
+    fn summary(&self) -> String {
+        let watches: usize = self
+            .slots
+            .iter()
+            .map(|s| s.status(Instant::now()).watches)
+            .sum();
+        format!("{} jobs, {watches} folders watched", self.slots.len())
+    }
+
+    fn event_loop(&mut self) -> Result<(), DaemonError> {
+        let mut events = Events::with_capacity(256);
+        loop {
+            let timeout = self.timeout(Instant::now());
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(DaemonError::Poll(e)),
+            }
+            let mut asked = Asked::default();
+            for event in events.iter() {
+                self.dispatch(event.token(), &mut asked);
+            }
+            if asked.stop {
+                return Ok(());
+            }
+            if asked.reload {
+                self.reload(Instant::now());
+            }
+            self.handle_timers(Instant::now());
+        }
+    }
+
+    fn dispatch(&mut self, token: Token, asked: &mut Asked) {
+        let now = Instant::now();
+        match token {
+            tokens::SIGNALS => self.handle_signals(asked),
+            tokens::WAKER => self.handle_results(now),
+            tokens::STATUS => self.handle_status_clients(now),
+            tokens::MOUNTS => self.handle_mounts(now),
+            t => self.handle_watcher(t, now),
+        }
+    }
+
+    /// The poll timeout: until the earliest deadline of any job (None: sleep until an
+    /// event; an idle daemon does not wake up).
+    fn timeout(&self, now: Instant) -> Option<Duration> {
+        self.slots
+            .iter()
+            .filter_map(JobSlot::deadline)
+            .min()
+            .map(|d| d.saturating_duration_since(now))
+    }
+
+    fn handle_signals(&mut self, asked: &mut Asked) {
+        for sig in self.signals.pending() {
+            match sig {
+                SIGHUP => asked.reload = true,
+                SIGTERM | SIGINT => asked.stop = true,
+                _ => {}
+            }
+        }
+    }
+
+    fn handle_watcher(&mut self, token: Token, now: Instant) {
+        let Some(i) = self.slots.iter().position(|s| s.owns(token)) else {
+            tracing::trace!(?token, "event for a stale token");
+            return;
+        };
+        let events = self.slots[i].drain(now);
+        self.on_watch_events(i, events, now);
+    }
+
+    fn handle_timers(&mut self, now: Instant) {
+        for i in 0..self.slots.len() {
+            let events = self.slots[i].flush(now);
+            if !events.is_empty() {
+                self.on_watch_events(i, events, now);
+            }
+            if self.slots[i].machine.deadline().is_some_and(|d| d <= now) {
+                let actions = self.slots[i].machine.on_tick(now);
+                self.apply(i, actions);
+            }
+        }
+    }
+
+    /// Feed watcher events to the job's machine (changes first, then the kernel's
+    /// notices: overflow, watch limit, root gone).
+    fn on_watch_events(&mut self, i: usize, events: Vec<WatchEvent>, now: Instant) {
+        let changes: Vec<_> = events.iter().filter_map(WatchEvent::to_change).collect();
+        let mut actions = self.slots[i].machine.on_fs(changes, now);
+        for e in &events {
+            actions.extend(self.on_notice(i, e, now));
+        }
+        self.apply(i, actions);
+    }
+
+    fn on_notice(&mut self, i: usize, event: &WatchEvent, now: Instant) -> Vec<Action> {
+        let slot = &mut self.slots[i];
+        match event {
+            WatchEvent::Overflow => {
+                tracing::warn!(job = %slot.job.name, "inotify queue overflow: rescanning");
+                slot.machine.on_overflow(now)
+            }
+            WatchEvent::LimitReached => {
+                let msg = slot.limit_error().unwrap_or_default();
+                self.journal
+                    .send(slot, JournalLine::now(Event::Error).message(&msg));
+                slot.machine.on_watch_limit(now)
+            }
+            WatchEvent::RootGone => {
+                let msg = format!("the source folder {} went away", slot.job.source.display());
+                tracing::error!(job = %slot.job.name, "{msg}");
+                slot.unwatch(self.poll.registry());
+                slot.machine.on_overflow(now)
+            }
+            // A hint only: the mount-table watcher decides.
+            WatchEvent::Unmounted => Vec::new(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn handle_results(&mut self, now: Instant) {
+        for r in self.workers.results() {
+            let Some(i) = self
+                .slots
+                .iter()
+                .position(|s| s.job.name == r.job && s.instance == r.instance)
+            else {
+                tracing::debug!(job = %r.job, "result of a job that was removed or restarted");
+                continue;
+            };
+            self.announce(i);
+            let slot = &mut self.slots[i];
+            slot.last_error = match &r.done {
+                job::Done::Failed(m) => Some(m.clone()),
+                _ => None,
+            };
+            let actions = slot.machine.on_done(r.done, now);
+            self.apply(i, actions);
+        }
+    }
+
+    /// Journal `start` once the job's folder exists (after its first scan).
+    fn announce(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
+        if slot.announced {
+            return;
+        }
+        slot.announced = true;
+        slot.record_auto();
+        let msg = format!("watching {} folders", slot.status(Instant::now()).watches);
+        self.journal
+            .send(slot, JournalLine::now(Event::Start).path(".").message(msg));
+    }
+
+    fn handle_status_clients(&mut self, now: Instant) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => status::answer(stream, &self.report(now)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::warn!("status socket: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The status of every job, in config order.
+    pub fn report(&self, now: Instant) -> StatusReport {
+        StatusReport {
+            pid: std::process::id(),
+            config: self.config.path.clone(),
+            jobs: self.slots.iter().map(|s| s.status(now)).collect(),
+        }
+    }
+
+    /// Execute a machine's actions for slot `i`.
+    fn apply(&mut self, i: usize, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Deadline(_) => {}
+                Action::Snapshot(changes) => self.submit(i, Task::Snapshot(changes)),
+                Action::Rescan(reason) => {
+                    self.ensure_watched(i);
+                    self.submit(i, Task::Scan(reason));
+                }
+                Action::Halt { side, reason, .. } => self.halt(i, side, reason),
+                Action::Resume => {
+                    self.journal_resume(i);
+                    self.ensure_watched(i);
+                }
+                Action::Journal(note) => self.journal_note(i, note),
+            }
+        }
+    }
+
+    fn halt(&mut self, i: usize, side: job::Side, reason: String) {
+        let slot = &mut self.slots[i];
+        tracing::warn!(job = %slot.job.name, side = side.as_str(), "halted: {reason}");
+        self.workers.cancel_queued(&slot.job.name);
+        slot.unwatch(self.poll.registry());
+        slot.halted.get_or_insert(HaltRecord {
+            at: chrono::Local::now().fixed_offset(),
+            side,
+            reason,
+        });
+    }
+
+    /// The vault is writable again: journal the halt (`unmount`, `halt`, at the time it
+    /// happened) and the return (`mount`, `resume`).
+    fn journal_resume(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
+        let Some(h) = slot.halted.take() else {
+            return;
+        };
+        tracing::info!(job = %slot.job.name, "resumed: the {} is back", h.side.as_str());
+        let at = |event| JournalLine {
+            time: h.at,
+            ..JournalLine::now(event)
+        };
+        let side = h.side.as_str();
+        for line in [
+            at(Event::Unmount).path(side).message(&h.reason),
+            at(Event::Halt)
+                .path(side)
+                .message("no versions while a filesystem is away"),
+            JournalLine::now(Event::Mount).path(side),
+            JournalLine::now(Event::Resume)
+                .path(side)
+                .message("delta scan follows"),
+        ] {
+            self.journal.send(slot, line);
+        }
+    }
+
+    fn submit(&mut self, i: usize, task: Task) {
+        let slot = &self.slots[i];
+        self.workers.submit(slot.job.clone(), slot.instance, task);
+    }
+
+    fn journal_note(&mut self, i: usize, note: Note) {
+        let line = match note {
+            Note::Overflow => JournalLine::now(Event::Overflow)
+                .path(".")
+                .message("inotify queue overflow: the next version comes from a delta scan"),
+            Note::Error(msg) => JournalLine::now(Event::Error).message(msg),
+        };
+        self.journal.send(&self.slots[i], line);
+    }
+
+    /// (Re)build the job's watches if it has none; the watch limit is reported to its
+    /// machine, other failures are logged (the scan's failure retries later).
+    fn ensure_watched(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
+        if slot.is_watched() {
+            return;
+        }
+        match slot.watch(self.poll.registry(), &mut self.tokens) {
+            Ok(()) if slot.limit_error().is_some() => {
+                let msg = slot.limit_error().unwrap_or_default();
+                self.journal
+                    .send(slot, JournalLine::now(Event::Error).message(&msg));
+                let actions = slot.machine.on_watch_limit(Instant::now());
+                self.apply(i, actions);
+            }
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!(job = %slot.job.name, "cannot watch the source: {e}");
+                slot.last_error = Some(e.to_string());
+            }
+        }
+    }
+
+    /// Start a job: watches first (changes from then on are caught), then its start scan.
+    fn add_job(&mut self, job: crate::config::JobConfig, now: Instant) {
+        self.instances += 1;
+        self.slots.push(JobSlot::new(job, self.instances));
+        let i = self.slots.len() - 1;
+        let state = self.mount_state(i);
+        if let MountState::Halted { .. } = state {
+            let actions = self.slots[i].machine.on_mount(state, now);
+            return self.apply(i, actions);
+        }
+        self.ensure_watched(i);
+        let actions = self.slots[i].machine.start(now);
+        self.apply(i, actions);
+    }
+
+    /// Slot `i`'s mount verdict against the watcher's table (or a fresh read).
+    fn mount_state(&mut self, i: usize) -> MountState {
+        let fresh;
+        let table = match &self.mounts {
+            Some(w) => w.table(),
+            None => match MountTable::read() {
+                Ok(t) => {
+                    fresh = t;
+                    &fresh
+                }
+                Err(e) => {
+                    tracing::warn!("cannot read the mount table: {e}");
+                    return MountState::Ready;
+                }
+            },
+        };
+        self.slots[i].mount_state(table)
+    }
+
+    /// The mount table changed: judge every job again.
+    fn handle_mounts(&mut self, now: Instant) {
+        let changed = self.mounts.as_mut().is_some_and(MountWatcher::drain);
+        if !changed {
+            return;
+        }
+        let states = (0..self.slots.len())
+            .map(|i| (self.slots[i].job.name.clone(), self.mount_state(i)))
+            .collect();
+        self.apply_mount_states(states, now);
+    }
+
+    /// Stop a job: drop its watches and queued work (a running snapshot finishes).
+    fn remove_job(&mut self, name: &str, why: &str) {
+        let Some(i) = self.slots.iter().position(|s| s.job.name == name) else {
+            return;
+        };
+        let mut slot = self.slots.remove(i);
+        slot.unwatch(self.poll.registry());
+        self.workers.cancel_queued(name);
+        self.journal
+            .send(&slot, JournalLine::now(Event::Stop).path(".").message(why));
+    }
+
+    /// The mount checks' verdicts (job name, state), after each mount-table change.
+    pub fn apply_mount_states(&mut self, states: Vec<(String, MountState)>, now: Instant) {
+        for (name, state) in states {
+            if let Some(i) = self.slots.iter().position(|s| s.job.name == name) {
+                let actions = self.slots[i].machine.on_mount(state, now);
+                self.apply(i, actions);
+            }
+        }
+    }
+
+    fn reload(&mut self, now: Instant) {
+        self.notifier.reloading();
+        tracing::info!("SIGHUP: reloading {}", self.config.path.display());
+        match crate::config::load(Some(&self.config.path)) {
+            Ok(loaded) => self.apply_reload(loaded, now),
+            Err(e) => {
+                tracing::error!("reload failed, still running the previous config:\n{e}");
+                let msg = format!("reload failed, still running the previous config: {e}");
+                for s in &self.slots {
+                    self.journal
+                        .send(s, JournalLine::now(Event::Error).message(&msg));
+                }
+            }
+        }
+        self.notifier.ready(&self.summary());
+    }
+
+    fn apply_reload(&mut self, loaded: Loaded, now: Instant) {
+        log_warnings(&loaded);
+        let new = loaded.config;
+        let plan = reload::plan(&self.config, &new);
+        for (name, change) in &plan.jobs {
+            tracing::info!(job = %name, "reload: {change:?}");
+            self.apply_change(name, *change, &new, now);
+        }
+        let order = |s: &JobSlot| new.jobs.iter().position(|j| j.name == s.job.name);
+        self.slots.sort_by_key(order);
+        self.config = new;
+    }
+
+    fn apply_change(&mut self, name: &str, change: JobChange, new: &Config, now: Instant) {
+        let new_job = new.job(name).cloned();
+        match (change, new_job) {
+            (JobChange::Remove, _) => self.remove_job(name, "removed from the config"),
+            (JobChange::Restart, Some(job)) => {
+                self.remove_job(name, "restarting: source, vault or excludes changed");
+                self.add_job(job, now);
+            }
+            (JobChange::Add, Some(job)) => self.add_job(job, now),
+            (JobChange::UpdateInPlace, Some(job)) => self.update_job(job, now),
+            _ => {}
+        }
+        if change != JobChange::Remove {
+            if let Some(s) = self.slots.iter().find(|s| s.job.name == name) {
+                let line = JournalLine::now(Event::Reload)
+                    .path(".")
+                    .message(format!("{change:?}"));
+                self.journal.send(s, line);
+            }
+        }
+    }
+
+    fn update_job(&mut self, job: crate::config::JobConfig, now: Instant) {
+        let Some(i) = self.slots.iter().position(|s| s.job.name == job.name) else {
+            return;
+        };
+        let timing = Timing::from_job(&job);
+        self.slots[i].job = job;
+        let actions = self.slots[i].machine.set_timing(timing, now);
+        self.apply(i, actions);
+    }
+
+    fn shutdown(mut self) {
+        self.notifier.stopping();
+        tracing::info!("stopping: waiting for running snapshots");
+        for s in &mut self.slots {
+            s.unwatch(self.poll.registry());
+        }
+        let (_, still) = self.workers.drain_until(Instant::now() + SHUTDOWN_WAIT);
+        if still > 0 {
+            tracing::warn!(
+                "{still} snapshot(s) still running after {SHUTDOWN_WAIT:?}; exiting anyway \
+                 (their hidden partial builds are removed by the next writer)"
+            );
+        }
+        for s in &self.slots {
+            self.journal.send(
+                s,
+                JournalLine::now(Event::Stop)
+                    .path(".")
+                    .message("daemon stopped"),
+            );
+        }
+        let _ = std::fs::remove_file(&self.socket);
+        self.journal.finish();
+    }
+}
+
+/// The mount-table watcher, registered for priority events (None: mount changes are not
+/// noticed; logged).
+fn mount_watcher(poll: &Poll) -> Option<MountWatcher> {
+    let mut w = match MountWatcher::new() {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!("cannot watch the mount table: {e}");
+            return None;
+        }
+    };
+    match poll
+        .registry()
+        .register(&mut w, tokens::MOUNTS, Interest::PRIORITY)
+    {
+        Ok(()) => Some(w),
+        Err(e) => {
+            tracing::warn!("cannot watch the mount table: {e}");
+            None
+        }
+    }
+}
+
+/// The config's warnings, rendered with their positions, as one log line each.
+fn log_warnings(loaded: &Loaded) {
+    if !loaded.warnings.is_empty() {
+        tracing::warn!("{}", loaded.render_warnings().trim_end());
+    }
+}
+
+/// Bind the status socket of `config`; refuse when a daemon already answers on it, and
+/// replace a stale socket file.
+fn bind_status(config: &Config) -> Result<(UnixListener, PathBuf), DaemonError> {
+    let dir = status::socket_dir();
+    let sock_err = |path: &PathBuf| {
+        let path = path.clone();
+        move |source| DaemonError::Socket { path, source }
+    };
+    status::ensure_dir(&dir).map_err(sock_err(&dir))?;
+    let canonical = std::fs::canonicalize(&config.path).map_err(sock_err(&config.path))?;
+    let path = status::socket_in(&dir, &canonical);
+    if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+        return Err(DaemonError::AlreadyRunning(path));
+    }
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).map_err(sock_err(&path))?;
+    listener.set_nonblocking(true).map_err(sock_err(&path))?;
+    Ok((listener, path))
+}

@@ -1,1 +1,172 @@
-//! SIGHUP: diff the old and new Config into Keep / Restart / Add / Remove per job.
+//! SIGHUP: diff the old and new Config into Keep / UpdateInPlace / Restart / Add / Remove
+//! per job (by job name).
+//!
+//! A job restarts (watches rebuilt, start scan) when what it watches or where it writes
+//! changed: source, vault, excludes, or the filesystem signatures. Every other change
+//! (settle, max_settle, rescan_interval, limits, attributes_only, keep_full_copy) applies
+//! in place: the job keeps its watches and its pending changes. Pure: no I/O.
+
+use crate::config::{Config, JobConfig};
+
+/// What a reload does to one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobChange {
+    /// Identical: nothing happens.
+    Keep,
+    /// Timing or limits changed: applied to the running job.
+    UpdateInPlace,
+    /// Source, vault, excludes or filesystem signatures changed: the job restarts.
+    Restart,
+    /// A new job: it starts.
+    Add,
+    /// Gone from the config: it stops (an in-flight snapshot finishes).
+    Remove,
+}
+
+/// The reload plan: every job name of either config with what happens to it, new jobs in
+/// file order after the existing ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadPlan {
+    /// (job name, change).
+    pub jobs: Vec<(String, JobChange)>,
+}
+
+impl ReloadPlan {
+    /// The names with `change`.
+    pub fn with(&self, change: JobChange) -> impl Iterator<Item = &str> {
+        self.jobs
+            .iter()
+            .filter(move |(_, c)| *c == change)
+            .map(|(n, _)| n.as_str())
+    }
+
+    /// True when the reload touches no job.
+    pub fn is_noop(&self) -> bool {
+        self.jobs.iter().all(|(_, c)| *c == JobChange::Keep)
+    }
+}
+
+/// Diff `old` against `new`.
+pub fn plan(old: &Config, new: &Config) -> ReloadPlan {
+    let mut jobs: Vec<(String, JobChange)> = old
+        .jobs
+        .iter()
+        .map(|o| {
+            let change = new
+                .job(&o.name)
+                .map_or(JobChange::Remove, |n| classify(o, n));
+            (o.name.clone(), change)
+        })
+        .collect();
+    jobs.extend(
+        new.jobs
+            .iter()
+            .filter(|n| old.job(&n.name).is_none())
+            .map(|n| (n.name.clone(), JobChange::Add)),
+    );
+    ReloadPlan { jobs }
+}
+
+/// How one job present in both configs changed.
+pub fn classify(old: &JobConfig, new: &JobConfig) -> JobChange {
+    let restart = old.source != new.source
+        || old.vault != new.vault
+        || old.exclude != new.exclude
+        || old.source_fs != new.source_fs
+        || old.vault_fs != new.vault_fs;
+    if restart {
+        JobChange::Restart
+    } else if old != new {
+        JobChange::UpdateInPlace
+    } else {
+        JobChange::Keep
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Excludes, LimitExpr};
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    fn job(name: &str) -> JobConfig {
+        JobConfig {
+            name: name.into(),
+            source: PathBuf::from(format!("/src/{name}")),
+            vault: PathBuf::from("/vault"),
+            settle: Duration::from_secs(2),
+            max_settle: Duration::from_secs(60),
+            keep_versions: 10,
+            vault_limit: LimitExpr::default(),
+            keep_full_copy: true,
+            attributes_only: true,
+            exclude: Excludes::default(),
+            source_fs: None,
+            vault_fs: None,
+            rescan_interval: Some(Duration::from_secs(86_400)),
+        }
+    }
+
+    fn config(jobs: Vec<JobConfig>) -> Config {
+        Config {
+            path: PathBuf::from("/etc/reverberator/reverberator.toml"),
+            jobs,
+        }
+    }
+
+    /// (what changes in job "a", expected classification)
+    const EDITS: &[(&str, JobChange)] = &[
+        ("nothing", JobChange::Keep),
+        ("settle", JobChange::UpdateInPlace),
+        ("max_settle", JobChange::UpdateInPlace),
+        ("keep_versions", JobChange::UpdateInPlace),
+        ("rescan_interval", JobChange::UpdateInPlace),
+        ("source", JobChange::Restart),
+        ("vault", JobChange::Restart),
+        ("exclude", JobChange::Restart),
+    ];
+
+    fn edit(j: &mut JobConfig, what: &str) {
+        match what {
+            "settle" => j.settle = Duration::from_secs(5),
+            "max_settle" => j.max_settle = Duration::from_secs(600),
+            "keep_versions" => j.keep_versions = 3,
+            "rescan_interval" => j.rescan_interval = None,
+            "source" => j.source = PathBuf::from("/elsewhere"),
+            "vault" => j.vault = PathBuf::from("/vault2"),
+            "exclude" => j.exclude = Excludes::new(&["*.tmp"]).unwrap(),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn each_edit_is_classified() {
+        for (what, want) in EDITS {
+            let mut new = job("a");
+            edit(&mut new, what);
+            assert_eq!(classify(&job("a"), &new), *want, "editing {what}");
+        }
+    }
+
+    #[test]
+    fn jobs_are_matched_by_name() {
+        let mut b2 = job("b");
+        b2.settle = Duration::from_secs(9);
+        let old = config(vec![job("a"), job("b"), job("c")]);
+        let new = config(vec![job("d"), b2, job("c")]);
+        let p = plan(&old, &new);
+        assert_eq!(
+            p.jobs,
+            vec![
+                ("a".into(), JobChange::Remove),
+                ("b".into(), JobChange::UpdateInPlace),
+                ("c".into(), JobChange::Keep),
+                ("d".into(), JobChange::Add),
+            ]
+        );
+        assert_eq!(p.with(JobChange::Remove).collect::<Vec<_>>(), vec!["a"]);
+        assert!(!p.is_noop());
+        assert!(plan(&old, &old).is_noop());
+    }
+}

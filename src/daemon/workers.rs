@@ -1,1 +1,309 @@
-//! Snapshot, scan and retire threads; results come back through a channel plus mio::Waker.
+//! Snapshot, scan and retire threads; results come back through a channel plus
+//! `mio::Waker`.
+//!
+//! The loop submits [`Task`]s; at most [`Workers::max`] run at once (the rest wait in a
+//! queue) and the loop itself keeps at most one per job (the `JobMachine` is `busy` until
+//! its result comes back). A worker takes the per-job lock inside the vault functions, so
+//! a one-shot `reverberator snapshot` of the same job simply waits. Also owns the journal
+//! thread, so journal appends never block the loop either.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::Waker;
+
+use crate::change::ChangeSet;
+use crate::config::JobConfig;
+use crate::vault::journal::{Event, Journal, JournalLine};
+use crate::vault::snapshot::{snapshot, snapshot_with_scan, SnapshotError, SnapshotOutcome};
+
+use super::job::{Done, ScanReason};
+use super::slot::JobSlot;
+
+/// What a worker does for a job.
+#[derive(Debug, Clone)]
+pub enum Task {
+    /// Commit a version from the watcher's ChangeSet (no walk of the tree).
+    Snapshot(ChangeSet),
+    /// Delta-scan the source against the newest version and commit the difference.
+    Scan(ScanReason),
+}
+
+/// A finished task.
+#[derive(Debug)]
+pub struct WorkResult {
+    /// The job name.
+    pub job: String,
+    /// The job instance it was submitted for (a restarted job has a new one).
+    pub instance: u64,
+    /// How it ended.
+    pub done: Done,
+}
+
+struct Queued {
+    job: JobConfig,
+    instance: u64,
+    task: Task,
+}
+
+/// The bounded worker pool.
+pub struct Workers {
+    max: usize,
+    running: usize,
+    queue: VecDeque<Queued>,
+    tx: Sender<WorkResult>,
+    rx: Receiver<WorkResult>,
+    waker: Arc<Waker>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// A pool running at most `max` tasks at once; finished tasks wake `waker`.
+    pub fn new(max: usize, waker: Arc<Waker>) -> Self {
+        let (tx, rx) = channel();
+        Workers {
+            max: max.max(1),
+            running: 0,
+            queue: VecDeque::new(),
+            tx,
+            rx,
+            waker,
+            handles: Vec::new(),
+        }
+    }
+
+    /// The most tasks that run at once.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Tasks running now.
+    pub fn running(&self) -> usize {
+        self.running
+    }
+
+    /// Run `task` for `job` now, or as soon as a worker is free.
+    pub fn submit(&mut self, job: JobConfig, instance: u64, task: Task) {
+        self.queue.push_back(Queued {
+            job,
+            instance,
+            task,
+        });
+        self.spawn_queued();
+    }
+
+    /// Drop the queued (not yet running) tasks of `job`; returns how many.
+    pub fn cancel_queued(&mut self, job: &str) -> usize {
+        let before = self.queue.len();
+        self.queue.retain(|q| q.job.name != job);
+        before - self.queue.len()
+    }
+
+    /// Every result that is ready (non-blocking); frees workers for queued tasks.
+    pub fn results(&mut self) -> Vec<WorkResult> {
+        let out: Vec<WorkResult> = self.rx.try_iter().collect();
+        self.finished(out.len());
+        out
+    }
+
+    /// Wait until no task runs, at most until `deadline`; queued tasks are dropped.
+    /// Returns the results that came in and how many tasks are still running.
+    pub fn drain_until(&mut self, deadline: Instant) -> (Vec<WorkResult>, usize) {
+        self.queue.clear();
+        let mut out = Vec::new();
+        while self.running > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(r) => {
+                    self.running -= 1;
+                    out.push(r);
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        self.handles.retain(|h| !h.is_finished());
+        (out, self.running)
+    }
+
+    fn finished(&mut self, n: usize) {
+        self.running = self.running.saturating_sub(n);
+        self.handles.retain(|h| !h.is_finished());
+        self.spawn_queued();
+    }
+
+    fn spawn_queued(&mut self) {
+        while self.running < self.max {
+            let Some(q) = self.queue.pop_front() else {
+                return;
+            };
+            let tx = self.tx.clone();
+            let waker = Arc::clone(&self.waker);
+            let name = format!("snapshot:{}", q.job.name);
+            let spawned = std::thread::Builder::new().name(name).spawn(move || {
+                let result = WorkResult {
+                    job: q.job.name.clone(),
+                    instance: q.instance,
+                    done: run_guarded(&q.job, q.task),
+                };
+                let _ = tx.send(result);
+                if let Err(e) = waker.wake() {
+                    tracing::error!("cannot wake the daemon loop: {e}");
+                }
+            });
+            match spawned {
+                Ok(h) => {
+                    self.handles.push(h);
+                    self.running += 1;
+                }
+                Err(e) => {
+                    tracing::error!("cannot start a worker thread: {e}");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// [`run_task`], turning a panic into a failure, so the job is never left `busy` forever
+/// (the machine retries with a delta scan).
+pub fn run_guarded(job: &JobConfig, task: Task) -> Done {
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_task(job, task)));
+    caught.unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(job = %job.name, "snapshot worker panicked: {what}");
+        Done::Failed(format!("internal error (worker panicked): {what}"))
+    })
+}
+
+/// Run one task on the current thread: snapshot or scan, then retire after a commit.
+pub fn run_task(job: &JobConfig, task: Task) -> Done {
+    let started = Instant::now();
+    let (outcome, reason) = match task {
+        Task::Snapshot(changes) => (snapshot(job, &changes), None),
+        Task::Scan(reason) => (snapshot_with_scan(job), Some(reason)),
+    };
+    let done = to_done(job, outcome);
+    log_done(job, &done, reason, started.elapsed());
+    if let Some(reason) = reason.filter(|r| *r != ScanReason::Start) {
+        journal_scan(job, reason, &done);
+    }
+    if matches!(done, Done::Committed(_)) {
+        retire_after_commit(job);
+    }
+    done
+}
+
+fn to_done(job: &JobConfig, outcome: Result<SnapshotOutcome, SnapshotError>) -> Done {
+    match outcome {
+        Ok(SnapshotOutcome::Committed(v)) => Done::Committed(v.name.to_string()),
+        Ok(SnapshotOutcome::Unchanged) => Done::Unchanged(latest_name(job)),
+        Err(e) => Done::Failed(format!("{:#}", anyhow::Error::new(e))),
+    }
+}
+
+/// The name `latest` points at (one readlink).
+fn latest_name(job: &JobConfig) -> Option<String> {
+    let target = std::fs::read_link(job.job_dir().join("latest")).ok()?;
+    Some(target.file_name()?.to_string_lossy().into_owned())
+}
+
+fn log_done(job: &JobConfig, done: &Done, reason: Option<ScanReason>, took: Duration) {
+    let what = reason.map_or("snapshot".to_owned(), |r| format!("scan ({r:?})"));
+    match done {
+        Done::Committed(name) => {
+            tracing::info!(job = %job.name, "{what}: committed {name} in {took:.2?}")
+        }
+        Done::Unchanged(_) => tracing::info!(job = %job.name, "{what}: unchanged ({took:.2?})"),
+        Done::Failed(msg) => tracing::error!(job = %job.name, "{what} failed: {msg}"),
+    }
+}
+
+/// The `rescan` journal line: why the scan ran and what it found.
+fn journal_scan(job: &JobConfig, reason: ScanReason, done: &Done) {
+    let found = match done {
+        Done::Committed(name) => format!("{reason:?} scan: differences found, committed {name}"),
+        Done::Unchanged(_) => format!("{reason:?} scan: nothing missed"),
+        Done::Failed(_) => return,
+    };
+    let line = JournalLine::now(Event::Rescan).path(".").message(found);
+    if let Err(e) = Journal::append(&job.job_dir(), &line) {
+        tracing::warn!(job = %job.name, "cannot write the journal: {e}");
+    }
+}
+
+/// Enforce the job's limits after each committed version, on this same worker (retire
+/// takes the job lock itself and journals each retired version). A failure is logged; the
+/// next commit tries again.
+fn retire_after_commit(job: &JobConfig) {
+    match crate::vault::retire::enforce(job) {
+        Ok(report) if !report.retired.is_empty() => {
+            tracing::info!(job = %job.name, retired = report.retired.len(), "retired old versions");
+        }
+        Ok(report) => {
+            if let Some(msg) = report.over_budget {
+                tracing::warn!(job = %job.name, "{msg}");
+            }
+        }
+        Err(e) => tracing::error!(job = %job.name, "retire failed: {e}"),
+    }
+}
+
+/// Appends journal lines on its own thread, so a slow vault disk never blocks the loop.
+#[derive(Debug)]
+pub struct JournalSink {
+    tx: Option<Sender<(PathBuf, JournalLine)>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl JournalSink {
+    /// Start the journal thread.
+    pub fn start() -> Self {
+        let (tx, rx) = channel::<(PathBuf, JournalLine)>();
+        let handle = std::thread::Builder::new()
+            .name("journal".into())
+            .spawn(move || {
+                for (dir, line) in rx {
+                    if !dir.is_dir() {
+                        continue;
+                    }
+                    if let Err(e) = Journal::append(&dir, &line) {
+                        tracing::warn!("cannot write the journal in {}: {e}", dir.display());
+                    }
+                }
+            })
+            .map_err(|e| tracing::error!("cannot start the journal thread: {e}"))
+            .ok();
+        JournalSink {
+            tx: Some(tx),
+            handle,
+        }
+    }
+
+    /// Append `line` to the journal of the slot's job (if its job folder exists; never
+    /// creates it). Nothing is written while the job is halted: its vault may be a bare
+    /// mountpoint (the halt is journaled on resume).
+    pub fn send(&self, slot: &JobSlot, line: JournalLine) {
+        if slot.is_halted() {
+            return;
+        }
+        if let Some(tx) = &self.tx {
+            let _ = tx.send((slot.job.job_dir(), line));
+        }
+    }
+
+    /// Write what is queued and stop the thread.
+    pub fn finish(mut self) {
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}

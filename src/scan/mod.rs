@@ -8,7 +8,10 @@
 //! `Deleted`. For names in both: a different type is `Created` (a replacement); otherwise
 //! size, mtime (ns), mode, uid and gid are compared. Equal size with a different mtime
 //! compares xxh3 hashes: equal content is `Attrib`, else `Modified` (the seed's
-//! `check_duplicate` rule). Symlinks compare their target text.
+//! `check_duplicate` rule). Symlinks compare their target text, owner and group (not their
+//! own mtime). A directory whose mode, owner or mtime differs is `Attrib` (its mtime moves
+//! whenever a name in it comes or goes). Not compared: xattrs, atime, ctime, and which
+//! names share an inode (a new hard link to an unchanged file is not a change).
 //!
 //! The walk runs on all cores (std scoped threads over a shared stack of directory
 //! pairs), through directory fds, never following a source symlink, skipping the job's
@@ -23,6 +26,7 @@ use crate::vault::layout::{JobFolder, Resolver};
 use crate::vault::snapshot::Progress;
 
 mod compare;
+mod list;
 mod walk;
 
 /// What a delta scan found.

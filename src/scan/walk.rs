@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::compare::{compare, Side};
+use super::list::list_once;
 use super::ScanError;
 use crate::change::{Change, ChangeSet};
 use crate::config::JobConfig;
@@ -51,6 +52,7 @@ pub(crate) struct Walk<'a> {
     skip_in_source: Option<PathBuf>,
     queue: Mutex<Queue>,
     ready: Condvar,
+    threads: usize,
 }
 
 impl<'a> Walk<'a> {
@@ -75,6 +77,7 @@ impl<'a> Walk<'a> {
             skip_in_source,
             queue: Mutex::default(),
             ready: Condvar::new(),
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get().min(16)),
         }
     }
 
@@ -82,9 +85,10 @@ impl<'a> Walk<'a> {
     pub fn run(self) -> Result<ChangeSet, ScanError> {
         let mut changes = ChangeSet::new();
         self.compare_roots(&mut changes)?;
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(16));
         let found: Vec<Vec<(PathBuf, Change)>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads).map(|_| s.spawn(|| self.worker())).collect();
+            let handles: Vec<_> = (0..self.threads)
+                .map(|_| s.spawn(|| self.worker()))
+                .collect();
             handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_default())
@@ -107,13 +111,13 @@ impl<'a> Walk<'a> {
             .folder
             .dir()
             .open_child(OsStr::new(&self.latest.to_string()))
-            .map_err(|e| self.vault_err(&self.latest.to_string(), e))?;
+            .map_err(|e| self.vault_err(self.latest.to_string(), e))?;
         let sm = src
             .stat_self()
             .map_err(|e| self.source_err(Path::new(""), e))?;
         let vm = vault
             .stat_self()
-            .map_err(|e| self.vault_err(&self.latest.to_string(), e))?;
+            .map_err(|e| self.vault_err(self.latest.to_string(), e))?;
         if sm.mode != vm.mode || sm.uid != vm.uid || sm.gid != vm.gid || sm.mtime != vm.mtime {
             changes.record(PathBuf::new(), Change::Attrib);
         }
@@ -141,14 +145,23 @@ impl<'a> Walk<'a> {
             let result = self.process(task, &mut found, &mut pushed);
             let mut q = self.queue_lock();
             q.busy -= 1;
+            let new = pushed.len();
             match result {
                 Ok(()) => q.tasks.append(&mut pushed),
                 Err(e) => {
                     q.failed.get_or_insert(e);
                 }
             }
+            let finished = q.failed.is_some() || (q.busy == 0 && q.tasks.is_empty());
             drop(q);
-            self.ready.notify_all();
+            // Wake sleepers only when there is work for them, or when everything is done.
+            if finished {
+                self.ready.notify_all();
+            } else {
+                for _ in 0..new.min(self.threads) {
+                    self.ready.notify_one();
+                }
+            }
         }
         found
     }
@@ -199,11 +212,11 @@ impl<'a> Walk<'a> {
             self.open(task.vault)
                 .map_err(|e| self.vault_err(&vault_at, e))?,
         );
-        let s_entries = match src.entries() {
+        let s_entries = match list_once(&src) {
             Ok(e) => e,
             Err(e) => return self.unreadable(&rel, e),
         };
-        let v_entries = vault.entries().map_err(|e| self.vault_err(&vault_at, e))?;
+        let v_entries = list_once(&vault).map_err(|e| self.vault_err(&vault_at, e))?;
         Progress::add(&self.progress.scanned, s_entries.len() as u64);
         let pair = Pair {
             rel: &rel,
@@ -255,19 +268,21 @@ impl<'a> Walk<'a> {
             }
             Err(e) => return self.unreadable(&path, e),
         };
-        let vault_at = self.real_path(&Real {
-            version: pair.real.version,
-            path: join(&pair.real.path, name),
-        });
-        let child = classify(self.resolver, pair.real, pair.vault, name, v.kind)
-            .map_err(|e| self.vault_err(&vault_at, e))?;
+        // The vault path for messages, built only on error (formatting a version name per
+        // entry would cost more than the stat).
+        let vault_err = |e| {
+            let at = self.real_path(&Real {
+                version: pair.real.version,
+                path: join(&pair.real.path, name),
+            });
+            self.vault_err(at, e)
+        };
+        let child =
+            classify(self.resolver, pair.real, pair.vault, name, v.kind).map_err(vault_err)?;
         match child {
             Child::Linked(real) => self.linked_dir(pair, &sm, path, real, found, pushed),
             Child::Entry(_) => {
-                let vm = pair
-                    .vault
-                    .stat(name)
-                    .map_err(|e| self.vault_err(&vault_at, e))?;
+                let vm = pair.vault.stat(name).map_err(vault_err)?;
                 if self.is_live_reference(pair, name, &sm, &vm, &path) {
                     return Ok(());
                 }
@@ -460,4 +475,44 @@ fn merge<'e>(
             },
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(names: &[&str]) -> Vec<DirEntry> {
+        names
+            .iter()
+            .map(|n| DirEntry {
+                name: OsString::from(n),
+                kind: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn merge_pairs_names_by_bytes() {
+        let s = entries(&["a", "c", "d", "z"]);
+        let v = entries(&["b", "c", "z", "zz"]);
+        let got: Vec<(Option<&str>, Option<&str>)> = merge(&s, &v)
+            .map(|(a, b)| {
+                (
+                    a.map(|e| e.name.to_str().unwrap()),
+                    b.map(|e| e.name.to_str().unwrap()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Some("a"), None),
+                (None, Some("b")),
+                (Some("c"), Some("c")),
+                (Some("d"), None),
+                (Some("z"), Some("z")),
+                (None, Some("zz")),
+            ]
+        );
+    }
 }

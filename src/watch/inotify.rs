@@ -1,1 +1,527 @@
-//! Recursive inotify watcher: wd<->path maps, watches for new directories, drain to typed events.
+//! Recursive inotify watcher: wd<->path maps, watches for new directories, drain to typed
+//! events.
+//!
+//! A [`Watcher`] watches one source tree (minus the excluded paths and the ignored ones,
+//! such as a vault inside the source). Its fd is non-blocking and edge-triggered in the
+//! daemon's `mio::Poll`: on every wakeup [`Watcher::drain`] reads until `WouldBlock`, then
+//! each record goes through decode (`decode.rs`) → watch-map update (`tree.rs`) → emit.
+//!
+//! - A new directory gets its watch first and is then listed, so entries created before
+//!   the watch existed (`mkdir -p a/b/c && touch a/b/c/f`) are reported as `Created`.
+//! - `MOVED_FROM`/`MOVED_TO` are paired by cookie. The two records of one rename are
+//!   adjacent in the queue, so a `MOVED_FROM` followed by anything else is unpaired (moved
+//!   out: `Deleted`, its watches dropped). Only a `MOVED_FROM` that ends a read waits, for
+//!   [`MOVE_WAIT`] (the loop calls [`Watcher::flush`] at [`Watcher::deadline`]). An unpaired
+//!   `MOVED_TO` is `MovedIn`: a directory moved in from outside is watched and listed whole.
+//! - `IN_Q_OVERFLOW` → [`WatchEvent::Overflow`]; `ENOSPC` from `inotify_add_watch` →
+//!   [`WatchError::Limit`] (kept in [`Watcher::limit_error`]) plus one
+//!   [`WatchEvent::LimitReached`]; no more watches are added after it (the daemon falls back
+//!   to periodic delta scans).
+//!
+//! Watches are added through `/proc/self/fd/N` of a directory opened with `O_NOFOLLOW`
+//! beneath the root, so a symlink swapped in by a user never redirects a watch. This module
+//! knows nothing about the vault or the daemon.
+
+mod decode;
+mod tree;
+mod walk;
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use inotify::{Inotify, WatchDescriptor, WatchMask};
+use nix::dir::Dir;
+
+use crate::change::Change;
+use crate::config::Excludes;
+
+use decode::{decode, Decoded, Op, Raw};
+use tree::WatchTree;
+
+/// How long a `MOVED_FROM` that ended a read waits for its `MOVED_TO`.
+pub const MOVE_WAIT: Duration = Duration::from_millis(20);
+
+/// Read buffer size: many events per `read`, and far more than one maximal event
+/// (`sizeof(struct inotify_event) + NAME_MAX + 1` = 272 bytes).
+const BUFFER: usize = 64 * 1024;
+
+/// Log a progress line every this many directories while setting up watches.
+const PROGRESS_EVERY: usize = 10_000;
+
+/// A change seen in the watched tree; paths are relative to the source root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchEvent {
+    /// A new entry (also every entry found when listing a new directory).
+    Created {
+        /// The entry.
+        path: PathBuf,
+        /// True for a directory.
+        dir: bool,
+    },
+    /// A file's content was written (`IN_MODIFY`, `IN_CLOSE_WRITE`).
+    Modified {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Attributes changed (`IN_ATTRIB`).
+    Attrib {
+        /// The entry (the empty path is the root).
+        path: PathBuf,
+    },
+    /// An entry was removed, or moved out of the watched tree.
+    Deleted {
+        /// The entry.
+        path: PathBuf,
+        /// True for a directory.
+        dir: bool,
+    },
+    /// An entry was renamed inside the tree.
+    Moved {
+        /// The old path.
+        from: PathBuf,
+        /// The new path.
+        to: PathBuf,
+        /// True for a directory.
+        dir: bool,
+    },
+    /// An entry was moved in from outside the tree (it may replace an existing one).
+    MovedIn {
+        /// The entry.
+        path: PathBuf,
+        /// True for a directory (it was listed whole: `Created` events follow).
+        dir: bool,
+    },
+    /// The kernel queue overflowed: events were lost, a delta scan is needed.
+    Overflow,
+    /// A watch could not be added (the inotify watch limit); see [`Watcher::limit_error`].
+    LimitReached,
+    /// The source root itself was deleted or moved away.
+    RootGone,
+    /// A watched filesystem was unmounted (a hint; the mount table is the authority).
+    Unmounted,
+}
+
+impl WatchEvent {
+    /// The ChangeSet record for this event, if it is a change of an entry.
+    pub fn to_change(&self) -> Option<(PathBuf, Change)> {
+        let (path, change) = match self {
+            WatchEvent::Created { path, .. } => (path, Change::Created),
+            WatchEvent::Modified { path } => (path, Change::Modified),
+            WatchEvent::Attrib { path } => (path, Change::Attrib),
+            WatchEvent::Deleted { path, .. } => (path, Change::Deleted),
+            WatchEvent::MovedIn { path, .. } => (path, Change::Modified),
+            WatchEvent::Moved { from, to, .. } => (to, Change::Moved { from: from.clone() }),
+            _ => return None,
+        };
+        Some((path.clone(), change))
+    }
+}
+
+/// Why the watcher failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// `inotify_add_watch` hit the per-user watch limit (`ENOSPC`).
+    #[error(
+        "{path}: the inotify watch limit is reached ({watches} watches in place); raise \
+         /proc/sys/fs/inotify/max_user_watches (e.g. `sysctl fs.inotify.max_user_watches=1048576`); \
+         until then changes below unwatched folders are found by periodic delta scans"
+    )]
+    Limit {
+        /// The directory that could not be watched.
+        path: PathBuf,
+        /// How many watches this watcher holds.
+        watches: usize,
+    },
+    /// `inotify_init` hit the per-user instance limit (`EMFILE`).
+    #[error(
+        "cannot create an inotify instance: raise /proc/sys/fs/inotify/max_user_instances ({0})"
+    )]
+    Instances(#[source] io::Error),
+    /// Any other I/O error, with the path it concerns.
+    #[error(transparent)]
+    Io(#[from] crate::error::PathError),
+}
+
+/// What the watcher must leave out: the job's excludes and paths (relative to the root)
+/// that are never watched, such as a vault inside the source.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// The job's exclude globs.
+    pub excludes: Excludes,
+    /// Relative paths ignored with everything below them.
+    pub ignored: Vec<PathBuf>,
+}
+
+impl Filter {
+    /// True when `rel` is left out.
+    pub fn skips(&self, rel: &Path) -> bool {
+        self.ignored.iter().any(|i| rel.starts_with(i)) || self.excludes.is_excluded(rel)
+    }
+}
+
+/// A `MOVED_FROM` waiting for its `MOVED_TO`.
+#[derive(Debug, Clone)]
+struct PendingMove {
+    cookie: u32,
+    path: PathBuf,
+    dir: bool,
+    expires: Instant,
+}
+
+/// The recursive watcher of one source tree.
+pub struct Watcher {
+    inotify: Inotify,
+    // The root is reopened by path when needed, never held open: an open fd would pin the
+    // source filesystem, and a plain `umount` of it would fail with EBUSY.
+    root_path: PathBuf,
+    filter: Filter,
+    tree: WatchTree<WatchDescriptor>,
+    pending: Option<PendingMove>,
+    limit: Option<WatchError>,
+    buffer: Vec<u8>,
+}
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watcher")
+            .field("root", &self.root_path)
+            .field("watches", &self.tree.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn mask() -> WatchMask {
+    WatchMask::CREATE
+        | WatchMask::DELETE
+        | WatchMask::MODIFY
+        | WatchMask::CLOSE_WRITE
+        | WatchMask::ATTRIB
+        | WatchMask::MOVED_FROM
+        | WatchMask::MOVED_TO
+        | WatchMask::DELETE_SELF
+        | WatchMask::MOVE_SELF
+        | WatchMask::ONLYDIR
+        | WatchMask::EXCL_UNLINK
+}
+
+impl Watcher {
+    /// Watch every directory below `root` that `filter` does not skip. Hitting the watch
+    /// limit is not an error here: see [`Watcher::limit_error`].
+    pub fn new(root: &Path, filter: Filter) -> Result<Watcher, WatchError> {
+        let inotify = Inotify::init().map_err(WatchError::Instances)?;
+        let dir = walk::open_root(root).map_err(|e| crate::error::PathError::new(root, e))?;
+        let mut w = Watcher {
+            inotify,
+            root_path: root.to_path_buf(),
+            filter,
+            tree: WatchTree::default(),
+            pending: None,
+            limit: None,
+            buffer: vec![0; BUFFER],
+        };
+        let mut root_dir = walk::open_beneath(&dir, Path::new(""))
+            .map_err(|e| crate::error::PathError::new(root, e))?;
+        let mut sink = Vec::new();
+        w.watch_tree(&mut root_dir, PathBuf::new(), false, &mut sink);
+        tracing::debug!(root = %root.display(), watches = w.tree.len(), "watches in place");
+        Ok(w)
+    }
+
+    /// The inotify fd, to register in a `mio::Poll` (through `SourceFd`).
+    pub fn raw_fd(&self) -> RawFd {
+        self.inotify.as_raw_fd()
+    }
+
+    /// How many directories are watched.
+    pub fn watch_count(&self) -> usize {
+        self.tree.len()
+    }
+
+    /// The watch-limit error, once one happened (the watches are then incomplete).
+    pub fn limit_error(&self) -> Option<&WatchError> {
+        self.limit.as_ref()
+    }
+
+    /// When [`Watcher::flush`] must be called (a `MOVED_FROM` waiting for its pair).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.pending.as_ref().map(|p| p.expires)
+    }
+
+    /// Read every queued record (until `WouldBlock`) and turn them into events.
+    pub fn drain(&mut self, now: Instant) -> Result<Vec<WatchEvent>, WatchError> {
+        let raws = self.read_all()?;
+        let mut out = Vec::new();
+        for raw in &raws {
+            let decoded = decode(raw, self.tree.path(raw.wd.get_watch_descriptor_id()));
+            self.handle(decoded, now, &mut out);
+        }
+        Ok(out)
+    }
+
+    /// Resolve a `MOVED_FROM` whose wait expired: it was a move out of the tree.
+    pub fn flush(&mut self, now: Instant) -> Vec<WatchEvent> {
+        let mut out = Vec::new();
+        if self.pending.as_ref().is_some_and(|p| p.expires <= now) {
+            self.settle_pending(&mut out);
+        }
+        out
+    }
+
+    /// Read batches until the fd says `WouldBlock`.
+    fn read_all(&mut self) -> Result<Vec<Raw>, WatchError> {
+        let mut raws = Vec::new();
+        loop {
+            match self.inotify.read_events(&mut self.buffer) {
+                Ok(events) => raws.extend(events.map(|e| Raw {
+                    wd: e.wd,
+                    mask: e.mask,
+                    cookie: e.cookie,
+                    name: e.name.map(OsStr::to_os_string),
+                })),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(raws),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(crate::error::PathError::new(&self.root_path, e).into()),
+            }
+        }
+    }
+
+    /// Update the watch maps for one decoded record and emit its events, in order.
+    fn handle(&mut self, decoded: Decoded, now: Instant, out: &mut Vec<WatchEvent>) {
+        let pairs = matches!(
+            (&decoded, &self.pending),
+            (Decoded::Child { op: Op::MovedTo, cookie, .. }, Some(p)) if p.cookie == *cookie
+        );
+        if !pairs && !matches!(decoded, Decoded::Skip | Decoded::Ignored(_)) {
+            self.settle_pending(out);
+        }
+        match decoded {
+            Decoded::Overflow => out.push(WatchEvent::Overflow),
+            Decoded::RootAttrib => out.push(WatchEvent::Attrib {
+                path: PathBuf::new(),
+            }),
+            Decoded::RootGone => out.push(WatchEvent::RootGone),
+            Decoded::Unmount => out.push(WatchEvent::Unmounted),
+            Decoded::Ignored(wd) => self.tree.forget(wd),
+            Decoded::Skip => {}
+            Decoded::Child {
+                op,
+                path,
+                dir,
+                cookie,
+            } => self.handle_child(op, path, dir, cookie, now, out),
+        }
+    }
+
+    fn handle_child(
+        &mut self,
+        op: Op,
+        path: PathBuf,
+        dir: bool,
+        cookie: u32,
+        now: Instant,
+        out: &mut Vec<WatchEvent>,
+    ) {
+        if op == Op::MovedFrom {
+            self.pending = Some(PendingMove {
+                cookie,
+                path,
+                dir,
+                expires: now + MOVE_WAIT,
+            });
+            return;
+        }
+        if op == Op::MovedTo {
+            return self.moved_to(path, dir, cookie, out);
+        }
+        if self.filter.skips(&path) {
+            return;
+        }
+        match op {
+            Op::Create => self.created(path, dir, out),
+            Op::Modify => out.push(WatchEvent::Modified { path }),
+            Op::Attrib => out.push(WatchEvent::Attrib { path }),
+            Op::Delete => self.deleted(path, dir, out),
+            Op::MovedFrom | Op::MovedTo => {}
+        }
+    }
+
+    fn created(&mut self, path: PathBuf, dir: bool, out: &mut Vec<WatchEvent>) {
+        out.push(WatchEvent::Created {
+            path: path.clone(),
+            dir,
+        });
+        if dir {
+            self.watch_new_dir(path, out);
+        }
+    }
+
+    fn deleted(&mut self, path: PathBuf, dir: bool, out: &mut Vec<WatchEvent>) {
+        if dir {
+            self.tree.remove_subtree(&path);
+        }
+        out.push(WatchEvent::Deleted { path, dir });
+    }
+
+    /// A `MOVED_TO`: the pair of the pending `MOVED_FROM`, or a move in from outside.
+    fn moved_to(&mut self, to: PathBuf, dir: bool, cookie: u32, out: &mut Vec<WatchEvent>) {
+        let from = match self.pending.take() {
+            Some(p) if p.cookie == cookie => p.path,
+            other => {
+                self.pending = other;
+                self.settle_pending(out);
+                return self.moved_in(to, dir, out);
+            }
+        };
+        match (self.filter.skips(&from), self.filter.skips(&to)) {
+            (false, false) => {
+                if dir {
+                    self.tree.rename_subtree(&from, &to);
+                }
+                out.push(WatchEvent::Moved { from, to, dir });
+            }
+            (false, true) => self.moved_out(from, dir, out),
+            (true, false) => self.moved_in(to, dir, out),
+            (true, true) => {}
+        }
+    }
+
+    fn moved_in(&mut self, path: PathBuf, dir: bool, out: &mut Vec<WatchEvent>) {
+        if self.filter.skips(&path) {
+            return;
+        }
+        out.push(WatchEvent::MovedIn {
+            path: path.clone(),
+            dir,
+        });
+        if dir {
+            self.watch_new_dir(path, out);
+        }
+    }
+
+    fn moved_out(&mut self, path: PathBuf, dir: bool, out: &mut Vec<WatchEvent>) {
+        if dir {
+            for wd in self.tree.remove_subtree(&path) {
+                let _ = self.inotify.watches().remove(wd);
+            }
+        }
+        out.push(WatchEvent::Deleted { path, dir });
+    }
+
+    /// An unpaired `MOVED_FROM` is a move out of the tree.
+    fn settle_pending(&mut self, out: &mut Vec<WatchEvent>) {
+        if let Some(p) = self.pending.take() {
+            if !self.filter.skips(&p.path) {
+                self.moved_out(p.path, p.dir, out);
+            }
+        }
+    }
+
+    /// Watch a directory that appeared after setup and report everything already in it.
+    fn watch_new_dir(&mut self, rel: PathBuf, out: &mut Vec<WatchEvent>) {
+        let opened = walk::open_root(&self.root_path).and_then(|r| walk::open_beneath(&r, &rel));
+        match opened {
+            Ok(mut dir) => self.watch_tree(&mut dir, rel, true, out),
+            Err(e) => {
+                tracing::debug!(path = %rel.display(), "new folder gone before its watch: {e}")
+            }
+        }
+    }
+
+    /// Add watches to `dir` (at `rel`) and every folder below it; with `report`, emit
+    /// `Created` for every entry found (they may predate the watch).
+    fn watch_tree(&mut self, dir: &mut Dir, rel: PathBuf, report: bool, out: &mut Vec<WatchEvent>) {
+        let mut stack = vec![(rel, None::<Dir>)];
+        let mut first = Some(dir);
+        let mut done = 0usize;
+        while let Some((rel, opened)) = stack.pop() {
+            let mut owned = opened;
+            let dir = match (first.take(), owned.as_mut()) {
+                (Some(d), _) => d,
+                (None, Some(d)) => d,
+                (None, None) => continue,
+            };
+            if !self.add_watch(dir, &rel, &mut *out) {
+                return;
+            }
+            done += 1;
+            if done % PROGRESS_EVERY == 0 {
+                tracing::info!(root = %self.root_path.display(), watches = done, "setting up watches");
+            }
+            self.list_children(dir, &rel, report, out, &mut stack);
+        }
+    }
+
+    /// List `dir`, report its entries, and queue its subdirectories (opened by fd).
+    fn list_children(
+        &mut self,
+        dir: &mut Dir,
+        rel: &Path,
+        report: bool,
+        out: &mut Vec<WatchEvent>,
+        stack: &mut Vec<(PathBuf, Option<Dir>)>,
+    ) {
+        let entries = match walk::list(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::debug!(path = %rel.display(), "cannot list folder: {e}");
+                return;
+            }
+        };
+        for entry in entries {
+            let child = rel.join(&entry.name);
+            if self.filter.skips(&child) {
+                continue;
+            }
+            if report {
+                out.push(WatchEvent::Created {
+                    path: child.clone(),
+                    dir: entry.dir,
+                });
+            }
+            if entry.dir && !self.tree.contains(&child) {
+                if let Ok(sub) = walk::open_child(dir.as_raw_fd(), &entry.name) {
+                    stack.push((child, Some(sub)));
+                }
+            }
+        }
+    }
+
+    /// Add one watch; false once the watch limit is hit (no more are tried).
+    fn add_watch(&mut self, dir: &Dir, rel: &Path, out: &mut Vec<WatchEvent>) -> bool {
+        if self.limit.is_some() {
+            return false;
+        }
+        match self.inotify.watches().add(walk::proc_path(dir), mask()) {
+            Ok(wd) => {
+                self.tree
+                    .insert(wd.get_watch_descriptor_id(), wd, rel.to_path_buf());
+                true
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+                self.hit_limit(rel, out);
+                false
+            }
+            Err(e) => {
+                tracing::debug!(path = %rel.display(), "cannot watch folder: {e}");
+                true
+            }
+        }
+    }
+
+    fn hit_limit(&mut self, rel: &Path, out: &mut Vec<WatchEvent>) {
+        let err = WatchError::Limit {
+            path: self.root_path.join(rel),
+            watches: self.tree.len(),
+        };
+        tracing::error!("{err}");
+        self.limit = Some(err);
+        out.push(WatchEvent::LimitReached);
+    }
+}
+
+#[cfg(test)]
+#[path = "inotify_tests.rs"]
+mod tests;

@@ -1,9 +1,11 @@
 //! `diff`: what differs between two versions of a job, one [`DiffLine`] per path.
 //!
-//! Both versions are walked together through the [`Resolver`]. Identity is checked before
-//! anything is read: two directories that resolve to the same real directory are equal
-//! with everything below them (versions never change once committed), and two entries
-//! that are the same inode are equal. So diffing neighbouring versions costs what changed
+//! Both versions are walked together through open directory fds, following structural
+//! links one hop (the links files come from the
+//! [`Resolver`](crate::vault::layout::Resolver)'s cache) and never source symlinks, so
+//! paths of any length work. Identity is checked before anything is read: two directories
+//! that resolve to the same real directory are equal with everything below them (versions
+//! never change once committed), and two entries that are the same inode are equal. So diffing neighbouring versions costs what changed
 //! between them, not the size of the tree. Entries that are different inodes are compared
 //! on type, mode, owner, group, mtime (ns), then size, symlink target or device number,
 //! and — for regular files whose attributes all agree — their xxh3 content hash.
@@ -28,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use super::tree::Tree;
 use super::{version, ReadError};
-use crate::fs::{FileKind, Meta};
+use crate::fs::{Dir, FileKind, Meta};
 use crate::vault::escape::escape;
 use crate::vault::layout::{JobFolder, Resolved};
 
@@ -85,7 +87,7 @@ pub fn diff(folder: &JobFolder, a: u64, b: u64) -> Result<Vec<DiffLine>, ReadErr
     };
     let ra = walk.tree.version_root(&va)?;
     let rb = walk.tree.version_root(&vb)?;
-    walk.entries(Path::new(""), &ra, &rb)?;
+    walk.roots(&ra, &rb)?;
     let mut lines = walk.lines;
     lines.sort_by(|x, y| {
         x.path
@@ -101,6 +103,9 @@ struct Walk<'a> {
     lines: Vec<DiffLine>,
 }
 
+/// A real directory, open, and where it is.
+type Parent<'d> = (&'d Dir, &'d Resolved);
+
 impl Walk<'_> {
     fn push(&mut self, change: Change, path: &Path) {
         self.lines.push(DiffLine {
@@ -109,8 +114,25 @@ impl Walk<'_> {
         });
     }
 
-    /// Compare two resolved entries found at `rel` in A and B.
-    fn entries(&mut self, rel: &Path, a: &Resolved, b: &Resolved) -> Result<(), ReadError> {
+    /// Compare the two version roots.
+    fn roots(&mut self, a: &Resolved, b: &Resolved) -> Result<(), ReadError> {
+        if same_entry(a, b) {
+            return Ok(());
+        }
+        if !same_attributes(&a.meta, &b.meta) {
+            self.push(Change::Modified, Path::new(""));
+        }
+        let (da, db) = (self.tree.open(a)?, self.tree.open(b)?);
+        self.children(Path::new(""), (&da, a), (&db, b))
+    }
+
+    /// Compare two resolved entries found at `rel` in A and B, children of `pa` and `pb`.
+    fn entries(
+        &mut self,
+        rel: &Path,
+        (a, pa): (&Resolved, Parent<'_>),
+        (b, pb): (&Resolved, Parent<'_>),
+    ) -> Result<(), ReadError> {
         if same_entry(a, b) {
             return Ok(());
         }
@@ -118,29 +140,31 @@ impl Walk<'_> {
         if ka != kb {
             self.push(Change::Modified, rel);
             if ka == FileKind::Dir {
-                self.subtree(Change::Deleted, rel, a)?;
+                self.below(Change::Deleted, rel, a, pa)?;
             }
             if kb == FileKind::Dir {
-                self.subtree(Change::Added, rel, b)?;
+                self.below(Change::Added, rel, b, pb)?;
             }
             return Ok(());
         }
-        if ka == FileKind::Dir {
-            if !same_attributes(&a.meta, &b.meta) {
+        if ka != FileKind::Dir {
+            if !self.same_leaf(a, pa.0, b, pb.0)? {
                 self.push(Change::Modified, rel);
             }
-            return self.children(rel, a, b);
+            return Ok(());
         }
-        if !self.same_leaf(a, b)? {
+        if !same_attributes(&a.meta, &b.meta) {
             self.push(Change::Modified, rel);
         }
-        Ok(())
+        let da = self.tree.open_in(pa.0, pa.1, a)?;
+        let db = self.tree.open_in(pb.0, pb.1, b)?;
+        self.children(rel, (&da, a), (&db, b))
     }
 
     /// Compare the children of two real directories (merge of two sorted listings).
-    fn children(&mut self, rel: &Path, a: &Resolved, b: &Resolved) -> Result<(), ReadError> {
-        let (da, na) = self.tree.listing(a)?;
-        let (db, nb) = self.tree.listing(b)?;
+    fn children(&mut self, rel: &Path, pa: Parent<'_>, pb: Parent<'_>) -> Result<(), ReadError> {
+        let na = self.tree.names(pa.0, pa.1)?;
+        let nb = self.tree.names(pb.0, pb.1)?;
         let (mut i, mut j) = (0, 0);
         while i < na.len() || j < nb.len() {
             let order = match (na.get(i), nb.get(j)) {
@@ -150,20 +174,20 @@ impl Walk<'_> {
             };
             let ca = match order {
                 Ordering::Greater => None,
-                _ => self.tree.child(&da, a, &na[i])?,
+                _ => self.tree.child(pa.0, pa.1, &na[i])?,
             };
             let cb = match order {
                 Ordering::Less => None,
-                _ => self.tree.child(&db, b, &nb[j])?,
+                _ => self.tree.child(pb.0, pb.1, &nb[j])?,
             };
             let path = match order {
                 Ordering::Greater => rel.join(&nb[j]),
                 _ => rel.join(&na[i]),
             };
             match (ca, cb) {
-                (Some(ca), Some(cb)) => self.entries(&path, &ca, &cb)?,
-                (Some(ca), None) => self.one_side(Change::Deleted, &path, &ca)?,
-                (None, Some(cb)) => self.one_side(Change::Added, &path, &cb)?,
+                (Some(ca), Some(cb)) => self.entries(&path, (&ca, pa), (&cb, pb))?,
+                (Some(ca), None) => self.one_side(Change::Deleted, &path, &ca, pa)?,
+                (None, Some(cb)) => self.one_side(Change::Added, &path, &cb, pb)?,
                 (None, None) => {}
             }
             i += usize::from(order != Ordering::Greater);
@@ -173,39 +197,52 @@ impl Walk<'_> {
     }
 
     /// An entry present on one side only: itself and, for a directory, everything below.
-    fn one_side(&mut self, change: Change, rel: &Path, entry: &Resolved) -> Result<(), ReadError> {
+    fn one_side(
+        &mut self,
+        change: Change,
+        rel: &Path,
+        entry: &Resolved,
+        parent: Parent<'_>,
+    ) -> Result<(), ReadError> {
         self.push(change, rel);
         if entry.meta.kind == FileKind::Dir {
-            self.subtree(change, rel, entry)?;
+            self.below(change, rel, entry, parent)?;
         }
         Ok(())
     }
 
-    /// Every entry below the real directory `dir`, marked `change`.
-    fn subtree(&mut self, change: Change, rel: &Path, dir: &Resolved) -> Result<(), ReadError> {
-        let (d, names) = self.tree.listing(dir)?;
-        for name in names {
+    /// Every entry below the real directory `dir` (a child of `parent`), marked `change`.
+    fn below(
+        &mut self,
+        change: Change,
+        rel: &Path,
+        dir: &Resolved,
+        parent: Parent<'_>,
+    ) -> Result<(), ReadError> {
+        let d = self.tree.open_in(parent.0, parent.1, dir)?;
+        for name in self.tree.names(&d, dir)? {
             if let Some(child) = self.tree.child(&d, dir, &name)? {
-                self.one_side(change, &rel.join(&name), &child)?;
+                self.one_side(change, &rel.join(&name), &child, (&d, dir))?;
             }
         }
         Ok(())
     }
 
-    /// Two non-directories of the same type with different inodes: equal attributes and
-    /// equal content (symlink target, device number, xxh3 of the bytes).
-    fn same_leaf(&self, a: &Resolved, b: &Resolved) -> Result<bool, ReadError> {
+    /// Two non-directories of the same type with different inodes, entries of the real
+    /// directories `da` and `db`: equal attributes and equal content (symlink target,
+    /// device number, xxh3 of the bytes).
+    fn same_leaf(&self, a: &Resolved, da: &Dir, b: &Resolved, db: &Dir) -> Result<bool, ReadError> {
         if a.meta.kind == FileKind::Symlink {
             // A symlink's own mode and times are not data (the scan ignores them too).
             let owner = (a.meta.uid, a.meta.gid) == (b.meta.uid, b.meta.gid);
-            return Ok(owner && self.tree.read_link(a)? == self.tree.read_link(b)?);
+            return Ok(owner && self.tree.read_link_in(da, a)? == self.tree.read_link_in(db, b)?);
         }
         if !same_attributes(&a.meta, &b.meta) || a.meta.size != b.meta.size {
             return Ok(false);
         }
         match a.meta.kind {
             FileKind::CharDevice | FileKind::BlockDevice => Ok(a.meta.rdev == b.meta.rdev),
-            FileKind::File => Ok(self.tree.hash(a)? == self.tree.hash(b)?),
+            FileKind::File => Ok(self.tree.hash_in(da, a)? == self.tree.hash_in(db, b)?),
             _ => Ok(true),
         }
     }

@@ -57,13 +57,11 @@ pub enum ListNote {
         /// Why.
         reason: String,
     },
-    /// The newest version alone exceeds the job's budget (filled in by the retire work,
-    /// which owns the budget rules; `list` prints it like any other note).
+    /// The newest version alone exceeds the job's budget: retire keeps it and records why
+    /// (`vault::retire::over_budget`); the `list` command adds this note from that record.
     OverBudget {
-        /// The folder name.
-        name: String,
-        /// What exceeds what, in words.
-        detail: String,
+        /// The recorded message (names the version and the budget it exceeds).
+        message: String,
     },
 }
 
@@ -82,9 +80,7 @@ impl std::fmt::Display for ListNote {
             ListNote::IndexUnreadable { reason } => {
                 write!(f, "index.tsv: {reason}: figures are unknown")
             }
-            ListNote::OverBudget { name, detail } => {
-                write!(f, "{name} alone exceeds the job's budget: {detail}")
-            }
+            ListNote::OverBudget { message } => f.write_str(message),
         }
     }
 }

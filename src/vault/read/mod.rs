@@ -1,5 +1,5 @@
 //! The read side of a job folder: [`list`](list::list) its versions, [`diff`](diff::diff)
-//! two of them, [`restore`](restore) a path of one as real files, and
+//! two of them, [`restore`] a path of one as real files, and
 //! [`verify`](verify::verify) that the folder keeps the layout contract of
 //! [`crate::vault`].
 //!
@@ -28,7 +28,7 @@ mod fixture;
 pub use diff::{diff, Change, DiffLine};
 pub use list::{list, ListNote, Listing, VersionInfo};
 pub use restore::{plan_restore, Conflict, RestorePlan, RestoreReport, RestoreRequest, Which};
-pub use verify::{verify, Problem};
+pub use verify::{verify, LinkFault, Problem};
 
 /// Why a read command could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +172,12 @@ pub fn source_relative(path: &Path) -> Result<PathBuf, ReadError> {
         }
     }
     Ok(out)
+}
+
+/// A path as the read commands print it: escaped like a TSV field (see
+/// [`crate::vault::escape`]), so a name with a newline or invalid UTF-8 stays on one line.
+pub fn shown(path: &Path) -> String {
+    super::escape::escape(path.as_os_str())
 }
 
 /// Version numbers as compact ranges: `0-3, 5, 7` (`none` when empty).

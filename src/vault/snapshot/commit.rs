@@ -17,6 +17,7 @@ use nix::unistd::UnlinkatFlags;
 
 use super::build::{Builder, Output};
 use super::plan::Plan;
+use super::repair;
 use super::view::raw;
 use super::{CommittedVersion, Progress, SnapshotError, SnapshotOutcome};
 use crate::change::ChangeSet;
@@ -31,7 +32,6 @@ use crate::vault::lock::JobLock;
 const SYMLINK_MAX_DEFAULT: usize = 4095;
 /// Symlink target limit of XFS.
 const SYMLINK_MAX_XFS: usize = 1024;
-const XFS_MAGIC: i64 = 0x5846_5342;
 /// Temp name of the next `latest` link.
 const LATEST_TMP: &str = ".latest.tmp";
 
@@ -43,7 +43,8 @@ pub(crate) struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    /// Create the job folder if needed, take its lock, remove leftover partial builds.
+    /// Create the job folder if needed, take its lock, finish a retire an earlier process
+    /// left (`retire::recover`), remove leftover partial builds.
     pub fn begin(job: &'a JobConfig) -> Result<Session<'a>, SnapshotError> {
         let root = job.job_dir();
         let folder = JobFolder::create(&root).map_err(vault_err(job, &root))?;
@@ -56,7 +57,12 @@ impl<'a> Session<'a> {
             folder,
             _lock: lock,
         };
+        crate::vault::retire::recover(&session.folder).map_err(|source| SnapshotError::Retire {
+            job: job.name.clone(),
+            source,
+        })?;
         session.clear_partials()?;
+        session.repair()?;
         Ok(session)
     }
 
@@ -82,11 +88,52 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// After a crash between the rename and the index/`latest` updates: give committed
+    /// versions missing from index.tsv their row back (measured from disk) and point
+    /// `latest` at the newest version. Each repair is journaled.
+    fn repair(&self) -> Result<(), SnapshotError> {
+        let job = self.job;
+        let index_err = |source| SnapshotError::Index {
+            job: job.name.clone(),
+            source,
+        };
+        let mut index = Index::from_job_dir(self.root()).map_err(index_err)?;
+        let missing =
+            repair::missing_rows(&self.folder, &index).map_err(vault_err(job, self.root()))?;
+        for v in &missing {
+            let row = repair::measured_row(&self.folder, v)
+                .map_err(vault_err(job, &self.folder.version_path(v)))?;
+            index.rows.push(row);
+            self.journal(
+                JournalLine::now(Event::Error)
+                    .path(v.to_string())
+                    .message("index row rebuilt from disk after an interrupted commit")
+                    .version(v.number),
+            );
+        }
+        if !missing.is_empty() {
+            index.rows.sort_by_key(|r| r.version);
+            Index::write_atomic(self.root(), &index.rows).map_err(index_err)?;
+        }
+        let newest = self.folder.latest().map_err(vault_err(job, self.root()))?;
+        if let Some(newest) = newest {
+            let fixed = repair::fix_latest(self.folder.dir(), &newest)
+                .map_err(vault_err(job, &self.root().join(LATEST)))?;
+            if fixed {
+                self.journal(
+                    JournalLine::now(Event::Error)
+                        .path(LATEST)
+                        .message(format!("pointed at {newest} after an interrupted commit")),
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Build and commit the next version (see [`super::snapshot`]).
     pub fn run(
         self,
         changes: &ChangeSet,
-        _reserved: Option<()>,
         progress: &Progress,
     ) -> Result<SnapshotOutcome, SnapshotError> {
         let versions = self
@@ -98,7 +145,9 @@ impl<'a> Session<'a> {
             return Ok(SnapshotOutcome::Unchanged);
         }
         let name = VersionName::now(self.next_number(latest.as_ref())?);
+        let started = std::time::Instant::now();
         let out = self.build(&name, latest.as_ref(), changes, progress)?;
+        tracing::debug!(job = %self.job.name, "build {name}: {:?}", started.elapsed());
         let changed = if latest.is_some() { changes.len() } else { 0 };
         self.commit(&name, out, changed as u64)
     }
@@ -161,6 +210,9 @@ impl<'a> Session<'a> {
         let resolver = Resolver::new(&self.folder)
             .map_err(vault_err(job, self.root()))?
             .with_version(name.clone());
+        // The root's attributes as they were before it was listed: an entry added during
+        // the build moves the source's mtime past this one, so the next scan sees it.
+        let root_meta = src.stat_self().map_err(vault_err(job, &job.source))?;
         let plan = Plan::new(changes);
         let mut b = Builder::new(
             job,
@@ -177,26 +229,25 @@ impl<'a> Session<'a> {
             _ => b.build_root(&src, &dst),
         };
         built.map_err(|e| vault_err(job, &e.path)(e.source))?;
-        self.root_attributes(&src, partial, &mut b.out)?;
+        self.root_attributes(&root_meta, partial, &mut b.out)?;
         Ok(b.out)
     }
 
-    /// The version root takes the source root's attributes (after its children).
+    /// The version root takes the source root's attributes `meta` (after its children).
     fn root_attributes(
         &self,
-        src: &Dir,
+        meta: &fs::Meta,
         partial: &str,
         out: &mut Output,
     ) -> Result<(), SnapshotError> {
         let job = self.job;
         let at = self.root().join(partial);
-        let meta = src.stat_self().map_err(vault_err(job, &job.source))?;
         if let (Some(parent), Some(name)) = (job.source.parent(), job.source.file_name()) {
             let parent = Dir::open(parent).map_err(vault_err(job, parent))?;
             fs::copy_attributes(
                 &parent,
                 name,
-                &meta,
+                meta,
                 self.folder.dir(),
                 OsStr::new(partial),
                 &CopyOptions::default(),
@@ -310,13 +361,13 @@ fn vault_err(job: &JobConfig, path: &Path) -> impl Fn(io::Error) -> SnapshotErro
 /// The longest symlink target the filesystem of `dir` stores.
 fn symlink_max(dir: &Dir) -> usize {
     match nix::sys::statfs::fstatfs(dir) {
-        Ok(st) if st.filesystem_type().0 as i64 == XFS_MAGIC => SYMLINK_MAX_XFS,
+        Ok(st) if st.filesystem_type() == nix::sys::statfs::XFS_SUPER_MAGIC => SYMLINK_MAX_XFS,
         _ => SYMLINK_MAX_DEFAULT,
     }
 }
 
 /// Point `latest` at `target`: a symlink at a temp name renamed over the old one.
-fn replace_latest(jobdir: &Dir, target: &str) -> io::Result<()> {
+pub(super) fn replace_latest(jobdir: &Dir, target: &str) -> io::Result<()> {
     let fd = Some(raw(jobdir));
     match nix::unistd::unlinkat(fd, LATEST_TMP, UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(nix::errno::Errno::ENOENT) => {}

@@ -32,7 +32,8 @@ use crate::vault::layout::VersionName;
 mod build;
 mod commit;
 mod plan;
-pub mod view;
+mod repair;
+pub(crate) mod view;
 
 /// A committed version, as [`snapshot`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +122,16 @@ pub enum SnapshotError {
         #[source]
         source: crate::vault::index::IndexError,
     },
+    /// A retire an earlier process left unfinished could not be completed (every writer
+    /// finishes it before changing anything).
+    #[error("job {job}: finishing an interrupted retire: {source}")]
+    Retire {
+        /// The job name.
+        job: String,
+        /// What the retire said.
+        #[source]
+        source: crate::vault::retire::RetireError,
+    },
     /// The delta scan failed ([`snapshot_with_scan`] only).
     #[error(transparent)]
     Scan(#[from] crate::scan::ScanError),
@@ -141,7 +152,7 @@ pub fn snapshot_observed(
     progress: &Progress,
 ) -> Result<SnapshotOutcome, SnapshotError> {
     let session = commit::Session::begin(job)?;
-    session.run(changes, None, progress)
+    session.run(changes, progress)
 }
 
 /// Delta scan (`crate::scan::delta`) plus [`snapshot`], under one job lock so nothing can
@@ -156,12 +167,16 @@ pub fn snapshot_with_scan_observed(
     job: &JobConfig,
     progress: &Progress,
 ) -> Result<SnapshotOutcome, SnapshotError> {
+    let started = std::time::Instant::now();
     let session = commit::Session::begin(job)?;
     let outcome = crate::scan::delta_observed(job, progress)?;
-    match outcome {
-        crate::scan::ScanOutcome::NoVersion => session.run(&ChangeSet::new(), None, progress),
-        crate::scan::ScanOutcome::Delta(changes) => session.run(&changes, None, progress),
-    }
+    tracing::debug!(job = %job.name, "delta scan: {:?}", started.elapsed());
+    let result = match outcome {
+        crate::scan::ScanOutcome::NoVersion => session.run(&ChangeSet::new(), progress),
+        crate::scan::ScanOutcome::Delta(changes) => session.run(&changes, progress),
+    };
+    tracing::debug!(job = %job.name, "scan + build + commit: {:?}", started.elapsed());
+    result
 }
 
 /// An entry that could not be stored, for the journal.
@@ -171,4 +186,23 @@ pub(crate) struct Skipped {
     pub path: PathBuf,
     /// Why.
     pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The daemon runs snapshots on worker threads and sends results back.
+    #[test]
+    fn outcomes_and_errors_cross_threads() {
+        fn send<T: Send + 'static>() {}
+        fn sync<T: Sync>() {}
+        send::<SnapshotOutcome>();
+        send::<SnapshotError>();
+        send::<crate::scan::ScanOutcome>();
+        send::<crate::scan::ScanError>();
+        sync::<Progress>();
+        sync::<JobConfig>();
+        sync::<ChangeSet>();
+    }
 }

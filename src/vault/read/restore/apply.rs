@@ -1,6 +1,8 @@
 //! Writing a checked [`RestorePlan`]: a stack of open (source, destination) directory
 //! pairs follows the plan's pre-order; directories get their attributes when they are
-//! left, entries sharing a vault inode become hard links to the first one restored.
+//! left, entries sharing a vault inode become hard links to the first one restored. It
+//! writes only below the destination folder, through directory fds, never through a symlink
+//! it finds there; what to write and what is in the way is the plan's business.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -12,9 +14,10 @@ use nix::fcntl::AtFlags;
 use nix::sys::stat::Mode;
 use nix::unistd::UnlinkatFlags;
 
-use super::{Item, ReadError, RestorePlan, RestoreReport};
+use super::{shown, Item, ReadError, RestorePlan, RestoreReport};
 use crate::error::PathError;
 use crate::fs::{copy_attributes, copy_entry, CopyOptions, CopyOutcome, Dir, FileKind};
+use crate::vault::layout::Resolved;
 
 impl RestorePlan<'_> {
     /// Write the plan. Refuses (writing nothing) while [`blocking`](Self::blocking)
@@ -39,9 +42,10 @@ impl RestorePlan<'_> {
             stack: Vec::new(),
         };
         let base_dst = Dir::open(&self.to).map_err(|e| PathError::new(&self.to, e))?;
-        let base_src = self.tree.open(&self.base)?;
+        let base_src = self.reopen_base()?;
         run.stack.push(Frame {
             src: base_src,
+            at: self.base.clone(),
             dst: base_dst,
             item: None,
             path: PathBuf::new(),
@@ -62,6 +66,8 @@ impl RestorePlan<'_> {
 /// An open destination directory and the real source directory it is restored from.
 struct Frame {
     src: Dir,
+    /// Where `src` is in the vault.
+    at: Resolved,
     dst: Dir,
     /// The plan item this directory comes from (`None`: the destination folder).
     item: Option<usize>,
@@ -85,9 +91,15 @@ const COPY: CopyOptions = CopyOptions {
 };
 
 impl Apply<'_, '_> {
-    fn fail(&mut self, path: &Path, e: impl std::fmt::Display) {
+    /// Record that the destination entry `path` (relative) could not be written. The
+    /// message names the destination, escaped; an I/O error adds only the OS's words.
+    fn fail(&mut self, path: &Path, e: ReadError) {
         let full = self.plan.to.join(path);
-        self.report.errors.push(format!("{}: {e}", full.display()));
+        let why = match &e {
+            ReadError::Io(p) => p.source.to_string(),
+            other => other.to_string(),
+        };
+        self.report.errors.push(format!("{}: {why}", shown(&full)));
     }
 
     /// Close the directories deeper than `depth`, giving each its attributes.
@@ -104,14 +116,11 @@ impl Apply<'_, '_> {
             let Some(parent) = self.stack.last() else {
                 return;
             };
-            let result = self
-                .plan
-                .tree
-                .real_parent(&item.src)
-                .and_then(|(src, name)| {
-                    copy_attributes(&src, &name, &item.src.meta, &parent.dst, &item.name, &COPY)
-                        .map_err(|e| PathError::new(&frame.path, e).into())
-                });
+            let real = self.plan.tree.parent_of(&parent.src, &parent.at, &item.src);
+            let result = real.and_then(|(src, name)| {
+                copy_attributes(&src, &name, &item.src.meta, &parent.dst, &item.name, &COPY)
+                    .map_err(|e| PathError::new(&frame.path, e).into())
+            });
             if let Err(e) = result {
                 self.fail(&frame.path, e);
             }
@@ -155,10 +164,11 @@ impl Apply<'_, '_> {
             Err(e) => return Err(at(e.into())),
         }
         let dst = parent.dst.open_child(&item.name).map_err(at)?;
-        let src = self.plan.tree.open(&item.src)?;
+        let src = self.plan.tree.open_in(&parent.src, &parent.at, &item.src)?;
         self.report.entries += 1;
         self.stack.push(Frame {
             src,
+            at: item.src.clone(),
             dst,
             item: Some(index),
             path: path.to_path_buf(),
@@ -197,7 +207,7 @@ impl Apply<'_, '_> {
                     let full = self.plan.to.join(path);
                     self.report
                         .skipped
-                        .push(format!("{}: {reason}", full.display()));
+                        .push(format!("{}: {reason}", shown(&full)));
                     return Ok(());
                 }
                 Err(e) => return Err(at(io::Error::other(e.to_string()))),
@@ -208,8 +218,14 @@ impl Apply<'_, '_> {
         }
         if item.exists {
             let fd = parent.dst.as_fd().as_raw_fd();
-            nix::fcntl::renameat(Some(fd), tmp.as_os_str(), Some(fd), item.name.as_os_str())
-                .map_err(|e| at(e.into()))?;
+            let renamed =
+                nix::fcntl::renameat(Some(fd), tmp.as_os_str(), Some(fd), item.name.as_os_str());
+            if let Err(e) = renamed {
+                // Leave no temporary name behind (it is ours: created with O_EXCL).
+                let _ =
+                    nix::unistd::unlinkat(Some(fd), tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
+                return Err(at(e.into()));
+            }
         }
         self.report.entries += 1;
         Ok(())
@@ -224,11 +240,18 @@ impl Apply<'_, '_> {
         let Some(root) = self.stack.first() else {
             return false;
         };
+        // Open the first copy's folder without following a symlink; any path length works.
+        let (Some(first_parent), Some(first_name)) = (first.parent(), first.file_name()) else {
+            return false;
+        };
+        let Ok(holder) = root.dst.open_beneath(first_parent) else {
+            return false;
+        };
         nix::unistd::linkat(
-            Some(root.dst.as_fd().as_raw_fd()),
-            first.as_path(),
+            Some(holder.as_fd().as_raw_fd()),
+            first_name,
             Some(dst.as_fd().as_raw_fd()),
-            Path::new(name),
+            name,
             AtFlags::empty(),
         )
         .is_ok()

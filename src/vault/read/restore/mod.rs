@@ -23,10 +23,11 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset};
 
+use super::shown;
 use super::tree::Tree;
 use super::{newest, source_relative, version, version_at, ReadError};
 use crate::error::PathError;
-use crate::fs::FileKind;
+use crate::fs::{Dir, FileKind};
 use crate::vault::layout::{JobFolder, Resolved, VersionName};
 
 /// Which version to restore from.
@@ -70,13 +71,13 @@ impl std::fmt::Display for Conflict {
             write!(
                 f,
                 "{}: a directory is in the way (never replaced; remove it to restore here)",
-                self.path.display()
+                shown(&self.path)
             )
         } else {
             write!(
                 f,
                 "{}: exists (not replaced without --overwrite)",
-                self.path.display()
+                shown(&self.path)
             )
         }
     }
@@ -113,6 +114,8 @@ pub struct RestorePlan<'a> {
     create_to: bool,
     /// The real directory the depth-1 items live in (the version root for the whole tree).
     base: Resolved,
+    /// `base`, open.
+    base_dir: Dir,
     items: Vec<Item>,
 }
 
@@ -143,23 +146,31 @@ pub fn plan_restore<'a>(
         Which::At(t) => version_at(folder, t)?,
     };
     let tree = Tree::new(folder)?;
-    let found = tree
-        .resolve(&v, &rel)?
+    let located = tree
+        .locate(&v, &rel)?
         .ok_or_else(|| ReadError::NotInVersion {
             path: req.path.clone(),
             version: v.to_string(),
         })?;
-    let create_to = match std::fs::metadata(&req.to) {
+    let found = located.entry.clone();
+    // Not followed: restore never writes through a symlink, not even the folder named.
+    let create_to = match std::fs::symlink_metadata(&req.to) {
         Ok(m) if m.is_dir() => false,
-        Ok(_) => {
-            return Err(PathError::new(
-                &req.to,
-                io::Error::new(io::ErrorKind::AlreadyExists, "not a directory"),
-            )
-            .into())
+        Ok(m) => {
+            let why = match m.file_type().is_symlink() {
+                true => "a symlink (restore never writes through one: name the real folder)",
+                false => "not a directory",
+            };
+            return Err(
+                PathError::new(&req.to, io::Error::new(io::ErrorKind::AlreadyExists, why)).into(),
+            );
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => true,
         Err(e) => return Err(PathError::new(&req.to, e).into()),
+    };
+    let (base_dir, base) = match located.parent {
+        Some(parent) => parent,
+        None => (tree.open(&found)?, found.clone()),
     };
     let mut plan = RestorePlan {
         tree,
@@ -171,54 +182,67 @@ pub fn plan_restore<'a>(
         bytes: 0,
         overwrite: req.overwrite,
         create_to,
-        base: found.clone(),
+        base,
+        base_dir,
         items: Vec::new(),
     };
+    let dst = match create_to {
+        true => None,
+        false => Some(Dir::open(&req.to).map_err(|e| PathError::new(&req.to, e))?),
+    };
+    let source = Source {
+        dst: dst.as_ref(),
+        path: req.to.clone(),
+    };
+    let base_dir = plan.reopen_base()?;
+    let base = plan.base.clone();
     if rel.as_os_str().is_empty() {
-        plan.add_children(&found, &req.to, 1, !create_to)?;
+        plan.add_children(&found, &base_dir, &source, 1)?;
     } else {
-        plan.base = real_parent_of(&found);
         let name = rel.file_name().unwrap_or_default().to_os_string();
-        plan.add(found, name, &req.to, 1, !create_to)?;
+        plan.add(found, name, (&base_dir, &base), &source, 1)?;
     }
     Ok(plan)
 }
 
-/// The resolved real parent directory of `r` (its metadata is not needed).
-fn real_parent_of(r: &Resolved) -> Resolved {
-    Resolved {
-        version: r.version.clone(),
-        path: r.path.parent().map(Path::to_path_buf).unwrap_or_default(),
-        meta: r.meta,
-    }
+/// Where entries are planned to go: the destination folder's path and, when it exists,
+/// the folder itself (open), so existing names are looked up relative to it.
+struct Source<'d> {
+    dst: Option<&'d Dir>,
+    path: PathBuf,
 }
 
 impl RestorePlan<'_> {
-    /// Add `src` as `dst_dir/name` (and everything below it); `look` says whether the
-    /// destination folder exists, so the name may be taken.
+    /// A new fd for the base directory.
+    fn reopen_base(&self) -> Result<Dir, ReadError> {
+        self.base_dir
+            .open_beneath(Path::new(""))
+            .map_err(|e| PathError::new(self.base.full_path(self.tree.folder.root()), e).into())
+    }
+
+    /// Add `src` (a child of the real directory `parent`) as `dst/name`, and everything
+    /// below it.
     fn add(
         &mut self,
         src: Resolved,
         name: OsString,
-        dst_dir: &Path,
+        parent: (&Dir, &Resolved),
+        dst: &Source<'_>,
         depth: usize,
-        look: bool,
     ) -> Result<(), ReadError> {
-        let dst = dst_dir.join(&name);
-        let existing = if look {
-            match std::fs::symlink_metadata(&dst) {
-                Ok(m) => Some(m.file_type().is_dir()),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-                Err(e) => return Err(PathError::new(&dst, e).into()),
+        let path = dst.path.join(&name);
+        let existing = match dst.dst.map(|d| d.stat(&name)) {
+            Some(Ok(meta)) => Some(meta.kind == FileKind::Dir),
+            Some(Err(e)) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(PathError::new(&path, e).into())
             }
-        } else {
-            None
+            _ => None,
         };
         let is_dir = src.meta.kind == FileKind::Dir;
         match existing {
             Some(true) if is_dir => {}
             Some(dst_is_dir) => self.conflicts.push(Conflict {
-                path: dst.clone(),
+                path: path.clone(),
                 fatal: dst_is_dir,
             }),
             None => {}
@@ -229,27 +253,38 @@ impl RestorePlan<'_> {
         }
         self.items.push(Item {
             depth,
-            name,
+            name: name.clone(),
             src: src.clone(),
             exists: existing.is_some(),
         });
-        if is_dir {
-            self.add_children(&src, &dst, depth + 1, existing == Some(true))?;
+        if !is_dir {
+            return Ok(());
         }
-        Ok(())
+        let src_dir = self.tree.open_in(parent.0, parent.1, &src)?;
+        let below = match (existing, dst.dst) {
+            (Some(true), Some(d)) => {
+                Some(d.open_child(&name).map_err(|e| PathError::new(&path, e))?)
+            }
+            _ => None,
+        };
+        let inner = Source {
+            dst: below.as_ref(),
+            path,
+        };
+        self.add_children(&src, &src_dir, &inner, depth + 1)
     }
 
+    /// Add every child of the real directory `dir` (open as `d`) into `dst`.
     fn add_children(
         &mut self,
         dir: &Resolved,
-        dst: &Path,
+        d: &Dir,
+        dst: &Source<'_>,
         depth: usize,
-        look: bool,
     ) -> Result<(), ReadError> {
-        let (d, names) = self.tree.listing(dir)?;
-        for name in names {
-            if let Some(child) = self.tree.child(&d, dir, &name)? {
-                self.add(child, name, dst, depth, look)?;
+        for name in self.tree.names(d, dir)? {
+            if let Some(child) = self.tree.child(d, dir, &name)? {
+                self.add(child, name, (d, dir), dst, depth)?;
             }
         }
         Ok(())

@@ -227,3 +227,96 @@ fn sparse_files_stay_sparse() {
     assert_eq!(m.len(), 64 << 20);
     assert!(m.blocks() * 512 < 1 << 20, "{} blocks", m.blocks());
 }
+
+/// Make `depth` nested folders of 200-byte names below `at` (fd-relative: the path gets
+/// longer than PATH_MAX) and return the innermost one, open.
+fn deep_dir(at: &Path, depth: usize) -> crate::fs::Dir {
+    let mut dir = crate::fs::Dir::open(at).unwrap();
+    for i in 0..depth {
+        let name = format!("{i:03}-{}", "d".repeat(200));
+        nix::sys::stat::mkdirat(
+            Some(std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(
+                &dir,
+            ))),
+            name.as_str(),
+            nix::sys::stat::Mode::from_bits_truncate(0o755),
+        )
+        .unwrap();
+        dir = dir.open_child(name.as_ref()).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn hard_links_are_kept_beyond_path_max() {
+    use std::os::fd::{AsFd, AsRawFd};
+    let f = Fixture::new();
+    f.dir(0, "top").file(0, "top/short", b"x");
+    let deep = deep_dir(&f.at(0, "top"), 25);
+    let raw = deep.as_fd().as_raw_fd();
+    let fd = nix::fcntl::openat(
+        Some(raw),
+        "leaf",
+        nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_WRONLY,
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    // SAFETY: `fd` was just opened above and is closed right after.
+    nix::unistd::write(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, b"deep").unwrap();
+    nix::unistd::close(fd).unwrap();
+    // "000-…/…/leaf" is restored first; "zz" (a short path) must become a link to it.
+    let top = crate::fs::Dir::open(&f.at(0, "top")).unwrap();
+    nix::unistd::linkat(
+        Some(raw),
+        "leaf",
+        Some(top.as_fd().as_raw_fd()),
+        "zz",
+        nix::fcntl::AtFlags::empty(),
+    )
+    .unwrap();
+    f.commit(&[0]);
+    let to = f.tmp.path().join("out");
+    let report = restore(&f, &request("top", Which::Newest, &to));
+    assert_eq!(report.hard_links, 1, "{report:?}");
+    let zz = std::fs::metadata(to.join("top/zz")).unwrap();
+    assert_eq!(zz.nlink(), 2);
+    assert_eq!(std::fs::read(to.join("top/zz")).unwrap(), b"deep");
+}
+
+#[test]
+fn symlinks_planted_in_the_destination_are_never_followed() {
+    let f = Fixture::three_versions();
+    let to = f.tmp.path().join("out");
+    let outside = f.tmp.path().join("outside");
+    std::fs::create_dir_all(&to).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, to.join("a")).unwrap();
+    std::os::unix::fs::symlink(outside.join("t"), to.join("top")).unwrap();
+    let req = request(".", Which::Number(1), &to);
+    let plan = plan_restore(&f.folder, &req).unwrap();
+    let in_the_way: Vec<&Path> = plan.blocking().iter().map(|c| c.path.as_path()).collect();
+    assert_eq!(in_the_way, [to.join("a"), to.join("top")]);
+    restore(
+        &f,
+        &RestoreRequest {
+            overwrite: true,
+            ..req
+        },
+    );
+    assert!(
+        std::fs::read_dir(&outside).unwrap().next().is_none(),
+        "wrote outside"
+    );
+    assert_eq!(std::fs::read(to.join("a/x")).unwrap(), b"x1");
+    assert!(std::fs::symlink_metadata(to.join("a")).unwrap().is_dir());
+    assert!(std::fs::symlink_metadata(to.join("top")).unwrap().is_file());
+    // The destination folder itself is not followed either.
+    let link = f.tmp.path().join("link");
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    let err = plan_restore(&f.folder, &request(".", Which::Newest, &link)).unwrap_err();
+    assert!(err.to_string().contains("a symlink"), "{err}");
+    assert!(
+        std::fs::read_dir(&outside).unwrap().next().is_none(),
+        "wrote outside"
+    );
+}

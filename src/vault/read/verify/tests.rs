@@ -5,6 +5,14 @@ use std::os::unix::fs::symlink;
 use super::super::fixture::Fixture;
 use super::*;
 
+/// The fault of a [`Problem::Link`], `None` for any other problem.
+fn fault_of(p: &Problem) -> Option<LinkFault> {
+    match p {
+        Problem::Link { fault, .. } => Some(*fault),
+        _ => None,
+    }
+}
+
 fn lines(f: &Fixture) -> Vec<String> {
     verify(&f.folder).iter().map(ToString::to_string).collect()
 }
@@ -25,7 +33,7 @@ fn a_dangling_structural_link() {
     assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(problems
         .iter()
-        .all(|p| matches!(p, Problem::LinkDangling { .. })));
+        .all(|p| fault_of(p) == Some(LinkFault::Dangling)));
     assert!(
         lines(&f)[0].starts_with("V1--2026-11-23_10-01-00_+0100/keep: structural link -> ../V0--")
     );
@@ -38,7 +46,10 @@ fn a_link_to_a_link() {
     f.link(2, "deep", 1, "a/b");
     assert!(matches!(
         verify(&f.folder)[..],
-        [Problem::LinkToLink { .. }]
+        [Problem::Link {
+            fault: LinkFault::ToLink,
+            ..
+        }]
     ));
     // A target that passes through a link is not one hop either.
     f.link(2, "deeper", 1, "a/b/nothing");
@@ -46,7 +57,7 @@ fn a_link_to_a_link() {
     assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(problems
         .iter()
-        .all(|p| matches!(p, Problem::LinkToLink { .. })));
+        .all(|p| fault_of(p) == Some(LinkFault::ToLink)));
 }
 
 #[test]
@@ -78,10 +89,10 @@ fn malformed_and_forward_links() {
     let problems = verify(&f.folder);
     assert!(problems
         .iter()
-        .any(|p| matches!(p, Problem::LinkMalformed { .. })));
+        .any(|p| fault_of(p) == Some(LinkFault::Malformed)));
     assert!(problems
         .iter()
-        .any(|p| matches!(p, Problem::LinkToBadVersion { .. })));
+        .any(|p| fault_of(p) == Some(LinkFault::ToBadVersion)));
     assert_eq!(problems.len(), 2, "{problems:?}");
 }
 
@@ -179,4 +190,84 @@ fn a_corrupt_index_is_a_problem_not_a_panic() {
     std::fs::write(f.root().join(".reverberator/links/V1.tsv"), "bad\\q\n").unwrap();
     let problems = verify(&f.folder);
     assert!(problems.len() >= 2, "{problems:?}");
+}
+
+/// Every entry of the job folder, relative to it.
+fn entries(root: &Path) -> Vec<PathBuf> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            out.push(path.strip_prefix(root).unwrap().to_path_buf());
+            if std::fs::symlink_metadata(&path).unwrap().is_dir() {
+                walk(root, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+/// Damage one entry of a sound vault in one of three ways.
+fn damage(root: &Path, rel: &Path, how: usize) {
+    let path = root.join(rel);
+    let is_dir = std::fs::symlink_metadata(&path).unwrap().is_dir();
+    if is_dir {
+        std::fs::remove_dir_all(&path).unwrap();
+    } else {
+        std::fs::remove_file(&path).unwrap();
+    }
+    match how {
+        0 => {}
+        1 => std::fs::write(&path, b"garbage\\q\t\n\x00\xff").unwrap(),
+        _ => symlink("../../../../../../../etc", &path).unwrap(),
+    }
+}
+
+#[test]
+fn no_damage_makes_the_read_side_panic() {
+    let paths = entries(Fixture::three_versions().root());
+    assert!(paths.len() > 40, "{}", paths.len());
+    // One damage per entry, the kind rotating, keeps the test short.
+    for (i, rel) in paths.iter().enumerate() {
+        for how in [i % 3] {
+            let f = Fixture::three_versions();
+            if !f.root().join(rel).exists()
+                && std::fs::symlink_metadata(f.root().join(rel)).is_err()
+            {
+                continue;
+            }
+            damage(f.root(), rel, how);
+            // Each may fail; none may panic.
+            let _ = verify(&f.folder);
+            let _ = super::super::list(&f.folder);
+            let _ = super::super::diff(&f.folder, 0, 2);
+            let to = f.tmp.path().join("out");
+            let req = super::super::RestoreRequest {
+                path: ".".into(),
+                which: super::super::Which::Newest,
+                to: to.clone(),
+                overwrite: false,
+            };
+            if let Ok(plan) = super::super::plan_restore(&f.folder, &req) {
+                let _ = plan.apply(&mut |_, _| {});
+            }
+        }
+    }
+}
+
+#[test]
+fn a_links_file_naming_paths_outside_the_version_is_a_problem() {
+    let f = Fixture::three_versions();
+    std::fs::write(
+        f.root().join(".reverberator/links/V2.tsv"),
+        "a\nkeep\nmoved\ntodir\n..\n/etc\n",
+    )
+    .unwrap();
+    let problems = verify(&f.folder);
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems
+        .iter()
+        .all(|p| p.to_string().contains("is not a path inside the version")));
 }

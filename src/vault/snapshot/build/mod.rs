@@ -12,20 +12,29 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
-use nix::fcntl::AtFlags;
-use nix::sys::stat::Mode;
+mod write;
+
+use write::tolerable_lookup;
 
 use super::plan::Plan;
-use super::view::{
-    classify, join, listing, open_real, raw, read_link_at, version_dir, Child, Real,
-};
+use super::view::{classify, join, listing, open_real, raw, read_link_at, Child, Real};
 use super::{Progress, Skipped};
 use crate::change::Change;
 use crate::config::JobConfig;
 use crate::error::{IoContext, PathError};
-use crate::fs::{self, CopyError, CopyOptions, CopyOutcome, Dir, FileKind, Meta};
-use crate::vault::layout::{link_target, Resolver, VersionName};
+use crate::fs::{CopyOptions, Dir, FileKind};
+use crate::vault::layout::{Resolver, VersionName};
+
+/// Where a version being built holds a multiply-linked source file.
+pub(super) struct Sibling {
+    /// The entry, relative to the job folder.
+    pub at: PathBuf,
+    /// Copied from the source in this build (else: linked to an older version's inode,
+    /// whose size and mtime follow).
+    pub fresh: bool,
+    pub size: u64,
+    pub mtime: crate::fs::Timestamp,
+}
 
 /// What a build produced, for the commit and the index row.
 #[derive(Debug, Default)]
@@ -43,27 +52,27 @@ pub(crate) struct Output {
 }
 
 /// The previous version's counterpart of a directory being built: open, and listed.
-struct PrevDir {
+pub(super) struct PrevDir {
     real: Real,
     dir: Dir,
     kinds: HashMap<OsString, Option<FileKind>>,
 }
 
 /// The previous version's entry for one child.
-struct PrevEntry<'p> {
-    real: Real,
-    kind: FileKind,
+pub(super) struct PrevEntry<'p> {
+    pub real: Real,
+    pub kind: FileKind,
     /// The real directory holding the entry (absent for a directory reached by a link).
-    parent: Option<ParentRef<'p>>,
+    pub parent: Option<ParentRef<'p>>,
 }
 
-enum ParentRef<'p> {
+pub(super) enum ParentRef<'p> {
     Borrowed(&'p Dir),
     Owned(Dir),
 }
 
 impl PrevEntry<'_> {
-    fn parent(&self) -> Option<&Dir> {
+    pub(super) fn parent(&self) -> Option<&Dir> {
         match &self.parent {
             Some(ParentRef::Borrowed(d)) => Some(d),
             Some(ParentRef::Owned(d)) => Some(d),
@@ -71,7 +80,7 @@ impl PrevEntry<'_> {
         }
     }
 
-    fn name(&self) -> &OsStr {
+    pub(super) fn name(&self) -> &OsStr {
         self.real.path.file_name().unwrap_or(OsStr::new(""))
     }
 }
@@ -93,12 +102,12 @@ pub(crate) struct Builder<'a> {
     pub skip_in_source: Option<PathBuf>,
     pub progress: &'a Progress,
     pub out: Output,
-    /// Source (dev, ino) of multiply-linked files copied so far -> copy's path in the job
-    /// folder, so hard-linked source files stay hard-linked within the version.
-    hardlinks: HashMap<(u64, u64), PathBuf>,
+    /// Source (dev, ino) of multiply-linked files written so far -> where this version
+    /// holds it, so names sharing an inode in the source share one in the version.
+    pub(super) hardlinks: HashMap<(u64, u64), Sibling>,
 }
 
-type Res = Result<(), PathError>;
+pub(super) type Res = Result<(), PathError>;
 
 impl<'a> Builder<'a> {
     /// A builder with empty output.
@@ -168,18 +177,24 @@ impl<'a> Builder<'a> {
     }
 
     /// The path of `rel` (inside the version) below the job folder, for messages.
-    fn vault_path(&self, rel: &Path) -> PathBuf {
+    pub(super) fn vault_path(&self, rel: &Path) -> PathBuf {
         self.job.job_dir().join(&self.build_name).join(rel)
     }
 
-    fn skip(&mut self, path: &Path, reason: impl ToString) {
+    pub(super) fn skip(&mut self, path: &Path, reason: impl ToString) {
         self.out.skipped.push(Skipped {
             path: path.to_path_buf(),
             reason: reason.to_string(),
         });
     }
 
-    fn build_dir(&mut self, src: &Dir, rel: &Path, dst: &Dir, prev: Option<&PrevDir>) -> Res {
+    pub(super) fn build_dir(
+        &mut self,
+        src: &Dir,
+        rel: &Path,
+        dst: &Dir,
+        prev: Option<&PrevDir>,
+    ) -> Res {
         let entries = match src.entries() {
             Ok(e) => e,
             Err(e) => {
@@ -284,7 +299,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn prev_path(&self, rel: &Path, version: u64) -> PathBuf {
+    pub(super) fn prev_path(&self, rel: &Path, version: u64) -> PathBuf {
         let v = self
             .resolver
             .version(version)
@@ -355,7 +370,7 @@ impl<'a> Builder<'a> {
         Some(PrevDir { real, dir, kinds })
     }
 
-    fn open_prev_entry(&self, pe: &PrevEntry<'_>) -> Option<PrevDir> {
+    pub(super) fn open_prev_entry(&self, pe: &PrevEntry<'_>) -> Option<PrevDir> {
         match pe.parent() {
             Some(parent) => {
                 let dir = parent.open_child(pe.name()).ok()?;
@@ -366,7 +381,7 @@ impl<'a> Builder<'a> {
     }
 
     /// True for a top-level symlink of a referenced version 0 pointing at the live source.
-    fn is_live_reference(&self, pe: &PrevEntry<'_>, path: &Path) -> bool {
+    pub(super) fn is_live_reference(&self, pe: &PrevEntry<'_>, path: &Path) -> bool {
         if self.job.keep_full_copy || pe.kind != FileKind::Symlink {
             return false;
         }
@@ -378,204 +393,4 @@ impl<'a> Builder<'a> {
         };
         read_link_at(parent, pe.name()).is_ok_and(|t| t == self.job.source.join(path))
     }
-
-    fn real_dir(
-        &mut self,
-        src: &Dir,
-        name: &OsStr,
-        meta: &Meta,
-        path: &Path,
-        dst: &Dir,
-        pe: Option<PrevEntry<'_>>,
-    ) -> Res {
-        let child_src = match src.open_child(name) {
-            Ok(d) => d,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => {
-                self.skip(path, format!("cannot open: {e}"));
-                return Ok(());
-            }
-        };
-        nix::sys::stat::mkdirat(Some(raw(dst)), name, Mode::from_bits_truncate(0o700))
-            .map_err(io::Error::from)
-            .at(self.vault_path(path))?;
-        let child_dst = dst.open_child(name).at(self.vault_path(path))?;
-        let prev = pe.as_ref().and_then(|pe| self.open_prev_entry(pe));
-        self.build_dir(&child_src, path, &child_dst, prev.as_ref())?;
-        if let Err(e) = fs::copy_attributes(src, name, meta, dst, name, &self.opts) {
-            self.skip(path, format!("attributes not copied: {e}"));
-        }
-        self.count_new(dst, name, path)
-    }
-
-    fn structural_link(
-        &mut self,
-        src: &Dir,
-        name: &OsStr,
-        meta: &Meta,
-        path: &Path,
-        dst: &Dir,
-        pe: PrevEntry<'_>,
-    ) -> Res {
-        let version = version_dir(self.resolver, pe.real.version).at(self.vault_path(path))?;
-        let target = link_target(path, version, &pe.real.path);
-        if target.as_os_str().len() > self.symlink_max {
-            return self.real_dir(src, name, meta, path, dst, Some(pe));
-        }
-        nix::unistd::symlinkat(&target, Some(raw(dst)), name)
-            .map_err(io::Error::from)
-            .at(self.vault_path(path))?;
-        self.out.links.push(path.to_path_buf());
-        self.out
-            .refs
-            .entry(pe.real.version)
-            .or_default()
-            .push(path.to_path_buf());
-        self.count_new(dst, name, path)
-    }
-
-    fn hard_link(
-        &mut self,
-        pe: &PrevEntry<'_>,
-        src: &Dir,
-        name: &OsStr,
-        meta: &Meta,
-        path: &Path,
-        dst: &Dir,
-    ) -> Res {
-        let Some(parent) = pe.parent() else {
-            return self.copy(src, name, meta, path, dst);
-        };
-        match link_at(parent, pe.name(), dst, name) {
-            Ok(()) => Ok(()),
-            Err(Errno::EMLINK) => self.unlinkable(pe, parent, path, dst, name),
-            Err(Errno::ENOENT) => self.copy(src, name, meta, path, dst),
-            Err(e) => Err(PathError::new(self.vault_path(path), e.into())),
-        }
-    }
-
-    /// The previous inode is at the filesystem's link limit: clone its bytes (regular
-    /// files) or copy it (anything else) within the vault.
-    fn unlinkable(
-        &mut self,
-        pe: &PrevEntry<'_>,
-        parent: &Dir,
-        path: &Path,
-        dst: &Dir,
-        name: &OsStr,
-    ) -> Res {
-        let at = self.vault_path(path);
-        if pe.kind == FileKind::File {
-            let prev_meta = parent.stat(pe.name()).at(&at)?;
-            let allocated = fs::clone_file(parent, pe.name(), dst, name).at(&at)?;
-            fs::copy_attributes(parent, pe.name(), &prev_meta, dst, name, &self.opts).at(&at)?;
-            self.out.inodes += 1;
-            self.out.size += allocated;
-            return Ok(());
-        }
-        match fs::copy_entry(parent, pe.name(), dst, name, &self.opts) {
-            Ok(_) => self.count_new(dst, name, path),
-            Err(e) => Err(PathError::new(at, io::Error::other(e.to_string()))),
-        }
-    }
-
-    fn clone_with_attributes(
-        &mut self,
-        pe: &PrevEntry<'_>,
-        src: &Dir,
-        name: &OsStr,
-        meta: &Meta,
-        path: &Path,
-        dst: &Dir,
-    ) -> Res {
-        let Some(parent) = pe.parent() else {
-            return self.copy(src, name, meta, path, dst);
-        };
-        let allocated = match fs::clone_file(parent, pe.name(), dst, name) {
-            Ok(a) => a,
-            Err(e) if tolerable_lookup(&e) => return self.copy(src, name, meta, path, dst),
-            Err(e) => return Err(PathError::new(self.vault_path(path), e)),
-        };
-        if let Err(e) = fs::copy_attributes(src, name, meta, dst, name, &self.opts) {
-            self.skip(path, format!("attributes not copied: {e}"));
-        }
-        self.out.inodes += 1;
-        self.out.size += allocated;
-        Ok(())
-    }
-
-    /// Take `name` from the source: a directory with its whole subtree, anything else by
-    /// the copy engine (hard-linked source files stay hard-linked within the version).
-    fn copy(&mut self, src: &Dir, name: &OsStr, meta: &Meta, path: &Path, dst: &Dir) -> Res {
-        if meta.kind == FileKind::Dir {
-            return self.real_dir(src, name, meta, path, dst, None);
-        }
-        let key = (meta.dev, meta.ino);
-        if meta.kind == FileKind::File && meta.nlink > 1 {
-            if let Some(first) = self.hardlinks.get(&key) {
-                if link_at(self.jobdir, first.as_os_str(), dst, name).is_ok() {
-                    return Ok(());
-                }
-            }
-        }
-        match fs::copy_entry(src, name, dst, name, &self.opts) {
-            Ok(CopyOutcome::Copied { meta: m, allocated }) => {
-                self.out.inodes += 1;
-                self.out.size += allocated;
-                Progress::add(&self.progress.bytes, m.size);
-                if m.kind == FileKind::File && m.nlink > 1 {
-                    let at = self.build_name.join(path);
-                    self.hardlinks.insert((m.dev, m.ino), at);
-                }
-                Ok(())
-            }
-            Ok(CopyOutcome::Skipped { reason }) => {
-                self.skip(path, reason);
-                Ok(())
-            }
-            Err(CopyError::Vanished { .. }) => Ok(()),
-            Err(CopyError::Io { source, .. }) if vault_is_full(&source) => {
-                Err(PathError::new(self.vault_path(path), source))
-            }
-            Err(e) => {
-                self.skip(path, e);
-                Ok(())
-            }
-        }
-    }
-
-    /// Count the inode just created at `name` in `dst`.
-    fn count_new(&mut self, dst: &Dir, name: &OsStr, path: &Path) -> Res {
-        let m = dst.stat(name).at(self.vault_path(path))?;
-        self.out.inodes += 1;
-        self.out.size += m.allocated;
-        Ok(())
-    }
-}
-
-/// `linkat` without following, between two open directories.
-fn link_at(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> Result<(), Errno> {
-    nix::unistd::linkat(
-        Some(raw(src)),
-        name,
-        Some(raw(dst)),
-        dst_name,
-        AtFlags::empty(),
-    )
-}
-
-/// Errors of a lookup in an older version that mean "not there" (copy from the source).
-fn tolerable_lookup(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG | libc::ELOOP)
-    )
-}
-
-/// Errors that make every further write fail: stop the build.
-fn vault_is_full(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::ENOSPC | libc::EDQUOT | libc::EROFS)
-    )
 }

@@ -1,5 +1,6 @@
 //! The legacy rule table (a TSV with the original tool's header, typos included) ->
-//! `reverberator.toml` text.
+//! `reverberator.toml` text. It knows nothing about the vault or the daemon; the legacy
+//! format is only ever read.
 //!
 //! [`parse`] reads the table (csv crate, tab-separated; blank lines and lines starting with
 //! `#` skipped) into [`LegacyRule`]s, checking every cell and collecting every problem with
@@ -12,9 +13,12 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use super::env::EnvOverrides;
 use super::resolve::parse_duration;
-use super::{ConfigError, FsSpec, LimitExpr};
+use super::{FsSpec, LimitExpr};
+
+mod convert;
+
+pub use convert::{convert, from_path, to_toml};
 
 /// The header row, exactly as the original tool wrote it (typos included).
 pub const HEADER: [&str; 10] = [
@@ -31,7 +35,7 @@ pub const HEADER: [&str; 10] = [
 ];
 
 /// The config key each column becomes (same order as [`HEADER`]; the name is the table key).
-const KEYS: [&str; 10] = [
+pub(crate) const KEYS: [&str; 10] = [
     "",
     "source",
     "source_fs",
@@ -119,6 +123,7 @@ fn render_errors(path: &Path, errors: &[LegacyError]) -> String {
 
 /// Read the table's text into checked rules, or every problem found.
 pub fn parse(text: &str) -> Result<Vec<LegacyRule>, Vec<LegacyError>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines: Vec<&str> = text.split('\n').collect();
     let uncommented = blank_comments(&lines);
     let mut reader = csv::ReaderBuilder::new()
@@ -198,12 +203,12 @@ fn line_of(text: &str, offset: u64) -> usize {
     bytes[..end].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
-fn err(line: usize, col: usize, message: String) -> LegacyError {
+pub(crate) fn err(line: usize, col: usize, message: String) -> LegacyError {
     LegacyError { line, col, message }
 }
 
 /// 1-based character column where cell `index` starts on the raw line (tab-separated).
-fn cell_col(raw_line: &str, index: usize) -> usize {
+pub(crate) fn cell_col(raw_line: &str, index: usize) -> usize {
     raw_line
         .split('\t')
         .take(index)
@@ -368,128 +373,11 @@ fn fs_spec(t: &str) -> Result<Option<String>, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Render rules as config text (no `#:schema` line: where the schema lives depends on
-/// where the output goes).
-pub fn to_toml(rules: &[LegacyRule], origin: &str) -> String {
-    let mut out = format!("# Converted from {origin} by `reverberator convert-rules`.\n");
-    out.push_str(
-        "# Empty cells were left out: those keys take the [defaults] / built-in values.\n",
-    );
-    for r in rules {
-        out.push('\n');
-        out.push_str(&render_rule(r));
-    }
-    out
-}
-
-fn render_rule(r: &LegacyRule) -> String {
-    let mut s = format!(
-        "[jobs.{}]\n",
-        toml_edit::Key::new(r.name.as_str()).display_repr()
-    );
-    let mut kv = |k: &str, v: String| s.push_str(&format!("{k} = {v}\n"));
-    let q = |t: &str| toml::Value::String(t.to_owned()).to_string();
-    kv("source", q(&r.source));
-    kv("vault", q(&r.vault));
-    let strings = [
-        ("source_fs", &r.source_fs),
-        ("vault_fs", &r.vault_fs),
-        ("settle", &r.settle),
-        ("vault_limit", &r.vault_limit),
-    ];
-    for (k, v) in strings {
-        if let Some(v) = v {
-            kv(k, q(v));
-        }
-    }
-    if let Some(n) = r.keep_versions {
-        kv("keep_versions", n.to_string());
-    }
-    for (k, v) in [
-        ("keep_full_copy", r.keep_full_copy),
-        ("attributes_only", r.attributes_only),
-    ] {
-        if let Some(b) = v {
-            kv(k, b.to_string());
-        }
-    }
-    s
-}
-
-/// Parse, render, then load the rendered text with the real loader (no environment, paths
-/// assumed present) and report its errors against the rows they came from.
-pub fn convert(text: &str, origin: &str) -> Result<String, Vec<LegacyError>> {
-    let rules = parse(text)?;
-    let toml = to_toml(&rules, origin);
-    let probe = Path::new("/converted/reverberator.toml");
-    match super::load::from_str(&toml, probe, &EnvOverrides::none(), &|_| true) {
-        Ok(_) => Ok(toml),
-        Err(ConfigError::Invalid { problems, .. }) => Err(problems
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| back_to_row(d, &rules, text))
-            .collect()),
-        Err(e) => Err(vec![err(1, 1, e.to_string())]),
-    }
-}
-
-/// A loader diagnostic about `jobs.NAME.KEY` -> the row of NAME, the column of KEY.
-fn back_to_row(d: &super::Diagnostic, rules: &[LegacyRule], text: &str) -> LegacyError {
-    let key = d.key.as_deref().unwrap_or("");
-    let rule = rules
-        .iter()
-        .filter(|r| key_rest(key, &r.name).is_some())
-        .max_by_key(|r| r.name.len());
-    let Some(rule) = rule else {
-        return err(1, 1, d.message.clone());
-    };
-    let field = key_rest(key, &rule.name).unwrap_or("");
-    let index = KEYS
-        .iter()
-        .position(|k| !k.is_empty() && *k == field)
-        .unwrap_or(0);
-    let raw = text
-        .split('\n')
-        .nth(rule.line.saturating_sub(1))
-        .unwrap_or("");
-    err(
-        rule.line,
-        cell_col(raw, index),
-        format!("`{}`: {}", HEADER[index], d.message),
-    )
-}
-
-/// For `jobs.NAME` or `jobs.NAME.KEY`: `Some("")` or `Some("KEY")`.
-fn key_rest<'k>(key: &'k str, name: &str) -> Option<&'k str> {
-    let rest = key.strip_prefix("jobs.")?.strip_prefix(name)?;
-    match rest.strip_prefix('.') {
-        Some(field) => Some(field),
-        None if rest.is_empty() => Some(""),
-        None => None,
-    }
-}
-
-/// Read and convert the TSV at `path`.
-pub fn from_path(path: &Path) -> Result<String, LegacyConvertError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LegacyConvertError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let origin = path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    convert(&text, &origin).map_err(|errors| LegacyConvertError::Invalid {
-        path: path.to_path_buf(),
-        errors,
-    })
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn table(rows: &[&str]) -> String {
+    pub(crate) fn table(rows: &[&str]) -> String {
         let mut t = HEADER.join("\t");
         t.push('\n');
         for r in rows {
@@ -567,6 +455,17 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_and_crlf_are_accepted() {
+        let t = format!(
+            "\u{feff}{}",
+            table(&["a\t/s\t\t5\t/v\tFalse\t\t\t\t"]).replace('\n', "\r\n")
+        );
+        let rules = parse(&t).unwrap();
+        assert_eq!(rules[0].vault, "/v");
+        assert_eq!(rules[0].keep_full_copy, Some(false));
+    }
+
+    #[test]
     fn booleans_any_case() {
         for (t, b) in [
             ("TRUE", true),
@@ -578,26 +477,5 @@ mod tests {
             assert_eq!(boolean(t), Ok(Some(b)));
         }
         assert!(boolean("y").is_err());
-    }
-
-    #[test]
-    fn loader_errors_come_back_to_the_row() {
-        let t = table(&["a\t/s\t\t\t/s\t\t\t\t\t"]);
-        let errs = convert(&t, "t.tsv").unwrap_err();
-        assert_eq!(errs.len(), 1);
-        assert_eq!((errs[0].line, errs[0].col), (2, 8));
-        assert!(errs[0]
-            .message
-            .starts_with("`Vault Path`: `vault` is the same folder"));
-    }
-
-    #[test]
-    fn names_are_quoted_when_needed() {
-        let t = table(&["my docs\t/s\t\t30s\t/v\t\t\t\t\t"]);
-        let out = convert(&t, "t.tsv").unwrap();
-        assert!(
-            out.contains("[jobs.\"my docs\"]\nsource = \"/s\"\nvault = \"/v\"\nsettle = \"30s\"\n"),
-            "{out}"
-        );
     }
 }

@@ -1,0 +1,301 @@
+//! JobMachine driven from data: each script is a list of (time in ms, input, expected
+//! actions, expected state) with injected time; settle = 300 ms, max_settle = 1000 ms.
+
+use super::*;
+
+#[derive(Debug, Clone, Copy)]
+enum In {
+    Start,
+    /// A change to this many distinct paths.
+    Fs(usize),
+    Tick,
+    Committed,
+    Unchanged,
+    Failed,
+    Overflow,
+    WatchLimit,
+    Unmount,
+    Remount,
+}
+use In::*;
+
+/// (ms since t0, input, actions rendered as text, state name after).
+type Step = (u64, In, &'static [&'static str], &'static str);
+
+struct Script {
+    name: &'static str,
+    rescan_ms: Option<u64>,
+    steps: &'static [Step],
+}
+
+const STARTED: [Step; 2] = [
+    (0, Start, &["rescan:Start"], "starting"),
+    (5, Unchanged, &[], "watching"),
+];
+
+const SCRIPTS: &[Script] = &[
+    Script {
+        name: "settle restarts on each change",
+        rescan_ms: None,
+        steps: &[
+            STARTED[0],
+            STARTED[1],
+            (10, Fs(1), &["deadline@310"], "settling"),
+            (200, Fs(1), &["deadline@500"], "settling"),
+            (310, Tick, &["deadline@500"], "settling"),
+            (500, Tick, &["snapshot:2"], "snapshotting"),
+            (600, Committed, &[], "watching"),
+        ],
+    },
+    Script {
+        name: "max_settle forces a snapshot during continuous change",
+        rescan_ms: None,
+        steps: &[
+            STARTED[0],
+            STARTED[1],
+            (100, Fs(1), &["deadline@400"], "settling"),
+            (350, Fs(1), &["deadline@650"], "settling"),
+            (600, Fs(1), &["deadline@900"], "settling"),
+            (850, Fs(1), &["deadline@1100"], "settling"),
+            (1050, Fs(1), &["deadline@1100"], "settling"),
+            (1100, Tick, &["snapshot:5"], "snapshotting"),
+        ],
+    },
+    Script {
+        name: "changes during a snapshot start the next ChangeSet",
+        rescan_ms: None,
+        steps: &[
+            STARTED[0],
+            STARTED[1],
+            (10, Fs(2), &["deadline@310"], "settling"),
+            (310, Tick, &["snapshot:2"], "snapshotting"),
+            (400, Fs(3), &[], "snapshotting"),
+            (450, Tick, &[], "snapshotting"),
+            (500, Committed, &["deadline@700"], "settling"),
+            (700, Tick, &["snapshot:3"], "snapshotting"),
+            (720, Committed, &[], "watching"),
+        ],
+    },
+    Script {
+        name: "a late snapshot is taken right after the worker finishes",
+        rescan_ms: None,
+        steps: &[
+            STARTED[0],
+            STARTED[1],
+            (10, Fs(1), &["deadline@310"], "settling"),
+            (310, Tick, &["snapshot:1"], "snapshotting"),
+            (320, Fs(1), &[], "snapshotting"),
+            (2000, Committed, &["snapshot:1"], "snapshotting"),
+        ],
+    },
+    Script {
+        name: "changes during the start scan settle after it",
+        rescan_ms: None,
+        steps: &[
+            (0, Start, &["rescan:Start"], "starting"),
+            (50, Fs(1), &[], "starting"),
+            (60, Tick, &[], "starting"),
+            (100, Committed, &["deadline@350"], "settling"),
+        ],
+    },
+    Script {
+        name: "overflow: a delta scan replaces the pending changes",
+        rescan_ms: None,
+        steps: &[
+            STARTED[0],
+            STARTED[1],
+            (10, Fs(4), &["deadline@310"], "settling"),
+            (
+                20,
+                Overflow,
+                &["journal:overflow", "rescan:Overflow"],
+                "snapshotting",
+            ),
+            (30, Fs(1), &[], "snapshotting"),
+            (90, Committed, &["deadline@330"], "settling"),
+        ],
+    },
+    Script {
+        name: "overflow during a snapshot scans after it",
+        rescan_ms: None,
+        steps: &[
+            STARTED[0],
+            STARTED[1],
+            (10, Fs(1), &["deadline@310"], "settling"),
+            (310, Tick, &["snapshot:1"], "snapshotting"),
+            (320, Overflow, &["journal:overflow"], "snapshotting"),
+            (400, Committed, &["rescan:Overflow"], "snapshotting"),
+            (500, Unchanged, &[], "watching"),
+        ],
+    },
+    Script {
+        name: "a failure is journaled and retried by a scan",
+        rescan_ms: None,
+        steps: &[
+            STARTED[0],
+            STARTED[1],
+            (10, Fs(1), &["deadline@310"], "settling"),
+            (310, Tick, &["snapshot:1"], "snapshotting"),
+            (
+                400,
+                Failed,
+                &["journal:error", "deadline@30400"],
+                "watching",
+            ),
+            (1000, Tick, &["deadline@30400"], "watching"),
+            (30400, Tick, &["rescan:Retry"], "snapshotting"),
+            (30500, Committed, &[], "watching"),
+        ],
+    },
+    Script {
+        name: "rescan_interval runs a scan when due",
+        rescan_ms: Some(5000),
+        steps: &[
+            (0, Start, &["rescan:Start"], "starting"),
+            (5, Unchanged, &["deadline@5000"], "watching"),
+            (5000, Tick, &["rescan:Interval"], "snapshotting"),
+            (5100, Unchanged, &["deadline@10000"], "watching"),
+            (6000, Fs(1), &["deadline@6300"], "settling"),
+        ],
+    },
+    Script {
+        name: "the watch limit falls back to periodic scans",
+        rescan_ms: None,
+        steps: &[
+            STARTED[0],
+            STARTED[1],
+            (10, WatchLimit, &["deadline@60010"], "watching"),
+            (60010, Tick, &["rescan:WatchLimit"], "snapshotting"),
+            (60100, Unchanged, &["deadline@120010"], "watching"),
+        ],
+    },
+    Script {
+        name: "halt discards pending changes and ignores events",
+        rescan_ms: None,
+        steps: &[
+            STARTED[0],
+            STARTED[1],
+            (10, Fs(3), &["deadline@310"], "settling"),
+            (20, Unmount, &["halt:source"], "halted-unmounted"),
+            (30, Fs(1), &[], "halted-unmounted"),
+            (400, Tick, &[], "halted-unmounted"),
+            (500, Unmount, &[], "halted-unmounted"),
+            (600, Remount, &["resume", "rescan:Resume"], "starting"),
+            (700, Committed, &[], "watching"),
+        ],
+    },
+    Script {
+        name: "halt during a snapshot: the worker finishes, nothing follows",
+        rescan_ms: None,
+        steps: &[
+            STARTED[0],
+            STARTED[1],
+            (10, Fs(1), &["deadline@310"], "settling"),
+            (310, Tick, &["snapshot:1"], "snapshotting"),
+            (320, Unmount, &["halt:source"], "halted-unmounted"),
+            (330, Committed, &[], "halted-unmounted"),
+            (340, Remount, &["resume", "rescan:Resume"], "starting"),
+        ],
+    },
+    Script {
+        name: "a coalesced-away burst commits nothing",
+        rescan_ms: None,
+        steps: &[STARTED[0], STARTED[1], (10, Fs(0), &[], "watching")],
+    },
+];
+
+fn render(actions: &[Action], t0: Instant) -> Vec<String> {
+    actions
+        .iter()
+        .map(|a| match a {
+            Action::Deadline(t) => format!("deadline@{}", (*t - t0).as_millis()),
+            Action::Snapshot(set) => format!("snapshot:{}", set.len()),
+            Action::Rescan(r) => format!("rescan:{r:?}"),
+            Action::Halt { side, .. } => format!("halt:{}", side.as_str()),
+            Action::Resume => "resume".to_owned(),
+            Action::Journal(Note::Overflow) => "journal:overflow".to_owned(),
+            Action::Journal(Note::Error(_)) => "journal:error".to_owned(),
+        })
+        .collect()
+}
+
+fn feed(m: &mut JobMachine, input: In, now: Instant, counter: &mut usize) -> Vec<Action> {
+    match input {
+        Start => m.start(now),
+        Fs(n) => {
+            let changes = (0..n)
+                .map(|_| {
+                    *counter += 1;
+                    (format!("f{counter}").into(), Change::Modified)
+                })
+                .collect();
+            m.on_fs(changes, now)
+        }
+        Tick => m.on_tick(now),
+        Committed => m.on_done(Done::Committed(format!("V{counter}")), now),
+        Unchanged => m.on_done(Done::Unchanged(None), now),
+        Failed => m.on_done(Done::Failed("disk full".into()), now),
+        Overflow => m.on_overflow(now),
+        WatchLimit => m.on_watch_limit(now),
+        Unmount => m.on_mount(halted(), now),
+        Remount => m.on_mount(MountState::Ready, now),
+    }
+}
+
+fn halted() -> MountState {
+    MountState::Halted {
+        side: Side::Source,
+        awaiting: "uuid=1234".into(),
+        reason: "source unmounted".into(),
+    }
+}
+
+fn run(script: &Script) -> Result<(), String> {
+    let t0 = Instant::now();
+    let mut m = JobMachine::new(Timing {
+        settle: Duration::from_millis(300),
+        max_settle: Duration::from_millis(1000),
+        rescan_interval: script.rescan_ms.map(Duration::from_millis),
+    });
+    let mut counter = 0;
+    for (i, (ms, input, want, state)) in script.steps.iter().enumerate() {
+        let now = t0 + Duration::from_millis(*ms);
+        let got = render(&feed(&mut m, *input, now, &mut counter), t0);
+        if got != *want || m.state().name() != *state {
+            return Err(format!(
+                "{}: step {i} ({input:?} at {ms}ms): got {got:?} in {}, want {want:?} in {state}",
+                script.name,
+                m.state().name()
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn scripts() {
+    let failures: Vec<String> = SCRIPTS.iter().filter_map(|s| run(s).err()).collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn status_view_follows_the_machine() {
+    let t0 = Instant::now();
+    let mut m = JobMachine::new(Timing {
+        settle: Duration::from_millis(300),
+        max_settle: Duration::from_millis(1000),
+        rescan_interval: None,
+    });
+    m.start(t0);
+    assert!(m.is_busy());
+    assert_eq!(m.deadline(), None);
+    m.on_done(Done::Committed("V0--x".into()), t0);
+    assert_eq!(m.newest(), Some("V0--x"));
+    m.on_fs(vec![("a".into(), Change::Created)], t0);
+    assert_eq!(m.pending_len(), 1);
+    assert_eq!(m.deadline(), Some(t0 + Duration::from_millis(300)));
+    assert_eq!(m.snapshot_deadline(), Some(t0 + Duration::from_millis(300)));
+    assert_eq!(m.scan_deadline(), None);
+    m.on_done(Done::Unchanged(None), t0);
+    assert_eq!(m.newest(), Some("V0--x"));
+}

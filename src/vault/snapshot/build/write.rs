@@ -1,0 +1,271 @@
+//! Writing one entry of a version being built: a real directory, a structural link, a
+//! hard link to the previous version (with the `EMLINK` fallback), a clone for an
+//! attribute-only change, or a copy from the source (hard-linked source files stay
+//! hard-linked). The decisions are made in the parent module; this only carries them out.
+
+use std::ffi::OsStr;
+use std::io;
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::AtFlags;
+use nix::sys::stat::Mode;
+
+use std::collections::hash_map::Entry;
+
+use super::{Builder, PrevEntry, Res, Sibling};
+use crate::error::{IoContext, PathError};
+use crate::fs::{self, CopyError, CopyOutcome, Dir, FileKind, Meta};
+use crate::vault::layout::link_target;
+use crate::vault::snapshot::view::{raw, version_dir};
+use crate::vault::snapshot::Progress;
+
+impl Builder<'_> {
+    pub(super) fn real_dir(
+        &mut self,
+        src: &Dir,
+        name: &OsStr,
+        meta: &Meta,
+        path: &Path,
+        dst: &Dir,
+        pe: Option<PrevEntry<'_>>,
+    ) -> Res {
+        let child_src = match src.open_child(name) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                self.skip(path, format!("cannot open: {e}"));
+                return Ok(());
+            }
+        };
+        nix::sys::stat::mkdirat(Some(raw(dst)), name, Mode::from_bits_truncate(0o700))
+            .map_err(io::Error::from)
+            .at(self.vault_path(path))?;
+        let child_dst = dst.open_child(name).at(self.vault_path(path))?;
+        let prev = pe.as_ref().and_then(|pe| self.open_prev_entry(pe));
+        self.build_dir(&child_src, path, &child_dst, prev.as_ref())?;
+        if let Err(e) = fs::copy_attributes(src, name, meta, dst, name, &self.opts) {
+            self.skip(path, format!("attributes not copied: {e}"));
+        }
+        self.count_new(dst, name, path)
+    }
+
+    pub(super) fn structural_link(
+        &mut self,
+        src: &Dir,
+        name: &OsStr,
+        meta: &Meta,
+        path: &Path,
+        dst: &Dir,
+        pe: PrevEntry<'_>,
+    ) -> Res {
+        let version = version_dir(self.resolver, pe.real.version).at(self.vault_path(path))?;
+        let target = link_target(path, version, &pe.real.path);
+        if target.as_os_str().len() > self.symlink_max {
+            return self.real_dir(src, name, meta, path, dst, Some(pe));
+        }
+        nix::unistd::symlinkat(&target, Some(raw(dst)), name)
+            .map_err(io::Error::from)
+            .at(self.vault_path(path))?;
+        self.out.links.push(path.to_path_buf());
+        self.out
+            .refs
+            .entry(pe.real.version)
+            .or_default()
+            .push(path.to_path_buf());
+        self.count_new(dst, name, path)
+    }
+
+    pub(super) fn hard_link(
+        &mut self,
+        pe: &PrevEntry<'_>,
+        src: &Dir,
+        name: &OsStr,
+        meta: &Meta,
+        path: &Path,
+        dst: &Dir,
+    ) -> Res {
+        let Some(parent) = pe.parent() else {
+            return self.copy(src, name, meta, path, dst);
+        };
+        if self.link_to_sibling(meta, dst, name) {
+            return Ok(());
+        }
+        match link_at(parent, pe.name(), dst, name) {
+            Ok(()) => {
+                if meta.kind == FileKind::File && meta.nlink > 1 {
+                    let old = parent.stat(pe.name()).ok();
+                    self.note_source_inode(meta, path, old.as_ref());
+                }
+                Ok(())
+            }
+            Err(Errno::EMLINK) => self.unlinkable(pe, parent, path, dst, name),
+            Err(Errno::ENOENT) => self.copy(src, name, meta, path, dst),
+            Err(e) => Err(PathError::new(self.vault_path(path), e.into())),
+        }
+    }
+
+    /// A multiply-linked source file already written into this version under another
+    /// name: link `name` to that entry, so the names that share an inode in the source
+    /// share one in the version. Only when that entry has the source's current content:
+    /// copied in this build, or linked to an older inode whose size and mtime still match
+    /// (a new name of an unchanged file). True when done.
+    fn link_to_sibling(&self, meta: &Meta, dst: &Dir, name: &OsStr) -> bool {
+        if meta.kind != FileKind::File || meta.nlink < 2 {
+            return false;
+        }
+        let Some(sib) = self.hardlinks.get(&(meta.dev, meta.ino)) else {
+            return false;
+        };
+        let current = sib.fresh || (sib.size == meta.size && sib.mtime == meta.mtime);
+        current && link_at(self.jobdir, sib.at.as_os_str(), dst, name).is_ok()
+    }
+
+    /// Remember where this version holds the source inode `meta` (multiply-linked files):
+    /// `old` is the older version's inode it was linked to, `None` for a fresh copy.
+    fn note_source_inode(&mut self, meta: &Meta, path: &Path, old: Option<&Meta>) {
+        if meta.kind != FileKind::File || meta.nlink < 2 {
+            return;
+        }
+        let sib = Sibling {
+            at: self.build_name.join(path),
+            fresh: old.is_none(),
+            size: old.map_or(meta.size, |m| m.size),
+            mtime: old.map_or(meta.mtime, |m| m.mtime),
+        };
+        match self.hardlinks.entry((meta.dev, meta.ino)) {
+            Entry::Vacant(v) => {
+                v.insert(sib);
+            }
+            // A fresh copy is the better target for later names.
+            Entry::Occupied(mut o) if sib.fresh && !o.get().fresh => {
+                o.insert(sib);
+            }
+            Entry::Occupied(_) => {}
+        }
+    }
+
+    /// The previous inode is at the filesystem's link limit: clone its bytes (regular
+    /// files) or copy it (anything else) within the vault.
+    fn unlinkable(
+        &mut self,
+        pe: &PrevEntry<'_>,
+        parent: &Dir,
+        path: &Path,
+        dst: &Dir,
+        name: &OsStr,
+    ) -> Res {
+        let at = self.vault_path(path);
+        if pe.kind == FileKind::File {
+            let prev_meta = parent.stat(pe.name()).at(&at)?;
+            let allocated = fs::clone_file(parent, pe.name(), dst, name).at(&at)?;
+            fs::copy_attributes(parent, pe.name(), &prev_meta, dst, name, &self.opts).at(&at)?;
+            self.out.inodes += 1;
+            self.out.size += allocated;
+            return Ok(());
+        }
+        match fs::copy_entry(parent, pe.name(), dst, name, &self.opts) {
+            Ok(_) => self.count_new(dst, name, path),
+            Err(e) => Err(PathError::new(at, io::Error::other(e.to_string()))),
+        }
+    }
+
+    pub(super) fn clone_with_attributes(
+        &mut self,
+        pe: &PrevEntry<'_>,
+        src: &Dir,
+        name: &OsStr,
+        meta: &Meta,
+        path: &Path,
+        dst: &Dir,
+    ) -> Res {
+        let Some(parent) = pe.parent() else {
+            return self.copy(src, name, meta, path, dst);
+        };
+        let allocated = match fs::clone_file(parent, pe.name(), dst, name) {
+            Ok(a) => a,
+            Err(e) if tolerable_lookup(&e) => return self.copy(src, name, meta, path, dst),
+            Err(e) => return Err(PathError::new(self.vault_path(path), e)),
+        };
+        if let Err(e) = fs::copy_attributes(src, name, meta, dst, name, &self.opts) {
+            self.skip(path, format!("attributes not copied: {e}"));
+        }
+        self.out.inodes += 1;
+        self.out.size += allocated;
+        Ok(())
+    }
+
+    /// Take `name` from the source: a directory with its whole subtree, anything else by
+    /// the copy engine (hard-linked source files stay hard-linked within the version).
+    pub(super) fn copy(
+        &mut self,
+        src: &Dir,
+        name: &OsStr,
+        meta: &Meta,
+        path: &Path,
+        dst: &Dir,
+    ) -> Res {
+        if meta.kind == FileKind::Dir {
+            return self.real_dir(src, name, meta, path, dst, None);
+        }
+        if self.link_to_sibling(meta, dst, name) {
+            return Ok(());
+        }
+        match fs::copy_entry(src, name, dst, name, &self.opts) {
+            Ok(CopyOutcome::Copied { meta: m, allocated }) => {
+                self.out.inodes += 1;
+                self.out.size += allocated;
+                Progress::add(&self.progress.bytes, m.size);
+                self.note_source_inode(&m, path, None);
+                Ok(())
+            }
+            Ok(CopyOutcome::Skipped { reason }) => {
+                self.skip(path, reason);
+                Ok(())
+            }
+            Err(CopyError::Vanished { .. }) => Ok(()),
+            Err(CopyError::Io { source, .. }) if vault_is_full(&source) => {
+                Err(PathError::new(self.vault_path(path), source))
+            }
+            Err(e) => {
+                self.skip(path, e);
+                Ok(())
+            }
+        }
+    }
+
+    /// Count the inode just created at `name` in `dst`.
+    pub(super) fn count_new(&mut self, dst: &Dir, name: &OsStr, path: &Path) -> Res {
+        let m = dst.stat(name).at(self.vault_path(path))?;
+        self.out.inodes += 1;
+        self.out.size += m.allocated;
+        Ok(())
+    }
+}
+
+/// `linkat` without following, between two open directories.
+pub(super) fn link_at(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> Result<(), Errno> {
+    nix::unistd::linkat(
+        Some(raw(src)),
+        name,
+        Some(raw(dst)),
+        dst_name,
+        AtFlags::empty(),
+    )
+}
+
+/// Errors of a lookup in an older version that mean "not there" (copy from the source).
+pub(super) fn tolerable_lookup(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG | libc::ELOOP)
+    )
+}
+
+/// Errors that make every further write fail: stop the build.
+fn vault_is_full(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSPC | libc::EDQUOT | libc::EROFS)
+    )
+}

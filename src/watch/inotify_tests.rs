@@ -1,0 +1,271 @@
+//! The watcher on real temp trees: each test changes the tree and waits (with a timeout)
+//! until the expected events have been drained.
+
+use super::*;
+use crate::change::ChangeSet;
+use std::fs;
+use std::io::Write;
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    outside: PathBuf,
+    watcher: Watcher,
+    seen: Vec<WatchEvent>,
+}
+
+fn fixture_with(filter: Filter, prepare: impl FnOnce(&Path)) -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("src");
+    let outside = tmp.path().join("outside");
+    fs::create_dir(&root).unwrap();
+    fs::create_dir(&outside).unwrap();
+    prepare(&root);
+    let watcher = Watcher::new(&root, filter).unwrap();
+    Fixture {
+        _tmp: tmp,
+        root,
+        outside,
+        watcher,
+        seen: Vec::new(),
+    }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(Filter::default(), |_| {})
+}
+
+impl Fixture {
+    /// Drain (and flush expired move waits) until `done` holds for everything seen, or
+    /// fail after 5 s.
+    fn wait_for(&mut self, what: &str, done: impl Fn(&[WatchEvent]) -> bool) {
+        let limit = Instant::now() + Duration::from_secs(5);
+        loop {
+            let now = Instant::now();
+            let mut batch = self.watcher.drain(now).unwrap();
+            batch.extend(self.watcher.flush(now));
+            self.seen.extend(batch);
+            if done(&self.seen) {
+                return;
+            }
+            assert!(
+                now < limit,
+                "timed out waiting for {what}; saw {:?}",
+                self.seen
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn changes(&self) -> ChangeSet {
+        let mut set = ChangeSet::new();
+        for e in &self.seen {
+            if let Some((p, c)) = e.to_change() {
+                set.record(p, c);
+            }
+        }
+        set
+    }
+}
+
+fn has(events: &[WatchEvent], want: &WatchEvent) -> bool {
+    events.contains(want)
+}
+
+fn created(p: &str, dir: bool) -> WatchEvent {
+    WatchEvent::Created {
+        path: p.into(),
+        dir,
+    }
+}
+
+#[test]
+fn setup_watches_every_folder_but_excluded_and_ignored() {
+    let filter = Filter {
+        excludes: Excludes::new(&["skip"]).unwrap(),
+        ignored: vec![PathBuf::from("vault")],
+    };
+    let f = fixture_with(filter, |root| {
+        for d in ["a/b", "a/skip/x", "vault/j", "c"] {
+            fs::create_dir_all(root.join(d)).unwrap();
+        }
+    });
+    // "", a, a/b, c
+    assert_eq!(f.watcher.watch_count(), 4);
+    assert!(f.watcher.limit_error().is_none());
+}
+
+#[test]
+fn mkdir_p_then_touch_is_not_missed() {
+    let mut f = fixture();
+    fs::create_dir_all(f.root.join("a/b/c")).unwrap();
+    fs::write(f.root.join("a/b/c/f"), b"x").unwrap();
+    f.wait_for("a/b/c/f", |e| {
+        has(e, &created("a", true))
+            && e.iter().any(|x| {
+                x.to_change()
+                    .is_some_and(|(p, _)| p == Path::new("a/b/c/f"))
+            })
+    });
+    assert_eq!(f.watcher.watch_count(), 4);
+    // A later change deep inside is seen through the new watches.
+    fs::write(f.root.join("a/b/c/g"), b"y").unwrap();
+    f.wait_for("a/b/c/g", |e| has(e, &created("a/b/c/g", false)));
+    assert_eq!(render(&f.changes()), vec!["a C"]);
+}
+
+#[test]
+fn modify_without_close_is_reported() {
+    let mut f = fixture_with(Filter::default(), |root| {
+        fs::write(root.join("f"), b"1").unwrap()
+    });
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(f.root.join("f"))
+        .unwrap();
+    file.write_all(b"2").unwrap();
+    f.wait_for("IN_MODIFY", |e| {
+        has(e, &WatchEvent::Modified { path: "f".into() })
+    });
+    drop(file);
+}
+
+#[test]
+fn chmod_and_delete() {
+    let mut f = fixture_with(Filter::default(), |root| {
+        fs::write(root.join("f"), b"1").unwrap();
+        fs::create_dir_all(root.join("d/e")).unwrap();
+    });
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(f.root.join("f"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::remove_dir_all(f.root.join("d")).unwrap();
+    f.wait_for("attrib and delete", |e| {
+        has(e, &WatchEvent::Attrib { path: "f".into() })
+            && has(
+                e,
+                &WatchEvent::Deleted {
+                    path: "d".into(),
+                    dir: true,
+                },
+            )
+    });
+    assert_eq!(f.watcher.watch_count(), 1);
+    assert_eq!(render(&f.changes()), vec!["d D", "f A"]);
+}
+
+#[test]
+fn rename_inside_keeps_watches_under_the_new_path() {
+    let mut f = fixture_with(Filter::default(), |root| {
+        fs::create_dir_all(root.join("d/sub")).unwrap();
+    });
+    fs::rename(f.root.join("d"), f.root.join("e")).unwrap();
+    f.wait_for("the move", |e| {
+        has(
+            e,
+            &WatchEvent::Moved {
+                from: "d".into(),
+                to: "e".into(),
+                dir: true,
+            },
+        )
+    });
+    fs::write(f.root.join("e/sub/new"), b"n").unwrap();
+    f.wait_for("a file under the new path", |e| {
+        has(e, &created("e/sub/new", false))
+    });
+    assert_eq!(render(&f.changes()), vec!["d D", "e <d", "e/sub/new C"]);
+}
+
+#[test]
+fn moved_out_is_deleted_and_its_watches_dropped() {
+    let mut f = fixture_with(Filter::default(), |root| {
+        fs::create_dir_all(root.join("d/sub")).unwrap();
+    });
+    assert_eq!(f.watcher.watch_count(), 3);
+    fs::rename(f.root.join("d"), f.outside.join("d")).unwrap();
+    f.wait_for("the move out", |e| {
+        has(
+            e,
+            &WatchEvent::Deleted {
+                path: "d".into(),
+                dir: true,
+            },
+        )
+    });
+    assert_eq!(f.watcher.watch_count(), 1);
+    // Changes in the moved-out folder are not reported.
+    fs::write(f.outside.join("d/sub/x"), b"x").unwrap();
+    fs::write(f.root.join("marker"), b"m").unwrap();
+    f.wait_for("marker", |e| has(e, &created("marker", false)));
+    assert!(!f
+        .seen
+        .iter()
+        .any(|e| matches!(e, WatchEvent::Created { path, .. } if path.ends_with("x"))));
+}
+
+#[test]
+fn moved_in_from_outside_is_listed_whole() {
+    let mut f = fixture();
+    fs::create_dir_all(f.outside.join("m/n")).unwrap();
+    fs::write(f.outside.join("m/n/file"), b"z").unwrap();
+    fs::rename(f.outside.join("m"), f.root.join("m")).unwrap();
+    f.wait_for("moved in", |e| {
+        has(
+            e,
+            &WatchEvent::MovedIn {
+                path: "m".into(),
+                dir: true,
+            },
+        ) && has(e, &created("m/n/file", false))
+    });
+    assert_eq!(f.watcher.watch_count(), 3);
+}
+
+#[test]
+fn editor_save_ends_as_one_modified_file() {
+    let mut f = fixture_with(Filter::default(), |root| {
+        fs::write(root.join("doc.txt"), b"old").unwrap()
+    });
+    fs::write(f.root.join(".doc.txt.swp"), b"new").unwrap();
+    fs::rename(f.root.join(".doc.txt.swp"), f.root.join("doc.txt")).unwrap();
+    f.wait_for("the rename", |e| {
+        e.iter().any(|x| matches!(x, WatchEvent::Moved { .. }))
+    });
+    assert_eq!(render(&f.changes()), vec!["doc.txt M"]);
+}
+
+#[test]
+fn excluded_paths_report_nothing() {
+    let filter = Filter {
+        excludes: Excludes::new(&["*.tmp"]).unwrap(),
+        ignored: vec![],
+    };
+    let mut f = fixture_with(filter, |_| {});
+    fs::write(f.root.join("x.tmp"), b"1").unwrap();
+    fs::rename(f.root.join("x.tmp"), f.root.join("kept")).unwrap();
+    f.wait_for("kept", |e| {
+        has(
+            e,
+            &WatchEvent::MovedIn {
+                path: "kept".into(),
+                dir: false,
+            },
+        )
+    });
+    assert!(!f.seen.iter().any(|e| format!("{e:?}").contains("x.tmp")));
+}
+
+fn render(set: &ChangeSet) -> Vec<String> {
+    set.iter()
+        .map(|(p, c)| {
+            let code = match c {
+                Change::Created => "C".to_owned(),
+                Change::Modified => "M".to_owned(),
+                Change::Attrib => "A".to_owned(),
+                Change::Deleted => "D".to_owned(),
+                Change::Moved { from } => format!("<{}", from.display()),
+            };
+            format!("{} {code}", p.display())
+        })
+        .collect()
+}

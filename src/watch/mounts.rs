@@ -1,1 +1,0 @@
-//! Mount table: /proc/self/mountinfo parsing and diffing, filesystem signatures of a path.

@@ -1,1 +1,0 @@
-//! Mount awareness with loop-mounted images (root only; skipped with a reason otherwise).
