@@ -1,6 +1,8 @@
 //! Command-line definitions (clap derive): global options plus one `*Args` struct per
 //! subcommand. The completions and the man page are generated from these same definitions,
-//! so the doc comments here are the user's manual: write them like one.
+//! so the doc comments here are the user's manual: write them like one. This module only
+//! declares: it knows nothing about the config, the vault or what a command does with its
+//! arguments.
 
 use std::path::PathBuf;
 
@@ -10,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// reverberator watches the source directories named in one TOML file
 /// (`reverberator.toml`) and, after each burst of changes has settled, writes a new
-/// version folder `V{n}--{time}` into the job's vault: changed files are copied,
+/// version folder `V<n>--<time>` into the job's vault: changed files are copied,
 /// unchanged files are hard links and unchanged folders are directory symlinks into the
 /// older version that holds them. Copy anything back with `cp -rL`.
 #[derive(Debug, Parser)]

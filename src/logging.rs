@@ -1,5 +1,6 @@
 //! Logging setup: `tracing` to stderr with levels, filtered by `RUST_LOG` (or `-v`/`-q`).
-//! Readable under journald (no colours when stderr is not a terminal).
+//! Readable under journald (no colours when stderr is not a terminal). It knows nothing
+//! about what is logged; library code logs through `tracing` and never configures it.
 
 use tracing_subscriber::EnvFilter;
 

@@ -53,6 +53,8 @@ fn root() -> PathBuf {
 fn every_subcommand_has_help() {
     let (code, out, _) = run(bin().arg("--help"));
     assert_eq!(code, 0);
+    // clap reads `{n}` in help text as a line break: the folder name must survive whole.
+    assert!(out.contains("`V<n>--<time>`"), "{out}");
     for sub in SUBCOMMANDS {
         assert!(out.contains(sub), "top-level help lists {sub}");
         let (code, out, err) = run(bin().args([sub, "--help"]));

@@ -1,7 +1,8 @@
 //! `reverberator check-config [FILE]`: run exactly the loader `run` uses
 //! ([`crate::config::load`]) and report. Valid: the warnings (if any) on stderr, a summary of
 //! each job's resolved settings on stdout, exit 0. Invalid: every problem as
-//! `FILE:LINE:COL: error: message` with the source line, a caret and a hint, exit 1.
+//! `FILE:LINE:COL: error: message` with the source line, a caret and a hint, exit 1. It
+//! renders only: it knows no config rule the loader does not apply itself.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -65,7 +66,7 @@ fn job_summary(job: &JobConfig) -> String {
         job.vault_limit.as_str().trim().to_owned()
     };
     let mut s = String::new();
-    let _ = writeln!(s, "\njob {:?}", job.name);
+    let _ = writeln!(s, "\njob {}", toml_text(job.name.as_str()));
     let _ = writeln!(s, "  source           {}", job.source.display());
     let _ = writeln!(s, "  vault folder     {}", job.job_dir().display());
     let _ = writeln!(s, "  settle           {}", dur(job.settle));
@@ -74,10 +75,20 @@ fn job_summary(job: &JobConfig) -> String {
     let _ = writeln!(s, "  vault_limit      {limit}");
     let _ = writeln!(s, "  keep_full_copy   {}", job.keep_full_copy);
     let _ = writeln!(s, "  attributes_only  {}", job.attributes_only);
-    let _ = writeln!(s, "  exclude          {:?}", job.exclude.patterns());
+    let _ = writeln!(
+        s,
+        "  exclude          {}",
+        toml_text(job.exclude.patterns().to_vec())
+    );
     let _ = writeln!(s, "  source_fs        {}", opt_fs(&job.source_fs));
     let _ = writeln!(s, "  vault_fs         {}", opt_fs(&job.vault_fs));
     let rescan = job.rescan_interval.map_or("off".to_owned(), dur);
     let _ = writeln!(s, "  rescan_interval  {rescan}");
     s
+}
+
+/// A value as it would be written in the config file (`"demo"`, `["*.tmp", ".cache"]`),
+/// rather than as Rust's `Debug` would show it.
+fn toml_text(value: impl Into<toml::Value>) -> String {
+    value.into().to_string()
 }

@@ -1,4 +1,5 @@
 //! `reverberator completions SHELL`: generated from the clap definitions in [`crate::cli`].
+//! It knows nothing about the commands themselves.
 
 use clap::CommandFactory;
 

@@ -1,6 +1,7 @@
 //! `reverberator diff JOB A B`: one line per path that differs between versions A and B
 //! (`A`/`D`/`M` and the escaped path, sorted by path bytes). Exit 0 whether or not
-//! anything differs; 1 on error (e.g. an unknown version number).
+//! anything differs; 1 on error (e.g. an unknown version number). It renders
+//! [`crate::vault::read::diff`]; it knows nothing about the vault layout.
 
 use std::io::Write;
 

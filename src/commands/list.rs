@@ -1,5 +1,6 @@
 //! `reverberator list`: the versions of one job, oldest first, as a table or `--json`.
 //! Also home of [`open_job`], which the read commands (list, diff, restore, verify) share.
+//! It renders [`crate::vault::read::list`]; it knows nothing about the vault layout.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::cli::{GlobalArgs, ListArgs};
-use crate::config::{self, JobConfig};
+use crate::config::{self, diag, JobConfig};
 use crate::exit::ExitCode;
 use crate::vault::layout::JobFolder;
 use crate::vault::read::{self, ListNote};
@@ -67,20 +68,8 @@ pub(super) fn open_job(global: &GlobalArgs, name: &str) -> anyhow::Result<(JobCo
 fn find_job(global: &GlobalArgs, name: &str) -> anyhow::Result<(JobConfig, PathBuf)> {
     let loaded = config::load(global.config.as_deref())?;
     for warning in &loaded.warnings {
-        tracing::warn!("{}", warning.message);
+        tracing::warn!("{}", diag::headline(&loaded.config.path, warning));
     }
-    let config = loaded.config;
-    let Some(job) = config.job(name) else {
-        let known: Vec<&str> = config.jobs.iter().map(|j| j.name.as_str()).collect();
-        anyhow::bail!(
-            "{}: no job called `{name}`; jobs: {}",
-            config.path.display(),
-            if known.is_empty() {
-                "(none)".to_owned()
-            } else {
-                known.join(", ")
-            }
-        );
-    };
+    let job = loaded.config.find_job(name)?;
     Ok((job.clone(), job.job_dir()))
 }

@@ -1,4 +1,5 @@
-//! `reverberator man`: the man page (roff), generated from the clap definitions.
+//! `reverberator man`: the man page (roff), generated from the clap definitions. It knows
+//! nothing about the commands themselves.
 
 use clap::CommandFactory;
 

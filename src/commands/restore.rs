@@ -47,7 +47,8 @@ pub fn run(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<ExitCode> 
         if let Some(bar) = &bar {
             bar.set_position(entries);
         }
-    })?;
+    });
+    let report = report.map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

@@ -11,9 +11,10 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::cli::{GlobalArgs, SnapshotArgs};
-use crate::config::{self, Config, ConfigError, JobConfig};
+use crate::config::{self, Config, JobConfig};
 use crate::exit::ExitCode;
 use crate::vault::snapshot::{snapshot_with_scan_observed, Progress, SnapshotOutcome};
+use crate::watch::mounts::{MountCheck, MountGuard, MountTable};
 
 /// Run `reverberator snapshot`.
 pub fn run(global: &GlobalArgs, args: &SnapshotArgs) -> anyhow::Result<ExitCode> {
@@ -26,30 +27,10 @@ pub fn run(global: &GlobalArgs, args: &SnapshotArgs) -> anyhow::Result<ExitCode>
     Ok(code)
 }
 
-/// Load the config; an invalid one is reported with every problem and its position.
+/// Load the config; an invalid one is reported with every problem and its position
+/// (`ConfigError`'s Display renders them).
 fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
-    match config::load(global.config.as_deref()) {
-        Ok(loaded) => Ok(loaded.config),
-        Err(ConfigError::Invalid { path, problems, .. }) => {
-            let lines: Vec<String> = problems
-                .iter()
-                .map(|p| {
-                    let pos = match (p.line, p.col) {
-                        (Some(l), Some(c)) => format!(":{l}:{c}"),
-                        _ => String::new(),
-                    };
-                    let hint = p
-                        .hint
-                        .as_deref()
-                        .map(|h| format!(" ({h})"))
-                        .unwrap_or_default();
-                    format!("{}{pos}: {}{hint}", path.display(), p.message)
-                })
-                .collect();
-            anyhow::bail!("invalid config:\n{}", lines.join("\n"))
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(config::load(global.config.as_deref())?.config)
 }
 
 /// The jobs named on the command line (in that order), or every job when none is named.
@@ -78,12 +59,22 @@ fn select_jobs<'c>(config: &'c Config, names: &[String]) -> anyhow::Result<Vec<&
 
 /// Snapshot one job; a failing job is reported and the others go on (exit 1 at the end).
 fn snapshot_job(job: &JobConfig) -> anyhow::Result<ExitCode> {
+    // Never snapshot an empty mount point, nor write into a vault whose disk is not there.
+    let mut guard = MountGuard::new(job);
+    let table = MountTable::read().context("cannot read the mount table")?;
+    if let check @ MountCheck::Halted { .. } = guard.check(&table) {
+        eprintln!("{}: not snapshotting: {check}", job.name);
+        return Ok(ExitCode::Failure);
+    }
     let progress = Progress::default();
     let outcome = with_spinner(&job.name, &progress, || {
         snapshot_with_scan_observed(job, &progress)
     });
     match outcome {
         Ok(SnapshotOutcome::Committed(v)) => {
+            if let Err(e) = guard.record_auto(job) {
+                eprintln!("{}: cannot record the filesystem signatures: {e}", job.name);
+            }
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", v.name)?;
             out.flush()?;

@@ -178,17 +178,8 @@ impl StartsWithStrs for Vec<String> {
 /// Render one diagnostic: `FILE:LINE:COL: error: message`, the source line with a caret
 /// under the span, then the hint. Values set by the environment name the variable instead.
 pub fn render(file: &Path, text: &str, d: &Diagnostic) -> String {
-    let sev = match d.severity {
-        Severity::Error => "error",
-        Severity::Warning => "warning",
-    };
-    let mut out = match (&d.env_var, d.line, d.col) {
-        (Some(var), _, _) => format!("{var}: {sev}: {}\n", d.message),
-        (None, Some(line), Some(col)) => {
-            format!("{}:{line}:{col}: {sev}: {}\n", file.display(), d.message)
-        }
-        _ => format!("{}: {sev}: {}\n", file.display(), d.message),
-    };
+    let mut out = headline(file, d);
+    out.push('\n');
     if let (Some(span), Some(line)) = (&d.span, d.line) {
         out.push_str(&snippet(text, span, line));
     }
@@ -203,6 +194,23 @@ pub fn render(file: &Path, text: &str, d: &Diagnostic) -> String {
         let _ = writeln!(out, "   = hint: {hint}");
     }
     out
+}
+
+/// The first line of [`render`], without its newline: `FILE:LINE:COL: error: message`
+/// (or `VAR: error: message` for a value set by the environment). For logs, where the
+/// snippet would not fit.
+pub fn headline(file: &Path, d: &Diagnostic) -> String {
+    let sev = match d.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    match (&d.env_var, d.line, d.col) {
+        (Some(var), _, _) => format!("{var}: {sev}: {}", d.message),
+        (None, Some(line), Some(col)) => {
+            format!("{}:{line}:{col}: {sev}: {}", file.display(), d.message)
+        }
+        _ => format!("{}: {sev}: {}", file.display(), d.message),
+    }
 }
 
 /// Render every diagnostic, separated by blank lines.

@@ -1,6 +1,7 @@
 //! Find the config file, read it, and run the stages: TOML syntax and span index
 //! ([`super::tree`]), figment layering of file and environment ([`super::layer`]),
-//! resolution ([`super::resolve`]), then the existence warnings.
+//! resolution ([`super::resolve`]), then the existence warnings. It knows nothing about
+//! what the jobs do with their settings.
 //!
 //! [`from_str`] is the pure core (text, path, environment and an existence probe in; a
 //! [`Loaded`] or every problem out); [`super::load()`] is the thin I/O wrapper. The only

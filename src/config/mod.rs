@@ -50,6 +50,36 @@ impl Config {
     pub fn job(&self, name: &str) -> Option<&JobConfig> {
         self.jobs.iter().find(|j| j.name == name)
     }
+
+    /// The job called `name`, or an error naming the file and the jobs it does define:
+    /// what every command that takes a job name reports.
+    pub fn find_job(&self, name: &str) -> Result<&JobConfig, UnknownJob> {
+        self.job(name).ok_or_else(|| UnknownJob {
+            path: self.path.clone(),
+            name: name.to_owned(),
+            known: self.jobs.iter().map(|j| j.name.clone()).collect(),
+        })
+    }
+}
+
+/// A job name the config does not define.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: no job called `{name}`; jobs: {}", path.display(), known_list(known))]
+pub struct UnknownJob {
+    /// The config file.
+    pub path: PathBuf,
+    /// The name asked for.
+    pub name: String,
+    /// The jobs the file defines, in file order.
+    pub known: Vec<String>,
+}
+
+/// `a, b, c`, or `(none)`.
+fn known_list(known: &[String]) -> String {
+    match known.is_empty() {
+        true => "(none)".to_owned(),
+        false => known.join(", "),
+    }
 }
 
 /// One job, with every default applied and every value checked.
@@ -88,6 +118,20 @@ impl JobConfig {
     /// The job's folder inside the vault: `vault/<sanitized name>`.
     pub fn job_dir(&self) -> PathBuf {
         self.vault.join(sanitize_job_name(&self.name))
+    }
+
+    /// The vault's path relative to the source root when the vault lies inside the
+    /// source (it is then never watched or stored); `None` otherwise.
+    pub fn vault_in_source(&self) -> Option<&Path> {
+        self.vault.strip_prefix(&self.source).ok()
+    }
+
+    /// True when the entry `rel` (relative to the source root; its ancestors already
+    /// checked by the caller's walk) is never watched or stored: an exclude glob matches
+    /// it, or it is the vault inside the source. The one rule the scan, the snapshot
+    /// builder and the watcher share.
+    pub fn skips_entry(&self, rel: &Path) -> bool {
+        self.exclude.matches_entry(rel) || self.vault_in_source() == Some(rel)
     }
 }
 
@@ -286,4 +330,41 @@ impl Loaded {
 pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
     let path = load::find_in_process(explicit)?;
     load::from_path(&path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve::tests::resolve_text;
+    use super::*;
+
+    #[test]
+    fn a_job_skips_its_excludes_and_a_vault_inside_its_source() {
+        let text = "[jobs.a]\nsource = \"/s\"\nvault = \"/s/backup\"\nexclude = [\"*.tmp\"]\n\
+                    [jobs.b]\nsource = \"/t\"\nvault = \"/v\"\n";
+        let (c, _) = resolve_text(text);
+        let c = c.expect("valid");
+        let (a, b) = (&c.jobs[0], &c.jobs[1]);
+        assert_eq!(a.vault_in_source(), Some(Path::new("backup")));
+        assert!(a.skips_entry(Path::new("backup")));
+        assert!(a.skips_entry(Path::new("x/y.tmp")));
+        assert!(!a.skips_entry(Path::new("x/backup")));
+        assert!(!a.skips_entry(Path::new("notes")));
+        assert_eq!(b.vault_in_source(), None);
+        assert!(!b.skips_entry(Path::new("backup")));
+        assert_eq!(c.find_job("b").map(|j| j.name.as_str()), Ok("b"));
+        let err = c.find_job("nope").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/etc/r/r.toml: no job called `nope`; jobs: a, b"
+        );
+        let none = Config {
+            path: c.path.clone(),
+            jobs: Vec::new(),
+        };
+        assert!(none
+            .find_job("a")
+            .unwrap_err()
+            .to_string()
+            .ends_with("jobs: (none)"));
+    }
 }

@@ -1,4 +1,6 @@
 //! Filesystem signature specifications as written in the config (`source_fs`, `vault_fs`).
+//! Parsing and printing only: matching a signature against the mount table is
+//! the mount watcher's job (`watch::mounts`), not this module's.
 
 use std::fmt;
 use std::path::PathBuf;

@@ -1,10 +1,12 @@
 //! Attributes of a written entry: owner, mode, extended attributes and atime/mtime (ns),
 //! applied in that order (a `chown` clears setuid bits and `security.capability`, so it
-//! goes first; times go last because setting the others changes nothing they record).
+//! goes first; times go last because setting the others changes nothing they record). It
+//! knows nothing about versions or jobs, nor which entries deserve which attributes.
 //!
 //! Regular files and directories are handled through fds; symlinks and special files
 //! through `*at` calls that never follow the last component, and their xattrs through
-//! `/proc/self/fd/<dir>/<name>` with the `l*xattr` calls (never opened). `user.*`
+//! `/proc/self/fd/<dir>/<name>` with the `l*xattr` calls (never opened); a special file's
+//! mode is set through an `O_PATH` fd, so a symlink swapped in cannot redirect it. `user.*`
 //! attributes exist only on files and directories, so they are not copied for the others.
 
 use std::ffi::{OsStr, OsString};
@@ -19,7 +21,7 @@ use nix::sys::stat::{self, FchmodatFlags, Mode, UtimensatFlags};
 use nix::unistd::{self, Gid, Uid};
 use xattr::FileExt;
 
-use super::copy::{open_regular, open_written_file};
+use super::copy::{open_regular, open_written_file, pin, proc_fd_path};
 use super::{CopyOptions, Dir, FileKind, Meta};
 
 /// Give the existing entry `dst_name` in `dst` the attributes in `meta` (mode, owner,
@@ -95,8 +97,7 @@ pub(super) fn set_path_attributes(
         allow_unprivileged(res)?;
     }
     if meta.kind != FileKind::Symlink {
-        // Linux has no mode on symlinks. The entry was just created by us in the vault and
-        // checked not to be a symlink, so following is moot.
+        // Linux has no mode on symlinks.
         set_special_mode(dst, dst_name, meta)?;
     }
     if let (true, Some((src, name))) = (opts.xattrs, xattr_src) {
@@ -108,21 +109,39 @@ pub(super) fn set_path_attributes(
     Ok(())
 }
 
-/// `chmod` a FIFO, socket or device node (never a symlink: checked first).
+/// `chmod` a FIFO, socket or device node without opening it for I/O and without a
+/// window in which a swapped-in symlink is followed: an `O_PATH | O_NOFOLLOW` fd pins
+/// the inode, `fstat` checks that it is still the kind written, and the mode is set
+/// through `/proc/self/fd/<fd>`, which names that inode rather than a path. (A check by
+/// name followed by `chmod` by name would follow a symlink planted in between — in a
+/// restore destination the user can write, that is a root `chmod` of any file.)
 fn set_special_mode(dst: &Dir, dst_name: &OsStr, meta: &Meta) -> io::Result<()> {
-    if dst.stat(dst_name)?.kind == FileKind::Symlink {
+    let (pinned, now) = pin(dst, dst_name)?;
+    if now.kind != meta.kind {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("{dst_name:?} is a symlink, not a {}", meta.kind),
+            format!(
+                "{} is a {}, not a {}",
+                dst_name.to_string_lossy(),
+                now.kind,
+                meta.kind
+            ),
         ));
     }
     let mode = Mode::from_bits_truncate(meta.mode);
-    stat::fchmodat(
-        Some(dst.raw()),
-        dst_name,
+    match stat::fchmodat(
+        None,
+        &proc_fd_path(pinned.as_raw_fd()),
         mode,
         FchmodatFlags::FollowSymlink,
-    )?;
+    ) {
+        // No /proc: the kernel's (or libc's) no-follow fchmodat, which refuses symlinks.
+        Err(Errno::ENOENT) => {
+            let flag = FchmodatFlags::NoFollowSymlink;
+            stat::fchmodat(Some(dst.raw()), dst_name, mode, flag)?
+        }
+        other => other?,
+    }
     Ok(())
 }
 
@@ -194,9 +213,7 @@ fn copy_path_xattrs(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> io:
 /// `/proc/self/fd/<dir fd>/<name>`: the entry `name` of the open directory, by a path
 /// that does not depend on where the directory is now.
 fn proc_path(dir: &Dir, name: &OsStr) -> PathBuf {
-    let mut p = PathBuf::from(format!("/proc/self/fd/{}", dir.raw()));
-    p.push(name);
-    p
+    proc_fd_path(dir.raw()).join(name)
 }
 
 /// Setting an xattr the destination cannot hold (no xattr support, a namespace we may

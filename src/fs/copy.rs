@@ -1,8 +1,10 @@
-//! Copying one non-directory entry, and the safe opens it is built on.
+//! Copying one non-directory entry, and the safe opens it is built on. It knows nothing
+//! about versions or jobs: the caller says which entry goes where.
 //!
-//! A source file is opened `O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY` relative to its
-//! directory fd, then `fstat`ed: anything but a regular file (a FIFO or device swapped in
-//! after the listing) is refused before a byte is read. The destination is created
+//! A source file is pinned `O_PATH | O_NOFOLLOW` relative to its directory fd and
+//! `fstat`ed: anything but a regular file (a FIFO or device swapped in after the listing)
+//! is refused without being opened for reading; a regular file is then opened through
+//! its pinned fd (see [`open_source`]). The destination is created
 //! `O_EXCL | O_NOFOLLOW` with mode 0600 and only gets its real mode at the end.
 //!
 //! Torn copies: the source fd's (inode, size, mtime, ctime) are compared before and after
@@ -14,7 +16,8 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{self, OFlag};
@@ -31,11 +34,16 @@ use super::{CopyError, CopyOptions, CopyOutcome, Dir, FileKind, Meta};
 /// How many times a changing file is copied before giving up.
 pub const ATTEMPTS: usize = 3;
 
-/// Flags for reading a source file: never follow, never block, never a tty.
-const SOURCE_FLAGS: OFlag = OFlag::O_RDONLY
-    .union(OFlag::O_NOFOLLOW)
+/// Flags for opening a source file for reading: never block, never a tty. (Used on a
+/// `/proc/self/fd` path of an fd pinned with [`PIN_FLAGS`], so no `O_NOFOLLOW` here.)
+const READ_FLAGS: OFlag = OFlag::O_RDONLY
     .union(OFlag::O_NONBLOCK)
     .union(OFlag::O_NOCTTY)
+    .union(OFlag::O_CLOEXEC);
+
+/// Flags for pinning a source entry: no I/O, no symlink followed.
+const PIN_FLAGS: OFlag = OFlag::O_PATH
+    .union(OFlag::O_NOFOLLOW)
     .union(OFlag::O_CLOEXEC);
 
 /// Why one copy attempt did not finish.
@@ -106,8 +114,8 @@ pub(super) fn copy_regular(
     opts: &CopyOptions,
 ) -> Result<CopyOutcome, Retry> {
     let (file, before) = match open_source(src, name) {
-        Ok(opened) => opened,
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(Retry::Changed),
+        Ok(Ok(opened)) => opened,
+        Ok(Err(_)) => return Err(Retry::Changed), // swapped after the listing: not opened
         Err(e) => return Err(src_fail(name, e)),
     };
     if before.kind != FileKind::File || before.ino != listed.ino || before.dev != listed.dev {
@@ -152,33 +160,86 @@ pub fn clone_file(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> io::R
     Ok(allocated)
 }
 
-/// Open `name` in `dir` for reading, never following a symlink, never blocking, and
-/// `fstat` it. The caller must check the kind before reading.
-pub(super) fn open_source(dir: &Dir, name: &OsStr) -> io::Result<(File, Meta)> {
-    // O_NOATIME keeps a backup from touching atimes; it needs ownership or CAP_FOWNER.
-    let fd = match fcntl::openat(
+/// Open `name` in `dir` for reading if it is a regular file, and `fstat` it; anything
+/// else is `Ok(Err(what it is))` and was never opened for reading (opening a FIFO can
+/// block or wake its writer; opening a device can act on it).
+///
+/// The entry is first pinned with `O_PATH | O_NOFOLLOW` (no I/O, never a symlink's
+/// target) and `fstat`ed; only a regular file is then opened, through
+/// `/proc/self/fd/<pinned>`, so the inode checked is the inode read. Without `/proc` the
+/// name is opened again `O_NOFOLLOW | O_NONBLOCK` and must still be the pinned inode.
+pub(super) fn open_source(dir: &Dir, name: &OsStr) -> io::Result<Result<(File, Meta), Meta>> {
+    let (pinned, meta) = pin(dir, name)?;
+    if meta.kind != FileKind::File {
+        return Ok(Err(meta));
+    }
+    let file = match open_for_reading(None, &proc_fd_path(pinned.as_raw_fd())) {
+        Err(Errno::ENOENT) => open_for_reading(Some(dir.raw()), Path::new(name))
+            .map_err(io::Error::from)
+            .and_then(|file| ensure_same(file, &meta, name))?,
+        other => other?,
+    };
+    let meta = fstat_meta(&file)?;
+    Ok(Ok((file, meta)))
+}
+
+/// `name` in `dir` opened `O_PATH | O_NOFOLLOW` (no I/O: not even a FIFO's open, never a
+/// symlink's target) and `fstat`ed: an fd that names this inode whatever the name
+/// becomes.
+pub(super) fn pin(dir: &Dir, name: &OsStr) -> io::Result<(OwnedFd, Meta)> {
+    let pinned = owned(fcntl::openat(
         Some(dir.raw()),
         name,
-        SOURCE_FLAGS | OFlag::O_NOATIME,
+        PIN_FLAGS,
         Mode::empty(),
-    ) {
-        Err(Errno::EPERM) => fcntl::openat(Some(dir.raw()), name, SOURCE_FLAGS, Mode::empty()),
+    )?);
+    let meta = meta_from_stat(&stat::fstat(pinned.as_raw_fd())?)?;
+    Ok((pinned, meta))
+}
+
+/// `/proc/self/fd/<fd>`: a path for what the open `fd` names, not for where it is now.
+pub(super) fn proc_fd_path(fd: RawFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{fd}"))
+}
+
+/// Open for reading (never following the last component of a plain path), without
+/// touching atime where permitted (`O_NOATIME` needs ownership or `CAP_FOWNER`).
+fn open_for_reading(dir: Option<RawFd>, path: &Path) -> nix::Result<File> {
+    let flags = match dir {
+        Some(_) => READ_FLAGS | OFlag::O_NOFOLLOW,
+        None => READ_FLAGS,
+    };
+    let fd = match fcntl::openat(dir, path, flags | OFlag::O_NOATIME, Mode::empty()) {
+        Err(Errno::EPERM) => fcntl::openat(dir, path, flags, Mode::empty()),
         other => other,
     }?;
-    let file = File::from(owned(fd));
-    let meta = fstat_meta(&file)?;
-    Ok((file, meta))
+    Ok(File::from(owned(fd)))
+}
+
+/// `file`, if it is the regular file `pinned` describes (the name was not swapped).
+fn ensure_same(file: File, pinned: &Meta, name: &OsStr) -> io::Result<File> {
+    let now = fstat_meta(&file)?;
+    if now.kind == FileKind::File && (now.dev, now.ino) == (pinned.dev, pinned.ino) {
+        return Ok(file);
+    }
+    let name = name.to_string_lossy();
+    Err(io::Error::other(format!(
+        "{name} was replaced while it was opened"
+    )))
 }
 
 /// [`open_source`], refusing anything but a regular file.
 pub(super) fn open_regular(dir: &Dir, name: &OsStr) -> io::Result<(File, Meta)> {
-    let (file, meta) = open_source(dir, name)?;
-    if meta.kind != FileKind::File {
-        return Err(io::Error::new(
+    let (file, meta) = open_source(dir, name)?.map_err(|meta| {
+        io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("{name:?} is a {}, not a regular file: not read", meta.kind),
-        ));
-    }
+            format!(
+                "{} is a {}, not a regular file: not read",
+                name.to_string_lossy(),
+                meta.kind
+            ),
+        )
+    })?;
     make_blocking(&file)?;
     Ok((file, meta))
 }

@@ -1,8 +1,10 @@
 //! Opening directories without following symlinks, listing them and `stat`ing their
 //! entries, plus `statvfs`. Everything is relative to an open directory fd; the only
-//! absolute path ever opened is the trusted one given to [`Dir::open`].
+//! absolute path ever opened is the trusted one given to [`Dir::open`]. It knows nothing
+//! about what the directories hold.
 
 use std::ffi::OsStr;
+use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -69,6 +71,50 @@ impl Dir {
             }
         }
         self.walk_beneath(&names)
+    }
+
+    /// Open the directory holding `path` (which must not be a symlink itself) and return
+    /// it with `path`'s last component, for the `*at` calls below: the file and the folder
+    /// it sits in are then never reached through a symlink planted at either name.
+    pub fn open_parent_of(path: &Path) -> io::Result<(Dir, &OsStr)> {
+        let name = path.file_name().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: not a file name", path.display()),
+            )
+        })?;
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        Ok((Dir::open(parent.unwrap_or(Path::new(".")))?, name))
+    }
+
+    /// Open the file `name` in this directory with `flags` plus `O_NOFOLLOW | O_CLOEXEC`:
+    /// a symlink at `name` is refused, never followed. With `O_CREAT` a new file gets
+    /// `mode`.
+    pub fn open_file(&self, name: &OsStr, flags: OFlag, mode: u32) -> io::Result<File> {
+        let flags = flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let mode = Mode::from_bits_truncate(mode);
+        let fd = fcntl::openat(Some(self.raw()), name, flags, mode)?;
+        Ok(File::from(owned(fd)))
+    }
+
+    /// The child directory `name`, created (with `mode`) when missing; never a symlink.
+    pub fn ensure_child_dir(&self, name: &OsStr, mode: u32) -> io::Result<Dir> {
+        match stat::mkdirat(Some(self.raw()), name, Mode::from_bits_truncate(mode)) {
+            Ok(()) | Err(Errno::EEXIST) => self.open_child(name),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Rename `from` to `to`, both in this directory (replacing `to` atomically).
+    pub fn rename(&self, from: &OsStr, to: &OsStr) -> io::Result<()> {
+        fcntl::renameat(Some(self.raw()), from, Some(self.raw()), to)?;
+        Ok(())
+    }
+
+    /// `fsync` the directory: makes creations and renames in it durable.
+    pub fn sync(&self) -> io::Result<()> {
+        nix::unistd::fsync(self.raw())?;
+        Ok(())
     }
 
     /// Every name in the directory but `.` and `..`, sorted by name bytes.

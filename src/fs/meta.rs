@@ -1,5 +1,6 @@
 //! Turning `struct stat` and `d_type` into [`Meta`] and [`FileKind`], and back into the
-//! values the `*at` syscalls want. No I/O.
+//! values the `*at` syscalls want. No I/O. It knows nothing about files beyond their
+//! `stat`.
 
 use std::fmt;
 use std::io;

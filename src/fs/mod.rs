@@ -31,6 +31,8 @@ pub use attr::copy_attributes;
 pub use copy::{clone_file, copy_entry, ATTEMPTS};
 pub use dir::capacity;
 pub use hash::hash_file;
+/// The open flags [`Dir::open_file`] takes.
+pub use nix::fcntl::OFlag;
 
 /// An open directory (an `O_DIRECTORY` fd). All access to its children goes through it.
 #[derive(Debug)]

@@ -1,7 +1,8 @@
 //! Entries that are not regular files or directories: symlinks are stored as symlinks
 //! with the same target (never followed); FIFOs, sockets and device nodes are recreated
 //! with `mknod` and never opened. Both get owner, mode (not for symlinks), xattrs other
-//! than `user.*`, and atime/mtime, all through no-follow `*at` calls.
+//! than `user.*`, and atime/mtime, all through no-follow `*at` calls. It knows nothing
+//! about versions or jobs.
 
 use std::ffi::OsStr;
 

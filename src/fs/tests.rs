@@ -304,6 +304,12 @@ fn a_file_replaced_by_a_fifo_after_stat_is_never_read() {
     let q = Arc::clone(&p);
     let hashed = within_timeout(move || hash_file(&q.src, os("swap")).is_err());
     assert!(hashed);
+    // The FIFO is only pinned (`O_PATH`), never opened for reading.
+    match super::copy::open_source(&p.src, os("swap")) {
+        Ok(Err(meta)) => assert_eq!(meta.kind, FileKind::Fifo),
+        Ok(Ok(_)) => panic!("the FIFO was opened for reading"),
+        Err(e) => panic!("{e}"),
+    }
 }
 
 #[test]
@@ -499,6 +505,29 @@ fn copy_attributes_on_a_symlink_never_follows_it() {
     assert_ne!(target.mtime(), 1_000_000_000);
     let link = fs::symlink_metadata(p.dst_path.join("l")).unwrap();
     assert_eq!((link.mtime(), link.mtime_nsec()), (1_000_000_000, 42));
+}
+
+#[test]
+fn fifo_mode_is_never_set_through_a_symlink_swapped_in() {
+    // A FIFO's attributes are set by name; a symlink planted at that name (a user racing a
+    // root restore into their own folder) must not redirect the chmod to its target.
+    let p = pair();
+    let outside = p.src_path.join("outside");
+    fs::write(&outside, b"x").unwrap();
+    fs::set_permissions(&outside, fs::Permissions::from_mode(0o600)).unwrap();
+    mkfifo(&p.src_path.join("pipe"), Mode::from_bits_truncate(0o666)).unwrap();
+    symlink(&outside, p.dst_path.join("pipe")).unwrap();
+    let mut meta = p.src.stat(os("pipe")).unwrap();
+    meta.mode = 0o666;
+    let opts = CopyOptions::default();
+    let err = copy_attributes(&p.src, os("pipe"), &meta, &p.dst, os("pipe"), &opts);
+    assert!(err.is_err(), "a symlink in place of the FIFO was accepted");
+    assert_eq!(fs::metadata(&outside).unwrap().mode() & 0o777, 0o600);
+    fs::remove_file(p.dst_path.join("pipe")).unwrap();
+    mkfifo(&p.dst_path.join("pipe"), Mode::from_bits_truncate(0o600)).unwrap();
+    copy_attributes(&p.src, os("pipe"), &meta, &p.dst, os("pipe"), &opts).unwrap();
+    let got = fs::symlink_metadata(p.dst_path.join("pipe")).unwrap();
+    assert_eq!(got.mode() & 0o777, 0o666);
 }
 
 #[test]

@@ -17,10 +17,12 @@
 //! dangling `\`. This module knows nothing about which files use it.
 //!
 //! It also holds the one csv configuration every vault TSV file uses ([`tsv_reader`],
-//! [`tsv_writer`]): tab delimiter, no quoting, LF line ends.
+//! [`tsv_writer`]): tab delimiter, no quoting, LF line ends; and [`read_table`], the one
+//! reader of such a file's header and records (each file's module parses the fields).
 
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
+use std::io::Read;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 /// A field that is not valid escaped text.
@@ -130,6 +132,58 @@ pub fn tsv_writer() -> csv::WriterBuilder {
         .terminator(csv::Terminator::Any(b'\n'))
         .has_headers(false);
     b
+}
+
+/// What is wrong with a vault TSV file before any field is looked at.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    /// The text is not a well-formed TSV (bad UTF-8, a row of the wrong width, ...).
+    #[error("line {line}: {source}")]
+    Tsv {
+        /// 1-based line number.
+        line: u64,
+        /// What the csv reader said.
+        #[source]
+        source: csv::Error,
+    },
+    /// The first line is not the expected header.
+    #[error("the header is {found:?}, expected {expected:?}")]
+    Header {
+        /// The header line found.
+        found: String,
+        /// The header line the file must have.
+        expected: String,
+    },
+}
+
+impl TableError {
+    /// A csv error with the line it names, else `fallback`.
+    pub fn tsv(fallback: u64, source: csv::Error) -> TableError {
+        let line = source.position().map_or(fallback, |p| p.line());
+        TableError::Tsv { line, source }
+    }
+}
+
+/// Read a vault TSV table from `r`: the first line must be `header` (empty input is no
+/// rows), then `parse` turns each record into a row; the first error stops the read.
+pub fn read_table<T, E: From<TableError>>(
+    r: impl Read,
+    header: &[&str],
+    mut parse: impl FnMut(&csv::StringRecord) -> Result<T, E>,
+) -> Result<Vec<T>, E> {
+    let mut rdr = tsv_reader().from_reader(r);
+    let found = rdr.headers().map_err(|e| TableError::tsv(1, e))?.clone();
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    if found.iter().ne(header.iter().copied()) {
+        let found = found.iter().collect::<Vec<_>>().join("\t");
+        let expected = header.join("\t");
+        return Err(TableError::Header { found, expected }.into());
+    }
+    rdr.records()
+        .map(|rec| parse(&rec.map_err(|e| TableError::tsv(0, e))?))
+        .collect()
 }
 
 #[cfg(test)]

@@ -12,13 +12,14 @@
 //! is only ever replaced whole ([`Index::write_atomic`]); a reader never sees half of it.
 //! This module knows the format, not how the numbers are computed.
 
-use std::fs::{File, OpenOptions};
+use std::ffi::OsStr;
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use super::escape::{tsv_reader, tsv_writer};
+use super::escape::{read_table, tsv_writer, TableError};
+use crate::fs::{Dir, OFlag};
 
 /// File name of the index inside the job folder.
 pub const INDEX_FILE: &str = "index.tsv";
@@ -63,21 +64,9 @@ pub enum IndexError {
         #[source]
         source: io::Error,
     },
-    /// The text is not a well-formed TSV (bad UTF-8, wrong number of fields, ...).
-    #[error("line {line}: {source}")]
-    Tsv {
-        /// 1-based line number.
-        line: u64,
-        /// What the csv reader said.
-        #[source]
-        source: csv::Error,
-    },
-    /// The first line is not the expected header.
-    #[error("the header is {found:?}, expected {:?}", INDEX_HEADER.join("\t"))]
-    Header {
-        /// The header line found.
-        found: String,
-    },
+    /// The text is not a well-formed table (see [`TableError`]).
+    #[error(transparent)]
+    Table(#[from] TableError),
     /// A field does not parse.
     #[error("line {line}, column {column}: {value:?} {why}")]
     Field {
@@ -104,26 +93,14 @@ pub enum IndexError {
 impl Index {
     /// Parse index.tsv text from `r`. Empty input is an empty index.
     pub fn from_reader(r: impl Read) -> Result<Index, IndexError> {
-        let mut rdr = tsv_reader().from_reader(r);
-        let header = rdr.headers().map_err(|e| tsv_error(1, e))?.clone();
-        if header.is_empty() {
-            return Ok(Index::default());
-        }
-        if header.iter().ne(INDEX_HEADER) {
-            let found = header.iter().collect::<Vec<_>>().join("\t");
-            return Err(IndexError::Header { found });
-        }
-        let mut rows = Vec::new();
-        for rec in rdr.records() {
-            let rec = rec.map_err(|e| tsv_error(0, e))?;
-            rows.push(parse_row(&rec)?);
-        }
+        let rows = read_table(r, &INDEX_HEADER, parse_row)?;
         Ok(Index { rows })
     }
 
-    /// Read the index file at `path`.
+    /// Read the index file at `path`; neither it nor its folder is reached through a
+    /// symlink.
     pub fn from_path(path: &Path) -> Result<Index, IndexError> {
-        let file = File::open(path).map_err(|source| IndexError::Io {
+        let file = open_read(path).map_err(|source| IndexError::Io {
             path: path.to_path_buf(),
             source,
         })?;
@@ -155,11 +132,13 @@ impl Index {
             let path = path.to_path_buf();
             move |source| IndexError::Io { path, source }
         };
-        write_temp(&temp, rows).map_err(io_at(&temp))?;
-        std::fs::rename(&temp, job_dir.join(INDEX_FILE)).map_err(io_at(&temp))?;
-        File::open(job_dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_at(job_dir))
+        // Everything relative to the job folder's fd: no symlink planted at the folder, the
+        // temp name or the index redirects the write.
+        let dir = Dir::open(job_dir).map_err(io_at(job_dir))?;
+        write_temp(&dir, rows).map_err(io_at(&temp))?;
+        dir.rename(OsStr::new(INDEX_TEMP), OsStr::new(INDEX_FILE))
+            .map_err(io_at(&temp))?;
+        dir.sync().map_err(io_at(job_dir))
     }
 
     /// The row of version `n`, if it is listed.
@@ -188,20 +167,21 @@ impl IndexRow {
     }
 }
 
-/// Create (truncate) the temp file, write the rows, fsync.
-fn write_temp(temp: &Path, rows: &[IndexRow]) -> io::Result<()> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(temp)?;
+/// Create (truncate) the temp file in `dir`, write the rows, fsync.
+fn write_temp(dir: &Dir, rows: &[IndexRow]) -> io::Result<()> {
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC;
+    let file = dir.open_file(OsStr::new(INDEX_TEMP), flags, 0o644)?;
     let mut w = io::BufWriter::new(&file);
     write_rows(&mut w, rows)?;
     w.flush()?;
     drop(w);
     file.sync_all()
+}
+
+/// Open `path` for reading, never through a symlink at it or at its folder.
+pub(super) fn open_read(path: &Path) -> io::Result<File> {
+    let (dir, name) = Dir::open_parent_of(path)?;
+    dir.open_file(name, OFlag::O_RDONLY, 0)
 }
 
 /// The header and the rows as TSV.
@@ -253,12 +233,6 @@ fn field_error(line: u64, column: &'static str, value: &str, why: String) -> Ind
         value: value.to_string(),
         why,
     }
-}
-
-/// A csv error with the line it names (or `fallback`).
-fn tsv_error(fallback: u64, e: csv::Error) -> IndexError {
-    let line = e.position().map_or(fallback, |p| p.line());
-    IndexError::Tsv { line, source: e }
 }
 
 /// Name the file an error was found in.
@@ -337,12 +311,18 @@ mod tests {
             Err(IndexError::Field { column: "name", .. })
         ));
         let bad = TEXT.replace("\t3\t1\n", "\t3\n");
-        assert!(matches!(bad.parse::<Index>(), Err(IndexError::Tsv { .. })));
-        let bad = TEXT.replace("inodes", "files");
         assert!(matches!(
             bad.parse::<Index>(),
-            Err(IndexError::Header { .. })
+            Err(IndexError::Table(TableError::Tsv { .. }))
         ));
+        let bad = TEXT.replace("inodes", "files");
+        let err = bad.parse::<Index>().unwrap_err();
+        assert!(matches!(err, IndexError::Table(TableError::Header { .. })));
+        assert_eq!(
+            err.to_string(),
+            "the header is \"version\\tname\\tiso_time\\tsize\\tfiles\\tchanges\", \
+             expected \"version\\tname\\tiso_time\\tsize\\tinodes\\tchanges\""
+        );
     }
 
     #[test]
@@ -364,5 +344,27 @@ mod tests {
         std::fs::write(dir.path().join(INDEX_FILE), "bogus\n").unwrap();
         let err = Index::from_job_dir(dir.path()).unwrap_err();
         assert!(err.to_string().contains(INDEX_FILE), "{err}");
+    }
+
+    #[test]
+    fn writes_never_follow_a_planted_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let job = dir.path().join("job");
+        std::fs::create_dir(&job).unwrap();
+        std::os::unix::fs::symlink(outside.join("t"), job.join(INDEX_TEMP)).unwrap();
+        assert!(Index::write_atomic(&job, &[row(0)]).is_err());
+        let linked = dir.path().join("linked");
+        std::os::unix::fs::symlink(&outside, &linked).unwrap();
+        assert!(Index::write_atomic(&linked, &[row(0)]).is_err());
+        std::fs::write(outside.join(INDEX_FILE), "secret\n").unwrap();
+        let err = Index::from_job_dir(&linked).unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
+        assert_eq!(
+            std::fs::read_dir(&outside).unwrap().count(),
+            1,
+            "wrote outside"
+        );
     }
 }

@@ -31,15 +31,15 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset, SecondsFormat};
 
-use super::escape::{escape, tsv_reader, tsv_writer, unescape, EscapeError};
+use super::escape::{escape, read_table, tsv_writer, unescape, EscapeError, TableError};
+use super::index::open_read;
+use crate::fs::{Dir, OFlag};
 
 /// File name of the journal inside the job folder.
 pub const JOURNAL_FILE: &str = "journal.tsv";
@@ -228,21 +228,9 @@ pub enum JournalError {
         #[source]
         source: io::Error,
     },
-    /// The text is not a well-formed TSV.
-    #[error("line {line}: {source}")]
-    Tsv {
-        /// 1-based line number.
-        line: u64,
-        /// What the csv reader said.
-        #[source]
-        source: csv::Error,
-    },
-    /// The first line is not the expected header.
-    #[error("the header is {found:?}, expected {:?}", JOURNAL_HEADER.join("\t"))]
-    Header {
-        /// The header line found.
-        found: String,
-    },
+    /// The text is not a well-formed table (see [`TableError`]).
+    #[error(transparent)]
+    Table(#[from] TableError),
     /// A field does not parse.
     #[error("line {line}, column {column}: {why}")]
     Field {
@@ -285,35 +273,23 @@ impl Journal {
     pub fn from_reader(mut r: impl Read) -> Result<Journal, JournalError> {
         let mut text = Vec::new();
         r.read_to_end(&mut text)
-            .map_err(|e| tsv_error(0, e.into()))?;
+            .map_err(|e| TableError::tsv(0, e.into()))?;
         let complete = complete_lines(&text);
         if complete.len() < text.len() {
             tracing::warn!("journal.tsv ends in a cut-off line; it is left out");
         }
-        let mut rdr = tsv_reader().from_reader(complete);
-        let header = rdr.headers().map_err(|e| tsv_error(1, e))?.clone();
-        if header.is_empty() {
-            return Ok(Journal::default());
-        }
-        if header.iter().ne(JOURNAL_HEADER) {
-            let found = header.iter().collect::<Vec<_>>().join("\t");
-            return Err(JournalError::Header { found });
-        }
-        let mut lines = Vec::new();
-        for rec in rdr.records() {
-            let rec = rec.map_err(|e| tsv_error(0, e))?;
-            lines.push(parse_line(&rec)?);
-        }
+        let lines = read_table(complete, &JOURNAL_HEADER, parse_line)?;
         Ok(Journal { lines })
     }
 
-    /// Read the journal file at `path`.
+    /// Read the journal file at `path`; neither it nor its folder is reached through a
+    /// symlink.
     pub fn from_path(path: &Path) -> Result<Journal, JournalError> {
         let io_err = |source| JournalError::Io {
             path: path.to_path_buf(),
             source,
         };
-        let file = File::open(path).map_err(io_err)?;
+        let file = open_read(path).map_err(io_err)?;
         Journal::from_reader(io::BufReader::new(file)).map_err(|e| JournalError::File {
             path: path.to_path_buf(),
             source: Box::new(e),
@@ -347,15 +323,12 @@ fn tsv_line(fields: &[String]) -> String {
     joined.unwrap_or_else(|| fields.join("\t") + "\n")
 }
 
-/// Open for append (creating), write the header if the file is empty, then `text` in
-/// one `write`.
+/// Open for append (creating; never through a symlink at the journal or its folder), write
+/// the header if the file is empty, then `text` in one `write`.
 fn append_text(path: &Path, text: &str) -> io::Result<()> {
-    let mut file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)?;
+    let (dir, name) = Dir::open_parent_of(path)?;
+    let flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT;
+    let mut file = dir.open_file(name, flags, 0o644)?;
     if file.metadata()?.len() == 0 {
         file.write_all(tsv_line(&JOURNAL_HEADER.map(String::from)).as_bytes())?;
     }
@@ -395,12 +368,6 @@ fn opt_path(field: &str) -> Result<Option<OsString>, EscapeError> {
         "" => Ok(None),
         f => unescape(f).map(Some),
     }
-}
-
-/// A csv error with the line it names (or `fallback`).
-fn tsv_error(fallback: u64, e: csv::Error) -> JournalError {
-    let line = e.position().map_or(fallback, |p| p.line());
-    JournalError::Tsv { line, source: e }
 }
 
 #[cfg(test)]
@@ -483,7 +450,7 @@ mod tests {
         ));
         assert!(matches!(
             "when\twhat\n".parse::<Journal>(),
-            Err(JournalError::Header { .. })
+            Err(JournalError::Table(TableError::Header { .. }))
         ));
     }
 
@@ -526,5 +493,16 @@ mod tests {
         let err =
             Journal::append(&dir.path().join("gone"), &JournalLine::now(Event::Start)).unwrap_err();
         assert!(err.to_string().contains(JOURNAL_FILE), "{err}");
+    }
+
+    #[test]
+    fn appends_never_follow_a_planted_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, "mine").unwrap();
+        std::os::unix::fs::symlink(&outside, dir.path().join(JOURNAL_FILE)).unwrap();
+        let line = JournalLine::now(Event::Error);
+        assert!(Journal::append(dir.path(), &line).is_err());
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "mine");
     }
 }

@@ -19,7 +19,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, FixedOffset, Local, TimeZone};
 
 use super::escape::{escape, unescape};
-use crate::fs::{Dir, FileKind, Meta};
+use crate::fs::{Dir, FileKind, Meta, OFlag};
+use std::os::fd::{AsFd, AsRawFd};
 
 /// The `strftime` format of the time part of a version folder name.
 pub const TIME_FORMAT: &str = "%Y-%m-%d_%H-%M-%S_%z";
@@ -174,12 +175,13 @@ impl JobFolder {
                 ),
             ));
         }
-        for sub in ["", PRIVATE_DIR, ".reverberator/links", ".reverberator/refs"] {
-            match std::fs::create_dir(root.join(sub)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e),
-            }
+        // Every folder is made relative to its parent's fd and opened without following a
+        // symlink, so a link planted at any of these names cannot redirect a root write.
+        let (vault, name) = Dir::open_parent_of(root)?;
+        let job = vault.ensure_child_dir(name, 0o755)?;
+        let private = job.ensure_child_dir(OsStr::new(PRIVATE_DIR), 0o755)?;
+        for sub in ["links", "refs"] {
+            private.ensure_child_dir(OsStr::new(sub), 0o755)?;
         }
         JobFolder::open(root)
     }
@@ -295,11 +297,11 @@ impl JobFolder {
         for (v, path) in refs {
             writeln!(text, "{v}\t{}", escape(path.as_os_str()))?;
         }
-        let path = self.bookkeeping("refs", number);
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)?;
+        let dir = self
+            .dir
+            .open_beneath(&Path::new(PRIVATE_DIR).join("refs"))?;
+        let flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT;
+        let mut file = dir.open_file(tsv_name(number).as_ref(), flags, 0o644)?;
         file.write_all(&text)?;
         file.sync_data()
     }
@@ -337,20 +339,34 @@ fn read_lines(path: &Path) -> io::Result<Vec<String>> {
 }
 
 /// Write `data` to `path` through a temp file in the same folder: fsync, rename, fsync the
-/// folder. Readers see the old or the new content, never a mix.
+/// folder. Readers see the old or the new content, never a mix. Nothing is reached through
+/// a symlink at the file's name or the temp name.
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp_name = OsString::from(".");
-    tmp_name.push(path.file_name().unwrap_or(OsStr::new("file")));
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
+    let (dir, name) = Dir::open_parent_of(path)?;
+    write_atomic_at(&dir, name, data)
+}
+
+/// [`write_atomic`] of the file `name` in the open folder `dir`.
+pub fn write_atomic_at(dir: &Dir, name: &OsStr, data: &[u8]) -> io::Result<()> {
+    let mut tmp = OsString::from(".");
+    tmp.push(name);
+    tmp.push(format!(".tmp{}", std::process::id()));
+    match nix::unistd::unlinkat(
+        Some(dir.as_fd().as_raw_fd()),
+        tmp.as_os_str(),
+        nix::unistd::UnlinkatFlags::NoRemoveDir,
+    ) {
+        Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => return Err(e.into()),
+    }
     {
-        let mut file = std::fs::File::create(&tmp)?;
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL;
+        let mut file = dir.open_file(&tmp, flags, 0o644)?;
         file.write_all(data)?;
         file.sync_all()?;
     }
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
+    dir.rename(&tmp, name)?;
+    dir.sync()
 }
 
 /// The real entry behind a path of a version: which version holds it and where.

@@ -5,16 +5,18 @@
 //!
 //! This module knows nothing about what the lock protects.
 
-use std::fs::{File, OpenOptions};
+use std::ffi::OsStr;
+use std::fs::File;
 use std::io::{self, Read, Seek, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
-/// The private folder inside a job folder.
-pub const PRIVATE_DIR: &str = ".reverberator";
+use crate::fs::{Dir, OFlag};
+
+/// The private folder inside a job folder (the layout's name for it).
+pub use super::layout::PRIVATE_DIR;
 /// The lock file's name inside [`PRIVATE_DIR`].
 pub const LOCK_FILE: &str = "lock";
 
@@ -59,7 +61,7 @@ impl JobLock {
         };
         tracing::info!(
             lock = %path.display(),
-            holder = ?read_pid(&file),
+            holder = read_pid(&file).map_or_else(|| "unknown".to_owned(), |p| p.to_string()),
             "waiting for the lock held by another reverberator process"
         );
         let lock = block_on(file).map_err(|e| io_error(&path, e))?;
@@ -95,29 +97,27 @@ fn lock_path(job_dir: &Path) -> PathBuf {
     job_dir.join(PRIVATE_DIR).join(LOCK_FILE)
 }
 
-/// Make sure the private folder exists and open (create) the lock file, never through a
-/// symlink.
+/// Make sure the private folder exists and open (create) the lock file, all relative to
+/// the job folder's fd: a symlink planted at the job folder, the private folder or the
+/// lock file is refused, never followed.
 fn open_lock_file(job_dir: &Path) -> Result<File, LockError> {
-    if !job_dir.is_dir() {
-        return Err(LockError::NoJobDir {
-            path: job_dir.to_path_buf(),
-        });
-    }
+    let dir = match Dir::open(job_dir) {
+        Ok(dir) => dir,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(LockError::NoJobDir {
+                path: job_dir.to_path_buf(),
+            })
+        }
+        Err(e) => return Err(io_error(job_dir, e)),
+    };
     let private = job_dir.join(PRIVATE_DIR);
-    match std::fs::create_dir(&private) {
-        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(io_error(&private, e)),
-        _ => {}
-    }
-    let path = lock_path(job_dir);
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&path)
-        .map_err(|e| io_error(&path, e))
+    let private_dir = dir
+        .ensure_child_dir(OsStr::new(PRIVATE_DIR), 0o777)
+        .map_err(|e| io_error(&private, e))?;
+    let flags = OFlag::O_RDWR | OFlag::O_CREAT;
+    private_dir
+        .open_file(OsStr::new(LOCK_FILE), flags, 0o600)
+        .map_err(|e| io_error(&lock_path(job_dir), e))
 }
 
 /// Block until the exclusive lock is ours (retrying when a signal interrupts the wait).
@@ -195,5 +195,28 @@ mod tests {
         let err = JobLock::acquire(&dir.path().join("nojob")).unwrap_err();
         assert!(matches!(err, LockError::NoJobDir { .. }));
         assert!(err.to_string().contains("nojob"));
+    }
+
+    #[test]
+    fn planted_symlinks_are_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let job = dir.path().join("job");
+        std::fs::create_dir(&job).unwrap();
+        std::os::unix::fs::symlink(&outside, job.join(PRIVATE_DIR)).unwrap();
+        assert!(JobLock::acquire(&job).is_err());
+        std::fs::remove_file(job.join(PRIVATE_DIR)).unwrap();
+        std::fs::create_dir(job.join(PRIVATE_DIR)).unwrap();
+        std::os::unix::fs::symlink(outside.join("lock"), lock_path(&job)).unwrap();
+        assert!(JobLock::acquire(&job).is_err());
+        let linked_job = dir.path().join("linked");
+        std::os::unix::fs::symlink(&outside, &linked_job).unwrap();
+        assert!(JobLock::acquire(&linked_job).is_err());
+        assert_eq!(
+            std::fs::read_dir(&outside).unwrap().count(),
+            0,
+            "wrote outside"
+        );
     }
 }

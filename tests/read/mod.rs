@@ -10,12 +10,14 @@ mod verify;
 
 use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use chrono::DateTime;
 use nix::sys::stat::{utimensat, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use reverberator::vault::layout::{link_target, JobFolder, VersionName};
+
+use crate::util::{self, stderr, stdout};
 
 /// A config with one job `docs` (vault folder `vault/docs`) and a hand-built job folder.
 struct Env {
@@ -159,22 +161,8 @@ impl Env {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_reverberator"))
-            .arg("--config")
-            .arg(self.tmp.path().join("reverberator.toml"))
-            .args(args)
-            .env_remove("REVERBERATOR_CONFIG")
-            .output()
-            .unwrap()
+        util::run_bin(&self.tmp.path().join("reverberator.toml"), args)
     }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

@@ -111,3 +111,38 @@ fn a_retire_killed_at_any_step_is_finished_by_the_next_writer() {
     }
     panic!("the retire never finished within 400 steps");
 }
+
+/// The same with real SIGKILLs of `reverberator prune` at moments spread over its run.
+#[test]
+fn prune_killed_with_sigkill_is_finished_by_the_next_writer() {
+    let job = build();
+    let started = std::time::Instant::now();
+    let out = job.prune("keep_versions = 2", &[]);
+    assert!(out.status.success(), "{}", util::stderr(&out));
+    let whole = started.elapsed();
+    for i in 0..12u32 {
+        let mut job = build();
+        let config = job.write_config("keep_versions = 2");
+        let mut child = util::bin()
+            .arg("--config")
+            .arg(&config)
+            .args(["prune", "job"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // The kill moment, not a wait for a condition: the child is reaped before checking.
+        std::thread::sleep(whole * i / 12);
+        let _ = child.kill();
+        child.wait().unwrap();
+        let dir = job.job_dir();
+        {
+            let _lock = JobLock::acquire(&dir).unwrap();
+            retire::recover(&JobFolder::open(&dir).unwrap()).unwrap();
+        }
+        job.forget_gone();
+        job.check();
+        job.retire_keep(2);
+        job.check();
+    }
+}

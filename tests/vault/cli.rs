@@ -170,3 +170,32 @@ fn snapshot_cli_enforces_keep_versions() {
     let v2 = version_state(&env.job_dir(), &names[2]);
     assert_same_state("newest", &v2, &tree_state(env.src.path()));
 }
+
+/// A job whose source is not there (an unplugged disk, a missing folder) is refused by the
+/// one-shot `snapshot` with a clear message and exit 1; nothing is committed or created.
+#[test]
+fn snapshot_refuses_a_missing_source() {
+    let outer = TempTree::new();
+    outer.dir("vault");
+    let config = outer.path().join("reverberator.toml");
+    let source = outer.path().join("not-mounted");
+    let text = format!(
+        "[jobs.gone]\nsource = {:?}\nvault = {:?}\n",
+        source,
+        outer.path().join("vault")
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = run_bin(&config, &["snapshot"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("gone: not snapshotting"), "{err}");
+    assert!(err.contains("not-mounted"), "{err}");
+    let vault_entries: Vec<_> = std::fs::read_dir(outer.path().join("vault"))
+        .unwrap()
+        .collect();
+    assert!(
+        vault_entries.is_empty(),
+        "nothing may be created in the vault"
+    );
+}

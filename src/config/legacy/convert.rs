@@ -1,6 +1,7 @@
 //! Legacy rules -> config text, checked by the real loader: [`to_toml`] renders, [`convert`]
 //! parses, renders and loads the result (reporting the loader's errors against the row and
-//! cell they came from), [`from_path`] reads the file.
+//! cell they came from), [`from_path`] reads the file. It knows no config rule of its own:
+//! what is valid is what the loader says.
 
 use std::path::Path;
 

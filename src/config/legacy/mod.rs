@@ -1,5 +1,6 @@
 //! The legacy rule table (a TSV with the original tool's header, typos included) ->
-//! `reverberator.toml` text.
+//! `reverberator.toml` text. It knows nothing about the vault or the daemon; the legacy
+//! format is only ever read.
 //!
 //! [`parse`] reads the table (csv crate, tab-separated; blank lines and lines starting with
 //! `#` skipped) into [`LegacyRule`]s, checking every cell and collecting every problem with

@@ -28,7 +28,7 @@ mod fixture;
 pub use diff::{diff, Change, DiffLine};
 pub use list::{list, ListNote, Listing, VersionInfo};
 pub use restore::{plan_restore, Conflict, RestorePlan, RestoreReport, RestoreRequest, Which};
-pub use verify::{verify, Problem};
+pub use verify::{verify, LinkFault, Problem};
 
 /// Why a read command could not do what it was asked.
 #[derive(Debug, thiserror::Error)]

@@ -362,8 +362,11 @@ fn rmdir_emptied(dir: &Dir, name: &OsStr) -> std::io::Result<()> {
     )))
 }
 
+/// The names in `dir`, to be popped in inode order.
 fn list(dir: &Dir) -> std::io::Result<Vec<OsString>> {
-    Ok(dir.entries()?.into_iter().map(|e| e.name).collect())
+    let mut names = sys::names_by_inode(dir)?;
+    names.reverse();
+    Ok(names)
 }
 
 /// The journal line of a retire: what moved and what was freed.

@@ -1,6 +1,8 @@
 //! Writing a checked [`RestorePlan`]: a stack of open (source, destination) directory
 //! pairs follows the plan's pre-order; directories get their attributes when they are
-//! left, entries sharing a vault inode become hard links to the first one restored.
+//! left, entries sharing a vault inode become hard links to the first one restored. It
+//! writes only below the destination folder, through directory fds, never through a symlink
+//! it finds there; what to write and what is in the way is the plan's business.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -216,8 +218,14 @@ impl Apply<'_, '_> {
         }
         if item.exists {
             let fd = parent.dst.as_fd().as_raw_fd();
-            nix::fcntl::renameat(Some(fd), tmp.as_os_str(), Some(fd), item.name.as_os_str())
-                .map_err(|e| at(e.into()))?;
+            let renamed =
+                nix::fcntl::renameat(Some(fd), tmp.as_os_str(), Some(fd), item.name.as_os_str());
+            if let Err(e) = renamed {
+                // Leave no temporary name behind (it is ours: created with O_EXCL).
+                let _ =
+                    nix::unistd::unlinkat(Some(fd), tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
+                return Err(at(e.into()));
+            }
         }
         self.report.entries += 1;
         Ok(())
@@ -232,15 +240,11 @@ impl Apply<'_, '_> {
         let Some(root) = self.stack.first() else {
             return false;
         };
-        // Open the first copy's folder one component at a time: any path length works.
+        // Open the first copy's folder without following a symlink; any path length works.
         let (Some(first_parent), Some(first_name)) = (first.parent(), first.file_name()) else {
             return false;
         };
-        let mut holder = root.dst.open_beneath(Path::new(""));
-        for comp in first_parent.iter() {
-            holder = holder.and_then(|d| d.open_child(comp));
-        }
-        let Ok(holder) = holder else {
+        let Ok(holder) = root.dst.open_beneath(first_parent) else {
             return false;
         };
         nix::unistd::linkat(

@@ -153,14 +153,17 @@ pub fn plan_restore<'a>(
             version: v.to_string(),
         })?;
     let found = located.entry.clone();
-    let create_to = match std::fs::metadata(&req.to) {
+    // Not followed: restore never writes through a symlink, not even the folder named.
+    let create_to = match std::fs::symlink_metadata(&req.to) {
         Ok(m) if m.is_dir() => false,
-        Ok(_) => {
-            return Err(PathError::new(
-                &req.to,
-                io::Error::new(io::ErrorKind::AlreadyExists, "not a directory"),
-            )
-            .into())
+        Ok(m) => {
+            let why = match m.file_type().is_symlink() {
+                true => "a symlink (restore never writes through one: name the real folder)",
+                false => "not a directory",
+            };
+            return Err(
+                PathError::new(&req.to, io::Error::new(io::ErrorKind::AlreadyExists, why)).into(),
+            );
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => true,
         Err(e) => return Err(PathError::new(&req.to, e).into()),

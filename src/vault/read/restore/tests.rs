@@ -282,3 +282,41 @@ fn hard_links_are_kept_beyond_path_max() {
     assert_eq!(zz.nlink(), 2);
     assert_eq!(std::fs::read(to.join("top/zz")).unwrap(), b"deep");
 }
+
+#[test]
+fn symlinks_planted_in_the_destination_are_never_followed() {
+    let f = Fixture::three_versions();
+    let to = f.tmp.path().join("out");
+    let outside = f.tmp.path().join("outside");
+    std::fs::create_dir_all(&to).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, to.join("a")).unwrap();
+    std::os::unix::fs::symlink(outside.join("t"), to.join("top")).unwrap();
+    let req = request(".", Which::Number(1), &to);
+    let plan = plan_restore(&f.folder, &req).unwrap();
+    let in_the_way: Vec<&Path> = plan.blocking().iter().map(|c| c.path.as_path()).collect();
+    assert_eq!(in_the_way, [to.join("a"), to.join("top")]);
+    restore(
+        &f,
+        &RestoreRequest {
+            overwrite: true,
+            ..req
+        },
+    );
+    assert!(
+        std::fs::read_dir(&outside).unwrap().next().is_none(),
+        "wrote outside"
+    );
+    assert_eq!(std::fs::read(to.join("a/x")).unwrap(), b"x1");
+    assert!(std::fs::symlink_metadata(to.join("a")).unwrap().is_dir());
+    assert!(std::fs::symlink_metadata(to.join("top")).unwrap().is_file());
+    // The destination folder itself is not followed either.
+    let link = f.tmp.path().join("link");
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    let err = plan_restore(&f.folder, &request(".", Which::Newest, &link)).unwrap_err();
+    assert!(err.to_string().contains("a symlink"), "{err}");
+    assert!(
+        std::fs::read_dir(&outside).unwrap().next().is_none(),
+        "wrote outside"
+    );
+}

@@ -27,7 +27,7 @@ mod problem;
 #[cfg(test)]
 mod tests;
 
-pub use problem::Problem;
+pub use problem::{LinkFault, Problem};
 
 /// Every problem of the job folder `folder`; empty when it keeps the contract.
 pub fn verify(folder: &JobFolder) -> Vec<Problem> {
@@ -66,13 +66,8 @@ fn check_links(
 ) -> LinkMap {
     let mut into: LinkMap = BTreeMap::new();
     for v in versions {
-        let listed = match folder.read_links(v.number) {
-            Ok(set) => set,
-            Err(e) => {
-                let what = Path::new(PRIVATE_DIR).join("links").join(v.tsv_name());
-                problems.push(unreadable(&what, &e));
-                continue;
-            }
+        let Some(listed) = bookkeeping("links", v, folder.read_links(v.number), problems) else {
+            continue;
         };
         let mut listed: Vec<PathBuf> = listed.into_iter().collect();
         listed.sort();
@@ -142,92 +137,51 @@ fn check_link(
             return None;
         }
     };
-    let problem = |make: fn(String, PathBuf, PathBuf) -> Problem| {
-        make(version.clone(), path.to_path_buf(), target.clone())
+    let fault = |fault: LinkFault| Problem::Link {
+        version: version.clone(),
+        path: path.to_path_buf(),
+        target: target.clone(),
+        fault,
     };
     let Some((k, rel)) = parse_link_target(path, &target) else {
-        problems.push(problem(|version, path, target| Problem::LinkMalformed {
-            version,
-            path,
-            target,
-        }));
+        problems.push(fault(LinkFault::Malformed));
         return None;
     };
     if k.number >= v.number || !versions.contains(&k) {
-        problems.push(problem(|version, path, target| Problem::LinkToBadVersion {
-            version,
-            path,
-            target,
-        }));
+        problems.push(fault(LinkFault::ToBadVersion));
         return Some(k.number);
     }
-    if let Some(make) = target_problem(folder, &k, &rel) {
-        problems.push(problem(make));
+    if let Some(found) = target_fault(folder, &k, &rel) {
+        problems.push(fault(found));
     }
     Some(k.number)
 }
 
 /// What is wrong with the target `rel` of version `k`, if anything: it must be a real
 /// directory reached through real directories only.
-fn target_problem(
-    folder: &JobFolder,
-    k: &VersionName,
-    rel: &Path,
-) -> Option<fn(String, PathBuf, PathBuf) -> Problem> {
+fn target_fault(folder: &JobFolder, k: &VersionName, rel: &Path) -> Option<LinkFault> {
     let in_job = Path::new(&k.to_string()).join(rel);
     match folder.dir().open_beneath(&in_job) {
         Ok(_) => return None,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Some(|version, path, target| Problem::LinkDangling {
-                version,
-                path,
-                target,
-            })
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Some(LinkFault::Dangling),
         Err(_) => {}
     }
     // Tell a link (at the end or on the way) from a non-directory: walk it lstat by lstat.
     let mut dir = folder.dir().open_beneath(Path::new(""));
     for comp in in_job.components() {
         let Ok(cur) = dir else {
-            return Some(|version, path, target| Problem::LinkDangling {
-                version,
-                path,
-                target,
-            });
+            return Some(LinkFault::Dangling);
         };
         let name = comp.as_os_str();
         match cur.stat(name) {
-            Ok(m) if m.kind == FileKind::Symlink => {
-                return Some(|version, path, target| Problem::LinkToLink {
-                    version,
-                    path,
-                    target,
-                })
-            }
-            Ok(m) if m.kind != FileKind::Dir => {
-                return Some(|version, path, target| Problem::LinkNotDir {
-                    version,
-                    path,
-                    target,
-                })
-            }
+            Ok(m) if m.kind == FileKind::Symlink => return Some(LinkFault::ToLink),
+            Ok(m) if m.kind != FileKind::Dir => return Some(LinkFault::NotDir),
             Ok(_) => {}
-            Err(_) => {
-                return Some(|version, path, target| Problem::LinkDangling {
-                    version,
-                    path,
-                    target,
-                })
-            }
+            Err(_) => return Some(LinkFault::Dangling),
         }
         dir = cur.open_child(name);
     }
-    Some(|version, path, target| Problem::LinkDangling {
-        version,
-        path,
-        target,
-    })
+    Some(LinkFault::Dangling)
 }
 
 fn read_link(dir: &Dir, name: &std::ffi::OsStr) -> io::Result<PathBuf> {
@@ -235,6 +189,21 @@ fn read_link(dir: &Dir, name: &std::ffi::OsStr) -> io::Result<PathBuf> {
         Some(dir.as_fd().as_raw_fd()),
         name,
     )?))
+}
+
+/// The content of version `v`'s bookkeeping file of `kind` (`links`, `refs`), or a
+/// problem naming that file.
+fn bookkeeping<T>(
+    kind: &str,
+    v: &VersionName,
+    read: io::Result<T>,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    read.map_err(|e| {
+        let what = Path::new(PRIVATE_DIR).join(kind).join(v.tsv_name());
+        problems.push(unreadable(&what, &e));
+    })
+    .ok()
 }
 
 /// Compare each committed version's refs file with the links found pointing into it.
@@ -246,13 +215,8 @@ fn check_refs(
 ) {
     let committed: BTreeSet<u64> = versions.iter().map(|v| v.number).collect();
     for v in versions {
-        let refs = match folder.read_refs(v.number) {
-            Ok(r) => r,
-            Err(e) => {
-                let what = Path::new(PRIVATE_DIR).join("refs").join(v.tsv_name());
-                problems.push(unreadable(&what, &e));
-                continue;
-            }
+        let Some(refs) = bookkeeping("refs", v, folder.read_refs(v.number), problems) else {
+            continue;
         };
         let listed: BTreeSet<(u64, PathBuf)> = refs
             .into_iter()

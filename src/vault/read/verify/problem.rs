@@ -1,7 +1,8 @@
-//! The problems `verify` reports, each printed as one line.
+//! The problems `verify` reports, each printed as one line. It only describes and prints;
+//! it knows nothing about how a problem is found.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::vault::layout::PRIVATE_DIR;
 use crate::vault::read::shown;
@@ -30,50 +31,16 @@ pub enum Problem {
         /// The link's path in that version.
         path: PathBuf,
     },
-    /// A structural link whose target is not `../…/V{k}--time/path` for its depth.
-    LinkMalformed {
+    /// A structural link whose target is wrong (see [`LinkFault`]).
+    Link {
         /// The version holding the link.
         version: String,
         /// The link's path in that version.
         path: PathBuf,
         /// The target text.
         target: PathBuf,
-    },
-    /// A structural link into a version that is not committed (or not older).
-    LinkToBadVersion {
-        /// The version holding the link.
-        version: String,
-        /// The link's path in that version.
-        path: PathBuf,
-        /// The target text.
-        target: PathBuf,
-    },
-    /// A structural link whose target does not exist.
-    LinkDangling {
-        /// The version holding the link.
-        version: String,
-        /// The link's path in that version.
-        path: PathBuf,
-        /// The target text.
-        target: PathBuf,
-    },
-    /// A structural link whose target is, or passes through, another symlink.
-    LinkToLink {
-        /// The version holding the link.
-        version: String,
-        /// The link's path in that version.
-        path: PathBuf,
-        /// The target text.
-        target: PathBuf,
-    },
-    /// A structural link whose target is not a directory.
-    LinkNotDir {
-        /// The version holding the link.
-        version: String,
-        /// The link's path in that version.
-        path: PathBuf,
-        /// The target text.
-        target: PathBuf,
+        /// What is wrong with it.
+        fault: LinkFault,
     },
     /// A link into version k that `refs/V{k}.tsv` does not list.
     RefMissing {
@@ -157,43 +124,17 @@ impl fmt::Display for Problem {
                 "{version}/{}: listed as a structural link but not a symlink",
                 shown(path)
             ),
-            LinkMalformed {
+            Link {
                 version,
                 path,
                 target,
-            } => link(f, version, path, target, "malformed target"),
-            LinkToBadVersion {
-                version,
-                path,
-                target,
-            } => link(
+                fault,
+            } => write!(
                 f,
-                version,
-                path,
-                target,
-                "points into a version that is not an older committed one",
+                "{version}/{}: structural link -> {}: {fault}",
+                shown(path),
+                shown(target)
             ),
-            LinkDangling {
-                version,
-                path,
-                target,
-            } => link(f, version, path, target, "dangling"),
-            LinkToLink {
-                version,
-                path,
-                target,
-            } => link(
-                f,
-                version,
-                path,
-                target,
-                "points at or through another link (not one hop)",
-            ),
-            LinkNotDir {
-                version,
-                path,
-                target,
-            } => link(f, version, path, target, "target is not a directory"),
             RefMissing {
                 into,
                 version,
@@ -245,17 +186,29 @@ impl fmt::Display for Problem {
     }
 }
 
-fn link(
-    f: &mut fmt::Formatter<'_>,
-    version: &str,
-    path: &Path,
-    target: &Path,
-    what: &str,
-) -> fmt::Result {
-    write!(
-        f,
-        "{version}/{}: structural link -> {}: {what}",
-        shown(path),
-        shown(target)
-    )
+/// What is wrong with a structural link's target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkFault {
+    /// Not `../…/V{k}--time/path` for the link's depth.
+    Malformed,
+    /// Into a version that is not committed, or not older than the link's own.
+    ToBadVersion,
+    /// The target does not exist.
+    Dangling,
+    /// The target is, or passes through, another symlink.
+    ToLink,
+    /// The target is not a directory.
+    NotDir,
+}
+
+impl fmt::Display for LinkFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LinkFault::Malformed => "malformed target",
+            LinkFault::ToBadVersion => "points into a version that is not an older committed one",
+            LinkFault::Dangling => "dangling",
+            LinkFault::ToLink => "points at or through another link (not one hop)",
+            LinkFault::NotDir => "target is not a directory",
+        })
+    }
 }
