@@ -158,3 +158,26 @@ fn figures(folder: &JobFolder) -> (u64, u64) {
     let counted = retire::recount(folder, &versions).unwrap();
     (cached, counted.versions.values().map(|u| u.inodes).sum())
 }
+
+#[test]
+fn the_dry_run_estimate_is_what_the_retire_frees() {
+    let mut job = Job::new();
+    job.src
+        .dir("a/b")
+        .file("a/b/f", "f")
+        .file("a/g", vec![1u8; 9000]);
+    job.src.dir("c").file("c/h", "h").hard_link("c/h", "c/h2");
+    job.snap();
+    job.src.file("a/g", "smaller").remove("c/h2");
+    job.snap();
+    job.src.file("new", "n");
+    job.snap();
+    let folder = JobFolder::open(&job.job_dir()).unwrap();
+    let plan = retire::plan(&folder, vec![RetireReason::Requested]).unwrap();
+    let estimate = retire::estimate_freed(&folder, &plan).unwrap();
+    let done = retire::apply(&folder, plan).unwrap();
+    assert_eq!(estimate, done.freed);
+    assert!(done.freed.inodes >= 3, "{done:?}"); // V0's root, a/, a/g (a/b moves)
+    job.forget(&done.plan.retired.to_string());
+    job.check();
+}
