@@ -49,24 +49,9 @@ impl Timing {
     }
 }
 
-/// Which side of a job left (or is not the configured filesystem).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// The source directory's filesystem.
-    Source,
-    /// The vault directory's filesystem.
-    Vault,
-}
-
-impl Side {
-    /// `source` or `vault`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Source => "source",
-            Side::Vault => "vault",
-        }
-    }
-}
+/// Which side of a job left (or is not the configured filesystem): the mount watcher's own
+/// type, so a verdict needs no translation.
+pub use crate::watch::mounts::Side;
 
 /// What the mount check says about a job (the mount watcher's verdict, mapped by the loop).
 #[derive(Debug, Clone, PartialEq, Eq)]

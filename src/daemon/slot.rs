@@ -76,10 +76,7 @@ impl JobSlot {
                 awaiting,
                 reason,
             } => MountState::Halted {
-                side: match side {
-                    crate::watch::mounts::Side::Source => Side::Source,
-                    crate::watch::mounts::Side::Vault => Side::Vault,
-                },
+                side,
                 awaiting,
                 reason,
             },
