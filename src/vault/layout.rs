@@ -478,8 +478,13 @@ impl Resolver {
         let path = parent.path.join(name);
         let is_link = self.links(parent.version.number)?.contains(&path);
         let full = self.root.join(parent.version.to_string()).join(&path);
-        if is_link {
-            let text = std::fs::read_link(&full)?;
+        // A listed path that is a real directory is real: a retire interrupted between its
+        // exchange and its links-file rewrite leaves exactly that until it is replayed.
+        let text = match is_link.then(|| std::fs::read_link(&full)) {
+            Some(Err(e)) if e.raw_os_error() == Some(libc::EINVAL) => None,
+            other => other.transpose()?,
+        };
+        if let Some(text) = text {
             let (version, target) = parse_link_target(&path, &text).ok_or_else(|| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -594,5 +599,19 @@ mod tests {
             None
         );
         assert_eq!(parse_link_target(Path::new("x"), Path::new("/etc")), None);
+    }
+
+    #[test]
+    fn a_listed_path_that_is_a_real_directory_resolves_as_real() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("job");
+        let folder = JobFolder::create(&root).unwrap();
+        let v0 = name(0);
+        std::fs::create_dir_all(folder.version_path(&v0).join("a")).unwrap();
+        std::fs::write(folder.version_path(&v0).join("a/f"), "x").unwrap();
+        folder.write_links(0, [Path::new("a")]).unwrap();
+        let resolver = Resolver::new(&folder).unwrap();
+        let got = resolver.resolve(&v0, Path::new("a/f")).unwrap().unwrap();
+        assert_eq!((got.version.number, got.path), (0, PathBuf::from("a/f")));
     }
 }
