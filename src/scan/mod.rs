@@ -25,6 +25,7 @@ use crate::config::JobConfig;
 use crate::vault::layout::{JobFolder, Resolver};
 use crate::vault::snapshot::Progress;
 
+pub mod base;
 mod compare;
 mod list;
 mod walk;
@@ -66,13 +67,32 @@ pub enum ScanError {
     },
 }
 
-/// Compare `job`'s source with its newest version.
+/// Compare `job`'s source with its newest version, trusting a usable scan base (the ctime
+/// shortcut, see the module docs).
 pub fn delta(job: &JobConfig) -> Result<ScanOutcome, ScanError> {
     delta_observed(job, &Progress::default())
 }
 
 /// [`delta`], counting scanned entries in `progress.scanned`.
 pub fn delta_observed(job: &JobConfig, progress: &Progress) -> Result<ScanOutcome, ScanError> {
+    scan(job, progress, true)
+}
+
+/// Compare `job`'s source with its newest version entry by entry, without the ctime
+/// shortcut (the `rescan_interval` scan: it also catches what the shortcut cannot see).
+pub fn delta_full(job: &JobConfig) -> Result<ScanOutcome, ScanError> {
+    delta_full_observed(job, &Progress::default())
+}
+
+/// [`delta_full`], counting scanned entries in `progress.scanned`.
+pub fn delta_full_observed(
+    job: &JobConfig,
+    progress: &Progress,
+) -> Result<ScanOutcome, ScanError> {
+    scan(job, progress, false)
+}
+
+fn scan(job: &JobConfig, progress: &Progress, shortcut: bool) -> Result<ScanOutcome, ScanError> {
     let root = job.job_dir();
     let vault_err = |path: &Path| {
         let path = path.to_path_buf();
@@ -91,6 +111,8 @@ pub fn delta_observed(job: &JobConfig, progress: &Progress) -> Result<ScanOutcom
         return Ok(ScanOutcome::NoVersion);
     };
     let resolver = Resolver::new(&folder).map_err(vault_err(&root))?;
-    let changes = walk::Walk::new(job, &folder, &resolver, &latest, progress).run()?;
+    let recorded = base::read(&root);
+    let walk = walk::Walk::new(job, &folder, &resolver, &latest, progress, recorded, shortcut);
+    let changes = walk.run()?;
     Ok(ScanOutcome::Delta(changes))
 }
