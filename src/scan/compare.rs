@@ -18,11 +18,7 @@ pub(crate) struct Side<'a> {
 /// Both have the same type (the caller handles replacements). `suspect`: the source entry's
 /// ctime moved since the last full scan, so equal size and mtime do not prove equal content
 /// (e.g. `touch -d` after a write): regular files are then hashed.
-pub(crate) fn compare(
-    new: &Side<'_>,
-    old: &Side<'_>,
-    suspect: bool,
-) -> io::Result<Option<Change>> {
+pub(crate) fn compare(new: &Side<'_>, old: &Side<'_>, suspect: bool) -> io::Result<Option<Change>> {
     let (n, o) = (new.meta, old.meta);
     match n.kind {
         FileKind::Dir => Ok(attrs_differ(n, o, true).then_some(Change::Attrib)),

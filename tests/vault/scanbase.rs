@@ -25,7 +25,10 @@ fn age_past_margin() {
     let until = SystemTime::now() + margin + Duration::from_millis(100);
     let deadline = std::time::Instant::now() + margin * 3;
     while SystemTime::now() < until {
-        assert!(std::time::Instant::now() < deadline, "clock did not advance");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "clock did not advance"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -108,7 +111,10 @@ fn shortcut_sees_an_old_file_moved_over_another() {
     // Same size, same mtime, old ctime before the rename.
     s.src().rename("b/g.txt", "a/f.txt");
     let moved = ctime_ns(&s.src().path().join("a/f.txt"));
-    assert!(moved >= bound, "rename did not move the ctime on this filesystem");
+    assert!(
+        moved >= bound,
+        "rename did not move the ctime on this filesystem"
+    );
     assert_shortcut_finds(
         &s,
         &[
@@ -153,7 +159,11 @@ fn shortcut_is_off_for_a_swapped_source_root() {
         .file("src/a/f.txt", b"first tree")
         .file("other/a/f.txt", b"other tree, old ctime")
         .dir("vault");
-    let job = job_config("swap", &outer.path().join("src"), &outer.path().join("vault"));
+    let job = job_config(
+        "swap",
+        &outer.path().join("src"),
+        &outer.path().join("vault"),
+    );
     age_past_margin();
     snapshot_with_scan(&job).expect("v0");
     assert!(base::read(&job.job_dir()).is_some());
@@ -195,7 +205,11 @@ fn a_scan_base_from_the_future_or_naming_a_later_version_is_ignored() {
     }
     s.snap().expect("v1");
     s.check();
-    assert_eq!(base::read(&dir).unwrap().version, 1, "the full scan re-records");
+    assert_eq!(
+        base::read(&dir).unwrap().version,
+        1,
+        "the full scan re-records"
+    );
 }
 
 #[test]

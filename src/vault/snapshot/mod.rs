@@ -207,7 +207,11 @@ fn scan_and_commit(
 
 /// Write (or, after skipped entries or without a stamp, remove) the scan base. Failing
 /// only costs the shortcut, so it is logged, not returned.
-fn record_scan_base(job: &JobConfig, v: &CommittedVersion, stamp: Option<crate::scan::base::Stamp>) {
+fn record_scan_base(
+    job: &JobConfig,
+    v: &CommittedVersion,
+    stamp: Option<crate::scan::base::Stamp>,
+) {
     use crate::scan::base;
     let dir = job.job_dir();
     let done = match stamp.filter(|_| v.skipped == 0) {
