@@ -29,7 +29,8 @@
 //! only in one side is still found). An entry whose ctime is at or above the bound gets
 //! the full comparison, and a regular file of equal size and mtime is then hashed (a write
 //! followed by `touch -d` to the old mtime is caught). Versions built from inotify
-//! ChangeSets keep the recorded base; a version with skipped entries removes it.
+//! ChangeSets keep the recorded base; a version with skipped entries, or committed from a
+//! scan that could not read some source entry (its content was not compared), removes it.
 //!
 //! The base is ignored (full comparison) when it names a version newer than the newest,
 //! starts in the future (the clock went back), names another source root or mount, in
@@ -103,7 +104,7 @@ pub fn delta(job: &JobConfig) -> Result<ScanOutcome, ScanError> {
 
 /// [`delta`], counting scanned entries in `progress.scanned`.
 pub fn delta_observed(job: &JobConfig, progress: &Progress) -> Result<ScanOutcome, ScanError> {
-    scan(job, progress, true)
+    Ok(scan(job, progress, true)?.0)
 }
 
 /// Compare `job`'s source with its newest version entry by entry, without the ctime
@@ -114,10 +115,16 @@ pub fn delta_full(job: &JobConfig) -> Result<ScanOutcome, ScanError> {
 
 /// [`delta_full`], counting scanned entries in `progress.scanned`.
 pub fn delta_full_observed(job: &JobConfig, progress: &Progress) -> Result<ScanOutcome, ScanError> {
-    scan(job, progress, false)
+    Ok(scan(job, progress, false)?.0)
 }
 
-fn scan(job: &JobConfig, progress: &Progress, shortcut: bool) -> Result<ScanOutcome, ScanError> {
+/// A delta scan with (`shortcut`) or without the ctime shortcut, and whether it read every
+/// source entry (only a complete scan may record a scan base).
+pub(crate) fn scan(
+    job: &JobConfig,
+    progress: &Progress,
+    shortcut: bool,
+) -> Result<(ScanOutcome, bool), ScanError> {
     let root = job.job_dir();
     let vault_err = |path: &Path| {
         let path = path.to_path_buf();
@@ -129,17 +136,19 @@ fn scan(job: &JobConfig, progress: &Progress, shortcut: bool) -> Result<ScanOutc
     };
     let folder = match JobFolder::open(&root) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ScanOutcome::NoVersion),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((ScanOutcome::NoVersion, true))
+        }
         Err(e) => return Err(vault_err(&root)(e)),
     };
     let Some(latest) = folder.latest().map_err(vault_err(&root))? else {
-        return Ok(ScanOutcome::NoVersion);
+        return Ok((ScanOutcome::NoVersion, true));
     };
     let resolver = Resolver::new(&folder).map_err(vault_err(&root))?;
     let recorded = base::read(&root);
     let walk = walk::Walk::new(
         job, &folder, &resolver, &latest, progress, recorded, shortcut,
     );
-    let changes = walk.run()?;
-    Ok(ScanOutcome::Delta(changes))
+    let (changes, complete) = walk.run()?;
+    Ok((ScanOutcome::Delta(changes), complete))
 }

@@ -8,6 +8,7 @@
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::base::{self, ScanBase};
@@ -65,6 +66,8 @@ pub(crate) struct Walk<'a> {
     base: Option<ScanBase>,
     shortcut: bool,
     vouch: Option<Vouch>,
+    /// Some source entry could not be read: this scan vouches for nothing.
+    incomplete: AtomicBool,
     queue: Mutex<Queue>,
     ready: Condvar,
     threads: usize,
@@ -95,14 +98,16 @@ impl<'a> Walk<'a> {
             base,
             shortcut,
             vouch: None,
+            incomplete: AtomicBool::new(false),
             queue: Mutex::default(),
             ready: Condvar::new(),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get().min(16)),
         }
     }
 
-    /// Walk everything; the changes, or the first fatal error.
-    pub fn run(mut self) -> Result<ChangeSet, ScanError> {
+    /// Walk everything; the changes and whether every source entry could be read, or the
+    /// first fatal error.
+    pub fn run(mut self) -> Result<(ChangeSet, bool), ScanError> {
         let mut changes = ChangeSet::new();
         let src = Dir::open(&self.job.source).map_err(|e| self.source_err(Path::new(""), e))?;
         self.vouch = self.vouch_for(&src);
@@ -123,10 +128,9 @@ impl<'a> Walk<'a> {
         for (path, change) in found.into_iter().flatten() {
             changes.record(path, change);
         }
-        Ok(changes)
+        Ok((changes, !self.incomplete.load(Ordering::Relaxed)))
     }
 
-    /// Compare the two roots' attributes and queue them.
     /// What the recorded scan base (if any) vouches for in this scan, if it is usable.
     fn vouch_for(&self, src: &Dir) -> Option<Vouch> {
         let recorded = self.base?;
@@ -169,6 +173,7 @@ impl<'a> Walk<'a> {
             .is_some_and(|b| base::ns(&sm.ctime) >= b.bound_ns)
     }
 
+    /// Compare the two roots' attributes and queue them.
     fn compare_roots(&self, src: Dir, changes: &mut ChangeSet) -> Result<(), ScanError> {
         let vault = self
             .folder
@@ -305,6 +310,7 @@ impl<'a> Walk<'a> {
     /// A source directory that cannot be read: report nothing for it (its versioned
     /// content stays as it is), and say so.
     fn unreadable(&self, rel: &Path, e: io::Error) -> Result<(), ScanError> {
+        self.incomplete.store(true, Ordering::Relaxed);
         tracing::warn!(
             job = %self.job.name,
             "{}: cannot read ({e}); left as in the newest version",

@@ -177,8 +177,9 @@ pub fn snapshot_with_full_scan(job: &JobConfig) -> Result<SnapshotOutcome, Snaps
 }
 
 /// Lock, scan (with or without the shortcut), commit, and record the scan base of a
-/// version committed from this scan (`crate::scan::base`). A version with skipped entries
-/// removes the record instead: the source holds something that version does not.
+/// version committed from this scan (`crate::scan::base`). A scan that could not read some
+/// source entry, or a version with skipped entries, removes the record instead: the source
+/// may hold something that version does not.
 /// Versions built from inotify ChangeSets ([`snapshot`]) leave the record as it is.
 fn scan_and_commit(
     job: &JobConfig,
@@ -188,11 +189,8 @@ fn scan_and_commit(
     let started = std::time::Instant::now();
     let session = commit::Session::begin(job)?;
     let stamp = crate::scan::base::capture(&job.source).ok();
-    let outcome = if shortcut {
-        crate::scan::delta_observed(job, progress)?
-    } else {
-        crate::scan::delta_full_observed(job, progress)?
-    };
+    let (outcome, complete) = crate::scan::scan(job, progress, shortcut)?;
+    let stamp = stamp.filter(|_| complete);
     tracing::debug!(job = %job.name, "delta scan: {:?}", started.elapsed());
     let result = match outcome {
         crate::scan::ScanOutcome::NoVersion => session.run(&ChangeSet::new(), progress),
