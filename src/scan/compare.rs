@@ -15,12 +15,14 @@ pub(crate) struct Side<'a> {
 }
 
 /// The change that turns `old` (in the version) into `new` (in the source), if any.
-/// Both have the same type (the caller handles replacements).
-pub(crate) fn compare(new: &Side<'_>, old: &Side<'_>) -> io::Result<Option<Change>> {
+/// Both have the same type (the caller handles replacements). `suspect`: the source entry's
+/// ctime moved since the last full scan, so equal size and mtime do not prove equal content
+/// (e.g. `touch -d` after a write): regular files are then hashed.
+pub(crate) fn compare(new: &Side<'_>, old: &Side<'_>, suspect: bool) -> io::Result<Option<Change>> {
     let (n, o) = (new.meta, old.meta);
     match n.kind {
         FileKind::Dir => Ok(attrs_differ(n, o, true).then_some(Change::Attrib)),
-        FileKind::File => compare_files(new, old),
+        FileKind::File => compare_files(new, old, suspect),
         FileKind::Symlink => {
             if read_link_at(new.dir, new.name)? != read_link_at(old.dir, old.name)? {
                 Ok(Some(Change::Modified))
@@ -33,18 +35,15 @@ pub(crate) fn compare(new: &Side<'_>, old: &Side<'_>) -> io::Result<Option<Chang
     }
 }
 
-fn compare_files(new: &Side<'_>, old: &Side<'_>) -> io::Result<Option<Change>> {
+fn compare_files(new: &Side<'_>, old: &Side<'_>, suspect: bool) -> io::Result<Option<Change>> {
     let (n, o) = (new.meta, old.meta);
     if n.size != o.size {
         return Ok(Some(Change::Modified));
     }
-    if n.mtime != o.mtime {
-        let same = hash_file(new.dir, new.name)? == hash_file(old.dir, old.name)?;
-        return Ok(Some(if same {
-            Change::Attrib
-        } else {
-            Change::Modified
-        }));
+    if (n.mtime != o.mtime || suspect)
+        && hash_file(new.dir, new.name)? != hash_file(old.dir, old.name)?
+    {
+        return Ok(Some(Change::Modified));
     }
     Ok(attrs_differ(n, o, true).then_some(Change::Attrib))
 }

@@ -1,6 +1,6 @@
 //! The delta scan: walk a job's source against its newest version and return the
 //! ChangeSet between them. Used by the `snapshot` command, the daemon's start, inotify
-//! overflow, resume after a remount and `rescan_interval`.
+//! overflow, resume after a remount and (as [`delta_full`]) `rescan_interval`.
 //!
 //! Each pair of directories (source, real directory of the newest version behind the
 //! structural links) is listed once; names only in the source are `Created` (a new
@@ -10,8 +10,37 @@
 //! compares xxh3 hashes: equal content is `Attrib`, else `Modified` (the seed's
 //! `check_duplicate` rule). Symlinks compare their target text, owner and group (not their
 //! own mtime). A directory whose mode, owner or mtime differs is `Attrib` (its mtime moves
-//! whenever a name in it comes or goes). Not compared: xattrs, atime, ctime, and which
-//! names share an inode (a new hard link to an unchanged file is not a change).
+//! whenever a name in it comes or goes). Not compared: xattrs, atime, and which names
+//! share an inode (a new hard link to an unchanged file is not a change); ctime only
+//! decides what may be skipped or must be hashed (below).
+//!
+//! # The ctime shortcut (git-index style)
+//! A version committed from a delta scan records a scan base (`scan::base`,
+//! `<job>/.reverberator/scan-base`): its number, the scan's start `T` (`CLOCK_REALTIME`
+//! just before the walk) and the source root's device, inode and mount id. Every write,
+//! truncate, chmod, chown, utimes, link and rename sets an entry's ctime to the kernel's
+//! now, and nobody can set it back; so an entry whose ctime is older than `T - 2 s` (the
+//! margin covers the kernel's coarse ctime clock) is in the state that scan saw, hence in
+//! that version, hence (carried forward by later versions and retires) in the newest one.
+//! [`delta`] therefore takes a non-directory source entry whose ctime is strictly below
+//! that bound, whose type the version's listing shows and which lies on the root's
+//! filesystem as unchanged **without stat-ing the version side**: one `fstatat` per entry,
+//! like `find`. Directories are always compared and both sides always listed (a name
+//! only in one side is still found). An entry whose ctime is at or above the bound gets
+//! the full comparison, and a regular file of equal size and mtime is then hashed (a write
+//! followed by `touch -d` to the old mtime is caught). Versions built from inotify
+//! ChangeSets keep the recorded base; a version with skipped entries, or committed from a
+//! scan that could not read some source entry (its content was not compared), removes it.
+//!
+//! The base is ignored (full comparison) when it names a version newer than the newest,
+//! starts in the future (the clock went back), names another source root or mount, in
+//! referenced mode, and on filesystems whose ctime is not the local kernel's (only ext2/3/4,
+//! XFS, btrfs, tmpfs, f2fs, ZFS, bcachefs are trusted; not FAT, NFS, SMB, FUSE).
+//!
+//! **Trade-off**: a change whose ctime lies below the bound is missed: the system clock
+//! was set back between the change and the recorded scan (or the scan base lies), or the
+//! vault's copy was altered behind reverberator's back. [`delta_full`] (the daemon's
+//! `rescan_interval` scan) compares every entry and catches those.
 //!
 //! The walk runs on all cores (std scoped threads over a shared stack of directory
 //! pairs), through directory fds, never following a source symlink, skipping the job's
@@ -25,6 +54,7 @@ use crate::config::JobConfig;
 use crate::vault::layout::{JobFolder, Resolver};
 use crate::vault::snapshot::Progress;
 
+pub mod base;
 mod compare;
 mod list;
 mod walk;
@@ -66,13 +96,35 @@ pub enum ScanError {
     },
 }
 
-/// Compare `job`'s source with its newest version.
+/// Compare `job`'s source with its newest version, trusting a usable scan base (the ctime
+/// shortcut, see the module docs).
 pub fn delta(job: &JobConfig) -> Result<ScanOutcome, ScanError> {
     delta_observed(job, &Progress::default())
 }
 
 /// [`delta`], counting scanned entries in `progress.scanned`.
 pub fn delta_observed(job: &JobConfig, progress: &Progress) -> Result<ScanOutcome, ScanError> {
+    Ok(scan(job, progress, true)?.0)
+}
+
+/// Compare `job`'s source with its newest version entry by entry, without the ctime
+/// shortcut (the `rescan_interval` scan: it also catches what the shortcut cannot see).
+pub fn delta_full(job: &JobConfig) -> Result<ScanOutcome, ScanError> {
+    delta_full_observed(job, &Progress::default())
+}
+
+/// [`delta_full`], counting scanned entries in `progress.scanned`.
+pub fn delta_full_observed(job: &JobConfig, progress: &Progress) -> Result<ScanOutcome, ScanError> {
+    Ok(scan(job, progress, false)?.0)
+}
+
+/// A delta scan with (`shortcut`) or without the ctime shortcut, and whether it read every
+/// source entry (only a complete scan may record a scan base).
+pub(crate) fn scan(
+    job: &JobConfig,
+    progress: &Progress,
+    shortcut: bool,
+) -> Result<(ScanOutcome, bool), ScanError> {
     let root = job.job_dir();
     let vault_err = |path: &Path| {
         let path = path.to_path_buf();
@@ -84,13 +136,19 @@ pub fn delta_observed(job: &JobConfig, progress: &Progress) -> Result<ScanOutcom
     };
     let folder = match JobFolder::open(&root) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ScanOutcome::NoVersion),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((ScanOutcome::NoVersion, true))
+        }
         Err(e) => return Err(vault_err(&root)(e)),
     };
     let Some(latest) = folder.latest().map_err(vault_err(&root))? else {
-        return Ok(ScanOutcome::NoVersion);
+        return Ok((ScanOutcome::NoVersion, true));
     };
     let resolver = Resolver::new(&folder).map_err(vault_err(&root))?;
-    let changes = walk::Walk::new(job, &folder, &resolver, &latest, progress).run()?;
-    Ok(ScanOutcome::Delta(changes))
+    let recorded = base::read(&root);
+    let walk = walk::Walk::new(
+        job, &folder, &resolver, &latest, progress, recorded, shortcut,
+    );
+    let (changes, complete) = walk.run()?;
+    Ok((ScanOutcome::Delta(changes), complete))
 }

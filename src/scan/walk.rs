@@ -8,8 +8,10 @@
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
+use super::base::{self, ScanBase};
 use super::compare::{compare, Side};
 use super::list::list_once;
 use super::ScanError;
@@ -42,6 +44,17 @@ struct Queue {
     failed: Option<ScanError>,
 }
 
+/// What a usable scan base lets this walk assume (see the `scan` module docs).
+#[derive(Debug, Clone, Copy)]
+struct Vouch {
+    /// Entries whose ctime (ns) is strictly below this equal the newest version's.
+    bound_ns: i128,
+    /// `st_dev` of the source root: entries on another filesystem are never vouched for.
+    dev: u64,
+    /// Skip the version side of vouched-for entries (false: [`super::delta_full`]).
+    skip: bool,
+}
+
 /// One delta scan.
 pub(crate) struct Walk<'a> {
     job: &'a JobConfig,
@@ -50,6 +63,11 @@ pub(crate) struct Walk<'a> {
     latest: &'a VersionName,
     progress: &'a Progress,
     skip_in_source: Option<PathBuf>,
+    base: Option<ScanBase>,
+    shortcut: bool,
+    vouch: Option<Vouch>,
+    /// Some source entry could not be read: this scan vouches for nothing.
+    incomplete: AtomicBool,
     queue: Mutex<Queue>,
     ready: Condvar,
     threads: usize,
@@ -62,6 +80,8 @@ impl<'a> Walk<'a> {
         resolver: &'a Resolver,
         latest: &'a VersionName,
         progress: &'a Progress,
+        base: Option<ScanBase>,
+        shortcut: bool,
     ) -> Self {
         let skip_in_source = job
             .vault
@@ -75,16 +95,23 @@ impl<'a> Walk<'a> {
             latest,
             progress,
             skip_in_source,
+            base,
+            shortcut,
+            vouch: None,
+            incomplete: AtomicBool::new(false),
             queue: Mutex::default(),
             ready: Condvar::new(),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get().min(16)),
         }
     }
 
-    /// Walk everything; the changes, or the first fatal error.
-    pub fn run(self) -> Result<ChangeSet, ScanError> {
+    /// Walk everything; the changes and whether every source entry could be read, or the
+    /// first fatal error.
+    pub fn run(mut self) -> Result<(ChangeSet, bool), ScanError> {
         let mut changes = ChangeSet::new();
-        self.compare_roots(&mut changes)?;
+        let src = Dir::open(&self.job.source).map_err(|e| self.source_err(Path::new(""), e))?;
+        self.vouch = self.vouch_for(&src);
+        self.compare_roots(src, &mut changes)?;
         let found: Vec<Vec<(PathBuf, Change)>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..self.threads)
                 .map(|_| s.spawn(|| self.worker()))
@@ -101,12 +128,53 @@ impl<'a> Walk<'a> {
         for (path, change) in found.into_iter().flatten() {
             changes.record(path, change);
         }
-        Ok(changes)
+        Ok((changes, !self.incomplete.load(Ordering::Relaxed)))
+    }
+
+    /// What the recorded scan base (if any) vouches for in this scan, if it is usable.
+    fn vouch_for(&self, src: &Dir) -> Option<Vouch> {
+        let recorded = self.base?;
+        let now = base::identity(src, base::now_ns()).ok()?;
+        let refused = if !self.job.keep_full_copy {
+            Some("referenced mode (keep_full_copy = false)")
+        } else if !base::trusted_fs(src) {
+            Some("the source filesystem's ctime is not trusted")
+        } else {
+            base::refuse(&recorded, self.latest.number, &now)
+        };
+        if let Some(why) = refused {
+            tracing::info!(job = %self.job.name, "scan base ignored: {why}; full comparison");
+            return None;
+        }
+        Some(Vouch {
+            bound_ns: base::bound_ns(&recorded),
+            dev: now.dev,
+            skip: self.shortcut,
+        })
+    }
+
+    /// A non-directory source entry of the type the version lists, on the source root's
+    /// filesystem, unchanged since before the scan base's bound: equal to the version's
+    /// entry without looking at it.
+    fn vouched(&self, sm: &Meta, v: &DirEntry) -> bool {
+        self.vouch.is_some_and(|b| {
+            b.skip
+                && sm.kind != FileKind::Dir
+                && v.kind == Some(sm.kind)
+                && sm.dev == b.dev
+                && base::ns(&sm.ctime) < b.bound_ns
+        })
+    }
+
+    /// The source entry's ctime moved since the scan base's bound (content may differ
+    /// even with equal size and mtime).
+    fn suspect(&self, sm: &Meta) -> bool {
+        self.vouch
+            .is_some_and(|b| base::ns(&sm.ctime) >= b.bound_ns)
     }
 
     /// Compare the two roots' attributes and queue them.
-    fn compare_roots(&self, changes: &mut ChangeSet) -> Result<(), ScanError> {
-        let src = Dir::open(&self.job.source).map_err(|e| self.source_err(Path::new(""), e))?;
+    fn compare_roots(&self, src: Dir, changes: &mut ChangeSet) -> Result<(), ScanError> {
         let vault = self
             .folder
             .dir()
@@ -242,6 +310,7 @@ impl<'a> Walk<'a> {
     /// A source directory that cannot be read: report nothing for it (its versioned
     /// content stays as it is), and say so.
     fn unreadable(&self, rel: &Path, e: io::Error) -> Result<(), ScanError> {
+        self.incomplete.store(true, Ordering::Relaxed);
         tracing::warn!(
             job = %self.job.name,
             "{}: cannot read ({e}); left as in the newest version",
@@ -268,6 +337,9 @@ impl<'a> Walk<'a> {
             }
             Err(e) => return self.unreadable(&path, e),
         };
+        if self.vouched(&sm, v) {
+            return Ok(());
+        }
         // The vault path for messages, built only on error (formatting a version name per
         // entry would cost more than the stat).
         let vault_err = |e| {
@@ -362,7 +434,7 @@ impl<'a> Walk<'a> {
             name,
             meta: vm,
         };
-        match compare(&new, &old) {
+        match compare(&new, &old, self.suspect(sm)) {
             Ok(Some(change)) => found.push((path.clone(), change)),
             Ok(None) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {

@@ -18,6 +18,7 @@ mod changes;
 mod cli;
 mod layout;
 mod prop;
+mod scanbase;
 
 /// An environment plus the state recorded for each committed version.
 pub(crate) struct Series {

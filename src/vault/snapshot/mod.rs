@@ -167,16 +167,65 @@ pub fn snapshot_with_scan_observed(
     job: &JobConfig,
     progress: &Progress,
 ) -> Result<SnapshotOutcome, SnapshotError> {
+    scan_and_commit(job, progress, true)
+}
+
+/// [`snapshot_with_scan`] with [`crate::scan::delta_full`] (no ctime shortcut): for the
+/// daemon's `rescan_interval` scans, which must catch what the shortcut cannot see.
+pub fn snapshot_with_full_scan(job: &JobConfig) -> Result<SnapshotOutcome, SnapshotError> {
+    scan_and_commit(job, &Progress::default(), false)
+}
+
+/// Lock, scan (with or without the shortcut), commit, and record the scan base of a
+/// version committed from this scan (`crate::scan::base`). A scan that could not read some
+/// source entry, or a version with skipped entries, removes the record instead: the source
+/// may hold something that version does not.
+/// Versions built from inotify ChangeSets ([`snapshot`]) leave the record as it is.
+fn scan_and_commit(
+    job: &JobConfig,
+    progress: &Progress,
+    shortcut: bool,
+) -> Result<SnapshotOutcome, SnapshotError> {
     let started = std::time::Instant::now();
     let session = commit::Session::begin(job)?;
-    let outcome = crate::scan::delta_observed(job, progress)?;
+    let stamp = crate::scan::base::capture(&job.source).ok();
+    let (outcome, complete) = crate::scan::scan(job, progress, shortcut)?;
+    let stamp = stamp.filter(|_| complete);
     tracing::debug!(job = %job.name, "delta scan: {:?}", started.elapsed());
     let result = match outcome {
         crate::scan::ScanOutcome::NoVersion => session.run(&ChangeSet::new(), progress),
         crate::scan::ScanOutcome::Delta(changes) => session.run(&changes, progress),
     };
+    if let Ok(SnapshotOutcome::Committed(v)) = &result {
+        record_scan_base(job, v, stamp);
+    }
     tracing::debug!(job = %job.name, "scan + build + commit: {:?}", started.elapsed());
     result
+}
+
+/// Write (or, after skipped entries or without a stamp, remove) the scan base. Failing
+/// only costs the shortcut, so it is logged, not returned.
+fn record_scan_base(
+    job: &JobConfig,
+    v: &CommittedVersion,
+    stamp: Option<crate::scan::base::Stamp>,
+) {
+    use crate::scan::base;
+    let dir = job.job_dir();
+    let done = match stamp.filter(|_| v.skipped == 0) {
+        Some(stamp) => base::write(
+            &dir,
+            &base::ScanBase {
+                version: v.name.number,
+                stamp,
+            },
+        ),
+        None => base::remove(&dir),
+    };
+    if let Err(e) = done {
+        tracing::warn!(job = %job.name, "{}: {e}", base::path(&dir).display());
+        let _ = base::remove(&dir);
+    }
 }
 
 /// An entry that could not be stored, for the journal.
