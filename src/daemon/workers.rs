@@ -19,7 +19,9 @@ use mio::Waker;
 use crate::change::ChangeSet;
 use crate::config::JobConfig;
 use crate::vault::journal::{Event, Journal, JournalLine};
-use crate::vault::snapshot::{snapshot, snapshot_with_scan, SnapshotError, SnapshotOutcome};
+use crate::vault::snapshot::{
+    snapshot, snapshot_with_full_scan, snapshot_with_scan, SnapshotError, SnapshotOutcome,
+};
 
 use super::job::{Done, ScanReason};
 use super::slot::JobSlot;
@@ -188,6 +190,11 @@ pub fn run_task(job: &JobConfig, task: Task) -> Done {
     let started = Instant::now();
     let (outcome, reason) = match task {
         Task::Snapshot(changes) => (snapshot(job, &changes), None),
+        // The periodic rescan exists to catch what the watches (and the scan's ctime
+        // shortcut) cannot see, so it compares everything.
+        Task::Scan(ScanReason::Interval) => {
+            (snapshot_with_full_scan(job), Some(ScanReason::Interval))
+        }
         Task::Scan(reason) => (snapshot_with_scan(job), Some(reason)),
     };
     let done = to_done(job, outcome);
