@@ -86,6 +86,20 @@ pub enum ScanReason {
     WatchLimit,
 }
 
+impl std::fmt::Display for ScanReason {
+    /// The words used in the journal and the log (a contract of journal.tsv's messages).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ScanReason::Start => "start",
+            ScanReason::Overflow => "overflow",
+            ScanReason::Resume => "resume",
+            ScanReason::Interval => "periodic",
+            ScanReason::Retry => "retry",
+            ScanReason::WatchLimit => "watch-limit",
+        })
+    }
+}
+
 /// A journal line the machine asks for (the loop writes it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Note {

@@ -85,7 +85,7 @@ impl Daemon {
         let new = loaded.config;
         let plan = reload::plan(&self.config, &new);
         for (name, change) in &plan.jobs {
-            tracing::info!(job = %name, "reload: {change:?}");
+            tracing::info!(job = %name, "reload: {change}");
             self.apply_change(name, *change, &new, now);
         }
         let order = |s: &JobSlot| new.jobs.iter().position(|j| j.name == s.job.name);
@@ -115,7 +115,7 @@ impl Daemon {
             if let Some(s) = self.slots.iter().find(|s| s.job.name == name) {
                 let line = JournalLine::now(Event::Reload)
                     .path(".")
-                    .message(format!("{change:?}"));
+                    .message(change.to_string());
                 self.journal.send(s, line);
             }
         }

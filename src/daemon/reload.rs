@@ -23,6 +23,19 @@ pub enum JobChange {
     Remove,
 }
 
+impl std::fmt::Display for JobChange {
+    /// The words of the journal's `reload` lines.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JobChange::Keep => "unchanged",
+            JobChange::UpdateInPlace => "settings updated in place",
+            JobChange::Restart => "restarted (source, vault, excludes or signatures changed)",
+            JobChange::Add => "added",
+            JobChange::Remove => "removed",
+        })
+    }
+}
+
 /// The reload plan: every job name of either config with what happens to it, new jobs in
 /// file order after the existing ones.
 #[derive(Debug, Clone, PartialEq, Eq)]

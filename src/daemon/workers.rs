@@ -223,7 +223,7 @@ fn latest_name(job: &JobConfig) -> Option<String> {
 }
 
 fn log_done(job: &JobConfig, done: &Done, reason: Option<ScanReason>, took: Duration) {
-    let what = reason.map_or("snapshot".to_owned(), |r| format!("scan ({r:?})"));
+    let what = reason.map_or("snapshot".to_owned(), |r| format!("{r} scan"));
     match done {
         Done::Committed(name) => {
             tracing::info!(job = %job.name, "{what}: committed {name} in {took:.2?}")
@@ -236,8 +236,8 @@ fn log_done(job: &JobConfig, done: &Done, reason: Option<ScanReason>, took: Dura
 /// The `rescan` journal line: why the scan ran and what it found.
 fn journal_scan(job: &JobConfig, reason: ScanReason, done: &Done) {
     let found = match done {
-        Done::Committed(name) => format!("{reason:?} scan: differences found, committed {name}"),
-        Done::Unchanged(_) => format!("{reason:?} scan: nothing missed"),
+        Done::Committed(name) => format!("{reason} scan: differences found, committed {name}"),
+        Done::Unchanged(_) => format!("{reason} scan: nothing missed"),
         Done::Failed(_) => return,
     };
     let line = JournalLine::now(Event::Rescan).path(".").message(found);
