@@ -22,14 +22,7 @@ pub fn run(global: &GlobalArgs, args: &PruneArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    let job = loaded.config.job(&args.job).with_context(|| {
-        let known: Vec<&str> = loaded.config.jobs.iter().map(|j| j.name.as_str()).collect();
-        format!(
-            "unknown job `{}`; the config defines: {}",
-            args.job,
-            known.join(", ")
-        )
-    })?;
+    let job = loaded.config.find_job(&args.job)?;
     if !job.job_dir().is_dir() {
         anyhow::bail!(
             "job {}: no versions yet ({} does not exist)",

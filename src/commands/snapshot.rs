@@ -40,20 +40,7 @@ fn select_jobs<'c>(config: &'c Config, names: &[String]) -> anyhow::Result<Vec<&
     }
     names
         .iter()
-        .map(|name| {
-            config.job(name).with_context(|| {
-                let known: Vec<&str> = config.jobs.iter().map(|j| j.name.as_str()).collect();
-                format!(
-                    "unknown job `{name}`; {} defines: {}",
-                    config.path.display(),
-                    if known.is_empty() {
-                        "no jobs".to_owned()
-                    } else {
-                        known.join(", ")
-                    }
-                )
-            })
-        })
+        .map(|name| Ok(config.find_job(name)?))
         .collect()
 }
 

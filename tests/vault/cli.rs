@@ -30,7 +30,7 @@ fn snapshot_cli_prints_names_and_says_unchanged() {
     let out = env.run(&["snapshot", "nope"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("unknown job `nope`") && stderr(&out).contains("cli job"),
+        stderr(&out).contains("no job called `nope`") && stderr(&out).contains("cli job"),
         "{}",
         stderr(&out)
     );
