@@ -62,7 +62,6 @@ pub(crate) struct Walk<'a> {
     resolver: &'a Resolver,
     latest: &'a VersionName,
     progress: &'a Progress,
-    skip_in_source: Option<PathBuf>,
     base: Option<ScanBase>,
     shortcut: bool,
     vouch: Option<Vouch>,
@@ -83,18 +82,12 @@ impl<'a> Walk<'a> {
         base: Option<ScanBase>,
         shortcut: bool,
     ) -> Self {
-        let skip_in_source = job
-            .vault
-            .strip_prefix(&job.source)
-            .ok()
-            .map(Path::to_path_buf);
         Walk {
             job,
             folder,
             resolver,
             latest,
             progress,
-            skip_in_source,
             base,
             shortcut,
             vouch: None,
@@ -473,7 +466,7 @@ impl<'a> Walk<'a> {
     }
 
     fn excluded(&self, path: &Path) -> bool {
-        self.job.exclude.matches_entry(path) || self.skip_in_source.as_deref() == Some(path)
+        self.job.skips_entry(path)
     }
 
     /// `V{k}--time/path` for messages and opening.

@@ -98,8 +98,6 @@ pub(crate) struct Builder<'a> {
     pub opts: CopyOptions,
     /// The longest symlink target the vault filesystem stores.
     pub symlink_max: usize,
-    /// The vault root as a path relative to the source root, when it lies inside it.
-    pub skip_in_source: Option<PathBuf>,
     pub progress: &'a Progress,
     pub out: Output,
     /// Source (dev, ino) of multiply-linked files written so far -> where this version
@@ -122,11 +120,6 @@ impl<'a> Builder<'a> {
         symlink_max: usize,
         progress: &'a Progress,
     ) -> Self {
-        let skip_in_source = job
-            .vault
-            .strip_prefix(&job.source)
-            .ok()
-            .map(Path::to_path_buf);
         Builder {
             job,
             plan,
@@ -136,7 +129,6 @@ impl<'a> Builder<'a> {
             build_name,
             opts: CopyOptions::default(),
             symlink_max,
-            skip_in_source,
             progress,
             out: Output::default(),
             hardlinks: HashMap::new(),
@@ -173,7 +165,7 @@ impl<'a> Builder<'a> {
     }
 
     fn excluded(&self, path: &Path) -> bool {
-        self.job.exclude.matches_entry(path) || self.skip_in_source.as_deref() == Some(path)
+        self.job.skips_entry(path)
     }
 
     /// The path of `rel` (inside the version) below the job folder, for messages.
