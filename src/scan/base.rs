@@ -117,8 +117,8 @@ pub fn path(job_dir: &Path) -> PathBuf {
     job_dir.join(PRIVATE_DIR).join(FILE)
 }
 
-/// Write the record atomically (temp file + rename). No fsync: a record lost or torn by a
-/// crash is unreadable and ignored, and the version it names was committed before.
+/// Write the record atomically (temp file + rename, through the private folder's fd: a
+/// symlink planted at either name is never followed).
 pub fn write(job_dir: &Path, base: &ScanBase) -> io::Result<()> {
     let s = base.stamp;
     let mnt = s.mnt_id.map_or_else(|| "-".to_owned(), |m| m.to_string());
@@ -126,10 +126,7 @@ pub fn write(job_dir: &Path, base: &ScanBase) -> io::Result<()> {
         "{HEADER}\nversion {}\nstart_ns {}\nmargin_ns {MARGIN_NS}\ndev {}\nino {}\nmnt_id {mnt}\n",
         base.version, s.start_ns, s.dev, s.ino
     );
-    let to = path(job_dir);
-    let tmp = to.with_file_name(".scan-base.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, &to)
+    crate::vault::layout::write_atomic(&path(job_dir), text.as_bytes())
 }
 
 /// Remove the record (no shortcut until the next clean full scan). Absent is fine.
