@@ -327,7 +327,12 @@ fn unescape_path(text: &str) -> io::Result<PathBuf> {
 
 /// Lines of a bookkeeping file; a missing file has none.
 fn read_lines(path: &Path) -> io::Result<Vec<String>> {
-    let file = match std::fs::File::open(path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path);
+    let file = match opened {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
