@@ -99,9 +99,7 @@ impl JobSlot {
     /// source.
     pub fn filter(job: &JobConfig) -> Filter {
         let ignored = job
-            .vault
-            .strip_prefix(&job.source)
-            .ok()
+            .vault_in_source()
             .map(PathBuf::from)
             .into_iter()
             .collect();
