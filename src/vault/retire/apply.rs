@@ -65,7 +65,7 @@ pub(super) fn finish(
     let visible = OsString::from(plan.retired.to_string());
     let hidden = OsString::from(retiring_name(&plan.retired));
     if exists(root, &visible, folder.root())? {
-        relink(folder, &plan)?;
+        relink(folder, &plan, resumed)?;
         sys::rename(root, &visible, root, &hidden).at(folder.root().join(&visible))?;
         sys::sync(root).at(folder.root())?;
         crash_point();
@@ -104,8 +104,9 @@ fn exists(dir: &Dir, name: &OsStr, root: &Path) -> Result<bool, RetireError> {
 }
 
 /// Moves, repoints, then the heir's refs and links files; durable before anything of the
-/// retired version is deleted.
-fn relink(folder: &JobFolder, plan: &RetirePlan) -> Result<(), RetireError> {
+/// retired version is deleted. `resumed`: an earlier process may have done part of it, so
+/// every link is read before it is repointed.
+fn relink(folder: &JobFolder, plan: &RetirePlan, resumed: bool) -> Result<(), RetireError> {
     let mut opened = Opened::new(folder);
     let retired = open_version(folder, &plan.retired)?;
     let heir = open_version(folder, &plan.heir)?;
@@ -117,7 +118,7 @@ fn relink(folder: &JobFolder, plan: &RetirePlan) -> Result<(), RetireError> {
     for (i, r) in plan.repoints.iter().enumerate() {
         let parent = r.path.parent().unwrap_or(Path::new(""));
         let dir = opened_dir(&mut opened, folder, &r.version, parent)?;
-        repoint(folder, &tmp, i, r, dir)?;
+        repoint(folder, &tmp, i, r, dir, resumed)?;
         crash_point();
     }
     tmp.clear()?;
@@ -192,29 +193,37 @@ fn exchange_move(
 }
 
 /// Give the link `r` (in its parent folder `dir`) its new target: a new symlink made in
-/// the scratch folder and exchanged with the old one (atomic); skipped when it already has
-/// the new target.
+/// the scratch folder and exchanged with the old one (atomic). When `check` (a replay),
+/// the link is read first: skipped when it already has the new target, an error when it
+/// has neither. A fresh retire skips that read: the plan read every link moments ago,
+/// under the job lock this process still holds, and nothing else writes the vault.
 fn repoint(
     folder: &JobFolder,
     tmp: &Scratch,
     i: usize,
     r: &Repoint,
     dir: &Dir,
+    check: bool,
 ) -> Result<(), RetireError> {
-    let full = folder.version_path(&r.version).join(&r.path);
+    let full = || folder.version_path(&r.version).join(&r.path);
     let name = r.path.file_name().unwrap_or_default();
-    let now = sys::readlink(dir, name).at(&full)?;
-    if Path::new(&now) == r.new_target {
-        return Ok(());
-    }
-    if Path::new(&now) != r.old_target {
-        return Err(state_error(&full, "no longer has the target the plan saw"));
+    if check {
+        let now = sys::readlink(dir, name).at(full())?;
+        if Path::new(&now) == r.new_target {
+            return Ok(());
+        }
+        if Path::new(&now) != r.old_target {
+            return Err(state_error(
+                &full(),
+                "no longer has the target the plan saw",
+            ));
+        }
     }
     // Unique per repoint, and the scratch folder starts empty: no name is ever taken.
     let tmp_name = OsString::from(i.to_string());
     let tmp_path = tmp.path.join(&tmp_name);
     sys::symlink(&r.new_target, &tmp.dir, &tmp_name).at(&tmp_path)?;
-    sys::exchange(&tmp.dir, &tmp_name, dir, name).at(&full)?;
+    sys::exchange(&tmp.dir, &tmp_name, dir, name).at(full())?;
     Ok(())
 }
 
