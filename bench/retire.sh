@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Retire benchmark (issue 5): time to retire one version from a vault of VERSIONS versions of
+# Retire benchmark (issue 5): time to retire the oldest version from a vault of VERSIONS versions of
 # a FILES-file tree (20-entry folders) with CHANGES modified files per version, beside
 # `rm -rf` of one rsync --link-dest snapshot of the same tree (what rsnapshot does to expire
 # a snapshot). Warm page cache for both; one filesystem (the one holding $WORK).
 #
+# Also: retiring a version nothing later shares (a pure delete of FILES files) beside `rm -rf`
+# of a plain copy of that same version (the same inodes and blocks to free).
+#
 # Usage: bench/retire.sh [FILES...]        (default: 10000 100000)
-# Env:   WORK (default /tmp/retire-bench), VERSIONS (30), CHANGES (100), RETIRES (10),
+# Env:   WORK (default /tmp/retire-bench), VERSIONS (30; a list such as "3 30 300" runs each
+#        vault size in turn), CHANGES (100), RETIRES (10),
+#        HOT: draw the changed files from the first HOT files only (default: all), so the
+#        rest of the tree never changes and every later version links into the oldest,
 #        BIN (default target/release/reverberator; build it with `cargo build --release`),
 #        LOOP_GB: when set (root only), run on a fresh journaled ext4 of that many GB,
 #        loop-mounted at $WORK (unmounted at exit).
@@ -40,20 +46,20 @@ for i in range(n):
 PY
 }
 
-change_files() { # DIR FILES SEED: rewrite CHANGES random files
-  python3 - "$1" "$2" "$3" "$CHANGES" <<'PY'
+change_files() { # DIR FILES SEED: rewrite CHANGES random files (among the first HOT ones)
+  python3 - "$1" "$2" "$3" "$CHANGES" "${HOT:-$2}" <<'PY'
 import os, random, sys
-root, n, seed, k = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+root, n, seed, k, hot = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 rnd = random.Random(seed)
-for i in rnd.sample(range(n), k):
+for i in rnd.sample(range(min(n, hot)), min(k, n, hot)):
     p = os.path.join(root, f"a{i // 8000}", f"b{(i // 400) % 20}", f"c{(i // 20) % 20}", f"f{i}")
     with open(p, "w") as f:
         f.write(f"changed {seed} {i}")
 PY
 }
 
-run_one() { # FILES
-  local files=$1 dir="$WORK/$1"
+run_one() { # FILES VERSIONS
+  local files=$1 versions=$2 dir="$WORK/$1"
   rm -rf "$dir"; mkdir -p "$dir/vault"
   make_tree "$dir/src" "$files"
   cat >"$dir/reverberator.toml" <<TOML
@@ -63,15 +69,21 @@ vault = "$dir/vault"
 keep_versions = 1000
 vault_limit = "0"
 TOML
-  for v in $(seq 0 $((VERSIONS - 1))); do
-    [ "$v" -gt 0 ] && change_files "$dir/src" "$files" "$v"
+  snap() { # SEED: change files (except for the first version), take a version
+    [ "$1" -gt 0 ] && change_files "$dir/src" "$files" "$1"
     "$BIN" --config "$dir/reverberator.toml" snapshot bench >/dev/null
-  done
+  }
+  for v in $(seq 0 $((versions - 2))); do snap "$v"; done
+  # Steady state: each round takes one more version (the vault then holds VERSIONS), and
+  # `prune` with keep_versions = VERSIONS - 1 retires the oldest of them.
   local times=() cpus=()
   for r in $(seq 1 "$RETIRES"); do
-    sed -i "s/^keep_versions = .*/keep_versions = $((VERSIONS - r))/" "$dir/reverberator.toml"
+    snap $((versions - 2 + r))
+    sed -i "s/^keep_versions = .*/keep_versions = $((versions - 1))/" "$dir/reverberator.toml"
+    sync
     /usr/bin/time -f "%e %U %S" -o "$dir/time.$r" \
       "$BIN" --config "$dir/reverberator.toml" prune bench >"$dir/prune.$r.out"
+    sed -i "s/^keep_versions = .*/keep_versions = 1000/" "$dir/reverberator.toml"
     times+=("$(awk '{print $1}' "$dir/time.$r")")
     cpus+=("$(awk '{printf "%.2f", $2 + $3}' "$dir/time.$r")")
   done
@@ -94,19 +106,29 @@ keep_versions = 1000
 vault_limit = "0"
 TOML
   "$BIN" --config "$dir/full.toml" snapshot full >/dev/null
-  CHANGES=$files change_files "$dir/src" "$files" 2000
+  CHANGES=$files HOT=$files change_files "$dir/src" "$files" 2000
   "$BIN" --config "$dir/full.toml" snapshot full >/dev/null
   sed -i "s/^keep_versions = .*/keep_versions = 1/" "$dir/full.toml"
+  cp -a "$dir"/vault/full/V0--* "$dir/plain" # the same version as plain files, not a vault
+  sync
+  /usr/bin/time -f "%e %U %S" -o "$dir/time.plain" rm -rf "$dir/plain"
   /usr/bin/time -f "%e %U %S" -o "$dir/time.full" \
     "$BIN" --config "$dir/full.toml" prune full >"$dir/prune.full.out"
+  local plain_time plain_cpu
+  plain_time=$(awk '{print $1}' "$dir/time.plain")
+  plain_cpu=$(awk '{printf "%.2f", $2 + $3}' "$dir/time.plain")
   local full_time full_cpu
   full_time=$(awk '{print $1}' "$dir/time.full")
   full_cpu=$(awk '{printf "%.2f", $2 + $3}' "$dir/time.full")
   local sorted; sorted=$(printf '%s\n' "${times[@]}" | sort -n)
   local median; median=$(echo "$sorted" | sed -n "$(( (RETIRES + 1) / 2 ))p")
   local first=${times[0]}
-  echo "files=$files versions=$VERSIONS changes=$CHANGES retire_first_s=$first retire_median_s=$median retire_max_s=$(echo "$sorted" | tail -1) rm_rf_linkdest_s=$rm_time rm_rf_cpu_s=$rm_cpu"
-  echo "  retire of an unshared version (pure delete of $files files): wall ${full_time}s cpu ${full_cpu}s"
+  local links; links=$(grep -ho "[0-9]* link(s) repointed" "$dir"/prune.[0-9]*.out | awk '{print $1}' | xargs)
+  local moved; moved=$(grep -ho "[0-9]* folder(s) moved" "$dir"/prune.[0-9]*.out | awk '{print $1}' | xargs)
+  echo "files=$files versions=$versions changes=$CHANGES retire_first_s=$first retire_median_s=$median retire_max_s=$(echo "$sorted" | tail -1) rm_rf_linkdest_s=$rm_time rm_rf_cpu_s=$rm_cpu"
+  echo "  links repointed per retire: $links"
+  echo "  folders moved per retire: $moved"
+  echo "  retire of an unshared version (pure delete of $files files): wall ${full_time}s cpu ${full_cpu}s; rm -rf of a plain copy of it: wall ${plain_time}s cpu ${plain_cpu}s"
   sed 's/^/  /' "$dir/prune.full.out" | head -1
   echo "  per-retire wall seconds: ${times[*]}"
   echo "  per-retire cpu seconds (user+sys): ${cpus[*]}"
@@ -117,5 +139,7 @@ TOML
 
 [ $# -gt 0 ] || set -- 10000 100000
 for files in "$@"; do
-  run_one "$files"
+  for versions in $VERSIONS; do
+    run_one "$files" "$versions"
+  done
 done

@@ -32,9 +32,21 @@
 //!    journal.tsv gets a `retire` line, `o`'s bookkeeping files go, and the intent is removed.
 //!
 //! Cost: the heir's links, the links into `o` and the part of `o` no later version uses;
-//! never the size of the tree. The links into `o` come from every later version that still
-//! shares an unchanged folder with it, so their number does grow with the number of
-//! versions (see `bench/RESULTS-retire.md`); nothing else does.
+//! never the size of the tree, and nothing is read per version (the links into `o` come
+//! from `refs/V{o}.tsv`, not from listing later versions). Per link: one `readlink` in the
+//! plan, one new symlink, one exchange, one unlink of the old link.
+//!
+//! The number of links into `o`, though, grows with the number of versions that still
+//! share a folder with `o`, and no retire can avoid rewriting them: a structural link
+//! names the version folder that holds its directory (one hop, invariant 2), committed
+//! folders keep their names, and `o`'s name goes. Take a folder `a` that changes in every
+//! version and a folder `a/b` that never does: every version `k > o` holds a real `a` and
+//! a link `a/b -> ../../V{o}--…/a/b`, so retiring `o` must give `k - 1` links a new text
+//! whatever the plan. The seed's design had each version link to the one before it
+//! (chains), where a retire only touches the heir; but the kernel refuses a lookup through
+//! more than 40 symlinks (`ELOOP`), so a folder unchanged for 41 versions would become
+//! unreadable in the newest one. One hop keeps every version readable and makes the
+//! retire pay for it. Measured in `bench/RESULTS-retire.md` (3, 30 and 300 versions).
 //!
 //! # Crash safety: why every intermediate state is recoverable
 //!
