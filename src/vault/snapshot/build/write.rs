@@ -118,7 +118,17 @@ impl Builder<'_> {
             return false;
         };
         let current = sib.fresh || (sib.size == meta.size && sib.mtime == meta.mtime);
-        current && link_at(self.jobdir, sib.at.as_os_str(), dst, name).is_ok()
+        current && self.link_from_job(&sib.at, dst, name).is_ok()
+    }
+
+    /// Hard-link `dst/name` to the entry `at` (relative to the job folder). Its folder is
+    /// opened by directory fds first, so `at` may be longer than `PATH_MAX`.
+    fn link_from_job(&self, at: &Path, dst: &Dir, name: &OsStr) -> io::Result<()> {
+        let (Some(parent), Some(file)) = (at.parent(), at.file_name()) else {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        };
+        let dir = self.jobdir.open_beneath(parent)?;
+        link_at(&dir, file, dst, name).map_err(io::Error::from)
     }
 
     /// Remember where this version holds the source inode `meta` (multiply-linked files):
