@@ -28,7 +28,9 @@ use crate::vault::journal::{Event, Journal, JournalLine};
 use crate::vault::layout::{JobFolder, Resolver, VersionName, LATEST};
 use crate::vault::lock::JobLock;
 
-/// Symlink target limit of ext4 and most Linux filesystems (bytes, without the NUL).
+/// Symlink target limit of the kernel (`PATH_MAX` - 1) and of ext4 with 4 KiB blocks
+/// (bytes, without the NUL). Only a shortcut: a filesystem with a lower limit answers
+/// `ENAMETOOLONG`, and the builder falls back the same way.
 const SYMLINK_MAX_DEFAULT: usize = 4095;
 /// Symlink target limit of XFS.
 const SYMLINK_MAX_XFS: usize = 1024;

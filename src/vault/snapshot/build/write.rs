@@ -61,12 +61,17 @@ impl Builder<'_> {
     ) -> Res {
         let version = version_dir(self.resolver, pe.real.version).at(self.vault_path(path))?;
         let target = link_target(path, version, &pe.real.path);
+        // Too long a target text for a symlink (the kernel's 4095 bytes, or less on the
+        // vault's filesystem: XFS 1024, ext4 with 1 KiB blocks 1023, ...): no link here, a
+        // real folder whose children are linked (see the module doc of `snapshot`).
         if target.as_os_str().len() > self.symlink_max {
             return self.real_dir(src, name, meta, path, dst, Some(pe));
         }
-        nix::unistd::symlinkat(&target, Some(raw(dst)), name)
-            .map_err(io::Error::from)
-            .at(self.vault_path(path))?;
+        match nix::unistd::symlinkat(&target, Some(raw(dst)), name) {
+            Ok(()) => {}
+            Err(Errno::ENAMETOOLONG) => return self.real_dir(src, name, meta, path, dst, Some(pe)),
+            Err(e) => return Err(PathError::new(self.vault_path(path), e.into())),
+        }
         self.out.links.push(path.to_path_buf());
         self.out
             .refs
