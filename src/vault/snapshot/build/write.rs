@@ -62,9 +62,12 @@ impl Builder<'_> {
         let version = version_dir(self.resolver, pe.real.version).at(self.vault_path(path))?;
         let target = link_target(path, version, &pe.real.path);
         // Too long a target text for a symlink (the kernel's 4095 bytes, or less on the
-        // vault's filesystem: XFS 1024, ext4 with 1 KiB blocks 1023, ...): no link here, a
-        // real folder whose children are linked (see the module doc of `snapshot`).
-        if target.as_os_str().len() > self.symlink_max {
+        // vault's filesystem: XFS and ext4 with 1 KiB blocks 1023, ...): no link here, a
+        // real folder whose children are linked (see the module doc of `snapshot`). Room
+        // is kept for a longer version number: a retire repoints this link to the same
+        // path in a newer version.
+        let room = MAX_VERSION_DIGITS.saturating_sub(digits(pe.real.version));
+        if target.as_os_str().len() + room > self.symlink_max {
             return self.real_dir(src, name, meta, path, dst, Some(pe));
         }
         match nix::unistd::symlinkat(&target, Some(raw(dst)), name) {
@@ -258,6 +261,14 @@ impl Builder<'_> {
     }
 }
 
+/// Decimal digits of the largest version number (`u64::MAX`).
+const MAX_VERSION_DIGITS: usize = 20;
+
+/// Decimal digits of `n`.
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
 /// `linkat` without following, between two open directories.
 pub(super) fn link_at(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> Result<(), Errno> {
     nix::unistd::linkat(
@@ -283,4 +294,18 @@ fn vault_is_full(e: &io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::ENOSPC | libc::EDQUOT | libc::EROFS)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_count_decimal_places() {
+        assert_eq!(digits(0), 1);
+        assert_eq!(digits(9), 1);
+        assert_eq!(digits(10), 2);
+        assert_eq!(digits(99_999), 5);
+        assert_eq!(digits(u64::MAX), MAX_VERSION_DIGITS);
+    }
 }
