@@ -653,3 +653,32 @@ fn daemon_sighup_keeps_the_pending_changes_of_untouched_jobs() {
     );
     assert_recorded(&env.job_dir(), &rec);
 }
+
+/// A source deeper than `PATH_MAX` (40 nested 200-byte names, 8 KB): watches go through
+/// directory fds, events name long paths, a hard-linked pair deep down stays one inode, and
+/// every version dereferences to its tree (deep change, `mkdir -p` deep, a short folder
+/// moved deep, a deep folder moved up).
+#[test]
+fn daemon_source_deeper_than_path_max() {
+    let mut bottom = PathBuf::from("top");
+    for i in 0..40 {
+        bottom.push(format!("{i:02}{}", "d".repeat(198)));
+    }
+    let b = bottom.clone();
+    let mut s = Setup::new(SETTLE, move |t| {
+        t.file(b.join("leaf"), "v0")
+            .file(b.join("hl-a"), "one inode")
+            .hard_link(b.join("hl-a"), b.join("hl-b"))
+            .file(b.join("same/sub/f"), "unchanged")
+            .file("short/moved/f", "moves deep");
+    });
+    s.env.src.file(bottom.join("leaf"), "v1, changed deep down");
+    s.settle();
+    s.env.src.file(bottom.join("new/deeper/f"), "created deep");
+    s.settle();
+    s.env.src.rename("short/moved", bottom.join("moved"));
+    s.settle();
+    s.env.src.rename(bottom.join("same"), "up");
+    s.settle();
+    s.finish();
+}
