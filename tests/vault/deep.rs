@@ -261,3 +261,86 @@ fn retire_over_a_deep_tree_keeps_every_version() {
         s.check();
     }
 }
+
+/// Run `f` on a thread with a 256 MiB stack: the harness' tree walks recurse per level.
+fn big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn_scoped(s, f)
+            .expect("thread")
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+/// `n` nested folders named `a` below `base`.
+fn levels(base: &str, n: usize) -> PathBuf {
+    let mut p = PathBuf::from(base);
+    for _ in 0..n {
+        p.push("a");
+    }
+    p
+}
+
+/// Run the binary with the usual soft limit of 1024 open files (it raises it itself).
+fn run_limited(env: &Env, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("ulimit -S -n 1024 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_reverberator"))
+        .arg("--config")
+        .arg(env.config())
+        .args(args)
+        .env_remove("REVERBERATOR_CONFIG");
+    cmd.output().expect("run reverberator")
+}
+
+/// 3000 nested folders (a 6 KB path of one-byte names): the recursive walks need more
+/// than a default thread stack and, holding fds per level, more than 1024 open files.
+/// Snapshot, diff, restore and verify through the binary under a soft limit of 1024.
+#[test]
+fn thousands_of_levels_through_the_binary() {
+    let env = Env::new("levels");
+    let bottom = levels("top", 3000);
+    env.src
+        .file(bottom.join("leaf"), b"v0")
+        .file(bottom.join("same/f"), b"unchanged");
+    let mut recorded = BTreeMap::new();
+    let mut snap = |what: &str| {
+        let out = run_limited(&env, &["snapshot"]);
+        assert!(out.status.success(), "{what}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "{what}: nothing skipped");
+        let name = stdout(&out).trim().to_owned();
+        recorded.insert(name, big_stack(|| tree_state(env.src.path())));
+    };
+    snap("V0");
+    env.src
+        .file(bottom.join("leaf"), b"v1, changed 3000 levels down");
+    snap("V1");
+    big_stack(|| assert_all_versions(&env.job_dir(), &recorded));
+    let out = run_limited(&env, &["diff", "levels", "0", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("M {}\n", bottom.join("leaf").display())
+    );
+    let to = env.outer.path().join("restored");
+    let out = run_limited(
+        &env,
+        &[
+            "restore",
+            "levels",
+            ".",
+            "--version",
+            "0",
+            "--to",
+            to.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let want = recorded.values().next().expect("V0");
+    big_stack(|| assert_same_state("restore of V0", &tree_state(&to), want));
+    let out = run_limited(&env, &["verify", "levels"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

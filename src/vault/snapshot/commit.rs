@@ -23,6 +23,7 @@ use super::{CommittedVersion, Progress, SnapshotError, SnapshotOutcome};
 use crate::change::ChangeSet;
 use crate::config::JobConfig;
 use crate::fs::{self, CopyOptions, Dir, FileKind};
+use crate::vault::deep::on_walk_stack;
 use crate::vault::index::{Index, IndexRow};
 use crate::vault::journal::{Event, Journal, JournalLine};
 use crate::vault::layout::{JobFolder, Resolver, VersionName, LATEST};
@@ -226,10 +227,11 @@ impl<'a> Session<'a> {
             symlink_max(jobdir),
             progress,
         );
-        let built = match latest {
+        let built = on_walk_stack(|| match latest {
             None if !job.keep_full_copy => b.build_referenced(&src, &dst),
             _ => b.build_root(&src, &dst),
-        };
+        })
+        .map_err(vault_err(job, self.root()))?;
         built.map_err(|e| vault_err(job, &e.path)(e.source))?;
         self.root_attributes(&root_meta, partial, &mut b.out)?;
         Ok(b.out)
@@ -388,23 +390,40 @@ pub(super) fn replace_latest(jobdir: &Dir, target: &str) -> io::Result<()> {
 }
 
 /// Remove the directory `name` of `parent` and everything below it, through directory fds,
-/// never following a symlink.
+/// never following a symlink: one open directory at a time (climbing back through `..`),
+/// so neither depth nor the open-files limit bounds it.
 pub(crate) fn remove_tree(parent: &Dir, name: &OsStr) -> io::Result<()> {
-    let dir = parent.open_child(name)?;
-    // A copied read-only directory must become writable before its children go.
-    let _ = nix::sys::stat::fchmod(raw(&dir), Mode::from_bits_truncate(0o700));
-    for e in dir.entries()? {
-        let kind = match e.kind {
-            Some(k) => k,
-            None => dir.stat(&e.name)?.kind,
-        };
-        if kind == FileKind::Dir {
-            remove_tree(&dir, &e.name)?;
-        } else {
-            unlink(&dir, &e.name, UnlinkatFlags::NoRemoveDir)?;
+    let mut cur = writable(parent.open_child(name)?);
+    let mut stack = vec![(name.to_os_string(), cur.entries()?)];
+    while let Some((_, rest)) = stack.last_mut() {
+        if let Some(e) = rest.pop() {
+            let kind = match e.kind {
+                Some(k) => k,
+                None => cur.stat(&e.name)?.kind,
+            };
+            if kind == FileKind::Dir {
+                cur = writable(cur.open_child(&e.name)?);
+                let entries = cur.entries()?;
+                stack.push((e.name, entries));
+            } else {
+                unlink(&cur, &e.name, UnlinkatFlags::NoRemoveDir)?;
+            }
+            continue;
         }
+        let Some((done, _)) = stack.pop() else { break };
+        if stack.is_empty() {
+            return unlink(parent, &done, UnlinkatFlags::RemoveDir);
+        }
+        cur = cur.open_child(OsStr::new(".."))?;
+        unlink(&cur, &done, UnlinkatFlags::RemoveDir)?;
     }
-    unlink(parent, name, UnlinkatFlags::RemoveDir)
+    Ok(())
+}
+
+/// A copied read-only directory must become writable before its children go.
+fn writable(dir: Dir) -> Dir {
+    let _ = nix::sys::stat::fchmod(raw(&dir), Mode::from_bits_truncate(0o700));
+    dir
 }
 
 fn unlink(dir: &Dir, name: &OsStr, flags: UnlinkatFlags) -> io::Result<()> {

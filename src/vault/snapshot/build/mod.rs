@@ -103,6 +103,8 @@ pub(crate) struct Builder<'a> {
     /// Source (dev, ino) of multiply-linked files written so far -> where this version
     /// holds it, so names sharing an inode in the source share one in the version.
     pub(super) hardlinks: HashMap<(u64, u64), Sibling>,
+    /// Real folders open below the root right now (the recursion depth).
+    pub(super) depth: usize,
 }
 
 pub(super) type Res = Result<(), PathError>;
@@ -132,6 +134,7 @@ impl<'a> Builder<'a> {
             progress,
             out: Output::default(),
             hardlinks: HashMap::new(),
+            depth: 0,
         }
     }
 

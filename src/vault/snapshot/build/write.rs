@@ -16,6 +16,7 @@ use std::collections::hash_map::Entry;
 use super::{Builder, PrevEntry, Res, Sibling};
 use crate::error::{IoContext, PathError};
 use crate::fs::{self, CopyError, CopyOutcome, Dir, FileKind, Meta};
+use crate::vault::deep::{too_deep, MAX_DEPTH};
 use crate::vault::layout::link_target;
 use crate::vault::snapshot::view::{raw, version_dir};
 use crate::vault::snapshot::Progress;
@@ -38,12 +39,19 @@ impl Builder<'_> {
                 return Ok(());
             }
         };
+        if self.depth >= MAX_DEPTH {
+            self.skip(path, too_deep());
+            return Ok(());
+        }
         nix::sys::stat::mkdirat(Some(raw(dst)), name, Mode::from_bits_truncate(0o700))
             .map_err(io::Error::from)
             .at(self.vault_path(path))?;
         let child_dst = dst.open_child(name).at(self.vault_path(path))?;
         let prev = pe.as_ref().and_then(|pe| self.open_prev_entry(pe));
-        self.build_dir(&child_src, path, &child_dst, prev.as_ref())?;
+        self.depth += 1;
+        let built = self.build_dir(&child_src, path, &child_dst, prev.as_ref());
+        self.depth -= 1;
+        built?;
         if let Err(e) = fs::copy_attributes(src, name, meta, dst, name, &self.opts) {
             self.skip(path, format!("attributes not copied: {e}"));
         }
