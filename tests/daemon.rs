@@ -682,3 +682,35 @@ fn daemon_source_deeper_than_path_max() {
     s.settle();
     s.finish();
 }
+
+/// 3000 nested folders (a 6 KB path of one-byte names): the daemon's snapshot worker used
+/// to overflow its stack (an abort of the daemon) at 1500.
+#[test]
+fn daemon_source_thousands_of_levels_deep() {
+    // The harness' tree walks recurse per level: run the test on a large stack.
+    let run = || {
+        let mut bottom = PathBuf::from("top");
+        for _ in 0..3000 {
+            bottom.push("a");
+        }
+        let b = bottom.clone();
+        let mut s = Setup::new(SETTLE, move |t| {
+            t.file(b.join("leaf"), "v0").file(b.join("same/f"), "same");
+        });
+        s.env
+            .src
+            .file(bottom.join("leaf"), "v1, changed 3000 levels down");
+        s.settle();
+        s.env.src.file(bottom.join("new/f"), "created");
+        s.settle();
+        s.finish();
+    };
+    std::thread::scope(|sc| {
+        std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn_scoped(sc, run)
+            .expect("thread")
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    });
+}
