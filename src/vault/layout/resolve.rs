@@ -288,3 +288,89 @@ pub fn direct_name<'r>(parent: &Resolved, child: &'r Resolved) -> Option<&'r OsS
     let same = child.version == parent.version && child.path.parent() == Some(&parent.path);
     same.then(|| child.path.file_name()).flatten()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::OFlag;
+    use crate::vault::layout::link_target;
+
+    fn name(n: u64) -> VersionName {
+        let v: VersionName = "V0--2026-11-23_10-00-00_+0100".parse().unwrap();
+        VersionName { number: n, ..v }
+    }
+
+    /// Make the folders of `rel` below `dir` (by fds) and return the deepest, open.
+    fn mkdirs(dir: &Dir, rel: &Path) -> Dir {
+        let mut cur = dir.open_beneath(Path::new("")).unwrap();
+        for c in rel.iter() {
+            cur = cur.ensure_child_dir(c, 0o755).unwrap();
+        }
+        cur
+    }
+
+    fn file(dir: &Dir, name: &str) {
+        let flags = OFlag::O_CREAT | OFlag::O_WRONLY;
+        dir.open_file(OsStr::new(name), flags, 0o644).unwrap();
+    }
+
+    fn symlink(dir: &Dir, name: &Path, text: &Path) {
+        let fd = dir.as_fd().as_raw_fd();
+        nix::unistd::symlinkat(text, Some(fd), name).unwrap();
+    }
+
+    /// V0 holds `short/x/f`; V1 holds a 5 KB deep chain whose `x` is a structural link to
+    /// V0's `short/x` (a short text at a long path), plus a malformed listed link.
+    fn deep_folder() -> (tempfile::TempDir, JobFolder, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let folder = JobFolder::create(&tmp.path().join("job")).unwrap();
+        let (v0, v1) = (name(0), name(1));
+        let x0 = mkdirs(folder.dir(), &Path::new(&v0.to_string()).join("short/x"));
+        file(&x0, "f");
+        let mut deep = PathBuf::new();
+        for i in 0..25 {
+            deep.push(format!("{i:02}{}", "d".repeat(198)));
+        }
+        assert!(deep.as_os_str().len() > 4096);
+        let bottom = mkdirs(folder.dir(), &Path::new(&v1.to_string()).join(&deep));
+        let text = link_target(&deep.join("x"), &v0, Path::new("short/x"));
+        symlink(&bottom, Path::new("x"), &text);
+        symlink(&bottom, Path::new("bad"), Path::new("../elsewhere"));
+        symlink(&bottom, Path::new("plain"), Path::new("x"));
+        let links = [deep.join("x"), deep.join("bad")];
+        folder
+            .write_links(1, links.iter().map(PathBuf::as_path))
+            .unwrap();
+        (tmp, folder, deep)
+    }
+
+    #[test]
+    fn locate_follows_a_structural_link_at_a_path_longer_than_path_max() {
+        let (_tmp, folder, deep) = deep_folder();
+        let r = Resolver::new(&folder).unwrap();
+        let found = r.locate(&name(1), &deep.join("x/f")).unwrap().unwrap();
+        assert_eq!(found.entry.version.number, 0);
+        assert_eq!(found.entry.path, Path::new("short/x/f"));
+        assert_eq!(found.entry.meta.kind, FileKind::File);
+        let (parent_dir, parent) = found.parent.unwrap();
+        assert_eq!(parent.path, Path::new("short/x"));
+        assert!(parent_dir.stat(OsStr::new("f")).is_ok());
+        assert_eq!(r.resolve(&name(1), &deep.join("nope")).unwrap(), None);
+    }
+
+    #[test]
+    fn a_malformed_listed_link_is_an_error_and_a_plain_symlink_is_data() {
+        let (_tmp, folder, deep) = deep_folder();
+        let r = Resolver::new(&folder).unwrap();
+        let err = r.locate(&name(1), &deep.join("bad")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        let plain = r.resolve(&name(1), &deep.join("plain")).unwrap().unwrap();
+        assert_eq!(
+            (plain.version.number, plain.meta.kind),
+            (1, FileKind::Symlink)
+        );
+        assert_eq!(r.resolve(&name(1), &deep.join("plain/f")).unwrap(), None);
+        let err = r.locate(&name(1), Path::new("../x")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+}
