@@ -31,7 +31,9 @@ pub(crate) fn on_walk_stack<T: Send>(work: impl FnOnce() -> T + Send) -> io::Res
 
 /// The error of a walk that reached [`MAX_DEPTH`].
 pub(crate) fn too_deep() -> io::Error {
-    io::Error::other(format!("more than {MAX_DEPTH} folders deep: not walked"))
+    io::Error::other(format!(
+        "more than {MAX_DEPTH} folders deep (the limit of the walks)"
+    ))
 }
 
 #[cfg(test)]
