@@ -8,6 +8,9 @@ use reverberator::exit::ExitCode;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     reverberator::logging::init(cli.global.verbose, cli.global.quiet);
+    if let Err(e) = reverberator::fs::raise_open_files_limit() {
+        tracing::debug!("cannot raise the open-files limit: {e}");
+    }
     let code = match reverberator::commands::dispatch(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -653,3 +653,64 @@ fn daemon_sighup_keeps_the_pending_changes_of_untouched_jobs() {
     );
     assert_recorded(&env.job_dir(), &rec);
 }
+
+/// A source deeper than `PATH_MAX` (40 nested 200-byte names, 8 KB): watches go through
+/// directory fds, events name long paths, a hard-linked pair deep down stays one inode, and
+/// every version dereferences to its tree (deep change, `mkdir -p` deep, a short folder
+/// moved deep, a deep folder moved up).
+#[test]
+fn daemon_source_deeper_than_path_max() {
+    let mut bottom = PathBuf::from("top");
+    for i in 0..40 {
+        bottom.push(format!("{i:02}{}", "d".repeat(198)));
+    }
+    let b = bottom.clone();
+    let mut s = Setup::new(SETTLE, move |t| {
+        t.file(b.join("leaf"), "v0")
+            .file(b.join("hl-a"), "one inode")
+            .hard_link(b.join("hl-a"), b.join("hl-b"))
+            .file(b.join("same/sub/f"), "unchanged")
+            .file("short/moved/f", "moves deep");
+    });
+    s.env.src.file(bottom.join("leaf"), "v1, changed deep down");
+    s.settle();
+    s.env.src.file(bottom.join("new/deeper/f"), "created deep");
+    s.settle();
+    s.env.src.rename("short/moved", bottom.join("moved"));
+    s.settle();
+    s.env.src.rename(bottom.join("same"), "up");
+    s.settle();
+    s.finish();
+}
+
+/// 3000 nested folders (a 6 KB path of one-byte names): the daemon's snapshot worker used
+/// to overflow its stack (an abort of the daemon) at 1500.
+#[test]
+fn daemon_source_thousands_of_levels_deep() {
+    // The harness' tree walks recurse per level: run the test on a large stack.
+    let run = || {
+        let mut bottom = PathBuf::from("top");
+        for _ in 0..3000 {
+            bottom.push("a");
+        }
+        let b = bottom.clone();
+        let mut s = Setup::new(SETTLE, move |t| {
+            t.file(b.join("leaf"), "v0").file(b.join("same/f"), "same");
+        });
+        s.env
+            .src
+            .file(bottom.join("leaf"), "v1, changed 3000 levels down");
+        s.settle();
+        s.env.src.file(bottom.join("new/f"), "created");
+        s.settle();
+        s.finish();
+    };
+    std::thread::scope(|sc| {
+        std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn_scoped(sc, run)
+            .expect("thread")
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    });
+}

@@ -203,6 +203,37 @@ fn relative_names(rel: &Path) -> io::Result<Vec<&OsStr>> {
     Ok(names)
 }
 
+/// Most open files a process asks for (the kernel's default `fs.nr_open` is 2^20).
+const OPEN_FILES_WANTED: u64 = 1 << 20;
+
+/// Raise the soft limit on open files towards the hard limit (at most 2^20) and return the
+/// soft limit in force. The walks hold directory fds per level of a tree (two or three), a
+/// tree may be thousands of levels deep, and the usual soft limit is 1024 (systemd keeps a
+/// hard limit of 524288 for exactly this kind of raise).
+pub fn raise_open_files_limit() -> io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let want = lim.rlim_max.min(OPEN_FILES_WANTED);
+    if lim.rlim_cur >= want {
+        return Ok(lim.rlim_cur);
+    }
+    let raised = libc::rlimit {
+        rlim_cur: want,
+        rlim_max: lim.rlim_max,
+    };
+    // SAFETY: setrlimit only reads the struct we pass.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(want)
+}
+
 /// Total bytes and inodes of the filesystem holding `path` (`statvfs`).
 pub fn capacity(path: &Path) -> io::Result<FsCapacity> {
     let st = nix::sys::statvfs::statvfs(path)?;
@@ -360,6 +391,19 @@ mod tests {
         let f = a.stat(OsStr::new("file")).unwrap();
         assert_eq!((f.kind, f.size, f.nlink), (FileKind::File, 1, 1));
         assert!(a.stat(OsStr::new("missing")).is_err());
+    }
+
+    #[test]
+    fn the_open_files_limit_is_raised_to_the_hard_one() {
+        let soft = raise_open_files_limit().unwrap();
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit only writes the struct.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        assert_eq!(lim.rlim_cur, soft);
+        assert!(soft >= lim.rlim_max.min(OPEN_FILES_WANTED));
     }
 
     #[test]

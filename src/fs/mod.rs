@@ -29,7 +29,7 @@ mod special;
 
 pub use attr::copy_attributes;
 pub use copy::{clone_file, copy_entry, ATTEMPTS};
-pub use dir::capacity;
+pub use dir::{capacity, raise_open_files_limit};
 pub use hash::hash_file;
 /// The open flags [`Dir::open_file`] takes.
 pub use nix::fcntl::OFlag;

@@ -7,19 +7,18 @@
 //! in the sibling modules. Paths inside a version are relative to the version root; the
 //! root itself is the empty path.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::{self, BufRead, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Datelike, FixedOffset, Local, TimeZone, Timelike};
 
 use super::escape::{escape, unescape};
-use crate::fs::{Dir, FileKind, Meta, OFlag};
+use crate::fs::{Dir, FileKind, OFlag};
 use std::os::fd::{AsFd, AsRawFd};
 
 /// The `strftime` format of the time part of a version folder name.
@@ -443,178 +442,9 @@ pub fn write_atomic_at(dir: &Dir, name: &OsStr, data: &[u8]) -> io::Result<()> {
     dir.sync()
 }
 
-/// The real entry behind a path of a version: which version holds it and where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved {
-    /// The version whose folder holds the real entry.
-    pub version: VersionName,
-    /// The entry's path inside that version.
-    pub path: PathBuf,
-    /// Its metadata (`lstat`: a source symlink is reported as a symlink).
-    pub meta: Meta,
-}
+mod resolve;
 
-impl Resolved {
-    /// The entry's absolute path under the job folder `root`.
-    pub fn full_path(&self, root: &Path) -> PathBuf {
-        root.join(self.version.to_string()).join(&self.path)
-    }
-}
-
-/// Resolves paths of versions to real entries, following structural links (one hop each)
-/// and never source symlinks. Cheap to clone; clones share the cache of links files, so
-/// one resolver can serve several threads.
-#[derive(Debug, Clone)]
-pub struct Resolver {
-    root: PathBuf,
-    versions: Arc<BTreeMap<u64, VersionName>>,
-    links: Arc<Mutex<HashMap<u64, Arc<HashSet<PathBuf>>>>>,
-}
-
-impl Resolver {
-    /// A resolver over the committed versions of `folder` as they are now.
-    pub fn new(folder: &JobFolder) -> io::Result<Resolver> {
-        let versions = folder
-            .versions()?
-            .into_iter()
-            .map(|v| (v.number, v))
-            .collect();
-        Ok(Resolver {
-            root: folder.root().to_path_buf(),
-            versions: Arc::new(versions),
-            links: Arc::default(),
-        })
-    }
-
-    /// A resolver that also knows `extra` (e.g. a version being built or just committed).
-    pub fn with_version(&self, extra: VersionName) -> Resolver {
-        let mut versions = (*self.versions).clone();
-        versions.insert(extra.number, extra);
-        Resolver {
-            root: self.root.clone(),
-            versions: Arc::new(versions),
-            links: self.links.clone(),
-        }
-    }
-
-    /// The job folder.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The version called `number`, if it is known.
-    pub fn version(&self, number: u64) -> Option<&VersionName> {
-        self.versions.get(&number)
-    }
-
-    /// The structural links inside version `number` (cached).
-    pub fn links(&self, number: u64) -> io::Result<Arc<HashSet<PathBuf>>> {
-        let mut cache = self.links.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(set) = cache.get(&number) {
-            return Ok(set.clone());
-        }
-        let path = self
-            .root
-            .join(PRIVATE_DIR)
-            .join("links")
-            .join(tsv_name(number));
-        let set: HashSet<PathBuf> = read_lines(&path)?
-            .iter()
-            .map(|l| unescape_path(l))
-            .collect::<io::Result<_>>()?;
-        let set = Arc::new(set);
-        cache.insert(number, set.clone());
-        Ok(set)
-    }
-
-    /// Forget cached links of `number` (after a retire rewrote them).
-    pub fn invalidate(&self, number: u64) {
-        self.links
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&number);
-    }
-
-    /// The root directory of version `v`.
-    pub fn version_root(&self, v: &VersionName) -> io::Result<Resolved> {
-        let meta = Dir::open(&self.root.join(v.to_string()))?.stat_self()?;
-        Ok(Resolved {
-            version: v.clone(),
-            path: PathBuf::new(),
-            meta,
-        })
-    }
-
-    /// The entry `name` inside the real directory `parent`; `None` when it does not exist.
-    /// A structural link is followed to the real directory it names; anything else
-    /// (including a source symlink) is returned as it is.
-    pub fn child(&self, parent: &Resolved, name: &OsStr) -> io::Result<Option<Resolved>> {
-        let path = parent.path.join(name);
-        let is_link = self.links(parent.version.number)?.contains(&path);
-        let full = self.root.join(parent.version.to_string()).join(&path);
-        // A listed path that is a real directory is real: a retire interrupted between its
-        // exchange and its links-file rewrite leaves exactly that until it is replayed.
-        let text = match is_link.then(|| std::fs::read_link(&full)) {
-            Some(Err(e)) if e.raw_os_error() == Some(libc::EINVAL) => None,
-            other => other.transpose()?,
-        };
-        if let Some(text) = text {
-            let (version, target) = parse_link_target(&path, &text).ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "{}: malformed structural link `{}`",
-                        full.display(),
-                        text.display()
-                    ),
-                )
-            })?;
-            let dir = Dir::open(&self.root.join(version.to_string()).join(&target))?;
-            return Ok(Some(Resolved {
-                version,
-                path: target,
-                meta: dir.stat_self()?,
-            }));
-        }
-        let parent_dir = match Dir::open(&full.parent().map(Path::to_path_buf).unwrap_or_default())
-        {
-            Ok(d) => d,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        match parent_dir.stat(name) {
-            Ok(meta) => Ok(Some(Resolved {
-                version: parent.version.clone(),
-                path,
-                meta,
-            })),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Resolve `rel` (relative to the root of version `v`) to its real entry; `None` when
-    /// the path does not exist in that version (or passes through a non-directory).
-    pub fn resolve(&self, v: &VersionName, rel: &Path) -> io::Result<Option<Resolved>> {
-        let mut cur = self.version_root(v)?;
-        for comp in rel.components() {
-            let Component::Normal(name) = comp else {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("{}: not a plain relative path", rel.display()),
-                ));
-            };
-            if cur.meta.kind != FileKind::Dir {
-                return Ok(None);
-            }
-            match self.child(&cur, name)? {
-                Some(next) => cur = next,
-                None => return Ok(None),
-            }
-        }
-        Ok(Some(cur))
-    }
-}
+pub use resolve::{direct_name, Located, Resolved, Resolver};
 
 #[cfg(test)]
 mod tests {

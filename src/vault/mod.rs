@@ -59,6 +59,7 @@
 //! `index.tsv` are replaced by rename; `journal.tsv` is only appended to. Leftover partial
 //! builds are removed (and journaled) by the next writer.
 
+mod deep;
 pub mod escape;
 pub mod index;
 pub mod journal;

@@ -240,3 +240,4 @@ mod daemon;
 mod detection;
 mod guard;
 mod signature;
+mod smallfs;

@@ -16,6 +16,7 @@ use crate::util::*;
 
 mod changes;
 mod cli;
+mod deep;
 mod layout;
 mod prop;
 mod scanbase;

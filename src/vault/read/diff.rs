@@ -30,7 +30,9 @@ use std::path::{Path, PathBuf};
 
 use super::tree::Tree;
 use super::{version, ReadError};
+use crate::error::PathError;
 use crate::fs::{Dir, FileKind, Meta};
+use crate::vault::deep::{on_walk_stack, too_deep, MAX_DEPTH};
 use crate::vault::escape::escape;
 use crate::vault::layout::{JobFolder, Resolved};
 
@@ -84,10 +86,12 @@ pub fn diff(folder: &JobFolder, a: u64, b: u64) -> Result<Vec<DiffLine>, ReadErr
     let mut walk = Walk {
         tree: Tree::new(folder)?,
         lines: Vec::new(),
+        depth: 0,
     };
     let ra = walk.tree.version_root(&va)?;
     let rb = walk.tree.version_root(&vb)?;
-    walk.roots(&ra, &rb)?;
+    // The walk recurses once per folder level: a large stack, and a depth limit.
+    on_walk_stack(|| walk.roots(&ra, &rb)).map_err(|e| PathError::new(folder.root(), e))??;
     let mut lines = walk.lines;
     lines.sort_by(|x, y| {
         x.path
@@ -101,6 +105,8 @@ pub fn diff(folder: &JobFolder, a: u64, b: u64) -> Result<Vec<DiffLine>, ReadErr
 struct Walk<'a> {
     tree: Tree<'a>,
     lines: Vec<DiffLine>,
+    /// Folder levels below the roots right now.
+    depth: usize,
 }
 
 /// A real directory, open, and where it is.
@@ -158,7 +164,22 @@ impl Walk<'_> {
         }
         let da = self.tree.open_in(pa.0, pa.1, a)?;
         let db = self.tree.open_in(pb.0, pb.1, b)?;
-        self.children(rel, (&da, a), (&db, b))
+        self.descend(rel, |w| w.children(rel, (&da, a), (&db, b)))
+    }
+
+    /// Run `f` one folder level deeper; an error past [`MAX_DEPTH`] levels.
+    fn descend(
+        &mut self,
+        rel: &Path,
+        f: impl FnOnce(&mut Self) -> Result<(), ReadError>,
+    ) -> Result<(), ReadError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(PathError::new(rel, too_deep()).into());
+        }
+        self.depth += 1;
+        let done = f(self);
+        self.depth -= 1;
+        done
     }
 
     /// Compare the children of two real directories (merge of two sorted listings).
@@ -220,12 +241,14 @@ impl Walk<'_> {
         parent: Parent<'_>,
     ) -> Result<(), ReadError> {
         let d = self.tree.open_in(parent.0, parent.1, dir)?;
-        for name in self.tree.names(&d, dir)? {
-            if let Some(child) = self.tree.child(&d, dir, &name)? {
-                self.one_side(change, &rel.join(&name), &child, (&d, dir))?;
+        self.descend(rel, |w| {
+            for name in w.tree.names(&d, dir)? {
+                if let Some(child) = w.tree.child(&d, dir, &name)? {
+                    w.one_side(change, &rel.join(&name), &child, (&d, dir))?;
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Two non-directories of the same type with different inodes, entries of the real

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use super::ReadError;
 use crate::error::PathError;
-use crate::fs::{Dir, FileKind};
-use crate::vault::layout::{parse_link_target, JobFolder, Resolved, Resolver, VersionName};
+use crate::fs::Dir;
+use crate::vault::layout::{direct_name, JobFolder, Located, Resolved, Resolver, VersionName};
 
 /// A job folder and a resolver over its committed versions.
 #[derive(Debug)]
@@ -36,36 +36,19 @@ impl<'a> Tree<'a> {
             .map_err(|e| PathError::new(self.folder.version_path(v), e).into())
     }
 
-    /// `rel` (plain components) in version `v` resolved to its real entry, walking from the
-    /// version root through open directories (any path length); also the real directory
+    /// `rel` (plain components) in version `v` resolved to its real entry through the
+    /// shared fd walk of [`Resolver::locate`] (any path length); also the real directory
     /// that holds it, open (`None` for the root). `None` when `rel` is not in the version
     /// (or passes through a non-directory, e.g. a source symlink).
     pub fn locate(&self, v: &VersionName, rel: &Path) -> Result<Option<Located>, ReadError> {
-        let mut cur = self.version_root(v)?;
-        let mut parent: Option<(Dir, Resolved)> = None;
-        for name in rel.iter() {
-            if cur.meta.kind != FileKind::Dir {
-                return Ok(None);
-            }
-            let dir = match &parent {
-                Some((pd, pr)) => self.open_in(pd, pr, &cur)?,
-                None => self.open(&cur)?,
-            };
-            let Some(next) = self.child(&dir, &cur, name)? else {
-                return Ok(None);
-            };
-            parent = Some((dir, std::mem::replace(&mut cur, next)));
-        }
-        Ok(Some(Located { entry: cur, parent }))
+        self.resolver
+            .locate(v, rel)
+            .map_err(|e| PathError::new(self.folder.version_path(v).join(rel), e).into())
     }
 
     /// Open the real directory `dir` without following any symlink.
     pub fn open(&self, dir: &Resolved) -> Result<Dir, ReadError> {
-        let in_job = Path::new(&dir.version.to_string()).join(&dir.path);
-        self.folder
-            .dir()
-            .open_beneath(&in_job)
-            .map_err(|e| self.error(dir, e))
+        self.resolver.open(dir).map_err(|e| self.error(dir, e))
     }
 
     /// The names in the open real directory `dir` (found at `at`), sorted by bytes.
@@ -83,12 +66,9 @@ impl<'a> Tree<'a> {
         parent: &Resolved,
         child: &Resolved,
     ) -> Result<Dir, ReadError> {
-        match direct_name(parent, child) {
-            Some(name) => parent_dir
-                .open_child(name)
-                .map_err(|e| self.error(child, e)),
-            None => self.open(child),
-        }
+        self.resolver
+            .open_child(parent_dir, parent, child)
+            .map_err(|e| self.error(child, e))
     }
 
     /// The real directory holding `child` (reached from `parent`, open as `parent_dir`)
@@ -110,57 +90,18 @@ impl<'a> Tree<'a> {
         }
     }
 
-    /// The child `name` of the real directory `parent` (open as `dir`): a structural link
-    /// is followed (one hop, never through another link) to the real directory it names;
-    /// `None` when it does not exist.
+    /// The child `name` of the real directory `parent` (open as `dir`), through
+    /// [`Resolver::child`]: a structural link is followed (one hop, never through another
+    /// link) to the real directory it names; `None` when it does not exist.
     pub fn child(
         &self,
         dir: &Dir,
         parent: &Resolved,
         name: &OsStr,
     ) -> Result<Option<Resolved>, ReadError> {
-        let path = parent.path.join(name);
-        let links = self
-            .resolver
-            .links(parent.version.number)
-            .map_err(|e| self.error(parent, e))?;
-        let at = |e: io::Error| -> ReadError {
-            PathError::new(parent.full_path(self.folder.root()).join(name), e).into()
-        };
-        if links.contains(&path) {
-            return self.follow(dir, &path, name).map(Some).map_err(at);
-        }
-        match dir.stat(name) {
-            Ok(meta) => Ok(Some(Resolved {
-                version: parent.version.clone(),
-                path,
-                meta,
-            })),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(at(e)),
-        }
-    }
-
-    /// Follow the structural link `name` (at `path` in its version) in `dir`: read it
-    /// relative to `dir`, parse it with [`parse_link_target`], open its target from the
-    /// job folder without following any symlink.
-    fn follow(&self, dir: &Dir, path: &Path, name: &OsStr) -> io::Result<Resolved> {
-        let text = nix::fcntl::readlinkat(Some(dir.as_fd().as_raw_fd()), name)?;
-        let (version, target) = parse_link_target(path, Path::new(&text)).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("malformed structural link `{}`", Path::new(&text).display()),
-            )
-        })?;
-        let real = self
-            .folder
-            .dir()
-            .open_beneath(&Path::new(&version.to_string()).join(&target))?;
-        Ok(Resolved {
-            version,
-            path: target,
-            meta: real.stat_self()?,
-        })
+        self.resolver
+            .child(dir, parent, name)
+            .map_err(|e| PathError::new(parent.full_path(self.folder.root()).join(name), e).into())
     }
 
     /// The real directory holding the entry `r` and the entry's name in it (for a version
@@ -190,18 +131,4 @@ impl<'a> Tree<'a> {
         let name = r.path.file_name().unwrap_or_default();
         crate::fs::hash_file(dir, name).map_err(|e| self.error(r, e))
     }
-}
-
-/// A path of a version, resolved: the real entry, and the real directory holding it.
-#[derive(Debug)]
-pub(crate) struct Located {
-    pub entry: Resolved,
-    pub parent: Option<(Dir, Resolved)>,
-}
-
-/// The name of `child` in `parent` when `child` is a real entry of that very directory
-/// (not reached through a structural link).
-fn direct_name<'r>(parent: &Resolved, child: &'r Resolved) -> Option<&'r OsStr> {
-    let same = child.version == parent.version && child.path.parent() == Some(&parent.path);
-    same.then(|| child.path.file_name()).flatten()
 }

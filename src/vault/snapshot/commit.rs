@@ -23,15 +23,18 @@ use super::{CommittedVersion, Progress, SnapshotError, SnapshotOutcome};
 use crate::change::ChangeSet;
 use crate::config::JobConfig;
 use crate::fs::{self, CopyOptions, Dir, FileKind};
+use crate::vault::deep::on_walk_stack;
 use crate::vault::index::{Index, IndexRow};
 use crate::vault::journal::{Event, Journal, JournalLine};
 use crate::vault::layout::{JobFolder, Resolver, VersionName, LATEST};
 use crate::vault::lock::JobLock;
 
-/// Symlink target limit of ext4 and most Linux filesystems (bytes, without the NUL).
+/// Symlink target limit of the kernel (`PATH_MAX` - 1) and of most filesystems (bytes,
+/// without the NUL). A filesystem with a lower one not known here answers `ENAMETOOLONG`,
+/// and the builder falls back the same way.
 const SYMLINK_MAX_DEFAULT: usize = 4095;
-/// Symlink target limit of XFS.
-const SYMLINK_MAX_XFS: usize = 1024;
+/// Symlink target limit of XFS (`XFS_SYMLINK_MAXLEN` - 1; measured: 1024 bytes fail).
+const SYMLINK_MAX_XFS: usize = 1023;
 /// Temp name of the next `latest` link.
 const LATEST_TMP: &str = ".latest.tmp";
 
@@ -224,10 +227,11 @@ impl<'a> Session<'a> {
             symlink_max(jobdir),
             progress,
         );
-        let built = match latest {
+        let built = on_walk_stack(|| match latest {
             None if !job.keep_full_copy => b.build_referenced(&src, &dst),
             _ => b.build_root(&src, &dst),
-        };
+        })
+        .map_err(vault_err(job, self.root()))?;
         built.map_err(|e| vault_err(job, &e.path)(e.source))?;
         self.root_attributes(&root_meta, partial, &mut b.out)?;
         Ok(b.out)
@@ -358,10 +362,16 @@ fn vault_err(job: &JobConfig, path: &Path) -> impl Fn(io::Error) -> SnapshotErro
     }
 }
 
-/// The longest symlink target the filesystem of `dir` stores.
+/// The longest symlink target the filesystem of `dir` stores: XFS 1023 bytes, ext2/3/4
+/// one block minus one (1023 with 1 KiB blocks), else the kernel's 4095.
 fn symlink_max(dir: &Dir) -> usize {
-    match nix::sys::statfs::fstatfs(dir) {
-        Ok(st) if st.filesystem_type() == nix::sys::statfs::XFS_SUPER_MAGIC => SYMLINK_MAX_XFS,
+    use nix::sys::statfs::{fstatfs, EXT4_SUPER_MAGIC, XFS_SUPER_MAGIC};
+    match fstatfs(dir) {
+        Ok(st) if st.filesystem_type() == XFS_SUPER_MAGIC => SYMLINK_MAX_XFS,
+        Ok(st) if st.filesystem_type() == EXT4_SUPER_MAGIC => {
+            let block = usize::try_from(st.block_size()).unwrap_or(0);
+            block.saturating_sub(1).clamp(1, SYMLINK_MAX_DEFAULT)
+        }
         _ => SYMLINK_MAX_DEFAULT,
     }
 }
@@ -380,23 +390,40 @@ pub(super) fn replace_latest(jobdir: &Dir, target: &str) -> io::Result<()> {
 }
 
 /// Remove the directory `name` of `parent` and everything below it, through directory fds,
-/// never following a symlink.
+/// never following a symlink: one open directory at a time (climbing back through `..`),
+/// so neither depth nor the open-files limit bounds it.
 pub(crate) fn remove_tree(parent: &Dir, name: &OsStr) -> io::Result<()> {
-    let dir = parent.open_child(name)?;
-    // A copied read-only directory must become writable before its children go.
-    let _ = nix::sys::stat::fchmod(raw(&dir), Mode::from_bits_truncate(0o700));
-    for e in dir.entries()? {
-        let kind = match e.kind {
-            Some(k) => k,
-            None => dir.stat(&e.name)?.kind,
-        };
-        if kind == FileKind::Dir {
-            remove_tree(&dir, &e.name)?;
-        } else {
-            unlink(&dir, &e.name, UnlinkatFlags::NoRemoveDir)?;
+    let mut cur = writable(parent.open_child(name)?);
+    let mut stack = vec![(name.to_os_string(), cur.entries()?)];
+    while let Some((_, rest)) = stack.last_mut() {
+        if let Some(e) = rest.pop() {
+            let kind = match e.kind {
+                Some(k) => k,
+                None => cur.stat(&e.name)?.kind,
+            };
+            if kind == FileKind::Dir {
+                cur = writable(cur.open_child(&e.name)?);
+                let entries = cur.entries()?;
+                stack.push((e.name, entries));
+            } else {
+                unlink(&cur, &e.name, UnlinkatFlags::NoRemoveDir)?;
+            }
+            continue;
         }
+        let Some((done, _)) = stack.pop() else { break };
+        if stack.is_empty() {
+            return unlink(parent, &done, UnlinkatFlags::RemoveDir);
+        }
+        cur = cur.open_child(OsStr::new(".."))?;
+        unlink(&cur, &done, UnlinkatFlags::RemoveDir)?;
     }
-    unlink(parent, name, UnlinkatFlags::RemoveDir)
+    Ok(())
+}
+
+/// A copied read-only directory must become writable before its children go.
+fn writable(dir: Dir) -> Dir {
+    let _ = nix::sys::stat::fchmod(raw(&dir), Mode::from_bits_truncate(0o700));
+    dir
 }
 
 fn unlink(dir: &Dir, name: &OsStr, flags: UnlinkatFlags) -> io::Result<()> {

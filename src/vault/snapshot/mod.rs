@@ -20,6 +20,36 @@
 //! would compare the source with itself): in referenced mode it reports a top-level entry
 //! only when its type or attributes differ from the reference; the daemon's inotify
 //! ChangeSets record every change.
+//!
+//! # Trees deeper than `PATH_MAX`
+//! A source path may be any length (40 nested 200-byte names make 8 KB); the kernel refuses
+//! only *one path argument* of 4096 bytes or more. So nothing here passes a long path to a
+//! syscall: the source, the version being built and the older versions are all walked
+//! through open directory fds ([`crate::vault::layout::Resolver`] for older versions, also
+//! for a moved entry), and a multiply-linked source file's earlier name is reached by
+//! opening its folder beneath the job folder before `linkat`.
+//!
+//! What is bounded is the **text of a symlink**: at most 4095 bytes in the kernel, less on
+//! some filesystems (XFS 1024; ext2/3/4 one block minus one, so 1023 with 1 KiB blocks).
+//! A structural link's text is `"../"` × depth + the version name + the target's path, so
+//! an unchanged folder deep in the tree may need a text that cannot be stored. Decision:
+//! the layout stays as it is (a structural link is always exactly that relative text, so
+//! retire and every reader stay unchanged), and where the text does not fit, there is no
+//! link: the folder is made **real** in the new version and its children are built the
+//! usual way: unchanged files hard-linked to the older inodes, unchanged subfolders again
+//! structural links where *their* text fits (e.g. a folder moved from a short path to a
+//! deep one links with a short text), real folders otherwise. The check is a length test
+//! against the vault filesystem's limit (from `fstatfs`), backed by `ENAMETOOLONG` from
+//! `symlinkat` for filesystems with a lower one. It keeps room for a 20-digit version
+//! number: a retire repoints a link to the same path in a newer version, whose number may
+//! be longer (`V9` → `V10`), and that text must fit too. The cost: one inode per real
+//! folder below the depth where texts stop fitting (about 4 KB of path), never a copy of
+//! file data.
+//!
+//! Not covered by that room: a retire that moves a folder into the heir at a *longer*
+//! path than the one it had (a folder moved deep after the retired version) must repoint
+//! later links to that longer path; see `tests/vault/deep.rs` (ignored test) for that
+//! open retire problem.
 
 use std::io;
 use std::path::PathBuf;

@@ -1,12 +1,11 @@
 //! Fd-based navigation of a committed version, shared by the builder and the delta scan.
 //!
-//! [`crate::vault::layout::Resolver`] answers "where is the real entry behind this path" by
-//! full paths; walking a whole directory that way reopens the parent per child and fails on
-//! paths longer than `PATH_MAX`. Here a real directory of a version is held open and its
-//! children are looked up through it: a child is a structural link exactly when its path is
-//! listed in the links file of the version holding the directory (read through the shared
-//! `Resolver` cache); its target text is parsed with [`parse_link_target`]. Nothing here
-//! follows a source symlink.
+//! The builder and the scan walk a version directory by directory with the kinds its
+//! listing gives, addressing real entries as [`Real`] (version number + path). Whether a
+//! child is a structural link, and where it points, is decided by
+//! [`Resolver::structural`], the one fd-based rule shared with the read commands; this only
+//! skips that lookup for children that are not symlinks. Nothing here follows a source
+//! symlink, and every directory is opened through fds (any path length).
 
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -14,7 +13,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::fs::{Dir, FileKind};
-use crate::vault::layout::{parse_link_target, Resolver, VersionName};
+use crate::vault::layout::{Resolver, VersionName};
 
 /// A real entry of some version: the version number and the path inside it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -59,25 +58,15 @@ pub fn classify(
         return Ok(Child::Entry(kind));
     }
     let path = join(&parent.path, name);
-    if !resolver.links(parent.version)?.contains(&path) {
-        return Ok(Child::Entry(kind));
-    }
-    let text = read_link_at(dir, name)?;
-    let (version, target) = parse_link_target(&path, &text).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "structural link {} in version {} is malformed: `{}`",
-                path.display(),
-                parent.version,
-                text.display()
-            ),
-        )
-    })?;
-    Ok(Child::Linked(Real {
-        version: version.number,
-        path: target,
-    }))
+    Ok(
+        match resolver.structural(dir, parent.version, &path, name)? {
+            Some((version, path)) => Child::Linked(Real {
+                version: version.number,
+                path,
+            }),
+            None => Child::Entry(kind),
+        },
+    )
 }
 
 /// The version folder name of `number`, as a path relative to the job folder.
@@ -90,10 +79,9 @@ pub fn version_dir(resolver: &Resolver, number: u64) -> io::Result<&VersionName>
     })
 }
 
-/// Open the real directory `real` below the job folder `jobdir`.
-pub fn open_real(resolver: &Resolver, jobdir: &Dir, real: &Real) -> io::Result<Dir> {
-    let name = version_dir(resolver, real.version)?.to_string();
-    jobdir.open_beneath(&Path::new(&name).join(&real.path))
+/// Open the real directory `real` (through [`Resolver::open_in_version`]).
+pub fn open_real(resolver: &Resolver, real: &Real) -> io::Result<Dir> {
+    resolver.open_in_version(real.version, &real.path)
 }
 
 /// `base/name` without a leading `/` when `base` is the root.

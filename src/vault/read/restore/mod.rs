@@ -28,6 +28,7 @@ use super::tree::Tree;
 use super::{newest, source_relative, version, version_at, ReadError};
 use crate::error::PathError;
 use crate::fs::{Dir, FileKind};
+use crate::vault::deep::{on_walk_stack, too_deep, MAX_DEPTH};
 use crate::vault::layout::{JobFolder, Resolved, VersionName};
 
 /// Which version to restore from.
@@ -196,12 +197,12 @@ pub fn plan_restore<'a>(
     };
     let base_dir = plan.reopen_base()?;
     let base = plan.base.clone();
-    if rel.as_os_str().is_empty() {
-        plan.add_children(&found, &base_dir, &source, 1)?;
-    } else {
-        let name = rel.file_name().unwrap_or_default().to_os_string();
-        plan.add(found, name, (&base_dir, &base), &source, 1)?;
-    }
+    // The plan recurses once per folder level: a large stack, and a depth limit.
+    on_walk_stack(|| match rel.file_name() {
+        None => plan.add_children(&found, &base_dir, &source, 1),
+        Some(name) => plan.add(found, name.to_owned(), (&base_dir, &base), &source, 1),
+    })
+    .map_err(|e| PathError::new(&req.to, e))??;
     Ok(plan)
 }
 
@@ -231,6 +232,9 @@ impl RestorePlan<'_> {
         depth: usize,
     ) -> Result<(), ReadError> {
         let path = dst.path.join(&name);
+        if depth > MAX_DEPTH {
+            return Err(PathError::new(&path, too_deep()).into());
+        }
         let existing = match dst.dst.map(|d| d.stat(&name)) {
             Some(Ok(meta)) => Some(meta.kind == FileKind::Dir),
             Some(Err(e)) if e.kind() != io::ErrorKind::NotFound => {

@@ -103,6 +103,8 @@ pub(crate) struct Builder<'a> {
     /// Source (dev, ino) of multiply-linked files written so far -> where this version
     /// holds it, so names sharing an inode in the source share one in the version.
     pub(super) hardlinks: HashMap<(u64, u64), Sibling>,
+    /// Real folders open below the root right now (the recursion depth).
+    pub(super) depth: usize,
 }
 
 pub(super) type Res = Result<(), PathError>;
@@ -132,6 +134,7 @@ impl<'a> Builder<'a> {
             progress,
             out: Output::default(),
             hardlinks: HashMap::new(),
+            depth: 0,
         }
     }
 
@@ -302,49 +305,34 @@ impl<'a> Builder<'a> {
 
     fn resolve_fresh(&self, prev_path: &Path) -> Result<Option<PrevEntry<'static>>, PathError> {
         let Some(v) = self.prev else { return Ok(None) };
-        let resolved = match self.resolver.resolve(v, prev_path) {
-            Ok(Some(r)) => r,
+        let located = match self.resolver.locate(v, prev_path) {
+            Ok(Some(l)) => l,
             Ok(None) => return Ok(None),
             Err(e) if tolerable_lookup(&e) => return Ok(None),
             Err(e) => return Err(PathError::new(self.prev_path(prev_path, v.number), e)),
         };
+        let (entry, parent) = (located.entry, located.parent);
         let real = Real {
-            version: resolved.version.number,
-            path: resolved.path,
+            version: entry.version.number,
+            path: entry.path,
         };
-        if resolved.meta.kind == FileKind::Dir {
-            return Ok(Some(PrevEntry {
-                real,
-                kind: FileKind::Dir,
-                parent: None,
-            }));
-        }
-        let parent_real = Real {
-            version: real.version,
-            path: real
-                .path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default(),
+        // A directory is opened afresh (it may lie behind a structural link); anything
+        // else is a direct entry of the real directory it was found in, kept open.
+        let parent = match (entry.meta.kind, parent) {
+            (FileKind::Dir, _) | (_, None) => None,
+            (_, Some((dir, _))) => Some(ParentRef::Owned(dir)),
         };
-        match open_real(self.resolver, self.jobdir, &parent_real) {
-            Ok(dir) => Ok(Some(PrevEntry {
-                real,
-                kind: resolved.meta.kind,
-                parent: Some(ParentRef::Owned(dir)),
-            })),
-            Err(e) if tolerable_lookup(&e) => Ok(None),
-            Err(e) => Err(PathError::new(
-                self.prev_path(&parent_real.path, real.version),
-                e,
-            )),
-        }
+        Ok(Some(PrevEntry {
+            real,
+            kind: entry.meta.kind,
+            parent,
+        }))
     }
 
     /// Open and list a real directory of an older version; `None` (copy from the source
     /// instead) when it cannot be read.
     fn open_prev(&self, real: &Real) -> Option<PrevDir> {
-        let dir = open_real(self.resolver, self.jobdir, real).ok()?;
+        let dir = open_real(self.resolver, real).ok()?;
         self.prev_from_dir(real.clone(), dir)
     }
 

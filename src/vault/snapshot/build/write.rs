@@ -16,6 +16,7 @@ use std::collections::hash_map::Entry;
 use super::{Builder, PrevEntry, Res, Sibling};
 use crate::error::{IoContext, PathError};
 use crate::fs::{self, CopyError, CopyOutcome, Dir, FileKind, Meta};
+use crate::vault::deep::{too_deep, MAX_DEPTH};
 use crate::vault::layout::link_target;
 use crate::vault::snapshot::view::{raw, version_dir};
 use crate::vault::snapshot::Progress;
@@ -38,12 +39,19 @@ impl Builder<'_> {
                 return Ok(());
             }
         };
+        if self.depth >= MAX_DEPTH {
+            self.skip(path, too_deep());
+            return Ok(());
+        }
         nix::sys::stat::mkdirat(Some(raw(dst)), name, Mode::from_bits_truncate(0o700))
             .map_err(io::Error::from)
             .at(self.vault_path(path))?;
         let child_dst = dst.open_child(name).at(self.vault_path(path))?;
         let prev = pe.as_ref().and_then(|pe| self.open_prev_entry(pe));
-        self.build_dir(&child_src, path, &child_dst, prev.as_ref())?;
+        self.depth += 1;
+        let built = self.build_dir(&child_src, path, &child_dst, prev.as_ref());
+        self.depth -= 1;
+        built?;
         if let Err(e) = fs::copy_attributes(src, name, meta, dst, name, &self.opts) {
             self.skip(path, format!("attributes not copied: {e}"));
         }
@@ -61,12 +69,20 @@ impl Builder<'_> {
     ) -> Res {
         let version = version_dir(self.resolver, pe.real.version).at(self.vault_path(path))?;
         let target = link_target(path, version, &pe.real.path);
-        if target.as_os_str().len() > self.symlink_max {
+        // Too long a target text for a symlink (the kernel's 4095 bytes, or less on the
+        // vault's filesystem: XFS and ext4 with 1 KiB blocks 1023, ...): no link here, a
+        // real folder whose children are linked (see the module doc of `snapshot`). Room
+        // is kept for a longer version number: a retire repoints this link to the same
+        // path in a newer version.
+        let room = MAX_VERSION_DIGITS.saturating_sub(digits(pe.real.version));
+        if target.as_os_str().len() + room > self.symlink_max {
             return self.real_dir(src, name, meta, path, dst, Some(pe));
         }
-        nix::unistd::symlinkat(&target, Some(raw(dst)), name)
-            .map_err(io::Error::from)
-            .at(self.vault_path(path))?;
+        match nix::unistd::symlinkat(&target, Some(raw(dst)), name) {
+            Ok(()) => {}
+            Err(Errno::ENAMETOOLONG) => return self.real_dir(src, name, meta, path, dst, Some(pe)),
+            Err(e) => return Err(PathError::new(self.vault_path(path), e.into())),
+        }
         self.out.links.push(path.to_path_buf());
         self.out
             .refs
@@ -118,7 +134,17 @@ impl Builder<'_> {
             return false;
         };
         let current = sib.fresh || (sib.size == meta.size && sib.mtime == meta.mtime);
-        current && link_at(self.jobdir, sib.at.as_os_str(), dst, name).is_ok()
+        current && self.link_from_job(&sib.at, dst, name).is_ok()
+    }
+
+    /// Hard-link `dst/name` to the entry `at` (relative to the job folder). Its folder is
+    /// opened by directory fds first, so `at` may be longer than `PATH_MAX`.
+    fn link_from_job(&self, at: &Path, dst: &Dir, name: &OsStr) -> io::Result<()> {
+        let (Some(parent), Some(file)) = (at.parent(), at.file_name()) else {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        };
+        let dir = self.jobdir.open_beneath(parent)?;
+        link_at(&dir, file, dst, name).map_err(io::Error::from)
     }
 
     /// Remember where this version holds the source inode `meta` (multiply-linked files):
@@ -243,6 +269,14 @@ impl Builder<'_> {
     }
 }
 
+/// Decimal digits of the largest version number (`u64::MAX`).
+const MAX_VERSION_DIGITS: usize = 20;
+
+/// Decimal digits of `n`.
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
 /// `linkat` without following, between two open directories.
 pub(super) fn link_at(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> Result<(), Errno> {
     nix::unistd::linkat(
@@ -268,4 +302,18 @@ fn vault_is_full(e: &io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::ENOSPC | libc::EDQUOT | libc::EROFS)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_count_decimal_places() {
+        assert_eq!(digits(0), 1);
+        assert_eq!(digits(9), 1);
+        assert_eq!(digits(10), 2);
+        assert_eq!(digits(99_999), 5);
+        assert_eq!(digits(u64::MAX), MAX_VERSION_DIGITS);
+    }
 }
