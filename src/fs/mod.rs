@@ -28,6 +28,7 @@ mod meta;
 mod special;
 
 pub use attr::copy_attributes;
+pub(crate) use attr::same_xattrs;
 pub use copy::{clone_file, copy_entry, ATTEMPTS};
 pub use dir::capacity;
 pub use hash::hash_file;

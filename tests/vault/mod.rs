@@ -19,6 +19,7 @@ mod cli;
 mod layout;
 mod prop;
 mod scanbase;
+mod xattrs;
 
 /// An environment plus the state recorded for each committed version.
 pub(crate) struct Series {
