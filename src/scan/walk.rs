@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::base::{self, ScanBase};
-use super::compare::{compare, Side};
+use super::compare::{compare, xattrs_equal, Doubt, Side};
 use super::list::list_once;
 use super::ScanError;
 use crate::change::{Change, ChangeSet};
@@ -65,6 +65,8 @@ pub(crate) struct Walk<'a> {
     base: Option<ScanBase>,
     shortcut: bool,
     vouch: Option<Vouch>,
+    /// The job copies xattrs, so an xattr difference is a change.
+    xattrs: bool,
     /// Some source entry could not be read: this scan vouches for nothing.
     incomplete: AtomicBool,
     queue: Mutex<Queue>,
@@ -91,6 +93,7 @@ impl<'a> Walk<'a> {
             base,
             shortcut,
             vouch: None,
+            xattrs: crate::vault::snapshot::copy_options(job).xattrs,
             incomplete: AtomicBool::new(false),
             queue: Mutex::default(),
             ready: Condvar::new(),
@@ -150,13 +153,26 @@ impl<'a> Walk<'a> {
     /// filesystem, unchanged since before the scan base's bound: equal to the version's
     /// entry without looking at it.
     fn vouched(&self, sm: &Meta, v: &DirEntry) -> bool {
-        self.vouch.is_some_and(|b| {
-            b.skip
-                && sm.kind != FileKind::Dir
-                && v.kind == Some(sm.kind)
-                && sm.dev == b.dev
-                && base::ns(&sm.ctime) < b.bound_ns
-        })
+        sm.kind != FileKind::Dir && v.kind == Some(sm.kind) && self.ctime_vouches(sm)
+    }
+
+    /// The shortcut is on and the source entry's inode is as the scan base saw it: ctime
+    /// below the bound, on the source root's filesystem (for a directory this covers its
+    /// own attributes and xattrs, not its listing).
+    fn ctime_vouches(&self, sm: &Meta) -> bool {
+        self.vouch
+            .is_some_and(|b| b.skip && sm.dev == b.dev && base::ns(&sm.ctime) < b.bound_ns)
+    }
+
+    /// What a full comparison of this source entry must check beyond its metadata: content
+    /// when its ctime moved, xattrs when the job copies them and the shortcut cannot vouch
+    /// for them (every `setxattr`/`removexattr` moves the ctime, so an entry whose ctime
+    /// is below the bound has the xattrs the base scan compared).
+    fn doubt(&self, sm: &Meta) -> Doubt {
+        Doubt {
+            content: self.suspect(sm),
+            xattrs: self.xattrs && !self.ctime_vouches(sm),
+        }
     }
 
     /// The source entry's ctime moved since the scan base's bound (content may differ
@@ -179,7 +195,20 @@ impl<'a> Walk<'a> {
         let vm = vault
             .stat_self()
             .map_err(|e| self.vault_err(self.latest.to_string(), e))?;
-        if sm.mode != vm.mode || sm.uid != vm.uid || sm.gid != vm.gid || sm.mtime != vm.mtime {
+        let here = OsStr::new(".");
+        let differ =
+            sm.mode != vm.mode || sm.uid != vm.uid || sm.gid != vm.gid || sm.mtime != vm.mtime;
+        let new = Side {
+            dir: &src,
+            name: here,
+            meta: &sm,
+        };
+        let old = Side {
+            dir: &vault,
+            name: here,
+            meta: &vm,
+        };
+        if differ || (self.doubt(&sm).xattrs && !xattrs_equal(&new, &old).unwrap_or(false)) {
             changes.record(PathBuf::new(), Change::Attrib);
         }
         let task = Task {
@@ -388,14 +417,14 @@ impl<'a> Walk<'a> {
             sec: vm.st_mtime,
             nsec: vm.st_mtime_nsec,
         };
-        if sm.mode != vm.st_mode & 0o7777
+        let name = path.file_name().unwrap_or_default().to_os_string();
+        let differ = sm.mode != vm.st_mode & 0o7777
             || sm.uid != vm.st_uid
             || sm.gid != vm.st_gid
-            || sm.mtime != vtime
-        {
+            || sm.mtime != vtime;
+        if differ || (self.doubt(sm).xattrs && !self.linked_xattrs_equal(pair, &name, sm, &at)) {
             found.push((path.clone(), Change::Attrib));
         }
-        let name = path.file_name().unwrap_or_default().to_os_string();
         pushed.push(Task {
             rel: path,
             src: Opener::Child(pair.src.clone(), name),
@@ -403,6 +432,22 @@ impl<'a> Walk<'a> {
             real,
         });
         Ok(())
+    }
+
+    /// Whether the source directory `name` and the real directory `at` (below the job
+    /// folder) that its structural link names hold the same xattrs; unreadable: no.
+    fn linked_xattrs_equal(&self, pair: &Pair<'_>, name: &OsStr, sm: &Meta, at: &Path) -> bool {
+        let new = Side {
+            dir: pair.src,
+            name,
+            meta: sm,
+        };
+        let old = Side {
+            dir: self.folder.dir(),
+            name: at.as_os_str(),
+            meta: sm,
+        };
+        xattrs_equal(&new, &old).unwrap_or(false)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -427,7 +472,7 @@ impl<'a> Walk<'a> {
             name,
             meta: vm,
         };
-        match compare(&new, &old, self.suspect(sm)) {
+        match compare(&new, &old, self.doubt(sm)) {
             Ok(Some(change)) => found.push((path.clone(), change)),
             Ok(None) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {

@@ -45,7 +45,10 @@ fn in_version(s: &Series, v: &str, rel: &str, name: &str) -> Option<Vec<u8>> {
 
 fn changes(outcome: ScanOutcome) -> Vec<(PathBuf, Change)> {
     match outcome {
-        ScanOutcome::Delta(c) => c.iter().map(|(p, c)| (p.to_path_buf(), c.clone())).collect(),
+        ScanOutcome::Delta(c) => c
+            .iter()
+            .map(|(p, c)| (p.to_path_buf(), c.clone()))
+            .collect(),
         ScanOutcome::NoVersion => panic!("no version"),
     }
 }
@@ -64,6 +67,7 @@ fn snapshot_keeps_xattr_only_changes_of_files_and_directories() {
         .file("a.txt", b"same bytes")
         .file("d/f.txt", b"inner")
         .file("d/g.txt", b"untouched")
+        .file("k/h.txt", b"in a folder left alone until V2")
         .dir("e");
     set(s.src(), "a.txt", "user.tag", b"one");
     set(s.src(), "d", "user.colour", b"red");
@@ -78,12 +82,24 @@ fn snapshot_keeps_xattr_only_changes_of_files_and_directories() {
     let v1 = s.snap().expect("an xattr-only change makes a version");
     s.check();
 
-    assert_eq!(in_version(&s, &v0, "a.txt", "user.tag"), Some(b"one".to_vec()));
-    assert_eq!(in_version(&s, &v1, "a.txt", "user.tag"), Some(b"two".to_vec()));
-    assert_eq!(in_version(&s, &v0, "d", "user.colour"), Some(b"red".to_vec()));
+    assert_eq!(
+        in_version(&s, &v0, "a.txt", "user.tag"),
+        Some(b"one".to_vec())
+    );
+    assert_eq!(
+        in_version(&s, &v1, "a.txt", "user.tag"),
+        Some(b"two".to_vec())
+    );
+    assert_eq!(
+        in_version(&s, &v0, "d", "user.colour"),
+        Some(b"red".to_vec())
+    );
     assert_eq!(in_version(&s, &v1, "d", "user.colour"), None);
     assert_eq!(in_version(&s, &v0, "d/f.txt", "user.new"), None);
-    assert_eq!(in_version(&s, &v1, "d/f.txt", "user.new"), Some(b"x".to_vec()));
+    assert_eq!(
+        in_version(&s, &v1, "d/f.txt", "user.new"),
+        Some(b"x".to_vec())
+    );
     assert_eq!(in_version(&s, &v1, "e", "user.empty"), Some(Vec::new()));
     let jd = s.env.job_dir();
     assert_eq!(
@@ -91,7 +107,30 @@ fn snapshot_keeps_xattr_only_changes_of_files_and_directories() {
         inode(&jd.join(&v1).join("d/g.txt")),
         "an unchanged file beside them is still a hard link"
     );
-    assert_eq!(s.snap(), None, "the copies reproduce what the scan compares");
+    assert_eq!(
+        s.snap(),
+        None,
+        "the copies reproduce what the scan compares"
+    );
+
+    // A directory unchanged since V0 is a structural link in V1; the root is compared too.
+    assert!(
+        links_of(&jd, 1).contains(Path::new("k")),
+        "k is linked in V1"
+    );
+    set(s.src(), "k", "user.k", b"on a linked dir");
+    set(s.src(), ".", "user.root", b"r");
+    let v2 = s
+        .snap()
+        .expect("xattrs of a linked directory and of the root");
+    s.check();
+    assert_eq!(in_version(&s, &v1, "k", "user.k"), None);
+    assert_eq!(
+        in_version(&s, &v2, "k", "user.k"),
+        Some(b"on a linked dir".to_vec())
+    );
+    assert_eq!(in_version(&s, &v2, ".", "user.root"), Some(b"r".to_vec()));
+    assert_eq!(s.snap(), None);
     s.check();
 }
 
@@ -113,9 +152,15 @@ fn attributes_only_jobs_clone_with_the_new_xattrs() {
     let v1 = reverberator::vault::snapshot::snapshot_with_scan(&job).expect("v1");
     let v1 = s.record(v1).expect("an xattr-only change makes a version");
     s.check();
-    assert_eq!(in_version(&s, &v0, "a.txt", "user.gone"), Some(b"soon".to_vec()));
+    assert_eq!(
+        in_version(&s, &v0, "a.txt", "user.gone"),
+        Some(b"soon".to_vec())
+    );
     assert_eq!(in_version(&s, &v1, "a.txt", "user.gone"), None);
-    assert_eq!(in_version(&s, &v1, "a.txt", "user.tag"), Some(b"two".to_vec()));
+    assert_eq!(
+        in_version(&s, &v1, "a.txt", "user.tag"),
+        Some(b"two".to_vec())
+    );
 }
 
 /// With a scan base, only entries whose ctime moved get their xattrs read: a version-side
@@ -127,10 +172,7 @@ fn shortcut_reads_xattrs_only_where_the_ctime_moved() {
     if !user_xattrs_supported(s.src().path()) {
         return;
     }
-    s.src()
-        .file("a.txt", b"a")
-        .file("d/f.txt", b"f")
-        .dir("e");
+    s.src().file("a.txt", b"a").file("d/f.txt", b"f").dir("e");
     set(s.src(), "a.txt", "user.tag", b"old");
     age_past_margin();
     let v0 = s.snap().expect("v0");
@@ -180,11 +222,16 @@ fn trusted_xattrs_of_symlinks_and_fifos_when_root() {
     assert_eq!(s.snap(), None);
     set(s.src(), "l", "trusted.t", b"2");
     unset(s.src(), "p", "trusted.t");
-    let v1 = s.snap().expect("an xattr-only change of a symlink and a FIFO");
+    let v1 = s
+        .snap()
+        .expect("an xattr-only change of a symlink and a FIFO");
     s.check();
     assert_eq!(in_version(&s, &v0, "l", "trusted.t"), Some(b"1".to_vec()));
     assert_eq!(in_version(&s, &v1, "l", "trusted.t"), Some(b"2".to_vec()));
-    assert_eq!(in_version(&s, &v0, "p", "trusted.t"), Some(b"fifo".to_vec()));
+    assert_eq!(
+        in_version(&s, &v0, "p", "trusted.t"),
+        Some(b"fifo".to_vec())
+    );
     assert_eq!(in_version(&s, &v1, "p", "trusted.t"), None);
     assert_eq!(s.snap(), None);
 }
