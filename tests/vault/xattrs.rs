@@ -37,8 +37,8 @@ fn unset(t: &TempTree, rel: &str, name: &str) {
     xattr::remove(t.path().join(rel), name).unwrap_or_else(|e| panic!("remove {rel}: {e}"));
 }
 
-/// xattr `name` of `rel` in version folder `v` (structural links followed, the last
-/// component not).
+/// xattr `name` of `rel` in version folder `v`, the last component not followed (end a
+/// directory's `rel` in `/.`, so a structural link to it is followed).
 fn in_version(s: &Series, v: &str, rel: &str, name: &str) -> Option<Vec<u8>> {
     xattr::get(s.env.job_dir().join(v).join(rel), name).expect("getxattr")
 }
@@ -91,16 +91,16 @@ fn snapshot_keeps_xattr_only_changes_of_files_and_directories() {
         Some(b"two".to_vec())
     );
     assert_eq!(
-        in_version(&s, &v0, "d", "user.colour"),
+        in_version(&s, &v0, "d/.", "user.colour"),
         Some(b"red".to_vec())
     );
-    assert_eq!(in_version(&s, &v1, "d", "user.colour"), None);
+    assert_eq!(in_version(&s, &v1, "d/.", "user.colour"), None);
     assert_eq!(in_version(&s, &v0, "d/f.txt", "user.new"), None);
     assert_eq!(
         in_version(&s, &v1, "d/f.txt", "user.new"),
         Some(b"x".to_vec())
     );
-    assert_eq!(in_version(&s, &v1, "e", "user.empty"), Some(Vec::new()));
+    assert_eq!(in_version(&s, &v1, "e/.", "user.empty"), Some(Vec::new()));
     let jd = s.env.job_dir();
     assert_eq!(
         inode(&jd.join(&v0).join("d/g.txt")),
@@ -124,9 +124,9 @@ fn snapshot_keeps_xattr_only_changes_of_files_and_directories() {
         .snap()
         .expect("xattrs of a linked directory and of the root");
     s.check();
-    assert_eq!(in_version(&s, &v1, "k", "user.k"), None);
+    assert_eq!(in_version(&s, &v1, "k/.", "user.k"), None);
     assert_eq!(
-        in_version(&s, &v2, "k", "user.k"),
+        in_version(&s, &v2, "k/.", "user.k"),
         Some(b"on a linked dir".to_vec())
     );
     assert_eq!(in_version(&s, &v2, ".", "user.root"), Some(b"r".to_vec()));
