@@ -13,7 +13,7 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
@@ -210,79 +210,9 @@ fn copy_path_xattrs(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> io:
     Ok(())
 }
 
-/// Whether the entry `new.1` in `new.0` and the entry `old.1` in `old.0`, both of kind
-/// `kind`, hold the same xattrs that [`reproduced`] selects (names and values): the delta
-/// scan's xattr check. Read through `/proc/self/fd/<dir>/<name>` with the no-follow calls,
-/// as the copy engine reads symlinks and special files: nothing is opened (a FIFO or device
-/// never), a symlink in the last component is never followed. `old.1` may be a relative
-/// path below `old.0` whose directories the caller trusts (a real directory of a version).
-///
-/// A source without xattr support has none; an old side without xattr support can hold
-/// none, so there is nothing to compare (equal). An entry that vanishes is `NotFound`.
-pub(crate) fn same_xattrs(
-    new: (&Dir, &OsStr),
-    old: (&Dir, &OsStr),
-    kind: FileKind,
-) -> io::Result<bool> {
-    let (a, b) = (proc_path(new.0, new.1), proc_path(old.0, old.1));
-    let names = reproduced_names(&a, kind)?.unwrap_or_default();
-    let Some(old_names) = reproduced_names(&b, kind)? else {
-        return Ok(true);
-    };
-    if names != old_names {
-        return Ok(false);
-    }
-    for name in &names {
-        let value = xattr::get(&a, name)?;
-        if value.is_none() || value != xattr::get(&b, name)? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-/// The sorted names of the xattrs of `path` (not followed) that [`reproduced`] selects for
-/// a `kind`; `None` when its filesystem has no xattrs.
-fn reproduced_names(path: &Path, kind: FileKind) -> io::Result<Option<Vec<OsString>>> {
-    let names = match xattr::list(path) {
-        Ok(names) => names,
-        Err(e) if unsupported(&e) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let mut names: Vec<OsString> = names.filter(|n| reproduced(n, kind)).collect();
-    names.sort_unstable();
-    Ok(Some(names))
-}
-
-/// Whether a copy reproduces the xattr `name` of a `kind` in the vault, so that a
-/// difference between source and version means the source changed (what the scan
-/// compares):
-/// - `user.*` on files and directories (Linux allows them nowhere else, and the copy
-///   engine copies them nowhere else);
-/// - `trusted.*` (listed and written only with `CAP_SYS_ADMIN`);
-/// - the POSIX ACLs `system.posix_acl_access` and `system.posix_acl_default`;
-/// - `security.capability` when running as root (only root may write it).
-///
-/// Everything else the copy engine also tries to copy but may not reproduce, so the
-/// vault's value can differ by design and comparing it would report a change at every
-/// scan: the other `security.*` names (SELinux, Smack, AppArmor, IMA/EVM labels are the
-/// policy's, for the vault's files as for any other, and unprivileged writes are refused)
-/// and filesystem-specific names (`btrfs.*`, `system.nfs4_acl`, ...) that the vault's
-/// filesystem may not hold.
-pub(crate) fn reproduced(name: &OsStr, kind: FileKind) -> bool {
-    let name = name.as_bytes();
-    if name.starts_with(b"user.") {
-        return matches!(kind, FileKind::File | FileKind::Dir);
-    }
-    name.starts_with(b"trusted.")
-        || name == b"system.posix_acl_access"
-        || name == b"system.posix_acl_default"
-        || (name == b"security.capability" && unistd::geteuid().is_root())
-}
-
 /// `/proc/self/fd/<dir fd>/<name>`: the entry `name` of the open directory, by a path
 /// that does not depend on where the directory is now.
-fn proc_path(dir: &Dir, name: &OsStr) -> PathBuf {
+pub(super) fn proc_path(dir: &Dir, name: &OsStr) -> PathBuf {
     proc_fd_path(dir.raw()).join(name)
 }
 
@@ -299,7 +229,7 @@ fn tolerate(res: io::Result<()>, attr: &OsString) -> io::Result<()> {
 }
 
 /// ENOTSUP / EOPNOTSUPP (the same number on Linux).
-fn unsupported(e: &io::Error) -> bool {
+pub(super) fn unsupported(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EOPNOTSUPP) || e.raw_os_error() == Some(libc::ENOTSUP)
 }
 
