@@ -70,6 +70,10 @@ pub(crate) fn same_xattrs(
 /// vault's files as for any other, and unprivileged writes are refused) and
 /// filesystem-specific names (`btrfs.*`, `system.nfs4_acl`, ...) that the vault's
 /// filesystem may not hold.
+///
+/// Known limit: a vault filesystem that has xattrs but refuses one of these (ACLs where
+/// it has no ACL support, `user.*` on tmpfs before Linux 6.6) makes that entry differ at
+/// every scan, and each scan then stores it again.
 pub(crate) fn reproduced(name: &OsStr, kind: FileKind) -> bool {
     let name = name.as_bytes();
     if name.starts_with(b"user.") {
