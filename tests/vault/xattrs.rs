@@ -235,3 +235,56 @@ fn trusted_xattrs_of_symlinks_and_fifos_when_root() {
     assert_eq!(in_version(&s, &v1, "p", "trusted.t"), None);
     assert_eq!(s.snap(), None);
 }
+
+/// A POSIX access ACL as the kernel stores it: owner rw, user `uid` with `perm`, group r,
+/// mask rw, other r (the mask keeps a 0664 mode as it is).
+fn acl(uid: u32, perm: u16) -> Vec<u8> {
+    let mut out = 2u32.to_le_bytes().to_vec();
+    let any = u32::MAX;
+    for (tag, perm, id) in [
+        (0x01u16, 6u16, any),
+        (0x02, perm, uid),
+        (0x04, 4, any),
+        (0x10, 6, any),
+        (0x20, 4, any),
+    ] {
+        out.extend(tag.to_le_bytes());
+        out.extend(perm.to_le_bytes());
+        out.extend(id.to_le_bytes());
+    }
+    out
+}
+
+/// An ACL-only change (`setfacl` with the mode unchanged) makes a version holding it, and
+/// the copy reproduces it (the next scan finds nothing).
+#[test]
+fn acl_only_changes_are_versioned() {
+    const ACL: &str = "system.posix_acl_access";
+    let mut s = Series::new(Env::new("xattr-acl"));
+    s.src().file("a.txt", b"shared").chmod("a.txt", 0o664);
+    let v0 = s.snap().expect("v0");
+    if let Err(e) = xattr::set(s.src().path().join("a.txt"), ACL, &acl(1234, 6)) {
+        eprintln!("skipped: POSIX ACLs not supported here: {e}");
+        return;
+    }
+    let v1 = s.snap().expect("an ACL-only change makes a version");
+    assert_eq!(s.snap(), None, "the copy reproduces the ACL");
+    xattr::set(s.src().path().join("a.txt"), ACL, &acl(1234, 4)).expect("setfacl");
+    let v2 = s.snap().expect("a changed ACL makes a version");
+    assert_eq!(s.snap(), None);
+    s.check();
+    let mode = |v: &str| {
+        std::fs::symlink_metadata(s.env.job_dir().join(v).join("a.txt"))
+            .unwrap()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!(
+        [mode(&v0), mode(&v1), mode(&v2)],
+        [0o664; 3],
+        "the mode stayed"
+    );
+    assert_eq!(in_version(&s, &v0, "a.txt", ACL), None);
+    assert_eq!(in_version(&s, &v1, "a.txt", ACL), Some(acl(1234, 6)));
+    assert_eq!(in_version(&s, &v2, "a.txt", ACL), Some(acl(1234, 4)));
+}
