@@ -714,3 +714,32 @@ fn daemon_source_thousands_of_levels_deep() {
             .unwrap_or_else(|p| std::panic::resume_unwind(p))
     });
 }
+
+/// inotify reports a `setxattr`/`removexattr` as `IN_ATTRIB`: the next version holds the new
+/// xattrs. (Tree states compare `user.*` xattrs, so `settle` waits for exactly that.)
+#[test]
+fn daemon_versions_xattr_only_changes() {
+    let mut s = Setup::new(SETTLE, |t| {
+        t.file("a.txt", "a").file("d/f.txt", "f");
+    });
+    if let Err(e) = xattr::set(s.src("a.txt"), "user.tag", b"one") {
+        eprintln!("skipped: user xattrs not supported here: {e}");
+        return;
+    }
+    let v1 = s.settle();
+    xattr::set(s.src("a.txt"), "user.tag", b"two").expect("setxattr");
+    xattr::set(s.src("d"), "user.dir", b"on a directory").expect("setxattr");
+    let v2 = s.settle();
+    assert_ne!(v1, v2);
+    xattr::remove(s.src("a.txt"), "user.tag").expect("removexattr");
+    let v3 = s.settle();
+    assert_ne!(v2, v3);
+    let at = |v: &str, rel: &str, name: &str| {
+        xattr::get(s.env.job_dir().join(v).join(rel), name).expect("getxattr")
+    };
+    assert_eq!(at(&v1, "a.txt", "user.tag"), Some(b"one".to_vec()));
+    assert_eq!(at(&v2, "a.txt", "user.tag"), Some(b"two".to_vec()));
+    assert_eq!(at(&v3, "a.txt", "user.tag"), None);
+    assert_eq!(at(&v3, "d/.", "user.dir"), Some(b"on a directory".to_vec()));
+    s.finish();
+}

@@ -430,6 +430,9 @@ pub struct EntryState {
     /// For a non-directory sharing its inode with other paths of the same tree: the
     /// smallest such path.
     pub link_group: Option<PathBuf>,
+    /// The `user.*` and `trusted.*` xattrs (name, value), sorted by name: the ones a
+    /// version must reproduce wherever the filesystems hold them (see [`xattrs_at`]).
+    pub xattrs: Vec<(OsString, Vec<u8>)>,
 }
 
 /// A whole tree: path relative to the root (the root itself is the empty path) -> state.
@@ -465,7 +468,30 @@ fn entry_state(dirfd: RawFd, name: &OsStr, st: &FileStat) -> EntryState {
             0
         },
         link_group: None,
+        xattrs: xattrs_at(dirfd, name),
     }
+}
+
+/// The `user.*` and `trusted.*` xattrs of `name` in `dirfd`, sorted, read without following
+/// a symlink in the last component (`/proc/self/fd/<dirfd>/<name>` with the `l*xattr`
+/// calls, so a FIFO is never opened). Other namespaces (`security.*` labels, ACLs) are left
+/// out: the policy, not the copy, decides them. No xattr support: none.
+pub fn xattrs_at(dirfd: RawFd, name: &OsStr) -> Vec<(OsString, Vec<u8>)> {
+    let path = PathBuf::from(format!("/proc/self/fd/{dirfd}")).join(name);
+    let names = match xattr::list(&path) {
+        Ok(names) => names,
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => return Vec::new(),
+        Err(e) => panic!("listxattr {}: {e}", path.display()),
+    };
+    let mut out: Vec<(OsString, Vec<u8>)> = names
+        .filter(|n| n.as_bytes().starts_with(b"user.") || n.as_bytes().starts_with(b"trusted."))
+        .filter_map(|n| {
+            let value = xattr::get(&path, &n).expect("getxattr")?;
+            Some((n, value))
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Inode identities seen during a walk, to fill `link_group`.
@@ -644,7 +670,9 @@ impl VersionWalk<'_> {
                 let cst = nix::sys::stat::fstat(child.as_raw_fd()).expect("fstat");
                 self.state
                     .insert(path.clone(), entry_state(dirfd, &name, &cst));
-                self.state.get_mut(&path).expect("just inserted").target = None;
+                let linked = self.state.get_mut(&path).expect("just inserted");
+                linked.target = None;
+                linked.xattrs = xattrs_at(child.as_raw_fd(), OsStr::new("."));
                 self.walk(child.as_raw_fd(), &path, k, &target_path);
                 continue;
             }

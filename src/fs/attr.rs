@@ -212,7 +212,7 @@ fn copy_path_xattrs(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> io:
 
 /// `/proc/self/fd/<dir fd>/<name>`: the entry `name` of the open directory, by a path
 /// that does not depend on where the directory is now.
-fn proc_path(dir: &Dir, name: &OsStr) -> PathBuf {
+pub(super) fn proc_path(dir: &Dir, name: &OsStr) -> PathBuf {
     proc_fd_path(dir.raw()).join(name)
 }
 
@@ -229,7 +229,7 @@ fn tolerate(res: io::Result<()>, attr: &OsString) -> io::Result<()> {
 }
 
 /// ENOTSUP / EOPNOTSUPP (the same number on Linux).
-fn unsupported(e: &io::Error) -> bool {
+pub(super) fn unsupported(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EOPNOTSUPP) || e.raw_os_error() == Some(libc::ENOTSUP)
 }
 

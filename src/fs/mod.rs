@@ -12,8 +12,9 @@
 //! Submodules: `dir` (opening and listing directories, `statvfs`), `meta` (stat results),
 //! `copy` (one entry: safe opens, regular files, torn-copy checks), `data` (moving bytes:
 //! reflink, `copy_file_range`, read/write, holes kept),
-//! `special` (symlinks, FIFOs, sockets, devices), `attr` (mode, owner, times, xattrs) and
-//! `hash` (xxh3-128 of a file's content).
+//! `special` (symlinks, FIFOs, sockets, devices), `attr` (mode, owner, times, xattrs),
+//! `xattrs` (comparing two entries' xattrs without opening them) and `hash` (xxh3-128 of a
+//! file's content).
 
 use std::ffi::OsString;
 use std::io;
@@ -26,6 +27,7 @@ mod dir;
 mod hash;
 mod meta;
 mod special;
+mod xattrs;
 
 pub use attr::copy_attributes;
 pub use copy::{clone_file, copy_entry, ATTEMPTS};
@@ -33,6 +35,7 @@ pub use dir::{capacity, raise_open_files_limit};
 pub use hash::hash_file;
 /// The open flags [`Dir::open_file`] takes.
 pub use nix::fcntl::OFlag;
+pub(crate) use xattrs::same_xattrs;
 
 /// An open directory (an `O_DIRECTORY` fd). All access to its children goes through it.
 #[derive(Debug)]

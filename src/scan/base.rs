@@ -18,8 +18,11 @@ use crate::vault::layout::PRIVATE_DIR;
 
 /// File name of the record inside the job's private folder.
 pub const FILE: &str = "scan-base";
-/// First line of the record (format version).
-const HEADER: &str = "reverberator scan-base 1";
+/// First line of the record (format version). Version 2: the scan that wrote it compared
+/// xattrs (for jobs that copy them). A version-1 record is not read: its scan did not, so
+/// versions may hold stale xattrs on entries it vouches for; the next scan is a full
+/// comparison and records version 2.
+const HEADER: &str = "reverberator scan-base 2";
 /// Safety margin below the recorded start: covers the kernel's coarse ctime clock (it lags
 /// `CLOCK_REALTIME` by up to a tick, at most 10 ms) with a wide margin.
 pub const MARGIN_NS: i128 = 2_000_000_000;
@@ -226,8 +229,17 @@ mod tests {
         no_mnt.stamp.mnt_id = None;
         write(t.path(), &no_mnt).unwrap();
         assert_eq!(read(t.path()), Some(no_mnt));
-        std::fs::write(path(t.path()), "reverberator scan-base 1\nversion x\n").unwrap();
+        std::fs::write(path(t.path()), "reverberator scan-base 2\nversion x\n").unwrap();
         assert_eq!(read(t.path()), None);
+        let body = "version 3\nstart_ns 1\nmargin_ns 2000000000\ndev 1\nino 2\nmnt_id -\n";
+        std::fs::write(path(t.path()), format!("{HEADER}\n{body}")).unwrap();
+        assert_eq!(read(t.path()).map(|b| b.version), Some(3));
+        std::fs::write(path(t.path()), format!("reverberator scan-base 1\n{body}")).unwrap();
+        assert_eq!(
+            read(t.path()),
+            None,
+            "format 1 (xattrs not compared) is not trusted"
+        );
         std::fs::write(path(t.path()), "").unwrap();
         assert_eq!(read(t.path()), None);
         remove(t.path()).unwrap();

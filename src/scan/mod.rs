@@ -10,9 +10,21 @@
 //! compares xxh3 hashes: equal content is `Attrib`, else `Modified` (the seed's
 //! `check_duplicate` rule). Symlinks compare their target text, owner and group (not their
 //! own mtime). A directory whose mode, owner or mtime differs is `Attrib` (its mtime moves
-//! whenever a name in it comes or goes). Not compared: xattrs, atime, and which names
-//! share an inode (a new hard link to an unchanged file is not a change); ctime only
-//! decides what may be skipped or must be hashed (below).
+//! whenever a name in it comes or goes).
+//!
+//! When the job copies xattrs (`vault::snapshot::copy_options`: every job today), an entry
+//! equal in all of that is also compared on its xattrs, names and values, and a difference
+//! is `Attrib` (the build then clones or copies it with the source's xattrs). Compared are
+//! exactly those the copy reproduces (`fs::same_xattrs`): `user.*` on files and
+//! directories (Linux has them nowhere else), `trusted.*`, the POSIX ACLs and, when root,
+//! `security.capability`. Not compared: LSM labels (`security.selinux`, ...) and
+//! filesystem-specific names (`btrfs.*`, ...), which the vault may hold differently by
+//! design (comparing them would report the same entries at every scan), and everything
+//! when the vault's filesystem has no xattrs. They are listed by directory fd and name
+//! (`listxattrat`, else a `/proc/self/fd` path), never by opening the entry or following a
+//! symlink. Also not compared: atime, and which names share an inode (a new hard link to an
+//! unchanged file is not a change); ctime only decides what may be skipped, hashed or have
+//! its xattrs read (below).
 //!
 //! # The ctime shortcut (git-index style)
 //! A version committed from a delta scan records a scan base (`scan::base`,
@@ -28,7 +40,13 @@
 //! like `find`. Directories are always compared and both sides always listed (a name
 //! only in one side is still found). An entry whose ctime is at or above the bound gets
 //! the full comparison, and a regular file of equal size and mtime is then hashed (a write
-//! followed by `touch -d` to the old mtime is caught). Versions built from inotify
+//! followed by `touch -d` to the old mtime is caught). `setxattr` and `removexattr` move the
+//! ctime too, so xattrs are read only for entries at or above the bound: a directory below
+//! it is stat-ed and listed but its xattrs are not read. Without a usable base (and in
+//! [`delta_full`]) every entry's xattrs are listed, two calls per entry: on a 100k-file
+//! tree in the page cache that full comparison took 0.53 s of CPU instead of 0.38 s, while
+//! a scan with a base stayed at 0.26 s. The record's format says its scan compared xattrs;
+//! a record from before (format 1) is ignored once. Versions built from inotify
 //! ChangeSets keep the recorded base; a version with skipped entries, or committed from a
 //! scan that could not read some source entry (its content was not compared), removes it.
 //!

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::base::{self, ScanBase};
-use super::compare::{compare, Side};
+use super::compare::{compare, xattrs_equal, Doubt, Side};
 use super::list::list_once;
 use super::ScanError;
 use crate::change::{Change, ChangeSet};
@@ -65,6 +65,8 @@ pub(crate) struct Walk<'a> {
     base: Option<ScanBase>,
     shortcut: bool,
     vouch: Option<Vouch>,
+    /// The job copies xattrs, so an xattr difference is a change.
+    xattrs: bool,
     /// Some source entry could not be read: this scan vouches for nothing.
     incomplete: AtomicBool,
     queue: Mutex<Queue>,
@@ -91,6 +93,7 @@ impl<'a> Walk<'a> {
             base,
             shortcut,
             vouch: None,
+            xattrs: crate::vault::snapshot::copy_options(job).xattrs,
             incomplete: AtomicBool::new(false),
             queue: Mutex::default(),
             ready: Condvar::new(),
@@ -150,13 +153,26 @@ impl<'a> Walk<'a> {
     /// filesystem, unchanged since before the scan base's bound: equal to the version's
     /// entry without looking at it.
     fn vouched(&self, sm: &Meta, v: &DirEntry) -> bool {
-        self.vouch.is_some_and(|b| {
-            b.skip
-                && sm.kind != FileKind::Dir
-                && v.kind == Some(sm.kind)
-                && sm.dev == b.dev
-                && base::ns(&sm.ctime) < b.bound_ns
-        })
+        sm.kind != FileKind::Dir && v.kind == Some(sm.kind) && self.ctime_vouches(sm)
+    }
+
+    /// The shortcut is on and the source entry's inode is as the scan base saw it: ctime
+    /// below the bound, on the source root's filesystem (for a directory this covers its
+    /// own attributes and xattrs, not its listing).
+    fn ctime_vouches(&self, sm: &Meta) -> bool {
+        self.vouch
+            .is_some_and(|b| b.skip && sm.dev == b.dev && base::ns(&sm.ctime) < b.bound_ns)
+    }
+
+    /// What a full comparison of this source entry must check beyond its metadata: content
+    /// when its ctime moved, xattrs when the job copies them and the shortcut cannot vouch
+    /// for them (every `setxattr`/`removexattr` moves the ctime, so an entry whose ctime
+    /// is below the bound has the xattrs the base scan compared).
+    fn doubt(&self, sm: &Meta) -> Doubt {
+        Doubt {
+            content: self.suspect(sm),
+            xattrs: self.xattrs && !self.ctime_vouches(sm),
+        }
     }
 
     /// The source entry's ctime moved since the scan base's bound (content may differ
@@ -179,7 +195,7 @@ impl<'a> Walk<'a> {
         let vm = vault
             .stat_self()
             .map_err(|e| self.vault_err(self.latest.to_string(), e))?;
-        if sm.mode != vm.mode || sm.uid != vm.uid || sm.gid != vm.gid || sm.mtime != vm.mtime {
+        if self.roots_differ(&src, &sm, &vault, &vm) {
             changes.record(PathBuf::new(), Change::Attrib);
         }
         let task = Task {
@@ -193,6 +209,26 @@ impl<'a> Walk<'a> {
         };
         self.queue_lock().tasks.push(task);
         Ok(())
+    }
+
+    /// The roots' own attributes differ (mode, owner, mtime, and xattrs when in doubt;
+    /// unreadable xattrs count as different).
+    fn roots_differ(&self, src: &Dir, sm: &Meta, vault: &Dir, vm: &Meta) -> bool {
+        if sm.mode != vm.mode || sm.uid != vm.uid || sm.gid != vm.gid || sm.mtime != vm.mtime {
+            return true;
+        }
+        let here = OsStr::new(".");
+        let new = Side {
+            dir: src,
+            name: here,
+            meta: sm,
+        };
+        let old = Side {
+            dir: vault,
+            name: here,
+            meta: vm,
+        };
+        self.doubt(sm).xattrs && !xattrs_equal(&new, &old).unwrap_or(false)
     }
 
     fn queue_lock(&self) -> std::sync::MutexGuard<'_, Queue> {
@@ -388,14 +424,14 @@ impl<'a> Walk<'a> {
             sec: vm.st_mtime,
             nsec: vm.st_mtime_nsec,
         };
-        if sm.mode != vm.st_mode & 0o7777
+        let name = path.file_name().unwrap_or_default().to_os_string();
+        let differ = sm.mode != vm.st_mode & 0o7777
             || sm.uid != vm.st_uid
             || sm.gid != vm.st_gid
-            || sm.mtime != vtime
-        {
+            || sm.mtime != vtime;
+        if differ || (self.doubt(sm).xattrs && !self.linked_xattrs_equal(pair, &name, sm, &at)) {
             found.push((path.clone(), Change::Attrib));
         }
-        let name = path.file_name().unwrap_or_default().to_os_string();
         pushed.push(Task {
             rel: path,
             src: Opener::Child(pair.src.clone(), name),
@@ -403,6 +439,22 @@ impl<'a> Walk<'a> {
             real,
         });
         Ok(())
+    }
+
+    /// Whether the source directory `name` and the real directory `at` (below the job
+    /// folder) that its structural link names hold the same xattrs; unreadable: no.
+    fn linked_xattrs_equal(&self, pair: &Pair<'_>, name: &OsStr, sm: &Meta, at: &Path) -> bool {
+        let new = Side {
+            dir: pair.src,
+            name,
+            meta: sm,
+        };
+        let old = Side {
+            dir: self.folder.dir(),
+            name: at.as_os_str(),
+            meta: sm,
+        };
+        xattrs_equal(&new, &old).unwrap_or(false)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -427,7 +479,7 @@ impl<'a> Walk<'a> {
             name,
             meta: vm,
         };
-        match compare(&new, &old, self.suspect(sm)) {
+        match compare(&new, &old, self.doubt(sm)) {
             Ok(Some(change)) => found.push((path.clone(), change)),
             Ok(None) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -545,6 +597,69 @@ fn merge<'e>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn job(source: &Path, vault: &Path) -> JobConfig {
+        JobConfig {
+            name: "walk test".into(),
+            source: source.to_owned(),
+            vault: vault.to_owned(),
+            settle: Duration::from_secs(1),
+            max_settle: Duration::from_secs(10),
+            keep_versions: 10,
+            vault_limit: Default::default(),
+            keep_full_copy: true,
+            attributes_only: false,
+            exclude: Default::default(),
+            source_fs: None,
+            vault_fs: None,
+            rescan_interval: None,
+        }
+    }
+
+    /// One walk of `job` against its newest version, xattrs compared or not.
+    fn walk(job: &JobConfig, xattrs: bool, shortcut: bool) -> Vec<(PathBuf, Change)> {
+        let folder = JobFolder::open(&job.job_dir()).unwrap();
+        let resolver = Resolver::new(&folder).unwrap();
+        let latest = folder.latest().unwrap().expect("a version");
+        let progress = Progress::default();
+        let recorded = base::read(&job.job_dir());
+        let mut w = Walk::new(
+            job, &folder, &resolver, &latest, &progress, recorded, shortcut,
+        );
+        w.xattrs = xattrs;
+        let (changes, complete) = w.run().unwrap();
+        assert!(complete);
+        changes
+            .iter()
+            .map(|(p, c)| (p.to_path_buf(), c.clone()))
+            .collect()
+    }
+
+    /// An xattr-only change is a change only for a job that copies xattrs: otherwise the
+    /// scan finds nothing and no version is made for it.
+    #[test]
+    fn xattr_only_changes_count_when_the_job_copies_xattrs() {
+        let t = tempfile::tempdir().unwrap();
+        let (src, vault) = (t.path().join("src"), t.path().join("vault"));
+        std::fs::create_dir_all(src.join("d")).unwrap();
+        std::fs::create_dir(&vault).unwrap();
+        std::fs::write(src.join("d/f"), b"f").unwrap();
+        let job = job(&src, &vault);
+        crate::vault::snapshot::snapshot_with_scan(&job).unwrap();
+        if let Err(e) = xattr::set(src.join("d/f"), "user.t", b"1") {
+            eprintln!("skipped: user xattrs not supported here: {e}");
+            return;
+        }
+        xattr::set(src.join("d"), "user.t", b"2").unwrap();
+        xattr::set(&src, "user.t", b"3").unwrap();
+        for shortcut in [true, false] {
+            assert_eq!(walk(&job, false, shortcut), vec![], "xattrs not copied");
+            let attrib = |p: &str| (PathBuf::from(p), Change::Attrib);
+            let want = vec![attrib(""), attrib("d"), attrib("d/f")];
+            assert_eq!(walk(&job, true, shortcut), want, "xattrs copied");
+        }
+    }
 
     fn entries(names: &[&str]) -> Vec<DirEntry> {
         names

@@ -20,6 +20,7 @@ mod deep;
 mod layout;
 mod prop;
 mod scanbase;
+mod xattrs;
 
 /// An environment plus the state recorded for each committed version.
 pub(crate) struct Series {

@@ -20,7 +20,7 @@ use super::*;
 
 /// Wait (bounded) until every ctime set so far is older than a scan starting now minus
 /// the margin.
-fn age_past_margin() {
+pub(crate) fn age_past_margin() {
     let margin = Duration::from_nanos(u64::try_from(MARGIN_NS).unwrap());
     let until = SystemTime::now() + margin + Duration::from_millis(100);
     let deadline = std::time::Instant::now() + margin * 3;

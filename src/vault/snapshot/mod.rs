@@ -167,6 +167,13 @@ pub enum SnapshotError {
     Scan(#[from] crate::scan::ScanError),
 }
 
+/// How a build of `job` copies entries from its source. One place, because the delta scan
+/// compares exactly what these options copy (an xattr difference is a change only when
+/// xattrs are copied). Every job copies everything today; a per-job setting goes here.
+pub(crate) fn copy_options(_job: &JobConfig) -> crate::fs::CopyOptions {
+    crate::fs::CopyOptions::default()
+}
+
 /// Build and commit the next version of `job` from `changes` (see the module docs). With no
 /// committed version yet, `changes` is ignored and version 0 is built (a full copy, or a
 /// referenced version when `keep_full_copy = false`). An empty `changes` with a version

@@ -129,7 +129,7 @@ impl<'a> Builder<'a> {
             prev,
             jobdir,
             build_name,
-            opts: CopyOptions::default(),
+            opts: super::copy_options(job),
             symlink_max,
             progress,
             out: Output::default(),
