@@ -109,13 +109,17 @@ fn print_report(
 fn print_retired(out: &mut impl Write, job: &JobConfig, r: &Retired) -> anyhow::Result<()> {
     writeln!(
         out,
-        "{}: retired {} ({}): {} folder(s) moved into {}, {} link(s) repointed, freed {}",
+        "{}: retired {} ({}): {} folder(s) moved into {}, {} link(s) repointed, {}freed {}",
         job.name,
         r.plan.retired,
         reasons_text(&r.plan),
         r.plan.moves.len(),
         r.plan.heir,
         r.plan.repoints.len(),
+        match r.plan.materialize.len() {
+            0 => String::new(),
+            n => format!("{n} link(s) made real folders, "),
+        },
         usage_text(r.freed)
     )?;
     Ok(())
@@ -197,6 +201,17 @@ fn print_plan(out: &mut impl Write, p: &RetirePlan) -> anyhow::Result<()> {
             r.path.display(),
             r.old_target.display(),
             r.new_target.display()
+        )?;
+    }
+    for m in &p.materialize {
+        writeln!(
+            out,
+            "  real    {}/{}: {} -> a real copy of {}/{} (a link there would be too long)",
+            m.version,
+            m.path.display(),
+            m.old_target.display(),
+            p.heir,
+            m.in_heir.display()
         )?;
     }
     writeln!(out, "  delete  the rest of {}", p.retired)?;

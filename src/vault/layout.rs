@@ -210,6 +210,43 @@ pub fn parse_link_target(link: &Path, text: &Path) -> Option<(VersionName, PathB
         .then_some((version, rest))
 }
 
+/// Symlink target limit of the kernel (`PATH_MAX` - 1) and of most filesystems (bytes,
+/// without the NUL). A filesystem with a lower one not known here answers `ENAMETOOLONG`,
+/// and the builder falls back the same way.
+const SYMLINK_MAX_DEFAULT: usize = 4095;
+/// Symlink target limit of XFS (`XFS_SYMLINK_MAXLEN` - 1; measured: 1024 bytes fail).
+const SYMLINK_MAX_XFS: usize = 1023;
+/// The longest symlink target the filesystem of `dir` stores: XFS 1023 bytes, ext2/3/4
+/// one block minus one (1023 with 1 KiB blocks), else the kernel's 4095.
+pub fn symlink_max(dir: &Dir) -> usize {
+    use nix::sys::statfs::{fstatfs, EXT4_SUPER_MAGIC, XFS_SUPER_MAGIC};
+    match fstatfs(dir) {
+        Ok(st) if st.filesystem_type() == XFS_SUPER_MAGIC => SYMLINK_MAX_XFS,
+        Ok(st) if st.filesystem_type() == EXT4_SUPER_MAGIC => {
+            let block = usize::try_from(st.block_size()).unwrap_or(0);
+            block.saturating_sub(1).clamp(1, SYMLINK_MAX_DEFAULT)
+        }
+        _ => SYMLINK_MAX_DEFAULT,
+    }
+}
+
+/// Decimal digits of the largest version number (`u64::MAX`).
+const MAX_VERSION_DIGITS: usize = 20;
+
+/// Decimal digits of `n`.
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
+/// Whether the structural link text `target`, into version `version`, may be stored on a
+/// filesystem whose symlink limit is `limit` bytes, with room to spare for a retire that
+/// later repoints it to the same path in a newer version with a longer number (`V9` →
+/// `V10`, up to 20 digits).
+pub fn link_fits(target: &Path, version: u64, limit: usize) -> bool {
+    let room = MAX_VERSION_DIGITS.saturating_sub(digits(version));
+    target.as_os_str().len() + room <= limit
+}
+
 /// An open job folder: `<vault>/<sanitized job name>/`.
 #[derive(Debug)]
 pub struct JobFolder {
@@ -500,6 +537,17 @@ mod tests {
             assert_eq!(parse_time(bad), None, "{bad}");
             assert!(DateTime::parse_from_str(bad, TIME_FORMAT).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn digits_count_decimal_places() {
+        assert_eq!(digits(0), 1);
+        assert_eq!(digits(9), 1);
+        assert_eq!(digits(10), 2);
+        assert_eq!(digits(99_999), 5);
+        assert_eq!(digits(u64::MAX), MAX_VERSION_DIGITS);
+        assert!(link_fits(Path::new("../V9--x/a"), 9, 10 + 19));
+        assert!(!link_fits(Path::new("../V9--x/a"), 9, 10 + 18));
     }
 
     #[test]

@@ -119,3 +119,56 @@ fn a_btrfs_vault_refusing_a_link_gets_a_real_folder() {
     assert!(links.contains(&fits), "{links:?}");
     assert!(!links.contains(&refused), "{links:?}");
 }
+
+/// A retire on a btrfs vault (4 KiB nodes): a folder moved to a deep path after V0 lands in
+/// the heir at that path, and V2's link to it would need a 3,999-byte text. That passes the
+/// length check made against the kernel's 4095 but not btrfs' 3949: the refusal comes from
+/// `symlinkat` while the retire prepares its new links, before anything visible changed,
+/// and the link is made a real folder instead.
+#[test]
+fn a_btrfs_vault_refusing_a_repointed_link_makes_it_real() {
+    require_mount!();
+    let outer = tempfile::tempdir().expect("tempdir");
+    let image = outer.path().join("btrfs.img");
+    std::fs::File::create(&image)
+        .and_then(|f| f.set_len(256 << 20))
+        .expect("image");
+    if let Err(e) = run("mkfs.btrfs", &["-q", "-n", "4096", "-s", "4096", s(&image)]) {
+        eprintln!("skipped: no btrfs here: {e}");
+        return;
+    }
+    let vault = outer.path().join("vault");
+    std::fs::create_dir(&vault).expect("mkdir");
+    let lo = Loop::attach(&image).expect("losetup");
+    let _mount = Mount::new(lo.dev(), &vault, &[]).expect("mount");
+    let mut job = crate::retire::harness::Job::in_vault(TempTree::new(), &vault);
+    let deep = path_of_len('c', 3900);
+    let moved = deep.join("moved");
+    job.src
+        .file("short/moved/f", b"moves deep")
+        .file(deep.join("chg"), b"0");
+    job.snap().expect("V0");
+    job.snap_move("short/moved", moved.to_str().unwrap())
+        .expect("V1");
+    job.src.file(deep.join("chg"), b"2");
+    job.snap().expect("V2");
+    let folder = reverberator::vault::layout::JobFolder::open(&job.job_dir()).expect("folder");
+    let reasons = vec![reverberator::vault::retire::RetireReason::Requested];
+    let planned = reverberator::vault::retire::plan(&folder, reasons).expect("plan");
+    let repoints: Vec<_> = planned.repoints.iter().map(|r| &r.path).collect();
+    assert_eq!(
+        repoints,
+        [&moved],
+        "planned as a repoint: only btrfs refuses it"
+    );
+    drop(folder);
+    let report = job.retire_keep(2);
+    let plan = &report.retired[0].plan;
+    let real: Vec<_> = plan.materialize.iter().map(|m| &m.path).collect();
+    assert_eq!(real, [&moved], "V2's link becomes real");
+    assert!(plan.repoints.is_empty(), "{:?}", plan.repoints);
+    job.check();
+    let v2 = job.job_dir().join(job.names().last().expect("V2"));
+    let meta = std::fs::symlink_metadata(v2.join(&moved)).expect("lstat");
+    assert!(meta.is_dir(), "a real folder in V2");
+}

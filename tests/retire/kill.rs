@@ -38,6 +38,29 @@ fn build() -> Job {
     job
 }
 
+/// A vault whose first retire must make a link real: a folder moved to a ~4 KB deep path
+/// in V1 (a short link there) is kept by V2 and V3, and once V0 retires the heir V1 holds
+/// it at the deep path, where their links would need a text longer than the kernel stores.
+fn build_deep() -> Job {
+    let mut job = Job::new();
+    let mut deep = PathBuf::new();
+    for i in 0..19 {
+        deep.push(format!("{i:02}{}", "d".repeat(207)));
+    }
+    let deep = deep.to_str().unwrap().to_owned();
+    job.src
+        .file("short/moved/sub/f", "moves deep")
+        .file("short/moved/g", "g")
+        .file(format!("{deep}/chg"), "0");
+    job.snap();
+    job.snap_move("short/moved", &format!("{deep}/moved"));
+    job.src.file(format!("{deep}/chg"), "2");
+    job.snap();
+    job.src.file(format!("{deep}/chg"), "3");
+    job.snap();
+    job
+}
+
 /// The child: retire down to 2 versions in the vault named by the environment. Does
 /// nothing when run as a normal test.
 #[test]
@@ -72,6 +95,27 @@ fn run_child(job: &Job, step: u64) -> std::process::ExitStatus {
 
 #[test]
 fn a_retire_killed_at_any_step_is_finished_by_the_next_writer() {
+    killed_at_every_step(build, 20);
+}
+
+#[test]
+fn a_retire_making_links_real_killed_at_any_step_is_finished_by_the_next_writer() {
+    let job = build_deep();
+    let folder = JobFolder::open(&job.job_dir()).unwrap();
+    let plan = retire::plan(&folder, vec![retire::RetireReason::Requested]).unwrap();
+    assert_eq!(
+        plan.materialize.len(),
+        2,
+        "the links of V2 and V3 become real"
+    );
+    drop(folder);
+    killed_at_every_step(build_deep, 8);
+}
+
+/// Build a vault with `build`, retire it down to 2 versions in a child aborted after step
+/// 1, 2, 3, ... in turn (every 5th past the 12th); after each, the next writer finishes the
+/// retire and every remaining version is unchanged.
+fn killed_at_every_step(build: fn() -> Job, at_least: usize) {
     let mut killed = 0;
     // Every early step (intent, exchanges, repoints, bookkeeping, hide), then every 5th
     // (the deletion and the later retires): about 30 crash points.
@@ -104,7 +148,7 @@ fn a_retire_killed_at_any_step_is_finished_by_the_next_writer() {
         job.check();
         if !aborted {
             eprintln!("kill test: {killed} crash points, finished at step {step}");
-            assert!(killed >= 20, "only {killed} crash points");
+            assert!(killed >= at_least, "only {killed} crash points");
             return;
         }
         killed += 1;

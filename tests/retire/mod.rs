@@ -3,7 +3,7 @@
 //! `util::version_state`); a retire killed at any step is finished by the next writer; the
 //! `prune` command enforces keep_versions and byte/inode/percent budgets.
 
-mod harness;
+pub(crate) mod harness;
 mod kill;
 mod property;
 mod prune;

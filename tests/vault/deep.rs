@@ -225,13 +225,9 @@ fn snapshot_keeps_room_for_longer_version_numbers_in_link_texts() {
 
 /// Retire the oldest versions of a deep series: a folder moved from a short path to a
 /// deep one is a short link in V1 and V2; retiring V0 moves the folder into V1 at the deep
-/// path, and V2's link would have to name that deep path (a ~8.2 KB text).
-///
-/// KNOWN BROKEN (retire, not fixed here): the repointed symlink fails with `ENAMETOOLONG`
-/// after the exchange, which leaves V2's link pointing at a symlink in V0; the intent
-/// replay fails the same way, so every later snapshot of the job fails too.
+/// path, and V2's link would have to name that deep path (a ~8.2 KB text): the retire
+/// makes V2's link a real copy of the folder instead (hard-linked files), planned up front.
 #[test]
-#[ignore = "retire cannot repoint a link whose new text exceeds the symlink limit (see doc)"]
 fn retire_over_a_deep_tree_keeps_every_version() {
     use reverberator::vault::layout::JobFolder;
     use reverberator::vault::retire::{self, RetireReason};
@@ -252,13 +248,23 @@ fn retire_over_a_deep_tree_keeps_every_version() {
     s.snap().expect("V2");
     s.check();
     let job = s.env.job_dir();
-    for _ in 0..2 {
+    for round in 0..2 {
         let folder = JobFolder::open(&job).expect("job folder");
         let plan = retire::plan(&folder, vec![RetireReason::Requested]).expect("plan");
+        if round == 0 {
+            let real: Vec<_> = plan.materialize.iter().map(|m| &m.path).collect();
+            assert_eq!(real, [&d.at("moved")], "V2's link becomes real");
+        }
         retire::apply(&folder, plan).expect("retire");
         let oldest = s.recorded.keys().next().cloned().expect("a version");
         s.recorded.remove(&oldest);
         s.check();
+        let out = s.env.run(&["verify", "deepretire"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::account::{self, Usage};
 use super::plan::{Move, Opened, Repoint, RetirePlan};
-use super::{crash_point, intent, sys, RetireError};
+use super::{crash_point, intent, real, sys, RetireError};
 use crate::error::{IoContext, PathError};
 use crate::fs::{Dir, FileKind};
 use crate::vault::escape::escape;
@@ -58,14 +58,14 @@ pub fn apply(folder: &JobFolder, plan: RetirePlan) -> Result<Retired, RetireErro
 /// Carry out `plan` from wherever an earlier run stopped (each step is idempotent).
 pub(super) fn finish(
     folder: &JobFolder,
-    plan: RetirePlan,
+    mut plan: RetirePlan,
     resumed: bool,
 ) -> Result<Retired, RetireError> {
     let root = folder.dir();
     let visible = OsString::from(plan.retired.to_string());
     let hidden = OsString::from(retiring_name(&plan.retired));
     if exists(root, &visible, folder.root())? {
-        relink(folder, &plan, resumed)?;
+        relink(folder, &mut plan, resumed)?;
         sys::rename(root, &visible, root, &hidden).at(folder.root().join(&visible))?;
         sys::sync(root).at(folder.root())?;
         crash_point();
@@ -83,7 +83,7 @@ pub(super) fn finish(
     folder
         .remove_bookkeeping(plan.retired.number)
         .at(folder.root().join(PRIVATE_DIR))?;
-    if resumed {
+    if resumed || !plan.materialize.is_empty() {
         account::forget_recount(folder)?;
     }
     intent::remove(folder)?;
@@ -103,22 +103,53 @@ fn exists(dir: &Dir, name: &OsStr, root: &Path) -> Result<bool, RetireError> {
     }
 }
 
-/// Moves, repoints, then the heir's refs and links files; durable before anything of the
-/// retired version is deleted. `resumed`: an earlier process may have done part of it, so
-/// every link is read before it is repointed.
-fn relink(folder: &JobFolder, plan: &RetirePlan, resumed: bool) -> Result<(), RetireError> {
+/// Prepare, moves, repoints, links made real, then the bookkeeping files; durable before
+/// anything of the retired version is deleted. `resumed`: an earlier process may have done
+/// part of it, so every link is read before it is repointed.
+fn relink(folder: &JobFolder, plan: &mut RetirePlan, resumed: bool) -> Result<(), RetireError> {
     let mut opened = Opened::new(folder);
     let retired = open_version(folder, &plan.retired)?;
     let heir = open_version(folder, &plan.heir)?;
+    let tmp = Scratch::open(folder)?;
+    let refused = prepare(folder, plan, &tmp, &mut opened)?;
+    if !refused.is_empty() {
+        // Nothing visible has changed yet: make those links real instead, and say so in
+        // the intent before going on (a replay then does the same).
+        let first = &plan.repoints[refused[0]];
+        if resumed {
+            let path = folder.version_path(&first.version).join(&first.path);
+            return Err(state_error(
+                &path,
+                "its new link text is refused as too long",
+            ));
+        }
+        real::convert(plan, &refused);
+        intent::write(folder, plan)?;
+        tmp.clear()?;
+        if let Some(&i) = prepare(folder, plan, &tmp, &mut opened)?.first() {
+            let r = &plan.repoints[i];
+            let path = folder.version_path(&r.version).join(&r.path);
+            return Err(state_error(
+                &path,
+                "its new link text is refused as too long",
+            ));
+        }
+    }
+    crash_point();
     for m in &plan.moves {
         exchange_move(folder, plan, &retired, &heir, m)?;
         crash_point();
     }
-    let tmp = Scratch::open(folder)?;
     for (i, r) in plan.repoints.iter().enumerate() {
         let parent = r.path.parent().unwrap_or(Path::new(""));
         let dir = opened_dir(&mut opened, folder, &r.version, parent)?;
         repoint(folder, &tmp, i, r, dir, resumed)?;
+        crash_point();
+    }
+    for (j, m) in plan.materialize.iter().enumerate() {
+        let parent = m.path.parent().unwrap_or(Path::new(""));
+        let dir = opened_dir(&mut opened, folder, &m.version, parent)?;
+        real::exchange(folder, m, dir, &tmp.dir, j)?;
         crash_point();
     }
     tmp.clear()?;
@@ -134,8 +165,36 @@ fn relink(folder: &JobFolder, plan: &RetirePlan, resumed: bool) -> Result<(), Re
         .join(".reverberator/links")
         .join(plan.heir.tsv_name());
     folder.write_links(plan.heir.number, links).at(links_file)?;
+    real::drop_links(folder, plan)?;
     crash_point();
     Ok(())
+}
+
+/// Everything the exchanges need, made in the scratch folder before anything visible
+/// changes (a failure here leaves every version as it was): each repoint's new link
+/// (named by its index) and each real copy ([`real::scratch_name`]). Returns the repoints
+/// whose new link the filesystem refused as too long.
+fn prepare(
+    folder: &JobFolder,
+    plan: &RetirePlan,
+    tmp: &Scratch,
+    opened: &mut Opened,
+) -> Result<Vec<usize>, RetireError> {
+    let mut refused = Vec::new();
+    for (i, r) in plan.repoints.iter().enumerate() {
+        let name = OsString::from(i.to_string());
+        match sys::symlink(&r.new_target, &tmp.dir, &name) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => refused.push(i),
+            Err(e) => return Err(RetireError::Io(PathError::new(tmp.path.join(&name), e))),
+        }
+    }
+    for (j, m) in plan.materialize.iter().enumerate() {
+        let parent = m.path.parent().unwrap_or(Path::new(""));
+        let at = opened_dir(opened, folder, &m.version, parent)?;
+        real::prepare(folder, plan, m, at, &tmp.dir, j)?;
+    }
+    Ok(refused)
 }
 
 fn open_version(folder: &JobFolder, v: &VersionName) -> Result<Dir, RetireError> {
@@ -192,11 +251,11 @@ fn exchange_move(
     Ok(())
 }
 
-/// Give the link `r` (in its parent folder `dir`) its new target: a new symlink made in
-/// the scratch folder and exchanged with the old one (atomic). When `check` (a replay),
-/// the link is read first: skipped when it already has the new target, an error when it
-/// has neither. A fresh retire skips that read: the plan read every link moments ago,
-/// under the job lock this process still holds, and nothing else writes the vault.
+/// Give the link `r` (in its parent folder `dir`) its new target: the new symlink made in
+/// the scratch folder by [`prepare`], exchanged with the old one (atomic). When `check` (a
+/// replay), the link is read first: skipped when it already has the new target, an error
+/// when it has neither. A fresh retire skips that read: the plan read every link moments
+/// ago, under the job lock this process still holds, and nothing else writes the vault.
 fn repoint(
     folder: &JobFolder,
     tmp: &Scratch,
@@ -219,16 +278,14 @@ fn repoint(
             ));
         }
     }
-    // Unique per repoint, and the scratch folder starts empty: no name is ever taken.
     let tmp_name = OsString::from(i.to_string());
-    let tmp_path = tmp.path.join(&tmp_name);
-    sys::symlink(&r.new_target, &tmp.dir, &tmp_name).at(&tmp_path)?;
     sys::exchange(&tmp.dir, &tmp_name, dir, name).at(full())?;
     Ok(())
 }
 
 /// `.reverberator/retire-tmp/`: emptied when opened (leftovers of an interrupted retire
-/// are old links or unused new ones) and when the repoints are done.
+/// are old links, unused new ones or real copies not yet exchanged) and when the
+/// exchanges are done.
 struct Scratch {
     dir: Dir,
     path: PathBuf,
@@ -254,7 +311,16 @@ impl Scratch {
 
     fn clear(&self) -> Result<(), RetireError> {
         for e in self.dir.entries().at(&self.path)? {
-            sys::unlink(&self.dir, &e.name).at(self.path.join(&e.name))?;
+            let at = self.path.join(&e.name);
+            let kind = match e.kind {
+                Some(k) => k,
+                None => self.dir.stat(&e.name).at(&at)?.kind,
+            };
+            if kind == FileKind::Dir {
+                delete_tree(&self.dir, &e.name).at(at)?;
+            } else {
+                sys::unlink(&self.dir, &e.name).at(at)?;
+            }
         }
         Ok(())
     }
@@ -387,11 +453,15 @@ fn journal(
 ) -> Result<(), RetireError> {
     let why: Vec<String> = plan.reasons.iter().map(|r| r.to_string()).collect();
     let msg = format!(
-        "retired ({}): {} folder(s) moved into {}, {} link(s) repointed, freed {} bytes and {} inodes{}",
+        "retired ({}): {} folder(s) moved into {}, {} link(s) repointed, {}freed {} bytes and {} inodes{}",
         why.join("; "),
         plan.moves.len(),
         plan.heir,
         plan.repoints.len(),
+        match plan.materialize.len() {
+            0 => String::new(),
+            n => format!("{n} link(s) made real folders (their new text would not fit), "),
+        },
         freed.bytes,
         freed.inodes,
         if resumed { " (finished after an interrupted retire; figures partial)" } else { "" },

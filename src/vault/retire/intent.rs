@@ -11,6 +11,7 @@
 //! reason → keep_versions → 12 → 10
 //! move → a/b → a/b
 //! repoint → V7--2026-11-23_11-00-00_+0100 → x → ../V3--…/a/b/x → ../V4--…/a/b/x
+//! real → V8--2026-11-23_12-00-00_+0100 → y → ../V3--…/a/b/y → a/b/y → (long path)/y
 //! link → c/d
 //! times → V4--2026-11-23_10-05-12_+0100 → a → 1795632435 → 556771217 → 1795632434 → 92771165
 //! ```
@@ -21,7 +22,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::plan::{DirTimes, Move, Repoint, RetirePlan, RetireReason};
+use super::plan::{DirTimes, Materialize, Move, Repoint, RetirePlan, RetireReason};
 use super::RetireError;
 use crate::fs::Timestamp;
 use crate::vault::escape::{escape, unescape};
@@ -98,6 +99,16 @@ pub fn to_string(plan: &RetirePlan) -> String {
             esc(&r.new_target)
         ));
     }
+    for m in &plan.materialize {
+        out.push_str(&format!(
+            "real\t{}\t{}\t{}\t{}\t{}\n",
+            m.version,
+            esc(&m.path),
+            esc(&m.old_target),
+            esc(&m.from),
+            esc(&m.in_heir)
+        ));
+    }
     for l in &plan.heir_links {
         out.push_str(&format!("link\t{}\n", esc(l)));
     }
@@ -145,6 +156,7 @@ struct Builder {
     reasons: Vec<RetireReason>,
     moves: Vec<Move>,
     repoints: Vec<Repoint>,
+    materialize: Vec<Materialize>,
     heir_links: Vec<PathBuf>,
     times: Vec<DirTimes>,
 }
@@ -166,6 +178,13 @@ impl Builder {
                 old_target: field_path(old)?,
                 new_target: field_path(new)?,
             }),
+            ["real", v, p, old, from, in_heir] => self.materialize.push(Materialize {
+                version: version(v)?,
+                path: field_path(p)?,
+                old_target: field_path(old)?,
+                from: field_path(from)?,
+                in_heir: field_path(in_heir)?,
+            }),
             ["link", p] => self.heir_links.push(field_path(p)?),
             ["times", v, d, a, an, m, mn] => self.times.push(DirTimes {
                 version: version(v)?,
@@ -185,6 +204,7 @@ impl Builder {
             reasons: self.reasons,
             moves: self.moves,
             repoints: self.repoints,
+            materialize: self.materialize,
             heir_links: self.heir_links,
             times: self.times,
         })
@@ -265,6 +285,13 @@ mod tests {
                 path: odd.join("y"),
                 old_target: PathBuf::from("../../V3--x/a"),
                 new_target: PathBuf::from("../../V4--x/a"),
+            }],
+            materialize: vec![Materialize {
+                version: v(8),
+                path: odd.join("z"),
+                old_target: PathBuf::from("../../V3--x/b"),
+                from: PathBuf::from("b"),
+                in_heir: odd.join("deep/b"),
             }],
             heir_links: vec![odd.clone()],
             times: vec![DirTimes {

@@ -19,10 +19,16 @@
 //!    disk, is an error and nothing is retired. Hard-linked files need nothing: removing
 //!    `o`'s names leaves each inode to the versions that still link it.
 //! 2. [`apply()`]: the plan is written to `.reverberator/retire.intent` (fsynced) first.
+//!    First the scratch folder `.reverberator/retire-tmp/` receives everything the
+//!    exchanges need: each repoint's new link, and for each link whose new text would not
+//!    fit the filesystem's symlink limit a real copy of the folder it shows ([`Materialize`]:
+//!    a folder moved deeper after `o` lands in the heir at a longer path; directories made
+//!    anew, every other entry hard-linked). A new link the filesystem refuses as too long
+//!    turns that repoint into a real copy (the intent is rewritten; nothing visible changed).
 //!    Moves are `renameat2(RENAME_EXCHANGE)` of `o/q` (real) with `h/p` (the link): one
 //!    atomic step after which `h/p` is the real directory and `o/q` holds the old link.
-//!    Repoints create the new link in `.reverberator/retire-tmp/` and exchange it with the
-//!    old one (the old links are removed after the last repoint). The folders whose entries
+//!    Repoints exchange the new link with the old one, real copies replace their link the
+//!    same way (the old links are removed after the last exchange). The folders whose entries
 //!    changed get their times back (a folder's mtime is part of a version), one `syncfs`
 //!    makes all of it durable; then the heir's refs file gains the repointed links and its
 //!    links file loses the moved ones (both replaced atomically); then `o` is renamed to the
@@ -60,6 +66,11 @@
 //!   place; the replay sees the new text and skips it, and empties the scratch folder (old
 //!   links, or a new link made just before the crash). Since the moves happen first, a
 //!   repointed link never points at a place that is not yet real.
+//! - The new links and real copies are built in the scratch folder, which no version
+//!   refers to; a crash there leaves every version as it was, and the replay empties the
+//!   scratch folder and builds them again. A real copy replaces its link in one exchange;
+//!   the replay skips a link that is already a real folder. The links files of the
+//!   versions that got one lose that path after the exchanges (rewritten from the intent).
 //! - The heir's refs and links files are replaced atomically and rewritten from the intent
 //!   on replay (idempotent: lines already there are kept once).
 //! - Nothing of `o` is deleted before the moves and repoints are durable (`syncfs`) and
@@ -86,6 +97,7 @@ mod dry;
 mod enforce;
 mod intent;
 mod plan;
+mod real;
 mod sys;
 
 pub use account::{
@@ -97,7 +109,7 @@ pub use enforce::{
     dry_run, dry_run_in, enforce, enforce_locked, recover, Limits, Recounted, RetireReport,
 };
 pub use intent::INTENT_FILE;
-pub use plan::{plan, DirTimes, Move, Repoint, RetirePlan, RetireReason};
+pub use plan::{plan, DirTimes, Materialize, Move, Repoint, RetirePlan, RetireReason};
 
 /// Why a retire could not be planned or carried out.
 #[derive(Debug, thiserror::Error)]

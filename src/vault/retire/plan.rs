@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use super::{sys, RetireError};
 use crate::error::IoContext;
 use crate::fs::{Dir, Timestamp};
-use crate::vault::layout::{link_target, parse_link_target, JobFolder, VersionName};
+use crate::vault::layout::{
+    link_fits, link_target, parse_link_target, symlink_max, JobFolder, VersionName,
+};
 
 /// Why a version is retired.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +88,25 @@ pub struct Repoint {
     pub new_target: PathBuf,
 }
 
+/// A link of a later version whose new text would not fit the vault filesystem's symlink
+/// limit (a folder that moved to a deeper place after the retired version, so the heir
+/// holds it at a longer path): instead of a repoint, the link becomes a real copy of the
+/// folder it shows, with real directories and every other entry a hard link to the same
+/// inode (no data is copied), built in the scratch folder and exchanged with the link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Materialize {
+    /// The version holding the link.
+    pub version: VersionName,
+    /// The link's path in that version.
+    pub path: PathBuf,
+    /// The link's target text now (into the retired version).
+    pub old_target: PathBuf,
+    /// The folder's path in the retired version (where it is before the moves).
+    pub from: PathBuf,
+    /// The folder's path in the heir (where it is after the moves).
+    pub in_heir: PathBuf,
+}
+
 /// What retiring the oldest version will do, computed without changing anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetirePlan {
@@ -99,6 +120,9 @@ pub struct RetirePlan {
     pub moves: Vec<Move>,
     /// Links of later versions that get a new target, sorted by (version, path).
     pub repoints: Vec<Repoint>,
+    /// Links of later versions whose new target would be too long: they become real
+    /// copies, sorted by (version, path).
+    pub materialize: Vec<Materialize>,
     /// The heir's structural links after the moves (what its links file becomes).
     pub heir_links: Vec<PathBuf>,
     /// The folders whose entries the moves and repoints change, with their times before:
@@ -152,14 +176,16 @@ pub fn plan(folder: &JobFolder, reasons: Vec<RetireReason>) -> Result<RetirePlan
     };
     let (moves, heir_links) = ctx.moves()?;
     ctx.check_sources(&moves)?;
-    let repoints = ctx.repoints(&moves, &by_number)?;
-    let times = ctx.times(&moves, &repoints)?;
+    let limit = symlink_max(folder.dir());
+    let (repoints, materialize) = ctx.repoints(&moves, &by_number, limit)?;
+    let times = ctx.times(&moves, &repoints, &materialize)?;
     Ok(RetirePlan {
         retired,
         heir,
         reasons,
         moves,
         repoints,
+        materialize,
         heir_links,
         times,
     })
@@ -262,12 +288,15 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// Every other live link into the retired version, with its target inside the heir.
+    /// Every other live link into the retired version, with its target inside the heir:
+    /// repointed where the new text fits the filesystem's symlink `limit`, made real where
+    /// it does not.
     fn repoints(
         &self,
         moves: &[Move],
         versions: &HashMap<u64, VersionName>,
-    ) -> Result<Vec<Repoint>, RetireError> {
+        limit: usize,
+    ) -> Result<(Vec<Repoint>, Vec<Materialize>), RetireError> {
         let by_from: HashMap<&Path, &Path> = moves
             .iter()
             .map(|m| (m.from.as_path(), m.to.as_path()))
@@ -279,6 +308,7 @@ impl Ctx<'_> {
             .at(self.refs_file(self.retired))?;
         let refs: BTreeMap<(u64, PathBuf), ()> = refs.into_iter().map(|r| (r, ())).collect();
         let mut out = Vec::new();
+        let mut real = Vec::new();
         let mut opened = Opened::new(self.folder);
         for (number, path) in refs.into_keys() {
             let Some(version) = versions.get(&number) else {
@@ -314,21 +344,39 @@ impl Ctx<'_> {
             };
             let old_target = link_target(&path, self.retired, &old_rel);
             let new_target = link_target(&path, self.heir, &new_rel);
-            out.push(Repoint {
-                version: version.clone(),
-                path,
-                old_target,
-                new_target,
-            });
+            if link_fits(&new_target, self.heir.number, limit) {
+                out.push(Repoint {
+                    version: version.clone(),
+                    path,
+                    old_target,
+                    new_target,
+                });
+            } else {
+                real.push(Materialize {
+                    version: version.clone(),
+                    path,
+                    old_target,
+                    from: old_rel,
+                    in_heir: new_rel,
+                });
+            }
         }
-        Ok(out)
+        Ok((out, real))
     }
 
-    /// The times of every folder a move (heir side) or repoint changes, each once.
-    fn times(&self, moves: &[Move], repoints: &[Repoint]) -> Result<Vec<DirTimes>, RetireError> {
+    /// The times of every folder a move (heir side), repoint or materialized link
+    /// changes, each once.
+    fn times(
+        &self,
+        moves: &[Move],
+        repoints: &[Repoint],
+        materialize: &[Materialize],
+    ) -> Result<Vec<DirTimes>, RetireError> {
         let mut seen = HashSet::new();
         let heir_side = moves.iter().map(|m| (self.heir, m.to.as_path()));
         let others = repoints.iter().map(|r| (&r.version, r.path.as_path()));
+        let real = materialize.iter().map(|m| (&m.version, m.path.as_path()));
+        let others = others.chain(real);
         let mut out = Vec::new();
         let mut opened = Opened::new(self.folder);
         for (version, link) in heir_side.chain(others) {

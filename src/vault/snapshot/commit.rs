@@ -26,15 +26,9 @@ use crate::fs::{self, CopyOptions, Dir, FileKind};
 use crate::vault::deep::on_walk_stack;
 use crate::vault::index::{Index, IndexRow};
 use crate::vault::journal::{Event, Journal, JournalLine};
-use crate::vault::layout::{JobFolder, Resolver, VersionName, LATEST};
+use crate::vault::layout::{symlink_max, JobFolder, Resolver, VersionName, LATEST};
 use crate::vault::lock::JobLock;
 
-/// Symlink target limit of the kernel (`PATH_MAX` - 1) and of most filesystems (bytes,
-/// without the NUL). A filesystem with a lower one not known here answers `ENAMETOOLONG`,
-/// and the builder falls back the same way.
-const SYMLINK_MAX_DEFAULT: usize = 4095;
-/// Symlink target limit of XFS (`XFS_SYMLINK_MAXLEN` - 1; measured: 1024 bytes fail).
-const SYMLINK_MAX_XFS: usize = 1023;
 /// Temp name of the next `latest` link.
 const LATEST_TMP: &str = ".latest.tmp";
 
@@ -359,20 +353,6 @@ fn vault_err(job: &JobConfig, path: &Path) -> impl Fn(io::Error) -> SnapshotErro
         job: name.clone(),
         path: path.clone(),
         source,
-    }
-}
-
-/// The longest symlink target the filesystem of `dir` stores: XFS 1023 bytes, ext2/3/4
-/// one block minus one (1023 with 1 KiB blocks), else the kernel's 4095.
-fn symlink_max(dir: &Dir) -> usize {
-    use nix::sys::statfs::{fstatfs, EXT4_SUPER_MAGIC, XFS_SUPER_MAGIC};
-    match fstatfs(dir) {
-        Ok(st) if st.filesystem_type() == XFS_SUPER_MAGIC => SYMLINK_MAX_XFS,
-        Ok(st) if st.filesystem_type() == EXT4_SUPER_MAGIC => {
-            let block = usize::try_from(st.block_size()).unwrap_or(0);
-            block.saturating_sub(1).clamp(1, SYMLINK_MAX_DEFAULT)
-        }
-        _ => SYMLINK_MAX_DEFAULT,
     }
 }
 

@@ -47,9 +47,9 @@
 //! file data.
 //!
 //! Not covered by that room: a retire that moves a folder into the heir at a *longer*
-//! path than the one it had (a folder moved deep after the retired version) must repoint
-//! later links to that longer path; see `tests/vault/deep.rs` (ignored test) for that
-//! open retire problem.
+//! path than the one it had (a folder moved deep after the retired version) would have to
+//! repoint later links to that longer path. Where that text does not fit, the retire makes
+//! the link a real folder instead (`vault::retire`, module `real`).
 
 use std::io;
 use std::path::PathBuf;

@@ -17,7 +17,7 @@ use super::{Builder, PrevEntry, Res, Sibling};
 use crate::error::{IoContext, PathError};
 use crate::fs::{self, CopyError, CopyOutcome, Dir, FileKind, Meta};
 use crate::vault::deep::{too_deep, MAX_DEPTH};
-use crate::vault::layout::link_target;
+use crate::vault::layout::{link_fits, link_target};
 use crate::vault::snapshot::view::{raw, version_dir};
 use crate::vault::snapshot::Progress;
 
@@ -74,8 +74,7 @@ impl Builder<'_> {
         // real folder whose children are linked (see the module doc of `snapshot`). Room
         // is kept for a longer version number: a retire repoints this link to the same
         // path in a newer version.
-        let room = MAX_VERSION_DIGITS.saturating_sub(digits(pe.real.version));
-        if target.as_os_str().len() + room > self.symlink_max {
+        if !link_fits(&target, pe.real.version, self.symlink_max) {
             return self.real_dir(src, name, meta, path, dst, Some(pe));
         }
         match nix::unistd::symlinkat(&target, Some(raw(dst)), name) {
@@ -269,14 +268,6 @@ impl Builder<'_> {
     }
 }
 
-/// Decimal digits of the largest version number (`u64::MAX`).
-const MAX_VERSION_DIGITS: usize = 20;
-
-/// Decimal digits of `n`.
-fn digits(n: u64) -> usize {
-    n.checked_ilog10().map_or(1, |d| d as usize + 1)
-}
-
 /// `linkat` without following, between two open directories.
 pub(super) fn link_at(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> Result<(), Errno> {
     nix::unistd::linkat(
@@ -302,18 +293,4 @@ fn vault_is_full(e: &io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::ENOSPC | libc::EDQUOT | libc::EROFS)
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn digits_count_decimal_places() {
-        assert_eq!(digits(0), 1);
-        assert_eq!(digits(9), 1);
-        assert_eq!(digits(10), 2);
-        assert_eq!(digits(99_999), 5);
-        assert_eq!(digits(u64::MAX), MAX_VERSION_DIGITS);
-    }
 }

@@ -1,0 +1,226 @@
+//! Links that become real folders in a retire ([`Materialize`]): a folder that moved to a
+//! deeper place after the retired version lands in the heir at that longer path, and a
+//! later version's link to it may then need a text longer than the vault filesystem
+//! stores (`ENAMETOOLONG`). Such a link is replaced by a real copy of the folder it shows:
+//! real directories (owner, mode, xattrs and times of the originals) whose other entries
+//! are hard links to the same inodes, so no data is copied and the version dereferences to
+//! exactly what it did. The copy is built in the scratch folder before anything visible
+//! changes, then exchanged with the link in one `renameat2(RENAME_EXCHANGE)`.
+//!
+//! The folder comes from the retired version, which holds no structural links (it is the
+//! oldest), so the copy holds none either: the version's links file loses the path and no
+//! refs file gains one. The copy's directories are new inodes of that version; rather than
+//! count them here, the retire drops the "recounted" mark and the next limit check counts
+//! the job folder from disk.
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::unistd::linkat;
+
+use super::plan::{is_absent, Materialize, Repoint, RetirePlan};
+use super::{sys, RetireError};
+use crate::error::IoContext;
+use crate::fs::{self, CopyOptions, Dir, FileKind};
+use crate::vault::deep::{on_walk_stack, too_deep, MAX_DEPTH};
+use crate::vault::layout::{parse_link_target, JobFolder};
+use std::os::fd::{AsFd, AsRawFd};
+
+/// The scratch name of the `j`-th real copy.
+pub(super) fn scratch_name(j: usize) -> OsString {
+    OsString::from(format!("real-{j}"))
+}
+
+/// Build the real copy of `m` as `scratch_name(j)` in `tmp`, unless the version already
+/// holds a real folder there (exchanged before a crash). The folder is read from the
+/// retired version while it is still there, else from the heir (the move is done).
+pub(super) fn prepare(
+    folder: &JobFolder,
+    plan: &RetirePlan,
+    m: &Materialize,
+    at: &Dir,
+    tmp: &Dir,
+    j: usize,
+) -> Result<(), RetireError> {
+    let full = folder.version_path(&m.version).join(&m.path);
+    let name = m.path.file_name().unwrap_or_default();
+    if at.stat(name).at(&full)?.kind == FileKind::Dir {
+        return Ok(());
+    }
+    let (parent, src_name, src_path) = source(folder, plan, m)?;
+    let dst = scratch_name(j);
+    on_walk_stack(|| link_copy(&parent, &src_name, tmp, &dst, 0))
+        .and_then(|r| r)
+        .at(src_path)?;
+    Ok(())
+}
+
+/// The folder `m` shows, as (its parent, its name, its path for messages).
+fn source(
+    folder: &JobFolder,
+    plan: &RetirePlan,
+    m: &Materialize,
+) -> Result<(Dir, OsString, PathBuf), RetireError> {
+    for (v, rel) in [(&plan.retired, &m.from), (&plan.heir, &m.in_heir)] {
+        let root_path = folder.version_path(v);
+        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+            continue;
+        };
+        let root = Dir::open(&root_path).at(&root_path)?;
+        let dir = match root.open_beneath(parent) {
+            Ok(d) => d,
+            Err(e) if is_absent(&e) => continue,
+            Err(e) => return Err(RetireError::Io(crate::error::PathError::new(root_path, e))),
+        };
+        match dir.stat(name) {
+            Ok(meta) if meta.kind == FileKind::Dir => {
+                return Ok((dir, name.to_owned(), root_path.join(rel)));
+            }
+            Ok(_) => continue,
+            Err(e) if is_absent(&e) => continue,
+            Err(e) => return Err(RetireError::Io(crate::error::PathError::new(root_path, e))),
+        }
+    }
+    Err(RetireError::State {
+        path: folder.version_path(&plan.heir).join(&m.in_heir),
+        why: format!(
+            "is not a real folder (nor is {}/{}): nothing to make {}/{} a copy of",
+            plan.retired,
+            m.from.display(),
+            m.version,
+            m.path.display()
+        ),
+    })
+}
+
+/// Copy the folder `name` of `src` to `dst_name` in `dst`: directories made anew with the
+/// originals' attributes (set once their entries are in, so the times hold), every other
+/// entry hard-linked without following it (a file at the filesystem's link limit is
+/// cloned instead).
+fn link_copy(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr, depth: usize) -> io::Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
+    let meta = src.stat(name)?;
+    nix::sys::stat::mkdirat(
+        Some(dst.as_fd().as_raw_fd()),
+        dst_name,
+        nix::sys::stat::Mode::from_bits_truncate(0o700),
+    )?;
+    let from = src.open_child(name)?;
+    let to = dst.open_child(dst_name)?;
+    for e in from.entries()? {
+        let kind = match e.kind {
+            Some(k) => k,
+            None => from.stat(&e.name)?.kind,
+        };
+        if kind == FileKind::Dir {
+            link_copy(&from, &e.name, &to, &e.name, depth + 1)?;
+        } else {
+            hard_link(&from, &e.name, &to)?;
+        }
+    }
+    fs::copy_attributes(src, name, &meta, dst, dst_name, &CopyOptions::default())
+}
+
+fn hard_link(from: &Dir, name: &OsStr, to: &Dir) -> io::Result<()> {
+    let (a, b) = (from.as_fd().as_raw_fd(), to.as_fd().as_raw_fd());
+    match linkat(Some(a), name, Some(b), name, nix::fcntl::AtFlags::empty()) {
+        Ok(()) => Ok(()),
+        Err(Errno::EMLINK) => fs::copy_entry(from, name, to, name, &CopyOptions::default())
+            .map(|_| ())
+            .map_err(|e| io::Error::other(e.to_string())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Exchange the real copy built for `m` with the link (in its parent folder `at`);
+/// skipped when the version already holds the real folder.
+pub(super) fn exchange(
+    folder: &JobFolder,
+    m: &Materialize,
+    at: &Dir,
+    tmp: &Dir,
+    j: usize,
+) -> Result<(), RetireError> {
+    let full = folder.version_path(&m.version).join(&m.path);
+    let name = m.path.file_name().unwrap_or_default();
+    match at.stat(name).at(&full)?.kind {
+        FileKind::Dir => return Ok(()),
+        FileKind::Symlink => {}
+        _ => return Err(state(&full, "is neither the link nor its real copy")),
+    }
+    if Path::new(&sys::readlink(at, name).at(&full)?) != m.old_target {
+        return Err(state(&full, "no longer has the target the plan saw"));
+    }
+    sys::exchange(tmp, &scratch_name(j), at, name).at(&full)?;
+    Ok(())
+}
+
+fn state(path: &Path, why: &str) -> RetireError {
+    RetireError::State {
+        path: path.to_path_buf(),
+        why: why.to_owned(),
+    }
+}
+
+/// The versions' links files without the links made real (idempotent).
+pub(super) fn drop_links(folder: &JobFolder, plan: &RetirePlan) -> Result<(), RetireError> {
+    let mut by_version: BTreeMap<u64, Vec<&Path>> = BTreeMap::new();
+    for m in &plan.materialize {
+        by_version
+            .entry(m.version.number)
+            .or_default()
+            .push(&m.path);
+    }
+    for (number, gone) in by_version {
+        let file = folder
+            .root()
+            .join(".reverberator/links")
+            .join(format!("V{number}.tsv"));
+        let links = folder.read_links(number).at(&file)?;
+        if !gone.iter().any(|p| links.contains(*p)) {
+            continue;
+        }
+        let mut keep: Vec<&PathBuf> = links
+            .iter()
+            .filter(|p| !gone.contains(&p.as_path()))
+            .collect();
+        keep.sort();
+        folder
+            .write_links(number, keep.into_iter().map(|p| p.as_path()))
+            .at(file)?;
+    }
+    Ok(())
+}
+
+/// Turn the repoints whose new link the filesystem refused (`ENAMETOOLONG`: a limit lower
+/// than [`symlink_max`](crate::vault::layout::symlink_max) knows, e.g. btrfs with 4 KiB
+/// nodes) into real copies. Only before anything visible changed.
+pub(super) fn convert(plan: &mut RetirePlan, refused: &[usize]) {
+    let mut keep = Vec::with_capacity(plan.repoints.len());
+    for (i, r) in std::mem::take(&mut plan.repoints).into_iter().enumerate() {
+        match (refused.contains(&i), as_materialize(&r)) {
+            (true, Some(m)) => plan.materialize.push(m),
+            _ => keep.push(r),
+        }
+    }
+    plan.repoints = keep;
+    plan.materialize
+        .sort_by(|a, b| (&a.version, &a.path).cmp(&(&b.version, &b.path)));
+}
+
+fn as_materialize(r: &Repoint) -> Option<Materialize> {
+    let (_, from) = parse_link_target(&r.path, &r.old_target)?;
+    let (_, in_heir) = parse_link_target(&r.path, &r.new_target)?;
+    Some(Materialize {
+        version: r.version.clone(),
+        path: r.path.clone(),
+        old_target: r.old_target.clone(),
+        from,
+        in_heir,
+    })
+}
