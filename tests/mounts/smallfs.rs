@@ -92,22 +92,44 @@ fn two_versions(
     links_of(&job.job_dir(), 1)
 }
 
+/// A 256 MiB btrfs with 4 KiB nodes (symlinks up to 3949 bytes) mounted at `vault`; `None`
+/// (with the reason printed) where there is no btrfs. Unmounted and detached on drop.
+struct SmallBtrfs {
+    vault: PathBuf,
+    _mount: Mount,
+    _lo: Loop,
+    _outer: tempfile::TempDir,
+}
+
+impl SmallBtrfs {
+    fn new() -> Option<SmallBtrfs> {
+        let outer = tempfile::tempdir().expect("tempdir");
+        let image = outer.path().join("btrfs.img");
+        std::fs::File::create(&image)
+            .and_then(|f| f.set_len(256 << 20))
+            .expect("image");
+        if let Err(e) = run("mkfs.btrfs", &["-q", "-n", "4096", "-s", "4096", s(&image)]) {
+            eprintln!("skipped: no btrfs here: {e}");
+            return None;
+        }
+        let vault = outer.path().join("vault");
+        std::fs::create_dir(&vault).expect("mkdir");
+        let lo = Loop::attach(&image).expect("losetup");
+        let mount = Mount::new(lo.dev(), &vault, &[]).expect("mount");
+        Some(SmallBtrfs {
+            vault,
+            _mount: mount,
+            _lo: lo,
+            _outer: outer,
+        })
+    }
+}
+
 #[test]
 fn a_btrfs_vault_refusing_a_link_gets_a_real_folder() {
     require_mount!();
-    let outer = tempfile::tempdir().expect("tempdir");
-    let image = outer.path().join("btrfs.img");
-    std::fs::File::create(&image)
-        .and_then(|f| f.set_len(256 << 20))
-        .expect("image");
-    if let Err(e) = run("mkfs.btrfs", &["-q", "-n", "4096", "-s", "4096", s(&image)]) {
-        eprintln!("skipped: no btrfs here: {e}");
-        return;
-    }
-    let vault = outer.path().join("vault");
-    std::fs::create_dir(&vault).expect("mkdir");
-    let lo = Loop::attach(&image).expect("losetup");
-    let _mount = Mount::new(lo.dev(), &vault, &[]).expect("mount");
+    let Some(fs) = SmallBtrfs::new() else { return };
+    let vault = fs.vault.clone();
     // Link texts are 90 bytes longer than the path: 3890 fits btrfs' 3949, 4000 does not
     // (but passes the length check made against the kernel's 4095).
     let src = TempTree::new();
@@ -128,19 +150,8 @@ fn a_btrfs_vault_refusing_a_link_gets_a_real_folder() {
 #[test]
 fn a_btrfs_vault_refusing_a_repointed_link_makes_it_real() {
     require_mount!();
-    let outer = tempfile::tempdir().expect("tempdir");
-    let image = outer.path().join("btrfs.img");
-    std::fs::File::create(&image)
-        .and_then(|f| f.set_len(256 << 20))
-        .expect("image");
-    if let Err(e) = run("mkfs.btrfs", &["-q", "-n", "4096", "-s", "4096", s(&image)]) {
-        eprintln!("skipped: no btrfs here: {e}");
-        return;
-    }
-    let vault = outer.path().join("vault");
-    std::fs::create_dir(&vault).expect("mkdir");
-    let lo = Loop::attach(&image).expect("losetup");
-    let _mount = Mount::new(lo.dev(), &vault, &[]).expect("mount");
+    let Some(fs) = SmallBtrfs::new() else { return };
+    let vault = fs.vault.clone();
     let mut job = crate::retire::harness::Job::in_vault(TempTree::new(), &vault);
     let deep = path_of_len('c', 3900);
     let moved = deep.join("moved");
