@@ -241,3 +241,46 @@ fn percent_budgets_resolve_against_the_vault_filesystem() {
     assert!(on_disk(&job).inodes <= budget, "{out}");
     job.check();
 }
+
+/// A vault out of inodes: a retire that cannot make its new links (while preparing, before
+/// any exchange) changes nothing and leaves no intent behind, so the job is not stuck
+/// replaying it; with room again, the retire goes through. Inodes are freed one at a time
+/// until it does, so every stage that can run out is met.
+#[test]
+fn a_retire_without_room_for_its_links_changes_nothing() {
+    let Some(fs) = LoopFs::new(16) else { return };
+    let vault = fs.vault();
+    let mut job = Job::in_vault(TempTree::new(), &vault);
+    job_with_files(&mut job, 4, 10, 3);
+    let filler = fs.mount.join("filler");
+    std::fs::create_dir(&filler).unwrap();
+    let mut made = 0usize;
+    loop {
+        match std::fs::File::create_new(filler.join(made.to_string())) {
+            Ok(_) => made += 1,
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+            Err(e) => panic!("filling the inodes: {e}"),
+        }
+    }
+    let intent = job.job_dir().join(".reverberator/retire.intent");
+    let mut failed_preparing = 0;
+    for freed in 1..=made {
+        std::fs::remove_file(filler.join((made - freed).to_string())).unwrap();
+        match job.try_retire_keep(2) {
+            Ok(report) => {
+                assert_eq!(report.retired.len(), 2, "after freeing {freed} inode(s)");
+                break;
+            }
+            Err(e) => {
+                assert!(!intent.exists(), "freed {freed}: {e}: the intent stayed");
+                eprintln!("freed {freed}: {e}");
+                // A new link made in the scratch folder: `…/retire-tmp/N`.
+                failed_preparing += usize::from(e.to_string().contains("retire-tmp/"));
+                job.check();
+            }
+        }
+        assert!(freed < 64, "the retire never went through");
+    }
+    assert!(failed_preparing > 0, "no attempt failed while preparing");
+    job.check();
+}

@@ -110,31 +110,16 @@ fn relink(folder: &JobFolder, plan: &mut RetirePlan, resumed: bool) -> Result<()
     let mut opened = Opened::new(folder);
     let retired = open_version(folder, &plan.retired)?;
     let heir = open_version(folder, &plan.heir)?;
-    let tmp = Scratch::open(folder)?;
-    let refused = prepare(folder, plan, &tmp, &mut opened)?;
-    if !refused.is_empty() {
-        // Nothing visible has changed yet: make those links real instead, and say so in
-        // the intent before going on (a replay then does the same).
-        let first = &plan.repoints[refused[0]];
-        if resumed {
-            let path = folder.version_path(&first.version).join(&first.path);
-            return Err(state_error(
-                &path,
-                "its new link text is refused as too long",
-            ));
-        }
-        real::convert(plan, &refused);
-        intent::write(folder, plan)?;
-        tmp.clear()?;
-        if let Some(&i) = prepare(folder, plan, &tmp, &mut opened)?.first() {
-            let r = &plan.repoints[i];
-            let path = folder.version_path(&r.version).join(&r.path);
-            return Err(state_error(
-                &path,
-                "its new link text is refused as too long",
-            ));
-        }
-    }
+    let tmp = match Scratch::open(folder) {
+        Ok(tmp) => match prepare_all(folder, plan, &tmp, &mut opened, resumed) {
+            Ok(()) => tmp,
+            Err(e) => {
+                let _ = tmp.clear(); // else emptied when next opened
+                return abandon(folder, resumed, e);
+            }
+        },
+        Err(e) => return abandon(folder, resumed, e),
+    };
     crash_point();
     for m in &plan.moves {
         exchange_move(folder, plan, &retired, &heir, m)?;
@@ -168,6 +153,47 @@ fn relink(folder: &JobFolder, plan: &mut RetirePlan, resumed: bool) -> Result<()
     real::drop_links(folder, plan)?;
     crash_point();
     Ok(())
+}
+
+/// A retire failed before anything visible changed: a fresh one drops its intent, so a
+/// failure that lasts (a vault out of inodes) does not stop every later writer at the
+/// replay; a replay keeps it (an earlier run may have exchanged).
+fn abandon(folder: &JobFolder, resumed: bool, e: RetireError) -> Result<(), RetireError> {
+    if !resumed {
+        intent::remove(folder)?;
+    }
+    Err(e)
+}
+
+/// [`prepare`], and where the filesystem refused a new link as too long (a limit lower
+/// than `symlink_max` knows), the same again with those repoints made real copies, the
+/// intent saying so first. Only a fresh retire converts; a replay has the converted plan.
+fn prepare_all(
+    folder: &JobFolder,
+    plan: &mut RetirePlan,
+    tmp: &Scratch,
+    opened: &mut Opened,
+    resumed: bool,
+) -> Result<(), RetireError> {
+    let refused = prepare(folder, plan, tmp, opened)?;
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let too_long = |plan: &RetirePlan, i: usize| {
+        let r = &plan.repoints[i];
+        let path = folder.version_path(&r.version).join(&r.path);
+        state_error(&path, "its new link text is refused as too long")
+    };
+    if resumed {
+        return Err(too_long(plan, refused[0]));
+    }
+    real::convert(plan, &refused);
+    intent::write(folder, plan)?;
+    tmp.clear()?;
+    match prepare(folder, plan, tmp, opened)?.first() {
+        Some(&i) => Err(too_long(plan, i)),
+        None => Ok(()),
+    }
 }
 
 /// Everything the exchanges need, made in the scratch folder before anything visible
