@@ -217,3 +217,54 @@ fn print_plan(out: &mut impl Write, p: &RetirePlan) -> anyhow::Result<()> {
     writeln!(out, "  delete  the rest of {}", p.retired)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vault::retire::{Materialize, Move, Repoint};
+    use std::path::PathBuf;
+
+    fn v(n: u64) -> crate::vault::layout::VersionName {
+        format!("V{n}--2026-11-25_10-00-0{n}_+0000")
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn plans_print_one_line_per_step() {
+        let plan = RetirePlan {
+            retired: v(0),
+            heir: v(1),
+            reasons: Vec::new(),
+            moves: vec![Move {
+                from: "keep".into(),
+                to: "keep".into(),
+            }],
+            repoints: vec![Repoint {
+                version: v(2),
+                path: "keep".into(),
+                old_target: "../V0--2026-11-25_10-00-00_+0000/keep".into(),
+                new_target: "../V1--2026-11-25_10-00-01_+0000/keep".into(),
+            }],
+            materialize: vec![Materialize {
+                version: v(3),
+                path: "deep/m".into(),
+                old_target: "../../V0--2026-11-25_10-00-00_+0000/m".into(),
+                from: "m".into(),
+                in_heir: PathBuf::from("deep/m"),
+            }],
+            heir_links: Vec::new(),
+            times: Vec::new(),
+        };
+        let mut out = Vec::new();
+        print_plan(&mut out, &plan).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "  move    V0--2026-11-25_10-00-00_+0000/keep -> V1--2026-11-25_10-00-01_+0000/keep\n\
+             \x20 repoint V2--2026-11-25_10-00-02_+0000/keep: ../V0--2026-11-25_10-00-00_+0000/keep -> ../V1--2026-11-25_10-00-01_+0000/keep\n\
+             \x20 real    V3--2026-11-25_10-00-03_+0000/deep/m: ../../V0--2026-11-25_10-00-00_+0000/m -> a real copy of V1--2026-11-25_10-00-01_+0000/deep/m (a link there would be too long)\n\
+             \x20 delete  the rest of V0--2026-11-25_10-00-00_+0000\n"
+        );
+    }
+}
