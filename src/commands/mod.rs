@@ -1,4 +1,4 @@
-//! One file per subcommand. Each is thin: load the config with [`crate::config::load`],
+//! One file per subcommand. Each is thin: load the config with [`crate::config::load()`],
 //! call the library, render text or `--json`, return an [`ExitCode`]. Only this module and
 //! `main` use `anyhow`.
 

@@ -14,7 +14,7 @@
 //! live in `jobs.rs`.
 //!
 //! - start: every job is watched, then delta-scanned and snapshotted (a new job gets V0);
-//! - SIGHUP: [`crate::config::load`] again; invalid → keep the old config, log the
+//! - SIGHUP: [`crate::config::load()`] again; invalid → keep the old config, log the
 //!   diagnostics and journal `error`; valid → [`reload::plan`] per job name;
 //! - SIGTERM/SIGINT: drop the watches, wait up to [`SHUTDOWN_WAIT`] for running snapshots
 //!   (a snapshot cut short leaves only a hidden `.partial` build, removed by the next

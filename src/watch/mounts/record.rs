@@ -5,7 +5,7 @@
 //! non-`/dev` source such as `tmpfs`); further `#` lines describe the filesystem for humans.
 //! Files are opened through directory fds with `O_NOFOLLOW` at every step and replaced
 //! atomically (write a hidden temporary, fsync, rename, fsync the folder). This module
-//! does not decide *whether* to write: the guard only calls [`write`] once the vault's
+//! does not decide *whether* to write: the guard only calls [`write()`] once the vault's
 //! filesystem is the expected one, on a vault fd whose mount it has checked.
 
 use std::ffi::OsStr;
@@ -68,7 +68,7 @@ pub fn read(job_dir: &Path, side: Side) -> io::Result<Option<String>> {
     Ok(Some(text))
 }
 
-/// Open the vault directory for [`write`] (the caller checks which mount the fd is on).
+/// Open the vault directory for [`write()`] (the caller checks which mount the fd is on).
 pub fn open_vault(vault: &Path) -> io::Result<OwnedFd> {
     let flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
     Ok(owned(openat(None, vault, flags, Mode::empty())?))
