@@ -112,7 +112,7 @@ fn open_lock_file(job_dir: &Path) -> Result<File, LockError> {
     };
     let private = job_dir.join(PRIVATE_DIR);
     let private_dir = dir
-        .ensure_child_dir(OsStr::new(PRIVATE_DIR), 0o777)
+        .ensure_child_dir(OsStr::new(PRIVATE_DIR), 0o755)
         .map_err(|e| io_error(&private, e))?;
     let flags = OFlag::O_RDWR | OFlag::O_CREAT;
     private_dir

@@ -183,3 +183,41 @@ fn a_btrfs_vault_refusing_a_repointed_link_makes_it_real() {
     let meta = std::fs::symlink_metadata(v2.join(&moved)).expect("lstat");
     assert!(meta.is_dir(), "a real folder in V2");
 }
+
+/// The same retire killed right after its intent is written (before the refusal is found
+/// and the intent rewritten): the next writer's replay meets the refusal itself and makes
+/// the link real too, instead of failing at every replay.
+#[test]
+fn a_replay_converts_a_refused_link_too() {
+    require_mount!();
+    let Some(fs) = SmallBtrfs::new() else { return };
+    let mut job = crate::retire::harness::Job::in_vault(TempTree::new(), &fs.vault);
+    let deep = path_of_len('c', 3900);
+    let moved = deep.join("moved");
+    job.src
+        .file("short/moved/f", b"moves deep")
+        .file(deep.join("chg"), b"0");
+    job.snap().expect("V0");
+    job.snap_move("short/moved", moved.to_str().unwrap())
+        .expect("V1");
+    job.src.file(deep.join("chg"), b"2");
+    job.snap().expect("V2");
+    let status = crate::retire::kill::run_child(&job, 1);
+    let aborted = std::os::unix::process::ExitStatusExt::signal(&status) == Some(libc::SIGABRT);
+    assert!(
+        aborted,
+        "the child was not stopped after its intent: {status:?}"
+    );
+    let intent = job.job_dir().join(".reverberator/retire.intent");
+    assert!(intent.exists(), "no intent left to replay");
+    let report = job.retire_keep(2);
+    let done = report
+        .recovered
+        .as_ref()
+        .expect("the replay finished the retire");
+    let real: Vec<_> = done.plan.materialize.iter().map(|m| &m.path).collect();
+    assert_eq!(real, [&moved], "the replay made V2's link real");
+    assert!(!intent.exists());
+    job.forget(&done.plan.retired.to_string());
+    job.check();
+}

@@ -75,7 +75,7 @@ fn child_retire() {
     retire::enforce(&job).unwrap();
 }
 
-fn run_child(job: &Job, step: u64) -> std::process::ExitStatus {
+pub(crate) fn run_child(job: &Job, step: u64) -> std::process::ExitStatus {
     Command::new(std::env::current_exe().unwrap())
         .args([
             "retire::kill::child_retire",

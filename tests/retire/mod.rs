@@ -4,7 +4,7 @@
 //! `prune` command enforces keep_versions and byte/inode/percent budgets.
 
 pub(crate) mod harness;
-mod kill;
+pub(crate) mod kill;
 mod property;
 mod prune;
 
@@ -180,4 +180,34 @@ fn the_dry_run_estimate_is_what_the_retire_frees() {
     assert!(done.freed.inodes >= 3, "{done:?}"); // V0's root, a/, a/g (a/b moves)
     job.forget(&done.plan.retired.to_string());
     job.check();
+}
+
+/// A user replaces a link of a later version with a folder of their own between the plan
+/// and the repoint (version folders keep the source's owner and mode): the retire puts the
+/// folder back where it was, stops with an error naming it, and deletes nothing of it.
+#[test]
+fn a_link_replaced_by_a_user_is_put_back_not_deleted() {
+    let mut job = Job::new();
+    job.src.dir("p/q").file("p/q/f", "f").file("s", "0");
+    job.snap();
+    job.src.file("s", "1");
+    job.snap();
+    job.src.file("s", "2");
+    let v2 = job.snap().expect("V2");
+    let folder = JobFolder::open(&job.job_dir()).unwrap();
+    let plan = retire::plan(&folder, vec![RetireReason::Requested]).unwrap();
+    let r = plan.repoints.iter().find(|r| r.version.to_string() == v2);
+    let at = job
+        .job_dir()
+        .join(&v2)
+        .join(&r.expect("V2's link is repointed").path);
+    std::fs::remove_file(&at).unwrap();
+    std::fs::create_dir(&at).unwrap();
+    std::fs::write(at.join("mine"), "a user's file").unwrap();
+    let err = retire::apply(&folder, plan).expect_err("the retire must stop");
+    assert!(err.to_string().contains(&v2), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(at.join("mine")).unwrap(),
+        "a user's file"
+    );
 }

@@ -265,6 +265,25 @@ fn retire_over_a_deep_tree_keeps_every_version() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // index.tsv owns what the disk says, the real copy's folders included.
+        let folder = JobFolder::open(&job).expect("job folder");
+        let versions = folder.versions().expect("versions");
+        let counted = retire::recount(&folder, &versions).expect("recount");
+        let index = reverberator::vault::index::Index::from_job_dir(&job).expect("index");
+        let cached: std::collections::BTreeMap<u64, (u64, u64)> = index
+            .rows
+            .iter()
+            .map(|r| (r.version, (r.size, r.inodes)))
+            .collect();
+        let on_disk: std::collections::BTreeMap<u64, (u64, u64)> = counted
+            .versions
+            .iter()
+            .map(|(v, u)| (*v, (u.bytes, u.inodes)))
+            .collect();
+        assert_eq!(
+            cached, on_disk,
+            "(bytes, inodes) per version, round {round}"
+        );
     }
 }
 

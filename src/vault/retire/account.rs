@@ -80,6 +80,7 @@ pub(super) fn settle_index(
     folder: &JobFolder,
     plan: &RetirePlan,
     freed: Usage,
+    made_real: &[(u64, Usage, Usage)],
 ) -> Result<Usage, RetireError> {
     let mut index = Index::from_job_dir(folder.root()).map_err(RetireError::Index)?;
     let Some(pos) = index
@@ -98,6 +99,13 @@ pub(super) fn settle_index(
     {
         heir.size = heir.size.saturating_add(forwarded.bytes);
         heir.inodes = heir.inodes.saturating_add(forwarded.inodes);
+    }
+    for (number, added, gone) in made_real {
+        if let Some(row) = index.rows.iter_mut().find(|r| r.version == *number) {
+            let now = Usage::of_row(row).plus(*added).minus(*gone);
+            row.size = now.bytes;
+            row.inodes = now.inodes;
+        }
     }
     Index::write_atomic(folder.root(), &index.rows).map_err(RetireError::Index)?;
     Ok(forwarded)

@@ -64,8 +64,9 @@ pub(super) fn finish(
     let root = folder.dir();
     let visible = OsString::from(plan.retired.to_string());
     let hidden = OsString::from(retiring_name(&plan.retired));
+    let mut links = Vec::new();
     if exists(root, &visible, folder.root())? {
-        relink(folder, &mut plan, resumed)?;
+        links = relink(folder, &mut plan, resumed)?;
         sys::rename(root, &visible, root, &hidden).at(folder.root().join(&visible))?;
         sys::sync(root).at(folder.root())?;
         crash_point();
@@ -77,13 +78,14 @@ pub(super) fn finish(
         Usage::default()
     };
     sys::sync(root).at(folder.root())?;
-    let forwarded = account::settle_index(folder, &plan, freed)?;
+    let made_real = real::usage(folder, &plan, &links)?;
+    let forwarded = account::settle_index(folder, &plan, freed, &made_real)?;
     crash_point();
     journal(folder, &plan, freed, resumed)?;
     folder
         .remove_bookkeeping(plan.retired.number)
         .at(folder.root().join(PRIVATE_DIR))?;
-    if resumed || !plan.materialize.is_empty() {
+    if resumed {
         account::forget_recount(folder)?;
     }
     intent::remove(folder)?;
@@ -105,20 +107,25 @@ fn exists(dir: &Dir, name: &OsStr, root: &Path) -> Result<bool, RetireError> {
 
 /// Prepare, moves, repoints, links made real, then the bookkeeping files; durable before
 /// anything of the retired version is deleted. `resumed`: an earlier process may have done
-/// part of it, so every link is read before it is repointed.
-fn relink(folder: &JobFolder, plan: &mut RetirePlan, resumed: bool) -> Result<(), RetireError> {
+/// part of it, so every link is read before it is repointed. Returns what each link made
+/// real used ([`real::exchange`]).
+fn relink(
+    folder: &JobFolder,
+    plan: &mut RetirePlan,
+    resumed: bool,
+) -> Result<Vec<Option<Usage>>, RetireError> {
     let mut opened = Opened::new(folder);
     let retired = open_version(folder, &plan.retired)?;
     let heir = open_version(folder, &plan.heir)?;
     let tmp = match Scratch::open(folder) {
-        Ok(tmp) => match prepare_all(folder, plan, &tmp, &mut opened, resumed) {
+        Ok(tmp) => match prepare_all(folder, plan, &tmp, &mut opened) {
             Ok(()) => tmp,
             Err(e) => {
                 let _ = tmp.clear(); // else emptied when next opened
-                return abandon(folder, resumed, e);
+                return abandon(folder, resumed, e).map(|()| Vec::new());
             }
         },
-        Err(e) => return abandon(folder, resumed, e),
+        Err(e) => return abandon(folder, resumed, e).map(|()| Vec::new()),
     };
     crash_point();
     for m in &plan.moves {
@@ -131,10 +138,11 @@ fn relink(folder: &JobFolder, plan: &mut RetirePlan, resumed: bool) -> Result<()
         repoint(folder, &tmp, i, r, dir, resumed)?;
         crash_point();
     }
+    let mut made_real = Vec::with_capacity(plan.materialize.len());
     for (j, m) in plan.materialize.iter().enumerate() {
         let parent = m.path.parent().unwrap_or(Path::new(""));
         let dir = opened_dir(&mut opened, folder, &m.version, parent)?;
-        real::exchange(folder, m, dir, &tmp.dir, j)?;
+        made_real.push(real::exchange(folder, m, dir, &tmp.dir, j)?);
         crash_point();
     }
     tmp.clear()?;
@@ -152,7 +160,7 @@ fn relink(folder: &JobFolder, plan: &mut RetirePlan, resumed: bool) -> Result<()
     folder.write_links(plan.heir.number, links).at(links_file)?;
     real::drop_links(folder, plan)?;
     crash_point();
-    Ok(())
+    Ok(made_real)
 }
 
 /// A retire failed before anything visible changed: a fresh one drops its intent, so a
@@ -167,31 +175,32 @@ fn abandon(folder: &JobFolder, resumed: bool, e: RetireError) -> Result<(), Reti
 
 /// [`prepare`], and where the filesystem refused a new link as too long (a limit lower
 /// than `symlink_max` knows), the same again with those repoints made real copies, the
-/// intent saying so first. Only a fresh retire converts; a replay has the converted plan.
+/// intent saying so first. A replay converts too: a link whose new text cannot be stored
+/// was never repointed, whatever an earlier run did (a crash before the intent was
+/// rewritten leaves the unconverted plan).
 fn prepare_all(
     folder: &JobFolder,
     plan: &mut RetirePlan,
     tmp: &Scratch,
     opened: &mut Opened,
-    resumed: bool,
 ) -> Result<(), RetireError> {
     let refused = prepare(folder, plan, tmp, opened)?;
     if refused.is_empty() {
         return Ok(());
     }
-    let too_long = |plan: &RetirePlan, i: usize| {
-        let r = &plan.repoints[i];
-        let path = folder.version_path(&r.version).join(&r.path);
-        state_error(&path, "its new link text is refused as too long")
-    };
-    if resumed {
-        return Err(too_long(plan, refused[0]));
-    }
+    crash_point();
     real::convert(plan, &refused);
     intent::write(folder, plan)?;
     tmp.clear()?;
     match prepare(folder, plan, tmp, opened)?.first() {
-        Some(&i) => Err(too_long(plan, i)),
+        Some(&i) => {
+            let r = &plan.repoints[i];
+            let path = folder.version_path(&r.version).join(&r.path);
+            Err(state_error(
+                &path,
+                "its new link text is refused as too long",
+            ))
+        }
         None => Ok(()),
     }
 }
@@ -278,10 +287,9 @@ fn exchange_move(
 }
 
 /// Give the link `r` (in its parent folder `dir`) its new target: the new symlink made in
-/// the scratch folder by [`prepare`], exchanged with the old one (atomic). When `check` (a
-/// replay), the link is read first: skipped when it already has the new target, an error
-/// when it has neither. A fresh retire skips that read: the plan read every link moments
-/// ago, under the job lock this process still holds, and nothing else writes the vault.
+/// the scratch folder by [`prepare`], exchanged with the old one (atomic), and what came
+/// out checked to be the old link (else exchanged back: an error). When `check` (a
+/// replay), the link is read first and skipped when it already has the new target.
 fn repoint(
     folder: &JobFolder,
     tmp: &Scratch,
@@ -306,7 +314,18 @@ fn repoint(
     }
     let tmp_name = OsString::from(i.to_string());
     sys::exchange(&tmp.dir, &tmp_name, dir, name).at(full())?;
-    Ok(())
+    // What came out must be the link the plan saw: version folders keep the source's owner
+    // and mode, so a user may have put something else there since. Then put it back.
+    match sys::readlink(&tmp.dir, &tmp_name) {
+        Ok(old) if Path::new(&old) == r.old_target => Ok(()),
+        _ => {
+            sys::exchange(&tmp.dir, &tmp_name, dir, name).at(full())?;
+            Err(state_error(
+                &full(),
+                "no longer has the target the plan saw",
+            ))
+        }
+    }
 }
 
 /// `.reverberator/retire-tmp/`: emptied when opened (leftovers of an interrupted retire
@@ -330,6 +349,14 @@ impl Scratch {
             Err(e) => return Err(RetireError::Io(PathError::new(path, e.into()))),
         }
         let dir = private.open_child(OsStr::new(TMP_DIR)).at(&path)?;
+        // Whatever is in it is exchanged into versions: it must be ours alone.
+        let meta = dir.stat_self().at(&path)?;
+        if meta.uid != nix::unistd::geteuid().as_raw() || meta.mode & 0o077 != 0 {
+            return Err(state_error(
+                &path,
+                "belongs to another user or is open to others; remove it",
+            ));
+        }
         let scratch = Scratch { dir, path };
         scratch.clear()?;
         Ok(scratch)
@@ -422,8 +449,12 @@ fn add_heir_refs(folder: &JobFolder, plan: &RetirePlan) -> Result<(), RetireErro
 fn delete_tree(parent: &Dir, name: &OsStr) -> std::io::Result<Usage> {
     let mut freed = Usage::default();
     let mut cur = parent.open_child(name)?;
-    let mut stack: Vec<(OsString, Vec<OsString>)> = vec![(name.to_owned(), list(&cur)?)];
-    while let Some((_, rest)) = stack.last_mut() {
+    // Each level: its name, the names left to delete, the (device, inode) of its parent,
+    // checked after climbing back through `..` (a folder moved away meanwhile must not make
+    // the rest of the old listing be deleted somewhere else).
+    let mut stack: Vec<(OsString, Vec<OsString>, (u64, u64))> =
+        vec![(name.to_owned(), list(&cur)?, identity(parent)?)];
+    while let Some((_, rest, _)) = stack.last_mut() {
         if let Some(child) = rest.pop() {
             let meta = cur.stat(&child)?;
             if meta.kind != FileKind::Dir {
@@ -434,23 +465,37 @@ fn delete_tree(parent: &Dir, name: &OsStr) -> std::io::Result<Usage> {
             } else if sys::rmdir(&cur, &child)? {
                 freed.add(meta.allocated, 1);
             } else {
+                let up = identity(&cur)?;
                 cur = cur.open_child(&child)?;
-                stack.push((child, list(&cur)?));
+                stack.push((child, list(&cur)?, up));
             }
             continue;
         }
         let meta = cur.stat_self()?;
-        let Some((done, _)) = stack.pop() else { break };
+        let Some((done, _, up)) = stack.pop() else {
+            break;
+        };
         freed.add(meta.allocated, 1);
         if stack.is_empty() {
             rmdir_emptied(parent, &done)?;
             break;
         }
         cur = sys::parent(&cur)?;
+        if identity(&cur)? != up {
+            return Err(std::io::Error::other(format!(
+                "the folder holding {done:?} was moved while it was being deleted"
+            )));
+        }
         rmdir_emptied(&cur, &done)?;
         crash_point();
     }
     Ok(freed)
+}
+
+/// The (device, inode) of an open directory.
+fn identity(dir: &Dir) -> std::io::Result<(u64, u64)> {
+    let m = dir.stat_self()?;
+    Ok((m.dev, m.ino))
 }
 
 /// Remove a directory we just emptied; something new in it is an error, not a retry.

@@ -9,9 +9,9 @@
 //!
 //! The folder comes from the retired version, which holds no structural links (it is the
 //! oldest), so the copy holds none either: the version's links file loses the path and no
-//! refs file gains one. The copy's directories are new inodes of that version; rather than
-//! count them here, the retire drops the "recounted" mark and the next limit check counts
-//! the job folder from disk.
+//! refs file gains one. The copy's directories (and any file cloned at the link limit) are
+//! new inodes that version owns: [`usage`] counts them from disk once the exchanges are
+//! done, and `index.tsv` gets them in the same replacement that drops the retired row.
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::unistd::linkat;
 
+use super::account::Usage;
 use super::plan::{is_absent, Materialize, Repoint, RetirePlan};
 use super::{sys, RetireError};
 use crate::error::IoContext;
@@ -138,26 +139,41 @@ fn hard_link(from: &Dir, name: &OsStr, to: &Dir) -> io::Result<()> {
 }
 
 /// Exchange the real copy built for `m` with the link (in its parent folder `at`);
-/// skipped when the version already holds the real folder.
+/// skipped (`None`) when the version already holds the real folder. Returns what the link
+/// used, which its version no longer owns.
 pub(super) fn exchange(
     folder: &JobFolder,
     m: &Materialize,
     at: &Dir,
     tmp: &Dir,
     j: usize,
-) -> Result<(), RetireError> {
+) -> Result<Option<Usage>, RetireError> {
     let full = folder.version_path(&m.version).join(&m.path);
     let name = m.path.file_name().unwrap_or_default();
-    match at.stat(name).at(&full)?.kind {
-        FileKind::Dir => return Ok(()),
+    let link = at.stat(name).at(&full)?;
+    match link.kind {
+        FileKind::Dir => return Ok(None),
         FileKind::Symlink => {}
         _ => return Err(state(&full, "is neither the link nor its real copy")),
     }
     if Path::new(&sys::readlink(at, name).at(&full)?) != m.old_target {
         return Err(state(&full, "no longer has the target the plan saw"));
     }
-    sys::exchange(tmp, &scratch_name(j), at, name).at(&full)?;
-    Ok(())
+    let copy = scratch_name(j);
+    sys::exchange(tmp, &copy, at, name).at(&full)?;
+    // What came out must still be that link (a user may write in a version's folders):
+    // else put it back, so nothing of theirs is deleted with the scratch folder.
+    match sys::readlink(tmp, &copy) {
+        Ok(old) if Path::new(&old) == m.old_target => {}
+        _ => {
+            sys::exchange(tmp, &copy, at, name).at(&full)?;
+            return Err(state(&full, "no longer has the target the plan saw"));
+        }
+    }
+    Ok(Some(Usage {
+        bytes: link.allocated,
+        inodes: 1,
+    }))
 }
 
 fn state(path: &Path, why: &str) -> RetireError {
@@ -223,4 +239,79 @@ fn as_materialize(r: &Repoint) -> Option<Materialize> {
         from,
         in_heir,
     })
+}
+
+/// How each version's figures change: `(version, what its real copies add, what the links
+/// they replaced used)`. A copy adds every directory in it and every other entry with a
+/// single link (a clone made at the link limit; the rest are hard links to inodes other
+/// versions own), counted from disk. `links` holds what [`exchange`] returned, per
+/// materialize step; a step this process did not exchange (a replay after a crash) counts
+/// its link as one inode of no blocks (a resumed retire has its figures recounted anyway).
+pub(super) fn usage(
+    folder: &JobFolder,
+    plan: &RetirePlan,
+    links: &[Option<Usage>],
+) -> Result<Vec<(u64, Usage, Usage)>, RetireError> {
+    let mut out: Vec<(u64, Usage, Usage)> = Vec::new();
+    for (j, m) in plan.materialize.iter().enumerate() {
+        let root_path = folder.version_path(&m.version);
+        let at = root_path.join(&m.path);
+        let root = Dir::open(&root_path).at(&root_path)?;
+        let copy = match root.open_beneath(&m.path) {
+            Ok(d) => d,
+            // Still the link: the retire stopped before this exchange (it is an error
+            // then, reported by the exchange), or nothing to count.
+            Err(e) if is_absent(&e) => continue,
+            Err(e) => return Err(RetireError::Io(crate::error::PathError::new(at, e))),
+        };
+        let added = count_tree(copy).at(&at)?;
+        let link = links.get(j).copied().flatten().unwrap_or(Usage {
+            bytes: 0,
+            inodes: 1,
+        });
+        match out.iter_mut().find(|(n, _, _)| *n == m.version.number) {
+            Some((_, a, l)) => {
+                *a = a.plus(added);
+                *l = l.plus(link);
+            }
+            None => out.push((m.version.number, added, link)),
+        }
+    }
+    Ok(out)
+}
+
+/// The directories of the tree below `top` (itself included) and its singly-linked
+/// entries, without following any link; one open directory per level.
+fn count_tree(top: Dir) -> io::Result<Usage> {
+    let mut used = Usage::default();
+    let meta = top.stat_self()?;
+    used.add(meta.allocated, 1);
+    let subdirs = count_entries(&top, &mut used)?;
+    let mut stack = vec![(top, subdirs)];
+    while let Some((dir, rest)) = stack.last_mut() {
+        let Some(name) = rest.pop() else {
+            stack.pop();
+            continue;
+        };
+        let child = dir.open_child(&name)?;
+        let meta = child.stat_self()?;
+        used.add(meta.allocated, 1);
+        let subdirs = count_entries(&child, &mut used)?;
+        stack.push((child, subdirs));
+    }
+    Ok(used)
+}
+
+/// Count the singly-linked non-directories of `dir` into `used`; its subfolders' names.
+fn count_entries(dir: &Dir, used: &mut Usage) -> io::Result<Vec<OsString>> {
+    let mut subdirs = Vec::new();
+    for e in dir.entries()? {
+        let meta = dir.stat(&e.name)?;
+        if meta.kind == FileKind::Dir {
+            subdirs.push(e.name);
+        } else if meta.nlink <= 1 {
+            used.add(meta.allocated, 1);
+        }
+    }
+    Ok(subdirs)
 }
