@@ -147,12 +147,12 @@ fn a_btrfs_vault_refusing_a_link_gets_a_real_folder() {
 /// length check made against the kernel's 4095 but not btrfs' 3949: the refusal comes from
 /// `symlinkat` while the retire prepares its new links, before anything visible changed,
 /// and the link is made a real folder instead.
-#[test]
-fn a_btrfs_vault_refusing_a_repointed_link_makes_it_real() {
-    require_mount!();
-    let Some(fs) = SmallBtrfs::new() else { return };
-    let vault = fs.vault.clone();
-    let mut job = crate::retire::harness::Job::in_vault(TempTree::new(), &vault);
+/// Three versions in `fs`: V0 holds `short/moved`; V1 links it at a 3,906-byte path (a
+/// short link: into V0); V2 changes a file beside it and keeps the link. Retiring V0 moves
+/// the folder into V1 at the long path, where V2's link would need a 3,999-byte text.
+/// Returns the job and the long path.
+fn moved_deep(fs: &SmallBtrfs) -> (crate::retire::harness::Job, PathBuf) {
+    let mut job = crate::retire::harness::Job::in_vault(TempTree::new(), &fs.vault);
     let deep = path_of_len('c', 3900);
     let moved = deep.join("moved");
     job.src
@@ -163,6 +163,14 @@ fn a_btrfs_vault_refusing_a_repointed_link_makes_it_real() {
         .expect("V1");
     job.src.file(deep.join("chg"), b"2");
     job.snap().expect("V2");
+    (job, moved)
+}
+
+#[test]
+fn a_btrfs_vault_refusing_a_repointed_link_makes_it_real() {
+    require_mount!();
+    let Some(fs) = SmallBtrfs::new() else { return };
+    let (mut job, moved) = moved_deep(&fs);
     let folder = reverberator::vault::layout::JobFolder::open(&job.job_dir()).expect("folder");
     let reasons = vec![reverberator::vault::retire::RetireReason::Requested];
     let planned = reverberator::vault::retire::plan(&folder, reasons).expect("plan");
@@ -191,17 +199,7 @@ fn a_btrfs_vault_refusing_a_repointed_link_makes_it_real() {
 fn a_replay_converts_a_refused_link_too() {
     require_mount!();
     let Some(fs) = SmallBtrfs::new() else { return };
-    let mut job = crate::retire::harness::Job::in_vault(TempTree::new(), &fs.vault);
-    let deep = path_of_len('c', 3900);
-    let moved = deep.join("moved");
-    job.src
-        .file("short/moved/f", b"moves deep")
-        .file(deep.join("chg"), b"0");
-    job.snap().expect("V0");
-    job.snap_move("short/moved", moved.to_str().unwrap())
-        .expect("V1");
-    job.src.file(deep.join("chg"), b"2");
-    job.snap().expect("V2");
+    let (mut job, moved) = moved_deep(&fs);
     let status = crate::retire::kill::run_child(&job, 1);
     let aborted = std::os::unix::process::ExitStatusExt::signal(&status) == Some(libc::SIGABRT);
     assert!(
