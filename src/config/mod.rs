@@ -115,6 +115,27 @@ pub struct JobConfig {
 }
 
 impl JobConfig {
+    /// A job for unit tests: `name`, `source`, `vault`, settle 1 s, max_settle 10 s, 10
+    /// versions, no budget, a full first copy, no excludes, no filesystem specs, no rescans.
+    #[cfg(test)]
+    pub(crate) fn for_test(name: &str, source: &Path, vault: &Path) -> JobConfig {
+        JobConfig {
+            name: name.into(),
+            source: source.to_owned(),
+            vault: vault.to_owned(),
+            settle: Duration::from_secs(1),
+            max_settle: Duration::from_secs(10),
+            keep_versions: 10,
+            vault_limit: Default::default(),
+            keep_full_copy: true,
+            attributes_only: false,
+            exclude: Default::default(),
+            source_fs: None,
+            vault_fs: None,
+            rescan_interval: None,
+        }
+    }
+
     /// The job's folder inside the vault: `vault/<sanitized name>`.
     pub fn job_dir(&self) -> PathBuf {
         self.vault.join(sanitize_job_name(&self.name))

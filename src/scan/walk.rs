@@ -597,24 +597,9 @@ fn merge<'e>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn job(source: &Path, vault: &Path) -> JobConfig {
-        JobConfig {
-            name: "walk test".into(),
-            source: source.to_owned(),
-            vault: vault.to_owned(),
-            settle: Duration::from_secs(1),
-            max_settle: Duration::from_secs(10),
-            keep_versions: 10,
-            vault_limit: Default::default(),
-            keep_full_copy: true,
-            attributes_only: false,
-            exclude: Default::default(),
-            source_fs: None,
-            vault_fs: None,
-            rescan_interval: None,
-        }
+        JobConfig::for_test("walk test", source, vault)
     }
 
     /// One walk of `job` against its newest version, xattrs compared or not.

@@ -268,21 +268,7 @@ fn a_bare_mountpoint_listed_in_fstab_is_halted_until_mounted() {
 }
 
 fn test_job(source: &Path, vault: &Path) -> crate::config::JobConfig {
-    crate::config::JobConfig {
-        name: "fstab test".into(),
-        source: source.to_owned(),
-        vault: vault.to_owned(),
-        settle: Duration::from_secs(1),
-        max_settle: Duration::from_secs(10),
-        keep_versions: 10,
-        vault_limit: Default::default(),
-        keep_full_copy: true,
-        attributes_only: false,
-        exclude: Default::default(),
-        source_fs: None,
-        vault_fs: None,
-        rescan_interval: None,
-    }
+    crate::config::JobConfig::for_test("fstab test", source, vault)
 }
 
 /// A bind mount made by this test, undone on drop (also on panic).
