@@ -41,7 +41,7 @@ fn build() -> Job {
 /// A vault whose first retire must make a link real: a folder moved to a ~4 KB deep path
 /// in V1 (a short link there) is kept by V2 and V3, and once V0 retires the heir V1 holds
 /// it at the deep path, where their links would need a text longer than the kernel stores.
-fn build_deep() -> Job {
+pub(crate) fn build_deep() -> Job {
     let mut job = Job::new();
     let mut deep = PathBuf::new();
     for i in 0..19 {

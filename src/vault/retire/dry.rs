@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use super::account::{recount, Figures, Usage};
 use super::enforce::{is_budget, Limits, Recounted};
 use super::plan::{plan, RetirePlan, RetireReason};
-use super::{sys, RetireError};
+use super::{real, sys, RetireError};
 use crate::config::Budget;
 use crate::error::IoContext;
 use crate::fs::{Dir, FileKind};
@@ -112,6 +112,9 @@ pub(super) fn simulate(folder: &JobFolder, limits: &Limits) -> Result<DryRun, Re
         let step = if out.steps.is_empty() {
             let p = plan(folder, reasons.clone())?;
             let freed = estimate_freed(folder, &p)?;
+            for (v, added, gone) in real::estimate(folder, &p)? {
+                sim.change(v, added, gone);
+            }
             DryStep {
                 version,
                 reasons,
@@ -167,6 +170,20 @@ impl Sim {
             }
         }
         self.overhead = overhead;
+    }
+
+    /// Version `v` gains `added` and loses `gone` (a link made a real copy).
+    fn change(&mut self, v: u64, added: Usage, gone: Usage) {
+        if let Some(row) = self.rows.iter_mut().find(|r| r.version == v) {
+            let now = Usage {
+                bytes: row.size,
+                inodes: row.inodes,
+            }
+            .plus(added)
+            .minus(gone);
+            row.size = now.bytes;
+            row.inodes = now.inodes;
+        }
     }
 
     fn retire(&mut self, v: u64, freed: Usage) {

@@ -264,7 +264,7 @@ pub(super) fn usage(
             Err(e) if is_absent(&e) => continue,
             Err(e) => return Err(RetireError::Io(crate::error::PathError::new(at, e))),
         };
-        let added = count_tree(copy).at(&at)?;
+        let added = count_tree(copy, true).at(&at)?;
         let link = links.get(j).copied().flatten().unwrap_or(Usage {
             bytes: 0,
             inodes: 1,
@@ -280,13 +280,13 @@ pub(super) fn usage(
     Ok(out)
 }
 
-/// The directories of the tree below `top` (itself included) and its singly-linked
-/// entries, without following any link; one open directory per level.
-fn count_tree(top: Dir) -> io::Result<Usage> {
+/// The directories of the tree below `top` (itself included) and, with `files`, its
+/// singly-linked entries, without following any link; one open directory per level.
+fn count_tree(top: Dir, files: bool) -> io::Result<Usage> {
     let mut used = Usage::default();
     let meta = top.stat_self()?;
     used.add(meta.allocated, 1);
-    let subdirs = count_entries(&top, &mut used)?;
+    let subdirs = count_entries(&top, &mut used, files)?;
     let mut stack = vec![(top, subdirs)];
     while let Some((dir, rest)) = stack.last_mut() {
         let Some(name) = rest.pop() else {
@@ -296,22 +296,60 @@ fn count_tree(top: Dir) -> io::Result<Usage> {
         let child = dir.open_child(&name)?;
         let meta = child.stat_self()?;
         used.add(meta.allocated, 1);
-        let subdirs = count_entries(&child, &mut used)?;
+        let subdirs = count_entries(&child, &mut used, files)?;
         stack.push((child, subdirs));
     }
     Ok(used)
 }
 
-/// Count the singly-linked non-directories of `dir` into `used`; its subfolders' names.
-fn count_entries(dir: &Dir, used: &mut Usage) -> io::Result<Vec<OsString>> {
+/// With `files`, count the singly-linked non-directories of `dir` into `used`; its
+/// subfolders' names.
+fn count_entries(dir: &Dir, used: &mut Usage, files: bool) -> io::Result<Vec<OsString>> {
     let mut subdirs = Vec::new();
     for e in dir.entries()? {
         let meta = dir.stat(&e.name)?;
         if meta.kind == FileKind::Dir {
             subdirs.push(e.name);
-        } else if meta.nlink <= 1 {
+        } else if files && meta.nlink <= 1 {
             used.add(meta.allocated, 1);
         }
     }
     Ok(subdirs)
+}
+
+/// What the real copies of `plan` would change, estimated without changing anything:
+/// `(version, its copies' folders, the links they replace)`, as [`usage`] counts them
+/// after the retire (files at the link limit, which would be cloned, are not foreseen).
+pub(super) fn estimate(
+    folder: &JobFolder,
+    plan: &RetirePlan,
+) -> Result<Vec<(u64, Usage, Usage)>, RetireError> {
+    let mut out: Vec<(u64, Usage, Usage)> = Vec::new();
+    for m in &plan.materialize {
+        let (parent, name, at) = source(folder, plan, m)?;
+        let top = parent.open_child(&name).at(&at)?;
+        let added = count_tree(top, false).at(&at)?;
+        let root_path = folder.version_path(&m.version);
+        let link_at = root_path.join(&m.path);
+        let (dir, link_name) = (
+            m.path.parent().unwrap_or(Path::new("")),
+            m.path.file_name().unwrap_or_default(),
+        );
+        let link = Dir::open(&root_path)
+            .and_then(|r| r.open_beneath(dir))
+            .and_then(|d| d.stat(link_name))
+            .at(&link_at)?;
+        let gone = Usage {
+            bytes: link.allocated,
+            inodes: 1,
+        };
+        match out.iter_mut().find(|(n, _, _)| *n == m.version.number) {
+            Some((_, a, g)) => {
+                *a = a.plus(added);
+                *g = g.plus(gone);
+            }
+            None => out.push((m.version.number, added, gone)),
+        }
+    }
+    Ok(out)
 }
