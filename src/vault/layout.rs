@@ -355,6 +355,16 @@ impl JobFolder {
             .join(tsv_name(number))
     }
 
+    /// The path of version `number`'s links file (for messages).
+    pub fn links_file(&self, number: u64) -> PathBuf {
+        self.bookkeeping("links", number)
+    }
+
+    /// The path of version `number`'s refs file (for messages).
+    pub fn refs_file(&self, number: u64) -> PathBuf {
+        self.bookkeeping("refs", number)
+    }
+
     /// The structural links inside version `number` (paths relative to its root).
     pub fn read_links(&self, number: u64) -> io::Result<HashSet<PathBuf>> {
         read_lines(&self.bookkeeping("links", number))?

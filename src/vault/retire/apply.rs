@@ -133,15 +133,13 @@ fn relink(
         crash_point();
     }
     for (i, r) in plan.repoints.iter().enumerate() {
-        let parent = r.path.parent().unwrap_or(Path::new(""));
-        let dir = opened_dir(&mut opened, folder, &r.version, parent)?;
+        let dir = opened_dir(&mut opened, folder, &r.version, split(&r.path).0)?;
         repoint(folder, &tmp, i, r, dir, resumed)?;
         crash_point();
     }
     let mut made_real = Vec::with_capacity(plan.materialize.len());
     for (j, m) in plan.materialize.iter().enumerate() {
-        let parent = m.path.parent().unwrap_or(Path::new(""));
-        let dir = opened_dir(&mut opened, folder, &m.version, parent)?;
+        let dir = opened_dir(&mut opened, folder, &m.version, split(&m.path).0)?;
         made_real.push(real::exchange(folder, m, dir, &tmp.dir, j)?);
         crash_point();
     }
@@ -153,11 +151,9 @@ fn relink(
     add_heir_refs(folder, plan)?;
     crash_point();
     let links = plan.heir_links.iter().map(|p| p.as_path());
-    let links_file = folder
-        .root()
-        .join(".reverberator/links")
-        .join(plan.heir.tsv_name());
-    folder.write_links(plan.heir.number, links).at(links_file)?;
+    folder
+        .write_links(plan.heir.number, links)
+        .at(folder.links_file(plan.heir.number))?;
     real::drop_links(folder, plan)?;
     crash_point();
     Ok(made_real)
@@ -196,7 +192,7 @@ fn prepare_all(
         Some(&i) => {
             let r = &plan.repoints[i];
             let path = folder.version_path(&r.version).join(&r.path);
-            Err(state_error(
+            Err(RetireError::state(
                 &path,
                 "its new link text is refused as too long",
             ))
@@ -225,8 +221,7 @@ fn prepare(
         }
     }
     for (j, m) in plan.materialize.iter().enumerate() {
-        let parent = m.path.parent().unwrap_or(Path::new(""));
-        let at = opened_dir(opened, folder, &m.version, parent)?;
+        let at = opened_dir(opened, folder, &m.version, split(&m.path).0)?;
         real::prepare(folder, plan, m, at, &tmp.dir, j)?;
     }
     Ok(refused)
@@ -242,7 +237,7 @@ fn open(base: &Dir, rel: &Path, base_path: &Path) -> Result<Dir, RetireError> {
 }
 
 /// Split a non-empty relative path into (parent, name).
-fn split(p: &Path) -> (&Path, &OsStr) {
+pub(super) fn split(p: &Path) -> (&Path, &OsStr) {
     (
         p.parent().unwrap_or(Path::new("")),
         p.file_name().unwrap_or(OsStr::new("")),
@@ -268,7 +263,7 @@ fn exchange_move(
         FileKind::Dir => return Ok(()), // done before a crash
         FileKind::Symlink => {}
         _ => {
-            return Err(state_error(
+            return Err(RetireError::state(
                 &heir_path.join(&m.to),
                 "is neither the link nor the moved directory",
             ))
@@ -277,7 +272,7 @@ fn exchange_move(
     let rdir = open(retired, rp, &retired_path)?;
     let there = rdir.stat(rn).at(retired_path.join(&m.from))?;
     if there.kind != FileKind::Dir {
-        return Err(state_error(
+        return Err(RetireError::state(
             &retired_path.join(&m.from),
             "is not the directory to move",
         ));
@@ -299,14 +294,14 @@ fn repoint(
     check: bool,
 ) -> Result<(), RetireError> {
     let full = || folder.version_path(&r.version).join(&r.path);
-    let name = r.path.file_name().unwrap_or_default();
+    let name = split(&r.path).1;
     if check {
         let now = sys::readlink(dir, name).at(full())?;
         if Path::new(&now) == r.new_target {
             return Ok(());
         }
         if Path::new(&now) != r.old_target {
-            return Err(state_error(
+            return Err(RetireError::state(
                 &full(),
                 "no longer has the target the plan saw",
             ));
@@ -320,7 +315,7 @@ fn repoint(
         Ok(old) if Path::new(&old) == r.old_target => Ok(()),
         _ => {
             sys::exchange(&tmp.dir, &tmp_name, dir, name).at(full())?;
-            Err(state_error(
+            Err(RetireError::state(
                 &full(),
                 "no longer has the target the plan saw",
             ))
@@ -352,7 +347,7 @@ impl Scratch {
         // Whatever is in it is exchanged into versions: it must be ours alone.
         let meta = dir.stat_self().at(&path)?;
         if meta.uid != nix::unistd::geteuid().as_raw() || meta.mode & 0o077 != 0 {
-            return Err(state_error(
+            return Err(RetireError::state(
                 &path,
                 "belongs to another user or is open to others; remove it",
             ));
@@ -389,7 +384,7 @@ fn opened_dir<'o>(
     let at = folder.version_path(v).join(dir);
     match opened.dir(v, dir) {
         Ok(Some(d)) => Ok(d),
-        Ok(None) => Err(state_error(&at, "is not a real directory")),
+        Ok(None) => Err(RetireError::state(&at, "is not a real directory")),
         Err(e) => Err(RetireError::Io(PathError::new(at, e))),
     }
 }
@@ -411,19 +406,9 @@ fn restore_times(
     Ok(())
 }
 
-fn state_error(path: &Path, why: &str) -> RetireError {
-    RetireError::State {
-        path: path.to_path_buf(),
-        why: why.to_owned(),
-    }
-}
-
 /// Rewrite the heir's refs file with a line for every repointed link (kept once).
 fn add_heir_refs(folder: &JobFolder, plan: &RetirePlan) -> Result<(), RetireError> {
-    let path = folder
-        .root()
-        .join(".reverberator/refs")
-        .join(plan.heir.tsv_name());
+    let path = folder.refs_file(plan.heir.number);
     let mut have = folder.read_refs(plan.heir.number).at(&path)?;
     let known: HashSet<(u64, &Path)> = have.iter().map(|(v, p)| (*v, p.as_path())).collect();
     let missing: Vec<(u64, std::path::PathBuf)> = plan

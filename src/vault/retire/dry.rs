@@ -9,6 +9,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use super::account::{recount, Figures, Usage};
+use super::apply::split;
 use super::enforce::{is_budget, Limits, Recounted};
 use super::plan::{plan, RetirePlan, RetireReason};
 use super::{real, sys, RetireError};
@@ -213,10 +214,7 @@ pub fn estimate_freed(folder: &JobFolder, plan: &RetirePlan) -> Result<Usage, Re
     let heir = folder.version_path(&plan.heir);
     let heir_dir = Dir::open(&heir).at(&heir)?;
     for m in &plan.moves {
-        let (parent, name) = (
-            m.to.parent().unwrap_or(Path::new("")),
-            m.to.file_name().unwrap_or_default(),
-        );
+        let (parent, name) = split(&m.to);
         let meta = heir_dir
             .open_beneath(parent)
             .and_then(|d| d.stat(name))

@@ -166,6 +166,16 @@ pub enum RetireError {
     Lock(crate::vault::lock::LockError),
 }
 
+impl RetireError {
+    /// The disk does not look like the plan or its replay expects at `path`.
+    fn state(path: &std::path::Path, why: impl Into<String>) -> RetireError {
+        RetireError::State {
+            path: path.to_path_buf(),
+            why: why.into(),
+        }
+    }
+}
+
 static STEPS: AtomicU64 = AtomicU64::new(0);
 
 /// One step of a retire is done: abort here if the test hook asks for it.

@@ -198,27 +198,13 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn links_file(&self, v: &VersionName) -> PathBuf {
-        self.folder
-            .root()
-            .join(".reverberator/links")
-            .join(v.tsv_name())
-    }
-
-    fn refs_file(&self, v: &VersionName) -> PathBuf {
-        self.folder
-            .root()
-            .join(".reverberator/refs")
-            .join(v.tsv_name())
-    }
-
     /// The heir's links: each must point into the retired version (the chain property);
     /// they all become moves, and none is left.
     fn moves(&self) -> Result<(Vec<Move>, Vec<PathBuf>), RetireError> {
         let links = self
             .folder
             .read_links(self.heir.number)
-            .at(self.links_file(self.heir))?;
+            .at(self.folder.links_file(self.heir.number))?;
         let mut opened = Opened::new(self.folder);
         let mut moves = Vec::with_capacity(links.len());
         for to in sorted(links) {
@@ -274,7 +260,7 @@ impl Ctx<'_> {
         let own = self
             .folder
             .read_links(self.retired.number)
-            .at(self.links_file(self.retired))?;
+            .at(self.folder.links_file(self.retired.number))?;
         for link in own {
             if let Some(m) = moves.iter().find(|m| link.starts_with(&m.from)) {
                 let why = format!(
@@ -305,7 +291,7 @@ impl Ctx<'_> {
         let refs = self
             .folder
             .read_refs(self.retired.number)
-            .at(self.refs_file(self.retired))?;
+            .at(self.folder.refs_file(self.retired.number))?;
         let refs: BTreeMap<(u64, PathBuf), ()> = refs.into_iter().map(|r| (r, ())).collect();
         let mut out = Vec::new();
         let mut real = Vec::new();

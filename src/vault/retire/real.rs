@@ -22,6 +22,7 @@ use nix::errno::Errno;
 use nix::unistd::linkat;
 
 use super::account::Usage;
+use super::apply::split;
 use super::plan::{is_absent, Materialize, Repoint, RetirePlan};
 use super::{sys, RetireError};
 use crate::error::IoContext;
@@ -47,7 +48,7 @@ pub(super) fn prepare(
     j: usize,
 ) -> Result<(), RetireError> {
     let full = folder.version_path(&m.version).join(&m.path);
-    let name = m.path.file_name().unwrap_or_default();
+    let name = split(&m.path).1;
     if at.stat(name).at(&full)?.kind == FileKind::Dir {
         return Ok(());
     }
@@ -85,16 +86,16 @@ fn source(
             Err(e) => return Err(RetireError::Io(crate::error::PathError::new(root_path, e))),
         }
     }
-    Err(RetireError::State {
-        path: folder.version_path(&plan.heir).join(&m.in_heir),
-        why: format!(
+    Err(RetireError::state(
+        &folder.version_path(&plan.heir).join(&m.in_heir),
+        format!(
             "is not a real folder (nor is {}/{}): nothing to make {}/{} a copy of",
             plan.retired,
             m.from.display(),
             m.version,
             m.path.display()
         ),
-    })
+    ))
 }
 
 /// Copy the folder `name` of `src` to `dst_name` in `dst`: directories made anew with the
@@ -149,15 +150,23 @@ pub(super) fn exchange(
     j: usize,
 ) -> Result<Option<Usage>, RetireError> {
     let full = folder.version_path(&m.version).join(&m.path);
-    let name = m.path.file_name().unwrap_or_default();
+    let name = split(&m.path).1;
     let link = at.stat(name).at(&full)?;
     match link.kind {
         FileKind::Dir => return Ok(None),
         FileKind::Symlink => {}
-        _ => return Err(state(&full, "is neither the link nor its real copy")),
+        _ => {
+            return Err(RetireError::state(
+                &full,
+                "is neither the link nor its real copy",
+            ))
+        }
     }
     if Path::new(&sys::readlink(at, name).at(&full)?) != m.old_target {
-        return Err(state(&full, "no longer has the target the plan saw"));
+        return Err(RetireError::state(
+            &full,
+            "no longer has the target the plan saw",
+        ));
     }
     let copy = scratch_name(j);
     sys::exchange(tmp, &copy, at, name).at(&full)?;
@@ -167,20 +176,16 @@ pub(super) fn exchange(
         Ok(old) if Path::new(&old) == m.old_target => {}
         _ => {
             sys::exchange(tmp, &copy, at, name).at(&full)?;
-            return Err(state(&full, "no longer has the target the plan saw"));
+            return Err(RetireError::state(
+                &full,
+                "no longer has the target the plan saw",
+            ));
         }
     }
     Ok(Some(Usage {
         bytes: link.allocated,
         inodes: 1,
     }))
-}
-
-fn state(path: &Path, why: &str) -> RetireError {
-    RetireError::State {
-        path: path.to_path_buf(),
-        why: why.to_owned(),
-    }
 }
 
 /// The versions' links files without the links made real (idempotent).
@@ -193,10 +198,7 @@ pub(super) fn drop_links(folder: &JobFolder, plan: &RetirePlan) -> Result<(), Re
             .push(&m.path);
     }
     for (number, gone) in by_version {
-        let file = folder
-            .root()
-            .join(".reverberator/links")
-            .join(format!("V{number}.tsv"));
+        let file = folder.links_file(number);
         let links = folder.read_links(number).at(&file)?;
         if !gone.iter().any(|p| links.contains(*p)) {
             continue;
@@ -331,10 +333,7 @@ pub(super) fn estimate(
         let added = count_tree(top, false).at(&at)?;
         let root_path = folder.version_path(&m.version);
         let link_at = root_path.join(&m.path);
-        let (dir, link_name) = (
-            m.path.parent().unwrap_or(Path::new("")),
-            m.path.file_name().unwrap_or_default(),
-        );
+        let (dir, link_name) = split(&m.path);
         let link = Dir::open(&root_path)
             .and_then(|r| r.open_beneath(dir))
             .and_then(|d| d.stat(link_name))
