@@ -308,15 +308,29 @@ fn repoint(
         }
     }
     let tmp_name = OsString::from(i.to_string());
-    sys::exchange(&tmp.dir, &tmp_name, dir, name).at(full())?;
-    // What came out must be the link the plan saw: version folders keep the source's owner
-    // and mode, so a user may have put something else there since. Then put it back.
-    match sys::readlink(&tmp.dir, &tmp_name) {
-        Ok(old) if Path::new(&old) == r.old_target => Ok(()),
+    swap_out_link(&tmp.dir, &tmp_name, dir, name, &r.old_target, &full())
+}
+
+/// Exchange `tmp_name` in the scratch folder `tmp` with the link `name` in `dir` (the
+/// version entry at `full`), then check that what came out is the link with the text
+/// `old_target`. Version folders keep the source's owner and mode, so a user may have put
+/// something else there since the plan: then exchange back (nothing of theirs is deleted
+/// with the scratch folder) and stop with an error.
+pub(super) fn swap_out_link(
+    tmp: &Dir,
+    tmp_name: &OsStr,
+    dir: &Dir,
+    name: &OsStr,
+    old_target: &Path,
+    full: &Path,
+) -> Result<(), RetireError> {
+    sys::exchange(tmp, tmp_name, dir, name).at(full)?;
+    match sys::readlink(tmp, tmp_name) {
+        Ok(old) if Path::new(&old) == old_target => Ok(()),
         _ => {
-            sys::exchange(&tmp.dir, &tmp_name, dir, name).at(full())?;
+            sys::exchange(tmp, tmp_name, dir, name).at(full)?;
             Err(RetireError::state(
-                &full(),
+                full,
                 "no longer has the target the plan saw",
             ))
         }

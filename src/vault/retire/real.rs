@@ -22,9 +22,9 @@ use nix::errno::Errno;
 use nix::unistd::linkat;
 
 use super::account::Usage;
-use super::apply::split;
+use super::apply::{split, swap_out_link};
 use super::plan::{is_absent, Materialize, Repoint, RetirePlan};
-use super::{sys, RetireError};
+use super::RetireError;
 use crate::error::IoContext;
 use crate::fs::{self, CopyOptions, Dir, FileKind};
 use crate::vault::deep::{on_walk_stack, too_deep, MAX_DEPTH};
@@ -162,26 +162,7 @@ pub(super) fn exchange(
             ))
         }
     }
-    if Path::new(&sys::readlink(at, name).at(&full)?) != m.old_target {
-        return Err(RetireError::state(
-            &full,
-            "no longer has the target the plan saw",
-        ));
-    }
-    let copy = scratch_name(j);
-    sys::exchange(tmp, &copy, at, name).at(&full)?;
-    // What came out must still be that link (a user may write in a version's folders):
-    // else put it back, so nothing of theirs is deleted with the scratch folder.
-    match sys::readlink(tmp, &copy) {
-        Ok(old) if Path::new(&old) == m.old_target => {}
-        _ => {
-            sys::exchange(tmp, &copy, at, name).at(&full)?;
-            return Err(RetireError::state(
-                &full,
-                "no longer has the target the plan saw",
-            ));
-        }
-    }
+    swap_out_link(tmp, &scratch_name(j), at, name, &m.old_target, &full)?;
     Ok(Some(Usage {
         bytes: link.allocated,
         inodes: 1,
