@@ -173,7 +173,9 @@ fn a_btrfs_vault_refusing_a_repointed_link_makes_it_real() {
     let (mut job, moved) = moved_deep(&fs);
     let folder = reverberator::vault::layout::JobFolder::open(&job.job_dir()).expect("folder");
     let reasons = vec![reverberator::vault::retire::RetireReason::Requested];
-    let planned = reverberator::vault::retire::plan(&folder, reasons).expect("plan");
+    let planned =
+        reverberator::vault::retire::plan(&folder, folder.versions().unwrap()[0].number, reasons)
+            .expect("plan");
     let repoints: Vec<_> = planned.repoints.iter().map(|r| &r.path).collect();
     assert_eq!(
         repoints,

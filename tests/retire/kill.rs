@@ -102,7 +102,12 @@ fn a_retire_killed_at_any_step_is_finished_by_the_next_writer() {
 fn a_retire_making_links_real_killed_at_any_step_is_finished_by_the_next_writer() {
     let job = build_deep();
     let folder = JobFolder::open(&job.job_dir()).unwrap();
-    let plan = retire::plan(&folder, vec![retire::RetireReason::Requested]).unwrap();
+    let plan = retire::plan(
+        &folder,
+        folder.versions().unwrap()[0].number,
+        vec![retire::RetireReason::Requested],
+    )
+    .unwrap();
     assert_eq!(
         plan.materialize.len(),
         2,

@@ -59,7 +59,12 @@ fn moves_and_repoints_follow_the_chain() {
     job.src.file("s/v", "v"); // V2: p -> V0/p too (one hop)
     job.snap();
     let folder = JobFolder::open(&job.job_dir()).unwrap();
-    let plan = retire::plan(&folder, vec![RetireReason::Requested]).unwrap();
+    let plan = retire::plan(
+        &folder,
+        folder.versions().unwrap()[0].number,
+        vec![RetireReason::Requested],
+    )
+    .unwrap();
     assert_eq!(plan.moves.len(), 1, "{plan:?}");
     assert_eq!(plan.moves[0].from, Path::new("p"));
     assert_eq!(plan.repoints.len(), 1, "{plan:?}");
@@ -94,7 +99,12 @@ fn an_uncovered_link_refuses_the_retire_and_changes_nothing() {
     .unwrap();
     let before = job.names();
     let folder = JobFolder::open(&job.job_dir()).unwrap();
-    let err = retire::plan(&folder, vec![RetireReason::Requested]).unwrap_err();
+    let err = retire::plan(
+        &folder,
+        folder.versions().unwrap()[0].number,
+        vec![RetireReason::Requested],
+    )
+    .unwrap_err();
     assert!(matches!(err, RetireError::Uncovered { .. }), "{err}");
     let err = job.try_retire_keep(1).unwrap_err();
     assert!(err.to_string().contains("nothing retired"), "{err}");
@@ -114,11 +124,47 @@ fn the_newest_version_is_never_retired() {
     job.src.file("f", "x");
     job.snap();
     let folder = JobFolder::open(&job.job_dir()).unwrap();
-    let err = retire::plan(&folder, vec![RetireReason::Requested]).unwrap_err();
+    let err = retire::plan(
+        &folder,
+        folder.versions().unwrap()[0].number,
+        vec![RetireReason::Requested],
+    )
+    .unwrap_err();
     assert!(
         matches!(err, RetireError::TooFewVersions { count: 1, .. }),
         "{err}"
     );
+    job.check();
+}
+
+#[test]
+fn a_victim_that_is_newest_unknown_or_in_the_middle_is_refused_by_name() {
+    let mut job = Job::new();
+    for i in 0..3 {
+        job.src.file("f", format!("{i}"));
+        job.snap();
+    }
+    let folder = JobFolder::open(&job.job_dir()).unwrap();
+    let v: Vec<u64> = folder
+        .versions()
+        .unwrap()
+        .iter()
+        .map(|v| v.number)
+        .collect();
+    let why = || vec![RetireReason::Requested];
+    let err = retire::plan(&folder, v[2], why()).unwrap_err();
+    assert!(matches!(err, RetireError::Newest { .. }), "{err}");
+    assert!(err.to_string().contains("newest"), "{err}");
+    let err = retire::plan(&folder, 99, why()).unwrap_err();
+    assert!(
+        matches!(err, RetireError::NoSuchVersion { version: 99, .. }),
+        "{err}"
+    );
+    let err = retire::plan(&folder, v[1], why()).unwrap_err();
+    assert!(matches!(err, RetireError::NotOldest { .. }), "{err}");
+    let dry = retire::dry_step(&folder, v[0], why()).unwrap();
+    assert_eq!(dry.version.number, v[0]);
+    assert_eq!(dry.plan.as_ref().map(|p| p.retired.number), Some(v[0]));
     job.check();
 }
 
@@ -173,7 +219,12 @@ fn the_dry_run_estimate_is_what_the_retire_frees() {
     job.src.file("new", "n");
     job.snap();
     let folder = JobFolder::open(&job.job_dir()).unwrap();
-    let plan = retire::plan(&folder, vec![RetireReason::Requested]).unwrap();
+    let plan = retire::plan(
+        &folder,
+        folder.versions().unwrap()[0].number,
+        vec![RetireReason::Requested],
+    )
+    .unwrap();
     let estimate = retire::estimate_freed(&folder, &plan).unwrap();
     let done = retire::apply(&folder, plan).unwrap();
     assert_eq!(estimate, done.freed);
@@ -195,7 +246,12 @@ fn a_link_replaced_by_a_user_is_put_back_not_deleted() {
     job.src.file("s", "2");
     let v2 = job.snap().expect("V2");
     let folder = JobFolder::open(&job.job_dir()).unwrap();
-    let plan = retire::plan(&folder, vec![RetireReason::Requested]).unwrap();
+    let plan = retire::plan(
+        &folder,
+        folder.versions().unwrap()[0].number,
+        vec![RetireReason::Requested],
+    )
+    .unwrap();
     let r = plan.repoints.iter().find(|r| r.version.to_string() == v2);
     let at = job
         .job_dir()

@@ -250,7 +250,12 @@ fn retire_over_a_deep_tree_keeps_every_version() {
     let job = s.env.job_dir();
     for round in 0..2 {
         let folder = JobFolder::open(&job).expect("job folder");
-        let plan = retire::plan(&folder, vec![RetireReason::Requested]).expect("plan");
+        let plan = retire::plan(
+            &folder,
+            folder.versions().unwrap()[0].number,
+            vec![RetireReason::Requested],
+        )
+        .expect("plan");
         if round == 0 {
             let real: Vec<_> = plan.materialize.iter().map(|m| &m.path).collect();
             assert_eq!(real, [&d.at("moved")], "V2's link becomes real");

@@ -111,17 +111,11 @@ pub(super) fn simulate(folder: &JobFolder, limits: &Limits) -> Result<DryRun, Re
             break;
         };
         let step = if out.steps.is_empty() {
-            let p = plan(folder, reasons.clone())?;
-            let freed = estimate_freed(folder, &p)?;
-            for (v, added, gone) in real::estimate(folder, &p)? {
+            let (step, real) = exact_step(folder, version.number, reasons)?;
+            for (v, added, gone) in real {
                 sim.change(v, added, gone);
             }
-            DryStep {
-                version,
-                reasons,
-                plan: Some(p),
-                freed,
-            }
+            step
         } else {
             let freed = sim.owned(version.number);
             DryStep {
@@ -136,6 +130,36 @@ pub(super) fn simulate(folder: &JobFolder, limits: &Limits) -> Result<DryRun, Re
     }
     out.used_after = sim.used();
     Ok(out)
+}
+
+/// What retiring version number `victim` of `folder` now would do, changing nothing: the
+/// exact plan ([`plan()`](super::plan())) and what it frees, counted from disk
+/// ([`estimate_freed`]). Refuses like [`plan()`](super::plan()) does.
+pub fn dry_step(
+    folder: &JobFolder,
+    victim: u64,
+    reasons: Vec<RetireReason>,
+) -> Result<DryStep, RetireError> {
+    exact_step(folder, victim, reasons).map(|(step, _)| step)
+}
+
+/// [`dry_step`], and what its real copies change per version (see [`real::estimate`]).
+type RealChanges = Vec<(u64, Usage, Usage)>;
+fn exact_step(
+    folder: &JobFolder,
+    victim: u64,
+    reasons: Vec<RetireReason>,
+) -> Result<(DryStep, RealChanges), RetireError> {
+    let p = plan(folder, victim, reasons.clone())?;
+    let freed = estimate_freed(folder, &p)?;
+    let real = real::estimate(folder, &p)?;
+    let step = DryStep {
+        version: p.retired.clone(),
+        reasons,
+        plan: Some(p),
+        freed,
+    };
+    Ok((step, real))
 }
 
 struct Sim {

@@ -158,7 +158,18 @@ pub fn enforce_locked(
 }
 
 fn retire_oldest(folder: &JobFolder, reasons: Vec<RetireReason>) -> Result<Retired, RetireError> {
-    let result = plan(folder, reasons).and_then(|p| apply(folder, p));
+    let oldest = folder
+        .versions()
+        .at(folder.root())?
+        .first()
+        .map(|v| v.number);
+    let result = oldest
+        .ok_or_else(|| RetireError::TooFewVersions {
+            folder: folder.root().to_path_buf(),
+            count: 0,
+        })
+        .and_then(|victim| plan(folder, victim, reasons))
+        .and_then(|p| apply(folder, p));
     if let Err(e) = &result {
         journal_error(folder, &format!("retire refused: {e}"));
     }

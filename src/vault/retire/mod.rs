@@ -91,6 +91,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
+use crate::vault::layout::VersionName;
+
 mod account;
 mod apply;
 mod dry;
@@ -104,7 +106,7 @@ pub use account::{
     over_budget, recount, Figures, Recount, Usage, OVER_BUDGET_FILE, RECOUNTED_FILE,
 };
 pub use apply::{apply, retiring_name, Retired};
-pub use dry::{estimate_freed, DryRun, DryStep};
+pub use dry::{dry_step, estimate_freed, DryRun, DryStep};
 pub use enforce::{
     dry_run, dry_run_in, enforce, enforce_locked, recover, Limits, Recounted, RetireReport,
 };
@@ -121,6 +123,33 @@ pub enum RetireError {
         folder: PathBuf,
         /// How many versions it has.
         count: usize,
+    },
+    /// The version asked for is not a committed version of the job.
+    #[error("{folder}: there is no committed version V{version}", folder = .folder.display())]
+    NoSuchVersion {
+        /// The job folder.
+        folder: PathBuf,
+        /// The version number asked for.
+        version: u64,
+    },
+    /// The version asked for is the newest one, which is never retired.
+    #[error("{folder}: {version} is the newest version, which is never retired", folder = .folder.display())]
+    Newest {
+        /// The job folder.
+        folder: PathBuf,
+        /// The newest version.
+        version: VersionName,
+    },
+    /// The version asked for lies between the oldest and the newest: retiring such a
+    /// version is not built yet (only the oldest one can be retired).
+    #[error("{folder}: {version} is not the oldest version ({oldest}); retiring a version in the middle is not supported yet", folder = .folder.display())]
+    NotOldest {
+        /// The job folder.
+        folder: PathBuf,
+        /// The version asked for.
+        version: VersionName,
+        /// The oldest version, the only one that can be retired now.
+        oldest: VersionName,
     },
     /// A link into the oldest version could not be kept valid: nothing was retired.
     #[error("{folder}: {version}/{path}: {why}; nothing retired (run `reverberator verify`)", path = .path.display(), folder = .folder.display())]

@@ -153,20 +153,45 @@ impl RetirePlan {
     }
 }
 
-/// Plan retiring the oldest version of `folder` for `reasons`. Refuses when there are
-/// fewer than two versions, and when any link into the oldest version could not be kept
-/// valid (bookkeeping that does not match the disk): then nothing must be retired.
-pub fn plan(folder: &JobFolder, reasons: Vec<RetireReason>) -> Result<RetirePlan, RetireError> {
+/// Plan retiring version number `victim` of `folder` for `reasons`. Refuses when `victim`
+/// is not a committed version ([`RetireError::NoSuchVersion`]), when it is the newest one
+/// ([`RetireError::TooFewVersions`] when it is the only one, else
+/// [`RetireError::Newest`]), when it is a version in the middle (not built yet:
+/// [`RetireError::NotOldest`]), and when any link into it could not be kept valid
+/// (bookkeeping that does not match the disk): then nothing must be retired.
+pub fn plan(
+    folder: &JobFolder,
+    victim: u64,
+    reasons: Vec<RetireReason>,
+) -> Result<RetirePlan, RetireError> {
     let versions = folder.versions().at(folder.root())?;
-    let (retired, heir) = match versions.as_slice() {
-        [a, b, ..] => (a.clone(), b.clone()),
-        _ => {
-            return Err(RetireError::TooFewVersions {
-                folder: folder.root().to_path_buf(),
-                count: versions.len(),
-            })
-        }
+    let root = || folder.root().to_path_buf();
+    let Some(pos) = versions.iter().position(|v| v.number == victim) else {
+        return Err(RetireError::NoSuchVersion {
+            folder: root(),
+            version: victim,
+        });
     };
+    if versions.len() < 2 {
+        return Err(RetireError::TooFewVersions {
+            folder: root(),
+            count: versions.len(),
+        });
+    }
+    if pos + 1 == versions.len() {
+        return Err(RetireError::Newest {
+            folder: root(),
+            version: versions[pos].clone(),
+        });
+    }
+    if pos != 0 {
+        return Err(RetireError::NotOldest {
+            folder: root(),
+            version: versions[pos].clone(),
+            oldest: versions[0].clone(),
+        });
+    }
+    let (retired, heir) = (versions[0].clone(), versions[1].clone());
     let by_number: HashMap<u64, VersionName> =
         versions.into_iter().map(|v| (v.number, v)).collect();
     let ctx = Ctx {
