@@ -4,8 +4,9 @@
 //!
 //! Checks (cost: the bookkeeping files and the links they list, not the size of the tree):
 //! - every structural link listed in `links/V{n}.tsv` of a committed version exists, is a
-//!   symlink, has a well-formed target ([`parse_link_target`]) naming an older committed
-//!   version, and that target is a real directory reached without passing through any
+//!   symlink, has a well-formed target ([`parse_link_target`]) naming another committed
+//!   version (older or, since a retire moves a shared folder to the newest version linking
+//!   to it, newer), and that target is a real directory reached without passing through any
 //!   symlink (one hop, never a link to a link);
 //! - `refs/V{k}.tsv` agrees with the links files: every link into k is listed there and
 //!   every line naming a committed version is such a link;
@@ -147,7 +148,7 @@ fn check_link(
         problems.push(fault(LinkFault::Malformed));
         return None;
     };
-    if k.number >= v.number || !versions.contains(&k) {
+    if k.number == v.number || !versions.contains(&k) {
         problems.push(fault(LinkFault::ToBadVersion));
         return Some(k.number);
     }

@@ -191,7 +191,7 @@ impl fmt::Display for Problem {
 pub enum LinkFault {
     /// Not `../…/V{k}--time/path` for the link's depth.
     Malformed,
-    /// Into a version that is not committed, or not older than the link's own.
+    /// Into a version that is not committed, or into the link's own version.
     ToBadVersion,
     /// The target does not exist.
     Dangling,
@@ -205,7 +205,7 @@ impl fmt::Display for LinkFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             LinkFault::Malformed => "malformed target",
-            LinkFault::ToBadVersion => "points into a version that is not an older committed one",
+            LinkFault::ToBadVersion => "points into its own version or one that is not committed",
             LinkFault::Dangling => "dangling",
             LinkFault::ToLink => "points at or through another link (not one hop)",
             LinkFault::NotDir => "target is not a directory",

@@ -81,11 +81,11 @@ fn a_listed_link_that_is_missing_or_not_a_link() {
 }
 
 #[test]
-fn malformed_and_forward_links() {
+fn malformed_and_self_links() {
     let f = Fixture::three_versions();
     symlink("/etc", f.at(2, "abs")).unwrap();
     f.record_link(2, "abs");
-    f.link(1, "fwd", 2, "");
+    f.link(1, "self", 1, "new");
     let problems = verify(&f.folder);
     assert!(problems
         .iter()
@@ -94,6 +94,23 @@ fn malformed_and_forward_links() {
         .iter()
         .any(|p| fault_of(p) == Some(LinkFault::ToBadVersion)));
     assert_eq!(problems.len(), 2, "{problems:?}");
+}
+
+/// A retire moves a shared folder to the newest version linking to it, so an older
+/// version may link forward into a newer one: that is one hop like any other.
+#[test]
+fn a_link_into_a_newer_version_is_fine() {
+    let f = Fixture::three_versions();
+    f.link(0, "fwd", 1, "new");
+    assert_eq!(verify(&f.folder), []);
+    std::fs::remove_dir_all(f.at(1, "new")).unwrap();
+    assert!(matches!(
+        verify(&f.folder)[..],
+        [Problem::Link {
+            fault: LinkFault::Dangling,
+            ..
+        }]
+    ));
 }
 
 #[test]
