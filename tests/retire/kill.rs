@@ -2,6 +2,7 @@
 //! `REVERBERATOR_TEST_CRASH_AFTER_STEP` hook, which aborts like a SIGKILL would), in a child
 //! process; the next writer (`recover`) finishes it, and no remaining version changed.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -128,9 +129,23 @@ fn killed_at_every_step(build: fn() -> Job, at_least: usize) {
     while step < 400 {
         step += if step < 12 { 1 } else { 5 };
         let mut job = build();
+        let before = seen_by_readers(&job.job_dir());
         let status = run_child(&job, step);
         let aborted = std::os::unix::process::ExitStatusExt::signal(&status) == Some(libc::SIGABRT);
         assert!(aborted || status.success(), "step {step}: child {status:?}");
+        // At the moment of the crash (any instant of a retire), before anything is
+        // finished: every remaining version reads, through the kernel, as it did.
+        let now = seen_by_readers(&job.job_dir());
+        let victim = pending_victim(&job.job_dir());
+        for (name, listing) in &now {
+            if Some(name) != victim.as_ref() {
+                assert_eq!(
+                    Some(listing),
+                    before.get(name),
+                    "step {step}: {name} as read"
+                );
+            }
+        }
         // The next writer: take the lock and finish what is pending.
         let dir = job.job_dir();
         {
@@ -159,6 +174,54 @@ fn killed_at_every_step(build: fn() -> Job, at_least: usize) {
         killed += 1;
     }
     panic!("the retire never finished within 400 steps");
+}
+
+/// What a reader sees in each version folder of the job folder `dir`, following every
+/// symlink the way the kernel does (`cp -rL`, a file manager): each path with its file
+/// content, or the error reading it hit (a loop, a dangling link).
+fn seen_by_readers(dir: &std::path::Path) -> BTreeMap<String, BTreeMap<PathBuf, String>> {
+    fn walk(root: &std::path::Path, rel: &std::path::Path, out: &mut BTreeMap<PathBuf, String>) {
+        let here = root.join(rel);
+        let entries = match std::fs::read_dir(&here) {
+            Ok(e) => e,
+            Err(e) => {
+                out.insert(rel.to_path_buf(), format!("error: {e}"));
+                return;
+            }
+        };
+        let mut names: Vec<_> = entries.map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        for name in names {
+            let child = rel.join(&name);
+            match std::fs::metadata(root.join(&child)) {
+                Ok(m) if m.is_dir() => {
+                    out.insert(child.clone(), "dir".into());
+                    walk(root, &child, out);
+                }
+                Ok(_) => {
+                    let data = std::fs::read(root.join(&child)).unwrap_or_default();
+                    out.insert(child, String::from_utf8_lossy(&data).into_owned());
+                }
+                Err(e) => {
+                    out.insert(child, format!("error: {e}"));
+                }
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for name in util::versions(dir) {
+        let mut listing = BTreeMap::new();
+        walk(&dir.join(&name), std::path::Path::new(""), &mut listing);
+        out.insert(name, listing);
+    }
+    out
+}
+
+/// The version a pending retire intent retires, if any.
+fn pending_victim(dir: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(".reverberator/retire.intent")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("retired\t").map(str::to_owned))
 }
 
 /// The same with real SIGKILLs of `reverberator prune` at moments spread over its run.

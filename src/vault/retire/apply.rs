@@ -105,7 +105,7 @@ fn exists(dir: &Dir, name: &OsStr, root: &Path) -> Result<bool, RetireError> {
     }
 }
 
-/// Prepare, moves, repoints, links made real, then the bookkeeping files; durable before
+/// Prepare, repoints, links made real, moves, then the bookkeeping files; durable before
 /// anything of the retired version is deleted. `resumed`: an earlier process may have done
 /// part of it, so every link is read before it is repointed. Returns what each link made
 /// real used ([`real::exchange`]).
@@ -128,10 +128,11 @@ fn relink(
         Err(e) => return abandon(folder, resumed, e).map(|()| Vec::new()),
     };
     crash_point();
-    for m in &plan.moves {
-        exchange_move(folder, plan, &retired, &heir, m)?;
-        crash_point();
-    }
+    // Repoints and real copies first, moves last. A repointed link names the folder's
+    // place in the heir, which until its move is the heir's link into the retired version:
+    // a reader (the kernel, `cp -rL`) follows both and sees the same folder. Moving first
+    // would leave, between a move and the repoints, the other links naming a place in the
+    // retired version that now holds the heir's old link: a loop (`ELOOP`) for readers.
     for (i, r) in plan.repoints.iter().enumerate() {
         let dir = opened_dir(&mut opened, folder, &r.version, split(&r.path).0)?;
         repoint(folder, &tmp, i, r, dir, resumed)?;
@@ -141,6 +142,10 @@ fn relink(
     for (j, m) in plan.materialize.iter().enumerate() {
         let dir = opened_dir(&mut opened, folder, &m.version, split(&m.path).0)?;
         made_real.push(real::exchange(folder, m, dir, &tmp.dir, j)?);
+        crash_point();
+    }
+    for m in &plan.moves {
+        exchange_move(folder, plan, &retired, &heir, m)?;
         crash_point();
     }
     tmp.clear()?;

@@ -5,7 +5,7 @@
 //! the vault layout (`super::layout`) but nothing about how versions are built, inotify or
 //! the daemon.
 //!
-//! # The algorithm (VAULT-DESIGN.md, "Retire the oldest version")
+//! # The algorithm (invariants 2 and 4 of `/work/shared/ARCHITECTURE.md`'s vault section)
 //!
 //! Chain property: a version only links to what the version before it holds, so
 //! everything any later version uses in the oldest version `o` is also used, directly or
@@ -25,10 +25,16 @@
 //!    a folder moved deeper after `o` lands in the heir at a longer path; directories made
 //!    anew, every other entry hard-linked). A new link the filesystem refuses as too long
 //!    turns that repoint into a real copy (the intent is rewritten; nothing visible changed).
-//!    Moves are `renameat2(RENAME_EXCHANGE)` of `o/q` (real) with `h/p` (the link): one
-//!    atomic step after which `h/p` is the real directory and `o/q` holds the old link.
-//!    Repoints exchange the new link with the old one, real copies replace their link the
-//!    same way (the old links are removed after the last exchange). The folders whose entries
+//!    Repoints exchange the new link with the old one and real copies replace their link
+//!    the same way, all **before** the moves: a repointed link names the folder's place in
+//!    the heir, which until the move is the heir's link into `o`, so the kernel follows
+//!    two links and finds the same folder (the old links are removed after the last
+//!    exchange). Moves are `renameat2(RENAME_EXCHANGE)` of `o/q` (real) with `h/p` (the
+//!    link): one atomic step after which `h/p` is the real directory and `o/q` holds the
+//!    old link. (Moving first, as this module once did, left every other link naming `o/q`
+//!    between a move and its repoint, which then held the heir's link: a loop, `ELOOP`,
+//!    for anyone reading those versions; the kill test now reads every remaining version
+//!    through the kernel at each crash point.) The folders whose entries
 //!    changed get their times back (a folder's mtime is part of a version), one `syncfs`
 //!    makes all of it durable; then the heir's refs file gains the repointed links and its
 //!    links file loses the moved ones (both replaced atomically); then `o` is renamed to the
@@ -62,10 +68,12 @@
 //! - A move is one atomic exchange: before it, the heir's link resolves into `o` (still
 //!   there); after it, the heir holds the directory itself. Either way every version
 //!   dereferences the same. Replay skips moves whose heir side is already a directory.
-//! - A repoint is one atomic exchange: the link names the directory at its old or its new
-//!   place; the replay sees the new text and skips it, and empties the scratch folder (old
-//!   links, or a new link made just before the crash). Since the moves happen first, a
-//!   repointed link never points at a place that is not yet real.
+//! - A repoint is one atomic exchange: the link names the directory at its old place, or
+//!   at its new place in the heir, which is the heir's link into `o` until the move (the
+//!   kernel follows both; our own [`Resolver`](crate::vault::layout::Resolver), which takes
+//!   one hop only, reports such a link as unreadable until the retire is finished, and
+//!   every writer finishes it first). The replay sees the new text and skips it, and
+//!   empties the scratch folder (old links, or a new link made just before the crash).
 //! - The new links and real copies are built in the scratch folder, which no version
 //!   refers to; a crash there leaves every version as it was, and the replay empties the
 //!   scratch folder and builds them again. A real copy replaces its link in one exchange;
@@ -84,8 +92,8 @@
 //!
 //! Test hook: with `REVERBERATOR_TEST_CRASH_AFTER_STEP=N` in the environment the process
 //! aborts (as a SIGKILL would) after the N-th step of a retire (intent written, each
-//! exchange, each repoint, bookkeeping, hide, each deleted folder, index); the kill tests
-//! use it to stop a retire at every point. Unset, it costs one relaxed atomic add per step.
+//! repoint, each real copy, each move, bookkeeping, hide, each deleted folder, index); the
+//! kill tests use it to stop a retire at every point. Unset, it costs one relaxed atomic add per step.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
