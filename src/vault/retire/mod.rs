@@ -105,6 +105,7 @@ mod account;
 mod apply;
 mod dry;
 mod enforce;
+mod gather;
 mod intent;
 mod plan;
 mod real;

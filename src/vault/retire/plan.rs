@@ -1,23 +1,22 @@
-//! The retire plan: a pure function of what is on disk. Which version is retired and why,
-//! which directories move into the next version (the "heir"), which links of later versions
-//! are repointed, and what the heir's bookkeeping becomes. Computing it changes nothing, so
+//! The retire plan: which version is retired and why, which directories move into the
+//! next version (the "heir"), which links of later versions are repointed or made real,
+//! and which folders keep their times. [`plan()`] reads what it needs from disk into plain
+//! data ([`gather`](super::gather)) and then decides without touching the disk
+//! ([`decide`], unit-tested from tables below). Computing it changes nothing, so
 //! `prune --dry-run` prints exactly what `prune` would do.
 //!
-//! Cost: the heir's links file (plus one `readlink` per link), the retired version's refs
-//! file (plus one `readlink` per line) and its own links file. It never lists other
-//! versions' links and never walks a version's tree.
+//! Cost: see [`gather`](super::gather); the decision is linear in what was gathered.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::{sys, RetireError};
+use super::gather::{gather, Gathered};
+use super::RetireError;
 use crate::error::IoContext;
 use crate::fs::{Dir, Timestamp};
-use crate::vault::layout::{
-    link_fits, link_target, parse_link_target, symlink_max, JobFolder, VersionName,
-};
+use crate::vault::layout::{link_fits, link_target, JobFolder, VersionName};
 
 /// Why a version is retired.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +122,9 @@ pub struct RetirePlan {
     /// Links of later versions whose new target would be too long: they become real
     /// copies, sorted by (version, path).
     pub materialize: Vec<Materialize>,
-    /// The heir's structural links after the moves (what its links file becomes).
+    /// The heir's structural links after the moves (what its links file becomes). Always
+    /// empty today: every link of the heir points into the retired version and becomes a
+    /// move. Kept because it is part of the intent format and of `prune`'s test plans.
     pub heir_links: Vec<PathBuf>,
     /// The folders whose entries the moves and repoints change, with their times before:
     /// restored afterwards, since a folder's mtime is part of what a version holds.
@@ -192,239 +193,207 @@ pub fn plan(
         });
     }
     let (retired, heir) = (versions[0].clone(), versions[1].clone());
-    let by_number: HashMap<u64, VersionName> =
-        versions.into_iter().map(|v| (v.number, v)).collect();
-    let ctx = Ctx {
-        folder,
-        retired: &retired,
-        heir: &heir,
-    };
-    let (moves, heir_links) = ctx.moves()?;
-    ctx.check_sources(&moves)?;
-    let limit = symlink_max(folder.dir());
-    let (repoints, materialize) = ctx.repoints(&moves, &by_number, limit)?;
-    let times = ctx.times(&moves, &repoints, &materialize)?;
+    let data = gather(folder, &retired, &heir, &versions)?;
+    decide(&data, reasons)
+}
+
+/// The plan for `data` (pure): the heir's links become moves, every other live link into
+/// the retired version a repoint (or a real copy where the new text would not fit), and
+/// the folders those change keep their times. Refuses, naming the link, when the
+/// bookkeeping does not match what `data` found on disk.
+pub(super) fn decide(
+    data: &Gathered,
+    reasons: Vec<RetireReason>,
+) -> Result<RetirePlan, RetireError> {
+    let moves = moves(data)?;
+    check_sources(data, &moves)?;
+    let (repoints, materialize) = repoints(data, &moves)?;
+    let times = times(data, &moves, &repoints, &materialize)?;
     Ok(RetirePlan {
-        retired,
-        heir,
+        retired: data.retired.clone(),
+        heir: data.heir.clone(),
         reasons,
         moves,
         repoints,
         materialize,
-        heir_links,
+        heir_links: Vec::new(),
         times,
     })
 }
 
-struct Ctx<'a> {
-    folder: &'a JobFolder,
-    retired: &'a VersionName,
-    heir: &'a VersionName,
+fn bad(data: &Gathered, v: &VersionName, path: &Path, why: &str) -> RetireError {
+    RetireError::Uncovered {
+        folder: data.folder.clone(),
+        version: v.to_string(),
+        path: path.to_path_buf(),
+        why: why.to_owned(),
+    }
 }
 
-impl Ctx<'_> {
-    /// The heir's links: each must point into the retired version (the chain property);
-    /// they all become moves, and none is left.
-    fn moves(&self) -> Result<(Vec<Move>, Vec<PathBuf>), RetireError> {
-        let links = self
-            .folder
-            .read_links(self.heir.number)
-            .at(self.folder.links_file(self.heir.number))?;
-        let mut opened = Opened::new(self.folder);
-        let mut moves = Vec::with_capacity(links.len());
-        for to in sorted(links) {
-            let Some((k, from)) = read_structural(&mut opened, self.heir, &to)? else {
-                return Err(self.bad(
-                    self.heir,
-                    &to,
-                    "is listed as a structural link but is not one",
-                ));
-            };
-            if &k != self.retired {
-                return Err(self.bad(
-                    self.heir,
-                    &to,
-                    &format!("points into {k}, not the oldest version"),
-                ));
-            }
-            moves.push(Move { from, to });
+/// The heir's links: each must point into the retired version (every link names the
+/// oldest version holding its folder); they all become moves, and none is left.
+fn moves(data: &Gathered) -> Result<Vec<Move>, RetireError> {
+    let mut moves = Vec::with_capacity(data.heir_links.len());
+    for (to, target) in &data.heir_links {
+        let Some((k, from)) = target else {
+            return Err(bad(
+                data,
+                &data.heir,
+                to,
+                "is listed as a structural link but is not one",
+            ));
+        };
+        if k != &data.retired {
+            let why = format!("points into {k}, not the oldest version");
+            return Err(bad(data, &data.heir, to, &why));
         }
-        moves.sort_by(|a, b| a.from.cmp(&b.from));
-        for pair in moves.windows(2) {
-            if pair[1].from.starts_with(&pair[0].from) {
-                return Err(self.bad(
-                    self.heir,
-                    &pair[1].to,
-                    "targets a directory another link already targets (or one inside it)",
-                ));
-            }
-        }
-        Ok((moves, Vec::new()))
+        moves.push(Move {
+            from: from.clone(),
+            to: to.clone(),
+        });
     }
-
-    /// Every move source must be a real directory of the retired version, and none may
-    /// carry a structural link of the retired version (there is nothing older to point at).
-    fn check_sources(&self, moves: &[Move]) -> Result<(), RetireError> {
-        let root_path = self.folder.version_path(self.retired);
-        let root = Dir::open(&root_path).at(&root_path)?;
-        for m in moves {
-            if m.from.as_os_str().is_empty() {
-                return Err(self.bad(self.heir, &m.to, "links to the whole oldest version"));
-            }
-            if let Err(e) = root.open_beneath(&m.from) {
-                return Err(self.bad(
-                    self.retired,
-                    &m.from,
-                    &format!(
-                        "is not a real directory ({e}), yet {} links to it",
-                        self.heir
-                    ),
-                ));
-            }
+    moves.sort_by(|a, b| a.from.cmp(&b.from));
+    for pair in moves.windows(2) {
+        if pair[1].from.starts_with(&pair[0].from) {
+            return Err(bad(
+                data,
+                &data.heir,
+                &pair[1].to,
+                "targets a directory another link already targets (or one inside it)",
+            ));
         }
-        let own = self
-            .folder
-            .read_links(self.retired.number)
-            .at(self.folder.links_file(self.retired.number))?;
-        for link in own {
-            if let Some(m) = moves.iter().find(|m| link.starts_with(&m.from)) {
-                let why = format!(
-                    "is a structural link inside {}, which moves to {}",
-                    m.from.display(),
-                    self.heir
-                );
-                return Err(self.bad(self.retired, &link, &why));
-            }
-        }
-        Ok(())
     }
+    Ok(moves)
+}
 
-    /// Every other live link into the retired version, with its target inside the heir:
-    /// repointed where the new text fits the filesystem's symlink `limit`, made real where
-    /// it does not.
-    fn repoints(
-        &self,
-        moves: &[Move],
-        versions: &HashMap<u64, VersionName>,
-        limit: usize,
-    ) -> Result<(Vec<Repoint>, Vec<Materialize>), RetireError> {
-        let by_from: HashMap<&Path, &Path> = moves
-            .iter()
-            .map(|m| (m.from.as_path(), m.to.as_path()))
-            .collect();
-        let moved_to: HashSet<&Path> = moves.iter().map(|m| m.to.as_path()).collect();
-        let refs = self
-            .folder
-            .read_refs(self.retired.number)
-            .at(self.folder.refs_file(self.retired.number))?;
-        let refs: BTreeMap<(u64, PathBuf), ()> = refs.into_iter().map(|r| (r, ())).collect();
-        let mut out = Vec::new();
-        let mut real = Vec::new();
-        let mut opened = Opened::new(self.folder);
-        for (number, path) in refs.into_keys() {
-            let Some(version) = versions.get(&number) else {
-                continue;
-            }; // never committed
-            if number <= self.retired.number {
-                continue;
-            }
-            if version == self.heir && moved_to.contains(path.as_path()) {
-                continue;
-            }
-            let Some((k, old_rel)) = read_structural(&mut opened, version, &path)? else {
-                continue; // a stale line: nothing there links anywhere
-            };
-            if &k != self.retired {
-                continue; // a stale line: the link there points elsewhere
-            }
-            if version == self.heir {
-                return Err(self.bad(
-                    version,
-                    &path,
-                    "links into the oldest version but is missing from the links file",
-                ));
-            }
-            let Some(new_rel) = covering(&by_from, &old_rel) else {
-                let why = format!(
-                    "points at {} in {}, which no link of {} covers",
-                    old_rel.display(),
-                    self.retired,
-                    self.heir
-                );
-                return Err(self.bad(version, &path, &why));
-            };
-            let old_target = link_target(&path, self.retired, &old_rel);
-            let new_target = link_target(&path, self.heir, &new_rel);
-            if link_fits(&new_target, self.heir.number, limit) {
-                out.push(Repoint {
-                    version: version.clone(),
-                    path,
-                    old_target,
-                    new_target,
-                });
-            } else {
-                real.push(Materialize {
-                    version: version.clone(),
-                    path,
-                    old_target,
-                    from: old_rel,
-                    in_heir: new_rel,
-                });
-            }
+/// Every move source must be a real directory of the retired version, and none may carry
+/// a structural link of the retired version (there is nothing older to point at).
+fn check_sources(data: &Gathered, moves: &[Move]) -> Result<(), RetireError> {
+    for m in moves {
+        if m.from.as_os_str().is_empty() {
+            return Err(bad(
+                data,
+                &data.heir,
+                &m.to,
+                "links to the whole oldest version",
+            ));
         }
-        Ok((out, real))
+        let why = match data.real.get(&m.from) {
+            Some(Ok(())) => continue,
+            Some(Err(e)) => e.as_str(),
+            None => "not looked at",
+        };
+        let why = format!(
+            "is not a real directory ({why}), yet {} links to it",
+            data.heir
+        );
+        return Err(bad(data, &data.retired, &m.from, &why));
     }
+    for link in &data.own_links {
+        if let Some(m) = moves.iter().find(|m| link.starts_with(&m.from)) {
+            let why = format!(
+                "is a structural link inside {}, which moves to {}",
+                m.from.display(),
+                data.heir
+            );
+            return Err(bad(data, &data.retired, link, &why));
+        }
+    }
+    Ok(())
+}
 
-    /// The times of every folder a move (heir side), repoint or materialized link
-    /// changes, each once.
-    fn times(
-        &self,
-        moves: &[Move],
-        repoints: &[Repoint],
-        materialize: &[Materialize],
-    ) -> Result<Vec<DirTimes>, RetireError> {
-        let mut seen = HashSet::new();
-        let heir_side = moves.iter().map(|m| (self.heir, m.to.as_path()));
-        let others = repoints.iter().map(|r| (&r.version, r.path.as_path()));
-        let real = materialize.iter().map(|m| (&m.version, m.path.as_path()));
-        let others = others.chain(real);
-        let mut out = Vec::new();
-        let mut opened = Opened::new(self.folder);
-        for (version, link) in heir_side.chain(others) {
-            let dir = link.parent().unwrap_or(Path::new("")).to_path_buf();
-            if !seen.insert((version.number, dir.clone())) {
-                continue;
-            }
-            let at = self.folder.version_path(version).join(&dir);
-            let meta = match opened.dir(version, &dir) {
-                Ok(Some(d)) => d.stat_self().at(&at)?,
-                Ok(None) => return Err(self.bad(version, &dir, "is not a real directory")),
-                Err(e) => return Err(RetireError::Io(crate::error::PathError::new(at, e))),
-            };
-            out.push(DirTimes {
+/// Every other live link into the retired version, with its target inside the heir:
+/// repointed where the new text fits the filesystem's symlink limit, made real where it
+/// does not.
+fn repoints(
+    data: &Gathered,
+    moves: &[Move],
+) -> Result<(Vec<Repoint>, Vec<Materialize>), RetireError> {
+    let by_from: HashMap<&Path, &Path> = moves
+        .iter()
+        .map(|m| (m.from.as_path(), m.to.as_path()))
+        .collect();
+    let moved_to: HashSet<&Path> = moves.iter().map(|m| m.to.as_path()).collect();
+    let mut out = Vec::new();
+    let mut real = Vec::new();
+    for (version, path, target) in &data.refs {
+        if version == &data.heir && moved_to.contains(path.as_path()) {
+            continue;
+        }
+        let Some((k, old_rel)) = target else {
+            continue; // a stale line: nothing there links anywhere
+        };
+        if k != &data.retired {
+            continue; // a stale line: the link there points elsewhere
+        }
+        if version == &data.heir {
+            return Err(bad(
+                data,
+                version,
+                path,
+                "links into the oldest version but is missing from the links file",
+            ));
+        }
+        let Some(new_rel) = covering(&by_from, old_rel) else {
+            let why = format!(
+                "points at {} in {}, which no link of {} covers",
+                old_rel.display(),
+                data.retired,
+                data.heir
+            );
+            return Err(bad(data, version, path, &why));
+        };
+        let old_target = link_target(path, &data.retired, old_rel);
+        let new_target = link_target(path, &data.heir, &new_rel);
+        if link_fits(&new_target, data.heir.number, data.limit) {
+            out.push(Repoint {
                 version: version.clone(),
-                dir,
-                atime: meta.atime,
-                mtime: meta.mtime,
+                path: path.clone(),
+                old_target,
+                new_target,
+            });
+        } else {
+            real.push(Materialize {
+                version: version.clone(),
+                path: path.clone(),
+                old_target,
+                from: old_rel.clone(),
+                in_heir: new_rel,
             });
         }
-        Ok(out)
     }
-
-    fn bad(&self, v: &VersionName, path: &Path, why: &str) -> RetireError {
-        RetireError::Uncovered {
-            folder: self.folder.root().to_path_buf(),
-            version: v.to_string(),
-            path: path.to_path_buf(),
-            why: why.to_owned(),
-        }
-    }
+    Ok((out, real))
 }
 
-fn sorted(set: HashSet<PathBuf>) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = set.into_iter().collect();
-    v.sort();
-    v
+/// The times of every folder a move (heir side), repoint or materialized link changes,
+/// each once.
+fn times(
+    data: &Gathered,
+    moves: &[Move],
+    repoints: &[Repoint],
+    materialize: &[Materialize],
+) -> Result<Vec<DirTimes>, RetireError> {
+    let mut seen = HashSet::new();
+    let heir_side = moves.iter().map(|m| (&data.heir, m.to.as_path()));
+    let others = repoints.iter().map(|r| (&r.version, r.path.as_path()));
+    let real = materialize.iter().map(|m| (&m.version, m.path.as_path()));
+    let mut out = Vec::new();
+    for (version, link) in heir_side.chain(others).chain(real) {
+        let dir = link.parent().unwrap_or(Path::new("")).to_path_buf();
+        if !seen.insert((version.number, dir.clone())) {
+            continue;
+        }
+        let Some(Some((atime, mtime))) = data.dirs.get(&(version.number, dir.clone())) else {
+            return Err(bad(data, version, &dir, "is not a real directory"));
+        };
+        out.push(DirTimes {
+            version: version.clone(),
+            dir,
+            atime: *atime,
+            mtime: *mtime,
+        });
+    }
+    Ok(out)
 }
 
 /// Where `old` (a path inside the retired version) lives after the moves: under the move
@@ -441,30 +410,6 @@ fn covering(by_from: &HashMap<&Path, &Path>, old: &Path) -> Option<PathBuf> {
     })
 }
 
-/// The (version, path) a link at `rel` inside version `v` points to, when `rel` is a
-/// symlink whose text is a well-formed structural target; `None` when nothing is there, it
-/// is not a symlink, or its text is not structural.
-fn read_structural(
-    opened: &mut Opened,
-    v: &VersionName,
-    rel: &Path,
-) -> Result<Option<(VersionName, PathBuf)>, RetireError> {
-    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
-        return Ok(None);
-    };
-    let full = || opened.folder.version_path(v).join(rel);
-    let dir = match opened.dir(v, parent) {
-        Ok(Some(d)) => d,
-        Ok(None) => return Ok(None),
-        Err(e) => return Err(RetireError::Io(crate::error::PathError::new(full(), e))),
-    };
-    match sys::readlink(dir, name) {
-        Ok(text) => Ok(parse_link_target(rel, Path::new(&text))),
-        Err(e) if is_absent(&e) || e.raw_os_error() == Some(libc::EINVAL) => Ok(None),
-        Err(e) => Err(RetireError::Io(crate::error::PathError::new(full(), e))),
-    }
-}
-
 /// Open folders of versions: each version's root once, and the folder opened last (links
 /// are handled in path order, so neighbours share it).
 pub(super) struct Opened<'a> {
@@ -474,6 +419,11 @@ pub(super) struct Opened<'a> {
 }
 
 impl<'a> Opened<'a> {
+    /// The job folder.
+    pub(super) fn folder(&self) -> &'a JobFolder {
+        self.folder
+    }
+
     pub(super) fn new(folder: &'a JobFolder) -> Opened<'a> {
         Opened {
             folder,
@@ -514,21 +464,4 @@ pub(super) fn is_absent(e: &std::io::Error) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn covering_finds_the_longest_moved_ancestor() {
-        let mut m = HashMap::new();
-        m.insert(Path::new("a/b"), Path::new("x"));
-        m.insert(Path::new("c"), Path::new("c"));
-        assert_eq!(covering(&m, Path::new("a/b")), Some(PathBuf::from("x")));
-        assert_eq!(
-            covering(&m, Path::new("a/b/c/d")),
-            Some(PathBuf::from("x/c/d"))
-        );
-        assert_eq!(covering(&m, Path::new("c/z")), Some(PathBuf::from("c/z")));
-        assert_eq!(covering(&m, Path::new("a")), None);
-        assert_eq!(covering(&m, Path::new("a/bb")), None);
-    }
-}
+mod tests;
