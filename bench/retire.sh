@@ -8,8 +8,12 @@
 # of a plain copy of that same version (the same inodes and blocks to free).
 #
 # Usage: bench/retire.sh [FILES...]        (default: 10000 100000)
+# Usage: bench/retire.sh matrix            (issue 11's whole matrix: 10k and 100k files,
+#        VERSIONS 3 30 300, changes spread over the tree and confined to one folder (HOT=20);
+#        RETIRES = VERSIONS per run, so every version has been the oldest once; long)
 # Env:   WORK (default /tmp/retire-bench), VERSIONS (30; a list such as "3 30 300" runs each
-#        vault size in turn), CHANGES (100), RETIRES (10),
+#        vault size in turn), CHANGES (100), RETIRES (steady-state rounds, each one new
+#        version and one retire of the oldest; default VERSIONS, at least 10),
 #        HOT: draw the changed files from the first HOT files only (default: all), so the
 #        rest of the tree never changes and every later version links into the oldest,
 #        BIN (default target/release/reverberator; build it with `cargo build --release`),
@@ -21,7 +25,7 @@ BIN=${BIN:-$PWD/target/release/reverberator}
 WORK=${WORK:-/tmp/retire-bench}
 VERSIONS=${VERSIONS:-30}
 CHANGES=${CHANGES:-100}
-RETIRES=${RETIRES:-10}
+RETIRES_SET=${RETIRES:-}
 [ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 if [ -n "${LOOP_GB:-}" ]; then
   mkdir -p "$WORK"
@@ -60,6 +64,7 @@ PY
 
 run_one() { # FILES VERSIONS
   local files=$1 versions=$2 dir="$WORK/$1"
+  local RETIRES=${RETIRES_SET:-$(( versions > 10 ? versions : 10 ))}
   rm -rf "$dir"; mkdir -p "$dir/vault"
   make_tree "$dir/src" "$files"
   cat >"$dir/reverberator.toml" <<TOML
@@ -130,6 +135,11 @@ TOML
   echo "  folders moved per retire: $moved"
   echo "  retire of an unshared version (pure delete of $files files): wall ${full_time}s cpu ${full_cpu}s; rm -rf of a plain copy of it: wall ${plain_time}s cpu ${plain_cpu}s"
   sed 's/^/  /' "$dir/prune.full.out" | head -1
+  local mean_cpu max_cpu mean_wall
+  mean_cpu=$(printf '%s\n' "${cpus[@]}" | awk '{s += $1} END {printf "%.3f", s / NR}')
+  max_cpu=$(printf '%s\n' "${cpus[@]}" | sort -n | tail -1)
+  mean_wall=$(printf '%s\n' "${times[@]}" | awk '{s += $1} END {printf "%.3f", s / NR}')
+  echo "  steady state over $RETIRES retires (hot=${HOT:-all}): mean cpu ${mean_cpu}s, worst cpu ${max_cpu}s, mean wall ${mean_wall}s, worst wall $(echo "$sorted" | tail -1)s"
   echo "  per-retire wall seconds: ${times[*]}"
   echo "  per-retire cpu seconds (user+sys): ${cpus[*]}"
   echo "  load average: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -137,6 +147,16 @@ TOML
   [ -n "${KEEP:-}" ] || rm -rf "$dir"
 }
 
+if [ "${1:-}" = matrix ]; then
+  for files in 10000 100000; do
+    for hot in "" 20; do
+      for versions in 3 30 300; do
+        HOT=$hot RETIRES="" RETIRES_SET="" run_one "$files" "$versions"
+      done
+    done
+  done
+  exit 0
+fi
 [ $# -gt 0 ] || set -- 10000 100000
 for files in "$@"; do
   for versions in $VERSIONS; do
