@@ -286,3 +286,76 @@ fn the_dry_run_counts_links_made_real() {
     // the scratch folder), which the dry run does not foresee.
     assert_eq!(dry.used_after.inodes, after.inodes);
 }
+
+/// A link may point forward, into a newer version (where a retire that moves a shared
+/// folder to its newest linker leaves the older linkers). Made by hand here: V0's `p`,
+/// shared by V1 and V2, moved into V2, V0 and V1 linking forward to it. verify, the
+/// one-hop walk of every version, a recount, and the next snapshot (which reuses V2's
+/// real folder) all cope.
+#[test]
+fn a_forward_link_is_read_verified_and_reused_by_the_next_snapshot() {
+    use reverberator::vault::layout::link_target;
+    use std::os::unix::fs::symlink;
+    let mut job = Job::new();
+    job.src
+        .dir("p/q")
+        .file("p/f", "f")
+        .file("p/q/g", "g")
+        .file("top", "0");
+    let v0 = job.snap().unwrap();
+    job.src.file("top", "1");
+    let v1 = job.snap().unwrap();
+    job.src.file("top", "2");
+    let v2 = job.snap().unwrap();
+    let dir = job.job_dir();
+    let folder = JobFolder::open(&dir).unwrap();
+    let names = folder.versions().unwrap();
+    let roots: Vec<_> = [&v0, &v1, &v2].iter().map(|v| dir.join(v)).collect();
+    let times: Vec<_> = roots
+        .iter()
+        .map(|r| std::fs::symlink_metadata(r).unwrap())
+        .collect();
+    let forward = link_target(Path::new("p"), &names[2], Path::new("p"));
+    std::fs::remove_file(roots[2].join("p")).unwrap();
+    std::fs::rename(roots[0].join("p"), roots[2].join("p")).unwrap();
+    symlink(&forward, roots[0].join("p")).unwrap();
+    std::fs::remove_file(roots[1].join("p")).unwrap();
+    symlink(&forward, roots[1].join("p")).unwrap();
+    folder.write_links(0, [Path::new("p")]).unwrap();
+    folder.write_links(1, [Path::new("p")]).unwrap();
+    folder.write_links(2, std::iter::empty()).unwrap();
+    std::fs::write(folder.refs_file(0), "").unwrap();
+    std::fs::write(folder.refs_file(2), "0\tp\n1\tp\n").unwrap();
+    for (root, meta) in roots.iter().zip(&times) {
+        use std::os::unix::fs::MetadataExt;
+        let t = |s: i64, ns: i64| nix::sys::time::TimeSpec::new(s, ns);
+        nix::sys::stat::utimensat(
+            None,
+            root,
+            &t(meta.atime(), meta.atime_nsec()),
+            &t(meta.mtime(), meta.mtime_nsec()),
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .unwrap();
+    }
+    job.check();
+    job.src.file("top", "3");
+    let v3 = job.snap().unwrap();
+    let text = std::fs::read_link(dir.join(&v3).join("p")).unwrap();
+    assert!(
+        text.to_string_lossy().contains(&v2),
+        "V3 links p where it is real now, in V2: {}",
+        text.display()
+    );
+    job.src
+        .file("top", "4")
+        .file("p/q/h", "new inside the shared folder");
+    let v4 = job.snap().unwrap();
+    job.check();
+    assert!(std::fs::symlink_metadata(dir.join(&v4).join("p/q"))
+        .unwrap()
+        .is_dir());
+    let versions = folder.versions().unwrap();
+    let counted = retire::recount(&folder, &versions).unwrap();
+    assert_eq!(counted.versions.len(), 5);
+}
