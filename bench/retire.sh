@@ -134,7 +134,7 @@ TOML
   echo "  links repointed per retire: $links"
   echo "  folders moved per retire: $moved"
   echo "  retire of an unshared version (pure delete of $files files): wall ${full_time}s cpu ${full_cpu}s; rm -rf of a plain copy of it: wall ${plain_time}s cpu ${plain_cpu}s"
-  sed 's/^/  /' "$dir/prune.full.out" | head -1
+  sed -n '1s/^/  /p' "$dir/prune.full.out"
   local mean_cpu max_cpu mean_wall
   mean_cpu=$(printf '%s\n' "${cpus[@]}" | awk '{s += $1} END {printf "%.3f", s / NR}')
   max_cpu=$(printf '%s\n' "${cpus[@]}" | sort -n | tail -1)
@@ -143,7 +143,8 @@ TOML
   echo "  per-retire wall seconds: ${times[*]}"
   echo "  per-retire cpu seconds (user+sys): ${cpus[*]}"
   echo "  load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-  grep -h "retired" "$dir"/prune.*.out | head -3 | sed 's/^/  /'
+  # (no `| head`: under pipefail its SIGPIPE would end the script)
+  cat "$dir"/prune.*.out | awk 'n < 3 && /retired/ { print "  " $0; n++ }'
   [ -n "${KEEP:-}" ] || rm -rf "$dir"
 }
 
