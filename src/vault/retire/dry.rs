@@ -143,8 +143,10 @@ pub fn dry_step(
     exact_step(folder, victim, reasons).map(|(step, _)| step)
 }
 
-/// [`dry_step`], and what its real copies change per version (see [`real::estimate`]).
+/// Per version: what its real copies add, and the links they replace ([`real::estimate`]).
 type RealChanges = Vec<(u64, Usage, Usage)>;
+
+/// [`dry_step`], and what its real copies change per version.
 fn exact_step(
     folder: &JobFolder,
     victim: u64,
