@@ -49,16 +49,21 @@
 //! plan, one new symlink, one exchange, one unlink of the old link.
 //!
 //! The number of links into `o`, though, grows with the number of versions that still
-//! share a folder with `o`, and no retire can avoid rewriting them: a structural link
-//! names the version folder that holds its directory (one hop, invariant 2), committed
-//! folders keep their names, and `o`'s name goes. Take a folder `a` that changes in every
-//! version and a folder `a/b` that never does: every version `k > o` holds a real `a` and
-//! a link `a/b -> ../../V{o}--…/a/b`, so retiring `o` must give `k - 1` links a new text
-//! whatever the plan. The seed's design had each version link to the one before it
-//! (chains), where a retire only touches the heir; but the kernel refuses a lookup through
-//! more than 40 symlinks (`ELOOP`), so a folder unchanged for 41 versions would become
-//! unreadable in the newest one. One hop keeps every version readable and makes the
-//! retire pay for it. Measured in `bench/RESULTS-retire.md` (3, 30 and 300 versions).
+//! share a folder with `o`: this plan moves every shared folder into the heir, so every
+//! later version linking to it is repointed, at every retire. Take a folder `a` that
+//! changes in every version and a folder `a/b` that never does: every version `k > o`
+//! holds a real `a` and a link `a/b -> ../../V{o}--…/a/b`, so retiring `o` gives `k - 1`
+//! links a new text. One hop stays in any case (a lookup must never chain links: the
+//! kernel refuses more than 40 symlinks in one lookup, `ELOOP`, so the seed's chains would
+//! make a folder unchanged for 41 versions unreadable). What is *not* forced is the heir:
+//! moving each shared folder to the **newest** version linking to it instead would leave
+//! every repointed link in a version older than the new holder, gone before it under
+//! oldest-first retirement, so each link would be rewritten about once in its life (the
+//! amortized cost flat in the number of versions). That placement is not built; it needs
+//! nested shared folders kept together (two names cannot be swapped into three places
+//! atomically), the retired version's own links recorded where they move, and
+//! `index.tsv`'s forwarded figures split by receiver (the design notes are in the closing
+//! note of issue 11). Measured in `bench/RESULTS-retire.md` (runs 3 and 4).
 //!
 //! # Crash safety: why every intermediate state is recoverable
 //!
