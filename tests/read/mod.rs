@@ -4,6 +4,7 @@
 //! `index.tsv`, `latest`), plus broken copies of them for `verify`.
 
 mod deep;
+mod log;
 mod random;
 mod real;
 mod verify;
