@@ -7,6 +7,7 @@ mod deep;
 mod log;
 mod random;
 mod real;
+mod tar;
 mod verify;
 
 use std::os::unix::fs::{symlink, MetadataExt};
