@@ -38,6 +38,7 @@ use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
+use super::diff::same_entry;
 use super::tree::Tree;
 use super::{source_relative, versions, ReadError};
 use crate::error::PathError;
@@ -432,12 +433,6 @@ impl History<'_, '_> {
         }
         Ok(None)
     }
-}
-
-/// The same real entry (same place, or same inode).
-fn same_entry(a: &Resolved, b: &Resolved) -> bool {
-    (a.version == b.version && a.path == b.path)
-        || (a.meta.dev == b.meta.dev && a.meta.ino == b.meta.ino)
 }
 
 /// Mode, owner, group, mtime that differ (for a symlink only owner and group).

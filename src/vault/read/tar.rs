@@ -241,6 +241,8 @@ impl<W: Write> Writer<'_, '_, W> {
                 }
                 self.pax(&records)?;
                 let mut file = open_regular(dir, name, meta)?;
+                // Looking for holes costs two `lseek`s: only where blocks are missing.
+                self.ar.sparse(meta.allocated < meta.size);
                 self.ar.append_file(member, &mut file)?;
                 self.stats.bytes += meta.allocated.min(meta.size);
             }
