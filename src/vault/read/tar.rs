@@ -396,11 +396,18 @@ mod tests {
         let mut out = Vec::new();
         pax_record(&mut out, b"mtime", b"1.5");
         assert_eq!(out, b"13 mtime=1.5\n");
+        // Every length, across the digit boundaries (9 -> 10, 99 -> 100 is skipped: 98
+        // bytes of text need 101 with their 3-digit length).
+        for n in 0..1100 {
+            let mut out = Vec::new();
+            pax_record(&mut out, b"k", &vec![b'x'; n]);
+            let text = String::from_utf8(out.clone()).unwrap();
+            let (len, _) = text.split_once(' ').unwrap();
+            assert_eq!(len.parse::<usize>().unwrap(), out.len(), "{n}");
+        }
         let mut out = Vec::new();
-        let value = vec![b'x'; 93];
-        pax_record(&mut out, b"k", &value);
-        assert_eq!(out.len(), 100);
-        assert!(out.starts_with(b"100 k="));
+        pax_record(&mut out, b"k", &[b'x'; 94]);
+        assert!(out.starts_with(b"101 k=x"));
     }
 
     #[test]
