@@ -453,3 +453,57 @@ fn attribute_words(a: &Meta, b: &Meta) -> Vec<&'static str> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::Fixture;
+    use super::*;
+
+    fn changes(f: &Fixture, path: &str) -> Vec<(u64, PathChange, Vec<&'static str>)> {
+        log(&f.folder, Path::new(path), &LogOptions::default())
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.version.number, e.change, e.what))
+            .collect()
+    }
+
+    /// V1 rebuilds `d` as a real folder with nothing different in it (its file a hard link,
+    /// then an identical new copy in V2); V3 changes the bytes, not the size or the times.
+    #[test]
+    fn a_rebuilt_folder_with_nothing_different_is_not_a_change() {
+        let f = Fixture::new();
+        f.dir(0, "d").file(0, "d/f", b"abc");
+        f.dir(1, "d").hard(1, "d/f", 0, "d/f");
+        f.dir(2, "d").file(2, "d/f", b"abc");
+        f.dir(3, "d").file(3, "d/f", b"abd");
+        for n in 0..4 {
+            f.settle(n, 5000);
+        }
+        f.commit(&[0, 1, 2, 3]);
+        let modified = vec!["below"];
+        assert_eq!(
+            changes(&f, "d"),
+            [
+                (0, PathChange::Added, vec![]),
+                (3, PathChange::Modified, modified)
+            ]
+        );
+        assert_eq!(
+            changes(&f, "d/f"),
+            [
+                (0, PathChange::Added, vec![]),
+                (3, PathChange::Modified, vec!["content"])
+            ]
+        );
+    }
+
+    #[test]
+    fn no_versions_and_bad_paths_are_errors() {
+        let f = Fixture::new();
+        let err = log(&f.folder, Path::new("x"), &LogOptions::default()).unwrap_err();
+        assert!(matches!(err, ReadError::NoVersions { .. }), "{err}");
+        let f = Fixture::three_versions();
+        let err = log(&f.folder, Path::new("../x"), &LogOptions::default()).unwrap_err();
+        assert!(matches!(err, ReadError::BadPath { .. }), "{err}");
+    }
+}
