@@ -316,3 +316,49 @@ fn log_json_has_the_contract_keys() {
     let out = s.env.run(&["log", "docs", "../etc"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn identities_survive_a_retire_that_moves_real_folders() {
+    let s = Series {
+        env: util::Env::with_extra("docs", "keep_versions = 3"),
+    };
+    s.src()
+        .file("still/a/f", "unchanged since V0")
+        .file("later/g", "g")
+        .file("busy", "0");
+    s.snap(); // 0
+    for i in 1..4 {
+        s.src().file("busy", i.to_string());
+        s.snap(); // 1..3: `still` and `later` are structural links into V0
+    }
+    s.src().file("later/g", "g changed");
+    s.snap(); // 4
+    let out = s.env.run(&["prune", "docs"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let kept: Vec<u64> = util::versions(&s.env.job_dir())
+        .iter()
+        .map(|v| util::version_number(v))
+        .collect();
+    assert_eq!(kept, [2, 3, 4]);
+    let (in2, in3) = (
+        util::links_of(&s.env.job_dir(), 2),
+        util::links_of(&s.env.job_dir(), 3),
+    );
+    assert!(
+        !in2.contains(Path::new("still")),
+        "moved into V2 as a real folder: {in2:?}"
+    );
+    assert!(in3.contains(Path::new("still")), "V3 links to it: {in3:?}");
+    // V0's real folders moved into V2 by the retire: still one entry each (the oldest kept
+    // version shows what it holds as added).
+    assert_eq!(changes(&s.log("still", false)), [(2, PathChange::Added)]);
+    assert_eq!(
+        changes(&s.log("still/a/f", false)),
+        [(2, PathChange::Added)]
+    );
+    assert_eq!(
+        changes(&s.log("later/g", false)),
+        [(2, PathChange::Added), (4, PathChange::Modified)]
+    );
+    assert_eq!(s.log("busy", false).len(), 2);
+}

@@ -123,8 +123,8 @@ pub struct LogOptions {
 }
 
 /// The history of `path` (relative to the source root; `.` is the root) in `folder`,
-/// oldest first: one [`LogEntry`] per version in which it changed. An empty list when the
-/// path was never in any version.
+/// oldest first: one [`LogEntry`] per version in which it changed (the oldest committed
+/// version shows the path as added). An empty list when the path was never in any version.
 pub fn log(folder: &JobFolder, path: &Path, opts: &LogOptions) -> Result<Vec<LogEntry>, ReadError> {
     let rel = source_relative(path)?;
     let all = versions(folder)?;
