@@ -362,3 +362,14 @@ fn identities_survive_a_retire_that_moves_real_folders() {
     );
     assert_eq!(s.log("busy", false).len(), 2);
 }
+
+#[test]
+fn a_path_through_a_source_symlink_is_never_followed() {
+    let s = Series::new();
+    s.src().symlink("etc", "/etc").file("f", "f");
+    s.snap();
+    assert!(s.log("etc/passwd", false).is_empty());
+    let etc = s.log("etc", false);
+    assert_eq!(etc[0].kind, Some(FileKind::Symlink));
+    assert_eq!(etc[0].size, Some(4));
+}

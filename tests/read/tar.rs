@@ -226,3 +226,35 @@ fn restore_tar_through_the_binary() {
     let neither = s.run(&["restore", "docs", "docs"]);
     assert_eq!(neither.status.code(), Some(2));
 }
+
+#[test]
+fn a_socket_is_skipped_and_said_so() {
+    let mut s = series();
+    let _listener =
+        std::os::unix::net::UnixListener::bind(s.src().path().join("docs/sock")).unwrap();
+    let n = s.snap();
+    let out = s.run(&[
+        "restore",
+        "docs",
+        "docs",
+        "--version",
+        &n.to_string(),
+        "--tar",
+        "-",
+    ]);
+    assert!(out.status.success(), "{}", util::stderr(&out));
+    assert!(
+        util::stderr(&out)
+            .contains("skipped docs/sock: a socket cannot be stored in a tar archive"),
+        "{}",
+        util::stderr(&out)
+    );
+    let mut ar = tar::Archive::new(&out.stdout[..]);
+    let names: Vec<PathBuf> = ar
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().into_owned())
+        .collect();
+    assert!(names.contains(&PathBuf::from("docs/a.txt")), "{names:?}");
+    assert!(!names.contains(&PathBuf::from("docs/sock")), "{names:?}");
+}
