@@ -64,6 +64,7 @@ fn to_text(entries: &[LogEntry]) -> String {
     for e in entries {
         let size = match (e.size, e.entries) {
             (Some(b), _) => b.to_string(),
+            (None, Some(1)) => "1 entry".to_owned(),
             (None, Some(n)) => format!("{n} entries"),
             _ => "-".to_owned(),
         };

@@ -112,10 +112,17 @@ fn to_tar(
         eprintln!("reverberator: {name}: skipped {skipped}");
     }
     eprintln!(
-        "{name}: wrote {} entries ({} bytes of data, {} hard links) from {version} as tar",
-        stats.entries, stats.bytes, stats.hard_links
+        "{name}: wrote {} ({} bytes of data, {}) from {version} as tar",
+        counted(stats.entries, "entry", "entries"),
+        stats.bytes,
+        counted(stats.hard_links, "hard link", "hard links"),
     );
     Ok(ExitCode::Success)
+}
+
+/// `1 entry`, `2 entries`.
+fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Create `path` for writing: a new file only, never through a symlink at its name.
