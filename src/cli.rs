@@ -214,8 +214,8 @@ pub struct LogArgs {
     /// what, from}.
     #[arg(long)]
     pub json: bool,
-    /// Follow PATH back across renames (a rename inside its folder, or a moved folder
-    /// with nothing changed below it).
+    /// Follow PATH back across renames the vault shows (a rename inside its folder, a
+    /// moved folder that kept its real directory or an unchanged subfolder).
     #[arg(long)]
     pub follow: bool,
 }

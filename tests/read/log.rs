@@ -250,6 +250,45 @@ fn a_moved_folder_is_deleted_at_the_old_path_and_followed_from_the_new_one() {
 }
 
 #[test]
+fn a_folder_moved_and_changed_at_once_is_followed_through_an_unchanged_subfolder() {
+    let s = Series::new();
+    s.src().file("old/sub/f", "f").file("old/g", "g");
+    s.snap(); // 0
+    s.src().file("old/g", "g2");
+    s.snap(); // 1: `old/sub` links to V0
+    s.src().rename("old", "new").file("new/g", "g three");
+    let mut changes_2 = ChangeSet::new();
+    changes_2.record_move(Path::new("old"), Path::new("new"));
+    changes_2.record("new/g", Change::Modified);
+    s.snap_changes(&changes_2); // 2: `new` is a new real folder, `new/sub` a link
+    assert!(!util::links_of(&s.env.job_dir(), 2).contains(Path::new("new")));
+    let followed = s.log("new", true);
+    assert_eq!(
+        changes(&followed),
+        [
+            (0, PathChange::Added),
+            (1, PathChange::Modified),
+            (2, PathChange::Moved),
+        ]
+    );
+    assert_eq!(followed[2].from.as_deref(), Some(Path::new("old")));
+    assert_eq!(
+        followed[2].what.first(),
+        Some(&"below"),
+        "the move changed g too"
+    );
+    // Without a subfolder to go by, such a move is not followed.
+    s.src().rename("new/sub", "sub-out");
+    s.snap(); // 3
+    s.src().rename("new", "newest").file("newest/g", "g four");
+    let mut changes_4 = ChangeSet::new();
+    changes_4.record_move(Path::new("new"), Path::new("newest"));
+    changes_4.record("newest/g", Change::Modified);
+    s.snap_changes(&changes_4); // 4
+    assert_eq!(changes(&s.log("newest", true)), [(4, PathChange::Added)]);
+}
+
+#[test]
 fn a_file_renamed_in_its_folder_is_followed() {
     let s = Series::new();
     s.src().file("d/a.txt", "text");

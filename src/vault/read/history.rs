@@ -31,8 +31,11 @@
 //! version n, the previous version is searched for the same inode, first at the path's
 //! parent folder (a rename inside one folder), then — for a folder reached through a
 //! structural link — at the place the linked real directory has in version n-1 (a moved
-//! folder with nothing changed below it keeps its real directory). A moved folder whose
-//! content also changed got a new real directory and is not followed (it shows as added).
+//! folder with nothing changed below it keeps its real directory), then — for a folder
+//! moved and changed at once, which got a new real directory — through an unchanged
+//! subfolder it kept (still a link to its old real directory, whose path names the old
+//! place, taken when that place is gone in version n). A moved folder that changed and
+//! holds no unchanged subfolder is not followed (it shows as added).
 
 use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd};
@@ -44,7 +47,7 @@ use super::{source_relative, versions, ReadError};
 use crate::error::PathError;
 use crate::fs::{same_xattrs, Dir, FileKind, Meta};
 use crate::vault::deep::{on_walk_stack, too_deep, MAX_DEPTH};
-use crate::vault::layout::{JobFolder, Located, Resolved, VersionName};
+use crate::vault::layout::{direct_name, JobFolder, Located, Resolved, VersionName};
 
 /// How a path changed in a version, against the version before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -380,6 +383,14 @@ impl History<'_, '_> {
                 return Ok(());
             };
             let older = self.walk(&all[..at], &from)?;
+            // What the move changed besides the name (nothing for a plain rename).
+            let (then, now) = (self.here(prev_v, &from)?, self.here(v, &first.path)?);
+            if let (Some(then), Some(now)) = (then, now) {
+                out[0].what = self
+                    .compare(&then, &now)?
+                    .map(|(_, w)| w)
+                    .unwrap_or_default();
+            }
             out[0].change = PathChange::Moved;
             out[0].from = Some(from);
             let mut merged = older;
@@ -409,6 +420,9 @@ impl History<'_, '_> {
                 }
             }
         }
+        if let Some(from) = self.moved_with_a_subfolder(prev, v, &now)? {
+            return Ok(Some(from));
+        }
         // A rename inside one folder: a sibling in the previous version with the same inode.
         let parent = rel.parent().unwrap_or(Path::new(""));
         let Some(dir) = self.tree.locate(prev, parent)? else {
@@ -429,6 +443,52 @@ impl History<'_, '_> {
                 if same_entry(&c, e) {
                     return Ok(Some(parent.join(name)));
                 }
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl History<'_, '_> {
+    /// A folder moved and changed in one version (so it got a new real directory) that kept
+    /// an unchanged subfolder: that subfolder is still a structural link to the real
+    /// directory it had, whose path in version `prev` names the folder's old place. Taken
+    /// only when that old place is gone in version `v` (a move leaves it) and `prev` holds
+    /// the same subfolder there.
+    fn moved_with_a_subfolder(
+        &self,
+        prev: &VersionName,
+        v: &VersionName,
+        now: &Located,
+    ) -> Result<Option<PathBuf>, ReadError> {
+        let e = &now.entry;
+        if e.meta.kind != FileKind::Dir {
+            return Ok(None);
+        }
+        let d = match &now.parent {
+            Some((pd, pr)) => self.tree.open_in(pd, pr, e)?,
+            None => self.tree.open(e)?,
+        };
+        for name in self.tree.names(&d, e)? {
+            let Some(c) = self.tree.child(&d, e, &name)? else {
+                continue;
+            };
+            let linked = direct_name(e, &c).is_none();
+            if c.meta.kind != FileKind::Dir || !linked || c.version.number >= v.number {
+                continue;
+            }
+            let (Some(old), Some(cname)) = (c.path.parent(), c.path.file_name()) else {
+                continue;
+            };
+            if cname != name.as_os_str() || old == e.path {
+                continue;
+            }
+            let same_then = self
+                .tree
+                .locate(prev, &c.path)?
+                .is_some_and(|then| same_entry(&then.entry, &c));
+            if same_then && self.tree.locate(v, old)?.is_none() {
+                return Ok(Some(old.to_path_buf()));
             }
         }
         Ok(None)
