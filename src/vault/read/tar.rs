@@ -363,28 +363,31 @@ struct Names {
 
 impl Names {
     fn user(&mut self, uid: u32) -> Option<String> {
-        self.users
-            .entry(uid)
-            .or_insert_with(|| {
-                nix::unistd::User::from_uid(uid.into())
-                    .ok()
-                    .flatten()
-                    .map(|u| u.name)
-            })
-            .clone()
+        cached(&mut self.users, uid, |id| {
+            nix::unistd::User::from_uid(id.into())
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+        })
     }
 
     fn group(&mut self, gid: u32) -> Option<String> {
-        self.groups
-            .entry(gid)
-            .or_insert_with(|| {
-                nix::unistd::Group::from_gid(gid.into())
-                    .ok()
-                    .flatten()
-                    .map(|g| g.name)
-            })
-            .clone()
+        cached(&mut self.groups, gid, |id| {
+            nix::unistd::Group::from_gid(id.into())
+                .ok()
+                .flatten()
+                .map(|g| g.name)
+        })
     }
+}
+
+/// The name of `id` in `map`, looked up with `look` the first time.
+fn cached(
+    map: &mut HashMap<u32, Option<String>>,
+    id: u32,
+    look: impl FnOnce(u32) -> Option<String>,
+) -> Option<String> {
+    map.entry(id).or_insert_with(|| look(id)).clone()
 }
 
 #[cfg(test)]
