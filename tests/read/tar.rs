@@ -120,8 +120,19 @@ fn the_archive_holds_links_as_links_and_structural_links_as_folders() {
     let file = archive(&s, 1, ".");
     let mut ar = tar::Archive::new(std::fs::File::open(&file).unwrap());
     let mut kinds: BTreeMap<PathBuf, (tar::EntryType, Option<PathBuf>)> = BTreeMap::new();
+    let mut owners = BTreeMap::new();
     for entry in ar.entries().unwrap() {
-        let entry = entry.unwrap();
+        let mut entry = entry.unwrap();
+        let pax_uname = entry.pax_extensions().unwrap().and_then(|mut p| {
+            p.find(|r| r.as_ref().is_ok_and(|r| r.key() == Ok("uname")))
+                .map(|r| r.unwrap().value().unwrap().to_owned())
+        });
+        let header_uname = entry.header().username().unwrap().map(str::to_owned);
+        let uid = entry.header().uid().unwrap() as u32;
+        owners.insert(
+            entry.path().unwrap().into_owned(),
+            (uid, pax_uname.or(header_uname)),
+        );
         let path = entry.path().unwrap().into_owned();
         let link = entry.link_name().unwrap().map(|l| l.into_owned());
         kinds.insert(path, (entry.header().entry_type(), link));
@@ -145,6 +156,15 @@ fn the_archive_holds_links_as_links_and_structural_links_as_folders() {
     );
     // Files shared with V0 (nlink > 1 in the vault) but named once here are files.
     assert_eq!(kind("f"), tar::EntryType::Regular);
+    // Owner names: in the header for a folder, in a PAX record for a file.
+    for p in ["./", "f"] {
+        let (uid, name) = &owners[Path::new(p)];
+        let want = nix::unistd::User::from_uid((*uid).into())
+            .unwrap()
+            .map(|u| u.name);
+        assert!(want.is_some(), "the test's own uid has a name");
+        assert_eq!(name, &want, "{p}");
+    }
 }
 
 #[test]
