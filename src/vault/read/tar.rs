@@ -5,7 +5,7 @@
 //!
 //! What an archive carries, per entry:
 //! - mode, uid/gid (and the user and group names where the system knows them: in the
-//!   header, for regular files in PAX `uname`/`gname`), mtime (seconds in the header,
+//!   header, for sparse files in PAX `uname`/`gname`), mtime (seconds in the header,
 //!   nanoseconds in a PAX `mtime` record when not zero);
 //! - the xattrs a version reproduces (`user.*` on files and folders, `trusted.*`, the POSIX
 //!   ACLs, `security.capability` when root) as PAX `SCHILY.xattr.<name>` records, the
@@ -230,9 +230,9 @@ impl<W: Write> Writer<'_, '_, W> {
             }
         }
         match meta.kind {
-            FileKind::File => {
-                // Regular files go through the crate's `append_file` (it finds holes):
-                // the names travel in PAX records.
+            FileKind::File if meta.allocated < meta.size => {
+                // Blocks are missing: the crate's `append_file` finds the holes and writes
+                // a GNU sparse member; the names then travel in PAX records.
                 if let Some(u) = self.names.user(meta.uid) {
                     pax_record(&mut records, b"uname", u.as_bytes());
                 }
@@ -241,10 +241,20 @@ impl<W: Write> Writer<'_, '_, W> {
                 }
                 self.pax(&records)?;
                 let mut file = open_regular(dir, name, meta)?;
-                // Looking for holes costs two `lseek`s: only where blocks are missing.
-                self.ar.sparse(meta.allocated < meta.size);
                 self.ar.append_file(member, &mut file)?;
-                self.stats.bytes += meta.allocated.min(meta.size);
+                self.stats.bytes += meta.allocated;
+            }
+            FileKind::File => {
+                self.pax(&records)?;
+                let file = open_regular(dir, name, meta)?;
+                let mut h = self.header(meta, EntryType::Regular);
+                h.set_size(meta.size);
+                let data = Exact {
+                    inner: file,
+                    left: meta.size,
+                };
+                self.ar.append_data(&mut h, member, data)?;
+                self.stats.bytes += meta.size;
             }
             FileKind::Dir => {
                 self.pax(&records)?;
@@ -329,6 +339,34 @@ fn open_regular(dir: &Dir, name: &OsStr, meta: &Meta) -> io::Result<std::fs::Fil
     Ok(file)
 }
 
+/// A file's first `left` bytes, and an error if it ends before them: the header already
+/// promised that many (a committed version's file never changes, but the archive must
+/// never silently disagree with its headers).
+struct Exact<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: io::Read> io::Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file got shorter while it was archived",
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 /// Append one PAX record `LEN key=value\n` (LEN counts the whole record, itself included).
 fn pax_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
     let rest = key.len() + value.len() + 3; // ' ', '=', '\n'
@@ -411,6 +449,23 @@ mod tests {
         let mut out = Vec::new();
         pax_record(&mut out, b"k", &[b'x'; 94]);
         assert!(out.starts_with(b"101 k=x"));
+    }
+
+    #[test]
+    fn exact_refuses_a_short_file() {
+        let mut buf = Vec::new();
+        let long = Exact {
+            inner: &b"abcdef"[..],
+            left: 4,
+        };
+        assert_eq!(io::Read::read_to_end(&mut { long }, &mut buf).unwrap(), 4);
+        assert_eq!(buf, b"abcd");
+        let short = Exact {
+            inner: &b"ab"[..],
+            left: 4,
+        };
+        let err = io::Read::read_to_end(&mut { short }, &mut Vec::new()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }
 
     #[test]
