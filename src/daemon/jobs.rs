@@ -61,7 +61,7 @@ impl Daemon {
                 self.journal.send(
                     slot,
                     JournalLine::now(Event::Error)
-                        .message(&format!("watch coverage incomplete: {c}")),
+                        .message(format!("watch coverage incomplete: {c}")),
                 );
             }
             Some(_) => {}
