@@ -743,3 +743,5 @@ fn daemon_versions_xattr_only_changes() {
     assert_eq!(at(&v3, "d/.", "user.dir"), Some(b"on a directory".to_vec()));
     s.finish();
 }
+
+mod blind;

@@ -69,11 +69,13 @@ fn render_job(j: &JobStatus) -> String {
         when(j.next_snapshot_ms)
     ));
     s.push_str(&format!("  next rescan:     {}\n", when(j.next_scan_ms)));
-    s.push_str(&format!("  folders watched: {}", j.watches));
-    if j.watch_limited {
-        s.push_str(" (inotify watch limit reached: periodic scans stand in)");
+    s.push_str(&format!(
+        "  folders watched: {} of {} found by the last walk\n",
+        j.watches, j.folders
+    ));
+    if let Some(c) = &j.coverage {
+        s.push_str(&format!("  coverage:        incomplete: {c}\n"));
     }
-    s.push('\n');
     if let Some(e) = &j.last_error {
         s.push_str(&format!("  last error:      {e}\n"));
     }
@@ -95,6 +97,8 @@ mod tests {
             next_scan_ms: Some(90_500),
             watches: 0,
             watch_limited: false,
+            folders: 0,
+            coverage: None,
             halted_side: Some("vault".into()),
             awaiting: Some("uuid=1234".into()),
             last_error: None,

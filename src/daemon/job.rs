@@ -343,6 +343,12 @@ impl JobMachine {
         self.deadline_action()
     }
 
+    /// Every folder is watched again (a resync met no watch limit): periodic scans no
+    /// longer stand in for watches.
+    pub fn on_watches_complete(&mut self) {
+        self.watch_limited = false;
+    }
+
     /// The mount check's verdict for this job.
     pub fn on_mount(&mut self, check: MountState, now: Instant) -> Vec<Action> {
         match (check, self.is_halted()) {

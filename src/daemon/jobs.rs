@@ -28,12 +28,46 @@ impl Daemon {
                 let actions = slot.machine.on_watch_limit(Instant::now());
                 self.apply(i, actions);
             }
-            Ok(()) => {}
+            Ok(()) => self.note_coverage(i),
             Err(e) => {
                 tracing::error!(job = %slot.job.name, "cannot watch the source: {e}");
                 slot.last_error = Some(e.to_string());
             }
         }
+    }
+
+    /// Before a delta scan of a watched job: make its watch set equal the tree again (the
+    /// scan reason may be lost events), then journal the coverage if it changed.
+    pub(super) fn resync(&mut self, i: usize) {
+        let events = self.slots[i].resync();
+        if !events.is_empty() {
+            self.on_watch_events(i, events, Instant::now());
+        }
+        self.note_coverage(i);
+    }
+
+    /// Journal a change of the job's watch coverage once (not once per folder): an
+    /// `error` line when folders it cannot watch appear or their count changes; a log line
+    /// when every folder is watched again. The watch limit has its own `error` line.
+    pub(super) fn note_coverage(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
+        let now = slot.coverage();
+        if now == slot.coverage_noted {
+            return;
+        }
+        match &now {
+            Some(c) if slot.limit_error().is_none() => {
+                tracing::warn!(job = %slot.job.name, "watch coverage incomplete: {c}");
+                self.journal.send(
+                    slot,
+                    JournalLine::now(Event::Error)
+                        .message(format!("watch coverage incomplete: {c}")),
+                );
+            }
+            Some(_) => {}
+            None => tracing::info!(job = %slot.job.name, "every folder is watched again"),
+        }
+        slot.coverage_noted = now;
     }
 
     /// Start a job: watches first (changes from then on are caught), then its start scan.

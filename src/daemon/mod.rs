@@ -348,7 +348,11 @@ impl Daemon {
                 Action::Deadline(_) => {}
                 Action::Snapshot(changes) => self.submit(i, Task::Snapshot(changes)),
                 Action::Rescan(reason) => {
-                    self.ensure_watched(i);
+                    if self.slots[i].is_watched() {
+                        self.resync(i);
+                    } else {
+                        self.ensure_watched(i);
+                    }
                     self.submit(i, Task::Scan(reason));
                 }
                 Action::Halt { side, reason, .. } => self.halt(i, side, reason),

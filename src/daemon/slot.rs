@@ -36,6 +36,8 @@ pub struct JobSlot {
     guard: MountGuard,
     /// While halted: when and why (journaled once the vault is back).
     pub halted: Option<HaltRecord>,
+    /// The watch coverage last journaled (see `Daemon::note_coverage`).
+    pub coverage_noted: Option<String>,
 }
 
 /// A halt, remembered until the job resumes (nothing is written into a vault that left).
@@ -63,6 +65,7 @@ impl JobSlot {
             announced: false,
             guard,
             halted: None,
+            coverage_noted: None,
         }
     }
 
@@ -161,6 +164,50 @@ impl JobSlot {
         w.limit_error().map(ToString::to_string)
     }
 
+    /// Make the watch set equal the tree again (before a delta scan: events may have been
+    /// lost). The events are the watcher's notices (a watch limit hit now).
+    pub fn resync(&mut self) -> Vec<WatchEvent> {
+        let Some((_, w)) = self.watcher.as_mut() else {
+            return Vec::new();
+        };
+        let events = w.resync().unwrap_or_else(|e| {
+            tracing::error!(job = %self.job.name, "re-adding watches failed: {e}");
+            Vec::new()
+        });
+        if w.limit_error().is_none() {
+            self.machine.on_watches_complete();
+        }
+        events
+    }
+
+    /// Watch coverage: `None` when every folder the last walk met is watched, else why not
+    /// and what stands in for the missing watches.
+    pub fn coverage(&self) -> Option<String> {
+        let (_, w) = self.watcher.as_ref()?;
+        let walked = w.walked();
+        let fallback = |every: Option<std::time::Duration>| match every {
+            Some(d) => format!(
+                "periodic delta scan every {}",
+                humantime::format_duration(d)
+            ),
+            None => "no periodic delta scan (rescan_interval = \"0\")".to_owned(),
+        };
+        if let Some(e) = w.limit_error() {
+            return Some(format!(
+                "{e}; fallback: {}",
+                fallback(Some(super::job::WATCH_LIMIT_SCAN_EVERY))
+            ));
+        }
+        (walked.unwatched > 0).then(|| {
+            format!(
+                "{} of {} folders could not be opened or watched; fallback: {}",
+                walked.unwatched,
+                walked.folders,
+                fallback(self.job.rescan_interval)
+            )
+        })
+    }
+
     /// Read the watcher's queue (until `WouldBlock`).
     pub fn drain(&mut self, now: Instant) -> Vec<WatchEvent> {
         let Some((_, w)) = self.watcher.as_mut() else {
@@ -205,6 +252,8 @@ impl JobSlot {
             next_snapshot_ms: self.machine.snapshot_deadline().map(|d| ms_until(d, now)),
             next_scan_ms: self.machine.scan_deadline().map(|d| ms_until(d, now)),
             watches: self.watcher.as_ref().map_or(0, |(_, w)| w.watch_count()),
+            folders: self.watcher.as_ref().map_or(0, |(_, w)| w.walked().folders),
+            coverage: self.coverage(),
             watch_limited: self.machine.is_watch_limited(),
             halted_side: side,
             awaiting,

@@ -61,6 +61,14 @@ pub struct JobStatus {
     pub watches: usize,
     /// True when the inotify watch limit was hit (periodic scans stand in).
     pub watch_limited: bool,
+    /// Folders met by the last whole walk of the source (setup or the resync before each
+    /// delta scan), watched or not.
+    #[serde(default)]
+    pub folders: usize,
+    /// `None` while every folder met is watched; otherwise why some are not and the
+    /// fallback in force (periodic delta scan and its interval).
+    #[serde(default)]
+    pub coverage: Option<String>,
     /// For `halted-unmounted`: which side left (`source` or `vault`).
     pub halted_side: Option<String>,
     /// For `halted-unmounted`: the signature awaited.
@@ -248,6 +256,8 @@ mod tests {
                 next_scan_ms: Some(86_400_000),
                 watches: 3,
                 watch_limited: false,
+                folders: 3,
+                coverage: None,
                 halted_side: None,
                 awaiting: None,
                 last_error: None,

@@ -26,6 +26,7 @@ mod decode;
 mod tree;
 mod walk;
 
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -184,6 +185,20 @@ pub struct Watcher {
     buffer: Vec<u8>,
     /// Tests only: behave as if the kernel said ENOSPC after this many watches.
     budget: Option<usize>,
+    /// During [`Watcher::resync`]: the wds the walk met (the others are stale).
+    seen: Option<HashSet<i32>>,
+    /// What the last whole walk (setup or resync) found.
+    walked: Walked,
+}
+
+/// What a whole walk of the source found: the folders it met and those it could not watch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Walked {
+    /// Folders met (the root included), watched or not.
+    pub folders: usize,
+    /// Folders met that could not be opened or watched (permissions, gone meanwhile, or
+    /// the watch limit).
+    pub unwatched: usize,
 }
 
 impl std::fmt::Debug for Watcher {
@@ -234,10 +249,13 @@ impl Watcher {
             limit: None,
             buffer: vec![0; BUFFER],
             budget,
+            seen: None,
+            walked: Walked::default(),
         };
         let mut root_dir = walk::open_beneath(&dir, Path::new(""))
             .map_err(|e| crate::error::PathError::new(root, e))?;
         let mut sink = Vec::new();
+        w.walked = Walked::default();
         w.watch_tree(&mut root_dir, PathBuf::new(), false, &mut sink);
         tracing::debug!(root = %root.display(), watches = w.tree.len(), "watches in place");
         Ok(w)
@@ -251,6 +269,44 @@ impl Watcher {
     /// How many directories are watched.
     pub fn watch_count(&self) -> usize {
         self.tree.len()
+    }
+
+    /// What the last whole walk of the source (setup or [`Watcher::resync`]) found.
+    pub fn walked(&self) -> Walked {
+        self.walked
+    }
+
+    /// Make the watch set equal the tree again, after events may have been lost (queue
+    /// overflow, or any other reason for a delta scan): walk the whole source, add a watch
+    /// to every folder that has none (the kernel hands back the same wd for a folder already
+    /// watched, and its path is refreshed), and drop the watches of folders the walk did
+    /// not meet (gone, or moved out). A watch limit hit earlier is tried again; events
+    /// returned are [`WatchEvent::LimitReached`] when the limit is hit now and was not
+    /// before. Nothing is reported as `Created`: the delta scan that follows finds the
+    /// content.
+    pub fn resync(&mut self) -> Result<Vec<WatchEvent>, WatchError> {
+        let root = walk::open_root(&self.root_path)
+            .and_then(|r| walk::open_beneath(&r, Path::new("")))
+            .map_err(|e| crate::error::PathError::new(&self.root_path, e))?;
+        let mut root = root;
+        let was_limited = self.limit.take();
+        self.pending = None;
+        self.seen = Some(HashSet::new());
+        self.walked = Walked::default();
+        let mut out = Vec::new();
+        self.watch_tree(&mut root, PathBuf::new(), false, &mut out);
+        let seen = self.seen.take().unwrap_or_default();
+        if self.limit.is_none() {
+            for handle in self.tree.retain(|wd| seen.contains(&wd)) {
+                // The folder may be gone already (its watch with it): nothing to undo.
+                let _ = self.inotify.watches().remove(handle);
+            }
+        }
+        if was_limited.is_some() {
+            out.retain(|e| *e != WatchEvent::LimitReached);
+        }
+        tracing::debug!(root = %self.root_path.display(), watches = self.tree.len(), folders = self.walked.folders, "watches resynced");
+        Ok(out)
     }
 
     /// The watch-limit error, once one happened (the watches are then incomplete).
@@ -436,7 +492,12 @@ impl Watcher {
     fn watch_new_dir(&mut self, rel: PathBuf, out: &mut Vec<WatchEvent>) {
         let opened = walk::open_root(&self.root_path).and_then(|r| walk::open_beneath(&r, &rel));
         match opened {
-            Ok(mut dir) => self.watch_tree(&mut dir, rel, true, out),
+            Ok(mut dir) => {
+                // Not a whole walk: what the last one found stays as it was.
+                let walked = self.walked;
+                self.watch_tree(&mut dir, rel, true, out);
+                self.walked = walked;
+            }
             Err(e) => {
                 tracing::debug!(path = %rel.display(), "new folder gone before its watch: {e}")
             }
@@ -456,7 +517,9 @@ impl Watcher {
                 (None, Some(d)) => d,
                 (None, None) => continue,
             };
+            self.walked.folders += 1;
             if !self.add_watch(dir, &rel, &mut *out) {
+                self.walked.unwatched += 1 + stack.len();
                 return;
             }
             done += 1;
@@ -495,8 +558,13 @@ impl Watcher {
                 });
             }
             if entry.dir && !(report && self.tree.contains(&child)) {
-                if let Ok(sub) = walk::open_child(dir.as_raw_fd(), &entry.name) {
-                    stack.push((child, Some(sub)));
+                match walk::open_child(dir.as_raw_fd(), &entry.name) {
+                    Ok(sub) => stack.push((child, Some(sub))),
+                    Err(e) => {
+                        tracing::debug!(path = %child.display(), "cannot open folder: {e}");
+                        self.walked.folders += 1;
+                        self.walked.unwatched += 1;
+                    }
                 }
             }
         }
@@ -513,8 +581,11 @@ impl Watcher {
         };
         match added {
             Ok(wd) => {
-                self.tree
-                    .insert(wd.get_watch_descriptor_id(), wd, rel.to_path_buf());
+                let id = wd.get_watch_descriptor_id();
+                if let Some(seen) = self.seen.as_mut() {
+                    seen.insert(id);
+                }
+                self.tree.insert(id, wd, rel.to_path_buf());
                 true
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
@@ -523,6 +594,7 @@ impl Watcher {
             }
             Err(e) => {
                 tracing::debug!(path = %rel.display(), "cannot watch folder: {e}");
+                self.walked.unwatched += 1;
                 true
             }
         }

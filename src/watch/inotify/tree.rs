@@ -125,6 +125,21 @@ impl<H> WatchTree<H> {
         }
     }
 
+    /// Keep the wds `keep` accepts; returns the handles of the others (to `rm_watch`).
+    pub(super) fn retain(&mut self, keep: impl Fn(i32) -> bool) -> Vec<H> {
+        let gone: Vec<i32> = self.by_wd.keys().copied().filter(|wd| !keep(*wd)).collect();
+        let mut handles = Vec::new();
+        for wd in gone {
+            if let Some((h, path)) = self.by_wd.remove(&wd) {
+                if self.by_path.get(&key(&path)) == Some(&wd) {
+                    self.by_path.remove(&key(&path));
+                }
+                handles.push(h);
+            }
+        }
+        handles
+    }
+
     /// How many directories are watched.
     pub(super) fn len(&self) -> usize {
         self.by_wd.len()
