@@ -333,3 +333,42 @@ fn add_watch_cost() {
         "plain paths {plain:?}, via /proc/self/fd {via_fd:?} (of which open+close {open_only:?})"
     );
 }
+
+/// Events lost (never drained, as after an overflow): a resync makes the watch set the
+/// tree again, new folders watched (deep ones too) and the watches of removed or
+/// moved-out folders dropped, and what the last walk found is reported.
+#[test]
+fn resync_watches_every_folder_and_drops_gone_ones() {
+    let mut f = fixture_with(Filter::default(), |root| {
+        fs::create_dir_all(root.join("old/inner")).unwrap();
+        fs::create_dir(root.join("leaving")).unwrap();
+    });
+    assert_eq!(f.watcher.watch_count(), 4);
+    fs::create_dir_all(f.root.join("new/a/b/c")).unwrap();
+    fs::remove_dir_all(f.root.join("old")).unwrap();
+    fs::rename(f.root.join("leaving"), f.outside.join("leaving")).unwrap();
+    // Nothing drained: the watcher's map still shows the old tree.
+    let events = f.watcher.resync().unwrap();
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(
+        f.watcher.watch_count(),
+        5,
+        "root, new, new/a, new/a/b, new/a/b/c"
+    );
+    assert_eq!(
+        f.watcher.walked(),
+        Walked {
+            folders: 5,
+            unwatched: 0
+        }
+    );
+    // The new deep folder is really watched: a file there is seen.
+    f.watcher.drain(Instant::now()).unwrap();
+    f.seen.clear();
+    fs::write(f.root.join("new/a/b/c/file"), "x").unwrap();
+    f.wait_for("the file in the resynced folder", |seen| {
+        seen.iter().any(|e| {
+            matches!(e, WatchEvent::Created { path, .. } if path == Path::new("new/a/b/c/file"))
+        })
+    });
+}
