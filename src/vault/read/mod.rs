@@ -19,6 +19,7 @@ use crate::error::PathError;
 pub mod diff;
 pub mod list;
 pub mod restore;
+mod select;
 mod tree;
 pub mod verify;
 
@@ -28,6 +29,7 @@ mod fixture;
 pub use diff::{diff, Change, DiffLine};
 pub use list::{list, ListNote, Listing, VersionInfo};
 pub use restore::{plan_restore, Conflict, RestorePlan, RestoreReport, RestoreRequest, Which};
+pub use select::{VersionSel, VersionSelError};
 pub use verify::{verify, LinkFault, Problem};
 
 /// Why a read command could not do what it was asked.
