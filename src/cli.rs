@@ -2,11 +2,13 @@
 //! subcommand. The completions and the man page are generated from these same definitions,
 //! so the doc comments here are the user's manual: write them like one. This module only
 //! declares: it knows nothing about the config, the vault or what a command does with its
-//! arguments.
+//! arguments, beyond the `FromStr` types (e.g. [`VersionSel`]) its arguments parse into.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::vault::read::VersionSel;
 
 /// Keep every version of your directories, on a plain disk you can browse with `ls`.
 ///
@@ -148,27 +150,28 @@ pub struct ListArgs {
 /// `reverberator diff JOB A B`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Output: one line per changed path, sorted: `A path` (only in B), \
+    after_help = "Example:\n  reverberator diff documents V1 latest\n\nOutput: one line per changed path, sorted: `A path` (only in B), \
     `D path` (only in A), `M path` (content or attributes differ)."
 )]
 pub struct DiffArgs {
     /// The job name.
     #[arg(value_name = "JOB")]
     pub job: String,
-    /// The older version number.
+    /// The older version: a number (3), V3, a version folder name or `latest`.
     #[arg(value_name = "A")]
-    pub a: u64,
-    /// The newer version number.
+    pub a: VersionSel,
+    /// The newer version, named the same ways.
     #[arg(value_name = "B")]
-    pub b: u64,
+    pub b: VersionSel,
 }
 
-/// `reverberator restore JOB PATH [--version N | --at TIME] --to DIR [--overwrite]`
+/// `reverberator restore JOB PATH [-n N | --at TIME] --to DIR [--overwrite]`
 #[derive(Debug, Args)]
 #[command(
     disable_version_flag = true,
     after_help = "Examples:\n  reverberator restore documents . --to /tmp/all\n  \
-    reverberator restore documents notes/todo.txt --at '2026-11-23 10:00:00' --to /tmp"
+    reverberator restore documents notes/todo.txt --at '2026-11-23 10:00:00' --to /tmp\n  \
+    reverberator restore documents notes -n V3 --to /tmp"
 )]
 pub struct RestoreArgs {
     /// The job name.
@@ -177,9 +180,16 @@ pub struct RestoreArgs {
     /// What to restore, relative to the source root; `.` is the whole tree.
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
-    /// Restore from version N (default: the newest).
-    #[arg(long = "version", value_name = "N", conflicts_with = "at")]
-    pub version: Option<u64>,
+    /// Restore from version N: a number (3), V3, a version folder name or `latest`
+    /// (default: the newest). `--version N` is accepted too.
+    #[arg(
+        short = 'n',
+        long = "at-version",
+        alias = "version",
+        value_name = "N",
+        conflicts_with = "at"
+    )]
+    pub version: Option<VersionSel>,
     /// Restore from the newest version at or before TIME (RFC 3339 or `YYYY-MM-DD HH:MM:SS`).
     #[arg(long = "at", value_name = "TIME")]
     pub at: Option<String>,

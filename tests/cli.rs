@@ -99,7 +99,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 fn check_config_accepts_the_demo_and_prints_a_summary() {
     let (code, out, err) = run(bin().current_dir(root()).arg("check-config"));
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("reverberator.toml: ok, 1 job(s)"), "{out}");
+    assert!(out.contains("reverberator.toml: ok, 1 job,"), "{out}");
     assert!(out.contains("job \"demo\""));
     assert!(out.contains("settle           2s"));
 }
@@ -219,7 +219,7 @@ fn convert_rules_output_passes_check_config() {
     assert_eq!(code, 0, "{err}");
     let (code, stdout, err) = run(bin().arg("check-config").arg(&out));
     assert_eq!(code, 0, "{err}");
-    assert!(stdout.contains("ok, 4 job(s)"), "{stdout}");
+    assert!(stdout.contains("ok, 4 jobs"), "{stdout}");
     let (code, stdout, _) = run(bin().arg("convert-rules").arg(&tsv));
     assert_eq!(code, 0);
     assert_eq!(
@@ -227,4 +227,76 @@ fn convert_rules_output_passes_check_config() {
         std::fs::read_to_string(&out).unwrap(),
         "stdout = -o OUT"
     );
+}
+
+/// Newcomer fixes of issue 15 on the CLI surface.
+#[test]
+fn a_missing_config_names_the_os_error_once() {
+    for args in [
+        &["-c", "/nonexist.toml", "list", "x"][..],
+        &["check-config", "/nonexist.toml"],
+    ] {
+        let (code, _, err) = run(bin().args(args));
+        assert_eq!(code, 1, "{args:?}");
+        assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+        assert!(err.contains("/nonexist.toml"), "{err}");
+    }
+}
+
+#[test]
+fn a_config_without_jobs_is_valid_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "r.toml", "[defaults]\n# settle = \"60s\"\n");
+    let (code, out, err) = run(bin().arg("check-config").arg(&file));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("r.toml: ok, 0 jobs, 1 warning\n"), "{out}");
+    assert!(err.contains("no jobs: add a [jobs.NAME] table"), "{err}");
+}
+
+#[test]
+fn the_packaged_config_is_valid_and_has_no_jobs() {
+    let (code, out, err) = run(bin()
+        .arg("check-config")
+        .arg(root().join("pkg/reverberator.toml")));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ok, 0 jobs"), "{out}");
+    // Uncommenting the example job gives a valid config too.
+    let text = std::fs::read_to_string(root().join("pkg/reverberator.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let job: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("# [jobs."))
+        .map(|l| l.strip_prefix("# ").unwrap_or(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let file = write(dir.path(), "r.toml", &job);
+    let (code, out, err) = run(bin().arg("check-config").arg(&file));
+    assert_eq!(code, 0, "{job}\n{err}");
+    assert!(out.contains("ok, 1 job, "), "{out}");
+}
+
+#[test]
+fn a_missing_vault_warning_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[jobs.a]\nsource = \"{}\"\nvault = \"/nonexistent-vault-root\"\n",
+        dir.path().display()
+    );
+    let file = write(dir.path(), "r.toml", &text);
+    let (code, _, err) = run(bin().arg("check-config").arg(&file));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("mount the disk that holds it") && err.contains("create the folder"),
+        "{err}"
+    );
+}
+
+#[test]
+fn restore_help_keeps_the_global_version_flag_visible() {
+    let (code, out, _) = run(bin().args(["restore", "--help"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("-n, --at-version <N>"), "{out}");
+    assert!(!out.contains("--version <N>"), "{out}");
+    let (code, out, _) = run(bin().arg("--version"));
+    assert_eq!((code, out.starts_with("reverberator ")), (0, true));
 }

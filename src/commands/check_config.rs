@@ -23,11 +23,12 @@ pub fn run(global: &GlobalArgs, args: &CheckConfigArgs) -> anyhow::Result<ExitCo
         }) => {
             eprint!("{}", diag::render_all(&path, &text, &problems));
             let errors = problems.iter().filter(|d| d.is_error()).count();
-            eprintln!("\n{}: invalid ({errors} error(s))", path.display());
+            let errors = super::count(errors as u64, "error", "errors");
+            eprintln!("\n{}: invalid ({errors})", path.display());
             Ok(ExitCode::Failure)
         }
         Err(other) => {
-            eprintln!("reverberator: error: {other}");
+            eprintln!("reverberator: error: {:#}", anyhow::Error::new(other));
             Ok(ExitCode::Failure)
         }
     }
@@ -46,10 +47,10 @@ fn report_valid(loaded: &Loaded) -> anyhow::Result<ExitCode> {
 pub fn summary(loaded: &Loaded) -> String {
     let c = &loaded.config;
     let mut s = format!(
-        "{}: ok, {} job(s), {} warning(s)\n",
+        "{}: ok, {}, {}\n",
         c.path.display(),
-        c.jobs.len(),
-        loaded.warnings.len()
+        super::count(c.jobs.len() as u64, "job", "jobs"),
+        super::count(loaded.warnings.len() as u64, "warning", "warnings")
     );
     for job in &c.jobs {
         s.push_str(&job_summary(job));

@@ -19,6 +19,12 @@ mod snapshot;
 mod status;
 mod verify;
 
+/// `n` and the noun, in the plural unless `n` is 1: `count(1, "job", "jobs")` is `1 job`.
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Run the subcommand `cli` asks for.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = &cli.global;
@@ -36,5 +42,15 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::run(global, args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn count_is_singular_only_for_one() {
+        assert_eq!(super::count(0u64, "job", "jobs"), "0 jobs");
+        assert_eq!(super::count(1u64, "entry", "entries"), "1 entry");
+        assert_eq!(super::count(2u64, "entry", "entries"), "2 entries");
     }
 }

@@ -1,4 +1,4 @@
-//! `reverberator restore JOB PATH [--version N | --at TIME] --to DIR [--overwrite]`:
+//! `reverberator restore JOB PATH [-n N | --at TIME] --to DIR [--overwrite]`:
 //! plan the restore, print every conflict and stop (writing nothing) when anything is in
 //! the way, else write it with a progress bar on stderr when stderr is a terminal and the
 //! restore is long. Exit 0 when everything was restored, 1 otherwise.
@@ -17,7 +17,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::cli::{GlobalArgs, RestoreArgs};
 use crate::exit::ExitCode;
 use crate::vault::layout::JobFolder;
-use crate::vault::read::{self, RestorePlan, RestoreRequest, Which};
+
+use crate::vault::read::{self, RestorePlan, RestoreRequest, VersionSel, Which};
 
 /// Show a progress bar from this many entries, or this many bytes, on.
 const LONG_ENTRIES: u64 = 2_000;
@@ -28,7 +29,8 @@ pub fn run(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<ExitCode> 
     let (job, folder) = super::list::open_job(global, &args.job)?;
     let name = &job.name;
     let which = match (&args.version, &args.at) {
-        (Some(n), _) => Which::Number(*n),
+        (Some(VersionSel::Number(n)), _) => Which::Number(*n),
+        (Some(VersionSel::Latest), _) => Which::Newest,
         (None, Some(at)) => Which::At(read::parse_time(at)?),
         (None, None) => Which::Newest,
     };
@@ -51,8 +53,8 @@ pub fn run(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<ExitCode> 
             eprintln!("reverberator: {name}: {conflict}");
         }
         eprintln!(
-            "reverberator: {name}: {} conflict(s); nothing restored",
-            blocking.len()
+            "reverberator: {name}: {}; nothing restored",
+            super::count(blocking.len() as u64, "conflict", "conflicts")
         );
         return Ok(ExitCode::Failure);
     }
@@ -73,10 +75,10 @@ pub fn run(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<ExitCode> 
         eprintln!("reverberator: {name}: {error}");
     }
     eprintln!(
-        "{name}: restored {} entries ({} bytes, {} hard links) from {} to {}",
-        report.entries,
-        report.bytes,
-        report.hard_links,
+        "{name}: restored {} ({}, {}) from {} to {}",
+        super::count(report.entries, "entry", "entries"),
+        super::count(report.bytes, "byte", "bytes"),
+        super::count(report.hard_links, "hard link", "hard links"),
         plan.version,
         plan.to.display()
     );

@@ -9,10 +9,10 @@ use crate::exit::ExitCode;
 pub fn run(global: &GlobalArgs, _args: &RunArgs) -> anyhow::Result<ExitCode> {
     let loaded = crate::config::load(global.config.as_deref()).context("cannot start")?;
     tracing::info!(
-        "reverberator {} running {} ({} jobs)",
+        "reverberator {} running {} ({})",
         env!("CARGO_PKG_VERSION"),
         loaded.config.path.display(),
-        loaded.config.jobs.len()
+        super::count(loaded.config.jobs.len() as u64, "job", "jobs")
     );
     crate::daemon::run(loaded)?;
     tracing::info!("stopped");

@@ -116,7 +116,7 @@ mod tests {
              \x20 newest version:  V3--2026-11-25_10-00-00_+0000\n\
              \x20 next snapshot:   none scheduled\n\
              \x20 next rescan:     in 1m 30s\n\
-             \x20 folders watched: 0\n"
+             \x20 folders watched: 0 of 0 found by the last walk\n"
         );
     }
 }

@@ -265,8 +265,9 @@ pub enum ConfigError {
     /// No config file was given and none of the default places has one.
     #[error("no config file: give --config FILE, set $REVERBERATOR_CONFIG, or create ./reverberator.toml or /etc/reverberator/reverberator.toml")]
     NotFound,
-    /// The file could not be read.
-    #[error("{path}: {source}")]
+    /// The file could not be read. The message names the file; the OS error is the
+    /// `source`, so `{:#}` prints it once, after the message.
+    #[error("cannot read the config {}", path.display())]
     Read {
         /// The config file.
         path: PathBuf,

@@ -137,7 +137,9 @@ pub fn path_warnings(config: &Config, is_dir: &dyn Fn(&Path) -> bool, ctx: &mut 
         for (key, path) in [("source", &job.source), ("vault", &job.vault)] {
             if !is_dir(path) {
                 let msg = format!(
-                    "{key} {} does not exist (or is not a folder) right now; job `{}` waits for it",
+                    "{key} {} does not exist (or is not a folder) right now; job `{}` waits for it: \
+                     mount the disk that holds it (the job resumes when it is mounted), or create \
+                     the folder and restart the daemon",
                     path.display(),
                     job.name
                 );

@@ -235,9 +235,18 @@ pub fn resolve_settings(
     s
 }
 
-/// `max_settle < settle` is an error where either is set.
+/// `max_settle < settle` is an error where either is set, unless a misspelled `settle` or
+/// `max_settle` was already reported: the order then compares a default the user did not
+/// mean, and the typo is the one error to fix.
 fn check_settle_order(s: &Settings, raw: &RawSettings, section: &[&str], ctx: &mut Ctx) {
     if s.max_settle >= s.settle || (raw.settle.is_none() && raw.max_settle.is_none()) {
+        return;
+    }
+    let settle_typo = |d: &Diagnostic| {
+        let hint = d.hint.as_deref().unwrap_or("");
+        d.is_error() && (hint.ends_with("`settle`?") || hint.ends_with("`max_settle`?"))
+    };
+    if ctx.diags.iter().any(settle_typo) {
         return;
     }
     let key = if raw.max_settle.is_some() {
@@ -456,6 +465,28 @@ pub(crate) mod tests {
         assert_eq!((d[0].line, d[0].col), (Some(2), Some(10)));
         assert_eq!(d[1].message, "`keep_versions` must be at least 1, found 0");
         assert!(d[2].message.starts_with("bad limit term `5 parsecs`"));
+    }
+
+    #[test]
+    fn a_settle_typo_is_the_only_error_not_also_a_settle_order_one() {
+        for text in [
+            "[defaults]\nmax_settle = \"30s\"\n[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\nsetle = \"2s\"\n",
+            "[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\nsetle = \"2s\"\nmax_settle = \"30s\"\n",
+        ] {
+            let (c, d) = crate::config::load::from_str(
+                text,
+                Path::new("/r.toml"),
+                &EnvOverrides::none(),
+                &|_| true,
+            )
+            .map(|l| (Some(l.config), l.warnings))
+            .unwrap_or_else(|e| match e {
+                crate::config::ConfigError::Invalid { problems, .. } => (None, problems),
+                other => panic!("{other}"),
+            });
+            assert!(c.is_none());
+            assert_eq!(messages(&d), ["unknown key `setle` in [jobs.a]"], "{text}");
+        }
     }
 
     #[test]

@@ -330,7 +330,7 @@ fn restore_refuses_conflicts_without_overwrite() {
         "{err}"
     );
     assert!(err.contains("notes/old/o: exists"), "{err}");
-    assert!(err.contains("2 conflict(s); nothing restored"), "{err}");
+    assert!(err.contains("2 conflicts; nothing restored"), "{err}");
     assert_eq!(std::fs::read(to.join("notes/a.txt")).unwrap(), b"mine");
 
     let out = e.run(&[

@@ -199,3 +199,63 @@ fn snapshot_refuses_a_missing_source() {
         "nothing may be created in the vault"
     );
 }
+
+/// Versions are named as a user would: `3`, `V3`, the folder name or `latest` (issue 15);
+/// anything else is refused with what is accepted, not clap's "invalid digit".
+#[test]
+fn diff_and_restore_accept_v_names_folder_names_and_latest() {
+    let env = Env::new("sel");
+    env.src.file("a", b"1");
+    assert!(env.run(&["snapshot"]).status.success());
+    env.src.file("b", b"2");
+    assert!(env.run(&["snapshot"]).status.success());
+    let v1 = versions(&env.job_dir()).pop().unwrap();
+    for (a, b) in [("0", "1"), ("V0", "latest"), ("v0", v1.as_str())] {
+        let out = env.run(&["diff", "sel", a, b]);
+        assert!(out.status.success(), "{a} {b}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "M .\nA b\n", "{a} {b}");
+    }
+    let out = env.run(&["diff", "sel", "V1", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`soon` is not a version: give a number (3), V3"),
+        "{}",
+        stderr(&out)
+    );
+    // -n, --at-version and the old --version all select; the summary is in the singular.
+    for (i, flag) in ["-n", "--at-version", "--version"].iter().enumerate() {
+        let to = env.outer.path().join(format!("restored-{i}"));
+        let out = env.run(&[
+            "restore",
+            "sel",
+            ".",
+            flag,
+            "V0",
+            "--to",
+            to.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{flag}: {}", stderr(&out));
+        assert!(to.join("a").exists() && !to.join("b").exists(), "{flag}");
+        assert!(
+            stderr(&out).contains("restored 1 entry (1 byte,"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let to = env.outer.path().join("restored-one");
+    let out = env.run(&[
+        "restore",
+        "sel",
+        ".",
+        "-n",
+        "latest",
+        "--to",
+        to.to_str().unwrap(),
+    ]);
+    assert!(to.join("a").exists() && to.join("b").exists());
+    assert!(
+        stderr(&out).contains("restored 2 entries (2 bytes,"),
+        "{}",
+        stderr(&out)
+    );
+}

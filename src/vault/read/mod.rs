@@ -21,6 +21,7 @@ pub mod diff;
 pub mod history;
 pub mod list;
 pub mod restore;
+mod select;
 pub mod tar;
 mod tree;
 pub mod verify;
@@ -32,6 +33,7 @@ pub use diff::{diff, Change, DiffLine};
 pub use history::{log, LogEntry, LogOptions, PathChange};
 pub use list::{list, ListNote, Listing, VersionInfo};
 pub use restore::{plan_restore, Conflict, RestorePlan, RestoreReport, RestoreRequest, Which};
+pub use select::{VersionSel, VersionSelError};
 pub use tar::{write_version_tar, TarStats};
 pub use verify::{verify, LinkFault, Problem};
 

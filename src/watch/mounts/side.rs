@@ -118,7 +118,11 @@ impl SideGuard {
         match std::fs::metadata(&self.path) {
             Ok(m) if m.is_dir() => Ok(()),
             Ok(_) => Err(self.halt(format!("{} is not a directory", self.path.display()))),
-            Err(e) => Err(self.halt(format!("{} is not there ({e})", self.path.display()))),
+            Err(e) => Err(self.halt(format!(
+                "{} is not there ({e}): mount the disk that holds it (the job resumes when it \
+                 is mounted), or create the folder and restart the daemon",
+                self.path.display()
+            ))),
         }
     }
 
