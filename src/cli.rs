@@ -69,6 +69,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Copy a file or folder out of a version, as real files with their attributes.
     Restore(RestoreArgs),
+    /// Show every version in which a file or folder changed, oldest first.
+    Log(LogArgs),
     /// Check a job's vault: every link resolves, no partial version, index matches.
     Verify(VerifyArgs),
     /// Retire the oldest versions until the job's limits hold.
@@ -182,11 +184,40 @@ pub struct RestoreArgs {
     #[arg(long = "at", value_name = "TIME")]
     pub at: Option<String>,
     /// Destination folder; PATH's last component is created inside it (`.` fills DIR).
-    #[arg(long = "to", value_name = "DIR")]
-    pub to: PathBuf,
+    #[arg(long = "to", value_name = "DIR", required_unless_present = "tar")]
+    pub to: Option<PathBuf>,
+    /// Write PATH as a tar archive to FILE (`-`: standard output) instead of files.
+    #[arg(long = "tar", value_name = "FILE", conflicts_with_all = ["to", "overwrite"])]
+    pub tar: Option<PathBuf>,
     /// Replace files that already exist in the destination.
     #[arg(long)]
     pub overwrite: bool,
+}
+
+/// `reverberator log JOB PATH [--json] [--follow]`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  reverberator log documents notes/todo.txt\n  \
+    reverberator log documents photos --json\n\n\
+    Output: one line per version in which PATH changed, oldest first: version, time, change \
+    (added, modified, attributes, replaced, deleted, moved), kind, size (bytes; a folder: \
+    its entries) and what differs. A folder is modified when anything below it changed."
+)]
+pub struct LogArgs {
+    /// The job name.
+    #[arg(value_name = "JOB")]
+    pub job: String,
+    /// The file or folder, relative to the source root; `.` is the whole tree.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// Print a JSON array of {version, name, time, change, path, kind, size, entries,
+    /// what, from}.
+    #[arg(long)]
+    pub json: bool,
+    /// Follow PATH back across renames the vault shows (a rename inside its folder, a
+    /// moved folder that kept its real directory or an unchanged subfolder).
+    #[arg(long)]
+    pub follow: bool,
 }
 
 /// `reverberator verify JOB`

@@ -10,6 +10,7 @@ mod completions;
 mod convert_rules;
 mod diff;
 mod list;
+mod log;
 mod man;
 mod prune;
 mod restore;
@@ -29,6 +30,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::List(args) => list::run(global, args),
         Command::Diff(args) => diff::run(global, args),
         Command::Restore(args) => restore::run(global, args),
+        Command::Log(args) => log::run(global, args),
         Command::Verify(args) => verify::run(global, args),
         Command::Prune(args) => prune::run(global, args),
         Command::Status(args) => status::run(global, args),

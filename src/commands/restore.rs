@@ -2,13 +2,21 @@
 //! plan the restore, print every conflict and stop (writing nothing) when anything is in
 //! the way, else write it with a progress bar on stderr when stderr is a terminal and the
 //! restore is long. Exit 0 when everything was restored, 1 otherwise.
+//!
+//! With `--tar FILE|-` instead of `--to`: stream PATH as a tar archive
+//! ([`crate::vault::read::write_version_tar`]) to FILE (created, never through a symlink;
+//! an existing file is refused) or standard output.
 
 use std::io::IsTerminal;
+use std::path::Path;
+
+use anyhow::Context;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{GlobalArgs, RestoreArgs};
 use crate::exit::ExitCode;
+use crate::vault::layout::JobFolder;
 use crate::vault::read::{self, RestorePlan, RestoreRequest, Which};
 
 /// Show a progress bar from this many entries, or this many bytes, on.
@@ -24,10 +32,16 @@ pub fn run(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<ExitCode> 
         (None, Some(at)) => Which::At(read::parse_time(at)?),
         (None, None) => Which::Newest,
     };
+    if let Some(tar) = &args.tar {
+        return to_tar(&folder, name, &which, &args.path, tar);
+    }
+    let Some(to) = args.to.clone() else {
+        anyhow::bail!("give --to DIR or --tar FILE");
+    };
     let req = RestoreRequest {
         path: args.path.clone(),
         which,
-        to: args.to.clone(),
+        to,
         overwrite: args.overwrite,
     };
     let plan = read::plan_restore(&folder, &req).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
@@ -71,6 +85,60 @@ pub fn run(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<ExitCode> 
     } else {
         ExitCode::Failure
     })
+}
+
+/// `--tar`: the archive to `dest` (`-`: stdout); a summary on stderr.
+fn to_tar(
+    folder: &JobFolder,
+    name: &str,
+    which: &Which,
+    path: &Path,
+    dest: &Path,
+) -> anyhow::Result<ExitCode> {
+    let version = read::which_version(folder, which).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let stats = if dest == Path::new("-") {
+        let out = std::io::stdout().lock();
+        read::write_version_tar(folder, version.number, path, out)
+    } else {
+        let file = create_new(dest).with_context(|| format!("{name}: {}", dest.display()))?;
+        read::write_version_tar(folder, version.number, path, file)
+    };
+    let stats = match stats {
+        Ok(stats) => stats,
+        Err(e) if broken_pipe(&e) => return Ok(ExitCode::Success),
+        Err(e) => anyhow::bail!("{name}: {e}"),
+    };
+    for skipped in &stats.skipped {
+        eprintln!("reverberator: {name}: skipped {skipped}");
+    }
+    eprintln!(
+        "{name}: wrote {} ({} bytes of data, {}) from {version} as tar",
+        counted(stats.entries, "entry", "entries"),
+        stats.bytes,
+        counted(stats.hard_links, "hard link", "hard links"),
+    );
+    Ok(ExitCode::Success)
+}
+
+/// `1 entry`, `2 entries`.
+fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Create `path` for writing: a new file only, never through a symlink at its name.
+fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// The reader of stdout went away (`| head`): not a failure.
+fn broken_pipe(e: &read::ReadError) -> bool {
+    matches!(e, read::ReadError::Io(p) if p.source.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 fn progress_bar(plan: &RestorePlan<'_>) -> Option<ProgressBar> {

@@ -35,6 +35,7 @@ pub use dir::{capacity, raise_open_files_limit};
 pub use hash::hash_file;
 /// The open flags [`Dir::open_file`] takes.
 pub use nix::fcntl::OFlag;
+pub use xattrs::read_xattrs;
 pub(crate) use xattrs::same_xattrs;
 
 /// An open directory (an `O_DIRECTORY` fd). All access to its children goes through it.

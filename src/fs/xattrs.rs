@@ -55,6 +55,28 @@ pub(crate) fn same_xattrs(
     Ok(true)
 }
 
+/// The xattrs of `name` in `dir` (not followed; `"."` is `dir` itself) that [`reproduced`]
+/// selects for a `kind`, with their values, sorted by name: what an export (the tar
+/// writer) carries. A filesystem without xattrs has none; an xattr removed between listing
+/// and reading is left out.
+pub fn read_xattrs(
+    dir: &Dir,
+    name: &OsStr,
+    kind: FileKind,
+) -> io::Result<Vec<(OsString, Vec<u8>)>> {
+    let Some(names) = reproduced_names(dir, name, kind)? else {
+        return Ok(Vec::new());
+    };
+    let path = proc_path(dir, name);
+    let mut out = Vec::with_capacity(names.len());
+    for attr in names {
+        if let Some(value) = xattr::get(&path, &attr)? {
+            out.push((attr, value));
+        }
+    }
+    Ok(out)
+}
+
 /// Whether a copy reproduces the xattr `name` of a `kind` in the vault, so that a
 /// difference between source and version means the source changed (what the scan
 /// compares):

@@ -4,8 +4,10 @@
 //! `index.tsv`, `latest`), plus broken copies of them for `verify`.
 
 mod deep;
+mod log;
 mod random;
 mod real;
+mod tar;
 mod verify;
 
 use std::os::unix::fs::{symlink, MetadataExt};

@@ -13,9 +13,9 @@ use reverberator::vault::snapshot::{snapshot_with_scan, SnapshotOutcome};
 use crate::util::{self, assert_same_state, tree_state, EntryState, TreeState};
 
 /// A job over a real source tree, with the source state recorded per version number.
-struct Series {
-    env: util::Env,
-    recorded: BTreeMap<u64, TreeState>,
+pub(super) struct Series {
+    pub(super) env: util::Env,
+    pub(super) recorded: BTreeMap<u64, TreeState>,
 }
 
 impl Series {
@@ -26,12 +26,12 @@ impl Series {
         }
     }
 
-    fn src(&self) -> &util::TempTree {
+    pub(super) fn src(&self) -> &util::TempTree {
         &self.env.src
     }
 
     /// Snapshot through the library and record the source's state for the version.
-    fn snap(&mut self) -> u64 {
+    pub(super) fn snap(&mut self) -> u64 {
         match snapshot_with_scan(&self.env.job_config()).expect("snapshot") {
             SnapshotOutcome::Committed(v) => {
                 let n = v.name.number;
@@ -42,11 +42,11 @@ impl Series {
         }
     }
 
-    fn run(&self, args: &[&str]) -> std::process::Output {
+    pub(super) fn run(&self, args: &[&str]) -> std::process::Output {
         self.env.run(args)
     }
 
-    fn out(&self, name: &str) -> PathBuf {
+    pub(super) fn out(&self, name: &str) -> PathBuf {
         self.env.outer.path().join(name)
     }
 }
@@ -115,7 +115,7 @@ fn odd_source(s: &Series) {
 }
 
 /// A series of changes, a snapshot after each.
-fn series() -> Series {
+pub(super) fn series() -> Series {
     let mut s = Series::new();
     odd_source(&s);
     s.snap();

@@ -272,7 +272,7 @@ impl Walk<'_> {
 }
 
 /// The same real entry (same place, or same inode): equal without reading anything.
-fn same_entry(a: &Resolved, b: &Resolved) -> bool {
+pub(super) fn same_entry(a: &Resolved, b: &Resolved) -> bool {
     (a.version == b.version && a.path == b.path)
         || (a.meta.dev == b.meta.dev && a.meta.ino == b.meta.ino)
 }

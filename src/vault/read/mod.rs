@@ -1,5 +1,6 @@
 //! The read side of a job folder: [`list`](list::list) its versions, [`diff`](diff::diff)
-//! two of them, [`restore`] a path of one as real files, and
+//! two of them, [`restore`] a path of one as real files (or [`tar`] it as a stream), follow
+//! one path through every version ([`history`], `log`), and
 //! [`verify`](verify::verify) that the folder keeps the layout contract of
 //! [`crate::vault`].
 //!
@@ -17,8 +18,10 @@ use super::layout::{JobFolder, VersionName};
 use crate::error::PathError;
 
 pub mod diff;
+pub mod history;
 pub mod list;
 pub mod restore;
+pub mod tar;
 mod tree;
 pub mod verify;
 
@@ -26,8 +29,10 @@ pub mod verify;
 mod fixture;
 
 pub use diff::{diff, Change, DiffLine};
+pub use history::{log, LogEntry, LogOptions, PathChange};
 pub use list::{list, ListNote, Listing, VersionInfo};
 pub use restore::{plan_restore, Conflict, RestorePlan, RestoreReport, RestoreRequest, Which};
+pub use tar::{write_version_tar, TarStats};
 pub use verify::{verify, LinkFault, Problem};
 
 /// Why a read command could not do what it was asked.
@@ -132,6 +137,15 @@ pub fn version_at(
             time: time.to_rfc3339(),
             oldest: oldest.to_string(),
         })
+}
+
+/// The version `which` names.
+pub fn which_version(folder: &JobFolder, which: &Which) -> Result<VersionName, ReadError> {
+    match which {
+        Which::Newest => newest(folder),
+        Which::Number(n) => version(folder, *n),
+        Which::At(t) => version_at(folder, t),
+    }
 }
 
 /// Parse a `--at` time: RFC 3339 (`2026-11-23T10:00:00+01:00`, also with a space instead of

@@ -25,7 +25,7 @@ use chrono::{DateTime, FixedOffset};
 
 use super::shown;
 use super::tree::Tree;
-use super::{newest, source_relative, version, version_at, ReadError};
+use super::{source_relative, ReadError};
 use crate::error::PathError;
 use crate::fs::{Dir, FileKind};
 use crate::vault::deep::{on_walk_stack, too_deep, MAX_DEPTH};
@@ -141,11 +141,7 @@ pub fn plan_restore<'a>(
     req: &RestoreRequest,
 ) -> Result<RestorePlan<'a>, ReadError> {
     let rel = source_relative(&req.path)?;
-    let v = match &req.which {
-        Which::Newest => newest(folder)?,
-        Which::Number(n) => version(folder, *n)?,
-        Which::At(t) => version_at(folder, t)?,
-    };
+    let v = super::which_version(folder, &req.which)?;
     let tree = Tree::new(folder)?;
     let located = tree
         .locate(&v, &rel)?
