@@ -65,9 +65,7 @@ pub fn resolve_web(raw: Option<&RawWeb>, base: &Path, ctx: &mut Ctx) -> WebConfi
         return web;
     };
     let section = ["web"];
-    if let Some(addr) = ctx.field(&section, "listen", raw.listen.as_ref(), |t| {
-        parse_listen(t)
-    }) {
+    if let Some(addr) = ctx.field(&section, "listen", raw.listen.as_ref(), |t| parse_listen(t)) {
         web.listen = addr;
     }
     web.token_file = ctx.field(&section, "token_file", raw.token_file.as_ref(), |t| {
