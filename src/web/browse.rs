@@ -30,12 +30,16 @@ pub const PAGE: usize = 500;
 /// Files larger than this are not diffed.
 const DIFF_CAP: u64 = 512 * 1024;
 
-fn not_found(what: impl std::fmt::Display) -> Response {
-    error(StatusCode::NOT_FOUND, &what)
+fn not_found(what: impl std::fmt::Display) -> Box<Response> {
+    Box::new(error(StatusCode::NOT_FOUND, &what))
+}
+
+fn internal(what: impl std::fmt::Display) -> Box<Response> {
+    Box::new(error(StatusCode::INTERNAL_SERVER_ERROR, &what))
 }
 
 /// The job's folder, open.
-fn folder(state: &AppState, job: &str) -> Result<JobFolder, Response> {
+fn folder(state: &AppState, job: &str) -> Result<JobFolder, Box<Response>> {
     let job = state
         .config
         .job(job)
@@ -45,13 +49,13 @@ fn folder(state: &AppState, job: &str) -> Result<JobFolder, Response> {
 }
 
 /// The version, the resolver and the located entry of `t`.
-fn locate(state: &AppState, t: &Target) -> Result<(Resolver, VersionName, Located), Response> {
+fn locate(state: &AppState, t: &Target) -> Result<(Resolver, VersionName, Located), Box<Response>> {
     let folder = folder(state, &t.job)?;
     let v = read::version(&folder, t.version).map_err(not_found)?;
-    let r = Resolver::new(&folder).map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
+    let r = Resolver::new(&folder).map_err(internal)?;
     let found = r
         .locate(&v, &t.path)
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e))?
+        .map_err(internal)?
         .ok_or_else(|| not_found(format!("{}: not in version {}", shown(&t.path), t.version)))?;
     Ok((r, v, found))
 }
@@ -123,7 +127,7 @@ fn link_text(dir: &crate::fs::Dir, entry: &Resolved) -> String {
 pub fn browse(state: &AppState, t: &Target, page: usize) -> Response {
     let (r, _v, found) = match locate(state, t) {
         Ok(x) => x,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let title = if t.path.as_os_str().is_empty() {
         format!("V{}", t.version)
@@ -278,7 +282,7 @@ fn attachment(name: &OsStr, content_type: &str) -> [(header::HeaderName, String)
 pub fn download(state: &AppState, t: &Target) -> Response {
     let (_r, _v, found) = match locate(state, t) {
         Ok(x) => x,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let mut file = match open_regular(&found) {
         Ok(f) => f,
@@ -297,10 +301,10 @@ pub fn download(state: &AppState, t: &Target) -> Response {
 pub fn tar(state: &AppState, t: &Target) -> Response {
     let folder = match folder(state, &t.job) {
         Ok(f) => f,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     if let Err(resp) = locate(state, t) {
-        return resp;
+        return *resp;
     }
     let name = match t.path.file_name() {
         Some(n) => format!("{}.tar", n.to_string_lossy()),
@@ -319,7 +323,7 @@ pub fn tar(state: &AppState, t: &Target) -> Response {
 pub fn history(state: &AppState, job: &str, path: &Path) -> Response {
     let folder = match folder(state, job) {
         Ok(f) => f,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let entries = match read::log(&folder, path, &LogOptions::default()) {
         Ok(e) => e,

@@ -227,7 +227,7 @@ async fn login(state: &AppState, req: Request) -> Response {
     let given = String::from_utf8_lossy(&bytes)
         .split('&')
         .find_map(|kv| kv.strip_prefix("token="))
-        .map(|v| form_value(v))
+        .map(form_value)
         .unwrap_or_default();
     let Some(token) = &state.token else {
         return (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
