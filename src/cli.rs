@@ -79,6 +79,8 @@ pub enum Command {
     Prune(PruneArgs),
     /// Ask the running daemon of this config what each job is doing.
     Status(StatusArgs),
+    /// Serve a read-only web view of every job's versions (and /metrics).
+    Serve(ServeArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the man page (roff) on stdout.
@@ -255,6 +257,21 @@ pub struct StatusArgs {
     /// Print the daemon's answer as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `reverberator serve [--listen ADDR]`
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  reverberator serve\n  \
+    reverberator serve --listen 127.0.0.1:9000\n\n\
+    Pages: / (jobs, with a chart), /jobs/JOB (versions), /jobs/JOB/v/N/PATH (browse), \
+    /jobs/JOB/log/PATH (history), /metrics (Prometheus). Read-only. A listen address that \
+    is not loopback needs [web] token_file; requests then need the token (Authorization: \
+    Bearer TOKEN, or the cookie of the /login form). Prints `serving on http://ADDR/` \
+    once listening. Reference: docs/COMMANDS.md.")]
+pub struct ServeArgs {
+    /// Listen here instead of `[web] listen` (IP:PORT; port 0 picks a free one).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// `reverberator completions SHELL`

@@ -32,3 +32,4 @@ pub mod logging;
 pub mod scan;
 pub mod vault;
 pub mod watch;
+pub mod web;

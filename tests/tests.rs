@@ -9,3 +9,4 @@ mod mounts;
 mod read;
 mod retire;
 mod vault;
+mod web;

@@ -15,6 +15,7 @@ mod man;
 mod prune;
 mod restore;
 mod run;
+mod serve;
 mod snapshot;
 mod status;
 mod verify;
@@ -40,6 +41,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(global, args),
         Command::Prune(args) => prune::run(global, args),
         Command::Status(args) => status::run(global, args),
+        Command::Serve(args) => serve::run(global, args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
     }

@@ -66,7 +66,8 @@ fn check_root(root: &Dict, loc: &Locator, diags: &mut Vec<Diagnostic>) -> Dict {
         let kept = match (key.as_str(), value.as_dict()) {
             ("defaults", Some(d)) => Some(check_table::<RawSettings>(&["defaults"], d, loc, diags)),
             ("jobs", Some(d)) => Some(check_jobs(d, loc, diags)),
-            ("defaults" | "jobs", None) => {
+            ("web", Some(d)) => Some(check_table::<super::web::RawWeb>(&["web"], d, loc, diags)),
+            ("defaults" | "jobs" | "web", None) => {
                 diags.push(not_a_table(&[key.as_str()], loc));
                 None
             }

@@ -32,9 +32,11 @@ pub mod raw;
 pub mod resolve;
 pub mod signature;
 pub mod tree;
+pub mod web;
 
 pub use limit::{Budget, FsCapacity, LimitExpr};
 pub use signature::FsSpec;
+pub use web::WebConfig;
 
 /// A whole, valid configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +45,8 @@ pub struct Config {
     pub path: PathBuf,
     /// Every job, in file order.
     pub jobs: Vec<JobConfig>,
+    /// `[web]`: where `serve` listens (defaults when the file has no `[web]`).
+    pub web: WebConfig,
 }
 
 impl Config {
@@ -382,6 +386,7 @@ mod tests {
         let none = Config {
             path: c.path.clone(),
             jobs: Vec::new(),
+            web: WebConfig::default(),
         };
         assert!(none
             .find_job("a")

@@ -27,6 +27,8 @@ pub struct RawConfig {
     /// form of it).
     // Sorted by name here; the file order comes from the span index (`tree.rs`).
     pub jobs: Option<BTreeMap<String, RawJob>>,
+    /// `reverberator serve`: where the read-only web view listens and its token.
+    pub web: Option<super::web::RawWeb>,
 }
 
 /// The keys of `[defaults]`; every one may also be set per job.

@@ -107,7 +107,7 @@ impl<'a, 'l> Ctx<'a, 'l> {
     }
 
     /// Parse `raw` (when set) with `parse`, reporting a failure at `section.key`.
-    fn field<R, T>(
+    pub(crate) fn field<R, T>(
         &mut self,
         section: &[&str],
         key: &str,
@@ -156,9 +156,11 @@ pub fn resolve(
             "no jobs: add a [jobs.NAME] table with source and vault".into(),
         );
     }
+    let web = super::web::resolve_web(raw.web.as_ref(), base, ctx);
     (!ctx.has_errors()).then(|| Config {
         path: config_path.to_path_buf(),
         jobs,
+        web,
     })
 }
 

@@ -125,6 +125,7 @@ mod tests {
         Config {
             path: PathBuf::from("/etc/reverberator/reverberator.toml"),
             jobs,
+            web: Default::default(),
         }
     }
 
