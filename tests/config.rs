@@ -138,10 +138,38 @@ const BAD_FOR_BOTH: &[(&str, &str, usize, usize, &str)] = &[
     ),
     (
         "unknown key in a job",
-        "[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\nkeep = 3\n",
+        "[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\nkep = 3\n",
         4,
         1,
-        "unknown key `keep` in [jobs.a]",
+        "unknown key `kep` in [jobs.a]",
+    ),
+    (
+        "unknown key in keep",
+        "[defaults.keep]\ndayly = 7\n",
+        2,
+        1,
+        "unknown key `dayly` in [defaults.keep]",
+    ),
+    (
+        "negative keep count",
+        "[defaults.keep]\nhourly = -1\n",
+        2,
+        10,
+        "`hourly` must be a whole number from 0 to 4294967295, found the number -1",
+    ),
+    (
+        "fractional keep count",
+        "[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\n[jobs.a.keep]\nweekly = 1.5\n",
+        5,
+        10,
+        "`weekly` must be a whole number from 0 to 4294967295, found a fractional number",
+    ),
+    (
+        "keep not a table",
+        "[defaults]\nkeep = 3\n",
+        2,
+        8,
+        "`keep` must be a table",
     ),
     (
         "wrong type",
@@ -217,6 +245,13 @@ const BAD_FOR_BOTH: &[(&str, &str, usize, usize, &str)] = &[
 
 /// Problems only the loader can see (the schema cannot compare or parse values this far).
 const BAD_FOR_LOADER: &[(&str, &str, usize, usize, &str)] = &[
+    (
+        "bad keep within",
+        "[defaults.keep]\nwithin = \"2 fortnights\"\n",
+        2,
+        10,
+        "bad duration `2 fortnights`",
+    ),
     ("TOML syntax", "[defaults\nsettle = 1\n", 1, 10, "TOML syntax:"),
     ("duplicate key", "[defaults]\nsettle = \"1s\"\nsettle = \"2s\"\n", 3, 1, "TOML syntax:"),
     (

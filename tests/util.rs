@@ -896,6 +896,7 @@ pub fn job_config(name: &str, source: &Path, vault: &Path) -> reverberator::conf
         source_fs: None,
         vault_fs: None,
         rescan_interval: None,
+        keep: Default::default(),
     }
 }
 

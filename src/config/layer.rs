@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 
 use super::diag::{Locator, Part};
 use super::env::EnvOverrides;
-use super::raw::{RawConfig, RawJob, RawSettings};
+use super::raw::{RawConfig, RawJob, RawKeep, RawSettings};
 use super::Diagnostic;
 
 /// Merge `text` with `env`, report every key problem into `diags`, and return the raw
@@ -107,12 +107,21 @@ fn check_table<T: DeserializeOwned>(
 ) -> Dict {
     let mut clean = Dict::new();
     for (key, value) in table {
-        if check_leaf::<T>(path, key, value, loc, diags) {
+        if let (NESTED_KEEP, Some(inner)) = (key.as_str(), value.as_dict()) {
+            let mut inner_path = path.to_vec();
+            inner_path.push(NESTED_KEEP);
+            let kept = check_table::<RawKeep>(&inner_path, inner, loc, diags);
+            clean.insert(key.clone(), Value::from(kept));
+        } else if check_leaf::<T>(path, key, value, loc, diags) {
             clean.insert(key.clone(), value.clone());
         }
     }
     clean
 }
+
+/// The one table nested in `[defaults]` and `[jobs.NAME]`: its keys are checked one by one
+/// like theirs, so each problem inside it gets its own position.
+const NESTED_KEEP: &str = "keep";
 
 /// Deserialize `{key: value}` alone into `T` (the raw type of the table at `table`);
 /// false (and a diagnostic) when it does not fit.
@@ -157,7 +166,7 @@ fn leaf_error(path: &[&str], value: &Value, e: &figment::Error, loc: &Locator) -
                 format!("`{key}` must be {}, found {}", expected(key), found(value)),
             );
             match (key, value) {
-                ("settle" | "max_settle" | "rescan_interval", Value::Num(_, n)) => {
+                ("settle" | "max_settle" | "rescan_interval" | "within", Value::Num(_, n)) => {
                     let secs = (*n).to_i128().unwrap_or(0).max(0);
                     d.with_hint(format!("durations carry a unit: {key} = \"{secs}s\""))
                 }
@@ -211,6 +220,11 @@ fn expected(key: &str) -> &'static str {
         "settle" | "max_settle" => "a duration string such as \"30s\" or \"1m 30s\"",
         "rescan_interval" => "a duration string such as \"24h\" (\"0\" turns it off)",
         "keep_versions" => "a whole number from 1 to 4294967295",
+        "hourly" | "daily" | "weekly" | "monthly" | "yearly" => {
+            "a whole number from 0 to 4294967295"
+        }
+        "within" => "a duration string such as \"2h\" or \"7d\" (\"0\" turns it off)",
+        "keep" => "a table such as [defaults.keep] or keep = { daily = 7 }",
         "vault_limit" => "a limit expression string such as \"5%\" or a byte count",
         "keep_full_copy" | "attributes_only" => "true or false",
         "exclude" => "an array of glob strings",
@@ -263,7 +277,7 @@ mod tests {
     #[test]
     fn every_unknown_key_is_reported_with_a_hint() {
         let text =
-            "[defaults]\nsetle = \"1s\"\nkeep = 3\n[jobs.a]\nsorce = \"/a\"\nvault = \"/v\"\n";
+            "[defaults]\nsetle = \"1s\"\nkeep_version = 3\n[jobs.a]\nsorce = \"/a\"\nvault = \"/v\"\n";
         let (raw, diags) = run(text, &[]);
         let kept = raw.unwrap().jobs.unwrap();
         assert_eq!(kept["a"].vault.as_deref(), Some("/v"), "good keys survive");
@@ -272,7 +286,10 @@ mod tests {
         assert_eq!(setle.message, "unknown key `setle` in [defaults]");
         assert_eq!(setle.hint.as_deref(), Some("did you mean `settle`?"));
         assert_eq!((setle.line, setle.col), (Some(2), Some(1)));
-        let keep = diags.iter().find(|d| d.message.contains("`keep`")).unwrap();
+        let keep = diags
+            .iter()
+            .find(|d| d.message.contains("`keep_version`"))
+            .unwrap();
         assert_eq!(keep.hint.as_deref(), Some("did you mean `keep_versions`?"));
         let sorce = diags.iter().find(|d| d.message.contains("sorce")).unwrap();
         assert_eq!(sorce.message, "unknown key `sorce` in [jobs.a]");
@@ -298,6 +315,56 @@ mod tests {
             diags[0].hint.as_deref(),
             Some("durations carry a unit: settle = \"5s\"")
         );
+    }
+
+    #[test]
+    fn every_problem_inside_keep_has_its_own_position() {
+        let text =
+            "[defaults.keep]\ndayly = 7\nhourly = -1\nweekly = 1.5\nwithin = 2\nmonthly = 3\n\
+                    [jobs.a]\nsource = \"/a\"\nvault = \"/v\"\nkeep = 3\n";
+        let (raw, diags) = run(text, &[]);
+        assert_eq!(diags.len(), 5, "{diags:#?}");
+        let at = |needle: &str| {
+            let d = diags.iter().find(|d| d.message.contains(needle)).unwrap();
+            (d.message.clone(), d.line, d.col, d.hint.clone())
+        };
+        let (m, l, c, h) = at("dayly");
+        assert_eq!(m, "unknown key `dayly` in [defaults.keep]");
+        assert_eq!(
+            (l, c, h.as_deref()),
+            (Some(2), Some(1), Some("did you mean `daily`?"))
+        );
+        let (m, l, c, _) = at("`hourly`");
+        assert_eq!(
+            m,
+            "`hourly` must be a whole number from 0 to 4294967295, found the number -1"
+        );
+        assert_eq!((l, c), (Some(3), Some(10)));
+        let (m, _, _, _) = at("`weekly`");
+        assert!(m.ends_with("found a fractional number"), "{m}");
+        let (_, _, _, h) = at("`within`");
+        assert_eq!(
+            h.as_deref(),
+            Some("durations carry a unit: within = \"2s\"")
+        );
+        let (m, l, _, _) = at("`keep` must");
+        assert_eq!(m, "`keep` must be a table such as [defaults.keep] or keep = { daily = 7 }, found the number 3");
+        assert_eq!(l, Some(10));
+        let keep = raw.unwrap().defaults.unwrap().keep.unwrap();
+        assert_eq!(
+            (keep.monthly, keep.hourly),
+            (Some(3), None),
+            "good keys survive"
+        );
+    }
+
+    #[test]
+    fn keep_keys_come_from_the_environment_too() {
+        let (raw, diags) = run("", &[("REVERBERATOR_DEFAULTS__KEEP__DAILY", "7")]);
+        assert!(diags.is_empty(), "{diags:#?}");
+        assert_eq!(raw.unwrap().defaults.unwrap().keep.unwrap().daily, Some(7));
+        let (_, diags) = run("", &[("REVERBERATOR_DEFAULTS__KEEP__DAYLY", "7")]);
+        assert_eq!(diags[0].hint.as_deref(), Some("did you mean `daily`?"));
     }
 
     #[test]

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 pub mod diag;
 pub mod env;
+pub mod keep;
 pub mod layer;
 pub mod legacy;
 pub mod limit;
@@ -34,6 +35,7 @@ pub mod signature;
 pub mod tree;
 pub mod web;
 
+pub use keep::KeepRules;
 pub use limit::{Budget, FsCapacity, LimitExpr};
 pub use signature::FsSpec;
 pub use web::WebConfig;
@@ -100,7 +102,8 @@ pub struct JobConfig {
     pub settle: Duration,
     /// Write a version anyway after this much continuous change (>= `settle`).
     pub max_settle: Duration,
-    /// How many versions to keep (>= 1).
+    /// How many of the newest versions are always kept (>= 1); without `keep` tiers, also
+    /// how many are kept at most.
     pub keep_versions: u32,
     /// The size/inode budget of the job's vault folder.
     pub vault_limit: LimitExpr,
@@ -116,6 +119,8 @@ pub struct JobConfig {
     pub vault_fs: Option<FsSpec>,
     /// How often to run a delta scan to catch what inotify cannot see (`None`: never).
     pub rescan_interval: Option<Duration>,
+    /// The age tiers kept beside the `keep_versions` newest (empty: none).
+    pub keep: KeepRules,
 }
 
 impl JobConfig {
@@ -137,6 +142,7 @@ impl JobConfig {
             source_fs: None,
             vault_fs: None,
             rescan_interval: None,
+            keep: KeepRules::default(),
         }
     }
 

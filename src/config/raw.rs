@@ -61,6 +61,50 @@ pub struct RawSettings {
     /// How often to run a full delta scan to catch what inotify cannot see ("24h"; "0"
     /// turns it off). Default "24h".
     pub rescan_interval: Option<String>,
+    /// Age tiers kept beside the `keep_versions` newest (restic `forget` semantics). A
+    /// job's `keep` keys override these key by key. Default: no tiers.
+    pub keep: Option<RawKeep>,
+}
+
+/// The `keep` table: which older versions survive beside the `keep_versions` newest.
+/// A version is kept when any rule keeps it; the newest version is always kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Keep")]
+pub struct RawKeep {
+    /// Every version made within this long of the newest version (humantime: "2h", "7d";
+    /// "0" turns it off).
+    pub within: Option<String>,
+    /// For the N most recent hours that hold a version: the newest version of each.
+    #[schemars(range(min = 0, max = 4294967295_u32))]
+    pub hourly: Option<u32>,
+    /// For the N most recent days (the version's own local time) that hold a version: the
+    /// newest of each.
+    #[schemars(range(min = 0, max = 4294967295_u32))]
+    pub daily: Option<u32>,
+    /// For the N most recent ISO weeks that hold a version: the newest of each.
+    #[schemars(range(min = 0, max = 4294967295_u32))]
+    pub weekly: Option<u32>,
+    /// For the N most recent months that hold a version: the newest of each.
+    #[schemars(range(min = 0, max = 4294967295_u32))]
+    pub monthly: Option<u32>,
+    /// For the N most recent years that hold a version: the newest of each.
+    #[schemars(range(min = 0, max = 4294967295_u32))]
+    pub yearly: Option<u32>,
+}
+
+impl RawKeep {
+    /// `self`'s keys on top of `base`'s, key by key.
+    pub fn over(&self, base: &RawKeep) -> RawKeep {
+        RawKeep {
+            within: self.within.clone().or_else(|| base.within.clone()),
+            hourly: self.hourly.or(base.hourly),
+            daily: self.daily.or(base.daily),
+            weekly: self.weekly.or(base.weekly),
+            monthly: self.monthly.or(base.monthly),
+            yearly: self.yearly.or(base.yearly),
+        }
+    }
 }
 
 /// One `[jobs.NAME]` table: the job's own keys plus any `[defaults]` key as an override.
@@ -104,6 +148,9 @@ pub struct RawJob {
     pub exclude: Option<Vec<String>>,
     /// Overrides `defaults.rescan_interval`.
     pub rescan_interval: Option<String>,
+    /// Overrides `defaults.keep` key by key (a key the job does not set comes from
+    /// `[defaults.keep]`).
+    pub keep: Option<RawKeep>,
 }
 
 impl RawJob {
@@ -118,6 +165,7 @@ impl RawJob {
             attributes_only: self.attributes_only,
             exclude: self.exclude.clone(),
             rescan_interval: self.rescan_interval.clone(),
+            keep: self.keep.clone(),
         }
     }
 }
@@ -229,6 +277,9 @@ mod tests {
         assert!(parse("bogus = 1").is_err());
         assert!(parse("[defaults]\nsetle = \"1s\"").is_err());
         assert!(parse("[jobs.a]\nsource = \"/a\"\nvault = \"/v\"\nkeep = 1").is_err());
+        assert!(parse("[defaults.keep]\ndayly = 1").is_err());
+        assert!(parse("[defaults.keep]\ndaily = -1").is_err());
+        assert!(parse("[defaults.keep]\ndaily = 1.5").is_err());
     }
 
     #[test]
@@ -256,5 +307,27 @@ mod tests {
         assert_eq!(s.settle.as_deref(), Some("5s"));
         assert_eq!(s.keep_versions, Some(3));
         assert_eq!(s.exclude, Some(vec!["*.tmp".to_owned()]));
+    }
+
+    #[test]
+    fn a_job_keep_overrides_the_defaults_key_by_key() {
+        let base = RawKeep {
+            within: Some("2h".into()),
+            daily: Some(30),
+            weekly: Some(12),
+            ..RawKeep::default()
+        };
+        let job = RawKeep {
+            daily: Some(7),
+            yearly: Some(1),
+            ..RawKeep::default()
+        };
+        let got = job.over(&base);
+        assert_eq!(got.within.as_deref(), Some("2h"));
+        assert_eq!(
+            (got.daily, got.weekly, got.yearly),
+            (Some(7), Some(12), Some(1))
+        );
+        assert_eq!((got.hourly, got.monthly), (None, None));
     }
 }

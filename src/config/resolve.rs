@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::diag::{Locator, Part};
+use super::keep::{resolve_keep, KeepRules};
 use super::paths::{check_collisions, check_cross_jobs, check_nesting, parse_path};
 use super::raw::{RawConfig, RawJob, RawLimit, RawSettings};
 use super::{Config, Diagnostic, Excludes, FsSpec, JobConfig, LimitExpr};
@@ -35,6 +36,8 @@ pub struct Settings {
     pub exclude: Excludes,
     /// See [`JobConfig::rescan_interval`].
     pub rescan_interval: Option<Duration>,
+    /// See [`JobConfig::keep`].
+    pub keep: KeepRules,
 }
 
 impl Settings {
@@ -49,6 +52,7 @@ impl Settings {
             attributes_only: false,
             exclude: Excludes::default(),
             rescan_interval: Some(Duration::from_secs(24 * 3600)),
+            keep: KeepRules::default(),
         }
     }
 }
@@ -232,6 +236,7 @@ pub fn resolve_settings(
                 |t| parse_rescan(t),
             )
             .unwrap_or(base.rescan_interval),
+        keep: resolve_keep(&base.keep, raw.keep.as_ref(), section, ctx),
     };
     check_settle_order(&s, raw, section, ctx);
     s
@@ -382,6 +387,7 @@ pub fn resolve_job(
         source_fs,
         vault_fs,
         rescan_interval: s.rescan_interval,
+        keep: s.keep,
     })
 }
 

@@ -118,6 +118,7 @@ mod tests {
             source_fs: None,
             vault_fs: None,
             rescan_interval: Some(Duration::from_secs(86_400)),
+            keep: Default::default(),
         }
     }
 

@@ -197,6 +197,7 @@ impl Env {
             source_fs: spec(source_fs),
             vault_fs: spec(vault_fs),
             rescan_interval: None,
+            keep: Default::default(),
         }
     }
 }
