@@ -192,6 +192,60 @@ pub fn snapshot_observed(
     session.run(changes, progress)
 }
 
+/// What a writer did, with the newest version it saw under the job lock (the daemon keeps
+/// that number as the base of the ChangeSet it collects next).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// What was committed, if anything.
+    pub outcome: SnapshotOutcome,
+    /// The newest version when the lock was released (the committed one, or the newest
+    /// that already held everything).
+    pub newest: Option<VersionName>,
+    /// Set when the ChangeSet's base was not the newest version any more (another writer
+    /// committed in between): the version found, whose delta scan replaced the ChangeSet.
+    pub rebased: Option<VersionName>,
+}
+
+/// [`snapshot`] of a ChangeSet collected since version `base` (the daemon's inotify
+/// ChangeSets). Under the job lock, when the newest version is not `base` any more
+/// (another writer committed meanwhile, e.g. a `snapshot` run that did not go through the
+/// daemon), the ChangeSet is not built on it: it was coalesced against `base`, so it is
+/// not the difference to the newest version (what that version already holds would be
+/// copied again, and a path that changed and changed back since `base` has no record
+/// although the newest may differ there: a rename `a -> b`, a commit, and `b -> a` leave
+/// only `b: Deleted`). A delta scan against the newest version replaces it instead: what
+/// that version already holds is not committed again, and an empty result commits nothing. `base = None` (not
+/// known) builds `changes` as [`snapshot`] does.
+pub fn snapshot_since(
+    job: &JobConfig,
+    changes: &ChangeSet,
+    base: Option<u64>,
+) -> Result<Written, SnapshotError> {
+    let session = commit::Session::begin(job)?;
+    let newest = session.newest()?;
+    let moved = base.is_some() && newest.as_ref().map(|v| v.number) != base;
+    if moved {
+        let mut written = scan_in(session, job, &Progress::default(), true)?;
+        written.rebased = newest;
+        return Ok(written);
+    }
+    let outcome = session.run(changes, &Progress::default())?;
+    Ok(written(outcome, newest))
+}
+
+/// The [`Written`] of an outcome, `before` being the newest version before it.
+fn written(outcome: SnapshotOutcome, before: Option<VersionName>) -> Written {
+    let newest = match &outcome {
+        SnapshotOutcome::Committed(v) => Some(v.name.clone()),
+        SnapshotOutcome::Unchanged => before,
+    };
+    Written {
+        outcome,
+        newest,
+        rebased: None,
+    }
+}
+
 /// Delta scan (`crate::scan::delta`) plus [`snapshot`], under one job lock so nothing can
 /// commit between the scan and the build. Used by `reverberator snapshot` and the daemon's
 /// cold start.
@@ -213,6 +267,13 @@ pub fn snapshot_with_full_scan(job: &JobConfig) -> Result<SnapshotOutcome, Snaps
     scan_and_commit(job, &Progress::default(), false)
 }
 
+/// [`snapshot_with_scan`] (`full`: [`snapshot_with_full_scan`]), also reporting the newest
+/// version under the lock (the daemon's scans).
+pub fn scan_written(job: &JobConfig, full: bool) -> Result<Written, SnapshotError> {
+    let session = commit::Session::begin(job)?;
+    scan_in(session, job, &Progress::default(), !full)
+}
+
 /// Lock, scan (with or without the shortcut), commit, and record the scan base of a
 /// version committed from this scan (`crate::scan::base`). A scan that could not read some
 /// source entry, or a version with skipped entries, removes the record instead: the source
@@ -223,8 +284,19 @@ fn scan_and_commit(
     progress: &Progress,
     shortcut: bool,
 ) -> Result<SnapshotOutcome, SnapshotError> {
-    let started = std::time::Instant::now();
     let session = commit::Session::begin(job)?;
+    Ok(scan_in(session, job, progress, shortcut)?.outcome)
+}
+
+/// [`scan_and_commit`] inside an open session.
+fn scan_in(
+    session: commit::Session<'_>,
+    job: &JobConfig,
+    progress: &Progress,
+    shortcut: bool,
+) -> Result<Written, SnapshotError> {
+    let started = std::time::Instant::now();
+    let before = session.newest()?;
     let stamp = crate::scan::base::capture(&job.source).ok();
     let (outcome, complete) = crate::scan::scan(job, progress, shortcut)?;
     let stamp = stamp.filter(|_| complete);
@@ -237,7 +309,7 @@ fn scan_and_commit(
         record_scan_base(job, v, stamp);
     }
     tracing::debug!(job = %job.name, "scan + build + commit: {:?}", started.elapsed());
-    result
+    Ok(written(result?, before))
 }
 
 /// Write (or, after skipped entries or without a stamp, remove) the scan base. Failing
