@@ -257,3 +257,42 @@ fn daemon_rebases_a_changeset_that_changed_back_after_another_commit() {
     let newest = newest.expect("checked");
     assert!(newest.starts_with("V2--"), "{newest}");
 }
+
+/// Item 5 of issue 12 as a user meets it: with the daemon running, an edit and then
+/// `reverberator snapshot`. The command asks the daemon, prints the version the daemon
+/// committed, and the daemon commits nothing more for the same edit (before: the command
+/// committed V1 itself and the daemon then committed V2, identical). Unknown or halted
+/// jobs are answered too; a second `snapshot` with nothing changed is `unchanged`.
+#[test]
+fn snapshot_with_a_daemon_running_asks_the_daemon() {
+    let env = Env::with_extra("docs", "settle = \"2s\"\nmax_settle = \"20s\"\n");
+    env.src.file("doc.txt", "v0");
+    let d = Live::start(&env.config(), env.outer.path());
+    let long = Duration::from_secs(30);
+    quiet(&d, "docs", env.src.path(), &env.job_dir(), long).expect("V0");
+    env.src.file("doc.txt", "v1: edited, then `snapshot`");
+    let out = env.run(&["snapshot"]);
+    let (stdout, stderr) = (crate::util::stdout(&out), crate::util::stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.starts_with("V1--"), "{stdout}{stderr}");
+    assert!(stderr.contains("committed by the daemon"), "{stderr}");
+    assert_eq!(
+        version_state(&env.job_dir(), stdout.trim()),
+        tree_state(env.src.path())
+    );
+    // Past the daemon's settle: nothing more is committed for the same edit.
+    assert!(
+        !wait_until(Duration::from_secs(4), || versions(&env.job_dir()).len()
+            > 2),
+        "the daemon committed the edit again: {:?}\n{}",
+        versions(&env.job_dir()),
+        d.log_text()
+    );
+    quiet(&d, "docs", env.src.path(), &env.job_dir(), long).expect("quiet");
+    let again = env.run(&["snapshot", "docs"]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(crate::util::stdout(&again).is_empty());
+    assert!(crate::util::stderr(&again).contains("docs: unchanged"));
+    let journal = std::fs::read_to_string(env.job_dir().join("journal.tsv")).unwrap_or_default();
+    assert!(journal.contains("requested scan"), "{journal}");
+}

@@ -122,7 +122,7 @@ fn operate(rng: &mut Rng, root: &Path, l: &Listing, n: &mut u64) -> bool {
         rng.below(16)
     };
     let r: std::io::Result<()> = match choice {
-        0 | 1 | 2 => {
+        0..=2 => {
             let body = vec![b'a' + rng.below(26) as u8; rng.below(3000)];
             std::fs::write(at(&dir.join(fresh(*n, rng))), body)
         }
