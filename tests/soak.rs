@@ -13,8 +13,8 @@
 //! each burst the source's state is recorded and the test pauses until the daemon is
 //! `watching` with nothing pending and its newest version dereferences to that state.
 //! "One recorded state" therefore means: every version committed during pause `i` must
-//! equal the state recorded at pause `i` (a version holding anything else is torn). At a
-//! third of the run the config is reloaded (SIGHUP, a timing change); at half of it the
+//! equal the state recorded at pause `i` (a version holding anything else is torn). At half
+//! of the run the config is reloaded (SIGHUP, a timing change); at three quarters the
 //! daemon is stopped (SIGSTOP) while a flood of files goes into ten new folders and an
 //! existing one, then continued: with `max_queued_events` lowered to 256 while the daemon
 //! starts (root only; restored at once, skipped with a reason otherwise) that overflows.
@@ -441,10 +441,10 @@ fn soak_random_workload_against_the_daemon() {
     s.pause("the start");
     let total = Duration::from_secs(secs);
     while s.started.elapsed() < total {
-        if !s.fig.reloaded && s.started.elapsed() >= total / 3 {
+        if !s.fig.reloaded && s.started.elapsed() >= total / 2 {
             s.reload();
         }
-        if !s.fig.overflow_forced && s.started.elapsed() >= total / 2 {
+        if !s.fig.overflow_forced && s.started.elapsed() >= total * 3 / 4 {
             s.flood();
         }
         s.burst();
