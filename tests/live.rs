@@ -174,6 +174,30 @@ pub fn quiet(d: &Live, job: &str, src: &Path, job_dir: &Path, timeout: Duration)
     ok.then_some(newest).flatten()
 }
 
+/// Start the daemon on `env` (job `docs`) and wait for its first version.
+fn watched(env: &Env) -> Live {
+    let d = Live::start(&env.config(), env.outer.path());
+    let v0 = quiet(
+        &d,
+        "docs",
+        env.src.path(),
+        &env.job_dir(),
+        Duration::from_secs(30),
+    );
+    assert!(v0.is_some(), "no first version\n{}", d.log_text());
+    d
+}
+
+/// Wait until job `docs` has a pending change.
+fn seen(d: &Live) {
+    assert!(
+        wait_until(Duration::from_secs(30), || d
+            .job("docs")
+            .is_some_and(|j| j.pending > 0)),
+        "the daemon never saw the change"
+    );
+}
+
 fn index_changes(job_dir: &Path) -> Vec<String> {
     std::fs::read_to_string(job_dir.join("index.tsv"))
         .unwrap_or_default()
@@ -191,14 +215,10 @@ fn index_changes(job_dir: &Path) -> Vec<String> {
 fn daemon_does_not_commit_again_what_another_writer_committed() {
     let env = Env::with_extra("docs", "settle = \"1500ms\"\nmax_settle = \"20s\"\n");
     env.src.file("doc.txt", "v0").file("keep/f", "unchanged");
-    let d = Live::start(&env.config(), env.outer.path());
+    let d = watched(&env);
     let long = Duration::from_secs(30);
-    quiet(&d, "docs", env.src.path(), &env.job_dir(), long).expect("V0");
     env.src.file("doc.txt", "v1: edited while the daemon runs");
-    assert!(
-        wait_until(long, || d.job("docs").is_some_and(|j| j.pending > 0)),
-        "the daemon never saw the edit"
-    );
+    seen(&d);
     let job = env.job_config();
     let other = reverberator::vault::snapshot::snapshot_with_scan(&job).expect("other writer");
     assert!(
@@ -238,13 +258,10 @@ fn daemon_does_not_commit_again_what_another_writer_committed() {
 fn daemon_rebases_a_changeset_that_changed_back_after_another_commit() {
     let env = Env::with_extra("docs", "settle = \"1500ms\"\nmax_settle = \"20s\"\n");
     env.src.file("a", "the file").file("other", "x");
-    let d = Live::start(&env.config(), env.outer.path());
+    let d = watched(&env);
     let long = Duration::from_secs(30);
-    quiet(&d, "docs", env.src.path(), &env.job_dir(), long).expect("V0");
     env.src.rename("a", "b");
-    assert!(wait_until(long, || d
-        .job("docs")
-        .is_some_and(|j| j.pending > 0)));
+    seen(&d);
     reverberator::vault::snapshot::snapshot_with_scan(&env.job_config()).expect("other writer");
     env.src.rename("b", "a");
     let newest = quiet(&d, "docs", env.src.path(), &env.job_dir(), long);
@@ -267,9 +284,8 @@ fn daemon_rebases_a_changeset_that_changed_back_after_another_commit() {
 fn snapshot_with_a_daemon_running_asks_the_daemon() {
     let env = Env::with_extra("docs", "settle = \"2s\"\nmax_settle = \"20s\"\n");
     env.src.file("doc.txt", "v0");
-    let d = Live::start(&env.config(), env.outer.path());
+    let d = watched(&env);
     let long = Duration::from_secs(30);
-    quiet(&d, "docs", env.src.path(), &env.job_dir(), long).expect("V0");
     env.src.file("doc.txt", "v1: edited, then `snapshot`");
     let out = env.run(&["snapshot"]);
     let (stdout, stderr) = (crate::util::stdout(&out), crate::util::stderr(&out));
