@@ -312,3 +312,43 @@ fn snapshot_with_a_daemon_running_asks_the_daemon() {
     let journal = std::fs::read_to_string(env.job_dir().join("journal.tsv")).unwrap_or_default();
     assert!(journal.contains("requested scan"), "{journal}");
 }
+
+/// Found by the soak test: inotify reports a write through one name of a multiply-linked
+/// file for that name's folder only, so the version kept the old bytes under the other
+/// name (`ln a d/b`, then `echo >> a`: `d/b` stale). A ChangeSet touching such a file is
+/// now replaced by a delta scan. Failed before: the newest version never equalled the
+/// source.
+#[test]
+fn daemon_sees_a_write_through_another_name_of_a_hard_link() {
+    let env = Env::with_extra("docs", "settle = \"300ms\"\nmax_settle = \"20s\"\n");
+    env.src.file("a", "one\n").dir("d");
+    let d = watched(&env);
+    let long = Duration::from_secs(10);
+    env.src.hard_link("a", "d/b");
+    quiet(&d, "docs", env.src.path(), &env.job_dir(), long).expect("the link");
+    env.src.append("a", "two\n");
+    let newest = quiet(&d, "docs", env.src.path(), &env.job_dir(), long);
+    assert!(
+        newest.is_some(),
+        "the write through `a` did not reach `d/b`: {:?}\n{}",
+        versions(&env.job_dir()),
+        d.log_text()
+    );
+    env.src.append("d/b", "three\n");
+    let newest = quiet(&d, "docs", env.src.path(), &env.job_dir(), long);
+    assert!(
+        newest.is_some(),
+        "the write through `d/b` did not reach `a`"
+    );
+    // In one burst: a new folder, a link in it, a write through the link (the ChangeSet
+    // records only the folder).
+    env.src
+        .dir("n")
+        .hard_link("a", "n/c")
+        .append("n/c", "four\n");
+    let newest = quiet(&d, "docs", env.src.path(), &env.job_dir(), long);
+    assert!(
+        newest.is_some(),
+        "the write through `n/c` did not reach `a`"
+    );
+}

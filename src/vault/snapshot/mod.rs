@@ -57,6 +57,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::change::ChangeSet;
 use crate::config::JobConfig;
+use crate::fs::FileKind;
 use crate::vault::layout::VersionName;
 
 mod build;
@@ -229,8 +230,77 @@ pub fn snapshot_since(
         written.rebased = newest;
         return Ok(written);
     }
+    if let Some(path) = newest.as_ref().and(multiply_linked(job, changes)) {
+        tracing::info!(
+            job = %job.name,
+            "{} has other names the watches cannot see change: a delta scan replaces the \
+             ChangeSet",
+            path.display()
+        );
+        return scan_in(session, job, &Progress::default(), true);
+    }
     let outcome = session.run(changes, &Progress::default())?;
     Ok(written(outcome, newest))
+}
+
+/// The first path of `changes` (other than a delete) that is a regular file with more than
+/// one name in the source, if any. inotify reports a write or chmod through one name for
+/// that name's folder only, so the other names of the inode change unseen (their versions
+/// would keep the old bytes); a ChangeSet that touches such a file is replaced by a delta
+/// scan, which compares every name (a write moves the ctime of the inode, so the shortcut
+/// does not skip them). One `fstatat` per changed path, through directory fds; a folder
+/// recorded `Created` or `Modified` is walked (what is below it has no records of its own).
+fn multiply_linked(job: &JobConfig, changes: &ChangeSet) -> Option<PathBuf> {
+    use crate::change::Change;
+    let root = crate::fs::Dir::open(&job.source).ok()?;
+    changes
+        .iter()
+        .filter(|(_, c)| !matches!(c, Change::Deleted))
+        .find(|(path, change)| {
+            let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+                return false;
+            };
+            let Ok(dir) = root.open_beneath(parent) else {
+                return false;
+            };
+            match dir.stat(name) {
+                // Taken from the source whole: nothing below it has a record.
+                Ok(m) if m.kind == FileKind::Dir => {
+                    matches!(change, Change::Created | Change::Modified)
+                        && dir.open_child(name).is_ok_and(holds_linked_file)
+                }
+                Ok(m) => m.kind == FileKind::File && m.nlink > 1,
+                Err(_) => false,
+            }
+        })
+        .map(|(path, _)| path.to_path_buf())
+}
+
+/// True when the tree below `top` holds a regular file with more than one name (a folder
+/// recorded whole, e.g. `Created`, is copied from the source whole: its walk costs what the
+/// copy costs). Unreadable folders are skipped (the build reports them); an excluded file
+/// may answer true (one delta scan more, never one less).
+fn holds_linked_file(top: crate::fs::Dir) -> bool {
+    let mut stack = vec![top];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = dir.entries() else { continue };
+        for e in entries {
+            let kind = match e.kind {
+                Some(k) if k != FileKind::File => k,
+                _ => match dir.stat(&e.name) {
+                    Ok(m) if m.kind == FileKind::File && m.nlink > 1 => return true,
+                    Ok(m) => m.kind,
+                    Err(_) => continue,
+                },
+            };
+            if kind == FileKind::Dir {
+                if let Ok(sub) = dir.open_child(&e.name) {
+                    stack.push(sub);
+                }
+            }
+        }
+    }
+    false
 }
 
 /// The [`Written`] of an outcome, `before` being the newest version before it.
