@@ -356,8 +356,19 @@ impl Soak {
             )
             .collect();
         diff.truncate(6);
+        // What the daemon committed while blind is not the source's state: kept as it is
+        // (checked again at the end), named in the note.
+        let wrong: Vec<String> = versions(&job_dir)
+            .into_iter()
+            .filter(|v| !self.recorded.contains_key(v))
+            .collect();
+        for v in &wrong {
+            let state = unlinked(version_state(&job_dir, v));
+            self.recorded.insert(v.clone(), state);
+            self.fig.versions += 1;
+        }
         self.fig.blind.push(format!(
-            "after {what} at {:.0?}: {}\n    burst: {}",
+            "after {what} at {:.0?}: {} (versions {wrong:?})\n    burst: {}",
             self.started.elapsed(),
             diff.join("; "),
             self.trace.join("; ")
