@@ -29,7 +29,11 @@
 //! source's folders. A pause that never reaches the source's state (the daemon went blind)
 //! is noted with what differs and the burst's operations, and caught up by a `snapshot`
 //! through the daemon so the run goes on; the test then fails at the end. The figures are
-//! printed either way.
+//! printed either way, and each blind pause or watch mismatch is printed when found, with
+//! the burst's operations.
+//!
+//! (About 600 lines in one file: the workload, the pauses that check it and the figures are
+//! read together.)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -373,6 +377,10 @@ impl Soak {
             diff.join("; "),
             self.trace.join("; ")
         ));
+        eprintln!(
+            "soak: blind {}",
+            self.fig.blind.last().map_or("", String::as_str)
+        );
         let out = self.env.run(&["snapshot", "soak"]);
         eprintln!(
             "soak: blind after {what}; caught up by `snapshot`: {}{}",
@@ -393,6 +401,10 @@ impl Soak {
         let status = self.daemon.job("soak").map_or(0, |j| j.watches);
         let kernel = self.daemon.kernel_watches();
         if status != want || kernel != want {
+            eprintln!(
+                "soak: {want} folders, {status} watched after {what}; burst: {}",
+                self.trace.join("; ")
+            );
             self.fig.watch_mismatches.push(format!(
                 "after {what} at {:.0?}: {want} folders, status says {status} watched, the \
                  kernel {kernel}\n    burst: {}",
