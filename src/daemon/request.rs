@@ -204,3 +204,50 @@ impl Daemon {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn reply(mut client: UnixStream) -> SnapshotReply {
+        let mut text = Vec::new();
+        client.read_to_end(&mut text).unwrap();
+        serde_json::from_slice(&text).unwrap()
+    }
+
+    /// Only a scan submitted after the request answers it; every job must be answered.
+    #[test]
+    fn a_request_waits_for_a_scan_submitted_after_it() {
+        let (server, client) = UnixStream::pair().unwrap();
+        let mut r = Requests::default();
+        r.waiting.push(Waiter {
+            stream: server,
+            jobs: vec![("a".into(), 1, Wait::Asked), ("b".into(), 2, Wait::Asked)],
+        });
+        // A result of a task that ran before the request: not the answer.
+        r.finished("a", 1, &Done::Committed("V1--x".into()), 7);
+        assert_eq!(r.waiting.len(), 1);
+        r.submitted("a", 1);
+        r.submitted("b", 9); // another instance of b: not this request's
+        r.finished("a", 1, &Done::Committed("V2--x".into()), 7);
+        assert_eq!(r.waiting.len(), 1, "b is still asked");
+        assert_eq!(r.asked(), vec![("b".to_owned(), 2)]);
+        r.give_up(
+            "b",
+            2,
+            "halted",
+            "halted: its vault filesystem is not there",
+            7,
+        );
+        assert!(r.waiting.is_empty());
+        let got = reply(client);
+        assert_eq!(got.pid, 7);
+        assert_eq!(got.jobs.len(), 2);
+        assert_eq!(
+            (got.jobs[0].outcome.as_str(), got.jobs[0].version.as_deref()),
+            ("committed", Some("V2--x"))
+        );
+        assert_eq!(got.jobs[1].outcome, "halted");
+    }
+}
