@@ -130,6 +130,7 @@ pub struct ConvertRulesArgs {
 #[derive(Debug, Args)]
 #[command(
     after_help = "Prints the new version folder name per job, one line each.\n\
+    With a daemon running this config, the daemon commits (one writer per job).\n\
     Exit status: 0 when every job is committed or unchanged, 1 otherwise."
 )]
 pub struct SnapshotArgs {

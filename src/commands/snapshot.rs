@@ -1,8 +1,13 @@
 //! `reverberator snapshot [JOB...]`: for each job (all when none are named) run the delta
-//! scan and commit the difference as a new version, without the daemon. Prints the new
-//! version folder name per committed job on stdout (one line each); an unchanged job
-//! prints nothing on stdout and `JOB: unchanged` on stderr. A progress spinner goes to
-//! stderr only when stderr is a terminal.
+//! scan and commit the difference as a new version. Prints the new version folder name per
+//! committed job on stdout (one line each); an unchanged job prints nothing on stdout and
+//! `JOB: unchanged` on stderr. A progress spinner goes to stderr only when stderr is a
+//! terminal.
+//!
+//! One writer per job: when a daemon runs this config (it answers on the status socket),
+//! the command asks it to commit now instead (`daemon::status::request_snapshot`): the
+//! daemon's worker scans and commits, and the command prints what it committed, in the same
+//! form, with `JOB: committed by the daemon (pid N)` on stderr. Otherwise it writes itself.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +17,7 @@ use anyhow::Context;
 
 use crate::cli::{GlobalArgs, SnapshotArgs};
 use crate::config::{self, Config, JobConfig};
+use crate::daemon::status::{request_snapshot, socket_path, StatusError};
 use crate::exit::ExitCode;
 use crate::vault::snapshot::{snapshot_with_scan_observed, Progress, SnapshotOutcome};
 use crate::watch::mounts::{MountCheck, MountGuard, MountTable};
@@ -20,11 +26,50 @@ use crate::watch::mounts::{MountCheck, MountGuard, MountTable};
 pub fn run(global: &GlobalArgs, args: &SnapshotArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(global)?;
     let jobs = select_jobs(&config, &args.jobs)?;
+    if let Some(code) = through_daemon(&config, &jobs)? {
+        return Ok(code);
+    }
     let mut code = ExitCode::Success;
     for job in jobs {
         code = code.merge(snapshot_job(job)?);
     }
     Ok(code)
+}
+
+/// Ask the daemon running `config`, if any, to commit `jobs`; `None` when no daemon runs it.
+fn through_daemon(config: &Config, jobs: &[&JobConfig]) -> anyhow::Result<Option<ExitCode>> {
+    let path = crate::config::load::absolute(&config.path);
+    let Ok(socket) = socket_path(&path) else {
+        return Ok(None);
+    };
+    let names: Vec<String> = jobs.iter().map(|j| j.name.clone()).collect();
+    let reply = match request_snapshot(&socket, &path, &names) {
+        Ok(r) => r,
+        Err(StatusError::NoDaemon { .. }) => return Ok(None),
+        Err(e) => return Err(anyhow::Error::new(e).context("asking the running daemon")),
+    };
+    let mut out = std::io::stdout().lock();
+    let mut code = ExitCode::Success;
+    for j in &reply.jobs {
+        let why = j.message.as_deref().unwrap_or("");
+        match (j.outcome.as_str(), &j.version) {
+            ("committed", Some(v)) => {
+                writeln!(out, "{v}")?;
+                eprintln!("{}: committed by the daemon (pid {})", j.name, reply.pid);
+            }
+            ("unchanged", _) => eprintln!("{}: unchanged", j.name),
+            ("halted", _) => {
+                eprintln!("{}: not snapshotting: {why}", j.name);
+                code = code.merge(ExitCode::Failure);
+            }
+            _ => {
+                eprintln!("reverberator: error: job {}: {why}", j.name);
+                code = code.merge(ExitCode::Failure);
+            }
+        }
+    }
+    out.flush()?;
+    Ok(Some(code))
 }
 
 /// Load the config; an invalid one is reported with every problem and its position

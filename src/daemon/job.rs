@@ -84,6 +84,8 @@ pub enum ScanReason {
     Retry,
     /// The watches are incomplete (inotify watch limit), so scans stand in for them.
     WatchLimit,
+    /// `reverberator snapshot` asked the daemon for a version now.
+    Requested,
 }
 
 impl std::fmt::Display for ScanReason {
@@ -96,6 +98,7 @@ impl std::fmt::Display for ScanReason {
             ScanReason::Interval => "periodic",
             ScanReason::Retry => "retry",
             ScanReason::WatchLimit => "watch-limit",
+            ScanReason::Requested => "requested",
         })
     }
 }
@@ -329,6 +332,18 @@ impl JobMachine {
         let mut actions = vec![Action::Journal(Note::Overflow)];
         actions.extend(self.on_tick(now));
         actions
+    }
+
+    /// `reverberator snapshot` asked for a version now: a delta scan as soon as no worker
+    /// runs for the job (a scan already wanted stays: it covers the same; a failure's retry
+    /// does not wait). Halted: nothing.
+    pub fn on_request(&mut self, now: Instant) -> Vec<Action> {
+        if self.is_halted() {
+            return Vec::new();
+        }
+        self.scan_wanted.get_or_insert(ScanReason::Requested);
+        self.retry_at = None;
+        self.on_tick(now)
     }
 
     /// Adding a watch hit the inotify limit: scans stand in for the missing watches.

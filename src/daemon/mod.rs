@@ -25,6 +25,7 @@ pub mod job;
 mod jobs;
 pub mod notify;
 pub mod reload;
+mod request;
 mod slot;
 pub mod status;
 pub mod tokens;
@@ -102,6 +103,7 @@ pub struct Daemon {
     journal: JournalSink,
     notifier: notify::Notifier,
     mounts: Option<MountWatcher>,
+    requests: request::Requests,
 }
 
 /// Run the daemon for `loaded` until SIGTERM/SIGINT.
@@ -150,6 +152,7 @@ impl Daemon {
             journal: JournalSink::start(),
             notifier: notify::Notifier::from_env(),
             mounts,
+            requests: request::Requests::default(),
         })
     }
 
@@ -192,6 +195,7 @@ impl Daemon {
                 self.reload(Instant::now());
             }
             self.handle_timers(Instant::now());
+            self.sweep_requests(Instant::now());
         }
     }
 
@@ -300,7 +304,10 @@ impl Daemon {
                 job::Done::Failed(m) => Some(m.clone()),
                 _ => None,
             };
-            let actions = slot.machine.on_done(r.done, now);
+            let (job, instance) = (slot.job.name.clone(), slot.instance);
+            self.requests
+                .finished(&job, instance, &r.done, std::process::id());
+            let actions = self.slots[i].machine.on_done(r.done, now);
             self.apply(i, actions);
         }
     }
@@ -321,7 +328,7 @@ impl Daemon {
     fn handle_status_clients(&mut self, now: Instant) {
         loop {
             match self.listener.accept() {
-                Ok((stream, _)) => status::answer(stream, &self.report(now)),
+                Ok((stream, _)) => self.handle_client(stream, now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -354,6 +361,8 @@ impl Daemon {
                         self.ensure_watched(i);
                     }
                     self.submit(i, Task::Scan(reason));
+                    let slot = &self.slots[i];
+                    self.requests.submitted(&slot.job.name, slot.instance);
                 }
                 Action::Halt { side, reason, .. } => self.halt(i, side, reason),
                 Action::Resume => {

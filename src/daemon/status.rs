@@ -12,9 +12,13 @@
 //! `reverberator status` computes the same path from the same config lookup as `run`.
 //!
 //! # Protocol
-//! The client connects; the daemon writes one JSON [`StatusReport`] and closes. Nothing is
-//! read from the client, so a client can never stall the loop for long (the reply is a few
-//! KiB, written with a short timeout).
+//! The client connects and writes one JSON [`Request`] line (then shuts down its writing
+//! side). For [`Request::Status`] (also: nothing sent, EOF) the daemon writes one JSON
+//! [`StatusReport`] and closes. For [`Request::Snapshot`] it answers once each named job's
+//! delta scan + commit ran on a worker: one JSON [`SnapshotReply`]. The request is read
+//! with a short timeout ([`REQUEST_TIMEOUT`]) on the loop thread, and replies are a few
+//! KiB written with a short timeout, so a client stalls the loop for at most that (only
+//! this user can reach the socket: its folder is mode 0700).
 
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
@@ -28,6 +32,49 @@ use serde::{Deserialize, Serialize};
 const WRITE_TIMEOUT: Duration = Duration::from_millis(500);
 /// `status` waits this long for the daemon's answer.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// `snapshot` waits this long for the daemon's scans and commits.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(3600);
+/// The daemon waits this long for a client's request line.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(200);
+/// The longest request line read.
+const REQUEST_MAX: u64 = 64 * 1024;
+
+/// What a client asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "kebab-case")]
+pub enum Request {
+    /// The [`StatusReport`].
+    Status,
+    /// Commit now: a delta scan + commit of each job (all when `jobs` is empty) on the
+    /// daemon's workers, answered by a [`SnapshotReply`].
+    Snapshot {
+        /// Job names.
+        #[serde(default)]
+        jobs: Vec<String>,
+    },
+}
+
+/// What the daemon did for a [`Request::Snapshot`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotReply {
+    /// The daemon's process id.
+    pub pid: u32,
+    /// One entry per job asked for, in the order asked (config order for "all").
+    pub jobs: Vec<JobCommit>,
+}
+
+/// One job's answer to a [`Request::Snapshot`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobCommit {
+    /// The job name.
+    pub name: String,
+    /// `committed`, `unchanged`, `failed`, `halted` or `unknown` (no such job running).
+    pub outcome: String,
+    /// The committed version's folder name (or the newest, when unchanged).
+    pub version: Option<String>,
+    /// Why, for `failed`, `halted` and `unknown`.
+    pub message: Option<String>,
+}
 
 /// What the daemon says about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -162,11 +209,43 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Read the request of a client that just connected (at most [`REQUEST_TIMEOUT`]): a
+/// client that sends nothing asks for the status; a request that is not understood is
+/// `Err` with the reason.
+pub fn read_request(stream: &UnixStream) -> Result<Request, String> {
+    let mut line = Vec::new();
+    let read = stream
+        .set_nonblocking(false)
+        .and_then(|()| stream.set_read_timeout(Some(REQUEST_TIMEOUT)))
+        .and_then(|()| {
+            let mut limited = Read::take(stream, REQUEST_MAX);
+            std::io::BufRead::read_until(&mut io::BufReader::new(&mut limited), b'\n', &mut line)
+        });
+    match read {
+        Ok(_) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) => {}
+        Err(e) => return Err(format!("cannot read the request: {e}")),
+    }
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Request::Status);
+    }
+    serde_json::from_slice(&line).map_err(|e| format!("request not understood: {e}"))
+}
+
 /// Send `report` to a client that just connected (best effort).
-pub fn answer(mut stream: UnixStream, report: &StatusReport) {
-    let text = match serde_json::to_vec(report) {
+pub fn answer(stream: UnixStream, report: &StatusReport) {
+    send(stream, report, "the status");
+}
+
+/// Send any JSON `reply` to a client (best effort, with the write timeout).
+pub fn send<T: Serialize>(mut stream: UnixStream, reply: &T, what: &str) {
+    let text = match serde_json::to_vec(reply) {
         Ok(t) => t,
-        Err(e) => return tracing::warn!("cannot encode the status: {e}"),
+        Err(e) => return tracing::warn!("cannot encode {what}: {e}"),
     };
     let sent = stream
         .set_nonblocking(false)
@@ -179,6 +258,29 @@ pub fn answer(mut stream: UnixStream, report: &StatusReport) {
 
 /// Ask the daemon at `socket` (running `config`) for its status.
 pub fn fetch(socket: &Path, config: &Path) -> Result<StatusReport, StatusError> {
+    ask(socket, config, &Request::Status, READ_TIMEOUT)
+}
+
+/// Ask the daemon at `socket` (running `config`) to commit `jobs` (all when empty) now, and
+/// wait for what it committed.
+pub fn request_snapshot(
+    socket: &Path,
+    config: &Path,
+    jobs: &[String],
+) -> Result<SnapshotReply, StatusError> {
+    let request = Request::Snapshot {
+        jobs: jobs.to_vec(),
+    };
+    ask(socket, config, &request, SNAPSHOT_TIMEOUT)
+}
+
+/// Send `request`, read the JSON answer (waiting at most `wait`).
+fn ask<T: serde::de::DeserializeOwned>(
+    socket: &Path,
+    config: &Path,
+    request: &Request,
+    wait: Duration,
+) -> Result<T, StatusError> {
     let io_err = |source| StatusError::Io {
         socket: socket.to_path_buf(),
         source,
@@ -190,9 +292,16 @@ pub fn fetch(socket: &Path, config: &Path) -> Result<StatusReport, StatusError> 
         },
         _ => io_err(e),
     })?;
-    stream
-        .set_read_timeout(Some(READ_TIMEOUT))
-        .map_err(io_err)?;
+    let mut line = serde_json::to_vec(request).map_err(|source| StatusError::Decode {
+        socket: socket.to_path_buf(),
+        source,
+    })?;
+    line.push(b'\n');
+    // A daemon that closed early (an older one that reads nothing) still answers.
+    let _ = stream
+        .write_all(&line)
+        .and_then(|()| stream.shutdown(std::net::Shutdown::Write));
+    stream.set_read_timeout(Some(wait)).map_err(io_err)?;
     let mut text = Vec::new();
     stream.read_to_end(&mut text).map_err(io_err)?;
     serde_json::from_slice(&text).map_err(|source| StatusError::Decode {
@@ -265,7 +374,11 @@ mod tests {
         };
         let server = {
             let report = report.clone();
-            std::thread::spawn(move || answer(listener.accept().unwrap().0, &report))
+            std::thread::spawn(move || {
+                let stream = listener.accept().unwrap().0;
+                assert_eq!(read_request(&stream), Ok(Request::Status));
+                answer(stream, &report)
+            })
         };
         assert_eq!(fetch(&sock, Path::new("/c.toml")).unwrap(), report);
         server.join().unwrap();
@@ -274,5 +387,29 @@ mod tests {
             fetch(&sock, Path::new("/c.toml")),
             Err(StatusError::NoDaemon { .. })
         ));
+    }
+
+    #[test]
+    fn requests_in_their_json_form() {
+        let snap = Request::Snapshot {
+            jobs: vec!["docs".into()],
+        };
+        let text = serde_json::to_string(&snap).unwrap();
+        assert_eq!(text, r#"{"request":"snapshot","jobs":["docs"]}"#);
+        assert_eq!(serde_json::from_str::<Request>(&text).unwrap(), snap);
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"request":"status"}"#).unwrap(),
+            Request::Status
+        );
+        let (a, b) = UnixStream::pair().unwrap();
+        drop(b);
+        assert_eq!(
+            read_request(&a),
+            Ok(Request::Status),
+            "EOF asks for the status"
+        );
+        let (a, mut b) = UnixStream::pair().unwrap();
+        b.write_all(b"{\"request\":\"reboot\"}\n").unwrap();
+        assert!(read_request(&a).unwrap_err().contains("not understood"));
     }
 }

@@ -6,8 +6,15 @@
 //! its result comes back). A worker takes the per-job lock inside the vault functions, so
 //! a one-shot `reverberator snapshot` of the same job simply waits. Also owns the journal
 //! thread, so journal appends never block the loop either.
+//!
+//! One writer per job, even when another process commits: each result carries the newest
+//! version the worker saw under the job lock, the pool keeps it per job, and a
+//! [`Task::Snapshot`] is run with that number as its base
+//! ([`crate::vault::snapshot::snapshot_since`]): when someone else committed in between,
+//! a delta scan against their version replaces the ChangeSet, so the daemon never commits
+//! a version identical to the newest.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -20,7 +27,7 @@ use crate::change::ChangeSet;
 use crate::config::JobConfig;
 use crate::vault::journal::{Event, Journal, JournalLine};
 use crate::vault::snapshot::{
-    snapshot, snapshot_with_full_scan, snapshot_with_scan, SnapshotError, SnapshotOutcome,
+    scan_written, snapshot_since, SnapshotError, SnapshotOutcome, Written,
 };
 
 use super::job::{Done, ScanReason};
@@ -44,12 +51,17 @@ pub struct WorkResult {
     pub instance: u64,
     /// How it ended.
     pub done: Done,
+    /// The newest version number the worker saw under the job lock (`None`: it failed
+    /// before knowing, or there is none).
+    pub newest: Option<u64>,
 }
 
 struct Queued {
     job: JobConfig,
     instance: u64,
     task: Task,
+    /// For a snapshot: the version its ChangeSet was collected against.
+    base: Option<u64>,
 }
 
 /// The bounded worker pool.
@@ -61,6 +73,8 @@ pub struct Workers {
     rx: Receiver<WorkResult>,
     waker: Arc<Waker>,
     handles: Vec<JoinHandle<()>>,
+    /// Per job name: (instance, newest version number) from its last result.
+    newest: HashMap<String, (u64, u64)>,
 }
 
 impl Workers {
@@ -75,6 +89,7 @@ impl Workers {
             rx,
             waker,
             handles: Vec::new(),
+            newest: HashMap::new(),
         }
     }
 
@@ -90,10 +105,15 @@ impl Workers {
 
     /// Run `task` for `job` now, or as soon as a worker is free.
     pub fn submit(&mut self, job: JobConfig, instance: u64, task: Task) {
+        let base = match task {
+            Task::Snapshot(_) => self.base(&job.name, instance),
+            Task::Scan(_) => None,
+        };
         self.queue.push_back(Queued {
             job,
             instance,
             task,
+            base,
         });
         self.spawn_queued();
     }
@@ -105,11 +125,36 @@ impl Workers {
         before - self.queue.len()
     }
 
+    /// The newest version the last result of `job` (this instance) saw.
+    pub fn base(&self, job: &str, instance: u64) -> Option<u64> {
+        match self.newest.get(job) {
+            Some(&(i, n)) if i == instance => Some(n),
+            _ => None,
+        }
+    }
+
     /// Every result that is ready (non-blocking); frees workers for queued tasks.
     pub fn results(&mut self) -> Vec<WorkResult> {
         let out: Vec<WorkResult> = self.rx.try_iter().collect();
+        for r in &out {
+            self.note_newest(r);
+        }
         self.finished(out.len());
         out
+    }
+
+    fn note_newest(&mut self, r: &WorkResult) {
+        match r.newest {
+            Some(n) => {
+                self.newest.insert(r.job.clone(), (r.instance, n));
+            }
+            // Not known after a failure: the next snapshot of this job is not checked
+            // against a stale base (the machine follows a failure with a delta scan).
+            None if matches!(r.done, Done::Failed(_)) => {
+                self.newest.remove(&r.job);
+            }
+            None => {}
+        }
     }
 
     /// Wait until no task runs, at most until `deadline`; queued tasks are dropped.
@@ -146,10 +191,12 @@ impl Workers {
             let waker = Arc::clone(&self.waker);
             let name = format!("snapshot:{}", q.job.name);
             let spawned = std::thread::Builder::new().name(name).spawn(move || {
+                let (done, newest) = run_guarded(&q.job, q.task, q.base);
                 let result = WorkResult {
                     job: q.job.name.clone(),
                     instance: q.instance,
-                    done: run_guarded(&q.job, q.task),
+                    done,
+                    newest,
                 };
                 let _ = tx.send(result);
                 if let Err(e) = waker.wake() {
@@ -172,8 +219,9 @@ impl Workers {
 
 /// [`run_task`], turning a panic into a failure, so the job is never left `busy` forever
 /// (the machine retries with a delta scan).
-pub fn run_guarded(job: &JobConfig, task: Task) -> Done {
-    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_task(job, task)));
+pub fn run_guarded(job: &JobConfig, task: Task, base: Option<u64>) -> (Done, Option<u64>) {
+    let caught =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_task(job, task, base)));
     caught.unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
@@ -181,23 +229,39 @@ pub fn run_guarded(job: &JobConfig, task: Task) -> Done {
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_default();
         tracing::error!(job = %job.name, "snapshot worker panicked: {what}");
-        Done::Failed(format!("internal error (worker panicked): {what}"))
+        let done = Done::Failed(format!("internal error (worker panicked): {what}"));
+        (done, None)
     })
 }
 
-/// Run one task on the current thread: snapshot or scan, then retire after a commit.
-pub fn run_task(job: &JobConfig, task: Task) -> Done {
+/// Run one task on the current thread: snapshot (of a ChangeSet collected since version
+/// `base`) or scan, then retire after a commit. Returns how it ended and the newest version
+/// number under the job lock.
+pub fn run_task(job: &JobConfig, task: Task, base: Option<u64>) -> (Done, Option<u64>) {
     let started = Instant::now();
-    let (outcome, reason) = match task {
-        Task::Snapshot(changes) => (snapshot(job, &changes), None),
+    let (written, reason) = match task {
+        Task::Snapshot(changes) => (snapshot_since(job, &changes, base), None),
         // The periodic rescan exists to catch what the watches (and the scan's ctime
         // shortcut) cannot see, so it compares everything.
-        Task::Scan(ScanReason::Interval) => {
-            (snapshot_with_full_scan(job), Some(ScanReason::Interval))
-        }
-        Task::Scan(reason) => (snapshot_with_scan(job), Some(reason)),
+        Task::Scan(ScanReason::Interval) => (scan_written(job, true), Some(ScanReason::Interval)),
+        Task::Scan(reason) => (scan_written(job, false), Some(reason)),
     };
-    let done = to_done(job, outcome);
+    if let Ok(Written {
+        rebased: Some(found),
+        ..
+    }) = &written
+    {
+        tracing::info!(
+            job = %job.name,
+            "another writer committed {found} since the daemon's last version: \
+             its changes were checked against {found} by a delta scan"
+        );
+    }
+    let newest = written
+        .as_ref()
+        .ok()
+        .and_then(|w| w.newest.as_ref().map(|v| v.number));
+    let done = to_done(written.map(|w| (w.outcome, w.newest.map(|v| v.to_string()))));
     log_done(job, &done, reason, started.elapsed());
     if let Some(reason) = reason.filter(|r| *r != ScanReason::Start) {
         journal_scan(job, reason, &done);
@@ -205,21 +269,15 @@ pub fn run_task(job: &JobConfig, task: Task) -> Done {
     if matches!(done, Done::Committed(_)) {
         retire_after_commit(job);
     }
-    done
+    (done, newest)
 }
 
-fn to_done(job: &JobConfig, outcome: Result<SnapshotOutcome, SnapshotError>) -> Done {
+fn to_done(outcome: Result<(SnapshotOutcome, Option<String>), SnapshotError>) -> Done {
     match outcome {
-        Ok(SnapshotOutcome::Committed(v)) => Done::Committed(v.name.to_string()),
-        Ok(SnapshotOutcome::Unchanged) => Done::Unchanged(latest_name(job)),
+        Ok((SnapshotOutcome::Committed(v), _)) => Done::Committed(v.name.to_string()),
+        Ok((SnapshotOutcome::Unchanged, newest)) => Done::Unchanged(newest),
         Err(e) => Done::Failed(format!("{:#}", anyhow::Error::new(e))),
     }
-}
-
-/// The name `latest` points at (one readlink).
-fn latest_name(job: &JobConfig) -> Option<String> {
-    let target = std::fs::read_link(job.job_dir().join("latest")).ok()?;
-    Some(target.file_name()?.to_string_lossy().into_owned())
 }
 
 fn log_done(job: &JobConfig, done: &Done, reason: Option<ScanReason>, took: Duration) {

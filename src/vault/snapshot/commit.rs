@@ -127,6 +127,13 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// The newest committed version.
+    pub fn newest(&self) -> Result<Option<VersionName>, SnapshotError> {
+        self.folder
+            .latest()
+            .map_err(vault_err(self.job, self.root()))
+    }
+
     /// Build and commit the next version (see [`super::snapshot`]).
     pub fn run(
         self,
