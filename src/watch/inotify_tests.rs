@@ -334,34 +334,6 @@ fn add_watch_cost() {
     );
 }
 
-/// Folders made while events were lost (never drained here) get watches from `resync`,
-/// and the watches of folders gone meanwhile are dropped: the watch set equals the tree.
-#[test]
-fn resync_makes_the_watch_set_equal_the_tree() {
-    let mut f = fixture_with(Filter::default(), |root| {
-        fs::create_dir_all(root.join("old/sub")).unwrap();
-    });
-    assert_eq!(f.watcher.watch_count(), 3);
-    for d in ["new/a/b", "new/c"] {
-        fs::create_dir_all(f.root.join(d)).unwrap();
-    }
-    fs::rename(f.root.join("old"), f.outside.join("old")).unwrap();
-    let events = f.watcher.resync().unwrap();
-    assert!(events.is_empty(), "{events:?}");
-    assert_eq!(
-        f.watcher.watch_count(),
-        5,
-        "root, new, new/a, new/a/b, new/c"
-    );
-    assert_eq!(
-        f.watcher.walked(),
-        Walked {
-            folders: 5,
-            unwatched: 0
-        }
-    );
-}
-
 /// With the watch limit, the walk still counts every folder: coverage names what is missed.
 #[test]
 fn the_walk_counts_the_folders_it_could_not_watch() {
@@ -375,6 +347,7 @@ fn the_walk_counts_the_folders_it_could_not_watch() {
     assert!(walked.unwatched >= 1, "{walked:?}");
     assert!(walked.folders > w.watch_count(), "{walked:?}");
 }
+
 /// Events lost (never drained, as after an overflow): a resync makes the watch set the
 /// tree again, new folders watched (deep ones too) and the watches of removed or
 /// moved-out folders dropped, and what the last walk found is reported.
