@@ -65,9 +65,9 @@ pub(super) fn finish(
     let root = folder.dir();
     let visible = OsString::from(plan.retired.to_string());
     let hidden = OsString::from(retiring_name(&plan.retired));
-    let mut links = Vec::new();
+    let (mut links, mut relinked) = (Vec::new(), Vec::new());
     if exists(root, &visible, folder.root())? {
-        links = relink(folder, &mut plan, resumed)?;
+        (links, relinked) = relink(folder, &mut plan, resumed)?;
         sys::rename(root, &visible, root, &hidden).at(folder.root().join(&visible))?;
         sys::sync(root).at(folder.root())?;
         crash_point();
@@ -79,7 +79,8 @@ pub(super) fn finish(
         Usage::default()
     };
     sys::sync(root).at(folder.root())?;
-    let made_real = real::usage(folder, &plan, &links)?;
+    let mut made_real = real::usage(folder, &plan, &links)?;
+    made_real.append(&mut relinked);
     let forwarded = account::settle_index(folder, &plan, freed, &made_real)?;
     crash_point();
     journal(folder, &plan, freed, resumed)?;
@@ -110,12 +111,13 @@ fn exists(dir: &Dir, name: &OsStr, root: &Path) -> Result<bool, RetireError> {
 /// carried links to their new text, then the bookkeeping files; durable before anything
 /// of the retired version is deleted. `resumed`: an earlier process may have done part of
 /// it, so every link is read before it is changed. Returns what each link made real used
-/// ([`real::exchange`]).
+/// ([`real::exchange`]), and per link given a new text, its version with what the new
+/// link uses and what the old one used (a longer text may need a block of its own).
 fn relink(
     folder: &JobFolder,
     plan: &mut RetirePlan,
     resumed: bool,
-) -> Result<Vec<Option<Usage>>, RetireError> {
+) -> Result<Relinked, RetireError> {
     let mut opened = Opened::new(folder);
     let retired = open_version(folder, &plan.retired)?;
     let tmp = match Scratch::open(folder) {
@@ -123,16 +125,19 @@ fn relink(
             Ok(()) => tmp,
             Err(e) => {
                 let _ = tmp.clear(); // else emptied when next opened
-                return abandon(folder, resumed, e).map(|()| Vec::new());
+                return abandon(folder, resumed, e).map(|()| Default::default());
             }
         },
-        Err(e) => return abandon(folder, resumed, e).map(|()| Vec::new()),
+        Err(e) => return abandon(folder, resumed, e).map(|()| Default::default()),
     };
+    let mut texts = Vec::new();
     crash_point();
     // Carried links that land at another depth first get an absolute text, valid both
     // where they are and where the move puts them.
     for (k, c) in plan.carried.iter().enumerate().filter(|(_, c)| c.retexts()) {
-        to_transit(folder, &tmp, (k, c), &plan.retired, &mut opened)?;
+        if let Some(u) = to_transit(folder, &tmp, (k, c), &plan.retired, &mut opened)? {
+            texts.push((c.receiver.number, u.0, u.1));
+        }
         crash_point();
     }
     // Repoints and real copies first, moves last. A repointed link names the folder's
@@ -143,7 +148,9 @@ fn relink(
     // (`ELOOP`) for readers.
     for (i, r) in plan.repoints.iter().enumerate() {
         let dir = opened_dir(&mut opened, folder, &r.version, split(&r.path).0)?;
-        repoint(folder, &tmp, i, r, dir, resumed)?;
+        if let Some(u) = repoint(folder, &tmp, i, r, dir, resumed)? {
+            texts.push((r.version.number, u.0, u.1));
+        }
         crash_point();
     }
     let mut made_real = Vec::with_capacity(plan.materialize.len());
@@ -157,7 +164,9 @@ fn relink(
         crash_point();
     }
     for (k, c) in plan.carried.iter().enumerate().filter(|(_, c)| c.retexts()) {
-        from_transit(folder, &tmp, k, c, &mut opened)?;
+        if let Some(u) = from_transit(folder, &tmp, k, c, &mut opened)? {
+            texts.push((c.receiver.number, u.0, u.1));
+        }
         crash_point();
     }
     tmp.clear()?;
@@ -169,7 +178,27 @@ fn relink(
     crash_point();
     update_links(folder, plan)?;
     crash_point();
-    Ok(made_real)
+    Ok((made_real, texts))
+}
+
+/// What [`relink`] returns.
+type Relinked = (Vec<Option<Usage>>, Vec<(u64, Usage, Usage)>);
+
+/// After an exchange of a new link (now `name` in `dir`) with an old one (now `tmp_name`
+/// in `tmp`): what each uses, (new, old).
+fn swapped(
+    tmp: &Dir,
+    tmp_name: &OsStr,
+    dir: &Dir,
+    name: &OsStr,
+) -> std::io::Result<(Usage, Usage)> {
+    let used = |d: &Dir, n: &OsStr| {
+        d.stat(n).map(|m| Usage {
+            bytes: m.allocated,
+            inodes: 1,
+        })
+    };
+    Ok((used(dir, name)?, used(tmp, tmp_name)?))
 }
 
 /// A retire failed before anything visible changed: a fresh one drops its intent, so a
@@ -265,19 +294,21 @@ fn to_transit(
     (k, c): (usize, &Carry),
     retired: &VersionName,
     opened: &mut Opened,
-) -> Result<(), RetireError> {
+) -> Result<Option<(Usage, Usage)>, RetireError> {
     let (parent, name) = split(&c.from);
     let full = folder.version_path(retired).join(&c.from);
     let dir = match opened.dir(retired, parent) {
         Ok(Some(d)) => d,
-        Ok(None) => return Ok(()), // its folder moved before a crash
+        Ok(None) => return Ok(None), // its folder moved before a crash
         Err(e) => return Err(RetireError::Io(PathError::new(full, e))),
     };
     let now = sys::readlink(dir, name).at(&full)?;
     if Path::new(&now) == c.transit {
-        return Ok(());
+        return Ok(None);
     }
-    swap_out_link(&tmp.dir, &transit_name(k), dir, name, &c.old_target, &full)
+    let tmp_name = transit_name(k);
+    swap_out_link(&tmp.dir, &tmp_name, dir, name, &c.old_target, &full)?;
+    Ok(Some(swapped(&tmp.dir, &tmp_name, dir, name).at(&full)?))
 }
 
 /// Give the carried link `c`, moved into its receiver, its new relative text, unless it
@@ -288,15 +319,17 @@ fn from_transit(
     k: usize,
     c: &Carry,
     opened: &mut Opened,
-) -> Result<(), RetireError> {
+) -> Result<Option<(Usage, Usage)>, RetireError> {
     let (parent, name) = split(&c.path);
     let full = folder.version_path(&c.receiver).join(&c.path);
     let dir = opened_dir(opened, folder, &c.receiver, parent)?;
     let now = sys::readlink(dir, name).at(&full)?;
     if Path::new(&now) == c.new_target {
-        return Ok(());
+        return Ok(None);
     }
-    swap_out_link(&tmp.dir, &carry_name(k), dir, name, &c.transit, &full)
+    let tmp_name = carry_name(k);
+    swap_out_link(&tmp.dir, &tmp_name, dir, name, &c.transit, &full)?;
+    Ok(Some(swapped(&tmp.dir, &tmp_name, dir, name).at(&full)?))
 }
 
 fn open_version(folder: &JobFolder, v: &VersionName) -> Result<Dir, RetireError> {
@@ -364,13 +397,13 @@ fn repoint(
     r: &Repoint,
     dir: &Dir,
     check: bool,
-) -> Result<(), RetireError> {
+) -> Result<Option<(Usage, Usage)>, RetireError> {
     let full = || folder.version_path(&r.version).join(&r.path);
     let name = split(&r.path).1;
     if check {
         let now = sys::readlink(dir, name).at(full())?;
         if Path::new(&now) == r.new_target {
-            return Ok(());
+            return Ok(None);
         }
         if Path::new(&now) != r.old_target {
             return Err(RetireError::state(
@@ -380,7 +413,8 @@ fn repoint(
         }
     }
     let tmp_name = OsString::from(i.to_string());
-    swap_out_link(&tmp.dir, &tmp_name, dir, name, &r.old_target, &full())
+    swap_out_link(&tmp.dir, &tmp_name, dir, name, &r.old_target, &full())?;
+    Ok(Some(swapped(&tmp.dir, &tmp_name, dir, name).at(full())?))
 }
 
 /// Exchange `tmp_name` in the scratch folder `tmp` with the link `name` in `dir` (the

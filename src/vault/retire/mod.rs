@@ -13,7 +13,7 @@
 //! `refs/V{x}.tsv` lists every link into version `x`, older or newer than it. Retiring
 //! `x`:
 //!
-//! 1. [`plan()`] reads the links into `x` and `x`'s own links ([`gather`]) and decides
+//! 1. [`plan()`] reads the links into `x` and `x`'s own links (`gather`) and decides
 //!    (pure, unit-tested from tables). The *top* folders the links show (those inside no
 //!    other shown one) **move** to their *receiver*, the newest version linking to the
 //!    folder itself, replacing its link. Every other link into `x` is **repointed** to
