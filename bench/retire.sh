@@ -128,8 +128,8 @@ TOML
   local sorted; sorted=$(printf '%s\n' "${times[@]}" | sort -n)
   local median; median=$(echo "$sorted" | sed -n "$(( (RETIRES + 1) / 2 ))p")
   local first=${times[0]}
-  local links; links=$(grep -ho "[0-9]* link(s) repointed" "$dir"/prune.[0-9]*.out | awk '{print $1}' | xargs)
-  local moved; moved=$(grep -ho "[0-9]* folder(s) moved" "$dir"/prune.[0-9]*.out | awk '{print $1}' | xargs)
+  local links; links=$(grep -ho "[0-9]* links\? repointed" "$dir"/prune.[0-9]*.out | awk '{print $1}' | xargs)
+  local moved; moved=$(grep -ho "[0-9]* folders\? moved" "$dir"/prune.[0-9]*.out | awk '{print $1}' | xargs)
   echo "files=$files versions=$versions changes=$CHANGES retire_first_s=$first retire_median_s=$median retire_max_s=$(echo "$sorted" | tail -1) rm_rf_linkdest_s=$rm_time rm_rf_cpu_s=$rm_cpu"
   echo "  links repointed per retire: $links"
   echo "  folders moved per retire: $moved"

@@ -15,9 +15,9 @@ use crate::util;
 
 const JOB_DIR: &str = "RETIRE_KILL_TEST_VAULT";
 
-/// A vault whose retires need many steps: several linked folders, moves, repoints.
-fn build() -> Job {
-    let mut job = Job::new();
+/// A job whose source holds `d0`..`d5`, each with `sub/f` and `g`, and `top`.
+fn six_folders() -> Job {
+    let job = Job::new();
     for i in 0..6 {
         job.src
             .dir(format!("d{i}/sub"))
@@ -25,6 +25,12 @@ fn build() -> Job {
             .file(format!("d{i}/g"), "g");
     }
     job.src.file("top", "0");
+    job
+}
+
+/// A vault whose retires need many steps: several linked folders, moves, repoints.
+fn build() -> Job {
+    let mut job = six_folders();
     job.snap();
     for round in 1..5 {
         job.src.file("top", format!("{round}"));
@@ -70,14 +76,7 @@ pub(crate) fn build_deep() -> Job {
 /// `d1` to V3 at the deeper place, repoints the other links, and carries V1's `dN/sub`
 /// links along, `d1/sub` with a new text (through its absolute transit text).
 fn build_middle() -> Job {
-    let mut job = Job::new();
-    for i in 0..6 {
-        job.src
-            .dir(format!("d{i}/sub"))
-            .file(format!("d{i}/sub/f"), format!("{i}"))
-            .file(format!("d{i}/g"), "g");
-    }
-    job.src.file("top", "0");
+    let mut job = six_folders();
     job.snap();
     for i in 1..6 {
         job.src.file(format!("d{i}/g"), "changed");

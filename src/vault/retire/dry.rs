@@ -223,7 +223,8 @@ impl Sim {
             inodes: row.inodes,
         }
         .minus(freed);
-        if let Some(heir) = self.rows.first_mut() {
+        // The next version (rows are oldest first) gets it, as `index.tsv` does.
+        if let Some(heir) = self.rows.get_mut(pos) {
             heir.size = heir.size.saturating_add(fw.bytes);
             heir.inodes = heir.inodes.saturating_add(fw.inodes);
         }

@@ -86,26 +86,8 @@ pub(super) fn gather(
             }
         }
     }
-    let listed: BTreeSet<PathBuf> = folder
-        .read_links(retired.number)
-        .at(folder.links_file(retired.number))?
-        .into_iter()
-        .collect();
-    let mut own_links = Vec::with_capacity(listed.len());
-    for l in listed {
-        let t = read_structural(&mut opened, retired, &l)?;
-        own_links.push((l, t));
-    }
-    let listed: BTreeSet<PathBuf> = folder
-        .read_links(heir.number)
-        .at(folder.links_file(heir.number))?
-        .into_iter()
-        .collect();
-    let mut heir_links = Vec::with_capacity(listed.len());
-    for l in listed {
-        let t = read_structural(&mut opened, heir, &l)?;
-        heir_links.push((l, t));
-    }
+    let own_links = listed_links(&mut opened, retired)?;
+    let heir_links = listed_links(&mut opened, heir)?;
     let mut dirs = HashMap::new();
     let holders = refs.iter().map(|(v, p, _)| (v, p));
     let holders = holders.chain(own_links.iter().map(|(p, _)| (retired, p)));
@@ -138,6 +120,25 @@ pub(super) fn gather(
         dirs,
         limit: symlink_max(folder.dir()),
     })
+}
+
+/// The listed links of version `v`, sorted, each with where it points.
+fn listed_links(
+    opened: &mut Opened,
+    v: &VersionName,
+) -> Result<Vec<(PathBuf, Target)>, RetireError> {
+    let folder = opened.folder();
+    let listed: BTreeSet<PathBuf> = folder
+        .read_links(v.number)
+        .at(folder.links_file(v.number))?
+        .into_iter()
+        .collect();
+    let mut out = Vec::with_capacity(listed.len());
+    for l in listed {
+        let t = read_structural(opened, v, &l)?;
+        out.push((l, t));
+    }
+    Ok(out)
 }
 
 /// Where the link at `rel` inside version `v` points, when it is a symlink whose text is a
