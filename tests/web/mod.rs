@@ -109,7 +109,7 @@ fn chromium() -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("skipped: no /usr/bin/chromium (apt-get install chromium)");
+        util::skipped("no /usr/bin/chromium (apt-get install chromium)");
         None
     }
 }
@@ -221,8 +221,7 @@ fn a_tar_download_unpacks_to_the_version() {
         .arg(&to)
         .output();
     let Ok(out) = out else {
-        eprintln!("skipped: no GNU tar to unpack with");
-        return;
+        crate::skip_test!("no GNU tar to unpack with");
     };
     assert!(out.status.success(), "{}", util::stderr(&out));
     let name = util::versions(&env.job_dir())[1].clone();
@@ -396,8 +395,7 @@ fn metrics_pass_promtool_and_equal_list_json() {
         .stderr(Stdio::piped())
         .spawn();
     let Ok(mut promtool) = promtool else {
-        eprintln!("skipped promtool: not installed (apt-get install prometheus)");
-        return;
+        crate::skip_test!("no promtool (apt-get install prometheus)");
     };
     promtool
         .stdin
