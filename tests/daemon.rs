@@ -348,8 +348,7 @@ impl Drop for QueueLimit {
 #[test]
 fn daemon_overflow_rescans() {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: lowering {QUEUE_FILE} needs root");
-        return;
+        crate::skip_test!("lowering {QUEUE_FILE} needs root");
     }
     let env = Env::with_extra("docs", "settle = \"1s\"\nmax_settle = \"10s\"\n");
     env.src.file("seed", "0");
@@ -359,8 +358,7 @@ fn daemon_overflow_rescans() {
     // The limit is read when the daemon creates its inotify instance: restore it as soon
     // as the daemon is up, so other processes are affected as briefly as possible.
     let Some(limit) = QueueLimit::lower(16) else {
-        eprintln!("skipped: {QUEUE_FILE} is not writable here");
-        return;
+        crate::skip_test!("{QUEUE_FILE} is not writable here");
     };
     let daemon = Daemon::start(&env.config(), env.outer.path());
     drop(limit);
@@ -557,15 +555,13 @@ impl Drop for TestMount {
 #[test]
 fn daemon_halts_when_the_source_leaves_and_resumes_when_it_returns() {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: mounting needs root");
-        return;
+        crate::skip_test!("mounting needs root");
     }
     let tmp = crate::util::TempTree::new();
     tmp.dir("store").dir("mnt");
     let (store, mnt) = (tmp.path().join("store"), tmp.path().join("mnt"));
     let Some(_fs) = TestMount::new(&["-t", "tmpfs", "tmpfs"], &store) else {
-        eprintln!("skipped: cannot mount tmpfs here");
-        return;
+        crate::skip_test!("cannot mount tmpfs here");
     };
     std::fs::create_dir_all(store.join("data/sub")).unwrap();
     std::fs::write(store.join("data/sub/f"), "before").unwrap();
@@ -723,8 +719,7 @@ fn daemon_versions_xattr_only_changes() {
         t.file("a.txt", "a").file("d/f.txt", "f");
     });
     if let Err(e) = xattr::set(s.src("a.txt"), "user.tag", b"one") {
-        eprintln!("skipped: user xattrs not supported here: {e}");
-        return;
+        crate::skip_test!("user xattrs not supported here: {e}");
     }
     let v1 = s.settle();
     xattr::set(s.src("a.txt"), "user.tag", b"two").expect("setxattr");

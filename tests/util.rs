@@ -8,6 +8,8 @@
 //!   each structural link is one hop to a real directory.
 //! - [`Env`] is a source + vault + config file; [`Env::run`] runs the binary.
 //! - [`assert_all_versions`] compares every version with the state recorded for it.
+//! - [`skip`]: a test that cannot run here says so visibly (`skip_test!`, [`skipped`],
+//!   [`skip_part`]) and fails instead under `CI=true`.
 //!
 //! The walks use nix directly (not `reverberator::fs`) so the harness does not share bugs
 //! with the code under test.
@@ -24,6 +26,9 @@ use std::time::{Duration, Instant};
 
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{FileStat, Mode, SFlag};
+
+pub mod skip;
+pub use skip::{skip_part, skipped};
 
 // ---------------------------------------------------------------------------------------
 // Low-level fd helpers (no PATH_MAX limit: every path is walked component by component).

@@ -116,8 +116,7 @@ fn regular_file_content_mode_and_times_are_copied() {
 #[test]
 fn owner_is_copied_when_root() {
     if !is_root() {
-        eprintln!("skipped: changing owners needs root");
-        return;
+        crate::skip_test!("changing owners needs root");
     }
     let p = pair();
     let path = p.src_path.join("owned");
@@ -270,8 +269,7 @@ fn a_device_node_is_recreated_or_skipped() {
         nix::sys::stat::makedev(1, 3),
     );
     if made.is_err() {
-        eprintln!("skipped: cannot create a device node here ({made:?})");
-        return;
+        crate::skip_test!("cannot create a device node here ({made:?})");
     }
     match copy(&p, os("null")).unwrap() {
         CopyOutcome::Copied { .. } => {
@@ -438,8 +436,7 @@ fn xattrs_are_copied_where_supported() {
     let path = p.src_path.join("x");
     fs::write(&path, b"x").unwrap();
     if let Err(e) = xattr::set(&path, "user.reverberator", b"value") {
-        eprintln!("skipped: user xattrs not supported here: {e}");
-        return;
+        crate::skip_test!("user xattrs not supported here: {e}");
     }
     fs::create_dir(p.src_path.join("d")).unwrap();
     xattr::set(p.src_path.join("d"), "user.dir", b"dv").unwrap();
@@ -471,8 +468,7 @@ fn symlink_xattrs_other_than_user_are_copied_when_root() {
     let link = p.src_path.join("l");
     symlink("target", &link).unwrap();
     if let Err(e) = xattr::set(&link, "trusted.reverberator", b"t") {
-        eprintln!("skipped: trusted xattrs on symlinks not possible here: {e}");
-        return;
+        crate::skip_test!("trusted xattrs on symlinks not possible here: {e}");
     }
     copy(&p, os("l")).unwrap();
     let got = xattr::get(p.dst_path.join("l"), "trusted.reverberator").unwrap();

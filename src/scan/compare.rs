@@ -125,7 +125,7 @@ mod tests {
             std::fs::create_dir(&src).unwrap();
             std::fs::create_dir(&ver).unwrap();
             if let Err(e) = xattr::set(&src, "user.probe", b"") {
-                eprintln!("skipped: user xattrs not supported here: {e}");
+                crate::util::skip::skipped(format_args!("user xattrs not supported here: {e}"));
                 return None;
             }
             make(&src);
@@ -254,12 +254,10 @@ mod tests {
             "the targets' xattrs are not the link's"
         );
         if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: trusted xattrs of symlinks need root");
-            return;
+            crate::skip_test!("trusted xattrs of symlinks need root");
         }
         if let Err(e) = xattr::set(f.e(), "trusted.tag", b"probe") {
-            eprintln!("skipped: trusted xattrs on symlinks not supported here: {e}");
-            return;
+            crate::skip_test!("trusted xattrs on symlinks not supported here: {e}");
         }
         xattr::remove(f.e(), "trusted.tag").unwrap();
         f.set_change_remove("trusted.tag");
@@ -278,8 +276,7 @@ mod tests {
         };
         assert_eq!(f.compare(CHECK), None);
         if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: trusted xattrs need root");
-            return;
+            crate::skip_test!("trusted xattrs need root");
         }
         f.set_change_remove("trusted.tag");
     }
@@ -292,8 +289,7 @@ mod tests {
             return;
         };
         if let Err(e) = xattr::set(f.e(), "security.reverberator-test", b"label") {
-            eprintln!("skipped: cannot set a security xattr here: {e}");
-            return;
+            crate::skip_test!("cannot set a security xattr here: {e}");
         }
         assert_eq!(f.compare(CHECK), None);
         std::fs::set_permissions(f.e(), std::fs::Permissions::from_mode(0o600)).unwrap();

@@ -17,12 +17,14 @@
 //! |-----------------------------------------|-------------------------|-----------------------|
 //! | create, modify, attrib, delete, rescan  | path in the source      | —                     |
 //! | move                                    | new path                | old path              |
-//! | snapshot                                | the version folder name | —                     |
+//! | snapshot                                | the version folder name | seconds it took (`0.090`) |
 //! | retire                                  | the version folder name | why (limit, count...) |
 //! | error                                   | the path concerned, if any | the message        |
 //! | other events (start, stop, mount, ...)  | what it concerns, if any | a message, if any    |
 //!
 //! `version` is the version number the line is about (snapshot, retire), else empty.
+//! A snapshot's seconds are the build and commit of the version (not a delta scan before
+//! it), with milliseconds; journals written before this was recorded leave it empty.
 //! Source paths are relative to the source root, `.` for the root itself.
 //!
 //! Lines are only ever appended ([`Journal::append`]), one `write` each, so a reader never
@@ -34,6 +36,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, SecondsFormat};
 
@@ -195,6 +198,21 @@ impl JournalLine {
     /// Set the message (stored in `source_path`, see the module docs).
     pub fn message(self, msg: impl fmt::Display) -> JournalLine {
         self.source_path(msg.to_string())
+    }
+
+    /// Set how long a `snapshot` took: seconds with milliseconds in `source_path`.
+    pub fn took(self, d: Duration) -> JournalLine {
+        self.message(format!("{:.3}", d.as_secs_f64()))
+    }
+
+    /// How long the version of a `snapshot` line took to build and commit; `None` for
+    /// other events and for snapshot lines written before the duration was recorded.
+    pub fn snapshot_duration(&self) -> Option<Duration> {
+        if self.event != Event::Snapshot {
+            return None;
+        }
+        let secs: f64 = self.source_path.as_ref()?.to_str()?.parse().ok()?;
+        Duration::try_from_secs_f64(secs).ok()
     }
 
     /// Set `version`.
@@ -409,6 +427,27 @@ mod tests {
         assert_eq!(old.as_bytes(), b"docs/old\xff");
         assert_eq!(j.lines[2].version, Some(1));
         assert_eq!(j.lines[2].time.timestamp_subsec_millis(), 1);
+    }
+
+    /// A snapshot line records its duration in `source_path`; old lines (empty field)
+    /// still parse and have none.
+    #[test]
+    fn snapshot_lines_carry_their_duration() {
+        let old: Journal = TEXT.parse().unwrap();
+        assert_eq!(old.lines[2].snapshot_duration(), None);
+        let line = JournalLine::now(Event::Snapshot)
+            .path("V2--2026-11-23_10-06-00_+0100")
+            .took(Duration::from_micros(90_070))
+            .version(2);
+        assert!(line.to_tsv().ends_with("\t0.090\t2\n"), "{}", line.to_tsv());
+        let text = format!("{}{}", TEXT, line.to_tsv());
+        let j: Journal = text.parse().unwrap();
+        assert_eq!(
+            j.lines[3].snapshot_duration(),
+            Some(Duration::from_millis(90))
+        );
+        let moved = JournalLine::now(Event::Move).source_path("1.5");
+        assert_eq!(moved.snapshot_duration(), None, "only snapshot lines");
     }
 
     #[test]

@@ -2,10 +2,9 @@
 //! `prometheus-client` registry on every scrape. Labels are job names (and the state),
 //! never paths. The version figures are exactly `list --json`'s (sums of `index.tsv`
 //! rows of committed versions); the budget is `vault_limit` resolved against the vault
-//! filesystem; overflows and errors are counted from `journal.tsv`; the state comes from
-//! the running daemon's status socket (`no-daemon` without one).
-//!
-//! Not exported: the last snapshot's duration, which the vault does not record.
+//! filesystem; overflows and errors are counted from `journal.tsv`, and the last snapshot's
+//! duration is the newest version's `snapshot` line there; the state comes from the running
+//! daemon's status socket (`no-daemon` without one).
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -59,6 +58,7 @@ fn render(jobs: &[JobSummary]) -> Result<String, std::fmt::Error> {
     let budget_bytes = G::default();
     let budget_inodes = G::default();
     let last = F::default();
+    let took = F::default();
     let overflows = Family::<JobLabel, Counter>::default();
     let errors = Family::<JobLabel, Counter>::default();
     let state = Family::<StateLabel, Gauge>::default();
@@ -77,6 +77,9 @@ fn render(jobs: &[JobSummary]) -> Result<String, std::fmt::Error> {
         }
         if let Some(v) = j.versions.last() {
             last.get_or_create(&l).set(v.time.timestamp() as f64);
+        }
+        if let Some(d) = j.last_snapshot {
+            took.get_or_create(&l).set(d.as_secs_f64());
         }
         overflows.get_or_create(&l).inc_by(j.overflows);
         errors.get_or_create(&l).inc_by(j.errors);
@@ -111,6 +114,11 @@ fn render(jobs: &[JobSummary]) -> Result<String, std::fmt::Error> {
         "job_last_commit_timestamp_seconds",
         "When the newest version was taken (Unix time)",
         last,
+    );
+    reg.register(
+        "job_last_snapshot_duration_seconds",
+        "How long the newest version took to build and commit (from journal.tsv)",
+        took,
     );
     reg.register(
         "job_overflows",

@@ -99,6 +99,9 @@ pub struct JobSummary {
     pub overflows: u64,
     /// `error` lines in the journal.
     pub errors: u64,
+    /// How long the newest version took to build and commit (its journal `snapshot`
+    /// line); `None` when that line predates the duration being recorded.
+    pub last_snapshot: Option<std::time::Duration>,
     /// What could not be read.
     pub problem: Option<String>,
 }
@@ -140,6 +143,7 @@ pub fn job_summary(job: &JobConfig, states: Option<&HashMap<String, String>>) ->
         budget: Limits::for_job(job).map(|l| l.budget).unwrap_or_default(),
         overflows: 0,
         errors: 0,
+        last_snapshot: None,
         problem: None,
     };
     let dir = job.job_dir();
@@ -172,11 +176,15 @@ pub fn job_summary(job: &JobConfig, states: Option<&HashMap<String, String>>) ->
             s.used = (u.bytes, u.inodes);
         }
     }
+    let newest = listing.versions.last().map(|v| v.version);
     if let Ok(journal) = Journal::from_path(&dir.join(JOURNAL_FILE)) {
         for line in &journal.lines {
             match line.event {
                 Event::Overflow => s.overflows += 1,
                 Event::Error => s.errors += 1,
+                Event::Snapshot if line.version.is_some() && line.version == newest => {
+                    s.last_snapshot = line.snapshot_duration();
+                }
                 _ => {}
             }
         }

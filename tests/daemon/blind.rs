@@ -52,14 +52,12 @@ fn folders(root: &Path) -> usize {
 #[test]
 fn daemon_overflow_watches_the_folders_made_meanwhile() {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: lowering {QUEUE_FILE} needs root");
-        return;
+        crate::skip_test!("lowering {QUEUE_FILE} needs root");
     }
     let env = Env::with_extra("docs", "settle = \"1s\"\nmax_settle = \"10s\"\n");
     env.src.file("seed", "0").dir("many").dir("other");
     let Some(limit) = QueueLimit::lower(256) else {
-        eprintln!("skipped: {QUEUE_FILE} is not writable here");
-        return;
+        crate::skip_test!("{QUEUE_FILE} is not writable here");
     };
     let daemon = Daemon::start(&env.config(), env.outer.path());
     drop(limit);

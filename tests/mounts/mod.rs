@@ -154,8 +154,7 @@ fn skip_reason() -> Option<&'static str> {
 macro_rules! require_mount {
     () => {
         if let Some(reason) = skip_reason() {
-            eprintln!("skipped: loop mounts are not permitted here: {reason}");
-            return;
+            $crate::skip_test!("loop mounts are not permitted here: {reason}");
         }
     };
 }

@@ -109,7 +109,7 @@ impl SmallBtrfs {
             .and_then(|f| f.set_len(256 << 20))
             .expect("image");
         if let Err(e) = run("mkfs.btrfs", &["-q", "-n", "4096", "-s", "4096", s(&image)]) {
-            eprintln!("skipped: no btrfs here: {e}");
+            crate::util::skipped(format_args!("no btrfs here: {e}"));
             return None;
         }
         let vault = outer.path().join("vault");

@@ -159,7 +159,7 @@ fn attributes_only_changes_name_what_changed() {
     if with_xattr {
         s.snap();
     } else {
-        eprintln!("no user xattrs on this filesystem: the xattr step is skipped");
+        util::skip_part("no user xattrs on this filesystem: the xattr step");
     }
     let got = s.log("f", false);
     let whats: Vec<_> = got.iter().skip(1).map(|e| e.what.clone()).collect();

@@ -28,7 +28,7 @@ fn unpack(archive: &Path, to: &Path) -> Option<()> {
         .output();
     match out {
         Err(e) => {
-            eprintln!("skipped: no GNU tar to unpack with ({e})");
+            util::skipped(format_args!("no GNU tar to unpack with ({e})"));
             None
         }
         Ok(out) => {
@@ -76,7 +76,7 @@ fn long_series() -> (Series, bool) {
     s.src().file(&long, "long name");
     let with_xattr = xattr::set(s.src().path().join("docs/a.txt"), "user.tag", b"v\0x").is_ok();
     if !with_xattr {
-        eprintln!("no user xattrs on this filesystem: archives carry none here");
+        util::skip_part("no user xattrs on this filesystem: archives carry none here");
     }
     s.snap();
     (s, with_xattr)

@@ -165,7 +165,7 @@ impl LoopFs {
             .arg(&img)
             .status();
         if !mkfs.is_ok_and(|s| s.success()) {
-            eprintln!("skipped: mkfs.ext4 is not available");
+            crate::util::skipped("mkfs.ext4 is not available");
             return None;
         }
         let m = Command::new("mount")
@@ -176,14 +176,14 @@ impl LoopFs {
         match m {
             Ok(o) if o.status.success() => Some(LoopFs { dir, mount }),
             Ok(o) => {
-                eprintln!(
-                    "skipped: cannot mount a loop filesystem here: {}",
+                crate::util::skipped(format_args!(
+                    "cannot mount a loop filesystem here: {}",
                     String::from_utf8_lossy(&o.stderr).trim()
-                );
+                ));
                 None
             }
             Err(e) => {
-                eprintln!("skipped: cannot run mount: {e}");
+                crate::util::skipped(format_args!("cannot run mount: {e}"));
                 None
             }
         }

@@ -21,7 +21,7 @@ fn user_xattrs_supported(dir: &Path) -> bool {
     match res {
         Ok(()) => true,
         Err(e) => {
-            eprintln!("skipped: user xattrs not supported here: {e}");
+            crate::util::skipped(format_args!("user xattrs not supported here: {e}"));
             false
         }
     }
@@ -206,13 +206,11 @@ fn shortcut_reads_xattrs_only_where_the_ctime_moved() {
 fn trusted_xattrs_of_symlinks_and_fifos_when_root() {
     let mut s = Series::new(Env::new("xattr-special"));
     if !is_root() {
-        eprintln!("skipped: trusted xattrs need root");
-        return;
+        crate::skip_test!("trusted xattrs need root");
     }
     s.src().file("f", b"f").symlink("l", "f").fifo("p");
     if let Err(e) = xattr::set(s.src().path().join("l"), "trusted.t", b"1") {
-        eprintln!("skipped: trusted xattrs on symlinks not supported here: {e}");
-        return;
+        crate::skip_test!("trusted xattrs on symlinks not supported here: {e}");
     }
     let user = xattr::set(s.src().path().join("l"), "user.t", b"1");
     assert!(user.is_err(), "Linux refuses user xattrs on symlinks");
@@ -264,8 +262,7 @@ fn acl_only_changes_are_versioned() {
     s.src().file("a.txt", b"shared").chmod("a.txt", 0o664);
     let v0 = s.snap().expect("v0");
     if let Err(e) = xattr::set(s.src().path().join("a.txt"), ACL, &acl(1234, 6)) {
-        eprintln!("skipped: POSIX ACLs not supported here: {e}");
-        return;
+        crate::skip_test!("POSIX ACLs not supported here: {e}");
     }
     let v1 = s.snap().expect("an ACL-only change makes a version");
     assert_eq!(s.snap(), None, "the copy reproduces the ACL");

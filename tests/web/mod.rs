@@ -109,7 +109,7 @@ fn chromium() -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("skipped: no /usr/bin/chromium (apt-get install chromium)");
+        util::skipped("no /usr/bin/chromium (apt-get install chromium)");
         None
     }
 }
@@ -221,8 +221,7 @@ fn a_tar_download_unpacks_to_the_version() {
         .arg(&to)
         .output();
     let Ok(out) = out else {
-        eprintln!("skipped: no GNU tar to unpack with");
-        return;
+        crate::skip_test!("no GNU tar to unpack with");
     };
     assert!(out.status.success(), "{}", util::stderr(&out));
     let name = util::versions(&env.job_dir())[1].clone();
@@ -389,6 +388,24 @@ fn metrics_pass_promtool_and_equal_list_json() {
         text.contains("reverberator_job_state{job=\"demo\",state=\"no-daemon\"} 1"),
         "{text}"
     );
+    // The last snapshot's duration is what the newest version's journal line says.
+    let journal = std::fs::read_to_string(env.job_dir().join("journal.tsv")).unwrap();
+    let newest_line = journal
+        .lines()
+        .rfind(|l| l.split('\t').nth(1) == Some("snapshot"))
+        .unwrap();
+    let fields: Vec<&str> = newest_line.split('\t').collect();
+    assert_eq!(fields[2], rows[2]["name"].as_str().unwrap(), "{journal}");
+    let took = fields[3]
+        .parse::<f64>()
+        .expect("seconds in the snapshot line");
+    let metric = "reverberator_job_last_snapshot_duration_seconds{job=\"demo\"}";
+    let line = text.lines().find(|l| l.starts_with(metric)).expect(metric);
+    let shown: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(
+        (shown - took).abs() < 1e-9 && took >= 0.0,
+        "{line} vs {newest_line}"
+    );
     let promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -396,8 +413,7 @@ fn metrics_pass_promtool_and_equal_list_json() {
         .stderr(Stdio::piped())
         .spawn();
     let Ok(mut promtool) = promtool else {
-        eprintln!("skipped promtool: not installed (apt-get install prometheus)");
-        return;
+        crate::skip_test!("no promtool (apt-get install prometheus)");
     };
     promtool
         .stdin

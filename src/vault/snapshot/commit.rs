@@ -153,7 +153,7 @@ impl<'a> Session<'a> {
         let out = self.build(&name, latest.as_ref(), changes, progress)?;
         tracing::debug!(job = %self.job.name, "build {name}: {:?}", started.elapsed());
         let changed = if latest.is_some() { changes.len() } else { 0 };
-        self.commit(&name, out, changed as u64)
+        self.commit(&name, out, changed as u64, started)
     }
 
     /// One more than the newest version committed or listed in the index (a retired
@@ -274,6 +274,7 @@ impl<'a> Session<'a> {
         name: &VersionName,
         out: Output,
         changes: u64,
+        started: std::time::Instant,
     ) -> Result<SnapshotOutcome, SnapshotError> {
         let job = self.job;
         let root = self.root().to_path_buf();
@@ -321,6 +322,7 @@ impl<'a> Session<'a> {
         self.journal(
             JournalLine::now(Event::Snapshot)
                 .path(final_name)
+                .took(started.elapsed())
                 .version(name.number),
         );
         Ok(SnapshotOutcome::Committed(version))
