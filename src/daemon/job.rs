@@ -86,6 +86,9 @@ pub enum ScanReason {
     WatchLimit,
     /// `reverberator snapshot` asked the daemon for a version now.
     Requested,
+    /// The watcher lost track of a folder (folder events read after the folders changed
+    /// again): its watches are resynced and the source scanned.
+    LostTrack,
 }
 
 impl std::fmt::Display for ScanReason {
@@ -99,6 +102,7 @@ impl std::fmt::Display for ScanReason {
             ScanReason::Retry => "retry",
             ScanReason::WatchLimit => "watch-limit",
             ScanReason::Requested => "requested",
+            ScanReason::LostTrack => "lost-track",
         })
     }
 }
@@ -225,6 +229,9 @@ pub struct JobMachine {
     next_rescan: Option<Instant>,
     watch_limited: bool,
     newest: Option<String>,
+    /// The watcher lost track of a folder: the burst, once settled, is committed from a
+    /// delta scan instead of its ChangeSet.
+    scan_at_settle: bool,
 }
 
 impl JobMachine {
@@ -240,6 +247,7 @@ impl JobMachine {
             next_rescan: None,
             watch_limited: false,
             newest: None,
+            scan_at_settle: false,
         }
     }
 
@@ -284,7 +292,7 @@ impl JobMachine {
         }
         if let State::Settling(burst) = self.state {
             if burst.due(&self.timing) <= now {
-                return self.take_snapshot();
+                return self.take_snapshot(now);
             }
         }
         self.deadline_action()
@@ -332,6 +340,29 @@ impl JobMachine {
         let mut actions = vec![Action::Journal(Note::Overflow)];
         actions.extend(self.on_tick(now));
         actions
+    }
+
+    /// The watcher lost track of a folder (its events were read after the folders changed
+    /// again, so some changes may have no record): the burst settles as usual (no version
+    /// of a half-done burst) and is then committed from a delta scan, after a resync of the
+    /// watches (done by the loop before every scan). Unlike an overflow, no journal line of
+    /// its own: the scan's `rescan` line names the reason.
+    pub fn on_lost_track(&mut self, now: Instant) -> Vec<Action> {
+        if self.is_halted() {
+            return Vec::new();
+        }
+        self.scan_at_settle = true;
+        self.state = match self.state.clone() {
+            State::Starting { pending } => State::Starting {
+                pending: Some(Burst::extend(pending, now)),
+            },
+            State::Snapshotting { pending } => State::Snapshotting {
+                pending: Some(Burst::extend(pending, now)),
+            },
+            State::Settling(b) => State::Settling(b),
+            _ => State::Settling(Burst::at(now)),
+        };
+        self.deadline_action()
     }
 
     /// `reverberator snapshot` asked for a version now: a delta scan as soon as no worker
@@ -425,6 +456,7 @@ impl JobMachine {
         }
         let reason = self.scan_wanted.take()?;
         self.retry_at = None;
+        self.scan_at_settle = false;
         self.changes = ChangeSet::new();
         self.busy = true;
         self.state = match self.state {
@@ -453,7 +485,13 @@ impl JobMachine {
         self.next_rescan = every.map(|d| now + d);
     }
 
-    fn take_snapshot(&mut self) -> Vec<Action> {
+    fn take_snapshot(&mut self, now: Instant) -> Vec<Action> {
+        if self.scan_at_settle {
+            self.scan_wanted.get_or_insert(ScanReason::LostTrack);
+            if let Some(actions) = self.due_scan(now) {
+                return actions;
+            }
+        }
         let changes = std::mem::take(&mut self.changes);
         if changes.is_empty() {
             self.state = State::Watching;

@@ -282,6 +282,10 @@ impl Daemon {
                 slot.unwatch(self.poll.registry());
                 slot.machine.on_overflow(now)
             }
+            WatchEvent::LostTrack => {
+                tracing::info!(job = %slot.job.name, "the watcher lost track of a folder: resyncing the watches and rescanning");
+                slot.machine.on_lost_track(now)
+            }
             // A hint only: the mount-table watcher decides.
             WatchEvent::Unmounted => Vec::new(),
             _ => Vec::new(),

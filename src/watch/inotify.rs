@@ -49,6 +49,9 @@ pub const MOVE_WAIT: Duration = Duration::from_millis(20);
 /// (`sizeof(struct inotify_event) + NAME_MAX + 1` = 272 bytes).
 const BUFFER: usize = 64 * 1024;
 
+/// How many displaced paths one drain watches again before it asks for a resync instead.
+const RECHECK_ROUNDS: usize = 1_000;
+
 /// Log a progress line every this many directories while setting up watches.
 const PROGRESS_EVERY: usize = 10_000;
 
@@ -103,6 +106,10 @@ pub enum WatchEvent {
     RootGone,
     /// A watched filesystem was unmounted (a hint; the mount table is the authority).
     Unmounted,
+    /// The watcher lost track of a folder: a watch it held turned out to be at an unknown
+    /// path (folders were made, moved and removed again before their events were read).
+    /// Like an overflow, a [`Watcher::resync`] and a delta scan are needed.
+    LostTrack,
 }
 
 impl WatchEvent {
@@ -189,6 +196,13 @@ pub struct Watcher {
     seen: Option<HashSet<i32>>,
     /// What the last whole walk (setup or resync) found.
     walked: Walked,
+    /// Paths whose watch turned out to belong to another path (see `tree::Displaced`):
+    /// watched again at the end of the drain.
+    recheck: Vec<PathBuf>,
+    /// Watches whose mapping was dropped although their folder may still exist (displaced,
+    /// or under a deleted path): at the end of the drain, one still unmapped and still alive
+    /// in the kernel means the watcher lost track ([`WatchEvent::LostTrack`]).
+    homeless: Vec<WatchDescriptor>,
 }
 
 /// What a whole walk of the source found: the folders it met and those it could not watch.
@@ -251,6 +265,8 @@ impl Watcher {
             budget,
             seen: None,
             walked: Walked::default(),
+            recheck: Vec::new(),
+            homeless: Vec::new(),
         };
         let mut root_dir = walk::open_beneath(&dir, Path::new(""))
             .map_err(|e| crate::error::PathError::new(root, e))?;
@@ -296,8 +312,14 @@ impl Watcher {
         let mut out = Vec::new();
         self.watch_tree(&mut root, PathBuf::new(), false, &mut out);
         let seen = self.seen.take().unwrap_or_default();
+        self.recheck.clear();
+        let homeless = std::mem::take(&mut self.homeless);
         if self.limit.is_none() {
-            for handle in self.tree.retain(|wd| seen.contains(&wd)) {
+            let stale = self.tree.retain(|wd| seen.contains(&wd));
+            let unmet = homeless
+                .into_iter()
+                .filter(|h| !seen.contains(&h.get_watch_descriptor_id()));
+            for handle in stale.into_iter().chain(unmet) {
                 // The folder may be gone already (its watch with it): nothing to undo.
                 let _ = self.inotify.watches().remove(handle);
             }
@@ -327,7 +349,42 @@ impl Watcher {
             let decoded = decode(raw, self.tree.path(raw.wd.get_watch_descriptor_id()));
             self.handle(decoded, now, &mut out);
         }
+        self.reconcile(&mut out);
         Ok(out)
+    }
+
+    /// After a drain: watch the paths whose watch turned out to be another folder's, and
+    /// report [`WatchEvent::LostTrack`] when a watch whose mapping was dropped is still
+    /// alive (its folder exists at a path the events did not tell).
+    fn reconcile(&mut self, out: &mut Vec<WatchEvent>) {
+        // Each round watches at least one folder more; the bound only guards against a
+        // tree changing faster than it can be walked.
+        let mut rounds = 0usize;
+        while let Some(rel) = self.recheck.pop() {
+            rounds += 1;
+            if rounds > RECHECK_ROUNDS {
+                self.recheck.clear();
+                out.push(WatchEvent::LostTrack);
+                break;
+            }
+            if !self.filter.skips(&rel) && !self.tree.contains(&rel) {
+                tracing::debug!(path = %rel.display(), "its watch was another folder's: watching it again");
+                self.watch_new_dir(rel, out);
+            }
+        }
+        let mut lost = false;
+        for handle in std::mem::take(&mut self.homeless) {
+            let unmapped = self.tree.path(handle.get_watch_descriptor_id()).is_none();
+            // Removing a watch whose folder was deleted fails (the kernel dropped it): only
+            // a live one is news.
+            if unmapped && self.inotify.watches().remove(handle).is_ok() {
+                lost = true;
+            }
+        }
+        if lost && !out.contains(&WatchEvent::LostTrack) {
+            tracing::debug!(root = %self.root_path.display(), "a watched folder is at an unknown path: resync needed");
+            out.push(WatchEvent::LostTrack);
+        }
     }
 
     /// Resolve a `MOVED_FROM` whose wait expired: it was a move out of the tree.
@@ -429,7 +486,10 @@ impl Watcher {
 
     fn deleted(&mut self, path: PathBuf, dir: bool, out: &mut Vec<WatchEvent>) {
         if dir {
-            self.tree.remove_subtree(&path);
+            // Normally gone with their folders; a watch added after the fact for a new
+            // folder at the same path would be alive (checked at the end of the drain).
+            let dropped = self.tree.remove_subtree(&path);
+            self.homeless.extend(dropped);
         }
         out.push(WatchEvent::Deleted { path, dir });
     }
@@ -449,7 +509,16 @@ impl Watcher {
                 if dir {
                     self.tree.rename_subtree(&from, &to);
                 }
-                out.push(WatchEvent::Moved { from, to, dir });
+                out.push(WatchEvent::Moved {
+                    from,
+                    to: to.clone(),
+                    dir,
+                });
+                // A folder made and renamed before its events were read never got a watch
+                // (its `CREATE` found nothing at the old path): watch it, list it whole.
+                if dir && !self.tree.contains(&to) {
+                    self.watch_new_dir(to, out);
+                }
             }
             (false, true) => self.moved_out(from, dir, out),
             (true, false) => self.moved_in(to, dir, out),
@@ -585,7 +654,9 @@ impl Watcher {
                 if let Some(seen) = self.seen.as_mut() {
                     seen.insert(id);
                 }
-                self.tree.insert(id, wd, rel.to_path_buf());
+                let displaced = self.tree.insert(id, wd, rel.to_path_buf());
+                self.recheck.extend(displaced.path);
+                self.homeless.extend(displaced.handle);
                 true
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {

@@ -386,3 +386,55 @@ fn resync_watches_every_folder_and_drops_gone_ones() {
         })
     });
 }
+
+/// Every folder of the tree gets a file; each must be reported under its own path.
+fn every_folder_reports_a_new_file(f: &mut Fixture, folders: &[&str]) {
+    f.watcher.drain(Instant::now()).unwrap();
+    f.seen.clear();
+    for d in folders {
+        fs::write(f.root.join(d).join("probe"), "p").unwrap();
+    }
+    let want: Vec<PathBuf> = folders.iter().map(|d| Path::new(d).join("probe")).collect();
+    f.wait_for("a probe in every folder", |seen| {
+        want.iter().all(|w| {
+            seen.iter()
+                .any(|e| matches!(e, WatchEvent::Created { path, .. } if path == w))
+        })
+    });
+}
+
+/// Found by the soak: the events of `mkdir a; mv a b; mkdir a` are read after all three
+/// happened, so the watch added for the first `CREATE a` lands on the *new* `a`; the move
+/// then renamed that watch to `b`, and the second `CREATE a` took it back: `b` (the first
+/// `a`) was never watched.
+#[test]
+fn a_folder_renamed_and_made_again_before_the_drain_keeps_both_watched() {
+    let mut f = fixture();
+    fs::create_dir(f.root.join("a")).unwrap();
+    fs::rename(f.root.join("a"), f.root.join("b")).unwrap();
+    fs::create_dir(f.root.join("a")).unwrap();
+    f.wait_for("both folders", |seen| {
+        has(seen, &created("a", true))
+            && seen
+                .iter()
+                .any(|e| matches!(e, WatchEvent::Moved { to, .. } if to == Path::new("b")))
+    });
+    assert_eq!(f.watcher.watch_count(), 3);
+    every_folder_reports_a_new_file(&mut f, &["a", "b"]);
+}
+
+/// `mkdir a/x; mv a b` before the drain: `CREATE a` finds nothing at `a`, and the move has
+/// no watch to rename; the moved folder is watched (and listed) when its move is read.
+#[test]
+fn a_folder_made_and_renamed_before_the_drain_is_watched() {
+    let mut f = fixture();
+    fs::create_dir_all(f.root.join("a/x")).unwrap();
+    fs::rename(f.root.join("a"), f.root.join("b")).unwrap();
+    f.wait_for("the move", |seen| {
+        seen.iter()
+            .any(|e| matches!(e, WatchEvent::Moved { to, .. } if to == Path::new("b")))
+            && has(seen, &created("b/x", true))
+    });
+    assert_eq!(f.watcher.watch_count(), 3);
+    every_folder_reports_a_new_file(&mut f, &["b", "b/x"]);
+}
