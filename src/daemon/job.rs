@@ -89,6 +89,9 @@ pub enum ScanReason {
     /// The watcher lost track of a folder (folder events read after the folders changed
     /// again): its watches are resynced and the source scanned.
     LostTrack,
+    /// A file written in the burst was removed or replaced before its version: if it had
+    /// other names (hard links), their new bytes have no record, so a scan finds them.
+    RemovedAfterWrite,
 }
 
 impl std::fmt::Display for ScanReason {
@@ -103,6 +106,7 @@ impl std::fmt::Display for ScanReason {
             ScanReason::WatchLimit => "watch-limit",
             ScanReason::Requested => "requested",
             ScanReason::LostTrack => "lost-track",
+            ScanReason::RemovedAfterWrite => "removed-after-write",
         })
     }
 }
@@ -229,9 +233,9 @@ pub struct JobMachine {
     next_rescan: Option<Instant>,
     watch_limited: bool,
     newest: Option<String>,
-    /// The watcher lost track of a folder: the burst, once settled, is committed from a
-    /// delta scan instead of its ChangeSet.
-    scan_at_settle: bool,
+    /// The burst, once settled, is committed from a delta scan instead of its ChangeSet
+    /// (the watcher lost track of a folder, or a written file was removed: why).
+    scan_at_settle: Option<ScanReason>,
 }
 
 impl JobMachine {
@@ -247,7 +251,7 @@ impl JobMachine {
             next_rescan: None,
             watch_limited: false,
             newest: None,
-            scan_at_settle: false,
+            scan_at_settle: None,
         }
     }
 
@@ -267,6 +271,9 @@ impl JobMachine {
             return Vec::new();
         }
         for (path, change) in changes {
+            if self.scan_at_settle.is_none() && self.hides_a_write(&path, &change) {
+                self.scan_at_settle = Some(ScanReason::RemovedAfterWrite);
+            }
             self.changes.record(path, change);
         }
         self.state = match self.state.clone() {
@@ -280,6 +287,20 @@ impl JobMachine {
             _ => State::Settling(Burst::at(now)),
         };
         self.deadline_action()
+    }
+
+    /// True when `change` removes (or renames something over) a file written in this burst.
+    /// inotify reports a write through one name of a multiply-linked file for that name
+    /// only, and the snapshot checks the names it has records for (`nlink > 1`: a delta
+    /// scan); once that name is gone, nothing would point at the other names, whose bytes
+    /// changed. Whether the file had other names is not known any more: the burst is
+    /// committed from a delta scan (rare: a file written, then removed within `settle`; a
+    /// file created in the burst does not count, its other names are new too).
+    fn hides_a_write(&self, path: &std::path::Path, change: &Change) -> bool {
+        matches!(change, Change::Deleted | Change::Moved { .. })
+            && self
+                .changes
+                .any_at_or_below(path, |c| matches!(c, Change::Modified | Change::Attrib))
     }
 
     /// Time has passed: commit a settled burst, start a due scan.
@@ -351,7 +372,7 @@ impl JobMachine {
         if self.is_halted() {
             return Vec::new();
         }
-        self.scan_at_settle = true;
+        self.scan_at_settle = Some(ScanReason::LostTrack);
         self.state = match self.state.clone() {
             State::Starting { pending } => State::Starting {
                 pending: Some(Burst::extend(pending, now)),
@@ -456,7 +477,7 @@ impl JobMachine {
         }
         let reason = self.scan_wanted.take()?;
         self.retry_at = None;
-        self.scan_at_settle = false;
+        self.scan_at_settle = None;
         self.changes = ChangeSet::new();
         self.busy = true;
         self.state = match self.state {
@@ -486,8 +507,8 @@ impl JobMachine {
     }
 
     fn take_snapshot(&mut self, now: Instant) -> Vec<Action> {
-        if self.scan_at_settle {
-            self.scan_wanted.get_or_insert(ScanReason::LostTrack);
+        if let Some(reason) = self.scan_at_settle {
+            self.scan_wanted.get_or_insert(reason);
             if let Some(actions) = self.due_scan(now) {
                 return actions;
             }
