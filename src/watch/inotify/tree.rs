@@ -88,15 +88,18 @@ impl<H> WatchTree<H> {
         self.by_path.contains_key(path.as_os_str().as_bytes())
     }
 
-    /// Forget `wd` (its watch is gone: `IN_IGNORED`).
-    pub(super) fn forget(&mut self, wd: i32) {
-        if let Some((_, path)) = self.by_wd.remove(&wd) {
+    /// Forget `wd` (its watch is gone: `IN_IGNORED`, or its path was wrong); returns its
+    /// handle.
+    pub(super) fn forget(&mut self, wd: i32) -> Option<H> {
+        let (handle, path) = self.by_wd.remove(&wd)?;
+        if self.by_path.get(&key(&path)) == Some(&wd) {
             self.by_path.remove(&key(&path));
         }
+        Some(handle)
     }
 
     /// `path` and every path below it, with their wd ids.
-    fn subtree(&self, path: &Path) -> Vec<(PathBuf, i32)> {
+    pub(super) fn subtree(&self, path: &Path) -> Vec<(PathBuf, i32)> {
         let own = key(path);
         let head = self.by_path.get(&own).map(|wd| (path.to_path_buf(), *wd));
         let prefix = below_prefix(path);
@@ -163,6 +166,12 @@ impl<H> WatchTree<H> {
     pub(super) fn len(&self) -> usize {
         self.by_wd.len()
     }
+
+    /// Every watched path, sorted (tests).
+    #[cfg(test)]
+    pub(super) fn paths(&self) -> Vec<PathBuf> {
+        self.by_path.keys().map(|k| from_key(k)).collect()
+    }
 }
 
 #[cfg(test)]
@@ -222,8 +231,8 @@ mod tests {
         let d = t.insert(5, (), PathBuf::from("b"));
         assert_eq!((d.path, d.handle), (None, Some(())));
         assert_eq!(paths(&t), vec![(1, "".into()), (5, "b".into())]);
-        t.forget(5);
-        t.forget(9);
+        assert!(t.forget(5).is_some());
+        assert!(t.forget(9).is_none());
         assert_eq!(t.path(1), Some(Path::new("")));
         assert_eq!(t.len(), 1);
     }
