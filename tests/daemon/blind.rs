@@ -335,3 +335,66 @@ fn daemon_reports_the_watch_limit_reached_halfway() {
         "{journal}"
     );
 }
+
+/// Item 4: the loop never blocks on a watch setup. Job `slow`'s setup walk is slowed by the
+/// test hook `REVERBERATOR_TEST_SLOW_SETUP` (the setup thread sleeps first: a tree with
+/// a million folders without making one); meanwhile job `docs` keeps committing and
+/// `status` keeps answering at once. Then `slow` gets its watches and its start scan, which
+/// finds the file written while it was setting up.
+#[test]
+fn daemon_keeps_committing_other_jobs_while_one_sets_up_its_watches() {
+    let env = Env::with_extra("docs", FAST);
+    env.src.file("seed", "0");
+    let slow = crate::util::TempTree::new();
+    slow.file("s/t", "slow");
+    let vault = env.vault();
+    let slow_table = format!(
+        "[jobs.slow]\nsource = {:?}\nvault = {vault:?}\n{FAST}",
+        slow.path()
+    );
+    let text = std::fs::read_to_string(env.config()).expect("config");
+    std::fs::write(env.config(), format!("{text}\n{slow_table}")).expect("config");
+    let hold = Duration::from_secs(6);
+    let started = std::time::Instant::now();
+    let d = Daemon::start_env(
+        &env.config(),
+        env.outer.path(),
+        &[("REVERBERATOR_TEST_SLOW_SETUP", "slow:6000")],
+    );
+    let mut rec = Recorded::default();
+    settled(&d, "docs", env.src.path(), &env.job_dir(), &mut rec);
+    slow.file("s/written-during-setup", "x");
+    for i in 0..3 {
+        change_inside_is_seen(
+            &d,
+            &env,
+            &format!("during-{i}"),
+            "a change in docs while slow sets up",
+        );
+        let asked = std::time::Instant::now();
+        let report = d.status().expect("status answers");
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "status took {:?}",
+            asked.elapsed()
+        );
+        let s = report.jobs.iter().find(|j| j.name == "slow").expect("slow");
+        assert!(
+            started.elapsed() < hold,
+            "the test was too slow to see the setup running ({:?})",
+            started.elapsed()
+        );
+        assert_eq!(s.state, "starting", "{s:?}");
+        assert_eq!(s.watches, 0, "{s:?}");
+    }
+    let mut rec_slow = Recorded::default();
+    settled(&d, "slow", slow.path(), &vault.join("slow"), &mut rec_slow);
+    assert!(started.elapsed() >= hold);
+    assert_eq!(d.job("slow").expect("slow").watches, 2);
+    let before = versions(&vault.join("slow")).len();
+    slow.file("s/after", "after the setup");
+    assert!(
+        wait_until(SOON, || versions(&vault.join("slow")).len() > before),
+        "a change in slow after its setup made no version"
+    );
+}
