@@ -7,10 +7,13 @@
 #      newest version must hold every file);
 #   4. idle RSS, CPU and wakeups (context switches) over IDLE seconds.
 # Usage: bench/daemon.sh [WORKDIR]   (needs inotify-tools, python3, a release build)
+#        bench/daemon.sh start [WORKDIR]   issue 12's start/latency medians (see below)
 # Prints Markdown table rows on stdout; details go to stderr.
 set -euo pipefail
 
 BIN=${BIN:-$(cd "$(dirname "$0")/.." && pwd)/target/release/reverberator}
+MODE=all
+if [ "${1:-}" = start ]; then MODE=start; shift; fi
 WORK=${1:-$(mktemp -d /tmp/rvb-bench.XXXXXX)}
 DIRS=${DIRS:-10000}
 IDLE=${IDLE:-10}
@@ -53,14 +56,68 @@ EOF
 start_daemon() {
   RUST_LOG=info "$BIN" --config "$1" run 2>"$2" &
   DPID=$!
-  for _ in $(seq 1 6000); do
+  for _ in $(seq 1 30000); do
     if "$BIN" --config "$1" status 2>/dev/null | grep -q "bench: watching"; then return 0; fi
-    sleep 0.05
+    sleep 0.01
   done
   log "daemon did not reach watching"; cat "$2" >&2; return 1
 }
 stop_daemon() { kill -TERM "$DPID" 2>/dev/null || true; wait "$DPID" 2>/dev/null || true; }
 latest() { readlink "$1/bench/latest" 2>/dev/null || true; }
+
+# Issue 12's figures: `bench/daemon.sh start [WORKDIR]` ------------------------------------
+# RUNS (default 7) runs on one tree of FILES (default 100000) files in FILES/100 folders:
+#  a. start to `watching` of a daemon whose job already has its V0 (watches + the start
+#     delta scan that finds nothing), beside `inotifywait -m -r` until "Watches
+#     established" plus a `find` walk of the same tree, run one after the other;
+#  b. a 1-file change: last write -> committed version, beyond settle.
+# Medians with min-max; CPU (user+sys, from /proc) beside wall; load average printed.
+# About 3 minutes on a quiet 2-core machine (most of it making the tree and V0).
+median_spread() { # numbers... -> "median (min-max)"
+  printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {m = (NR % 2) ? v[(NR+1)/2] : int((v[NR/2]+v[NR/2+1])/2); printf "%d (%d-%d)", m, v[1], v[NR]}'
+}
+cpu_ms() { # pid -> user+sys ms (clock ticks of 10 ms)
+  read -r _ _ _ _ _ _ _ _ _ _ _ _ _ u s _ < "/proc/$1/stat"; echo $(( (u + s) * 10 ))
+}
+if [ "$MODE" = start ]; then
+  RUNS=${RUNS:-7}; FILES=${FILES:-100000}
+  T="$WORK/start-tree"; V="$WORK/start-vault"; rm -rf "$T" "$V"; mkdir -p "$V"
+  log "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  log "making $FILES files in $((FILES / 100)) folders"
+  make_tree "$T" $((FILES / 100)) "$FILES"
+  write_config "$WORK/c-start.toml" "$T" "$V"
+  log "first start (makes V0)"
+  start_daemon "$WORK/c-start.toml" "$WORK/d-start0.log"; stop_daemon
+  rv=(); rvc=(); iw=(); iwc=(); lat=()
+  for r in $(seq 1 "$RUNS"); do
+    t0=$(now_ms)
+    inotifywait -m -r "$T" 2>"$WORK/iw.err" >/dev/null &
+    IWPID=$!
+    until grep -q "Watches established" "$WORK/iw.err" 2>/dev/null; do sleep 0.002; done
+    c=$(cpu_ms $IWPID)
+    f0=$(date +%s%N); fc0=$(awk '{print $14+$15+$16+$17}' /proc/$$/stat)
+    find "$T" >/dev/null
+    fc1=$(awk '{print $14+$15+$16+$17}' /proc/$$/stat)
+    iw+=($(( $(now_ms) - t0 ))); iwc+=($(( c + (fc1 - fc0) * 10 )))
+    kill $IWPID; wait $IWPID 2>/dev/null || true
+    t0=$(now_ms)
+    start_daemon "$WORK/c-start.toml" "$WORK/d-start$r.log"
+    rv+=($(( $(now_ms) - t0 ))); rvc+=($(cpu_ms $DPID))
+    sleep 0.3
+    before=$(latest "$V"); t1=$(now_ms)
+    echo "change $r" >>"$T/d000/e00/f0"
+    while [ "$(latest "$V")" = "$before" ]; do sleep 0.001; done
+    lat+=($(( $(now_ms) - t1 - SETTLE_MS )))
+    stop_daemon
+    log "run $r: inotifywait+find ${iw[-1]} ms (cpu ${iwc[-1]}), reverberator ${rv[-1]} ms (cpu ${rvc[-1]}), change ${lat[-1]} ms beyond settle"
+  done
+  m_iw=$(median_spread "${iw[@]}"); m_rv=$(median_spread "${rv[@]}")
+  ratio=$(awk -v a="${m_rv%% *}" -v b="${m_iw%% *}" 'BEGIN {printf "%.2f", a / b}')
+  echo "| start to watching, $FILES files, V0 present, $RUNS runs | inotifywait -m -r + find: $m_iw ms wall, CPU $(median_spread "${iwc[@]}") ms | reverberator: $m_rv ms wall, CPU $(median_spread "${rvc[@]}") ms; ratio of medians ${ratio}x |"
+  echo "| 1-file change, $FILES files, $RUNS runs | last write -> committed, beyond settle: $(median_spread "${lat[@]}") ms | settle ${SETTLE_MS} ms |"
+  log "load average after: $(cut -d' ' -f1-3 /proc/loadavg); work dir: $WORK"
+  exit 0
+fi
 
 # 1. watch setup on DIRS directories ---------------------------------------------------
 T1="$WORK/watch-tree"; rm -rf "$T1"; make_tree "$T1" "$DIRS" 0

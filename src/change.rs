@@ -238,6 +238,17 @@ impl ChangeSet {
         self.map.get(path)
     }
 
+    /// True when `path` or a path below it has a record that `accept` takes (one range
+    /// of the sorted map, not a scan of the whole set).
+    pub fn any_at_or_below(&self, path: &Path, accept: impl Fn(&Change) -> bool) -> bool {
+        self.map.get(path).is_some_and(&accept)
+            || self
+                .map
+                .range::<Path, _>((Bound::Excluded(path), Bound::Unbounded))
+                .take_while(|(p, _)| p.starts_with(path))
+                .any(|(_, c)| accept(c))
+    }
+
     /// Every (path, change), sorted by path.
     pub fn iter(&self) -> impl Iterator<Item = (&Path, &Change)> {
         self.map.iter().map(|(p, c)| (p.as_path(), c))

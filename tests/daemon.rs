@@ -30,9 +30,15 @@ struct Daemon {
 
 impl Daemon {
     fn start(config: &Path, log_dir: &Path) -> Daemon {
+        Self::start_env(config, log_dir, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables (test hooks).
+    fn start_env(config: &Path, log_dir: &Path, env: &[(&str, &str)]) -> Daemon {
         let log = log_dir.join("daemon.log");
         let out = File::create(&log).expect("log file");
         let child = bin()
+            .envs(env.iter().copied())
             .arg("--config")
             .arg(config)
             .arg("run")

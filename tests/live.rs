@@ -352,3 +352,42 @@ fn daemon_sees_a_write_through_another_name_of_a_hard_link() {
         "the write through `n/c` did not reach `a`"
     );
 }
+
+/// Found by the soak: a write through the second name of a hard link, and that name
+/// removed in the same burst (its folder `rm -r`'d, or the name itself deleted or renamed
+/// over): the ChangeSet only says the name is gone, so nothing pointed the snapshot at the
+/// other name, whose bytes changed. The settled burst is now committed from a delta scan.
+#[test]
+fn daemon_sees_a_write_through_a_hard_link_removed_in_the_same_burst() {
+    let env = Env::with_extra("docs", "settle = \"300ms\"\nmax_settle = \"20s\"\n");
+    env.src.file("a", "one\n").file("x", "x\n").dir("d");
+    let d = watched(&env);
+    let long = Duration::from_secs(10);
+    env.src.hard_link("a", "d/b");
+    quiet(&d, "docs", env.src.path(), &env.job_dir(), long).expect("the link");
+    env.src.append("d/b", "two\n");
+    std::fs::remove_dir_all(env.src.path().join("d")).expect("rm -r d");
+    let newest = quiet(&d, "docs", env.src.path(), &env.job_dir(), long);
+    assert!(
+        newest.is_some(),
+        "the write through d/b (then removed) did not reach `a`: {:?}\n{}",
+        versions(&env.job_dir()),
+        d.log_text()
+    );
+    // The name renamed over instead.
+    env.src.hard_link("a", "c");
+    quiet(&d, "docs", env.src.path(), &env.job_dir(), long).expect("the second link");
+    env.src.append("c", "three\n");
+    std::fs::rename(env.src.path().join("x"), env.src.path().join("c")).expect("mv x c");
+    let newest = quiet(&d, "docs", env.src.path(), &env.job_dir(), long);
+    assert!(
+        newest.is_some(),
+        "the write through c (then renamed over) did not reach `a`"
+    );
+    assert!(
+        std::fs::read_to_string(env.job_dir().join("journal.tsv"))
+            .unwrap_or_default()
+            .contains("removed-after-write scan"),
+        "the scan is not journaled"
+    );
+}

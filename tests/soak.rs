@@ -1,8 +1,8 @@
 //! The soak test (issue 12, item 3): the real daemon under a seeded random workload.
 //!
-//! `REVERBERATOR_SOAK_SECS` (default 60) sets how long the workload runs and
-//! `REVERBERATOR_SOAK_SEED` replays a run (the seed is printed). The long run is one
-//! command:
+//! `REVERBERATOR_SOAK_SECS` (default 60: the form `cargo test` and CI run, about 1.5 min
+//! in a debug build) sets how long the workload runs and `REVERBERATOR_SOAK_SEED` replays
+//! a run (the seed is printed). The long run is one command:
 //! `REVERBERATOR_SOAK_SECS=1800 cargo test --release --test tests soak -- --nocapture`.
 //!
 //! The workload alternates bursts and pauses. A burst is a few to a few dozen operations
@@ -150,26 +150,41 @@ fn operate(rng: &mut Rng, root: &Path, l: &Listing, n: &mut u64, trace: &mut Vec
     } else {
         rng.below(16)
     };
-    trace.push(format!("op {n}: {} in {dir:?}", OP_NAMES[choice]));
+    // What the operation touched, for the trace of a failing burst.
+    let mut what = String::new();
+    let mut note = |s: String| what = s;
     let r: std::io::Result<()> = match choice {
         0..=2 => {
             let body = vec![b'a' + rng.below(26) as u8; rng.below(3000)];
-            std::fs::write(at(&dir.join(fresh(*n, rng))), body)
+            let p = dir.join(fresh(*n, rng));
+            note(format!("{p:?}"));
+            std::fs::write(at(&p), body)
         }
         // Writes also go through one name of a multiply-linked file: inotify reports them
         // for that name's folder only (the first soak run found the other names stale; the
         // daemon now rescans when a changed file has other names).
         3..=5 => match rng.pick(&l.files) {
-            Some(f) => write(choice, &at(f), rng, *n),
+            Some(f) => {
+                note(format!("{f:?}"));
+                write(choice, &at(f), rng, *n)
+            }
             None => Ok(()),
         },
         6 => match rng.pick(&l.files) {
-            Some(f) => std::fs::rename(at(f), at(&dir.join(fresh(*n, rng)))),
+            Some(f) => {
+                let to = dir.join(fresh(*n, rng));
+                note(format!("{f:?} -> {to:?}"));
+                std::fs::rename(at(f), at(&to))
+            }
             None => Ok(()),
         },
         7 => match rng.pick(&l.dirs[1.min(l.dirs.len())..]) {
             // A whole folder moves somewhere not inside itself.
-            Some(d) if !dir.starts_with(d) => std::fs::rename(at(d), at(&dir.join(fresh(*n, rng)))),
+            Some(d) if !dir.starts_with(d) => {
+                let to = dir.join(fresh(*n, rng));
+                note(format!("{d:?} -> {to:?}"));
+                std::fs::rename(at(d), at(&to))
+            }
             _ => Ok(()),
         },
         8 => {
@@ -177,25 +192,34 @@ fn operate(rng: &mut Rng, root: &Path, l: &Listing, n: &mut u64, trace: &mut Vec
             for i in 0..2 + rng.below(5) {
                 deep.push(format!("deep{i}-{}", rng.below(3)));
             }
+            note(format!("{deep:?}"));
             std::fs::create_dir_all(at(&deep))
                 .and_then(|()| std::fs::write(at(&deep.join("leaf")), format!("leaf {n}")))
         }
         9 => match rng.pick(&l.files) {
             // A file replaced by a folder.
-            Some(f) => std::fs::remove_file(at(f))
-                .and_then(|()| std::fs::create_dir(at(f)))
-                .and_then(|()| std::fs::write(at(&f.join("inside")), "was a file")),
+            Some(f) => {
+                note(format!("{f:?}"));
+                std::fs::remove_file(at(f))
+                    .and_then(|()| std::fs::create_dir(at(f)))
+                    .and_then(|()| std::fs::write(at(&f.join("inside")), "was a file"))
+            }
             None => Ok(()),
         },
         10 => match rng.pick(&l.dirs[1.min(l.dirs.len())..]) {
             // A folder replaced by a file.
             Some(d) => {
+                note(format!("{d:?}"));
                 std::fs::remove_dir_all(at(d)).and_then(|()| std::fs::write(at(d), "was a folder"))
             }
             None => Ok(()),
         },
         11 => match rng.pick(&l.files) {
-            Some(f) => std::fs::hard_link(at(f), at(&dir.join(fresh(*n, rng)))),
+            Some(f) => {
+                let to = dir.join(fresh(*n, rng));
+                note(format!("{f:?} as {to:?}"));
+                std::fs::hard_link(at(f), at(&to))
+            }
             None => Ok(()),
         },
         12 => {
@@ -203,17 +227,30 @@ fn operate(rng: &mut Rng, root: &Path, l: &Listing, n: &mut u64, trace: &mut Vec
                 (0, Some(f)) => f.to_string_lossy().into_owned(),
                 _ => format!("dangling/{n}"),
             };
-            std::os::unix::fs::symlink(target, at(&dir.join(fresh(*n, rng))))
+            let p = dir.join(fresh(*n, rng));
+            note(format!("{p:?} -> {target:?}"));
+            std::os::unix::fs::symlink(target, at(&p))
         }
         13 => match rng.pick(&l.dirs[1.min(l.dirs.len())..]) {
-            Some(d) => std::fs::remove_dir_all(at(d)),
+            Some(d) => {
+                note(format!("{d:?}"));
+                std::fs::remove_dir_all(at(d))
+            }
             None => Ok(()),
         },
         _ => match rng.pick(&l.files) {
-            Some(f) => std::fs::remove_file(at(f)),
+            Some(f) => {
+                note(format!("{f:?}"));
+                std::fs::remove_file(at(f))
+            }
             None => Ok(()),
         },
     };
+    trace.push(format!(
+        "op {n}: {} {what}{}",
+        OP_NAMES[choice],
+        if r.is_ok() { "" } else { " (failed)" }
+    ));
     r.is_ok()
 }
 
@@ -498,7 +535,6 @@ impl Soak {
 }
 
 #[test]
-#[ignore = "finds changes the daemon still misses (issue 12 open): run with `cargo test --test tests soak -- --ignored --nocapture`"]
 fn soak_random_workload_against_the_daemon() {
     let secs = env_u64("REVERBERATOR_SOAK_SECS").unwrap_or(60);
     let seed = env_u64("REVERBERATOR_SOAK_SEED").unwrap_or_else(|| {

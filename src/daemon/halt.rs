@@ -75,8 +75,12 @@ impl Daemon {
         self.slots[i].mount_state(table)
     }
 
-    /// The mount table changed: judge every job again.
+    /// The mount table changed: judge every job again, and rescan the jobs with a mount
+    /// point that came or went strictly inside their source (no inotify event says so:
+    /// the folder there now shows other content, and its watches are another
+    /// filesystem's).
     pub(super) fn handle_mounts(&mut self, now: Instant) {
+        let before = self.mounts.as_ref().map(|w| w.table().clone());
         let changed = self.mounts.as_mut().is_some_and(MountWatcher::drain);
         if !changed {
             return;
@@ -85,6 +89,28 @@ impl Daemon {
             .map(|i| (self.slots[i].job.name.clone(), self.mount_state(i)))
             .collect();
         self.apply_mount_states(states, now);
+        let (Some(before), Some(w)) = (before, self.mounts.as_ref()) else {
+            return;
+        };
+        let diff = before.diff(w.table());
+        let points: Vec<_> = diff
+            .mounted
+            .iter()
+            .chain(&diff.unmounted)
+            .map(|m| m.mount_point.clone())
+            .collect();
+        for i in 0..self.slots.len() {
+            let slot = &mut self.slots[i];
+            let source = &slot.job.source;
+            let inside = points
+                .iter()
+                .find(|p| p.starts_with(source) && p.as_path() != source.as_path());
+            if let Some(p) = inside.filter(|_| slot.is_watched()) {
+                tracing::info!(job = %slot.job.name, "a mount inside the source changed at {}: resyncing the watches and rescanning", p.display());
+                let actions = slot.machine.on_lost_track(now);
+                self.apply(i, actions);
+            }
+        }
     }
 
     /// The mount checks' verdicts (job name, state), after each mount-table change.

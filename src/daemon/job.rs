@@ -86,6 +86,12 @@ pub enum ScanReason {
     WatchLimit,
     /// `reverberator snapshot` asked the daemon for a version now.
     Requested,
+    /// The watcher lost track of a folder (folder events read after the folders changed
+    /// again): its watches are resynced and the source scanned.
+    LostTrack,
+    /// A file written in the burst was removed or replaced before its version: if it had
+    /// other names (hard links), their new bytes have no record, so a scan finds them.
+    RemovedAfterWrite,
 }
 
 impl std::fmt::Display for ScanReason {
@@ -99,6 +105,8 @@ impl std::fmt::Display for ScanReason {
             ScanReason::Retry => "retry",
             ScanReason::WatchLimit => "watch-limit",
             ScanReason::Requested => "requested",
+            ScanReason::LostTrack => "lost-track",
+            ScanReason::RemovedAfterWrite => "removed-after-write",
         })
     }
 }
@@ -225,6 +233,9 @@ pub struct JobMachine {
     next_rescan: Option<Instant>,
     watch_limited: bool,
     newest: Option<String>,
+    /// The burst, once settled, is committed from a delta scan instead of its ChangeSet
+    /// (the watcher lost track of a folder, or a written file was removed: why).
+    scan_at_settle: Option<ScanReason>,
 }
 
 impl JobMachine {
@@ -240,6 +251,7 @@ impl JobMachine {
             next_rescan: None,
             watch_limited: false,
             newest: None,
+            scan_at_settle: None,
         }
     }
 
@@ -259,6 +271,9 @@ impl JobMachine {
             return Vec::new();
         }
         for (path, change) in changes {
+            if self.scan_at_settle.is_none() && self.hides_a_write(&path, &change) {
+                self.scan_at_settle = Some(ScanReason::RemovedAfterWrite);
+            }
             self.changes.record(path, change);
         }
         self.state = match self.state.clone() {
@@ -274,6 +289,20 @@ impl JobMachine {
         self.deadline_action()
     }
 
+    /// True when `change` removes (or renames something over) a file written in this burst.
+    /// inotify reports a write through one name of a multiply-linked file for that name
+    /// only, and the snapshot checks the names it has records for (`nlink > 1`: a delta
+    /// scan); once that name is gone, nothing would point at the other names, whose bytes
+    /// changed. Whether the file had other names is not known any more: the burst is
+    /// committed from a delta scan (rare: a file written, then removed within `settle`; a
+    /// file created in the burst does not count, its other names are new too).
+    fn hides_a_write(&self, path: &std::path::Path, change: &Change) -> bool {
+        matches!(change, Change::Deleted | Change::Moved { .. })
+            && self
+                .changes
+                .any_at_or_below(path, |c| matches!(c, Change::Modified | Change::Attrib))
+    }
+
     /// Time has passed: commit a settled burst, start a due scan.
     pub fn on_tick(&mut self, now: Instant) -> Vec<Action> {
         if self.busy || self.is_halted() {
@@ -284,7 +313,7 @@ impl JobMachine {
         }
         if let State::Settling(burst) = self.state {
             if burst.due(&self.timing) <= now {
-                return self.take_snapshot();
+                return self.take_snapshot(now);
             }
         }
         self.deadline_action()
@@ -332,6 +361,29 @@ impl JobMachine {
         let mut actions = vec![Action::Journal(Note::Overflow)];
         actions.extend(self.on_tick(now));
         actions
+    }
+
+    /// The watcher lost track of a folder (its events were read after the folders changed
+    /// again, so some changes may have no record): the burst settles as usual (no version
+    /// of a half-done burst) and is then committed from a delta scan, after a resync of the
+    /// watches (done by the loop before every scan). Unlike an overflow, no journal line of
+    /// its own: the scan's `rescan` line names the reason.
+    pub fn on_lost_track(&mut self, now: Instant) -> Vec<Action> {
+        if self.is_halted() {
+            return Vec::new();
+        }
+        self.scan_at_settle = Some(ScanReason::LostTrack);
+        self.state = match self.state.clone() {
+            State::Starting { pending } => State::Starting {
+                pending: Some(Burst::extend(pending, now)),
+            },
+            State::Snapshotting { pending } => State::Snapshotting {
+                pending: Some(Burst::extend(pending, now)),
+            },
+            State::Settling(b) => State::Settling(b),
+            _ => State::Settling(Burst::at(now)),
+        };
+        self.deadline_action()
     }
 
     /// `reverberator snapshot` asked for a version now: a delta scan as soon as no worker
@@ -425,6 +477,7 @@ impl JobMachine {
         }
         let reason = self.scan_wanted.take()?;
         self.retry_at = None;
+        self.scan_at_settle = None;
         self.changes = ChangeSet::new();
         self.busy = true;
         self.state = match self.state {
@@ -453,7 +506,13 @@ impl JobMachine {
         self.next_rescan = every.map(|d| now + d);
     }
 
-    fn take_snapshot(&mut self) -> Vec<Action> {
+    fn take_snapshot(&mut self, now: Instant) -> Vec<Action> {
+        if let Some(reason) = self.scan_at_settle {
+            self.scan_wanted.get_or_insert(reason);
+            if let Some(actions) = self.due_scan(now) {
+                return actions;
+            }
+        }
         let changes = std::mem::take(&mut self.changes);
         if changes.is_empty() {
             self.state = State::Watching;

@@ -299,3 +299,71 @@ fn status_view_follows_the_machine() {
     m.on_done(Done::Unchanged(None), t0);
     assert_eq!(m.newest(), Some("V0--x"));
 }
+
+fn started(t0: Instant) -> JobMachine {
+    let mut m = JobMachine::new(Timing {
+        settle: Duration::from_millis(300),
+        max_settle: Duration::from_millis(1000),
+        rescan_interval: None,
+    });
+    m.start(t0);
+    m.on_done(Done::Committed("V0--x".into()), t0);
+    m
+}
+
+/// A file written and then removed within the burst: its other names (if it had any) have
+/// no record, so the settled burst is committed from a delta scan, not from its ChangeSet.
+/// A file created in the burst and removed is not such a case.
+#[test]
+fn a_written_file_removed_in_the_burst_makes_the_version_a_scan() {
+    let t0 = Instant::now();
+    let ms = |n| t0 + Duration::from_millis(n);
+    let mut m = started(t0);
+    m.on_fs(vec![("new".into(), Change::Created)], ms(10));
+    m.on_fs(vec![("new".into(), Change::Deleted)], ms(20));
+    m.on_fs(vec![("d/f".into(), Change::Modified)], ms(30));
+    assert_eq!(
+        m.on_tick(ms(330)),
+        vec![Action::Snapshot({
+            let mut c = ChangeSet::new();
+            c.record("d/f", Change::Modified);
+            c
+        })]
+    );
+    m.on_done(Done::Committed("V1--x".into()), ms(340));
+    m.on_fs(vec![("d/f".into(), Change::Modified)], ms(400));
+    m.on_fs(vec![("d".into(), Change::Deleted)], ms(410));
+    assert_eq!(m.on_tick(ms(600)), vec![Action::Deadline(ms(710))]);
+    assert_eq!(
+        m.on_tick(ms(710)),
+        vec![Action::Rescan(ScanReason::RemovedAfterWrite)]
+    );
+    m.on_done(Done::Unchanged(None), ms(720));
+    // The scan covered it: the next burst is a snapshot again.
+    m.on_fs(vec![("g".into(), Change::Modified)], ms(800));
+    assert!(matches!(m.on_tick(ms(1100))[..], [Action::Snapshot(_)]));
+}
+
+/// The watcher lost track of a folder: no scan of a half-done burst, the settled burst is
+/// a scan.
+#[test]
+fn lost_track_waits_for_settle_then_scans() {
+    let t0 = Instant::now();
+    let ms = |n| t0 + Duration::from_millis(n);
+    let mut m = started(t0);
+    m.on_fs(vec![("a".into(), Change::Created)], ms(10));
+    assert_eq!(m.on_lost_track(ms(20)), vec![Action::Deadline(ms(310))]);
+    m.on_fs(vec![("b".into(), Change::Created)], ms(100));
+    assert_eq!(m.on_tick(ms(310)), vec![Action::Deadline(ms(400))]);
+    assert_eq!(
+        m.on_tick(ms(400)),
+        vec![Action::Rescan(ScanReason::LostTrack)]
+    );
+    // Nothing pending either: it still settles, then scans.
+    m.on_done(Done::Unchanged(None), ms(410));
+    assert_eq!(m.on_lost_track(ms(500)), vec![Action::Deadline(ms(800))]);
+    assert_eq!(
+        m.on_tick(ms(800)),
+        vec![Action::Rescan(ScanReason::LostTrack)]
+    );
+}

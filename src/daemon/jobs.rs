@@ -13,37 +13,51 @@ use super::slot::JobSlot;
 use super::{log_warnings, Daemon};
 
 impl Daemon {
-    /// (Re)build the job's watches if it has none; the watch limit is reported to its
-    /// machine, other failures are logged (the scan's failure retries later).
+    /// (Re)build the job's watches if it has none: on the setup thread (its scan waits).
     pub(super) fn ensure_watched(&mut self, i: usize) {
-        let slot = &mut self.slots[i];
-        if slot.is_watched() {
-            return;
-        }
-        match slot.watch(self.poll.registry(), &mut self.tokens) {
-            Ok(()) if slot.limit_error().is_some() => {
+        self.slots[i].start_setup(&mut self.setups);
+    }
+
+    /// Watchers handed back by the setup thread: put in place, the watch limit reported to
+    /// the job's machine (new watchers; a resync reports it as an event), the coverage
+    /// journaled if it changed, then the scan that waited for the watches submitted and the
+    /// events queued meanwhile fed to the machine.
+    pub(super) fn handle_setups(&mut self, now: Instant) {
+        for done in self.setups.finished() {
+            let Some(i) = self
+                .slots
+                .iter()
+                .position(|s| s.job.name == done.job && s.instance == done.instance)
+            else {
+                if let Ok((w, _)) = &done.result {
+                    let fd = w.raw_fd();
+                    let _ = self
+                        .poll
+                        .registry()
+                        .deregister(&mut mio::unix::SourceFd(&fd));
+                }
+                continue;
+            };
+            let slot = &mut self.slots[i];
+            let outcome = slot.setup_done(done, self.poll.registry(), &mut self.tokens, now);
+            if outcome.installed && slot.limit_error().is_some() {
                 let msg = slot.limit_error().unwrap_or_default();
                 self.journal
                     .send(slot, JournalLine::now(Event::Error).message(&msg));
-                let actions = slot.machine.on_watch_limit(Instant::now());
+                let actions = slot.machine.on_watch_limit(now);
                 self.apply(i, actions);
             }
-            Ok(()) => self.note_coverage(i),
-            Err(e) => {
-                tracing::error!(job = %slot.job.name, "cannot watch the source: {e}");
-                slot.last_error = Some(e.to_string());
+            self.note_coverage(i);
+            if let Some(reason) = outcome.scan {
+                self.submit_scan(i, reason);
+            }
+            if !outcome.events.is_empty() {
+                self.on_watch_events(i, outcome.events, now);
+            }
+            if self.slots[i].wants_rewatch() {
+                self.ensure_watched(i);
             }
         }
-    }
-
-    /// Before a delta scan of a watched job: make its watch set equal the tree again (the
-    /// scan reason may be lost events), then journal the coverage if it changed.
-    pub(super) fn resync(&mut self, i: usize) {
-        let events = self.slots[i].resync();
-        if !events.is_empty() {
-            self.on_watch_events(i, events, Instant::now());
-        }
-        self.note_coverage(i);
     }
 
     /// Journal a change of the job's watch coverage once (not once per folder): an

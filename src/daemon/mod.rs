@@ -1,9 +1,10 @@
 //! The daemon: one `mio::Poll` over every job's inotify fd, the signals, the mount-table
 //! watcher and a `Waker` for worker results. Timers are the poll timeout from the earliest
-//! deadline. Snapshots, scans, retires and journal appends run on other threads; what the
-//! loop thread itself touches is small: inotify watch setup (a walk of the source's folders,
-//! with a progress line every 10,000), `/proc/self/mountinfo` and the mount guard's
-//! `findmnt`/`blkid` after a mount-table change, and the status socket.
+//! deadline. Snapshots, scans, retires, journal appends and the inotify watch setup and
+//! resync (walks of the source's folders, [`setup`]) run on other threads; what the loop
+//! thread itself touches is small: `/proc/self/mountinfo` and the mount guard's
+//! `findmnt`/`blkid` after a mount-table change (still on the loop: issue 12 item 4 is not
+//! finished there), reading inotify queues, and the status socket.
 //!
 //! Sources and tokens ([`tokens`]): SIGHUP/SIGTERM/SIGINT through `signal-hook-mio`, the
 //! worker `Waker`, the status socket (a non-blocking Unix listener, [`status`]), the mount
@@ -26,6 +27,7 @@ mod jobs;
 pub mod notify;
 pub mod reload;
 mod request;
+mod setup;
 mod slot;
 pub mod status;
 pub mod tokens;
@@ -104,6 +106,7 @@ pub struct Daemon {
     notifier: notify::Notifier,
     mounts: Option<MountWatcher>,
     requests: request::Requests,
+    setups: setup::Setups,
 }
 
 /// Run the daemon for `loaded` until SIGTERM/SIGINT.
@@ -148,7 +151,8 @@ impl Daemon {
             slots: Vec::new(),
             tokens: TokenCounter::new(),
             instances: 0,
-            workers: Workers::new(MAX_WORKERS, waker),
+            workers: Workers::new(MAX_WORKERS, Arc::clone(&waker)),
+            setups: setup::Setups::start(waker),
             journal: JournalSink::start(),
             notifier: notify::Notifier::from_env(),
             mounts,
@@ -195,6 +199,9 @@ impl Daemon {
                 self.reload(Instant::now());
             }
             self.handle_timers(Instant::now());
+            if self.setups.has_inline() {
+                self.handle_setups(Instant::now());
+            }
             self.sweep_requests(Instant::now());
         }
     }
@@ -203,7 +210,10 @@ impl Daemon {
         let now = Instant::now();
         match token {
             tokens::SIGNALS => self.handle_signals(asked),
-            tokens::WAKER => self.handle_results(now),
+            tokens::WAKER => {
+                self.handle_results(now);
+                self.handle_setups(now);
+            }
             tokens::STATUS => self.handle_status_clients(now),
             tokens::MOUNTS => self.handle_mounts(now),
             t => self.handle_watcher(t, now),
@@ -282,6 +292,10 @@ impl Daemon {
                 slot.unwatch(self.poll.registry());
                 slot.machine.on_overflow(now)
             }
+            WatchEvent::LostTrack => {
+                tracing::info!(job = %slot.job.name, "the watcher lost track of a folder: resyncing the watches and rescanning");
+                slot.machine.on_lost_track(now)
+            }
             // A hint only: the mount-table watcher decides.
             WatchEvent::Unmounted => Vec::new(),
             _ => Vec::new(),
@@ -355,14 +369,17 @@ impl Daemon {
                 Action::Deadline(_) => {}
                 Action::Snapshot(changes) => self.submit(i, Task::Snapshot(changes)),
                 Action::Rescan(reason) => {
-                    if self.slots[i].is_watched() {
-                        self.resync(i);
-                    } else {
-                        self.ensure_watched(i);
+                    // The watch set is made equal to the tree first (events may have been
+                    // lost), on the setup thread; the scan waits for it.
+                    let slot = &mut self.slots[i];
+                    if !slot.start_resync(&mut self.setups) {
+                        slot.start_setup(&mut self.setups);
                     }
-                    self.submit(i, Task::Scan(reason));
-                    let slot = &self.slots[i];
-                    self.requests.submitted(&slot.job.name, slot.instance);
+                    if slot.is_away() {
+                        slot.defer_scan(reason);
+                    } else {
+                        self.submit_scan(i, reason);
+                    }
                 }
                 Action::Halt { side, reason, .. } => self.halt(i, side, reason),
                 Action::Resume => {
@@ -372,6 +389,13 @@ impl Daemon {
                 Action::Journal(note) => self.journal_note(i, note),
             }
         }
+    }
+
+    /// Submit the job's delta scan (its watches are in place).
+    fn submit_scan(&mut self, i: usize, reason: job::ScanReason) {
+        self.submit(i, Task::Scan(reason));
+        let slot = &self.slots[i];
+        self.requests.submitted(&slot.job.name, slot.instance);
     }
 
     fn submit(&mut self, i: usize, task: Task) {

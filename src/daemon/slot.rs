@@ -1,6 +1,10 @@
 //! One running job inside the loop: its config, its [`JobMachine`], its watcher (with the
 //! mio token it is registered under) and what `status` shows about it. A reload that
 //! restarts a job replaces its slot (a new instance number, a new token).
+//!
+//! The watcher is built and resynced on the setup thread (`setup.rs`): while it is away
+//! the slot keeps what `status` showed of it, and the job's delta scan waits for it
+//! ([`JobSlot::defer_scan`], handed back by [`JobSlot::setup_done`]).
 
 use std::os::fd::RawFd;
 use std::path::PathBuf;
@@ -10,10 +14,11 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 use crate::config::JobConfig;
-use crate::watch::inotify::{Filter, WatchError, WatchEvent, Watcher};
+use crate::watch::inotify::{Filter, WatchEvent, Watcher};
 use crate::watch::mounts::{MountCheck, MountGuard, MountTable};
 
-use super::job::{JobMachine, MountState, Side, State, Timing};
+use super::job::{JobMachine, MountState, ScanReason, Side, State, Timing};
+use super::setup::{Finished, Setups, Work};
 use super::status::JobStatus;
 use super::tokens::TokenCounter;
 
@@ -38,6 +43,45 @@ pub struct JobSlot {
     pub halted: Option<HaltRecord>,
     /// The watch coverage last journaled (see `Daemon::note_coverage`).
     pub coverage_noted: Option<String>,
+    /// While the watcher is on the setup thread.
+    away: Option<Away>,
+    /// What `status` showed of the watcher when it left (shown while it is away).
+    shown: Shown,
+    /// The scan of a cancelled setup, for the one that replaces it.
+    carried_scan: Option<ScanReason>,
+}
+
+/// A watcher on the setup thread.
+#[derive(Debug)]
+struct Away {
+    /// The token its fd stays registered under (a resync); `None` for a new watcher.
+    token: Option<Token>,
+    /// The delta scan that waits for it.
+    scan: Option<ScanReason>,
+    /// The job stopped watching meanwhile (a halt): the watcher is dropped on return.
+    cancelled: bool,
+    /// ... and wants a new one after all (resumed before the old one came back).
+    rewatch: bool,
+}
+
+/// The watcher's figures as `status` shows them.
+#[derive(Debug, Clone, Default)]
+struct Shown {
+    watches: usize,
+    folders: usize,
+    coverage: Option<String>,
+    limit: Option<String>,
+}
+
+/// What a finished setup means for the loop.
+#[derive(Debug, Default)]
+pub struct SetupOutcome {
+    /// The walk's notices and the events queued while the watcher was away.
+    pub events: Vec<WatchEvent>,
+    /// The delta scan to submit now.
+    pub scan: Option<ScanReason>,
+    /// True when a new watcher was put in place (its coverage is to be noted).
+    pub installed: bool,
 }
 
 /// A halt, remembered until the job resumes (nothing is written into a vault that left).
@@ -66,6 +110,9 @@ impl JobSlot {
             guard,
             halted: None,
             coverage_noted: None,
+            away: None,
+            shown: Shown::default(),
+            carried_scan: None,
         }
     }
 
@@ -112,40 +159,148 @@ impl JobSlot {
         }
     }
 
-    /// Set up the watches and register the inotify fd under a fresh token.
-    pub fn watch(
-        &mut self,
-        registry: &Registry,
-        tokens: &mut TokenCounter,
-    ) -> Result<(), WatchError> {
-        self.unwatch(registry);
-        let started = Instant::now();
-        let cpu = thread_cpu();
-        let watcher = Watcher::new(&self.job.source, Self::filter(&self.job))?;
-        let cpu = thread_cpu().saturating_sub(cpu);
-        let token = tokens.next_token();
-        let fd: RawFd = watcher.raw_fd();
-        registry
-            .register(&mut SourceFd(&fd), token, Interest::READABLE)
-            .map_err(|e| crate::error::PathError::new(&self.job.source, e))?;
-        tracing::info!(
-            job = %self.job.name,
-            watches = watcher.watch_count(),
-            "watching {} ({:.2?}, cpu {:.2?})",
-            self.job.source.display(),
-            started.elapsed(),
-            cpu
-        );
-        self.watcher = Some((token, watcher));
-        Ok(())
+    /// Hand the setup of the watches to the setup thread (nothing when the job is watched
+    /// or a setup is on its way already).
+    pub fn start_setup(&mut self, setups: &mut Setups) {
+        if self.watcher.is_some() {
+            return;
+        }
+        if let Some(away) = self.away.as_mut() {
+            away.rewatch |= away.cancelled;
+            return;
+        }
+        self.away = Some(Away {
+            token: None,
+            scan: self.carried_scan.take(),
+            cancelled: false,
+            rewatch: false,
+        });
+        let work = Work::New {
+            source: self.job.source.clone(),
+            filter: Self::filter(&self.job),
+        };
+        setups.submit(&self.job.name, self.instance, work);
     }
 
-    /// Drop the watches (deregister and close the inotify fd).
+    /// Hand the watcher to the setup thread for a resync (its fd stays registered); false
+    /// when there is none here.
+    pub fn start_resync(&mut self, setups: &mut Setups) -> bool {
+        let Some((token, w)) = self.watcher.take() else {
+            return false;
+        };
+        self.shown = Self::show(&w, &self.job);
+        self.away = Some(Away {
+            token: Some(token),
+            scan: None,
+            cancelled: false,
+            rewatch: false,
+        });
+        setups.submit(&self.job.name, self.instance, Work::Resync(Box::new(w)));
+        true
+    }
+
+    /// True while the watcher is on the setup thread.
+    pub fn is_away(&self) -> bool {
+        self.away.is_some()
+    }
+
+    /// Run delta scan `reason` once the watcher is back (a scan already waiting stays:
+    /// it sees the same source).
+    pub fn defer_scan(&mut self, reason: ScanReason) {
+        if let Some(a) = self.away.as_mut() {
+            a.scan.get_or_insert(reason);
+        }
+    }
+
+    /// The setup thread handed the watcher back: put it in place (a new one registered
+    /// under a fresh token), read what queued up meanwhile, and say which scan may run.
+    pub fn setup_done(
+        &mut self,
+        done: Finished,
+        registry: &Registry,
+        tokens: &mut TokenCounter,
+        now: Instant,
+    ) -> SetupOutcome {
+        let Some(away) = self.away.take() else {
+            return SetupOutcome::default();
+        };
+        let mut out = SetupOutcome {
+            scan: away.scan,
+            ..SetupOutcome::default()
+        };
+        let (w, events) = match done.result {
+            Ok(ok) => ok,
+            Err(e) => {
+                tracing::error!(job = %self.job.name, "cannot watch the source: {e}");
+                self.last_error = Some(e.to_string());
+                return out;
+            }
+        };
+        let w = *w;
+        if away.cancelled {
+            drop_watcher(registry, &w);
+            // Resumed before the old watcher came back: a new setup follows (the caller
+            // sees `wants_rewatch`), and the scan waits for that one.
+            self.carried_scan = away.scan.filter(|_| away.rewatch);
+            return SetupOutcome::default();
+        }
+        let token = match away.token {
+            Some(t) => t,
+            None => {
+                let token = tokens.next_token();
+                let fd: RawFd = w.raw_fd();
+                if let Err(e) = registry.register(&mut SourceFd(&fd), token, Interest::READABLE) {
+                    tracing::error!(job = %self.job.name, "cannot watch the source: {e}");
+                    self.last_error = Some(e.to_string());
+                    return out;
+                }
+                tracing::info!(
+                    job = %self.job.name,
+                    watches = w.watch_count(),
+                    "watching {} ({:.2?}, cpu {:.2?}, on the setup thread)",
+                    self.job.source.display(),
+                    done.took,
+                    done.cpu
+                );
+                out.installed = true;
+                token
+            }
+        };
+        if done.resync && w.limit_error().is_none() {
+            self.machine.on_watches_complete();
+        }
+        self.watcher = Some((token, w));
+        out.events = events;
+        out.events.extend(self.drain(now));
+        out
+    }
+
+    /// True when a cancelled setup must be followed by a new one (see [`Away::rewatch`]).
+    pub fn wants_rewatch(&self) -> bool {
+        self.carried_scan.is_some() && self.watcher.is_none() && self.away.is_none()
+    }
+
+    fn show(w: &Watcher, job: &JobConfig) -> Shown {
+        Shown {
+            watches: w.watch_count(),
+            folders: w.walked().folders,
+            coverage: coverage_of(w, job),
+            limit: w.limit_error().map(ToString::to_string),
+        }
+    }
+
+    /// Drop the watches (deregister and close the inotify fd; one on the setup thread is
+    /// dropped when it comes back).
     pub fn unwatch(&mut self, registry: &Registry) {
         if let Some((_, w)) = self.watcher.take() {
-            let fd = w.raw_fd();
-            let _ = registry.deregister(&mut SourceFd(&fd));
+            drop_watcher(registry, &w);
         }
+        if let Some(a) = self.away.as_mut() {
+            a.cancelled = true;
+            a.rewatch = false;
+            a.scan = None;
+        }
+        self.shown = Shown::default();
     }
 
     /// True while watched.
@@ -160,52 +315,19 @@ impl JobSlot {
 
     /// The watch-limit error, if the watches are incomplete.
     pub fn limit_error(&self) -> Option<String> {
-        let (_, w) = self.watcher.as_ref()?;
-        w.limit_error().map(ToString::to_string)
-    }
-
-    /// Make the watch set equal the tree again (before a delta scan: events may have been
-    /// lost). The events are the watcher's notices (a watch limit hit now).
-    pub fn resync(&mut self) -> Vec<WatchEvent> {
-        let Some((_, w)) = self.watcher.as_mut() else {
-            return Vec::new();
-        };
-        let events = w.resync().unwrap_or_else(|e| {
-            tracing::error!(job = %self.job.name, "re-adding watches failed: {e}");
-            Vec::new()
-        });
-        if w.limit_error().is_none() {
-            self.machine.on_watches_complete();
+        match self.watcher.as_ref() {
+            Some((_, w)) => w.limit_error().map(ToString::to_string),
+            None => self.shown.limit.clone(),
         }
-        events
     }
 
     /// Watch coverage: `None` when every folder the last walk met is watched, else why not
     /// and what stands in for the missing watches.
     pub fn coverage(&self) -> Option<String> {
-        let (_, w) = self.watcher.as_ref()?;
-        let walked = w.walked();
-        let fallback = |every: Option<std::time::Duration>| match every {
-            Some(d) => format!(
-                "periodic delta scan every {}",
-                humantime::format_duration(d)
-            ),
-            None => "no periodic delta scan (rescan_interval = \"0\")".to_owned(),
-        };
-        if let Some(e) = w.limit_error() {
-            return Some(format!(
-                "{e}; fallback: {}",
-                fallback(Some(super::job::WATCH_LIMIT_SCAN_EVERY))
-            ));
+        match self.watcher.as_ref() {
+            Some((_, w)) => coverage_of(w, &self.job),
+            None => self.shown.coverage.clone(),
         }
-        (walked.unwatched > 0).then(|| {
-            format!(
-                "{} of {} folders could not be opened or watched; fallback: {}",
-                walked.unwatched,
-                walked.folders,
-                fallback(self.job.rescan_interval)
-            )
-        })
     }
 
     /// Read the watcher's queue (until `WouldBlock`).
@@ -251,8 +373,14 @@ impl JobSlot {
             newest: self.machine.newest().map(str::to_owned),
             next_snapshot_ms: self.machine.snapshot_deadline().map(|d| ms_until(d, now)),
             next_scan_ms: self.machine.scan_deadline().map(|d| ms_until(d, now)),
-            watches: self.watcher.as_ref().map_or(0, |(_, w)| w.watch_count()),
-            folders: self.watcher.as_ref().map_or(0, |(_, w)| w.walked().folders),
+            watches: self
+                .watcher
+                .as_ref()
+                .map_or(self.shown.watches, |(_, w)| w.watch_count()),
+            folders: self
+                .watcher
+                .as_ref()
+                .map_or(self.shown.folders, |(_, w)| w.walked().folders),
             coverage: self.coverage(),
             watch_limited: self.machine.is_watch_limited(),
             halted_side: side,
@@ -262,20 +390,39 @@ impl JobSlot {
     }
 }
 
-fn ms_until(t: Instant, now: Instant) -> u64 {
-    u64::try_from(t.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
+/// Watch coverage of `w`: `None` when every folder the last walk met is watched, else why
+/// not and what stands in for the missing watches.
+fn coverage_of(w: &Watcher, job: &JobConfig) -> Option<String> {
+    let walked = w.walked();
+    let fallback = |every: Option<std::time::Duration>| match every {
+        Some(d) => format!(
+            "periodic delta scan every {}",
+            humantime::format_duration(d)
+        ),
+        None => "no periodic delta scan (rescan_interval = \"0\")".to_owned(),
+    };
+    if let Some(e) = w.limit_error() {
+        return Some(format!(
+            "{e}; fallback: {}",
+            fallback(Some(super::job::WATCH_LIMIT_SCAN_EVERY))
+        ));
+    }
+    (walked.unwatched > 0).then(|| {
+        format!(
+            "{} of {} folders could not be opened or watched; fallback: {}",
+            walked.unwatched,
+            walked.folders,
+            fallback(job.rescan_interval)
+        )
+    })
 }
 
-/// CPU time (user + system) of the calling thread.
-fn thread_cpu() -> std::time::Duration {
-    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: `ru` is a valid out-pointer for getrusage.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, ru.as_mut_ptr()) };
-    if rc != 0 {
-        return std::time::Duration::ZERO;
-    }
-    // SAFETY: getrusage succeeded and filled the struct.
-    let ru = unsafe { ru.assume_init() };
-    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-    std::time::Duration::from_micros(us(ru.ru_utime) + us(ru.ru_stime))
+/// Deregister a watcher's fd (it is closed when `w` is dropped).
+fn drop_watcher(registry: &Registry, w: &Watcher) {
+    let fd = w.raw_fd();
+    let _ = registry.deregister(&mut SourceFd(&fd));
+}
+
+fn ms_until(t: Instant, now: Instant) -> u64 {
+    u64::try_from(t.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
 }

@@ -321,6 +321,9 @@ fn retire_after_commit(job: &JobConfig) {
     }
 }
 
+/// How many journal lines wait for a job folder that does not exist yet.
+const HELD_LINES: usize = 16;
+
 /// Appends journal lines on its own thread, so a slow vault disk never blocks the loop.
 #[derive(Debug)]
 pub struct JournalSink {
@@ -335,12 +338,23 @@ impl JournalSink {
         let handle = std::thread::Builder::new()
             .name("journal".into())
             .spawn(move || {
+                // Lines for a job folder that does not exist yet (a new job's watch limit or
+                // coverage line comes before its first version makes the folder) wait for
+                // the next line to that folder once it exists; at most HELD_LINES each.
+                let mut held: std::collections::HashMap<PathBuf, Vec<JournalLine>> =
+                    std::collections::HashMap::new();
                 for (dir, line) in rx {
                     if !dir.is_dir() {
+                        let waiting = held.entry(dir).or_default();
+                        if waiting.len() < HELD_LINES {
+                            waiting.push(line);
+                        }
                         continue;
                     }
-                    if let Err(e) = Journal::append(&dir, &line) {
-                        tracing::warn!("cannot write the journal in {}: {e}", dir.display());
+                    for line in held.remove(&dir).unwrap_or_default().iter().chain([&line]) {
+                        if let Err(e) = Journal::append(&dir, line) {
+                            tracing::warn!("cannot write the journal in {}: {e}", dir.display());
+                        }
                     }
                 }
             })
@@ -352,9 +366,10 @@ impl JournalSink {
         }
     }
 
-    /// Append `line` to the journal of the slot's job (if its job folder exists; never
-    /// creates it). Nothing is written while the job is halted: its vault may be a bare
-    /// mountpoint (the halt is journaled on resume).
+    /// Append `line` to the journal of the slot's job (never creates its job folder: a line
+    /// sent before the folder exists waits for the next line sent once it does). Nothing
+    /// is written while the job is halted: its vault may be a bare mountpoint (the halt is
+    /// journaled on resume).
     pub fn send(&self, slot: &JobSlot, line: JournalLine) {
         if slot.is_halted() {
             return;

@@ -23,6 +23,7 @@
 //! knows nothing about the vault or the daemon.
 
 mod decode;
+mod reconcile;
 mod tree;
 mod walk;
 
@@ -103,6 +104,10 @@ pub enum WatchEvent {
     RootGone,
     /// A watched filesystem was unmounted (a hint; the mount table is the authority).
     Unmounted,
+    /// The watcher lost track of a folder: a watch it held turned out to be at an unknown
+    /// path (folders were made, moved and removed again before their events were read).
+    /// Like an overflow, a [`Watcher::resync`] and a delta scan are needed.
+    LostTrack,
 }
 
 impl WatchEvent {
@@ -163,6 +168,19 @@ impl Filter {
     }
 }
 
+/// How a walk below a folder reports what it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Setup or resync: nothing reported (a delta scan finds the content).
+    Whole,
+    /// A folder that appeared: every entry is `Created` (they may predate the watch);
+    /// subfolders already watched are not walked again.
+    New,
+    /// The end-of-drain check (`reconcile.rs`): every folder is walked; the entries of a
+    /// folder that was not watched under its path are reported `Created`.
+    Verify,
+}
+
 /// A `MOVED_FROM` waiting for its `MOVED_TO`.
 #[derive(Debug, Clone)]
 struct PendingMove {
@@ -189,6 +207,14 @@ pub struct Watcher {
     seen: Option<HashSet<i32>>,
     /// What the last whole walk (setup or resync) found.
     walked: Walked,
+    /// Folder paths the events of this drain named (made, moved, removed) or whose watch
+    /// turned out to belong to another path (see `tree::Displaced`): checked against the
+    /// tree at the end of the drain (`reconcile.rs`).
+    touched: Vec<PathBuf>,
+    /// Watches whose mapping was dropped although their folder may still exist (displaced,
+    /// or under a deleted path): at the end of the drain, one still unmapped and still alive
+    /// in the kernel means the watcher lost track ([`WatchEvent::LostTrack`]).
+    homeless: Vec<WatchDescriptor>,
 }
 
 /// What a whole walk of the source found: the folders it met and those it could not watch.
@@ -251,12 +277,14 @@ impl Watcher {
             budget,
             seen: None,
             walked: Walked::default(),
+            touched: Vec::new(),
+            homeless: Vec::new(),
         };
         let mut root_dir = walk::open_beneath(&dir, Path::new(""))
             .map_err(|e| crate::error::PathError::new(root, e))?;
         let mut sink = Vec::new();
         w.walked = Walked::default();
-        w.watch_tree(&mut root_dir, PathBuf::new(), false, &mut sink);
+        w.watch_tree(&mut root_dir, PathBuf::new(), Mode::Whole, &mut sink);
         tracing::debug!(root = %root.display(), watches = w.tree.len(), "watches in place");
         Ok(w)
     }
@@ -294,10 +322,16 @@ impl Watcher {
         self.seen = Some(HashSet::new());
         self.walked = Walked::default();
         let mut out = Vec::new();
-        self.watch_tree(&mut root, PathBuf::new(), false, &mut out);
+        self.watch_tree(&mut root, PathBuf::new(), Mode::Whole, &mut out);
         let seen = self.seen.take().unwrap_or_default();
+        self.touched.clear();
+        let homeless = std::mem::take(&mut self.homeless);
         if self.limit.is_none() {
-            for handle in self.tree.retain(|wd| seen.contains(&wd)) {
+            let stale = self.tree.retain(|wd| seen.contains(&wd));
+            let unmet = homeless
+                .into_iter()
+                .filter(|h| !seen.contains(&h.get_watch_descriptor_id()));
+            for handle in stale.into_iter().chain(unmet) {
                 // The folder may be gone already (its watch with it): nothing to undo.
                 let _ = self.inotify.watches().remove(handle);
             }
@@ -327,6 +361,7 @@ impl Watcher {
             let decoded = decode(raw, self.tree.path(raw.wd.get_watch_descriptor_id()));
             self.handle(decoded, now, &mut out);
         }
+        self.reconcile(&mut out);
         Ok(out)
     }
 
@@ -373,7 +408,7 @@ impl Watcher {
             }),
             Decoded::RootGone => out.push(WatchEvent::RootGone),
             Decoded::Unmount => out.push(WatchEvent::Unmounted),
-            Decoded::Ignored(wd) => self.tree.forget(wd),
+            Decoded::Ignored(wd) => self.ignored(wd),
             Decoded::Skip => {}
             Decoded::Child {
                 op,
@@ -423,13 +458,18 @@ impl Watcher {
             dir,
         });
         if dir {
-            self.watch_new_dir(path, out);
+            self.watch_new_dir(path.clone(), out);
+            self.touched.push(path);
         }
     }
 
     fn deleted(&mut self, path: PathBuf, dir: bool, out: &mut Vec<WatchEvent>) {
         if dir {
-            self.tree.remove_subtree(&path);
+            // Normally gone with their folders; a watch added after the fact for a new
+            // folder at the same path would be alive (checked at the end of the drain).
+            let dropped = self.tree.remove_subtree(&path);
+            self.homeless.extend(dropped);
+            self.touched.push(path.clone());
         }
         out.push(WatchEvent::Deleted { path, dir });
     }
@@ -449,6 +489,13 @@ impl Watcher {
                 if dir {
                     self.tree.rename_subtree(&from, &to);
                 }
+                if dir {
+                    // A folder made and renamed before its events were read has no watch
+                    // yet (its `CREATE` found nothing at the old path): the check at the
+                    // end of the drain watches and lists it.
+                    self.touched.push(from.clone());
+                    self.touched.push(to.clone());
+                }
                 out.push(WatchEvent::Moved { from, to, dir });
             }
             (false, true) => self.moved_out(from, dir, out),
@@ -466,7 +513,8 @@ impl Watcher {
             dir,
         });
         if dir {
-            self.watch_new_dir(path, out);
+            self.watch_new_dir(path.clone(), out);
+            self.touched.push(path);
         }
     }
 
@@ -475,6 +523,7 @@ impl Watcher {
             for wd in self.tree.remove_subtree(&path) {
                 let _ = self.inotify.watches().remove(wd);
             }
+            self.touched.push(path.clone());
         }
         out.push(WatchEvent::Deleted { path, dir });
     }
@@ -495,7 +544,7 @@ impl Watcher {
             Ok(mut dir) => {
                 // Not a whole walk: what the last one found stays as it was.
                 let walked = self.walked;
-                self.watch_tree(&mut dir, rel, true, out);
+                self.watch_tree(&mut dir, rel, Mode::New, out);
                 self.walked = walked;
             }
             Err(e) => {
@@ -504,9 +553,9 @@ impl Watcher {
         }
     }
 
-    /// Add watches to `dir` (at `rel`) and every folder below it; with `report`, emit
-    /// `Created` for every entry found (they may predate the watch).
-    fn watch_tree(&mut self, dir: &mut Dir, rel: PathBuf, report: bool, out: &mut Vec<WatchEvent>) {
+    /// Add watches to `dir` (at `rel`) and every folder below it; see [`Mode`] for what
+    /// is reported as `Created`.
+    fn watch_tree(&mut self, dir: &mut Dir, rel: PathBuf, mode: Mode, out: &mut Vec<WatchEvent>) {
         let mut stack = vec![(rel, None::<Dir>)];
         let mut first = Some(dir);
         let mut done = 0usize;
@@ -518,24 +567,27 @@ impl Watcher {
                 (None, None) => continue,
             };
             self.walked.folders += 1;
-            if !self.add_watch(dir, &rel, &mut *out) {
+            let Some(changed) = self.add_watch(dir, &rel, &mut *out) else {
                 self.walked.unwatched += 1 + stack.len();
                 return;
-            }
+            };
             done += 1;
             if done % PROGRESS_EVERY == 0 {
                 tracing::info!(root = %self.root_path.display(), watches = done, "setting up watches");
             }
-            self.list_children(dir, &rel, report, out, &mut stack);
+            let report = mode == Mode::New || (mode == Mode::Verify && changed);
+            self.list_children(dir, &rel, report, mode == Mode::New, out, &mut stack);
         }
     }
 
-    /// List `dir`, report its entries, and queue its subdirectories (opened by fd).
+    /// List `dir`, report its entries (with `report`), and queue its subdirectories
+    /// (opened by fd; with `skip_watched`, not those already watched).
     fn list_children(
         &mut self,
         dir: &mut Dir,
         rel: &Path,
         report: bool,
+        skip_watched: bool,
         out: &mut Vec<WatchEvent>,
         stack: &mut Vec<(PathBuf, Option<Dir>)>,
     ) {
@@ -557,7 +609,7 @@ impl Watcher {
                     dir: entry.dir,
                 });
             }
-            if entry.dir && !(report && self.tree.contains(&child)) {
+            if entry.dir && !(skip_watched && self.tree.contains(&child)) {
                 match walk::open_child(dir.as_raw_fd(), &entry.name) {
                     Ok(sub) => stack.push((child, Some(sub))),
                     Err(e) => {
@@ -570,10 +622,11 @@ impl Watcher {
         }
     }
 
-    /// Add one watch; false once the watch limit is hit (no more are tried).
-    fn add_watch(&mut self, dir: &Dir, rel: &Path, out: &mut Vec<WatchEvent>) -> bool {
+    /// Add one watch; `None` once the watch limit is hit (no more are tried), else whether
+    /// the maps changed (the folder was not watched under this path before).
+    fn add_watch(&mut self, dir: &Dir, rel: &Path, out: &mut Vec<WatchEvent>) -> Option<bool> {
         if self.limit.is_some() {
-            return false;
+            return None;
         }
         let added = match self.budget {
             Some(b) if self.tree.len() >= b => Err(io::Error::from_raw_os_error(libc::ENOSPC)),
@@ -585,17 +638,20 @@ impl Watcher {
                 if let Some(seen) = self.seen.as_mut() {
                     seen.insert(id);
                 }
-                self.tree.insert(id, wd, rel.to_path_buf());
-                true
+                let changed = self.tree.path(id) != Some(rel);
+                let displaced = self.tree.insert(id, wd, rel.to_path_buf());
+                self.touched.extend(displaced.path);
+                self.homeless.extend(displaced.handle);
+                Some(changed)
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
                 self.hit_limit(rel, out);
-                false
+                None
             }
             Err(e) => {
                 tracing::debug!(path = %rel.display(), "cannot watch folder: {e}");
                 self.walked.unwatched += 1;
-                true
+                Some(false)
             }
         }
     }

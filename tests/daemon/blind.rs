@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use super::{settled, Daemon, QueueLimit, Recorded, QUEUE_FILE};
+use super::{settled, Daemon, QueueLimit, Recorded, TestMount, QUEUE_FILE};
 use crate::util::{tree_state, version_state, versions, wait_until, Env};
 
 /// Wait (at most settle + a generous margin) for a new version after `before` that
@@ -87,5 +87,312 @@ fn daemon_overflow_watches_the_folders_made_meanwhile() {
         before,
         Duration::from_secs(8),
         "a file in flood-9 after the overflow",
+    );
+}
+
+/// A daemon on a job `docs` (settle 300 ms) that has committed its first version.
+fn started(env: &Env) -> (Daemon, Recorded) {
+    let daemon = Daemon::start(&env.config(), env.outer.path());
+    let mut rec = Recorded::default();
+    settled(&daemon, "docs", env.src.path(), &env.job_dir(), &mut rec);
+    (daemon, rec)
+}
+
+const FAST: &str = "settle = \"300ms\"\nmax_settle = \"5s\"\n";
+const SOON: Duration = Duration::from_secs(8);
+
+/// A change in `rel` (a new file) becomes a version of the source within settle.
+fn change_inside_is_seen(d: &Daemon, env: &Env, rel: &str, what: &str) {
+    let before = versions(&env.job_dir()).len();
+    env.src.file(rel, format!("written into {rel}"));
+    version_soon(d, env, before, SOON, what);
+}
+
+/// A folder with subfolders moved in from outside the source: every subfolder is watched.
+#[test]
+fn daemon_watches_a_folder_moved_in_from_outside() {
+    let env = Env::with_extra("docs", FAST);
+    env.src.file("seed", "0");
+    let outside = env.outer.path().join("outside");
+    std::fs::create_dir_all(outside.join("m/a/b")).expect("mkdir");
+    std::fs::write(outside.join("m/a/b/f"), "f").expect("write");
+    let (d, mut rec) = started(&env);
+    std::fs::rename(&outside, env.src.path().join("in")).expect("mv in");
+    settled(&d, "docs", env.src.path(), &env.job_dir(), &mut rec);
+    assert_eq!(
+        d.job("docs").expect("status").watches,
+        folders(env.src.path())
+    );
+    change_inside_is_seen(
+        &d,
+        &env,
+        "in/m/a/b/new",
+        "a file deep in the moved-in folder",
+    );
+    change_inside_is_seen(&d, &env, "in/m/new", "a file in the moved-in folder");
+}
+
+/// A folder moved out of the source and back (its watches were dropped on the way out).
+#[test]
+fn daemon_watches_a_folder_moved_out_and_back() {
+    let env = Env::with_extra("docs", FAST);
+    env.src.file("d/sub/f", "f").file("seed", "0");
+    let (d, mut rec) = started(&env);
+    let out = env.outer.path().join("away");
+    std::fs::rename(env.src.path().join("d"), &out).expect("mv out");
+    settled(&d, "docs", env.src.path(), &env.job_dir(), &mut rec);
+    std::fs::write(out.join("sub/while-away"), "x").expect("write outside");
+    std::fs::rename(&out, env.src.path().join("d")).expect("mv back");
+    settled(&d, "docs", env.src.path(), &env.job_dir(), &mut rec);
+    assert_eq!(
+        d.job("docs").expect("status").watches,
+        folders(env.src.path())
+    );
+    change_inside_is_seen(&d, &env, "d/sub/after", "a file in the folder moved back");
+}
+
+/// A watched folder replaced by a symlink to a folder outside: the link is versioned as a
+/// link, nothing is followed (a write behind the link makes no version and the version
+/// holds no copy of it), and the rest of the tree is still watched.
+#[test]
+fn daemon_versions_a_folder_replaced_by_a_symlink_as_a_link() {
+    let env = Env::with_extra("docs", FAST);
+    env.src.file("d/sub/f", "f").file("other/g", "g");
+    let target = env.outer.path().join("target");
+    std::fs::create_dir_all(&target).expect("mkdir");
+    std::fs::write(target.join("secret"), "outside").expect("write");
+    let (d, mut rec) = started(&env);
+    std::fs::remove_dir_all(env.src.path().join("d")).expect("rm -r");
+    std::os::unix::fs::symlink(&target, env.src.path().join("d")).expect("symlink");
+    let newest = settled(&d, "docs", env.src.path(), &env.job_dir(), &mut rec);
+    let state = version_state(&env.job_dir(), &newest);
+    let link = state.get(Path::new("d")).expect("d in the version");
+    assert_eq!(link.kind, 'l', "d must be versioned as a symlink: {link:?}");
+    assert!(
+        !state
+            .keys()
+            .any(|p| p.starts_with("d") && p != Path::new("d")),
+        "{state:?}"
+    );
+    assert_eq!(
+        d.job("docs").expect("status").watches,
+        folders(env.src.path())
+    );
+    let before = versions(&env.job_dir()).len();
+    std::fs::write(target.join("behind-the-link"), "x").expect("write");
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(
+        versions(&env.job_dir()).len(),
+        before,
+        "a write behind the link made a version"
+    );
+    change_inside_is_seen(&d, &env, "other/after", "a file elsewhere after the swap");
+}
+
+/// `IN_IGNORED` on a folder that still exists: a tmpfs mounted on a folder inside the
+/// source (its content versioned), then unmounted. The folder shows its own content again
+/// and keeps being watched: a change in it afterwards becomes a version within settle.
+#[test]
+fn daemon_keeps_watching_a_folder_after_a_mount_on_it_goes() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let env = Env::with_extra("docs", FAST);
+    env.src.file("m/under", "under the mount").file("seed", "0");
+    let (d, mut rec) = started(&env);
+    let point = env.src.path().join("m");
+    let Some(mount) = TestMount::new(&["-t", "tmpfs", "tmpfs"], &point) else {
+        eprintln!("skipped: mounting a tmpfs is not permitted here");
+        return;
+    };
+    // The mount shows other content: a scan follows the mount-table change.
+    settled(&d, "docs", env.src.path(), &env.job_dir(), &mut rec);
+    change_inside_is_seen(&d, &env, "m/on-tmpfs", "a file on the tmpfs");
+    drop(mount);
+    let gone = wait_until(Duration::from_secs(5), || !point.join("on-tmpfs").exists());
+    assert!(gone, "the tmpfs did not go");
+    settled(&d, "docs", env.src.path(), &env.job_dir(), &mut rec);
+    assert_eq!(
+        d.job("docs").expect("status").watches,
+        folders(env.src.path())
+    );
+    change_inside_is_seen(
+        &d,
+        &env,
+        "m/after",
+        "a file in the folder after the unmount",
+    );
+}
+
+const WATCHES_FILE: &str = "/proc/sys/fs/inotify/max_user_watches";
+
+/// Lowers `max_user_watches` and restores it on drop (system-wide for this user: kept
+/// lowered only while the daemon sets up).
+struct WatchLimit(String);
+
+impl WatchLimit {
+    fn lower(to: usize) -> Option<WatchLimit> {
+        let old = std::fs::read_to_string(WATCHES_FILE).ok()?;
+        std::fs::write(WATCHES_FILE, to.to_string()).ok()?;
+        Some(WatchLimit(old))
+    }
+}
+
+impl Drop for WatchLimit {
+    fn drop(&mut self) {
+        let _ = std::fs::write(WATCHES_FILE, self.0.trim());
+    }
+}
+
+/// inotify watches held now by every process this test can see (the limit is per user).
+fn watches_in_use() -> usize {
+    let mut n = 0;
+    for p in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(fds) = std::fs::read_dir(p.path().join("fdinfo")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(text) = std::fs::read_to_string(fd.path()) {
+                n += text
+                    .lines()
+                    .filter(|l| l.starts_with("inotify wd:"))
+                    .count();
+            }
+        }
+    }
+    n
+}
+
+/// The watch limit reached halfway through the tree: `status` names the reason and the
+/// fallback (text and JSON), the journal has one line for it; once the limit is raised
+/// again, the next scan (a `snapshot` through the daemon) watches every folder, coverage
+/// is complete, and a change in a folder that was unwatched becomes a version in settle.
+#[test]
+fn daemon_reports_the_watch_limit_reached_halfway() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: lowering {WATCHES_FILE} needs root");
+        return;
+    }
+    let env = Env::with_extra("docs", FAST);
+    for i in 0..40 {
+        env.src.file(format!("d{i}/sub/f"), "f");
+    }
+    let total = folders(env.src.path());
+    // Room for about half the tree (other processes of this user hold watches too, and
+    // may add some meanwhile: the window is kept short).
+    let Some(limit) = WatchLimit::lower(watches_in_use() + total / 2) else {
+        eprintln!("skipped: {WATCHES_FILE} is not writable here");
+        return;
+    };
+    let d = Daemon::start(&env.config(), env.outer.path());
+    drop(limit);
+    let mut rec = Recorded::default();
+    settled(&d, "docs", env.src.path(), &env.job_dir(), &mut rec);
+    let j = d.job("docs").expect("status");
+    assert!(j.watches < total, "the limit was not reached: {j:?}");
+    let coverage = j.coverage.clone().expect("coverage incomplete");
+    assert!(coverage.contains("max_user_watches"), "{coverage}");
+    assert!(
+        coverage.contains("fallback: periodic delta scan every 1m"),
+        "{coverage}"
+    );
+    let text = env.run(&["status"]);
+    let text = crate::util::stdout(&text);
+    assert!(text.contains("coverage:        incomplete:"), "{text}");
+    let json = crate::util::stdout(&env.run(&["status", "--json"]));
+    assert!(
+        json.contains("\"coverage\"") && json.contains("max_user_watches"),
+        "{json}"
+    );
+    let journal = super::journal(&env.job_dir());
+    assert_eq!(
+        journal.matches("watch limit is reached").count(),
+        1,
+        "one journal line for the limit:\n{journal}"
+    );
+    // The limit is back up: the next scan retries the watches.
+    let out = env.run(&["snapshot", "docs"]);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::stderr(&out));
+    let complete = wait_until(SOON, || {
+        d.job("docs")
+            .is_some_and(|j| j.watches == total && j.coverage.is_none())
+    });
+    assert!(complete, "watches not complete again: {:?}", d.job("docs"));
+    settled(&d, "docs", env.src.path(), &env.job_dir(), &mut rec);
+    change_inside_is_seen(
+        &d,
+        &env,
+        "d39/sub/after",
+        "a file in a folder once unwatched",
+    );
+    let journal = super::journal(&env.job_dir());
+    assert_eq!(
+        journal.matches("watch limit is reached").count(),
+        1,
+        "{journal}"
+    );
+}
+
+/// Item 4: the loop never blocks on a watch setup. Job `slow`'s setup walk is slowed by the
+/// test hook `REVERBERATOR_TEST_SLOW_SETUP` (the setup thread sleeps first: a tree with
+/// a million folders without making one); meanwhile job `docs` keeps committing and
+/// `status` keeps answering at once. Then `slow` gets its watches and its start scan, which
+/// finds the file written while it was setting up.
+#[test]
+fn daemon_keeps_committing_other_jobs_while_one_sets_up_its_watches() {
+    let env = Env::with_extra("docs", FAST);
+    env.src.file("seed", "0");
+    let slow = crate::util::TempTree::new();
+    slow.file("s/t", "slow");
+    let vault = env.vault();
+    let slow_table = format!(
+        "[jobs.slow]\nsource = {:?}\nvault = {vault:?}\n{FAST}",
+        slow.path()
+    );
+    let text = std::fs::read_to_string(env.config()).expect("config");
+    std::fs::write(env.config(), format!("{text}\n{slow_table}")).expect("config");
+    let hold = Duration::from_secs(6);
+    let started = std::time::Instant::now();
+    let d = Daemon::start_env(
+        &env.config(),
+        env.outer.path(),
+        &[("REVERBERATOR_TEST_SLOW_SETUP", "slow:6000")],
+    );
+    let mut rec = Recorded::default();
+    settled(&d, "docs", env.src.path(), &env.job_dir(), &mut rec);
+    slow.file("s/written-during-setup", "x");
+    for i in 0..3 {
+        change_inside_is_seen(
+            &d,
+            &env,
+            &format!("during-{i}"),
+            "a change in docs while slow sets up",
+        );
+        let asked = std::time::Instant::now();
+        let report = d.status().expect("status answers");
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "status took {:?}",
+            asked.elapsed()
+        );
+        let s = report.jobs.iter().find(|j| j.name == "slow").expect("slow");
+        assert!(
+            started.elapsed() < hold,
+            "the test was too slow to see the setup running ({:?})",
+            started.elapsed()
+        );
+        assert_eq!(s.state, "starting", "{s:?}");
+        assert_eq!(s.watches, 0, "{s:?}");
+    }
+    let mut rec_slow = Recorded::default();
+    settled(&d, "slow", slow.path(), &vault.join("slow"), &mut rec_slow);
+    assert!(started.elapsed() >= hold);
+    assert_eq!(d.job("slow").expect("slow").watches, 2);
+    let before = versions(&vault.join("slow")).len();
+    slow.file("s/after", "after the setup");
+    assert!(
+        wait_until(SOON, || versions(&vault.join("slow")).len() > before),
+        "a change in slow after its setup made no version"
     );
 }

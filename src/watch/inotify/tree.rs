@@ -36,6 +36,18 @@ fn from_key(k: &[u8]) -> PathBuf {
     PathBuf::from(std::ffi::OsStr::from_bytes(k))
 }
 
+/// What a stale mapping said when [`WatchTree::insert`] replaced it. The maps follow
+/// events that are read after the fact: a folder made, renamed and made again before the
+/// read leaves the first watch added under the wrong path. A replaced mapping says so.
+#[derive(Debug)]
+pub(super) struct Displaced<H> {
+    /// The path the wd was mapped to before: that folder is now at the new path, so
+    /// whatever is at the old path has no watch of its own.
+    pub(super) path: Option<PathBuf>,
+    /// The handle of another wd mapped to the new path: its folder is elsewhere (or gone).
+    pub(super) handle: Option<H>,
+}
+
 impl<H> Default for WatchTree<H> {
     fn default() -> Self {
         WatchTree {
@@ -46,17 +58,24 @@ impl<H> Default for WatchTree<H> {
 }
 
 impl<H> WatchTree<H> {
-    /// Map `wd` to `path`, dropping any stale mapping of either.
-    pub(super) fn insert(&mut self, wd: i32, handle: H, path: PathBuf) {
+    /// Map `wd` to `path`, dropping any stale mapping of either; returns what the stale
+    /// mappings said (see [`Displaced`]).
+    pub(super) fn insert(&mut self, wd: i32, handle: H, path: PathBuf) -> Displaced<H> {
+        let mut displaced = Displaced {
+            path: None,
+            handle: None,
+        };
         if let Some((_, old)) = self.by_wd.remove(&wd) {
             self.by_path.remove(&key(&old));
+            displaced.path = (old != path).then_some(old);
         }
         if let Some(old_wd) = self.by_path.insert(key(&path), wd) {
             if old_wd != wd {
-                self.by_wd.remove(&old_wd);
+                displaced.handle = self.by_wd.remove(&old_wd).map(|(h, _)| h);
             }
         }
         self.by_wd.insert(wd, (handle, path));
+        displaced
     }
 
     /// The directory watched by `wd`.
@@ -69,15 +88,18 @@ impl<H> WatchTree<H> {
         self.by_path.contains_key(path.as_os_str().as_bytes())
     }
 
-    /// Forget `wd` (its watch is gone: `IN_IGNORED`).
-    pub(super) fn forget(&mut self, wd: i32) {
-        if let Some((_, path)) = self.by_wd.remove(&wd) {
+    /// Forget `wd` (its watch is gone: `IN_IGNORED`, or its path was wrong); returns its
+    /// handle.
+    pub(super) fn forget(&mut self, wd: i32) -> Option<H> {
+        let (handle, path) = self.by_wd.remove(&wd)?;
+        if self.by_path.get(&key(&path)) == Some(&wd) {
             self.by_path.remove(&key(&path));
         }
+        Some(handle)
     }
 
     /// `path` and every path below it, with their wd ids.
-    fn subtree(&self, path: &Path) -> Vec<(PathBuf, i32)> {
+    pub(super) fn subtree(&self, path: &Path) -> Vec<(PathBuf, i32)> {
         let own = key(path);
         let head = self.by_path.get(&own).map(|wd| (path.to_path_buf(), *wd));
         let prefix = below_prefix(path);
@@ -144,6 +166,12 @@ impl<H> WatchTree<H> {
     pub(super) fn len(&self) -> usize {
         self.by_wd.len()
     }
+
+    /// Every watched path, sorted (tests).
+    #[cfg(test)]
+    pub(super) fn paths(&self) -> Vec<PathBuf> {
+        self.by_path.keys().map(|k| from_key(k)).collect()
+    }
 }
 
 #[cfg(test)]
@@ -153,7 +181,7 @@ mod tests {
     fn tree(entries: &[(i32, &str)]) -> WatchTree<()> {
         let mut t = WatchTree::default();
         for (wd, p) in entries {
-            t.insert(*wd, (), PathBuf::from(p));
+            let _ = t.insert(*wd, (), PathBuf::from(p));
         }
         t
     }
@@ -195,13 +223,16 @@ mod tests {
     #[test]
     fn a_reused_wd_replaces_the_stale_mapping() {
         let mut t = tree(&[(1, ""), (2, "a")]);
-        t.insert(2, (), PathBuf::from("b"));
+        let d = t.insert(2, (), PathBuf::from("b"));
+        assert_eq!(d.path, Some(PathBuf::from("a")));
+        assert!(d.handle.is_none());
         assert_eq!(paths(&t), vec![(1, "".into()), (2, "b".into())]);
         assert!(!t.contains(Path::new("a")));
-        t.insert(5, (), PathBuf::from("b"));
+        let d = t.insert(5, (), PathBuf::from("b"));
+        assert_eq!((d.path, d.handle), (None, Some(())));
         assert_eq!(paths(&t), vec![(1, "".into()), (5, "b".into())]);
-        t.forget(5);
-        t.forget(9);
+        assert!(t.forget(5).is_some());
+        assert!(t.forget(9).is_none());
         assert_eq!(t.path(1), Some(Path::new("")));
         assert_eq!(t.len(), 1);
     }
