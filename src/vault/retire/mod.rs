@@ -113,6 +113,7 @@ mod enforce;
 mod gather;
 mod intent;
 mod plan;
+pub mod policy;
 mod real;
 mod sys;
 
@@ -126,6 +127,7 @@ pub use enforce::{
 };
 pub use intent::INTENT_FILE;
 pub use plan::{plan, DirTimes, Materialize, Move, Repoint, RetirePlan, RetireReason};
+pub use policy::{decide, Keep, Verdict};
 
 /// Why a retire could not be planned or carried out.
 #[derive(Debug, thiserror::Error)]
