@@ -1,14 +1,25 @@
-//! Enforcing a job's limits: `keep_versions` and the `vault_limit` budget resolved against
-//! the vault filesystem. Retires oldest versions (plan, then apply) until both hold, never
-//! the newest; recounts the job folder from disk the first time a budget is exceeded; and
-//! records the over-budget message when the newest version alone is too big.
+//! Enforcing a job's limits: `keep_versions`, the `keep` tiers and the `vault_limit`
+//! budget resolved against the vault filesystem. Never retires the newest version;
+//! recounts the job folder from disk the first time a budget is exceeded; and records the
+//! over-budget message when the newest version alone is too big.
+//!
+//! Without a `keep` table: the oldest version goes while there are more than
+//! `keep_versions` or the folder is over budget (reasons `KeepVersions`, `Bytes`,
+//! `Inodes`), exactly as before the tiers existed. With one: each pass decides once
+//! ([`policy::decide`](super::policy::decide)) and retires the versions no rule keeps,
+//! oldest first (reason `Rules`), and passes again until nothing goes; then, while over
+//! budget, the oldest version goes whatever keeps it (`VaultLimit` beside `Bytes` /
+//! `Inodes`). Until the engine retires versions in the middle (`RetireError::NotOldest`),
+//! a pass stops at the first victim that is not the oldest: it waits, kept, for a later
+//! pass.
 
 use super::account::{self, apply_recount, recount, Figures, Usage};
 use super::apply::{finish, Retired};
 use super::dry::{simulate, DryRun};
 use super::plan::{plan, RetireReason};
+use super::policy::{decide, Keep, Verdict};
 use super::{apply, intent, RetireError};
-use crate::config::{Budget, JobConfig};
+use crate::config::{Budget, JobConfig, KeepRules};
 use crate::error::IoContext;
 use crate::vault::journal::{Event, Journal, JournalLine};
 use crate::vault::layout::{JobFolder, VersionName};
@@ -21,6 +32,8 @@ pub struct Limits {
     pub keep_versions: u32,
     /// The bytes/inodes budget of the job folder.
     pub budget: Budget,
+    /// The age tiers (empty: `keep_versions` alone counts versions, as without a table).
+    pub keep: KeepRules,
 }
 
 impl Limits {
@@ -36,13 +49,16 @@ impl Limits {
         Ok(Limits {
             keep_versions: job.keep_versions.max(1),
             budget,
+            keep: job.keep,
         })
     }
 
-    /// Why the oldest of `count` versions must go, given what the folder uses.
+    /// Why the oldest of `count` versions must go, given what the folder uses. With a
+    /// `keep` table the count is the rules' business ([`Limits::verdicts`]): only the
+    /// budget reasons are given.
     pub fn reasons(&self, count: usize, used: Usage) -> Vec<RetireReason> {
         let mut out = Vec::new();
-        if count > self.keep_versions as usize {
+        if self.keep.is_empty() && count > self.keep_versions as usize {
             out.push(RetireReason::KeepVersions {
                 count,
                 keep: self.keep_versions,
@@ -60,6 +76,41 @@ impl Limits {
                 budget,
             });
         }
+        out
+    }
+
+    /// What `keep_versions` and the tiers say about each of `versions`, oldest first.
+    pub fn verdicts(&self, versions: &[VersionName]) -> Vec<Verdict> {
+        decide(versions, self.keep_versions, &self.keep)
+    }
+
+    /// The reason a version no rule keeps goes for.
+    pub fn rules_reason(&self) -> RetireReason {
+        RetireReason::Rules {
+            keep_versions: self.keep_versions,
+            rules: self.keep,
+        }
+    }
+
+    /// `budget` (the budget reasons for the oldest version) with the `VaultLimit` reason
+    /// first, naming the rules that kept the oldest version, when the job has a `keep`
+    /// table; unchanged without one.
+    pub fn budget_reasons(
+        &self,
+        versions: &[VersionName],
+        budget: Vec<RetireReason>,
+    ) -> Vec<RetireReason> {
+        if self.keep.is_empty() || !budget.iter().any(is_budget) {
+            return budget;
+        }
+        let kept_by: Vec<Keep> = self
+            .verdicts(versions)
+            .into_iter()
+            .next()
+            .map(|v| v.keep)
+            .unwrap_or_default();
+        let mut out = vec![RetireReason::VaultLimit { kept_by }];
+        out.extend(budget);
         out
     }
 }
@@ -142,6 +193,9 @@ pub fn enforce_locked(
             continue;
         }
         report.used = used;
+        if thin(folder, limits, &versions, &mut report)? {
+            continue;
+        }
         if reasons.is_empty() {
             account::set_over_budget(folder, None)?;
             return Ok(report);
@@ -153,8 +207,46 @@ pub fn enforce_locked(
             report.over_budget = Some(msg);
             return Ok(report);
         }
+        let reasons = limits.budget_reasons(&versions, reasons);
         report.retired.push(retire_oldest(folder, reasons)?);
     }
+}
+
+/// One pass of the `keep` tiers: decide once, then retire the versions no rule keeps,
+/// oldest first. True when something was retired (the caller passes again). Stops at a
+/// victim the engine cannot retire yet (one in the middle): it stays for a later pass.
+fn thin(
+    folder: &JobFolder,
+    limits: &Limits,
+    versions: &[VersionName],
+    report: &mut RetireReport,
+) -> Result<bool, RetireError> {
+    if limits.keep.is_empty() {
+        return Ok(false);
+    }
+    let mut any = false;
+    for victim in limits.verdicts(versions).iter().filter(|v| !v.kept()) {
+        let planned = plan(folder, victim.version.number, vec![limits.rules_reason()]);
+        let result = match planned {
+            Err(RetireError::NotOldest {
+                version, oldest, ..
+            }) => {
+                tracing::debug!(job = %folder.root().display(), %version, %oldest,
+                    "no rule keeps it, but only the oldest version can be retired yet");
+                break;
+            }
+            planned => planned.and_then(|p| apply(folder, p)),
+        };
+        match result {
+            Ok(done) => report.retired.push(done),
+            Err(e) => {
+                journal_error(folder, &format!("retire refused: {e}"));
+                return Err(e);
+            }
+        }
+        any = true;
+    }
+    Ok(any)
 }
 
 fn retire_oldest(folder: &JobFolder, reasons: Vec<RetireReason>) -> Result<Retired, RetireError> {
