@@ -30,9 +30,15 @@ struct Daemon {
 
 impl Daemon {
     fn start(config: &Path, log_dir: &Path) -> Daemon {
+        Daemon::start_env(config, log_dir, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables (the test clock).
+    fn start_env(config: &Path, log_dir: &Path, envs: &[(&str, &str)]) -> Daemon {
         let log = log_dir.join("daemon.log");
         let out = File::create(&log).expect("log file");
         let child = bin()
+            .envs(envs.iter().copied())
             .arg("--config")
             .arg(config)
             .arg("run")
@@ -745,3 +751,4 @@ fn daemon_versions_xattr_only_changes() {
 }
 
 mod blind;
+mod thin;
