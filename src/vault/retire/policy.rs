@@ -369,6 +369,53 @@ mod tests {
         assert_eq!(show(&decide(&v, 1, &r)), want);
     }
 
+    /// The worked example of docs/CONFIG.md: a year of versions every 10 minutes (52,560,
+    /// from 2026-01-01 00:00 +01:00, one fixed offset) under the recommended table.
+    #[test]
+    fn a_year_every_ten_minutes_under_the_recommended_rules() {
+        let start = DateTime::parse_from_rfc3339("2026-01-01T00:00:00+01:00").unwrap();
+        let versions: Vec<VersionName> = (0..52_560u64)
+            .map(|n| VersionName::at(n, start + chrono::Duration::minutes(10 * n as i64)))
+            .collect();
+        let r = KeepRules {
+            within: Some(Duration::from_secs(2 * 3600)),
+            hourly: 24,
+            daily: 30,
+            weekly: 12,
+            monthly: 12,
+            yearly: 5,
+        };
+        let verdicts = decide(&versions, 10, &r);
+        let kept: Vec<&Verdict> = verdicts.iter().filter(|v| v.kept()).collect();
+        let by = |k: Keep| kept.iter().filter(|v| v.keep.contains(&k)).count();
+        let only = |k: Keep| kept.iter().filter(|v| v.keep == [k]).count();
+        eprintln!(
+            "kept {} of {}; last {} within {} hourly {} daily {} weekly {} monthly {} yearly {}; \
+             kept by one rule only: hourly {} daily {} weekly {} monthly {} yearly {}; oldest {}",
+            kept.len(),
+            verdicts.len(),
+            by(Keep::Last),
+            by(Keep::Within),
+            by(Keep::Hourly),
+            by(Keep::Daily),
+            by(Keep::Weekly),
+            by(Keep::Monthly),
+            by(Keep::Yearly),
+            only(Keep::Hourly),
+            only(Keep::Daily),
+            only(Keep::Weekly),
+            only(Keep::Monthly),
+            only(Keep::Yearly),
+            kept[0].version,
+        );
+        assert_eq!(kept.len(), 82);
+        let counts = Keep::ALL.map(by);
+        assert_eq!(counts, [10, 12, 24, 30, 12, 12, 2]);
+        // The oldest version stays: yearly still has counts left when the walk reaches it.
+        assert_eq!(kept[0].version.number, 0);
+        assert_eq!(kept[0].keep, [Keep::Yearly]);
+    }
+
     /// A deliberately plain reference: per tier, the versions (newest first) whose bucket
     /// differs from the previous version's start a run; the first `n` run starts are kept,
     /// and the oldest too when fewer than `n` starts come before it.
