@@ -162,14 +162,7 @@ fn print_dry_run(out: &mut impl Write, job: &JobConfig, dry: &DryRun) -> anyhow:
         print_plan(out, p)?;
         return Ok(());
     }
-    if let Some(rc) = &dry.recount {
-        writeln!(
-            out,
-            "{name}: would recount the job folder: {} on disk (cached figures say {})",
-            usage_text(rc.counted),
-            usage_text(rc.cached)
-        )?;
-    }
+    print_would_recount(out, name, dry.recount.as_ref())?;
     for step in &dry.steps {
         let why: Vec<String> = step.reasons.iter().map(|r| r.to_string()).collect();
         match &step.plan {
@@ -262,9 +255,13 @@ fn over_after(p: &Preview) -> bool {
         || p.budget.inodes.is_some_and(|b| p.used_after.inodes > b)
 }
 
-fn print_preview(out: &mut impl Write, job: &JobConfig, p: &Preview) -> anyhow::Result<()> {
-    let name = &job.name;
-    if let Some(rc) = &p.recount {
+/// The recount a dry run would do first, if any.
+fn print_would_recount(
+    out: &mut impl Write,
+    name: &str,
+    rc: Option<&retire::Recounted>,
+) -> anyhow::Result<()> {
+    if let Some(rc) = rc {
         writeln!(
             out,
             "{name}: would recount the job folder: {} on disk (cached figures say {})",
@@ -272,6 +269,12 @@ fn print_preview(out: &mut impl Write, job: &JobConfig, p: &Preview) -> anyhow::
             usage_text(rc.cached)
         )?;
     }
+    Ok(())
+}
+
+fn print_preview(out: &mut impl Write, job: &JobConfig, p: &Preview) -> anyhow::Result<()> {
+    let name = &job.name;
+    print_would_recount(out, name, p.recount.as_ref())?;
     print_fates(out, job, &p.fates)?;
     if let Some(step) = &p.first {
         if let Some(plan) = &step.plan {
