@@ -302,3 +302,97 @@ pub fn dry_run_in(folder: &JobFolder, limits: &Limits) -> Result<DryRun, RetireE
     }
     simulate(folder, limits)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vault::retire::RetirePlan;
+    use std::time::Duration;
+
+    fn v(n: u64) -> VersionName {
+        format!("V{n}--2026-11-23_10-00-0{n}_+0100")
+            .parse()
+            .unwrap()
+    }
+
+    /// The tier reasons survive the intent file (a crash replays them into the journal).
+    #[test]
+    fn the_tier_reasons_round_trip_through_the_intent() {
+        let plan = RetirePlan {
+            retired: v(1),
+            heir: v(2),
+            reasons: vec![
+                RetireReason::Rules {
+                    keep_versions: 10,
+                    rules: KeepRules {
+                        within: Some(Duration::from_millis(7_200_500)),
+                        hourly: 24,
+                        daily: 30,
+                        weekly: 12,
+                        monthly: 12,
+                        yearly: 5,
+                    },
+                },
+                RetireReason::Rules {
+                    keep_versions: 1,
+                    rules: KeepRules {
+                        hourly: 2,
+                        ..KeepRules::default()
+                    },
+                },
+                RetireReason::VaultLimit {
+                    kept_by: vec![Keep::Within, Keep::Daily],
+                },
+                RetireReason::VaultLimit { kept_by: vec![] },
+                RetireReason::Inodes { used: 9, budget: 8 },
+            ],
+            moves: vec![],
+            repoints: vec![],
+            materialize: vec![],
+            heir_links: vec![],
+            times: vec![],
+        };
+        let text = intent::to_string(&plan);
+        assert_eq!(intent::from_str(&text), Ok(plan.clone()));
+        let shown: Vec<String> = plan.reasons.iter().map(|r| r.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "rules: kept by none of keep_versions = 10, within 2h 500ms, hourly 24, daily 30, weekly 12, monthly 12, yearly 5",
+                "rules: kept by none of keep_versions = 1, hourly 2",
+                "vault_limit: over budget, the oldest version goes first although kept by within, daily",
+                "vault_limit: over budget, the oldest version goes first",
+                "9 inodes used, budget 8 inodes",
+            ]
+        );
+        assert!(intent::from_str(&text.replace("within,daily", "within,weekdays")).is_err());
+    }
+
+    #[test]
+    fn with_a_keep_table_the_count_is_the_rules_business() {
+        let mut limits = Limits {
+            keep_versions: 2,
+            budget: Budget {
+                bytes: Some(100),
+                inodes: None,
+            },
+            keep: KeepRules::default(),
+        };
+        let used = Usage {
+            bytes: 200,
+            inodes: 1,
+        };
+        assert_eq!(limits.reasons(3, used).len(), 2, "keep_versions and bytes");
+        limits.keep.daily = 1;
+        let r = limits.reasons(3, used);
+        assert!(
+            matches!(r.as_slice(), [RetireReason::Bytes { .. }]),
+            "{r:?}"
+        );
+        let r = limits.budget_reasons(&[v(1), v(2), v(3)], r);
+        assert!(
+            matches!(r.as_slice(), [RetireReason::VaultLimit { kept_by }, RetireReason::Bytes { .. }] if kept_by.is_empty()),
+            "{r:?}"
+        );
+    }
+}
