@@ -135,16 +135,28 @@ fn print_report(
 fn print_retired(out: &mut impl Write, job: &JobConfig, r: &Retired) -> anyhow::Result<()> {
     writeln!(
         out,
-        "{}: retired {} ({}): {} folder(s) moved into {}, {} link(s) repointed, {}freed {}",
+        "{}: retired {} ({}): {} moved{}, {} repointed, {}freed {}",
         job.name,
         r.plan.retired,
         reasons_text(&r.plan),
-        r.plan.moves.len(),
-        r.plan.heir,
-        r.plan.repoints.len(),
+        super::count(r.plan.moves.len() as u64, "folder", "folders"),
+        match r.plan.receivers().as_slice() {
+            [] => String::new(),
+            vs => format!(
+                " into {}",
+                vs.iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+        super::count(r.plan.repoints.len() as u64, "link", "links"),
         match r.plan.materialize.len() {
             0 => String::new(),
-            n => format!("{n} link(s) made real folders, "),
+            n => format!(
+                "{} made real folders, ",
+                super::count(n as u64, "link", "links")
+            ),
         },
         usage_text(r.freed)
     )?;
@@ -319,7 +331,7 @@ fn print_plan(out: &mut impl Write, p: &RetirePlan) -> anyhow::Result<()> {
             "  move    {}/{} -> {}/{}",
             p.retired,
             m.from.display(),
-            p.heir,
+            m.receiver,
             m.to.display()
         )?;
     }
@@ -340,8 +352,19 @@ fn print_plan(out: &mut impl Write, p: &RetirePlan) -> anyhow::Result<()> {
             m.version,
             m.path.display(),
             m.old_target.display(),
-            p.heir,
-            m.in_heir.display()
+            m.holder,
+            m.in_holder.display()
+        )?;
+    }
+    for c in &p.carried {
+        writeln!(
+            out,
+            "  carry   {}/{} -> {}/{} (links to {})",
+            p.retired,
+            c.from.display(),
+            c.receiver,
+            c.path.display(),
+            c.target
         )?;
     }
     writeln!(out, "  delete  the rest of {}", p.retired)?;
@@ -368,6 +391,7 @@ mod tests {
             reasons: Vec::new(),
             moves: vec![Move {
                 from: "keep".into(),
+                receiver: v(1),
                 to: "keep".into(),
             }],
             repoints: vec![Repoint {
@@ -381,9 +405,10 @@ mod tests {
                 path: "deep/m".into(),
                 old_target: "../../V0--2026-11-25_10-00-00_+0000/m".into(),
                 from: "m".into(),
-                in_heir: PathBuf::from("deep/m"),
+                holder: v(1),
+                in_holder: PathBuf::from("deep/m"),
             }],
-            heir_links: Vec::new(),
+            carried: Vec::new(),
             times: Vec::new(),
         };
         let mut out = Vec::new();

@@ -379,17 +379,26 @@ fn identities_survive_a_retire_that_moves_real_folders() {
         .map(|v| util::version_number(v))
         .collect();
     assert_eq!(kept, [2, 3, 4]);
-    let (in2, in3) = (
-        util::links_of(&s.env.job_dir(), 2),
-        util::links_of(&s.env.job_dir(), 3),
+    let links = |n| util::links_of(&s.env.job_dir(), n);
+    let (in2, in3, in4) = (links(2), links(3), links(4));
+    assert!(
+        !in4.contains(Path::new("still")),
+        "moved into V4, the newest version linking to it, as a real folder: {in4:?}"
     );
     assert!(
-        !in2.contains(Path::new("still")),
-        "moved into V2 as a real folder: {in2:?}"
+        in2.contains(Path::new("still")),
+        "V2 links forward to it: {in2:?}"
     );
-    assert!(in3.contains(Path::new("still")), "V3 links to it: {in3:?}");
-    // V0's real folders moved into V2 by the retire: still one entry each (the oldest kept
-    // version shows what it holds as added).
+    assert!(
+        in3.contains(Path::new("still")),
+        "V3 links forward to it: {in3:?}"
+    );
+    assert!(
+        !in3.contains(Path::new("later")),
+        "V3 holds `later`: {in3:?}"
+    );
+    // V0's real folders moved into V3 and V4 by the retire: still one entry each (the
+    // oldest kept version shows what it holds as added).
     assert_eq!(changes(&s.log("still", false)), [(2, PathChange::Added)]);
     assert_eq!(
         changes(&s.log("still/a/f", false)),

@@ -127,6 +127,39 @@ impl Job {
         self.try_retire_keep(keep).expect("retire")
     }
 
+    /// Retire the `at`-th version (modulo the versions but the newest) with plan + apply,
+    /// whatever its place, and forget it; `None` when there is only one version.
+    pub fn retire_at(&mut self, at: usize) -> Option<retire::Retired> {
+        let folder = reverberator::vault::layout::JobFolder::open(&self.job_dir()).unwrap();
+        let versions = folder.versions().unwrap();
+        if versions.len() < 2 {
+            return None;
+        }
+        let victim = versions[at % (versions.len() - 1)].number;
+        let plan =
+            retire::plan(&folder, victim, vec![retire::RetireReason::Requested]).expect("plan");
+        let done = retire::apply(&folder, plan).expect("retire");
+        self.forget(&done.plan.retired.to_string());
+        Some(done)
+    }
+
+    /// The index's total equals a recount of the job folder from disk.
+    pub fn check_totals(&self) {
+        let folder = reverberator::vault::layout::JobFolder::open(&self.job_dir()).unwrap();
+        let versions = folder.versions().unwrap();
+        let counted = retire::recount(&folder, &versions).expect("recount");
+        let index = reverberator::vault::index::Index::from_job_dir(&self.job_dir()).unwrap();
+        let cached = index
+            .rows
+            .iter()
+            .fold((0, 0), |(b, i), r| (b + r.size, i + r.inodes));
+        let on_disk = counted
+            .versions
+            .iter()
+            .fold((0, 0), |(b, i), (_, u)| (b + u.bytes, i + u.inodes));
+        assert_eq!(cached, on_disk, "index total (bytes, inodes) vs a recount");
+    }
+
     pub fn forget(&mut self, name: &str) {
         assert!(
             self.recorded.remove(name).is_some(),

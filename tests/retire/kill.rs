@@ -62,8 +62,39 @@ pub(crate) fn build_deep() -> Job {
     job
 }
 
-/// The child: retire down to 2 versions in the vault named by the environment. Does
-/// nothing when run as a normal test.
+/// A vault whose second version, retired from the middle, holds folders that later
+/// versions link to, at two depths, with links of their own inside: V1 changes `dN/g`
+/// for N = 1..5 (so V1 holds real `dN` whose `sub` links into V0), V2 links them, V3
+/// moves `d1` to `d0/sub/d1m` (a deeper place; V3's `d0` is real), V4 links `d0` to V3's
+/// and the others to V1. Retiring V1 moves `d2`..`d5` to V4 (their newest linker) and
+/// `d1` to V3 at the deeper place, repoints the other links, and carries V1's `dN/sub`
+/// links along, `d1/sub` with a new text (through its absolute transit text).
+fn build_middle() -> Job {
+    let mut job = Job::new();
+    for i in 0..6 {
+        job.src
+            .dir(format!("d{i}/sub"))
+            .file(format!("d{i}/sub/f"), format!("{i}"))
+            .file(format!("d{i}/g"), "g");
+    }
+    job.src.file("top", "0");
+    job.snap();
+    for i in 1..6 {
+        job.src.file(format!("d{i}/g"), "changed");
+    }
+    job.src.file("top", "1");
+    job.snap();
+    job.src.file("top", "2");
+    job.snap();
+    job.snap_move("d1", "d0/sub/d1m");
+    job.src.file("top", "4");
+    job.snap();
+    job
+}
+
+/// The child: retire down to 2 versions in the vault named by the environment, or, with
+/// `RETIRE_KILL_TEST_VICTIM=i`, the `i`-th version alone. Does nothing when run as a
+/// normal test.
 #[test]
 #[ignore = "run by the kill test as a child process"]
 fn child_retire() {
@@ -72,12 +103,29 @@ fn child_retire() {
     };
     let src = PathBuf::from(std::env::var_os("RETIRE_KILL_TEST_SRC").unwrap());
     let mut job = util::job_config("job", &src, &PathBuf::from(vault));
+    if let Some(i) = std::env::var_os("RETIRE_KILL_TEST_VICTIM") {
+        let i: usize = i.to_str().unwrap().parse().unwrap();
+        let folder = JobFolder::open(&job.job_dir()).unwrap();
+        let _lock = JobLock::acquire(&job.job_dir()).unwrap();
+        let victim = folder.versions().unwrap()[i].number;
+        let plan = retire::plan(&folder, victim, vec![retire::RetireReason::Requested]).unwrap();
+        retire::apply(&folder, plan).unwrap();
+        return;
+    }
     job.keep_versions = 2;
     retire::enforce(&job).unwrap();
 }
 
 pub(crate) fn run_child(job: &Job, step: u64) -> std::process::ExitStatus {
-    Command::new(std::env::current_exe().unwrap())
+    run_child_for(job, step, None)
+}
+
+fn run_child_for(job: &Job, step: u64, victim: Option<usize>) -> std::process::ExitStatus {
+    let mut child = Command::new(std::env::current_exe().unwrap());
+    if let Some(i) = victim {
+        child.env("RETIRE_KILL_TEST_VICTIM", i.to_string());
+    }
+    child
         .args([
             "retire::kill::child_retire",
             "--exact",
@@ -96,7 +144,28 @@ pub(crate) fn run_child(job: &Job, step: u64) -> std::process::ExitStatus {
 
 #[test]
 fn a_retire_killed_at_any_step_is_finished_by_the_next_writer() {
-    killed_at_every_step(build, 20);
+    killed_at_every_step(build, 20, None);
+}
+
+#[test]
+fn a_retire_of_a_middle_version_killed_at_any_step_is_finished_by_the_next_writer() {
+    let job = build_middle();
+    let folder = JobFolder::open(&job.job_dir()).unwrap();
+    let versions = folder.versions().unwrap();
+    let plan = retire::plan(
+        &folder,
+        versions[1].number,
+        vec![retire::RetireReason::Requested],
+    )
+    .unwrap();
+    let receivers: Vec<u64> = plan.moves.iter().map(|m| m.receiver.number).collect();
+    let (v3, v4) = (versions[3].number, versions[4].number);
+    assert_eq!(receivers, [v3, v4, v4, v4, v4], "{plan:?}");
+    assert_eq!(plan.repoints.len(), 9, "{plan:?}");
+    assert_eq!(plan.carried.len(), 5, "{plan:?}");
+    assert_eq!(plan.carried.iter().filter(|c| c.retexts()).count(), 1);
+    drop(folder);
+    killed_at_every_step(build_middle, 20, Some(1));
 }
 
 #[test]
@@ -115,22 +184,24 @@ fn a_retire_making_links_real_killed_at_any_step_is_finished_by_the_next_writer(
         "the links of V2 and V3 become real"
     );
     drop(folder);
-    killed_at_every_step(build_deep, 8);
+    killed_at_every_step(build_deep, 8, None);
 }
 
-/// Build a vault with `build`, retire it down to 2 versions in a child aborted after step
-/// 1, 2, 3, ... in turn (every 5th past the 12th); after each, the next writer finishes the
-/// retire and every remaining version is unchanged.
-fn killed_at_every_step(build: fn() -> Job, at_least: usize) {
+/// Build a vault with `build`, retire it down to 2 versions (or retire its `victim`-th
+/// version, then at every step) in a child aborted after step 1, 2, 3, ... in turn (every
+/// 5th past the 12th);
+/// after each, the next writer finishes the retire and every remaining version is
+/// unchanged.
+fn killed_at_every_step(build: fn() -> Job, at_least: usize, victim: Option<usize>) {
     let mut killed = 0;
     // Every early step (intent, exchanges, repoints, bookkeeping, hide), then every 5th
     // (the deletion and the later retires): about 30 crash points.
     let mut step = 0;
     while step < 400 {
-        step += if step < 12 { 1 } else { 5 };
+        step += if step < 12 || victim.is_some() { 1 } else { 5 };
         let mut job = build();
         let before = seen_by_readers(&job.job_dir());
-        let status = run_child(&job, step);
+        let status = run_child_for(&job, step, victim);
         let aborted = std::os::unix::process::ExitStatusExt::signal(&status) == Some(libc::SIGABRT);
         assert!(aborted || status.success(), "step {step}: child {status:?}");
         // At the moment of the crash (any instant of a retire), before anything is

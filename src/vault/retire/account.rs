@@ -1,9 +1,14 @@
 //! What versions own, and the job folder's usage against its budget.
 //!
 //! `index.tsv` caches, per version, the bytes of allocated blocks and the inodes the
-//! version owns: what it created, plus what older retired versions handed forward to it.
-//! A retire frees the inodes whose last name was in the retired version and hands the rest
-//! to the heir: `owned(heir) += owned(retired) - freed`. The first time a limit is hit the
+//! version owns: what it created, plus what retired versions before it handed forward to
+//! it. A retire frees the inodes whose last name was in the retired version and hands the
+//! rest to the next version (the heir): `owned(heir) += owned(retired) - freed`. The total
+//! is exact. Per version, [`recount`] attributes each inode to the oldest version holding
+//! a name of it, which is the same as long as retired versions' folders move into the
+//! next version; a folder that moves to a later receiver is counted there by a recount
+//! and at the heir by the cache (walking each moved folder to split the figure exactly
+//! would cost its size at every retire). The first time a limit is hit the
 //! whole job folder is recounted from disk ([`recount`]) and the cache corrected; the
 //! `.reverberator/recounted` file records that, so it is done once, and again only after
 //! an interrupted retire left the figures partial. What lies outside the versions (index,

@@ -1,18 +1,19 @@
-//! Carrying out a [`RetirePlan`]: write the intent, exchange the moved directories into the
-//! heir, repoint the other links, update the heir's bookkeeping, hide the retired version,
+//! Carrying out a [`RetirePlan`]: write the intent, give carried links their transit
+//! text, repoint the other links, exchange the moved directories into their receivers,
+//! give carried links their new text, update the bookkeeping, hide the retired version,
 //! delete it while counting what that frees, settle `index.tsv`, journal, clean up.
 //!
 //! Every step checks the disk before acting, so [`finish`] can run again over a retire
 //! that was cut short anywhere (see the module docs of `retire` for why each intermediate
 //! state is safe).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
 use super::account::{self, Usage};
-use super::plan::{Move, Opened, Repoint, RetirePlan};
+use super::plan::{Carry, Move, Opened, Repoint, RetirePlan};
 use super::{crash_point, intent, real, sys, RetireError};
 use crate::error::{IoContext, PathError};
 use crate::fs::{Dir, FileKind};
@@ -34,8 +35,8 @@ pub struct Retired {
     /// Bytes and inodes whose last name was in the retired version (given back to the
     /// filesystem).
     pub freed: Usage,
-    /// What the retired version owned that the heir owns now (moved directories, files
-    /// still hard-linked by later versions).
+    /// What the retired version owned and did not free, handed to the heir (the next
+    /// version) in `index.tsv`.
     pub forwarded: Usage,
     /// True when this finished a retire that an earlier process started (then `freed`
     /// only counts what was left to delete, and the next limit check recounts).
@@ -64,9 +65,9 @@ pub(super) fn finish(
     let root = folder.dir();
     let visible = OsString::from(plan.retired.to_string());
     let hidden = OsString::from(retiring_name(&plan.retired));
-    let mut links = Vec::new();
+    let (mut links, mut relinked) = (Vec::new(), Vec::new());
     if exists(root, &visible, folder.root())? {
-        links = relink(folder, &mut plan, resumed)?;
+        (links, relinked) = relink(folder, &mut plan, resumed)?;
         sys::rename(root, &visible, root, &hidden).at(folder.root().join(&visible))?;
         sys::sync(root).at(folder.root())?;
         crash_point();
@@ -78,7 +79,8 @@ pub(super) fn finish(
         Usage::default()
     };
     sys::sync(root).at(folder.root())?;
-    let made_real = real::usage(folder, &plan, &links)?;
+    let mut made_real = real::usage(folder, &plan, &links)?;
+    made_real.append(&mut relinked);
     let forwarded = account::settle_index(folder, &plan, freed, &made_real)?;
     crash_point();
     journal(folder, &plan, freed, resumed)?;
@@ -105,37 +107,50 @@ fn exists(dir: &Dir, name: &OsStr, root: &Path) -> Result<bool, RetireError> {
     }
 }
 
-/// Prepare, repoints, links made real, moves, then the bookkeeping files; durable before
-/// anything of the retired version is deleted. `resumed`: an earlier process may have done
-/// part of it, so every link is read before it is repointed. Returns what each link made
-/// real used ([`real::exchange`]).
+/// Prepare, carried links to their transit text, repoints, links made real, moves,
+/// carried links to their new text, then the bookkeeping files; durable before anything
+/// of the retired version is deleted. `resumed`: an earlier process may have done part of
+/// it, so every link is read before it is changed. Returns what each link made real used
+/// ([`real::exchange`]), and per link given a new text, its version with what the new
+/// link uses and what the old one used (a longer text may need a block of its own).
 fn relink(
     folder: &JobFolder,
     plan: &mut RetirePlan,
     resumed: bool,
-) -> Result<Vec<Option<Usage>>, RetireError> {
+) -> Result<Relinked, RetireError> {
     let mut opened = Opened::new(folder);
     let retired = open_version(folder, &plan.retired)?;
-    let heir = open_version(folder, &plan.heir)?;
     let tmp = match Scratch::open(folder) {
         Ok(tmp) => match prepare_all(folder, plan, &tmp, &mut opened) {
             Ok(()) => tmp,
             Err(e) => {
                 let _ = tmp.clear(); // else emptied when next opened
-                return abandon(folder, resumed, e).map(|()| Vec::new());
+                return abandon(folder, resumed, e).map(|()| Default::default());
             }
         },
-        Err(e) => return abandon(folder, resumed, e).map(|()| Vec::new()),
+        Err(e) => return abandon(folder, resumed, e).map(|()| Default::default()),
     };
+    let mut texts = Vec::new();
     crash_point();
+    // Carried links that land at another depth first get an absolute text, valid both
+    // where they are and where the move puts them.
+    for (k, c) in plan.carried.iter().enumerate().filter(|(_, c)| c.retexts()) {
+        if let Some(u) = to_transit(folder, &tmp, (k, c), &plan.retired, &mut opened)? {
+            texts.push((c.receiver.number, u.0, u.1));
+        }
+        crash_point();
+    }
     // Repoints and real copies first, moves last. A repointed link names the folder's
-    // place in the heir, which until its move is the heir's link into the retired version:
-    // a reader (the kernel, `cp -rL`) follows both and sees the same folder. Moving first
-    // would leave, between a move and the repoints, the other links naming a place in the
-    // retired version that now holds the heir's old link: a loop (`ELOOP`) for readers.
+    // place in its receiver, which until the move is the receiver's link into the retired
+    // version: a reader (the kernel, `cp -rL`) follows both and sees the same folder.
+    // Moving first would leave, between a move and the repoints, the other links naming a
+    // place in the retired version that now holds the receiver's old link: a loop
+    // (`ELOOP`) for readers.
     for (i, r) in plan.repoints.iter().enumerate() {
         let dir = opened_dir(&mut opened, folder, &r.version, split(&r.path).0)?;
-        repoint(folder, &tmp, i, r, dir, resumed)?;
+        if let Some(u) = repoint(folder, &tmp, i, r, dir, resumed)? {
+            texts.push((r.version.number, u.0, u.1));
+        }
         crash_point();
     }
     let mut made_real = Vec::with_capacity(plan.materialize.len());
@@ -145,7 +160,13 @@ fn relink(
         crash_point();
     }
     for m in &plan.moves {
-        exchange_move(folder, plan, &retired, &heir, m)?;
+        exchange_move(folder, plan, &retired, &mut opened, m)?;
+        crash_point();
+    }
+    for (k, c) in plan.carried.iter().enumerate().filter(|(_, c)| c.retexts()) {
+        if let Some(u) = from_transit(folder, &tmp, k, c, &mut opened)? {
+            texts.push((c.receiver.number, u.0, u.1));
+        }
         crash_point();
     }
     tmp.clear()?;
@@ -153,15 +174,31 @@ fn relink(
     // One `syncfs` makes every exchange, repoint and restored time durable: per-folder
     // fsyncs cost a journal flush each (measured: over 1 s for ~1,000 folders).
     sys::syncfs(folder.dir()).at(folder.root())?;
-    add_heir_refs(folder, plan)?;
+    add_refs(folder, plan)?;
     crash_point();
-    let links = plan.heir_links.iter().map(|p| p.as_path());
-    folder
-        .write_links(plan.heir.number, links)
-        .at(folder.links_file(plan.heir.number))?;
-    real::drop_links(folder, plan)?;
+    update_links(folder, plan)?;
     crash_point();
-    Ok(made_real)
+    Ok((made_real, texts))
+}
+
+/// What [`relink`] returns.
+type Relinked = (Vec<Option<Usage>>, Vec<(u64, Usage, Usage)>);
+
+/// After an exchange of a new link (now `name` in `dir`) with an old one (now `tmp_name`
+/// in `tmp`): what each uses, (new, old).
+fn swapped(
+    tmp: &Dir,
+    tmp_name: &OsStr,
+    dir: &Dir,
+    name: &OsStr,
+) -> std::io::Result<(Usage, Usage)> {
+    let used = |d: &Dir, n: &OsStr| {
+        d.stat(n).map(|m| Usage {
+            bytes: m.allocated,
+            inodes: 1,
+        })
+    };
+    Ok((used(dir, name)?, used(tmp, tmp_name)?))
 }
 
 /// A retire failed before anything visible changed: a fresh one drops its intent, so a
@@ -229,7 +266,70 @@ fn prepare(
         let at = opened_dir(opened, folder, &m.version, split(&m.path).0)?;
         real::prepare(folder, plan, m, at, &tmp.dir, j)?;
     }
+    for (k, c) in plan.carried.iter().enumerate().filter(|(_, c)| c.retexts()) {
+        for (name, text) in [
+            (transit_name(k), &c.transit),
+            (carry_name(k), &c.new_target),
+        ] {
+            sys::symlink(text, &tmp.dir, &name).at(tmp.path.join(&name))?;
+        }
+    }
     Ok(refused)
+}
+
+/// The scratch names of the `k`-th carried link's transit and new links.
+fn transit_name(k: usize) -> OsString {
+    OsString::from(format!("transit-{k}"))
+}
+
+fn carry_name(k: usize) -> OsString {
+    OsString::from(format!("carry-{k}"))
+}
+
+/// Give the carried link `c` its transit (absolute) text in the retired version, unless
+/// its folder moved already (a replay: the folder is no longer there) or it has it.
+fn to_transit(
+    folder: &JobFolder,
+    tmp: &Scratch,
+    (k, c): (usize, &Carry),
+    retired: &VersionName,
+    opened: &mut Opened,
+) -> Result<Option<(Usage, Usage)>, RetireError> {
+    let (parent, name) = split(&c.from);
+    let full = folder.version_path(retired).join(&c.from);
+    let dir = match opened.dir(retired, parent) {
+        Ok(Some(d)) => d,
+        Ok(None) => return Ok(None), // its folder moved before a crash
+        Err(e) => return Err(RetireError::Io(PathError::new(full, e))),
+    };
+    let now = sys::readlink(dir, name).at(&full)?;
+    if Path::new(&now) == c.transit {
+        return Ok(None);
+    }
+    let tmp_name = transit_name(k);
+    swap_out_link(&tmp.dir, &tmp_name, dir, name, &c.old_target, &full)?;
+    Ok(Some(swapped(&tmp.dir, &tmp_name, dir, name).at(&full)?))
+}
+
+/// Give the carried link `c`, moved into its receiver, its new relative text, unless it
+/// has it (a replay).
+fn from_transit(
+    folder: &JobFolder,
+    tmp: &Scratch,
+    k: usize,
+    c: &Carry,
+    opened: &mut Opened,
+) -> Result<Option<(Usage, Usage)>, RetireError> {
+    let (parent, name) = split(&c.path);
+    let full = folder.version_path(&c.receiver).join(&c.path);
+    let dir = opened_dir(opened, folder, &c.receiver, parent)?;
+    let now = sys::readlink(dir, name).at(&full)?;
+    if Path::new(&now) == c.new_target {
+        return Ok(None);
+    }
+    let tmp_name = carry_name(k);
+    swap_out_link(&tmp.dir, &tmp_name, dir, name, &c.transit, &full)?;
+    Ok(Some(swapped(&tmp.dir, &tmp_name, dir, name).at(&full)?))
 }
 
 fn open_version(folder: &JobFolder, v: &VersionName) -> Result<Dir, RetireError> {
@@ -249,27 +349,27 @@ pub(super) fn split(p: &Path) -> (&Path, &OsStr) {
     )
 }
 
-/// Exchange the real directory `m.from` of the retired version with the heir's link at
-/// `m.to`; skipped when the heir already holds a real directory there.
+/// Exchange the real directory `m.from` of the retired version with the receiver's link
+/// at `m.to`; skipped when the receiver already holds a real directory there.
 fn exchange_move(
     folder: &JobFolder,
     plan: &RetirePlan,
     retired: &Dir,
-    heir: &Dir,
+    opened: &mut Opened,
     m: &Move,
 ) -> Result<(), RetireError> {
-    let heir_path = folder.version_path(&plan.heir);
+    let to_path = folder.version_path(&m.receiver).join(&m.to);
     let retired_path = folder.version_path(&plan.retired);
     let (hp, hn) = split(&m.to);
     let (rp, rn) = split(&m.from);
-    let hdir = open(heir, hp, &heir_path)?;
-    let here = hdir.stat(hn).at(heir_path.join(&m.to))?;
+    let hdir = opened_dir(opened, folder, &m.receiver, hp)?;
+    let here = hdir.stat(hn).at(&to_path)?;
     match here.kind {
         FileKind::Dir => return Ok(()), // done before a crash
         FileKind::Symlink => {}
         _ => {
             return Err(RetireError::state(
-                &heir_path.join(&m.to),
+                &to_path,
                 "is neither the link nor the moved directory",
             ))
         }
@@ -282,7 +382,7 @@ fn exchange_move(
             "is not the directory to move",
         ));
     }
-    sys::exchange(&rdir, rn, &hdir, hn).at(heir_path.join(&m.to))?;
+    sys::exchange(&rdir, rn, hdir, hn).at(&to_path)?;
     Ok(())
 }
 
@@ -297,13 +397,13 @@ fn repoint(
     r: &Repoint,
     dir: &Dir,
     check: bool,
-) -> Result<(), RetireError> {
+) -> Result<Option<(Usage, Usage)>, RetireError> {
     let full = || folder.version_path(&r.version).join(&r.path);
     let name = split(&r.path).1;
     if check {
         let now = sys::readlink(dir, name).at(full())?;
         if Path::new(&now) == r.new_target {
-            return Ok(());
+            return Ok(None);
         }
         if Path::new(&now) != r.old_target {
             return Err(RetireError::state(
@@ -313,7 +413,8 @@ fn repoint(
         }
     }
     let tmp_name = OsString::from(i.to_string());
-    swap_out_link(&tmp.dir, &tmp_name, dir, name, &r.old_target, &full())
+    swap_out_link(&tmp.dir, &tmp_name, dir, name, &r.old_target, &full())?;
+    Ok(Some(swapped(&tmp.dir, &tmp_name, dir, name).at(full())?))
 }
 
 /// Exchange `tmp_name` in the scratch folder `tmp` with the link `name` in `dir` (the
@@ -425,26 +526,68 @@ fn restore_times(
     Ok(())
 }
 
-/// Rewrite the heir's refs file with a line for every repointed link (kept once).
-fn add_heir_refs(folder: &JobFolder, plan: &RetirePlan) -> Result<(), RetireError> {
-    let path = folder.refs_file(plan.heir.number);
-    let mut have = folder.read_refs(plan.heir.number).at(&path)?;
-    let known: HashSet<(u64, &Path)> = have.iter().map(|(v, p)| (*v, p.as_path())).collect();
-    let missing: Vec<(u64, std::path::PathBuf)> = plan
-        .heir_refs()
-        .into_iter()
-        .filter(|r| !known.contains(r))
-        .map(|(v, p)| (v, p.to_path_buf()))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
+/// Rewrite the refs file of every version a repointed or carried link points into now,
+/// with a line for each (kept once).
+fn add_refs(folder: &JobFolder, plan: &RetirePlan) -> Result<(), RetireError> {
+    for (target, lines) in plan.new_refs() {
+        let path = folder.refs_file(target);
+        let mut have = folder.read_refs(target).at(&path)?;
+        let known: HashSet<(u64, &Path)> = have.iter().map(|(v, p)| (*v, p.as_path())).collect();
+        let missing: Vec<(u64, PathBuf)> = lines
+            .into_iter()
+            .filter(|r| !known.contains(r))
+            .map(|(v, p)| (v, p.to_path_buf()))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        have.extend(missing);
+        let mut text = String::new();
+        for (v, p) in &have {
+            text.push_str(&format!("{v}\t{}\n", escape(p.as_os_str())));
+        }
+        write_atomic(&path, text.as_bytes()).at(path)?;
     }
-    have.extend(missing);
-    let mut text = String::new();
-    for (v, p) in &have {
-        text.push_str(&format!("{v}\t{}\n", escape(p.as_os_str())));
+    Ok(())
+}
+
+/// Rewrite the links file of every version whose links changed: a receiver loses the
+/// links its moved folders replaced and gains the carried links; a version whose link
+/// was made a real copy loses it. Idempotent.
+fn update_links(folder: &JobFolder, plan: &RetirePlan) -> Result<(), RetireError> {
+    let mut change: BTreeMap<u64, (BTreeSet<&Path>, BTreeSet<&Path>)> = BTreeMap::new();
+    for m in &plan.moves {
+        change.entry(m.receiver.number).or_default().0.insert(&m.to);
     }
-    Ok(write_atomic(&path, text.as_bytes()).at(path)?)
+    for m in &plan.materialize {
+        change
+            .entry(m.version.number)
+            .or_default()
+            .0
+            .insert(&m.path);
+    }
+    for c in &plan.carried {
+        change
+            .entry(c.receiver.number)
+            .or_default()
+            .1
+            .insert(&c.path);
+    }
+    for (number, (gone, added)) in change {
+        let file = folder.links_file(number);
+        let links = folder.read_links(number).at(&file)?;
+        let mut keep: BTreeSet<&Path> = links
+            .iter()
+            .map(|p| p.as_path())
+            .filter(|p| !gone.contains(p))
+            .collect();
+        keep.extend(added);
+        if keep.len() == links.len() && keep.iter().all(|p| links.contains(*p)) {
+            continue;
+        }
+        folder.write_links(number, keep).at(file)?;
+    }
+    Ok(())
 }
 
 /// Delete the tree `name` in `parent` without following any link, one open directory at
@@ -519,6 +662,11 @@ fn list(dir: &Dir) -> std::io::Result<Vec<OsString>> {
     Ok(names)
 }
 
+/// `n` and the noun in the singular or plural.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The journal line of a retire: what moved and what was freed.
 fn journal(
     folder: &JobFolder,
@@ -527,19 +675,34 @@ fn journal(
     resumed: bool,
 ) -> Result<(), RetireError> {
     let why: Vec<String> = plan.reasons.iter().map(|r| r.to_string()).collect();
+    let receivers: Vec<String> = plan.receivers().iter().map(|v| v.to_string()).collect();
+    let moved = match receivers.len() {
+        0 => String::new(),
+        _ => format!(" into {}", receivers.join(", ")),
+    };
     let msg = format!(
-        "retired ({}): {} folder(s) moved into {}, {} link(s) repointed, {}freed {} bytes and {} inodes{}",
+        "retired ({}): {} moved{moved}, {} repointed, {}{}freed {} bytes and {} inodes{}",
         why.join("; "),
-        plan.moves.len(),
-        plan.heir,
-        plan.repoints.len(),
+        count(plan.moves.len(), "folder", "folders"),
+        count(plan.repoints.len(), "link", "links"),
         match plan.materialize.len() {
             0 => String::new(),
-            n => format!("{n} link(s) made real folders (their new text would not fit), "),
+            n => format!(
+                "{} made real folders (their new text would not fit), ",
+                count(n, "link", "links")
+            ),
+        },
+        match plan.carried.len() {
+            0 => String::new(),
+            n => format!("{} carried along, ", count(n, "link", "links")),
         },
         freed.bytes,
         freed.inodes,
-        if resumed { " (finished after an interrupted retire; figures partial)" } else { "" },
+        if resumed {
+            " (finished after an interrupted retire; figures partial)"
+        } else {
+            ""
+        },
     );
     let line = JournalLine::now(Event::Retire)
         .path(plan.retired.to_string())

@@ -232,19 +232,18 @@ impl Sim {
 
 /// What applying `plan` would free, counted from disk without changing it: every
 /// directory of the retired version that does not move, every other inode all of whose
-/// names are in the part that is deleted, and the heir's links that the moves replace.
+/// names are in the part that is deleted, and the receivers' links that the moves replace.
 pub fn estimate_freed(folder: &JobFolder, plan: &RetirePlan) -> Result<Usage, RetireError> {
     let root = folder.version_path(&plan.retired);
     let skip: HashSet<&Path> = plan.moves.iter().map(|m| m.from.as_path()).collect();
     let mut freed = count_unmoved(&root, &skip).at(&root)?;
-    let heir = folder.version_path(&plan.heir);
-    let heir_dir = Dir::open(&heir).at(&heir)?;
     for m in &plan.moves {
+        let receiver = folder.version_path(&m.receiver);
         let (parent, name) = split(&m.to);
-        let meta = heir_dir
-            .open_beneath(parent)
+        let meta = Dir::open(&receiver)
+            .and_then(|d| d.open_beneath(parent))
             .and_then(|d| d.stat(name))
-            .at(heir.join(&m.to))?;
+            .at(receiver.join(&m.to))?;
         freed.add(meta.allocated, 1);
     }
     Ok(freed)

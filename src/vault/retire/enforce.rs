@@ -9,9 +9,7 @@
 //! ([`policy::decide`](super::policy::decide)) and retires the versions no rule keeps,
 //! oldest first (reason `Rules`), and passes again until nothing goes; then, while over
 //! budget, the oldest version goes whatever keeps it (`VaultLimit` beside `Bytes` /
-//! `Inodes`). Until the engine retires versions in the middle (`RetireError::NotOldest`),
-//! a pass stops at the first victim that is not the oldest: it waits, kept, for a later
-//! pass.
+//! `Inodes`).
 
 use super::account::{self, apply_recount, recount, Figures, Usage};
 use super::apply::{finish, Retired};
@@ -213,8 +211,8 @@ pub fn enforce_locked(
 }
 
 /// One pass of the `keep` tiers: decide once, then retire the versions no rule keeps,
-/// oldest first. True when something was retired (the caller passes again). Stops at a
-/// victim the engine cannot retire yet (one in the middle): it stays for a later pass.
+/// oldest first (versions in the middle too). True when something was retired (the
+/// caller passes again).
 fn thin(
     folder: &JobFolder,
     limits: &Limits,
@@ -226,17 +224,8 @@ fn thin(
     }
     let mut any = false;
     for victim in limits.verdicts(versions).iter().filter(|v| !v.kept()) {
-        let planned = plan(folder, victim.version.number, vec![limits.rules_reason()]);
-        let result = match planned {
-            Err(RetireError::NotOldest {
-                version, oldest, ..
-            }) => {
-                tracing::debug!(job = %folder.root().display(), %version, %oldest,
-                    "no rule keeps it, but only the oldest version can be retired yet");
-                break;
-            }
-            planned => planned.and_then(|p| apply(folder, p)),
-        };
+        let result = plan(folder, victim.version.number, vec![limits.rules_reason()])
+            .and_then(|p| apply(folder, p));
         match result {
             Ok(done) => report.retired.push(done),
             Err(e) => {

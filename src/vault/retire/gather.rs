@@ -1,13 +1,13 @@
 //! The I/O half of a retire plan: everything [`plan()`](super::plan()) decides from, read
-//! into plain data ([`Gathered`]) — the heir's links and where they point, the retired
-//! version's refs and what each listed link shows now, which targets are real folders,
-//! the times of the folders a retire may touch, and the filesystem's symlink limit.
-//! [`decide`](super::plan::decide) then makes the plan without touching the disk, so it is
-//! unit-tested from tables.
+//! into plain data ([`Gathered`]) — the retired version's refs and what each listed link
+//! shows now, which shown paths are real folders, the retired version's own links and
+//! where they point, the times of the folders a retire may touch, and the filesystem's
+//! symlink limit. [`decide`](super::plan::decide) then makes the plan without touching the
+//! disk, so it is unit-tested from tables.
 //!
-//! Cost: the heir's links file (one `readlink` per link and one `open` per target), the
-//! retired version's refs file (one `readlink` per line) and links file, one `stat` per
-//! folder holding one of those links. Never another version's links file, never a walk.
+//! Cost: the retired version's refs file (one `readlink` per line and one `open` per path
+//! shown), its links file and the heir's (one `readlink` per link), one `stat` per folder
+//! holding one of those links. No other version's links file, never a walk.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -27,30 +27,33 @@ pub(super) type Target = Option<(VersionName, PathBuf)>;
 pub(super) struct Gathered {
     /// The job folder (for messages).
     pub folder: PathBuf,
+    /// The job folder as an absolute path (the transit text of carried links).
+    pub root: PathBuf,
     /// The version to retire.
     pub retired: VersionName,
     /// The next version.
     pub heir: VersionName,
-    /// Every committed version, by number.
-    pub versions: HashMap<u64, VersionName>,
-    /// The heir's listed links, sorted, each with where it points.
-    pub heir_links: Vec<(PathBuf, Target)>,
-    /// For each path of the retired version that a heir link points at: `Ok` when it is a
+    /// The refs lines of the retired version naming another committed version, sorted
+    /// and once each, with where the link there points now.
+    pub refs: Vec<(VersionName, PathBuf, Target)>,
+    /// For each path of the retired version that a listed link shows: `Ok` when it is a
     /// real directory, else why not.
     pub real: HashMap<PathBuf, Result<(), String>>,
-    /// The retired version's own listed links.
-    pub own_links: Vec<PathBuf>,
-    /// The refs lines of the retired version naming a later committed version, sorted and
-    /// once each, with where the link there points now.
-    pub refs: Vec<(VersionName, PathBuf, Target)>,
-    /// The folders holding those links (heir links and refs), by (version, path): their
-    /// (atime, mtime), `None` when the folder is not a real directory.
+    /// The heir's listed links, sorted, each with where it points: the chain property
+    /// makes the heir the version most likely to link into the retired one, so its links
+    /// are checked against the refs file (a link into the retired version missing there
+    /// would dangle after the retire).
+    pub heir_links: Vec<(PathBuf, Target)>,
+    /// The retired version's own listed links, sorted, each with where it points.
+    pub own_links: Vec<(PathBuf, Target)>,
+    /// The folders holding those links, by (version, path): their (atime, mtime), `None`
+    /// when the folder is not a real directory.
     pub dirs: HashMap<(u64, PathBuf), Option<(Timestamp, Timestamp)>>,
     /// The vault filesystem's symlink limit ([`symlink_max`]).
     pub limit: usize,
 }
 
-/// Read what retiring `retired` (the oldest version; `heir` the next) is planned from.
+/// Read what retiring `retired` (`heir` the next version) is planned from.
 pub(super) fn gather(
     folder: &JobFolder,
     retired: &VersionName,
@@ -58,35 +61,13 @@ pub(super) fn gather(
     versions: &[VersionName],
 ) -> Result<Gathered, RetireError> {
     let mut opened = Opened::new(folder);
-    let listed = folder
-        .read_links(heir.number)
-        .at(folder.links_file(heir.number))?;
-    let mut heir_links = Vec::with_capacity(listed.len());
-    for p in listed.into_iter().collect::<BTreeSet<_>>() {
-        let t = read_structural(&mut opened, heir, &p)?;
-        heir_links.push((p, t));
-    }
-    let root_path = folder.version_path(retired);
-    let root = Dir::open(&root_path).at(&root_path)?;
-    let mut real = HashMap::new();
-    for (_, t) in &heir_links {
-        if let Some((_, r)) = t.as_ref().filter(|(k, _)| k == retired) {
-            let ok = root.open_beneath(r).map(drop).map_err(|e| e.to_string());
-            real.insert(r.clone(), ok);
-        }
-    }
-    let own_links: Vec<PathBuf> = folder
-        .read_links(retired.number)
-        .at(folder.links_file(retired.number))?
-        .into_iter()
-        .collect();
     let by_number: HashMap<u64, VersionName> =
         versions.iter().map(|v| (v.number, v.clone())).collect();
     let lines: BTreeSet<(u64, PathBuf)> = folder
         .read_refs(retired.number)
         .at(folder.refs_file(retired.number))?
         .into_iter()
-        .filter(|(n, _)| *n > retired.number && by_number.contains_key(n))
+        .filter(|(n, _)| *n != retired.number && by_number.contains_key(n))
         .collect();
     let mut refs = Vec::with_capacity(lines.len());
     for (n, p) in lines {
@@ -94,9 +75,40 @@ pub(super) fn gather(
         let t = read_structural(&mut opened, &v, &p)?;
         refs.push((v, p, t));
     }
+    let root_path = folder.version_path(retired);
+    let root = Dir::open(&root_path).at(&root_path)?;
+    let mut real = HashMap::new();
+    for (_, _, t) in &refs {
+        if let Some((_, q)) = t.as_ref().filter(|(k, _)| k == retired) {
+            if !real.contains_key(q) {
+                let ok = root.open_beneath(q).map(drop).map_err(|e| e.to_string());
+                real.insert(q.clone(), ok);
+            }
+        }
+    }
+    let listed: BTreeSet<PathBuf> = folder
+        .read_links(retired.number)
+        .at(folder.links_file(retired.number))?
+        .into_iter()
+        .collect();
+    let mut own_links = Vec::with_capacity(listed.len());
+    for l in listed {
+        let t = read_structural(&mut opened, retired, &l)?;
+        own_links.push((l, t));
+    }
+    let listed: BTreeSet<PathBuf> = folder
+        .read_links(heir.number)
+        .at(folder.links_file(heir.number))?
+        .into_iter()
+        .collect();
+    let mut heir_links = Vec::with_capacity(listed.len());
+    for l in listed {
+        let t = read_structural(&mut opened, heir, &l)?;
+        heir_links.push((l, t));
+    }
     let mut dirs = HashMap::new();
-    let holders = heir_links.iter().map(|(p, _)| (heir, p));
-    let holders = holders.chain(refs.iter().map(|(v, p, _)| (v, p)));
+    let holders = refs.iter().map(|(v, p, _)| (v, p));
+    let holders = holders.chain(own_links.iter().map(|(p, _)| (retired, p)));
     for (v, p) in holders {
         let dir = p.parent().unwrap_or(Path::new("")).to_path_buf();
         if dirs.contains_key(&(v.number, dir.clone())) {
@@ -113,15 +125,16 @@ pub(super) fn gather(
         };
         dirs.insert((v.number, dir), times);
     }
+    let absolute = std::path::absolute(folder.root()).at(folder.root())?;
     Ok(Gathered {
         folder: folder.root().to_path_buf(),
+        root: absolute,
         retired: retired.clone(),
         heir: heir.clone(),
-        versions: by_number,
-        heir_links,
-        real,
-        own_links,
         refs,
+        real,
+        heir_links,
+        own_links,
         dirs,
         limit: symlink_max(folder.dir()),
     })
@@ -130,7 +143,7 @@ pub(super) fn gather(
 /// Where the link at `rel` inside version `v` points, when it is a symlink whose text is a
 /// well-formed structural target; `None` when nothing is there, it is not a symlink, or its
 /// text is not structural.
-fn read_structural(
+pub(super) fn read_structural(
     opened: &mut Opened,
     v: &VersionName,
     rel: &Path,

@@ -5,16 +5,20 @@
 //! below), paths and link texts escaped like every vault TSV field ([`crate::vault::escape`]):
 //!
 //! ```text
-//! reverberator-retire-intent → 1
+//! reverberator-retire-intent → 2
 //! retired → V3--2026-11-23_10-00-00_+0100
 //! heir → V4--2026-11-23_10-05-12_+0100
 //! reason → keep_versions → 12 → 10
-//! move → a/b → a/b
-//! repoint → V7--2026-11-23_11-00-00_+0100 → x → ../V3--…/a/b/x → ../V4--…/a/b/x
-//! real → V8--2026-11-23_12-00-00_+0100 → y → ../V3--…/a/b/y → a/b/y → (long path)/y
-//! link → c/d
-//! times → V4--2026-11-23_10-05-12_+0100 → a → 1795632435 → 556771217 → 1795632434 → 92771165
+//! move → a/b → V9--2026-11-23_11-30-00_+0100 → a/b
+//! repoint → V7--2026-11-23_11-00-00_+0100 → x → ../V3--…/a/b/x → ../V9--…/a/b/x
+//! real → V8--2026-11-23_12-00-00_+0100 → y → ../V3--…/a/b/y → a/b/y → V9--… → (long path)/y
+//! carry → V9--… → a/b/c → deep/a/b/c → V1--… → ../../../V1--…/a/b/c → ../../../../V1--…/a/b/c → /vault/job/V1--…/a/b/c
+//! times → V9--2026-11-23_11-30-00_+0100 → a → 1795632435 → 556771217 → 1795632434 → 92771165
 //! ```
+//!
+//! Version 1 (written before a retire could choose its receivers) is still read: its
+//! `move → from → to` records move into the heir, its `link` records are ignored (they
+//! were always empty).
 //!
 //! The text is parsed by [`from_str`] and written by [`to_string`] (pure), the file by
 //! [`write`], [`read`] and [`remove`].
@@ -22,7 +26,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::plan::{DirTimes, Materialize, Move, Repoint, RetirePlan, RetireReason};
+use super::plan::{Carry, DirTimes, Materialize, Move, Repoint, RetirePlan, RetireReason};
 use super::RetireError;
 use crate::fs::Timestamp;
 use crate::vault::escape::{escape, unescape};
@@ -30,7 +34,8 @@ use crate::vault::layout::{write_atomic, JobFolder, VersionName, PRIVATE_DIR};
 
 /// The intent file's name inside `.reverberator/`.
 pub const INTENT_FILE: &str = "retire.intent";
-const HEADER: &str = "reverberator-retire-intent\t1";
+const HEADER: &str = "reverberator-retire-intent\t2";
+const HEADER_V1: &str = "reverberator-retire-intent\t1";
 
 /// The intent file of `folder`.
 pub fn path(folder: &JobFolder) -> PathBuf {
@@ -88,7 +93,12 @@ pub fn to_string(plan: &RetirePlan) -> String {
         out.push_str(&format!("reason\t{}\n", reason_fields(r)));
     }
     for m in &plan.moves {
-        out.push_str(&format!("move\t{}\t{}\n", esc(&m.from), esc(&m.to)));
+        out.push_str(&format!(
+            "move\t{}\t{}\t{}\n",
+            esc(&m.from),
+            m.receiver,
+            esc(&m.to)
+        ));
     }
     for r in &plan.repoints {
         out.push_str(&format!(
@@ -101,16 +111,26 @@ pub fn to_string(plan: &RetirePlan) -> String {
     }
     for m in &plan.materialize {
         out.push_str(&format!(
-            "real\t{}\t{}\t{}\t{}\t{}\n",
+            "real\t{}\t{}\t{}\t{}\t{}\t{}\n",
             m.version,
             esc(&m.path),
             esc(&m.old_target),
             esc(&m.from),
-            esc(&m.in_heir)
+            m.holder,
+            esc(&m.in_holder)
         ));
     }
-    for l in &plan.heir_links {
-        out.push_str(&format!("link\t{}\n", esc(l)));
+    for c in &plan.carried {
+        out.push_str(&format!(
+            "carry\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            c.receiver,
+            esc(&c.from),
+            esc(&c.path),
+            c.target,
+            esc(&c.old_target),
+            esc(&c.new_target),
+            esc(&c.transit)
+        ));
     }
     for t in &plan.times {
         out.push_str(&format!(
@@ -154,11 +174,15 @@ fn reason_fields(r: &RetireReason) -> String {
 /// Parse an intent text; the error is (1-based line, message).
 pub fn from_str(text: &str) -> Result<RetirePlan, (usize, String)> {
     let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
-    match lines.next() {
-        Some((_, HEADER)) => {}
+    let v1 = match lines.next() {
+        Some((_, HEADER)) => false,
+        Some((_, HEADER_V1)) => true,
         _ => return Err((1, format!("the first line is not `{HEADER}`"))),
-    }
-    let mut b = Builder::default();
+    };
+    let mut b = Builder {
+        v1,
+        ..Builder::default()
+    };
     for (n, line) in lines.filter(|(_, l)| !l.is_empty()) {
         b.record(line).map_err(|m| (n, m))?;
     }
@@ -167,13 +191,16 @@ pub fn from_str(text: &str) -> Result<RetirePlan, (usize, String)> {
 
 #[derive(Default)]
 struct Builder {
+    /// A version 1 intent: moves go into the heir, `link` records are ignored.
+    v1: bool,
     retired: Option<VersionName>,
     heir: Option<VersionName>,
     reasons: Vec<RetireReason>,
-    moves: Vec<Move>,
+    /// Moves, the receiver `None` in a version 1 intent (the heir, known at the end).
+    moves: Vec<(PathBuf, Option<VersionName>, PathBuf)>,
     repoints: Vec<Repoint>,
     materialize: Vec<Materialize>,
-    heir_links: Vec<PathBuf>,
+    carried: Vec<Carry>,
     times: Vec<DirTimes>,
 }
 
@@ -184,24 +211,51 @@ impl Builder {
             ["retired", v] => self.retired = Some(version(v)?),
             ["heir", v] => self.heir = Some(version(v)?),
             ["reason", rest @ ..] => self.reasons.push(reason(rest)?),
-            ["move", from, to] => self.moves.push(Move {
-                from: field_path(from)?,
-                to: field_path(to)?,
-            }),
+            ["move", from, to] if self.v1 => {
+                self.moves.push((field_path(from)?, None, field_path(to)?))
+            }
+            ["move", from, v, to] => {
+                self.moves
+                    .push((field_path(from)?, Some(version(v)?), field_path(to)?))
+            }
             ["repoint", v, p, old, new] => self.repoints.push(Repoint {
                 version: version(v)?,
                 path: field_path(p)?,
                 old_target: field_path(old)?,
                 new_target: field_path(new)?,
             }),
-            ["real", v, p, old, from, in_heir] => self.materialize.push(Materialize {
+            ["real", v, p, old, from, holder, in_holder] => self.materialize.push(Materialize {
                 version: version(v)?,
                 path: field_path(p)?,
                 old_target: field_path(old)?,
                 from: field_path(from)?,
-                in_heir: field_path(in_heir)?,
+                holder: version(holder)?,
+                in_holder: field_path(in_holder)?,
             }),
-            ["link", p] => self.heir_links.push(field_path(p)?),
+            ["real", v, p, old, from, in_heir] if self.v1 => {
+                let heir = self
+                    .heir
+                    .clone()
+                    .ok_or("a `real` line before the `heir` line")?;
+                self.materialize.push(Materialize {
+                    version: version(v)?,
+                    path: field_path(p)?,
+                    old_target: field_path(old)?,
+                    from: field_path(from)?,
+                    holder: heir,
+                    in_holder: field_path(in_heir)?,
+                })
+            }
+            ["link", _] if self.v1 => {}
+            ["carry", r, from, p, t, old, new, transit] => self.carried.push(Carry {
+                receiver: version(r)?,
+                from: field_path(from)?,
+                path: field_path(p)?,
+                target: version(t)?,
+                old_target: field_path(old)?,
+                new_target: field_path(new)?,
+                transit: field_path(transit)?,
+            }),
             ["times", v, d, a, an, m, mn] => self.times.push(DirTimes {
                 version: version(v)?,
                 dir: field_path(d)?,
@@ -214,14 +268,24 @@ impl Builder {
     }
 
     fn finish(self) -> Result<RetirePlan, String> {
+        let heir = self.heir.ok_or("no `heir` line")?;
+        let moves = self
+            .moves
+            .into_iter()
+            .map(|(from, receiver, to)| Move {
+                from,
+                receiver: receiver.unwrap_or_else(|| heir.clone()),
+                to,
+            })
+            .collect();
         Ok(RetirePlan {
             retired: self.retired.ok_or("no `retired` line")?,
-            heir: self.heir.ok_or("no `heir` line")?,
+            heir,
             reasons: self.reasons,
-            moves: self.moves,
+            moves,
             repoints: self.repoints,
             materialize: self.materialize,
-            heir_links: self.heir_links,
+            carried: self.carried,
             times: self.times,
         })
     }
@@ -317,6 +381,7 @@ mod tests {
             ],
             moves: vec![Move {
                 from: odd.clone(),
+                receiver: v(9),
                 to: PathBuf::from("x"),
             }],
             repoints: vec![Repoint {
@@ -330,9 +395,18 @@ mod tests {
                 path: odd.join("z"),
                 old_target: PathBuf::from("../../V3--x/b"),
                 from: PathBuf::from("b"),
-                in_heir: odd.join("deep/b"),
+                holder: v(9),
+                in_holder: odd.join("deep/b"),
             }],
-            heir_links: vec![odd.clone()],
+            carried: vec![Carry {
+                receiver: v(9),
+                from: odd.join("c"),
+                path: odd.join("deep/c"),
+                target: v(1),
+                old_target: PathBuf::from("../../V1--x/c"),
+                new_target: PathBuf::from("../../../V1--x/c"),
+                transit: PathBuf::from("/vault/job/V1--x/c"),
+            }],
             times: vec![DirTimes {
                 version: v(4),
                 dir: odd,
@@ -342,6 +416,21 @@ mod tests {
         };
         let text = to_string(&plan);
         assert_eq!(from_str(&text).unwrap(), plan);
+    }
+
+    #[test]
+    fn a_version_1_intent_moves_into_the_heir() {
+        let text = format!(
+            "{HEADER_V1}\nretired\t{}\nheir\t{}\nmove\ta\tb\nreal\t{}\ty\t../V3--x/a/y\ta/y\tb/y\nlink\tz\n",
+            v(3),
+            v(4),
+            v(8)
+        );
+        let plan = from_str(&text).unwrap();
+        assert_eq!(plan.moves[0].receiver, v(4));
+        assert_eq!(plan.moves[0].to, Path::new("b"));
+        assert_eq!(plan.materialize[0].holder, v(4));
+        assert!(plan.carried.is_empty());
     }
 
     #[test]

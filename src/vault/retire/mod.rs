@@ -1,81 +1,99 @@
-//! Retiring the oldest versions of a job (invariant 4 of `ARCHITECTURE.md`): keep
-//! `keep_versions` and the `vault_limit` budget without changing what any remaining version
-//! dereferences to. This module owns the retire plan, its crash-safe application, the
-//! per-version accounting in `index.tsv` and the enforcement of a job's limits. It knows
-//! the vault layout (`super::layout`) but nothing about how versions are built, inotify or
-//! the daemon.
+//! Retiring versions of a job (invariant 4 of `ARCHITECTURE.md`): keep `keep_versions`
+//! and the `vault_limit` budget without changing what any remaining version dereferences
+//! to. Any version but the newest may go, the oldest or one in the middle. This module
+//! owns the retire plan, its crash-safe application, the per-version accounting in
+//! `index.tsv` and the enforcement of a job's limits. It knows the vault layout
+//! (`super::layout`) but nothing about how versions are built, inotify or the daemon.
 //!
-//! # The algorithm (invariants 2 and 4 of `/work/shared/ARCHITECTURE.md`'s vault section)
+//! # The algorithm
 //!
-//! Chain property: a version only links to what the version before it holds, so
-//! everything any later version uses in the oldest version `o` is also used, directly or
-//! below one of its links, by the next version `h = o+1` (the *heir*). Hence:
+//! Every structural link points at a real directory of another version (one hop: a
+//! lookup must never chain links, since the kernel refuses more than 40 symlinks in one
+//! lookup, `ELOOP`, so chains would make a folder unchanged for 41 versions unreadable).
+//! `refs/V{x}.tsv` lists every link into version `x`, older or newer than it. Retiring
+//! `x`:
 //!
-//! 1. [`plan()`] (pure, reads only): each structural link of the heir points at a real
-//!    directory of `o`: that directory **moves** to the link's place. Every other link into
-//!    `o` (from `refs/V{o}.tsv`) is **repointed** to the same directory at its new place in
-//!    the heir (longest moved ancestor; relative `../` depth recomputed for the link's own
-//!    place). A link into `o` that no move covers, or bookkeeping that does not match the
-//!    disk, is an error and nothing is retired. Hard-linked files need nothing: removing
-//!    `o`'s names leaves each inode to the versions that still link it.
+//! 1. [`plan()`] reads the links into `x` and `x`'s own links (`gather`) and decides
+//!    (pure, unit-tested from tables). The *top* folders the links show (those inside no
+//!    other shown one) **move** to their *receiver*, the newest version linking to the
+//!    folder itself, replacing its link. Every other link into `x` is **repointed** to
+//!    the same folder at its new place (recomputing the relative `../` depth for the
+//!    link's own place), or, when that text would not fit the filesystem's symlink limit,
+//!    made a **real copy** ([`Materialize`]: directories anew, every other entry
+//!    hard-linked). `x`'s own links inside a moving folder are **carried** along: the
+//!    receiver's links file and the target's refs file gain them, and when the folder
+//!    lands at another depth (it was moved in the source) their text changes too. `x`'s
+//!    other links simply go with it; hard-linked files need nothing: removing `x`'s names
+//!    leaves each inode to the versions that still link it. A link into `x` that the
+//!    bookkeeping does not explain (the heir's links are checked against the refs file)
+//!    refuses the plan, and nothing is retired.
 //! 2. [`apply()`]: the plan is written to `.reverberator/retire.intent` (fsynced) first.
-//!    First the scratch folder `.reverberator/retire-tmp/` receives everything the
-//!    exchanges need: each repoint's new link, and for each link whose new text would not
-//!    fit the filesystem's symlink limit a real copy of the folder it shows ([`Materialize`]:
-//!    a folder moved deeper after `o` lands in the heir at a longer path; directories made
-//!    anew, every other entry hard-linked). A new link the filesystem refuses as too long
-//!    turns that repoint into a real copy (the intent is rewritten; nothing visible changed).
-//!    Repoints exchange the new link with the old one and real copies replace their link
-//!    the same way, all **before** the moves: a repointed link names the folder's place in
-//!    the heir, which until the move is the heir's link into `o`, so the kernel follows
-//!    two links and finds the same folder (the old links are removed after the last
-//!    exchange). Moves are `renameat2(RENAME_EXCHANGE)` of `o/q` (real) with `h/p` (the
-//!    link): one atomic step after which `h/p` is the real directory and `o/q` holds the
-//!    old link. (Moving first, as this module once did, left every other link naming `o/q`
-//!    between a move and its repoint, which then held the heir's link: a loop, `ELOOP`,
-//!    for anyone reading those versions; the kill test now reads every remaining version
-//!    through the kernel at each crash point.) The folders whose entries
-//!    changed get their times back (a folder's mtime is part of a version), one `syncfs`
-//!    makes all of it durable; then the heir's refs file gains the repointed links and its
-//!    links file loses the moved ones (both replaced atomically); then `o` is renamed to the
-//!    hidden `.V{o}--{time}.retiring` (it is no longer a version: nothing refers to it) and
-//!    deleted with directory fds, never following a link, counting what is freed; then
-//!    `index.tsv` is replaced (the retired row gone, `owned(h) += owned(o) - freed`),
-//!    journal.tsv gets a `retire` line, `o`'s bookkeeping files go, and the intent is removed.
+//!    The scratch folder `.reverberator/retire-tmp/` receives everything the exchanges
+//!    need (new links, real copies). Carried links that change depth get an absolute
+//!    text first, valid both where they are and where the move puts them. Repoints and
+//!    real copies are exchanged **before** the moves: a repointed link names the folder's
+//!    place in its receiver, which until the move is the receiver's link into `x`, so the
+//!    kernel follows two links and finds the same folder. Moves are
+//!    `renameat2(RENAME_EXCHANGE)` of `x/q` (real) with the receiver's link: one atomic
+//!    step. (Moving first left every other link naming a place that then held the
+//!    receiver's old link: `ELOOP` for readers; the kill tests read every remaining
+//!    version through the kernel at each crash point.) Then carried links get their
+//!    relative text at their new place. The folders whose entries changed get their times
+//!    back, one `syncfs` makes all of it durable; the refs files of the receivers (and of
+//!    the carried links' targets) gain the new lines, the receivers' links files lose the
+//!    moved links and gain the carried ones (each replaced atomically); `x` is renamed to
+//!    the hidden `.V{x}--{time}.retiring` and deleted with directory fds, never following
+//!    a link, counting what is freed; `index.tsv` is replaced (the row gone, the next
+//!    version gaining what `x` owned and did not free), journal.tsv gets a `retire` line,
+//!    `x`'s bookkeeping files go, and the intent is removed.
 //!
-//! Cost: the heir's links, the links into `o` and the part of `o` no later version uses;
-//! never the size of the tree, and nothing is read per version (the links into `o` come
-//! from `refs/V{o}.tsv`, not from listing later versions). Per link: one `readlink` in the
-//! plan, one new symlink, one exchange, one unlink of the old link.
+//! # Why the cost stays flat as history grows
 //!
-//! The number of links into `o`, though, grows with the number of versions that still
-//! share a folder with `o`: this plan moves every shared folder into the heir, so every
-//! later version linking to it is repointed, at every retire. Take a folder `a` that
-//! changes in every version and a folder `a/b` that never does: every version `k > o`
-//! holds a real `a` and a link `a/b -> ../../V{o}--…/a/b`, so retiring `o` gives `k - 1`
-//! links a new text. One hop stays in any case (a lookup must never chain links: the
-//! kernel refuses more than 40 symlinks in one lookup, `ELOOP`, so the seed's chains would
-//! make a folder unchanged for 41 versions unreadable). What is *not* forced is the heir:
-//! moving each shared folder to the **newest** version linking to it instead would leave
-//! every repointed link in a version older than the new holder, gone before it under
-//! oldest-first retirement, so each link would be rewritten about once in its life (the
-//! amortized cost flat in the number of versions). That placement is not built; it needs
-//! nested shared folders kept together (two names cannot be swapped into three places
-//! atomically), the retired version's own links recorded where they move, and
-//! `index.tsv`'s forwarded figures split by receiver (the design notes are in the closing
-//! note of issue 11). Measured in `bench/RESULTS-retire.md` (runs 3 and 4).
+//! A retire costs the links into `x` (one `readlink` each in the plan; one new symlink,
+//! one exchange and one unlink per repoint), `x`'s own links and the heir's, and the part
+//! of `x` no later version uses; never the size of the tree, and nothing is read per
+//! version (the links into `x` come from its refs file, not from listing versions).
+//!
+//! The number of links into `x` is what placement decides. Moving each shared folder
+//! into the *next* version (as this module once did) makes every later version that
+//! shares it be repointed at every retire: a folder `a` changing in every version beside
+//! an unchanged `a/b` gives `N - 1` repoints per retire with `N` versions kept, so 300
+//! versions cost 100 times what 3 do. Moving it to the **newest** linker `R` instead
+//! leaves every repointed link in a version older than `R`; under oldest-first retirement
+//! each of those goes before `R` does, so it is never repointed again, and the versions
+//! made after the move link to `R` directly (the snapshot builder links to where a folder
+//! really is). A shared folder then moves once per `R`'s lifetime, and each link into it
+//! is rewritten about once in its own life: the amortized cost per retire is flat in `N`.
+//! The worst single retire is the one that retires `R`: it repoints the links into the
+//! folders `R` holds, about `N` times the folders it received (reported by
+//! `bench/retire.sh`). Links into a folder *inside* a moved top folder from versions
+//! newer than `R` (a folder unchanged while its parent changed) are repointed into `R`
+//! and again when `R` goes: they cost one rewrite per `N` retires too. Retiring versions
+//! in the middle (the `keep` tiers) keeps the same rule; a receiver retired before older
+//! linkers hands the folder to the newest remaining linker.
+//!
+//! Two things can only go together: nested shared folders are never split (only top
+//! folders move, nested ones follow; `renameat2` swaps two names, and splitting would
+//! need three), and a receiver never shows part of a folder twice (no snapshot makes
+//! that; the plan refuses it rather than make a version link into itself).
 //!
 //! # Crash safety: why every intermediate state is recoverable
 //!
 //! Every writer calls [`recover`] at job open (under the job lock): a pending intent is
 //! replayed by the same code, each step looking at the disk before acting.
 //! - Before the intent is durable nothing has changed: the old state is whole.
-//! - A move is one atomic exchange: before it, the heir's link resolves into `o` (still
-//!   there); after it, the heir holds the directory itself. Either way every version
-//!   dereferences the same. Replay skips moves whose heir side is already a directory.
+//! - A move is one atomic exchange: before it, the receiver's link resolves into `x`
+//!   (still there); after it, the receiver holds the directory itself. Either way every
+//!   version dereferences the same. Replay skips moves whose receiver side is already a
+//!   directory.
+//! - A carried link that changes depth is exchanged twice, each atomic: to its absolute
+//!   transit text (valid at both places; the replay skips it when it has that text or its
+//!   folder moved already), and after the move to its new relative text (skipped when it
+//!   has it). Our own [`Resolver`](crate::vault::layout::Resolver) reports a link with the
+//!   transit text as unreadable until the retire is finished, like a repointed link.
 //! - A repoint is one atomic exchange: the link names the directory at its old place, or
-//!   at its new place in the heir, which is the heir's link into `o` until the move (the
-//!   kernel follows both; our own [`Resolver`](crate::vault::layout::Resolver), which takes
+//!   at its new place in its receiver, which is the receiver's link into `x` until the
+//!   move (the kernel follows both; our own [`Resolver`](crate::vault::layout::Resolver), which takes
 //!   one hop only, reports such a link as unreadable until the retire is finished, and
 //!   every writer finishes it first). The replay sees the new text and skips it, and
 //!   empties the scratch folder (old links, or a new link made just before the crash).
@@ -84,10 +102,10 @@
 //!   scratch folder and builds them again. A real copy replaces its link in one exchange;
 //!   the replay skips a link that is already a real folder. The links files of the
 //!   versions that got one lose that path after the exchanges (rewritten from the intent).
-//! - The heir's refs and links files are replaced atomically and rewritten from the intent
-//!   on replay (idempotent: lines already there are kept once).
-//! - Nothing of `o` is deleted before the moves and repoints are durable (`syncfs`) and
-//!   `o` is renamed away: deleting only ever removes what no remaining version uses.
+//! - The refs and links files are replaced atomically and rewritten from the intent on
+//!   replay (idempotent: lines already there are kept once).
+//! - Nothing of `x` is deleted before the moves and repoints are durable (`syncfs`) and
+//!   `x` is renamed away: deleting only ever removes what no remaining version uses.
 //! - Deletion resumes on replay (whatever is left of the hidden folder). `index.tsv` is
 //!   settled once: the replay finds the retired row gone and does not add twice. A resumed
 //!   retire only counts what was left to free, so it also drops the "recounted" mark: the
@@ -97,8 +115,9 @@
 //!
 //! Test hook: with `REVERBERATOR_TEST_CRASH_AFTER_STEP=N` in the environment the process
 //! aborts (as a SIGKILL would) after the N-th step of a retire (intent written, each
-//! repoint, each real copy, each move, bookkeeping, hide, each deleted folder, index); the
-//! kill tests use it to stop a retire at every point. Unset, it costs one relaxed atomic add per step.
+//! repoint, each real copy, each carried link, each move, bookkeeping, hide, each deleted
+//! folder, index); the kill tests use it to stop a retire at every point. Unset, it costs
+//! one relaxed atomic add per step.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -158,18 +177,7 @@ pub enum RetireError {
         /// The newest version.
         version: VersionName,
     },
-    /// The version asked for lies between the oldest and the newest: retiring such a
-    /// version is not built yet (only the oldest one can be retired).
-    #[error("{folder}: {version} is not the oldest version ({oldest}); retiring a version in the middle is not supported yet", folder = .folder.display())]
-    NotOldest {
-        /// The job folder.
-        folder: PathBuf,
-        /// The version asked for.
-        version: VersionName,
-        /// The oldest version, the only one that can be retired now.
-        oldest: VersionName,
-    },
-    /// A link into the oldest version could not be kept valid: nothing was retired.
+    /// A link into the retired version could not be kept valid: nothing was retired.
     #[error("{folder}: {version}/{path}: {why}; nothing retired (run `reverberator verify`)", path = .path.display(), folder = .folder.display())]
     Uncovered {
         /// The job folder.

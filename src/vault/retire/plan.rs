@@ -8,7 +8,7 @@
 //! Cost: see [`gather`](super::gather); the decision is linear in what was gathered.
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -16,7 +16,7 @@ use super::gather::{gather, Gathered};
 use super::RetireError;
 use crate::error::IoContext;
 use crate::fs::{Dir, Timestamp};
-use crate::vault::layout::{link_fits, link_target, JobFolder, VersionName};
+use crate::vault::layout::{link_fits, link_target, parse_link_target, JobFolder, VersionName};
 
 /// Why a version is retired.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,18 +96,21 @@ impl fmt::Display for RetireReason {
     }
 }
 
-/// A directory of the retired version that the heir links to: it becomes the heir's own
-/// (exchanged with the heir's link in one `renameat2(RENAME_EXCHANGE)`).
+/// A real directory of the retired version that other versions link to: it becomes the
+/// *receiver*'s own, exchanged with the receiver's link in one
+/// `renameat2(RENAME_EXCHANGE)`. The receiver is the newest version linking to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Move {
     /// The real directory's path in the retired version.
     pub from: PathBuf,
-    /// The path of the heir's link to it, where it will live.
+    /// The version that receives it (the newest one linking to it).
+    pub receiver: VersionName,
+    /// The path of the receiver's link to it, where it will live.
     pub to: PathBuf,
 }
 
-/// A structural link of a later version that points into the retired version and gets a
-/// new target inside the heir.
+/// A structural link of another version that points into the retired version and gets a
+/// new target inside a receiver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repoint {
     /// The version holding the link.
@@ -116,15 +119,22 @@ pub struct Repoint {
     pub path: PathBuf,
     /// The target text now (into the retired version).
     pub old_target: PathBuf,
-    /// The target text after the retire (into the heir).
+    /// The target text after the retire (into the receiver of the folder it shows).
     pub new_target: PathBuf,
 }
 
-/// A link of a later version whose new text would not fit the vault filesystem's symlink
-/// limit (a folder that moved to a deeper place after the retired version, so the heir
-/// holds it at a longer path): instead of a repoint, the link becomes a real copy of the
-/// folder it shows, with real directories and every other entry a hard link to the same
-/// inode (no data is copied), built in the scratch folder and exchanged with the link.
+impl Repoint {
+    /// The version the link points into after the retire (the receiver).
+    pub fn receiver(&self) -> Option<VersionName> {
+        parse_link_target(&self.path, &self.new_target).map(|(v, _)| v)
+    }
+}
+
+/// A link of another version whose new text would not fit the vault filesystem's symlink
+/// limit (a folder that moved to a deeper place, so its receiver holds it at a longer
+/// path): instead of a repoint, the link becomes a real copy of the folder it shows, with
+/// real directories and every other entry a hard link to the same inode (no data is
+/// copied), built in the scratch folder and exchanged with the link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Materialize {
     /// The version holding the link.
@@ -135,32 +145,63 @@ pub struct Materialize {
     pub old_target: PathBuf,
     /// The folder's path in the retired version (where it is before the moves).
     pub from: PathBuf,
-    /// The folder's path in the heir (where it is after the moves).
-    pub in_heir: PathBuf,
+    /// The version holding the folder after the moves (its receiver).
+    pub holder: VersionName,
+    /// The folder's path in `holder` (where it is after the moves).
+    pub in_holder: PathBuf,
 }
 
-/// What retiring the oldest version will do, computed without changing anything.
+/// A structural link of the retired version inside a folder that moves: it moves with the
+/// folder, so the receiver's links file and the target's refs file gain it, and when the
+/// folder lands at another depth (a folder moved in the source) its text is rewritten:
+/// before the move to an absolute text (valid at both places), after it to the relative
+/// text of its new place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Carry {
+    /// The receiver of the folder holding it.
+    pub receiver: VersionName,
+    /// Its path in the retired version.
+    pub from: PathBuf,
+    /// Its path in the receiver after the move.
+    pub path: PathBuf,
+    /// The version it points into.
+    pub target: VersionName,
+    /// Its text now.
+    pub old_target: PathBuf,
+    /// Its text at its new place (equal to `old_target` at the same depth).
+    pub new_target: PathBuf,
+    /// The absolute text it has between the two when the texts differ.
+    pub transit: PathBuf,
+}
+
+impl Carry {
+    /// Whether its text must change (the folder lands at another depth).
+    pub fn retexts(&self) -> bool {
+        self.old_target != self.new_target
+    }
+}
+
+/// What retiring one version will do, computed without changing anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetirePlan {
-    /// The version that goes (the oldest).
+    /// The version that goes.
     pub retired: VersionName,
-    /// The next version, which receives what later versions still use.
+    /// The next remaining version: `index.tsv` hands it what the retired version owned
+    /// and did not free.
     pub heir: VersionName,
     /// Why.
     pub reasons: Vec<RetireReason>,
-    /// Directories that move into the heir, sorted by `from`.
+    /// Directories that move into their receivers, sorted by `from`.
     pub moves: Vec<Move>,
-    /// Links of later versions that get a new target, sorted by (version, path).
+    /// Links of other versions that get a new target, sorted by (version, path).
     pub repoints: Vec<Repoint>,
-    /// Links of later versions whose new target would be too long: they become real
+    /// Links of other versions whose new target would be too long: they become real
     /// copies, sorted by (version, path).
     pub materialize: Vec<Materialize>,
-    /// The heir's structural links after the moves (what its links file becomes). Always
-    /// empty today: every link of the heir points into the retired version and becomes a
-    /// move. Kept because it is part of the intent format and of `prune`'s test plans.
-    pub heir_links: Vec<PathBuf>,
-    /// The folders whose entries the moves and repoints change, with their times before:
-    /// restored afterwards, since a folder's mtime is part of what a version holds.
+    /// The retired version's own links inside moving folders, sorted by `from`.
+    pub carried: Vec<Carry>,
+    /// The folders whose entries the moves, repoints and carried links change, with their
+    /// times before: restored afterwards, since a folder's mtime is part of a version.
     pub times: Vec<DirTimes>,
 }
 
@@ -178,21 +219,40 @@ pub struct DirTimes {
 }
 
 impl RetirePlan {
-    /// The refs lines the heir gains: every repointed link now points into it.
-    pub fn heir_refs(&self) -> Vec<(u64, &Path)> {
-        self.repoints
-            .iter()
-            .map(|r| (r.version.number, r.path.as_path()))
-            .collect()
+    /// The versions that receive folders, each once, by number.
+    pub fn receivers(&self) -> Vec<&VersionName> {
+        let mut out: Vec<&VersionName> = self.moves.iter().map(|m| &m.receiver).collect();
+        out.sort_by_key(|v| v.number);
+        out.dedup_by_key(|v| v.number);
+        out
+    }
+
+    /// The refs lines each version gains, by the version linked into: every repointed
+    /// link into its receiver, every carried link into its target.
+    pub fn new_refs(&self) -> BTreeMap<u64, Vec<(u64, &Path)>> {
+        let mut out: BTreeMap<u64, Vec<(u64, &Path)>> = BTreeMap::new();
+        for r in &self.repoints {
+            if let Some(to) = r.receiver() {
+                out.entry(to.number)
+                    .or_default()
+                    .push((r.version.number, r.path.as_path()));
+            }
+        }
+        for c in &self.carried {
+            out.entry(c.target.number)
+                .or_default()
+                .push((c.receiver.number, c.path.as_path()));
+        }
+        out
     }
 }
 
 /// Plan retiring version number `victim` of `folder` for `reasons`. Refuses when `victim`
 /// is not a committed version ([`RetireError::NoSuchVersion`]), when it is the newest one
 /// ([`RetireError::TooFewVersions`] when it is the only one, else
-/// [`RetireError::Newest`]), when it is a version in the middle (not built yet:
-/// [`RetireError::NotOldest`]), and when any link into it could not be kept valid
-/// (bookkeeping that does not match the disk): then nothing must be retired.
+/// [`RetireError::Newest`]), and when any link into it could not be kept valid
+/// (bookkeeping that does not match the disk): then nothing must be retired. Any other
+/// version may go, the oldest or one in the middle.
 pub fn plan(
     folder: &JobFolder,
     victim: u64,
@@ -218,30 +278,29 @@ pub fn plan(
             version: versions[pos].clone(),
         });
     }
-    if pos != 0 {
-        return Err(RetireError::NotOldest {
-            folder: root(),
-            version: versions[pos].clone(),
-            oldest: versions[0].clone(),
-        });
-    }
-    let (retired, heir) = (versions[0].clone(), versions[1].clone());
+    let (retired, heir) = (versions[pos].clone(), versions[pos + 1].clone());
     let data = gather(folder, &retired, &heir, &versions)?;
     decide(&data, reasons)
 }
 
-/// The plan for `data` (pure): the heir's links become moves, every other live link into
-/// the retired version a repoint (or a real copy where the new text would not fit), and
-/// the folders those change keep their times. Refuses, naming the link, when the
-/// bookkeeping does not match what `data` found on disk.
+/// A live link into the retired version: (its version, its path, the path it shows in the
+/// retired version).
+type Live<'a> = (&'a VersionName, &'a Path, &'a Path);
+
+/// The plan for `data` (pure): the top folders other versions link to move to their
+/// newest linker, every other live link into the retired version is repointed (or made a
+/// real copy where the new text would not fit), the retired version's own links inside
+/// moving folders are carried, and the folders those change keep their times. Refuses,
+/// naming the link, when the bookkeeping does not match what `data` found on disk.
 pub(super) fn decide(
     data: &Gathered,
     reasons: Vec<RetireReason>,
 ) -> Result<RetirePlan, RetireError> {
-    let moves = moves(data)?;
-    check_sources(data, &moves)?;
-    let (repoints, materialize) = repoints(data, &moves)?;
-    let times = times(data, &moves, &repoints, &materialize)?;
+    let live = live_links(data)?;
+    let moves = moves(data, &live)?;
+    let (repoints, materialize) = repoints(data, &live, &moves)?;
+    let carried = carried(data, &moves)?;
+    let times = times(data, &moves, &repoints, &materialize, &carried)?;
     Ok(RetirePlan {
         retired: data.retired.clone(),
         heir: data.heir.clone(),
@@ -249,7 +308,7 @@ pub(super) fn decide(
         moves,
         repoints,
         materialize,
-        heir_links: Vec::new(),
+        carried,
         times,
     })
 }
@@ -263,160 +322,259 @@ fn bad(data: &Gathered, v: &VersionName, path: &Path, why: &str) -> RetireError 
     }
 }
 
-/// The heir's links: each must point into the retired version (every link names the
-/// oldest version holding its folder); they all become moves, and none is left.
-fn moves(data: &Gathered) -> Result<Vec<Move>, RetireError> {
-    let mut moves = Vec::with_capacity(data.heir_links.len());
-    for (to, target) in &data.heir_links {
-        let Some((k, from)) = target else {
-            return Err(bad(
-                data,
-                &data.heir,
-                to,
-                "is listed as a structural link but is not one",
-            ));
-        };
-        if k != &data.retired {
-            let why = format!("points into {k}, not the oldest version");
-            return Err(bad(data, &data.heir, to, &why));
-        }
-        moves.push(Move {
-            from: from.clone(),
-            to: to.clone(),
-        });
-    }
-    moves.sort_by(|a, b| a.from.cmp(&b.from));
-    for pair in moves.windows(2) {
-        if pair[1].from.starts_with(&pair[0].from) {
-            return Err(bad(
-                data,
-                &data.heir,
-                &pair[1].to,
-                "targets a directory another link already targets (or one inside it)",
-            ));
-        }
-    }
-    Ok(moves)
-}
-
-/// Every move source must be a real directory of the retired version, and none may carry
-/// a structural link of the retired version (there is nothing older to point at).
-fn check_sources(data: &Gathered, moves: &[Move]) -> Result<(), RetireError> {
-    for m in moves {
-        if m.from.as_os_str().is_empty() {
-            return Err(bad(
-                data,
-                &data.heir,
-                &m.to,
-                "links to the whole oldest version",
-            ));
-        }
-        let why = match data.real.get(&m.from) {
-            Some(Ok(())) => continue,
-            Some(Err(e)) => e.as_str(),
-            None => "not looked at",
-        };
-        let why = format!(
-            "is not a real directory ({why}), yet {} links to it",
-            data.heir
-        );
-        return Err(bad(data, &data.retired, &m.from, &why));
-    }
-    for link in &data.own_links {
-        if let Some(m) = moves.iter().find(|m| link.starts_with(&m.from)) {
-            let why = format!(
-                "is a structural link inside {}, which moves to {}",
-                m.from.display(),
-                data.heir
-            );
-            return Err(bad(data, &data.retired, link, &why));
-        }
-    }
-    Ok(())
-}
-
-/// Every other live link into the retired version, with its target inside the heir:
-/// repointed where the new text fits the filesystem's symlink limit, made real where it
-/// does not.
-fn repoints(
-    data: &Gathered,
-    moves: &[Move],
-) -> Result<(Vec<Repoint>, Vec<Materialize>), RetireError> {
-    let by_from: HashMap<&Path, &Path> = moves
-        .iter()
-        .map(|m| (m.from.as_path(), m.to.as_path()))
-        .collect();
-    let moved_to: HashSet<&Path> = moves.iter().map(|m| m.to.as_path()).collect();
-    let mut out = Vec::new();
-    let mut real = Vec::new();
+/// The refs lines whose link points into the retired version now (stale lines skipped),
+/// each showing a real directory of it that no link of its own leads to.
+fn live_links(data: &Gathered) -> Result<Vec<Live<'_>>, RetireError> {
+    let mut live = Vec::new();
     for (version, path, target) in &data.refs {
-        if version == &data.heir && moved_to.contains(path.as_path()) {
-            continue;
-        }
-        let Some((k, old_rel)) = target else {
+        let Some((k, q)) = target else {
             continue; // a stale line: nothing there links anywhere
         };
         if k != &data.retired {
             continue; // a stale line: the link there points elsewhere
         }
-        if version == &data.heir {
-            return Err(bad(
-                data,
-                version,
-                path,
-                "links into the oldest version but is missing from the links file",
-            ));
+        if version == &data.retired {
+            return Err(bad(data, version, path, "links into its own version"));
         }
-        let Some(new_rel) = covering(&by_from, old_rel) else {
+        if q.as_os_str().is_empty() {
+            return Err(bad(data, version, path, "links to a whole version"));
+        }
+        let why = match data.real.get(q) {
+            Some(Ok(())) => None,
+            Some(Err(e)) => Some(e.as_str()),
+            None => Some("not looked at"),
+        };
+        if let Some(why) = why {
             let why = format!(
-                "points at {} in {}, which no link of {} covers",
-                old_rel.display(),
+                "links to {}/{}, which is not a real directory ({why})",
                 data.retired,
-                data.heir
+                q.display()
             );
             return Err(bad(data, version, path, &why));
+        }
+        if let Some((l, _)) = data.own_links.iter().find(|(l, _)| q.starts_with(l)) {
+            let why = format!(
+                "links to {}/{} through its link {} (two hops)",
+                data.retired,
+                q.display(),
+                l.display()
+            );
+            return Err(bad(data, version, path, &why));
+        }
+        live.push((version, path.as_path(), q.as_path()));
+    }
+    let listed: HashSet<(u64, &Path)> = data
+        .refs
+        .iter()
+        .map(|(v, p, _)| (v.number, p.as_path()))
+        .collect();
+    for (p, target) in &data.heir_links {
+        let into = target.as_ref().is_some_and(|(k, _)| k == &data.retired);
+        if into && !listed.contains(&(data.heir.number, p.as_path())) {
+            let why = format!(
+                "links into {} but is missing from its refs file",
+                data.retired
+            );
+            return Err(bad(data, &data.heir, p, &why));
+        }
+    }
+    Ok(live)
+}
+
+/// The top folders the live links show (those inside no other one shown), each moving to
+/// the newest version linking to it exactly. A receiver with a second link into the same
+/// top folder (showing part of it twice) is refused: no snapshot makes that, and the
+/// repoint would give it a link into itself.
+fn moves(data: &Gathered, live: &[Live]) -> Result<Vec<Move>, RetireError> {
+    let mut shown: Vec<&Path> = live.iter().map(|(_, _, q)| *q).collect();
+    shown.sort();
+    shown.dedup();
+    let mut tops: Vec<&Path> = Vec::new();
+    for q in shown {
+        if !tops.last().is_some_and(|t| q.starts_with(t)) {
+            tops.push(q);
+        }
+    }
+    let mut moves = Vec::with_capacity(tops.len());
+    for top in tops {
+        let under = || live.iter().filter(|(_, _, q)| q.starts_with(top));
+        let Some(&(receiver, to, _)) = under()
+            .filter(|(_, _, q)| *q == top)
+            .max_by_key(|(v, _, _)| v.number)
+        else {
+            unreachable!("a top folder is shown by a link of its own");
         };
-        let old_target = link_target(path, &data.retired, old_rel);
-        let new_target = link_target(path, &data.heir, &new_rel);
-        if link_fits(&new_target, data.heir.number, data.limit) {
+        if let Some((v, p, _)) = under().find(|(v, p, _)| v == &receiver && *p != to) {
+            let why = format!(
+                "shows part of {}/{} a second time (also at {})",
+                data.retired,
+                top.display(),
+                to.display()
+            );
+            return Err(bad(data, v, p, &why));
+        }
+        moves.push(Move {
+            from: top.to_path_buf(),
+            receiver: receiver.clone(),
+            to: to.to_path_buf(),
+        });
+    }
+    Ok(moves)
+}
+
+/// Where `old` (a path inside the retired version) lives after the moves: the receiver
+/// and the path under the move whose source is its ancestor-or-self.
+fn covering<'m>(moves: &'m [Move], old: &Path) -> Option<(&'m Move, PathBuf)> {
+    let i = moves.partition_point(|m| m.from.as_path() <= old);
+    let m = moves[..i].last().filter(|m| old.starts_with(&m.from))?;
+    let rest = old.strip_prefix(&m.from).ok()?;
+    Some((
+        m,
+        if rest.as_os_str().is_empty() {
+            m.to.clone()
+        } else {
+            m.to.join(rest)
+        },
+    ))
+}
+
+/// Every live link but the receivers' own, with its target inside the receiver:
+/// repointed where the new text fits the filesystem's symlink limit, made real where it
+/// does not.
+fn repoints(
+    data: &Gathered,
+    live: &[Live],
+    moves: &[Move],
+) -> Result<(Vec<Repoint>, Vec<Materialize>), RetireError> {
+    let mut out = Vec::new();
+    let mut real = Vec::new();
+    for &(version, path, q) in live {
+        let Some((m, new_rel)) = covering(moves, q) else {
+            unreachable!("every shown folder lies in a top folder");
+        };
+        if &m.receiver == version && m.to == path {
+            continue; // the move itself
+        }
+        if &m.receiver == version {
+            return Err(bad(data, version, path, "would link into its own version"));
+        }
+        let old_target = link_target(path, &data.retired, q);
+        let new_target = link_target(path, &m.receiver, &new_rel);
+        if link_fits(&new_target, m.receiver.number, data.limit) {
             out.push(Repoint {
                 version: version.clone(),
-                path: path.clone(),
+                path: path.to_path_buf(),
                 old_target,
                 new_target,
             });
-        } else {
-            real.push(Materialize {
-                version: version.clone(),
-                path: path.clone(),
-                old_target,
-                from: old_rel.clone(),
-                in_heir: new_rel,
-            });
+            continue;
         }
+        if let Some((l, _)) = data.own_links.iter().find(|(l, _)| l.starts_with(q)) {
+            let why = format!(
+                "needs a real copy of {}/{} (its new text is too long), which holds the link {}",
+                data.retired,
+                q.display(),
+                l.display()
+            );
+            return Err(bad(data, version, path, &why));
+        }
+        real.push(Materialize {
+            version: version.clone(),
+            path: path.to_path_buf(),
+            old_target,
+            from: q.to_path_buf(),
+            holder: m.receiver.clone(),
+            in_holder: new_rel,
+        });
     }
+    out.sort_by(|a, b| (&a.version, &a.path).cmp(&(&b.version, &b.path)));
+    real.sort_by(|a, b| (&a.version, &a.path).cmp(&(&b.version, &b.path)));
     Ok((out, real))
 }
 
-/// The times of every folder a move (heir side), repoint or materialized link changes,
-/// each once.
+/// The retired version's own links inside moving folders: they move along, with a new
+/// text when the folder lands at another depth.
+fn carried(data: &Gathered, moves: &[Move]) -> Result<Vec<Carry>, RetireError> {
+    let mut out = Vec::new();
+    for (l, target) in &data.own_links {
+        let Some((m, path)) = covering(moves, l) else {
+            continue; // not in a moving folder: it goes with the retired version
+        };
+        let Some((to, rel)) = target else {
+            return Err(bad(
+                data,
+                &data.retired,
+                l,
+                "is listed as a structural link but is not one",
+            ));
+        };
+        if to == &data.retired || to == &m.receiver {
+            let why = format!(
+                "moves into {} and would link into its own version",
+                m.receiver
+            );
+            return Err(bad(data, &data.retired, l, &why));
+        }
+        let old_target = link_target(l, to, rel);
+        let new_target = link_target(&path, to, rel);
+        if !link_fits(&new_target, to.number, data.limit) {
+            let why = format!(
+                "moves into {} at {}, where its text would be too long",
+                m.receiver,
+                path.display()
+            );
+            return Err(bad(data, &data.retired, l, &why));
+        }
+        out.push(Carry {
+            receiver: m.receiver.clone(),
+            from: l.clone(),
+            path,
+            target: to.clone(),
+            transit: data.root.join(to.to_string()).join(rel),
+            old_target,
+            new_target,
+        });
+    }
+    Ok(out)
+}
+
+/// The times of every folder a move (receiver side), repoint, materialized link or
+/// re-texted carried link changes, each once.
 fn times(
     data: &Gathered,
     moves: &[Move],
     repoints: &[Repoint],
     materialize: &[Materialize],
+    carried: &[Carry],
 ) -> Result<Vec<DirTimes>, RetireError> {
+    let parent = |p: &Path| p.parent().unwrap_or(Path::new("")).to_path_buf();
+    // (version, folder) to restore, and where its times were read before the retire.
+    let mut wanted: Vec<(&VersionName, PathBuf, (u64, PathBuf))> = Vec::new();
+    for m in moves {
+        wanted.push((
+            &m.receiver,
+            parent(&m.to),
+            (m.receiver.number, parent(&m.to)),
+        ));
+    }
+    for (v, p) in repoints
+        .iter()
+        .map(|r| (&r.version, &r.path))
+        .chain(materialize.iter().map(|m| (&m.version, &m.path)))
+    {
+        wanted.push((v, parent(p), (v.number, parent(p))));
+    }
+    for c in carried.iter().filter(|c| c.retexts()) {
+        let was = (data.retired.number, parent(&c.from));
+        wanted.push((&c.receiver, parent(&c.path), was));
+    }
     let mut seen = HashSet::new();
-    let heir_side = moves.iter().map(|m| (&data.heir, m.to.as_path()));
-    let others = repoints.iter().map(|r| (&r.version, r.path.as_path()));
-    let real = materialize.iter().map(|m| (&m.version, m.path.as_path()));
     let mut out = Vec::new();
-    for (version, link) in heir_side.chain(others).chain(real) {
-        let dir = link.parent().unwrap_or(Path::new("")).to_path_buf();
+    for (version, dir, was) in wanted {
         if !seen.insert((version.number, dir.clone())) {
             continue;
         }
-        let Some(Some((atime, mtime))) = data.dirs.get(&(version.number, dir.clone())) else {
+        let Some(Some((atime, mtime))) = data.dirs.get(&was) else {
             return Err(bad(data, version, &dir, "is not a real directory"));
         };
         out.push(DirTimes {
@@ -427,20 +585,6 @@ fn times(
         });
     }
     Ok(out)
-}
-
-/// Where `old` (a path inside the retired version) lives after the moves: under the move
-/// whose source is its longest ancestor-or-self.
-fn covering(by_from: &HashMap<&Path, &Path>, old: &Path) -> Option<PathBuf> {
-    old.ancestors().find_map(|anc| {
-        let to = by_from.get(anc)?;
-        let rest = old.strip_prefix(anc).ok()?;
-        Some(if rest.as_os_str().is_empty() {
-            to.to_path_buf()
-        } else {
-            to.join(rest)
-        })
-    })
 }
 
 /// Open folders of versions: each version's root once, and the folder opened last (links

@@ -41,7 +41,7 @@ pub struct VersionFate {
 pub struct Preview {
     /// Every version, oldest first.
     pub fates: Vec<VersionFate>,
-    /// The exact plan of the first version to go, when it can be planned now.
+    /// The exact plan of the first version to go (none when nothing goes).
     pub first: Option<DryStep>,
     /// The recount the enforcement would do first (counted now, not saved).
     pub recount: Option<Recounted>,
@@ -175,7 +175,7 @@ pub fn preview_in(folder: &JobFolder, limits: &Limits) -> Result<Preview, Retire
     })
 }
 
-/// The exact plan of the oldest version that goes, when the engine can retire it now.
+/// The exact plan of the oldest version that goes.
 fn first_step(folder: &JobFolder, fates: &[VersionFate]) -> Result<Option<DryStep>, RetireError> {
     let Some((version, reasons)) = fates.iter().find_map(|f| match &f.fate {
         Fate::Goes(r) => Some((&f.version, r)),
@@ -183,9 +183,5 @@ fn first_step(folder: &JobFolder, fates: &[VersionFate]) -> Result<Option<DrySte
     }) else {
         return Ok(None);
     };
-    match dry_step(folder, version.number, reasons.clone()) {
-        Ok(step) => Ok(Some(step)),
-        Err(RetireError::NotOldest { .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
+    dry_step(folder, version.number, reasons.clone()).map(Some)
 }

@@ -13,10 +13,9 @@
 //! new inodes that version owns: [`usage`] counts them from disk once the exchanges are
 //! done, and `index.tsv` gets them in the same replacement that drops the retired row.
 
-use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nix::errno::Errno;
 use nix::unistd::linkat;
@@ -66,7 +65,7 @@ fn source(
     plan: &RetirePlan,
     m: &Materialize,
 ) -> Result<(Dir, OsString, PathBuf), RetireError> {
-    for (v, rel) in [(&plan.retired, &m.from), (&plan.heir, &m.in_heir)] {
+    for (v, rel) in [(&plan.retired, &m.from), (&m.holder, &m.in_holder)] {
         let root_path = folder.version_path(v);
         let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
             continue;
@@ -87,7 +86,7 @@ fn source(
         }
     }
     Err(RetireError::state(
-        &folder.version_path(&plan.heir).join(&m.in_heir),
+        &folder.version_path(&m.holder).join(&m.in_holder),
         format!(
             "is not a real folder (nor is {}/{}): nothing to make {}/{} a copy of",
             plan.retired,
@@ -169,33 +168,6 @@ pub(super) fn exchange(
     }))
 }
 
-/// The versions' links files without the links made real (idempotent).
-pub(super) fn drop_links(folder: &JobFolder, plan: &RetirePlan) -> Result<(), RetireError> {
-    let mut by_version: BTreeMap<u64, Vec<&Path>> = BTreeMap::new();
-    for m in &plan.materialize {
-        by_version
-            .entry(m.version.number)
-            .or_default()
-            .push(&m.path);
-    }
-    for (number, gone) in by_version {
-        let file = folder.links_file(number);
-        let links = folder.read_links(number).at(&file)?;
-        if !gone.iter().any(|p| links.contains(*p)) {
-            continue;
-        }
-        let mut keep: Vec<&PathBuf> = links
-            .iter()
-            .filter(|p| !gone.contains(&p.as_path()))
-            .collect();
-        keep.sort();
-        folder
-            .write_links(number, keep.into_iter().map(|p| p.as_path()))
-            .at(file)?;
-    }
-    Ok(())
-}
-
 /// Turn the repoints whose new link the filesystem refused (`ENAMETOOLONG`: a limit lower
 /// than [`symlink_max`](crate::vault::layout::symlink_max) knows, e.g. btrfs with 4 KiB
 /// nodes) into real copies. Only before anything visible changed.
@@ -214,13 +186,14 @@ pub(super) fn convert(plan: &mut RetirePlan, refused: &[usize]) {
 
 fn as_materialize(r: &Repoint) -> Option<Materialize> {
     let (_, from) = parse_link_target(&r.path, &r.old_target)?;
-    let (_, in_heir) = parse_link_target(&r.path, &r.new_target)?;
+    let (holder, in_holder) = parse_link_target(&r.path, &r.new_target)?;
     Some(Materialize {
         version: r.version.clone(),
         path: r.path.clone(),
         old_target: r.old_target.clone(),
         from,
-        in_heir,
+        holder,
+        in_holder,
     })
 }
 

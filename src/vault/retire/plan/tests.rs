@@ -8,7 +8,7 @@ fn v(n: u64) -> VersionName {
         .unwrap()
 }
 
-fn t(n: u64, rel: &str) -> Option<(VersionName, PathBuf)> {
+fn t(n: u64, rel: &str) -> Target {
     Some((v(n), PathBuf::from(rel)))
 }
 
@@ -16,36 +16,42 @@ fn ts(sec: i64) -> Option<(Timestamp, Timestamp)> {
     Some((Timestamp::new(sec, 1), Timestamp::new(sec, 2)))
 }
 
-/// V0 retired, V1 the heir, V2 and V3 later: `heir` the heir's links, `refs` the refs
-/// lines of V0 with what is there; every folder is real with times 7, every heir link
-/// target a real directory of V0.
-fn data(heir: &[(&str, Target)], refs: &[(u64, &str, Target)]) -> Gathered {
+type Target = Option<(VersionName, PathBuf)>;
+
+/// Version `retired` of V0..V5 goes: `refs` its refs lines with what is there, `own` its
+/// own links with their targets; every folder is real with times 7, every path a link
+/// shows a real directory of the retired version.
+fn data(retired: u64, refs: &[(u64, &str, Target)], own: &[(&str, Target)]) -> Gathered {
     let mut dirs = HashMap::new();
     let mut real = HashMap::new();
-    for (p, target) in heir {
-        let dir = Path::new(p).parent().unwrap().to_path_buf();
-        dirs.insert((1, dir), ts(7));
-        if let Some((_, r)) = target {
-            real.insert(r.clone(), Ok(()));
+    let parent = |p: &str| Path::new(p).parent().unwrap().to_path_buf();
+    for (n, p, target) in refs {
+        dirs.insert((*n, parent(p)), ts(7));
+        if let Some((_, q)) = target {
+            real.insert(q.clone(), Ok(()));
         }
     }
-    for (n, p, _) in refs {
-        dirs.insert((*n, Path::new(p).parent().unwrap().to_path_buf()), ts(7));
+    for (p, _) in own {
+        dirs.insert((retired, parent(p)), ts(8));
     }
     Gathered {
         folder: PathBuf::from("/vault/job"),
-        retired: v(0),
-        heir: v(1),
-        versions: (0..4).map(|n| (n, v(n))).collect(),
-        heir_links: heir
-            .iter()
-            .map(|(p, t)| (PathBuf::from(p), t.clone()))
-            .collect(),
-        real,
-        own_links: Vec::new(),
+        root: PathBuf::from("/vault/job"),
+        retired: v(retired),
+        heir: v(retired + 1),
         refs: refs
             .iter()
             .map(|(n, p, t)| (v(*n), PathBuf::from(p), t.clone()))
+            .collect(),
+        real,
+        heir_links: refs
+            .iter()
+            .filter(|(n, _, _)| *n == retired + 1)
+            .map(|(_, p, t)| (PathBuf::from(p), t.clone()))
+            .collect(),
+        own_links: own
+            .iter()
+            .map(|(p, t)| (PathBuf::from(p), t.clone()))
             .collect(),
         dirs,
         limit: 4095,
@@ -58,69 +64,90 @@ fn why(d: &Gathered) -> String {
         .to_string()
 }
 
-type Target = Option<(VersionName, PathBuf)>;
+fn lt(link: &str, n: u64, rel: &str) -> PathBuf {
+    link_target(Path::new(link), &v(n), Path::new(rel))
+}
 
 /// A change to good gathered data that must make the plan refuse.
 type Change = fn(&mut Gathered);
 
 #[test]
-fn table_moves_repoints_and_times() {
-    // (heir links, refs of V0) -> (moves, repoints as (version, path, new target)).
+fn table_moves_go_to_the_newest_linker_and_the_rest_is_repointed() {
+    // (retired, refs of it) -> (moves as (from, receiver, to), repoints as (version, path,
+    // new target)).
     type Row = (
-        Vec<(&'static str, Target)>,
+        u64,
         Vec<(u64, &'static str, Target)>,
-        Vec<(&'static str, &'static str)>,
+        Vec<(&'static str, u64, &'static str)>,
         Vec<(u64, &'static str, PathBuf)>,
     );
     let rows: Vec<Row> = vec![
-        // One folder shared by V1..V3, V3 inside it: moves into V1, the rest repointed.
+        // One folder shared by V1..V3, V3 also inside it from elsewhere: p moves to V2
+        // (the newest linking to p itself), V1 and V3 are repointed into V2.
         (
-            vec![("p", t(0, "p"))],
+            0,
             vec![
                 (1, "p", t(0, "p")),
                 (2, "p", t(0, "p")),
                 (3, "x/q", t(0, "p/q")),
             ],
-            vec![("p", "p")],
-            vec![
-                (2, "p", link_target(Path::new("p"), &v(1), Path::new("p"))),
-                (
-                    3,
-                    "x/q",
-                    link_target(Path::new("x/q"), &v(1), Path::new("p/q")),
-                ),
-            ],
+            vec![("p", 2, "p")],
+            vec![(1, "p", lt("p", 2, "p")), (3, "x/q", lt("x/q", 2, "p/q"))],
         ),
-        // A folder the heir moved: the repoint names its new place.
+        // A folder moved in the source: it lands at the receiver's place.
         (
-            vec![("new/place", t(0, "old"))],
-            vec![(3, "z", t(0, "old/sub"))],
-            vec![("old", "new/place")],
-            vec![(
-                3,
-                "z",
-                link_target(Path::new("z"), &v(1), Path::new("new/place/sub")),
-            )],
+            0,
+            vec![(1, "old", t(0, "old")), (3, "new/place", t(0, "old"))],
+            vec![("old", 3, "new/place")],
+            vec![(1, "old", lt("old", 3, "new/place"))],
         ),
         // Stale refs lines (nothing there, or a link elsewhere) are skipped.
         (
-            vec![("a", t(0, "a"))],
-            vec![(2, "gone", None), (3, "a", t(2, "a"))],
-            vec![("a", "a")],
+            0,
+            vec![(1, "a", t(0, "a")), (2, "gone", None), (3, "a", t(2, "a"))],
+            vec![("a", 1, "a")],
             vec![],
         ),
+        // A version in the middle: an older version's forward link and a newer one's.
+        (
+            2,
+            vec![
+                (0, "d/e", t(2, "d/e")),
+                (1, "d/e", t(2, "d/e")),
+                (4, "d", t(2, "d")),
+            ],
+            vec![("d", 4, "d")],
+            vec![
+                (0, "d/e", lt("d/e", 4, "d/e")),
+                (1, "d/e", lt("d/e", 4, "d/e")),
+            ],
+        ),
+        // Two top folders, two receivers; a nested folder follows its top.
+        (
+            1,
+            vec![
+                (2, "a", t(1, "a")),
+                (3, "a/b", t(1, "a/b")),
+                (4, "c", t(1, "c")),
+                (5, "c", t(1, "c")),
+            ],
+            vec![("a", 2, "a"), ("c", 5, "c")],
+            vec![(3, "a/b", lt("a/b", 2, "a/b")), (4, "c", lt("c", 5, "c"))],
+        ),
+        // Nobody links into it: nothing moves.
+        (3, vec![(4, "x", t(1, "x"))], vec![], vec![]),
     ];
-    for (i, (heir, refs, moves, repoints)) in rows.into_iter().enumerate() {
-        let d = data(&heir, &refs);
+    for (i, (retired, refs, moves, repoints)) in rows.into_iter().enumerate() {
+        let d = data(retired, &refs, &[]);
         let plan = decide(&d, vec![RetireReason::Requested]).unwrap();
-        let got: Vec<(&Path, &Path)> = plan
+        let got: Vec<(&Path, u64, &Path)> = plan
             .moves
             .iter()
-            .map(|m| (m.from.as_path(), m.to.as_path()))
+            .map(|m| (m.from.as_path(), m.receiver.number, m.to.as_path()))
             .collect();
-        let want: Vec<(&Path, &Path)> = moves
+        let want: Vec<(&Path, u64, &Path)> = moves
             .iter()
-            .map(|(a, b)| (Path::new(*a), Path::new(*b)))
+            .map(|(a, n, b)| (Path::new(*a), *n, Path::new(*b)))
             .collect();
         assert_eq!(got, want, "row {i}");
         let got: Vec<(u64, &Path, &Path)> = plan
@@ -134,14 +161,19 @@ fn table_moves_repoints_and_times() {
             .collect();
         assert_eq!(got, want, "row {i}");
         assert!(plan.materialize.is_empty(), "row {i}");
-        for r in &plan.repoints {
-            let dir = r.path.parent().unwrap();
+        for (version, link) in plan
+            .repoints
+            .iter()
+            .map(|r| (&r.version, &r.path))
+            .chain(plan.moves.iter().map(|m| (&m.receiver, &m.to)))
+        {
+            let dir = link.parent().unwrap();
             assert!(
                 plan.times
                     .iter()
-                    .any(|t| t.version == r.version && t.dir == dir),
+                    .any(|t| &t.version == version && t.dir == dir),
                 "row {i}: the times of {}/{} are kept",
-                r.version,
+                version,
                 dir.display()
             );
         }
@@ -149,25 +181,88 @@ fn table_moves_repoints_and_times() {
 }
 
 #[test]
+fn own_links_inside_a_moving_folder_are_carried_and_the_rest_go() {
+    // V2 holds a real `a` with its own links a/l (into V0) and top (into V1); V3 links
+    // to V2's `a` at the same depth, V4 from a deeper place.
+    let own = [
+        ("a/l", t(0, "a/l")),
+        ("a/s/m", t(1, "m")),
+        ("top", t(1, "top")),
+    ];
+    let d = data(2, &[(3, "a", t(2, "a"))], &own);
+    let plan = decide(&d, vec![]).unwrap();
+    let got: Vec<(&Path, u64, &Path, u64, bool)> = plan
+        .carried
+        .iter()
+        .map(|c| {
+            let r = (c.from.as_path(), c.receiver.number, c.path.as_path());
+            (r.0, r.1, r.2, c.target.number, c.retexts())
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Path::new("a/l"), 3, Path::new("a/l"), 0, false),
+            (Path::new("a/s/m"), 3, Path::new("a/s/m"), 1, false),
+        ]
+    );
+    let d = data(2, &[(3, "a", t(2, "a")), (4, "x/y/a", t(2, "a"))], &own);
+    let plan = decide(&d, vec![]).unwrap();
+    let c = &plan.carried[0];
+    assert_eq!(
+        (c.receiver.number, c.path.as_path()),
+        (4, Path::new("x/y/a/l"))
+    );
+    assert!(c.retexts());
+    assert_eq!(c.old_target, lt("a/l", 0, "a/l"));
+    assert_eq!(c.new_target, lt("x/y/a/l", 0, "a/l"));
+    assert_eq!(
+        c.transit,
+        Path::new("/vault/job").join(v(0).to_string()).join("a/l")
+    );
+    // The folder holding a re-texted link keeps its times, read where it was.
+    let kept = plan
+        .times
+        .iter()
+        .find(|t| t.version.number == 4 && t.dir == Path::new("x/y/a"))
+        .expect("times of the carried link's folder");
+    assert_eq!(Some((kept.atime, kept.mtime)), ts(8));
+    // The repointed V3 link names V4's place; the refs V0 and V1 gain name V4's paths.
+    assert_eq!(plan.repoints[0].new_target, lt("a", 4, "x/y/a"));
+    let refs = plan.new_refs();
+    assert_eq!(refs[&4], [(3, Path::new("a"))]);
+    assert_eq!(refs[&0], [(4, Path::new("x/y/a/l"))]);
+    assert_eq!(refs[&1], [(4, Path::new("x/y/a/s/m"))]);
+}
+
+#[test]
 fn a_new_text_too_long_for_the_filesystem_makes_the_link_real() {
     let mut d = data(
-        &[("p", t(0, "p"))],
-        &[(2, "p", t(0, "p")), (3, "p", t(0, "p"))],
+        0,
+        &[
+            (1, "p", t(0, "p")),
+            (2, "p", t(0, "p")),
+            (3, "p", t(0, "p")),
+        ],
+        &[],
     );
-    let text = link_target(Path::new("p"), &v(1), Path::new("p"));
-    d.limit = text.as_os_str().len() + 18; // 19 spare digits needed for V1
+    let text = lt("p", 3, "p");
+    d.limit = text.as_os_str().len() + 18; // 19 spare digits needed for V3
     let plan = decide(&d, vec![RetireReason::Requested]).unwrap();
     assert!(plan.repoints.is_empty(), "{plan:?}");
-    let real: Vec<(u64, &Path, &Path)> = plan
+    let real: Vec<(u64, &Path, u64, &Path)> = plan
         .materialize
         .iter()
-        .map(|m| (m.version.number, m.from.as_path(), m.in_heir.as_path()))
+        .map(|m| {
+            let h = (m.holder.number, m.in_holder.as_path());
+            (m.version.number, m.from.as_path(), h.0, h.1)
+        })
         .collect();
     assert_eq!(
         real,
         [
-            (2, Path::new("p"), Path::new("p")),
-            (3, Path::new("p"), Path::new("p"))
+            (1, Path::new("p"), 3, Path::new("p")),
+            (2, Path::new("p"), 3, Path::new("p"))
         ]
     );
     d.limit += 1;
@@ -177,17 +272,29 @@ fn a_new_text_too_long_for_the_filesystem_makes_the_link_real() {
 
 #[test]
 fn bookkeeping_that_does_not_match_the_disk_refuses_the_plan() {
-    let ok = || data(&[("p", t(0, "p"))], &[(2, "p", t(0, "p"))]);
+    let ok = || {
+        data(
+            1,
+            &[(2, "p", t(1, "p")), (3, "p", t(1, "p"))],
+            &[("p/l", t(0, "l"))],
+        )
+    };
     assert!(decide(&ok(), vec![]).is_ok());
     // Each row: a change to the good data, and the words the refusal must hold.
     let rows: Vec<(Change, &str)> = vec![
-        (|d| d.heir_links[0].1 = None, "is not one"),
-        (|d| d.heir_links[0].1 = t(2, "p"), "not the oldest version"),
+        (|d| d.own_links[0].1 = None, "is not one"),
+        (|d| d.own_links[0].1 = t(3, "l"), "its own version"),
         (
-            |d| d.heir_links.push((PathBuf::from("q"), t(0, "p/in"))),
-            "already targets",
+            |d| {
+                d.refs.push((v(3), PathBuf::from("q"), t(1, "p/in")));
+                d.real.insert(PathBuf::from("p/in"), Ok(()));
+            },
+            "a second time",
         ),
-        (|d| d.heir_links[0].1 = t(0, ""), "whole oldest version"),
+        (
+            |d| d.refs.push((v(2), PathBuf::from("w"), t(1, ""))),
+            "whole version",
+        ),
         (
             |d| {
                 d.real.insert(PathBuf::from("p"), Err("ENOTDIR".into()));
@@ -195,22 +302,25 @@ fn bookkeeping_that_does_not_match_the_disk_refuses_the_plan() {
             "ENOTDIR",
         ),
         (
-            |d| d.own_links.push(PathBuf::from("p/l")),
-            "structural link inside p",
-        ),
-        (
-            |d| d.refs.push((v(3), PathBuf::from("c"), t(0, "c"))),
-            "no link of",
-        ),
-        (
-            |d| d.refs.push((v(1), PathBuf::from("w"), t(0, "p/w"))),
-            "missing from the links file",
+            |d| {
+                d.refs.push((v(4), PathBuf::from("z"), t(1, "p/l/deeper")));
+                d.real.insert(PathBuf::from("p/l/deeper"), Ok(()));
+            },
+            "two hops",
         ),
         (
             |d| {
                 d.dirs.insert((2, PathBuf::new()), None);
             },
             "is not a real directory",
+        ),
+        (
+            |d| d.limit = lt("p/l", 0, "l").as_os_str().len() + 5,
+            "too long",
+        ),
+        (
+            |d| d.heir_links.push((PathBuf::from("h"), t(1, "h"))),
+            "missing from its refs file",
         ),
     ];
     for (i, (change, words)) in rows.into_iter().enumerate() {
@@ -223,16 +333,19 @@ fn bookkeeping_that_does_not_match_the_disk_refuses_the_plan() {
 }
 
 #[test]
-fn covering_finds_the_longest_moved_ancestor() {
-    let mut m = HashMap::new();
-    m.insert(Path::new("a/b"), Path::new("x"));
-    m.insert(Path::new("c"), Path::new("c"));
-    assert_eq!(covering(&m, Path::new("a/b")), Some(PathBuf::from("x")));
-    assert_eq!(
-        covering(&m, Path::new("a/b/c/d")),
-        Some(PathBuf::from("x/c/d"))
-    );
-    assert_eq!(covering(&m, Path::new("c/z")), Some(PathBuf::from("c/z")));
-    assert_eq!(covering(&m, Path::new("a")), None);
-    assert_eq!(covering(&m, Path::new("a/bb")), None);
+fn covering_finds_the_moved_ancestor() {
+    let m = |from: &str, to: &str| Move {
+        from: PathBuf::from(from),
+        receiver: v(9),
+        to: PathBuf::from(to),
+    };
+    let moves = [m("a/b", "x"), m("a/c", "y"), m("c", "c")];
+    let at = |p: &str| covering(&moves, Path::new(p)).map(|(_, to)| to);
+    assert_eq!(at("a/b"), Some(PathBuf::from("x")));
+    assert_eq!(at("a/b/c/d"), Some(PathBuf::from("x/c/d")));
+    assert_eq!(at("a/c/z"), Some(PathBuf::from("y/z")));
+    assert_eq!(at("c/z"), Some(PathBuf::from("c/z")));
+    assert_eq!(at("a"), None);
+    assert_eq!(at("a/bb"), None);
+    assert_eq!(at("b"), None);
 }
