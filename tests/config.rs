@@ -165,6 +165,34 @@ const BAD_FOR_BOTH: &[(&str, &str, usize, usize, &str)] = &[
         "`weekly` must be a whole number from 0 to 4294967295, found a fractional number",
     ),
     (
+        "unknown key in a job's keep",
+        "[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\n[jobs.a.keep]\nmonthy = 12\n",
+        5,
+        1,
+        "unknown key `monthy` in [jobs.a.keep]",
+    ),
+    (
+        "keep within as a number",
+        "[defaults.keep]\nwithin = 2\n",
+        2,
+        10,
+        "`within` must be a duration string such as \"2h\" or \"7d\" (\"0\" turns it off), found the number 2",
+    ),
+    (
+        "keep count as a string",
+        "[defaults.keep]\ndaily = \"7\"\n",
+        2,
+        9,
+        "`daily` must be a whole number from 0 to 4294967295, found the string \"7\"",
+    ),
+    (
+        "keep count as a boolean",
+        "[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\n[jobs.a.keep]\nmonthly = true\n",
+        5,
+        11,
+        "`monthly` must be a whole number from 0 to 4294967295, found the boolean true",
+    ),
+    (
         "keep not a table",
         "[defaults]\nkeep = 3\n",
         2,
@@ -245,6 +273,20 @@ const BAD_FOR_BOTH: &[(&str, &str, usize, usize, &str)] = &[
 
 /// Problems only the loader can see (the schema cannot compare or parse values this far).
 const BAD_FOR_LOADER: &[(&str, &str, usize, usize, &str)] = &[
+    (
+        "keep count too large",
+        "[defaults.keep]\nyearly = 99999999999\n",
+        2,
+        10,
+        "`yearly` must be a whole number from 0 to 4294967295, found the number 99999999999",
+    ),
+    (
+        "negative keep within",
+        "[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\n[jobs.a.keep]\nwithin = \"-3h\"\n",
+        5,
+        10,
+        "bad duration `-3h`",
+    ),
     (
         "bad keep within",
         "[defaults.keep]\nwithin = \"2 fortnights\"\n",

@@ -746,3 +746,4 @@ fn daemon_versions_xattr_only_changes() {
 }
 
 mod blind;
+mod thin;

@@ -1,4 +1,5 @@
-//! `reverberator list`: the versions of one job, oldest first, as a table or `--json`.
+//! `reverberator list`: the versions of one job, oldest first, as a table or `--json`,
+//! with the rules that keep each one (`KEEP` column, `keep` array; empty: it would go).
 //! Also home of [`open_job`], which the read commands (list, diff, restore, verify) share.
 //! It renders [`crate::vault::read::list`]; it knows nothing about the vault layout.
 
@@ -20,6 +21,7 @@ pub fn run(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCode> {
     let listing = if dir.is_dir() {
         let folder = JobFolder::open(&dir).with_context(|| format!("{}", dir.display()))?;
         let mut listing = read::list(&folder)?;
+        listing.set_keep(&retire::keep_reasons(&folder, &job)?);
         match retire::over_budget(&dir) {
             Ok(Some(message)) => listing.notes.push(ListNote::OverBudget { message }),
             Ok(None) => {}

@@ -1,8 +1,10 @@
-//! `reverberator prune JOB [--dry-run]`: enforce the job's `keep_versions` and
-//! `vault_limit` now, retiring oldest versions (never the newest) and printing what each
-//! retire moved and freed. `--dry-run` prints the real plan of the first version to retire
-//! (moves, repoints, what deleting it frees) and the versions that would follow, changing
-//! nothing. Exit 1 when the newest version alone exceeds the budget (it is kept).
+//! `reverberator prune JOB [--dry-run]`: enforce the job's `keep_versions`, `keep` tiers
+//! and `vault_limit` now, retiring versions (never the newest) and printing what each
+//! retire moved and freed, then each remaining version with the rules that keep it.
+//! `--dry-run` prints, per version, whether it stays (and which rules keep it: `last`,
+//! `within`, `hourly`, …) or goes (and why: `rules`, `vault_limit`, `keep_versions`), the
+//! real plan of the first version to retire (moves, repoints, what deleting it frees),
+//! changing nothing. Exit 1 when the newest version alone exceeds the budget (it is kept).
 
 use std::io::Write;
 
@@ -11,7 +13,11 @@ use anyhow::Context;
 use crate::cli::{GlobalArgs, PruneArgs};
 use crate::config::{self, Budget, ConfigError, JobConfig};
 use crate::exit::ExitCode;
-use crate::vault::retire::{self, DryRun, RetirePlan, RetireReport, Retired, Usage};
+use crate::vault::layout::JobFolder;
+use crate::vault::retire::{
+    self, DryRun, Fate, Limits, Preview, RetirePlan, RetireReason, RetireReport, Retired, Usage,
+    VersionFate,
+};
 
 /// Run `reverberator prune`.
 pub fn run(global: &GlobalArgs, args: &PruneArgs) -> anyhow::Result<ExitCode> {
@@ -31,8 +37,27 @@ pub fn run(global: &GlobalArgs, args: &PruneArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let mut out = std::io::stdout().lock();
-    let code = if args.dry_run {
+    let preview = if args.dry_run && !job.keep.is_empty() {
+        retire::preview(job).with_context(|| format!("job {}", job.name))?
+    } else {
+        None
+    };
+    let code = if let Some(p) = preview {
+        print_preview(&mut out, job, &p)?;
+        if over_after(&p) {
+            ExitCode::Failure
+        } else {
+            ExitCode::Success
+        }
+    } else if args.dry_run {
+        let versions = JobFolder::open(&job.job_dir())
+            .and_then(|f| f.versions())
+            .with_context(|| format!("job {}", job.name))?;
         let dry = retire::dry_run(job).with_context(|| format!("job {}", job.name))?;
+        if dry.pending.is_none() {
+            let limits = Limits::for_job(job).with_context(|| format!("job {}", job.name))?;
+            print_fates(&mut out, job, &retire::fates_of(&versions, &limits, &dry))?;
+        }
         print_dry_run(&mut out, job, &dry)?;
         if dry.over_budget.is_some() {
             ExitCode::Failure
@@ -42,6 +67,7 @@ pub fn run(global: &GlobalArgs, args: &PruneArgs) -> anyhow::Result<ExitCode> {
     } else {
         let report = retire::enforce(job).with_context(|| format!("job {}", job.name))?;
         print_report(&mut out, job, &report)?;
+        print_kept(&mut out, job)?;
         if let Some(msg) = &report.over_budget {
             eprintln!("{}: {msg}", job.name);
             ExitCode::Failure
@@ -148,14 +174,7 @@ fn print_dry_run(out: &mut impl Write, job: &JobConfig, dry: &DryRun) -> anyhow:
         print_plan(out, p)?;
         return Ok(());
     }
-    if let Some(rc) = &dry.recount {
-        writeln!(
-            out,
-            "{name}: would recount the job folder: {} on disk (cached figures say {})",
-            usage_text(rc.counted),
-            usage_text(rc.cached)
-        )?;
-    }
+    print_would_recount(out, name, dry.recount.as_ref())?;
     for step in &dry.steps {
         let why: Vec<String> = step.reasons.iter().map(|r| r.to_string()).collect();
         match &step.plan {
@@ -190,6 +209,117 @@ fn print_dry_run(out: &mut impl Write, job: &JobConfig, dry: &DryRun) -> anyhow:
         usage_text(dry.used),
         usage_text(dry.used_after),
         budget_text(dry.budget)
+    )?;
+    Ok(())
+}
+
+/// The short name of why a version goes: `rules`, `vault_limit` or `keep_versions`.
+fn goes_tag(reasons: &[RetireReason]) -> &'static str {
+    match reasons.first() {
+        Some(RetireReason::Rules { .. }) => "rules",
+        Some(RetireReason::KeepVersions { .. }) => "keep_versions",
+        Some(RetireReason::Requested) => "requested",
+        _ => "vault_limit",
+    }
+}
+
+/// One line per version: `JOB: V… stays: last, daily` or `JOB: V… goes (rules): …`.
+fn print_fates(out: &mut impl Write, job: &JobConfig, fates: &[VersionFate]) -> anyhow::Result<()> {
+    for f in fates {
+        match &f.fate {
+            Fate::Stays(keep) => {
+                let k: Vec<&str> = keep.iter().map(|k| k.name()).collect();
+                writeln!(out, "{}: {} stays: {}", job.name, f.version, k.join(", "))?;
+            }
+            Fate::Goes(reasons) => {
+                let why: Vec<String> = reasons.iter().map(|r| r.to_string()).collect();
+                writeln!(
+                    out,
+                    "{}: {} goes ({}): {}",
+                    job.name,
+                    f.version,
+                    goes_tag(reasons),
+                    why.join("; ")
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// After a real prune: each remaining version and the rules that keep it.
+fn print_kept(out: &mut impl Write, job: &JobConfig) -> anyhow::Result<()> {
+    let dir = job.job_dir();
+    let folder = JobFolder::open(&dir).with_context(|| format!("{}", dir.display()))?;
+    let fates: Vec<VersionFate> = retire::keep_reasons(&folder, job)?
+        .into_iter()
+        .map(|v| VersionFate {
+            version: v.version,
+            fate: Fate::Stays(v.keep),
+        })
+        .collect();
+    print_fates(out, job, &fates)
+}
+
+/// True when even after the preview's retires the folder would be over budget.
+fn over_after(p: &Preview) -> bool {
+    p.budget.bytes.is_some_and(|b| p.used_after.bytes > b)
+        || p.budget.inodes.is_some_and(|b| p.used_after.inodes > b)
+}
+
+/// The recount a dry run would do first, if any.
+fn print_would_recount(
+    out: &mut impl Write,
+    name: &str,
+    rc: Option<&retire::Recounted>,
+) -> anyhow::Result<()> {
+    if let Some(rc) = rc {
+        writeln!(
+            out,
+            "{name}: would recount the job folder: {} on disk (cached figures say {})",
+            usage_text(rc.counted),
+            usage_text(rc.cached)
+        )?;
+    }
+    Ok(())
+}
+
+fn print_preview(out: &mut impl Write, job: &JobConfig, p: &Preview) -> anyhow::Result<()> {
+    let name = &job.name;
+    print_would_recount(out, name, p.recount.as_ref())?;
+    print_fates(out, job, &p.fates)?;
+    if let Some(step) = &p.first {
+        if let Some(plan) = &step.plan {
+            writeln!(
+                out,
+                "{name}: the first retire, {}, frees {}:",
+                step.version,
+                usage_text(step.freed)
+            )?;
+            print_plan(out, plan)?;
+        }
+    }
+    let goes = p
+        .fates
+        .iter()
+        .filter(|f| matches!(f.fate, Fate::Goes(_)))
+        .count();
+    if goes == 0 {
+        writeln!(out, "{name}: nothing to retire")?;
+    }
+    if over_after(p) {
+        writeln!(
+            out,
+            "{name}: the newest version alone would still exceed the budget; it would be kept"
+        )?;
+    }
+    writeln!(
+        out,
+        "{name}: {goes} of {} version(s) would go; uses {} now, at least {} after (budget: {})",
+        p.fates.len(),
+        usage_text(p.used),
+        usage_text(p.used_after),
+        budget_text(p.budget)
     )?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! `[jobs.NAME.keep]`, key by key.
 //!
 //! This module owns the rules as data and their checks; deciding which versions they keep
-//! is `vault::retire::keep` (a pure function over version times), which knows nothing about
+//! is `vault::retire::policy` (a pure function over version times), which knows nothing about
 //! the file.
 
 use std::fmt;

@@ -39,15 +39,65 @@ pub struct VersionName {
     pub time: DateTime<FixedOffset>,
 }
 
+/// The environment variable of the test clock: `START,STEP`, an RFC 3339 time and a
+/// duration (`2026-01-01T00:00:00+01:00,10m`). Version `n` is then named as taken at
+/// `START + n × STEP`, in START's offset, whatever the real clock says: tests and the
+/// thinning bench make a year of versions in minutes. Read once per process; never set it
+/// in production (journal lines keep the real time).
+pub const TEST_CLOCK_ENV: &str = "REVERBERATOR_TEST_CLOCK";
+
+/// The parsed [`TEST_CLOCK_ENV`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TestClock {
+    /// The time of version 0.
+    pub start: DateTime<FixedOffset>,
+    /// The time between two version numbers.
+    pub step: std::time::Duration,
+}
+
+impl TestClock {
+    /// Parse `START,STEP`.
+    pub fn parse(text: &str) -> Result<TestClock, String> {
+        let (start, step) = text
+            .split_once(',')
+            .ok_or_else(|| format!("`{text}` is not START,STEP"))?;
+        let start = DateTime::parse_from_rfc3339(start.trim())
+            .map_err(|e| format!("`{start}` is not an RFC 3339 time: {e}"))?;
+        let step = humantime::parse_duration(step.trim())
+            .map_err(|e| format!("`{step}` is not a duration: {e}"))?;
+        Ok(TestClock { start, step })
+    }
+
+    /// The time of version `number`.
+    pub fn time_of(&self, number: u64) -> DateTime<FixedOffset> {
+        let secs = self.step.as_secs().saturating_mul(number);
+        let secs = i64::try_from(secs).unwrap_or(i64::MAX);
+        self.start
+            .checked_add_signed(chrono::Duration::seconds(secs))
+            .unwrap_or(self.start)
+    }
+}
+
 /// A folder name that is not a version name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a version folder name (V{{n}}--YYYY-MM-DD_HH-MM-SS_+ZZZZ)")]
 pub struct VersionNameError(pub String);
 
 impl VersionName {
-    /// Version `number` taken now, in local time.
+    /// Version `number` taken now, in local time; under the test clock
+    /// ([`TEST_CLOCK_ENV`]) at `start + number × step` instead.
     pub fn now(number: u64) -> VersionName {
-        VersionName::at(number, Local::now().fixed_offset())
+        static CLOCK: std::sync::OnceLock<Option<TestClock>> = std::sync::OnceLock::new();
+        let clock = CLOCK.get_or_init(|| {
+            let text = std::env::var(TEST_CLOCK_ENV).ok()?;
+            TestClock::parse(&text)
+                .map_err(|e| tracing::warn!("{TEST_CLOCK_ENV}: {e}; using the real clock"))
+                .ok()
+        });
+        match clock {
+            Some(c) => VersionName::at(number, c.time_of(number)),
+            None => VersionName::at(number, Local::now().fixed_offset()),
+        }
     }
 
     /// Version `number` taken at `time` (sub-second part dropped).
@@ -531,6 +581,18 @@ mod tests {
                 proptest::prop_assert_eq!(slow.parse::<VersionName>().ok(), Some(v));
             }
         }
+    }
+
+    #[test]
+    fn the_test_clock_names_version_n_at_start_plus_n_steps() {
+        let c = TestClock::parse("2026-01-01T00:00:00+01:00, 10m").unwrap();
+        assert_eq!(
+            VersionName::at(7, c.time_of(7)).to_string(),
+            "V7--2026-01-01_01-10-00_+0100"
+        );
+        assert!(TestClock::parse("2026-01-01").is_err());
+        assert!(TestClock::parse("yesterday,10m").is_err());
+        assert!(TestClock::parse("2026-01-01T00:00:00Z,ten").is_err());
     }
 
     #[test]

@@ -174,9 +174,9 @@ fn list_prints_a_table_oldest_first() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
-        "VERSION  NAME                           TIME                          SIZE  INODES  CHANGES\n\
-         \x20     0  V0--2026-11-23_10-00-00_+0100  2026-11-23T10:00:00+01:00  4.0 KiB       3        1\n\
-         \x20     1  V1--2026-11-23_10-01-00_+0100  2026-11-23T10:01:00+01:00  8.0 KiB       4        2\n"
+        "VERSION  NAME                           TIME                          SIZE  INODES  CHANGES  KEEP\n\
+         \x20     0  V0--2026-11-23_10-00-00_+0100  2026-11-23T10:00:00+01:00  4.0 KiB       3        1  last\n\
+         \x20     1  V1--2026-11-23_10-01-00_+0100  2026-11-23T10:01:00+01:00  8.0 KiB       4        2  last\n"
     );
 }
 
@@ -194,8 +194,9 @@ fn list_json_has_the_contract_keys() {
         keys.sort_unstable();
         assert_eq!(
             keys,
-            ["changes", "inodes", "name", "size", "time", "version"]
+            ["changes", "inodes", "keep", "name", "size", "time", "version"]
         );
+        assert_eq!(row["keep"], serde_json::json!(["last"]));
         assert_eq!(row["version"], i as u64);
         assert!(row["size"].is_u64() && row["inodes"].is_u64() && row["changes"].is_u64());
         // Redact the time to its shape: RFC 3339 that names the same instant as the folder.

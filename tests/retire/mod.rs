@@ -7,6 +7,7 @@ pub(crate) mod harness;
 pub(crate) mod kill;
 mod property;
 mod prune;
+mod thin;
 
 use std::path::Path;
 

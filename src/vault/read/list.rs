@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::{versions, ReadError};
 use crate::vault::index::Index;
 use crate::vault::layout::JobFolder;
+use crate::vault::retire::{Keep, Verdict};
 
 /// What a version owns and how much changed in it, as recorded in `index.tsv`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +38,9 @@ pub struct VersionInfo {
     pub time: DateTime<FixedOffset>,
     /// Its figures; `None` when `index.tsv` has no row for it.
     pub figures: Option<Figures>,
+    /// The rules that keep it (`retire::keep_reasons`; empty: it would go); `None` when
+    /// not asked for ([`Listing::set_keep`]): no `KEEP` column, no `keep` key.
+    pub keep: Option<Vec<Keep>>,
 }
 
 /// Something the user should know about a listing (printed on stderr by `list`).
@@ -117,6 +121,7 @@ pub fn list(folder: &JobFolder) -> Result<Listing, ReadError> {
             name,
             time: v.time,
             figures: row,
+            keep: None,
         });
     }
     listing.notes.extend(
@@ -153,6 +158,8 @@ struct JsonRow<'a> {
     size: Option<u64>,
     inodes: Option<u64>,
     changes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keep: Option<Vec<&'static str>>,
 }
 
 /// The time as `list` prints it: RFC 3339 with the folder's offset, whole seconds.
@@ -161,6 +168,18 @@ pub fn rfc3339(time: &DateTime<FixedOffset>) -> String {
 }
 
 impl Listing {
+    /// Give each version the rules that keep it (by version number; a version `verdicts`
+    /// does not name gets an empty list).
+    pub fn set_keep(&mut self, verdicts: &[Verdict]) {
+        let by: BTreeMap<u64, &Vec<Keep>> = verdicts
+            .iter()
+            .map(|v| (v.version.number, &v.keep))
+            .collect();
+        for v in &mut self.versions {
+            v.keep = Some(by.get(&v.version).map(|k| k.to_vec()).unwrap_or_default());
+        }
+    }
+
     /// The JSON array `list --json` prints (pretty, one key per line).
     pub fn to_json(&self) -> String {
         let rows: Vec<JsonRow<'_>> = self
@@ -173,40 +192,58 @@ impl Listing {
                 size: v.figures.map(|f| f.size),
                 inodes: v.figures.map(|f| f.inodes),
                 changes: v.figures.map(|f| f.changes),
+                keep: v
+                    .keep
+                    .as_ref()
+                    .map(|k| k.iter().map(|k| k.name()).collect()),
             })
             .collect();
         serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".to_owned())
     }
 
     /// The text table `list` prints: a header line, then one line per version; numbers
-    /// right-aligned, unknown figures as `?`.
+    /// right-aligned, unknown figures as `?`; with keep reasons a `KEEP` column (`-`: no
+    /// rule keeps the version, it would go).
     pub fn to_text(&self) -> String {
-        let mut cells: Vec<[String; 6]> = vec![[
-            "VERSION".into(),
-            "NAME".into(),
-            "TIME".into(),
-            "SIZE".into(),
-            "INODES".into(),
-            "CHANGES".into(),
-        ]];
+        let with_keep = self.versions.iter().any(|v| v.keep.is_some());
+        let mut header: Vec<String> = ["VERSION", "NAME", "TIME", "SIZE", "INODES", "CHANGES"]
+            .map(String::from)
+            .to_vec();
+        if with_keep {
+            header.push("KEEP".into());
+        }
+        let mut cells = vec![header];
         for v in &self.versions {
             let fig = |get: fn(&Figures) -> String| v.figures.as_ref().map_or("?".into(), get);
-            cells.push([
+            let mut row = vec![
                 v.version.to_string(),
                 v.name.clone(),
                 rfc3339(&v.time),
                 fig(|f| human_size(f.size)),
                 fig(|f| f.inodes.to_string()),
                 fig(|f| f.changes.to_string()),
-            ]);
+            ];
+            if with_keep {
+                row.push(keep_cell(v.keep.as_deref()));
+            }
+            cells.push(row);
         }
         render_table(&cells)
     }
 }
 
+/// The `KEEP` cell: `last,daily`, `-` when no rule keeps the version, `?` when unknown.
+fn keep_cell(keep: Option<&[Keep]>) -> String {
+    match keep {
+        None => "?".into(),
+        Some([]) => "-".into(),
+        Some(k) => k.iter().map(|k| k.name()).collect::<Vec<_>>().join(","),
+    }
+}
+
 /// Columns separated by two spaces; columns 0, 3, 4 and 5 (numbers) right-aligned.
-fn render_table(cells: &[[String; 6]]) -> String {
-    let mut widths = [0usize; 6];
+fn render_table(cells: &[Vec<String>]) -> String {
+    let mut widths = vec![0usize; cells.first().map_or(0, Vec::len)];
     for row in cells {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -215,7 +252,7 @@ fn render_table(cells: &[[String; 6]]) -> String {
     let mut out = String::new();
     for row in cells {
         let mut line = String::new();
-        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+        for (i, (cell, w)) in row.iter().zip(widths.iter().copied()).enumerate() {
             if i > 0 {
                 line.push_str("  ");
             }

@@ -1,14 +1,23 @@
-//! Enforcing a job's limits: `keep_versions` and the `vault_limit` budget resolved against
-//! the vault filesystem. Retires oldest versions (plan, then apply) until both hold, never
-//! the newest; recounts the job folder from disk the first time a budget is exceeded; and
-//! records the over-budget message when the newest version alone is too big.
+//! Enforcing a job's limits: `keep_versions`, the `keep` tiers and the `vault_limit`
+//! budget resolved against the vault filesystem. Never retires the newest version;
+//! recounts the job folder from disk the first time a budget is exceeded; and records the
+//! over-budget message when the newest version alone is too big.
+//!
+//! Without a `keep` table: the oldest version goes while there are more than
+//! `keep_versions` or the folder is over budget (reasons `KeepVersions`, `Bytes`,
+//! `Inodes`), exactly as before the tiers existed. With one: each pass decides once
+//! ([`policy::decide`](super::policy::decide)) and retires the versions no rule keeps,
+//! oldest first (reason `Rules`), and passes again until nothing goes; then, while over
+//! budget, the oldest version goes whatever keeps it (`VaultLimit` beside `Bytes` /
+//! `Inodes`).
 
 use super::account::{self, apply_recount, recount, Figures, Usage};
 use super::apply::{finish, Retired};
 use super::dry::{simulate, DryRun};
 use super::plan::{plan, RetireReason};
+use super::policy::{decide, Keep, Verdict};
 use super::{apply, intent, RetireError};
-use crate::config::{Budget, JobConfig};
+use crate::config::{Budget, JobConfig, KeepRules};
 use crate::error::IoContext;
 use crate::vault::journal::{Event, Journal, JournalLine};
 use crate::vault::layout::{JobFolder, VersionName};
@@ -21,6 +30,8 @@ pub struct Limits {
     pub keep_versions: u32,
     /// The bytes/inodes budget of the job folder.
     pub budget: Budget,
+    /// The age tiers (empty: `keep_versions` alone counts versions, as without a table).
+    pub keep: KeepRules,
 }
 
 impl Limits {
@@ -36,13 +47,16 @@ impl Limits {
         Ok(Limits {
             keep_versions: job.keep_versions.max(1),
             budget,
+            keep: job.keep,
         })
     }
 
-    /// Why the oldest of `count` versions must go, given what the folder uses.
+    /// Why the oldest of `count` versions must go, given what the folder uses. With a
+    /// `keep` table the count is the rules' business ([`Limits::verdicts`]): only the
+    /// budget reasons are given.
     pub fn reasons(&self, count: usize, used: Usage) -> Vec<RetireReason> {
         let mut out = Vec::new();
-        if count > self.keep_versions as usize {
+        if self.keep.is_empty() && count > self.keep_versions as usize {
             out.push(RetireReason::KeepVersions {
                 count,
                 keep: self.keep_versions,
@@ -60,6 +74,41 @@ impl Limits {
                 budget,
             });
         }
+        out
+    }
+
+    /// What `keep_versions` and the tiers say about each of `versions`, oldest first.
+    pub fn verdicts(&self, versions: &[VersionName]) -> Vec<Verdict> {
+        decide(versions, self.keep_versions, &self.keep)
+    }
+
+    /// The reason a version no rule keeps goes for.
+    pub fn rules_reason(&self) -> RetireReason {
+        RetireReason::Rules {
+            keep_versions: self.keep_versions,
+            rules: self.keep,
+        }
+    }
+
+    /// `budget` (the budget reasons for the oldest version) with the `VaultLimit` reason
+    /// first, naming the rules that kept the oldest version, when the job has a `keep`
+    /// table; unchanged without one.
+    pub fn budget_reasons(
+        &self,
+        versions: &[VersionName],
+        budget: Vec<RetireReason>,
+    ) -> Vec<RetireReason> {
+        if self.keep.is_empty() || !budget.iter().any(is_budget) {
+            return budget;
+        }
+        let kept_by: Vec<Keep> = self
+            .verdicts(versions)
+            .into_iter()
+            .next()
+            .map(|v| v.keep)
+            .unwrap_or_default();
+        let mut out = vec![RetireReason::VaultLimit { kept_by }];
+        out.extend(budget);
         out
     }
 }
@@ -142,6 +191,9 @@ pub fn enforce_locked(
             continue;
         }
         report.used = used;
+        if thin(folder, limits, &versions, &mut report)? {
+            continue;
+        }
         if reasons.is_empty() {
             account::set_over_budget(folder, None)?;
             return Ok(report);
@@ -153,8 +205,37 @@ pub fn enforce_locked(
             report.over_budget = Some(msg);
             return Ok(report);
         }
+        let reasons = limits.budget_reasons(&versions, reasons);
         report.retired.push(retire_oldest(folder, reasons)?);
     }
+}
+
+/// One pass of the `keep` tiers: decide once, then retire the versions no rule keeps,
+/// oldest first (versions in the middle too). True when something was retired (the
+/// caller passes again).
+fn thin(
+    folder: &JobFolder,
+    limits: &Limits,
+    versions: &[VersionName],
+    report: &mut RetireReport,
+) -> Result<bool, RetireError> {
+    if limits.keep.is_empty() {
+        return Ok(false);
+    }
+    let mut any = false;
+    for victim in limits.verdicts(versions).iter().filter(|v| !v.kept()) {
+        let result = plan(folder, victim.version.number, vec![limits.rules_reason()])
+            .and_then(|p| apply(folder, p));
+        match result {
+            Ok(done) => report.retired.push(done),
+            Err(e) => {
+                journal_error(folder, &format!("retire refused: {e}"));
+                return Err(e);
+            }
+        }
+        any = true;
+    }
+    Ok(any)
 }
 
 fn retire_oldest(folder: &JobFolder, reasons: Vec<RetireReason>) -> Result<Retired, RetireError> {
@@ -209,4 +290,98 @@ pub fn dry_run_in(folder: &JobFolder, limits: &Limits) -> Result<DryRun, RetireE
         return Ok(DryRun::pending(pending, limits.budget));
     }
     simulate(folder, limits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vault::retire::RetirePlan;
+    use std::time::Duration;
+
+    fn v(n: u64) -> VersionName {
+        format!("V{n}--2026-11-23_10-00-0{n}_+0100")
+            .parse()
+            .unwrap()
+    }
+
+    /// The tier reasons survive the intent file (a crash replays them into the journal).
+    #[test]
+    fn the_tier_reasons_round_trip_through_the_intent() {
+        let plan = RetirePlan {
+            retired: v(1),
+            heir: v(2),
+            reasons: vec![
+                RetireReason::Rules {
+                    keep_versions: 10,
+                    rules: KeepRules {
+                        within: Some(Duration::from_millis(7_200_500)),
+                        hourly: 24,
+                        daily: 30,
+                        weekly: 12,
+                        monthly: 12,
+                        yearly: 5,
+                    },
+                },
+                RetireReason::Rules {
+                    keep_versions: 1,
+                    rules: KeepRules {
+                        hourly: 2,
+                        ..KeepRules::default()
+                    },
+                },
+                RetireReason::VaultLimit {
+                    kept_by: vec![Keep::Within, Keep::Daily],
+                },
+                RetireReason::VaultLimit { kept_by: vec![] },
+                RetireReason::Inodes { used: 9, budget: 8 },
+            ],
+            moves: vec![],
+            repoints: vec![],
+            materialize: vec![],
+            carried: vec![],
+            times: vec![],
+        };
+        let text = intent::to_string(&plan);
+        assert_eq!(intent::from_str(&text), Ok(plan.clone()));
+        let shown: Vec<String> = plan.reasons.iter().map(|r| r.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "rules: kept by none of keep_versions = 10, within 2h 500ms, hourly 24, daily 30, weekly 12, monthly 12, yearly 5",
+                "rules: kept by none of keep_versions = 1, hourly 2",
+                "vault_limit: over budget, the oldest version goes first although kept by within, daily",
+                "vault_limit: over budget, the oldest version goes first",
+                "9 inodes used, budget 8 inodes",
+            ]
+        );
+        assert!(intent::from_str(&text.replace("within,daily", "within,weekdays")).is_err());
+    }
+
+    #[test]
+    fn with_a_keep_table_the_count_is_the_rules_business() {
+        let mut limits = Limits {
+            keep_versions: 2,
+            budget: Budget {
+                bytes: Some(100),
+                inodes: None,
+            },
+            keep: KeepRules::default(),
+        };
+        let used = Usage {
+            bytes: 200,
+            inodes: 1,
+        };
+        assert_eq!(limits.reasons(3, used).len(), 2, "keep_versions and bytes");
+        limits.keep.daily = 1;
+        let r = limits.reasons(3, used);
+        assert!(
+            matches!(r.as_slice(), [RetireReason::Bytes { .. }]),
+            "{r:?}"
+        );
+        let r = limits.budget_reasons(&[v(1), v(2), v(3)], r);
+        assert!(
+            matches!(r.as_slice(), [RetireReason::VaultLimit { kept_by }, RetireReason::Bytes { .. }] if kept_by.is_empty()),
+            "{r:?}"
+        );
+    }
 }

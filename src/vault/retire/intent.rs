@@ -152,6 +152,22 @@ fn reason_fields(r: &RetireReason) -> String {
         RetireReason::Bytes { used, budget } => format!("bytes\t{used}\t{budget}"),
         RetireReason::Inodes { used, budget } => format!("inodes\t{used}\t{budget}"),
         RetireReason::Requested => "requested".to_owned(),
+        RetireReason::Rules {
+            keep_versions,
+            rules,
+        } => format!(
+            "rules\t{keep_versions}\t{}\t{}\t{}\t{}\t{}\t{}",
+            rules.within.map_or(0, |w| w.as_millis()),
+            rules.hourly,
+            rules.daily,
+            rules.weekly,
+            rules.monthly,
+            rules.yearly
+        ),
+        RetireReason::VaultLimit { kept_by } => {
+            let names: Vec<&str> = kept_by.iter().map(|k| k.name()).collect();
+            format!("vault_limit\t{}", names.join(","))
+        }
     }
 }
 
@@ -309,6 +325,29 @@ fn reason(f: &[&str]) -> Result<RetireReason, String> {
             budget: number(b)?,
         },
         ["requested"] => RetireReason::Requested,
+        ["rules", k, w, h, d, wk, m, y] => {
+            let count = |t: &str| u32::try_from(number(t)?).map_err(|e| e.to_string());
+            RetireReason::Rules {
+                keep_versions: count(k)?,
+                rules: crate::config::KeepRules {
+                    within: Some(number(w)?)
+                        .filter(|ms| *ms > 0)
+                        .map(std::time::Duration::from_millis),
+                    hourly: count(h)?,
+                    daily: count(d)?,
+                    weekly: count(wk)?,
+                    monthly: count(m)?,
+                    yearly: count(y)?,
+                },
+            }
+        }
+        ["vault_limit", names] => RetireReason::VaultLimit {
+            kept_by: names
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .map(|n| super::policy::Keep::from_name(n).ok_or(format!("unknown rule `{n}`")))
+                .collect::<Result<_, _>>()?,
+        },
         _ => return Err(format!("unknown reason `{}`", f.join("\t"))),
     })
 }

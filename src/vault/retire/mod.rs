@@ -132,6 +132,8 @@ mod enforce;
 mod gather;
 mod intent;
 mod plan;
+pub mod policy;
+mod preview;
 mod real;
 mod sys;
 
@@ -145,6 +147,8 @@ pub use enforce::{
 };
 pub use intent::INTENT_FILE;
 pub use plan::{plan, DirTimes, Materialize, Move, Repoint, RetirePlan, RetireReason};
+pub use policy::{decide, Keep, Verdict};
+pub use preview::{fates_of, keep_reasons, preview, preview_in, Fate, Preview, VersionFate};
 
 /// Why a retire could not be planned or carried out.
 #[derive(Debug, thiserror::Error)]

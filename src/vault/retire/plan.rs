@@ -44,6 +44,21 @@ pub enum RetireReason {
     },
     /// Asked for directly (tests, tools).
     Requested,
+    /// No rule keeps it: neither `keep_versions` nor any tier of the job's `keep` table
+    /// ([`policy`](super::policy)). Only used when the job has a `keep` table.
+    Rules {
+        /// The job's `keep_versions` (restic's `--keep-last`).
+        keep_versions: u32,
+        /// The job's tiers.
+        rules: crate::config::KeepRules,
+    },
+    /// The job folder is over its `vault_limit` budget: the oldest version goes first,
+    /// whatever rules keep it (given beside the `Bytes`/`Inodes` reason). Only used when
+    /// the job has a `keep` table.
+    VaultLimit {
+        /// The rules that kept it until the budget overruled them (empty: none).
+        kept_by: Vec<super::policy::Keep>,
+    },
 }
 
 impl fmt::Display for RetireReason {
@@ -59,6 +74,24 @@ impl fmt::Display for RetireReason {
                 write!(f, "{used} inodes used, budget {budget} inodes")
             }
             RetireReason::Requested => write!(f, "requested"),
+            RetireReason::Rules {
+                keep_versions,
+                rules,
+            } => write!(
+                f,
+                "rules: kept by none of keep_versions = {keep_versions}, {rules}"
+            ),
+            RetireReason::VaultLimit { kept_by } if kept_by.is_empty() => {
+                write!(f, "vault_limit: over budget, the oldest version goes first")
+            }
+            RetireReason::VaultLimit { kept_by } => {
+                let names: Vec<&str> = kept_by.iter().map(|k| k.name()).collect();
+                write!(
+                    f,
+                    "vault_limit: over budget, the oldest version goes first although kept by {}",
+                    names.join(", ")
+                )
+            }
         }
     }
 }
