@@ -15,7 +15,7 @@ use crate::daemon::status::{fetch, socket_path};
 use crate::vault::journal::{Event, Journal, JOURNAL_FILE};
 use crate::vault::layout::JobFolder;
 use crate::vault::read::{self, list::human_size, list::rfc3339, VersionInfo};
-use crate::vault::retire::{Figures, Limits};
+use crate::vault::retire::{self, Figures, Limits};
 
 const STYLE: &str = include_str!("style.css");
 
@@ -241,9 +241,29 @@ pub fn jobs(state: &AppState) -> Response {
     shell("Jobs", &[], body).into_response()
 }
 
-/// Why a version is kept, once the retention rules record it (a hook: `None` today).
-fn keep_reason(_v: &VersionInfo) -> Option<String> {
-    None
+/// Which rules keep each version of `job` now (`last`, `daily`, …), by version number;
+/// an empty list: no rule keeps it, the next retire takes it. Empty when the job folder
+/// cannot be read (the page says so elsewhere).
+fn keep_reasons(job: &JobConfig) -> HashMap<u64, Vec<retire::Keep>> {
+    let Ok(folder) = JobFolder::open(&job.job_dir()) else {
+        return HashMap::new();
+    };
+    retire::keep_reasons(&folder, job)
+        .map(|all| {
+            all.into_iter()
+                .map(|v| (v.version.number, v.keep))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The keep-reasons cell of version `n`.
+fn keep_text(reasons: &HashMap<u64, Vec<retire::Keep>>, n: u64) -> String {
+    match reasons.get(&n) {
+        None => "—".into(),
+        Some(keep) if keep.is_empty() => "no rule: goes at the next retire".into(),
+        Some(keep) => keep.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "),
+    }
 }
 
 /// `/jobs/JOB`: the versions.
@@ -252,6 +272,7 @@ pub fn job(state: &AppState, name: &str) -> Response {
         return error(StatusCode::NOT_FOUND, &format!("no job called `{name}`"));
     };
     let s = job_summary(job, None);
+    let reasons = keep_reasons(job);
     let trail = [(name.to_owned(), href(&Route::Job(name.to_owned())))];
     let fig = |v: &VersionInfo, f: fn(&read::list::Figures) -> String| {
         v.figures.as_ref().map_or("?".to_owned(), f)
@@ -270,7 +291,7 @@ pub fn job(state: &AppState, name: &str) -> Response {
                         td.num { (fig(v, |f| f.changes.to_string())) }
                         td.num { (fig(v, |f| human_size(f.size))) }
                         td.num { (fig(v, |f| f.inodes.to_string())) }
-                        td { (keep_reason(v).unwrap_or_else(|| "—".into())) }
+                        td { (keep_text(&reasons, v.version)) }
                         td { a href=(href(&Route::Tar(t))) { "tar" } }
                     }
                 }

@@ -429,3 +429,17 @@ fn metrics_pass_promtool_and_equal_list_json() {
         util::stderr(&out)
     );
 }
+
+/// The job page names the rules keeping each version (issue 11's reasons).
+#[test]
+fn the_job_page_says_which_rules_keep_each_version() {
+    let env = three_versions("keep_versions = 2\n[jobs.demo.keep]\nhourly = 1");
+    let server = Server::start(&env);
+    let (status, _, body) = server.get("/jobs/demo", &[]);
+    let page = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("kept because"), "{page}");
+    // Two versions are left: the newest is kept by `last` and `hourly`, the other by `last`.
+    assert!(page.contains("<td>last, hourly</td>"), "{page}");
+    assert!(page.contains("<td>last</td>"), "{page}");
+}
