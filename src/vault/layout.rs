@@ -83,10 +83,26 @@ impl TestClock {
 #[error("`{0}` is not a version folder name (V{{n}}--YYYY-MM-DD_HH-MM-SS_+ZZZZ)")]
 pub struct VersionNameError(pub String);
 
+thread_local! {
+    static THREAD_CLOCK: std::cell::Cell<Option<DateTime<FixedOffset>>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Make [`VersionName::now`] give `time` on this thread (`None`: the clock again): for
+/// in-process tests that commit versions at chosen times (a property test of the `keep`
+/// tiers). Other threads, and processes, are not affected.
+pub fn set_thread_clock(time: Option<DateTime<FixedOffset>>) {
+    THREAD_CLOCK.with(|c| c.set(time));
+}
+
 impl VersionName {
-    /// Version `number` taken now, in local time; under the test clock
-    /// ([`TEST_CLOCK_ENV`]) at `start + number × step` instead.
+    /// Version `number` taken now, in local time; at the time [`set_thread_clock`] set on
+    /// this thread, or under the test clock ([`TEST_CLOCK_ENV`]) at `start + number ×
+    /// step`, instead.
     pub fn now(number: u64) -> VersionName {
+        if let Some(t) = THREAD_CLOCK.with(|c| c.get()) {
+            return VersionName::at(number, t);
+        }
         static CLOCK: std::sync::OnceLock<Option<TestClock>> = std::sync::OnceLock::new();
         let clock = CLOCK.get_or_init(|| {
             let text = std::env::var(TEST_CLOCK_ENV).ok()?;

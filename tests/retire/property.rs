@@ -2,24 +2,62 @@
 //! directories, deleted subtrees, type changes, chmod), a snapshot after each, interleaved
 //! with retires of the oldest versions and of versions anywhere in the history; after
 //! every retire every remaining version dereferences exactly as it did when it was
-//! committed, `verify` passes and the index total equals a recount.
+//! committed, `verify` passes and the index total equals a recount. Versions are made at
+//! random times (the thread clock), and thinning under random `keep` tiers leaves exactly
+//! the versions a plain reference implementation of the rules keeps.
 
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Duration, FixedOffset};
 use proptest::prelude::*;
+use reverberator::config::KeepRules;
+use reverberator::vault::layout::{set_thread_clock, VersionName};
 
 use super::harness::Job;
+use reverberator::vault::retire;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Write { at: usize, name: u8, content: u8 },
-    Mkdir { at: usize, name: u8, depth: u8 },
-    Delete { at: usize },
-    MoveDir { at: usize, into: usize, name: u8 },
-    TypeChange { at: usize },
-    Chmod { at: usize },
-    Retire { keep: u8 },
-    RetireAt { at: usize },
+    Write {
+        at: usize,
+        name: u8,
+        content: u8,
+    },
+    Mkdir {
+        at: usize,
+        name: u8,
+        depth: u8,
+    },
+    Delete {
+        at: usize,
+    },
+    MoveDir {
+        at: usize,
+        into: usize,
+        name: u8,
+    },
+    TypeChange {
+        at: usize,
+    },
+    Chmod {
+        at: usize,
+    },
+    Retire {
+        keep: u8,
+    },
+    RetireAt {
+        at: usize,
+    },
+    /// Move the clock on by this many minutes.
+    Wait {
+        minutes: u32,
+    },
+    /// Enforce `keep_versions = last` and these tiers (within in hours, then the counts).
+    Thin {
+        last: u8,
+        within: Option<u8>,
+        counts: [u8; 5],
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -32,6 +70,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(|at| Op::Chmod { at }),
         2 => (1u8..4).prop_map(|keep| Op::Retire { keep }),
         3 => any::<usize>().prop_map(|at| Op::RetireAt { at }),
+        3 => (0u32..6000).prop_map(|minutes| Op::Wait { minutes }),
+        2 => (1u8..3, proptest::option::of(1u8..48), proptest::array::uniform5(0u8..4))
+            .prop_map(|(last, within, counts)| Op::Thin { last, within, counts }),
     ]
 }
 
@@ -149,7 +190,9 @@ fn change(job: &mut Job, op: &Op) -> bool {
             }
             job.src.chmod(p, 0o600);
         }
-        Op::Retire { .. } | Op::RetireAt { .. } => return false,
+        Op::Retire { .. } | Op::RetireAt { .. } | Op::Wait { .. } | Op::Thin { .. } => {
+            return false
+        }
     }
     job.snap().is_some()
 }
@@ -164,16 +207,118 @@ impl Job {
     }
 }
 
+fn rules(within: Option<u8>, c: [u8; 5]) -> KeepRules {
+    KeepRules {
+        within: within.map(|h| std::time::Duration::from_secs(u64::from(h) * 3600)),
+        hourly: c[0].into(),
+        daily: c[1].into(),
+        weekly: c[2].into(),
+        monthly: c[3].into(),
+        yearly: c[4].into(),
+    }
+}
+
+/// A plain reference of the rules (restic's `forget`): walking newest first, a tier keeps
+/// each version whose bucket differs from the one before it, `count` of them, and the
+/// oldest version when counts are left; `last` keeps the newest ones, `within` those after
+/// the newest time minus it. Returns the versions some rule keeps.
+fn reference_keeps(versions: &[VersionName], last: u32, r: &KeepRules) -> Vec<u64> {
+    let mut newest_first = versions.to_vec();
+    newest_first.sort_by_key(|v| std::cmp::Reverse(v.number));
+    let n = newest_first.len();
+    let mut kept = vec![false; n];
+    for k in kept.iter_mut().take(last.max(1) as usize) {
+        *k = true;
+    }
+    let max_t = newest_first
+        .iter()
+        .map(|v| v.time.timestamp())
+        .max()
+        .unwrap_or(0);
+    if let Some(w) = r.within {
+        for (i, v) in newest_first.iter().enumerate() {
+            kept[i] |= v.time.timestamp() > max_t - w.as_secs() as i64;
+        }
+    }
+    let tiers: [(&str, u32); 5] = [
+        ("%Y-%m-%d %H", r.hourly),
+        ("%Y-%m-%d", r.daily),
+        ("%G-W%V", r.weekly),
+        ("%Y-%m", r.monthly),
+        ("%Y", r.yearly),
+    ];
+    for (format, count) in tiers {
+        let key = |t: &DateTime<FixedOffset>| t.format(format).to_string();
+        let mut left = count;
+        for i in 0..n {
+            if left == 0 {
+                break;
+            }
+            if i == 0 || key(&newest_first[i].time) != key(&newest_first[i - 1].time) {
+                kept[i] = true;
+                left -= 1;
+            } else if i == n - 1 {
+                kept[i] = true; // the oldest, while the tier has counts left
+            }
+        }
+    }
+    let mut out: Vec<u64> = newest_first
+        .iter()
+        .zip(kept)
+        .filter(|(_, k)| *k)
+        .map(|(v, _)| v.number)
+        .collect();
+    out.sort();
+    out
+}
+
+/// What repeated enforcement keeps: the reference applied until nothing more goes.
+fn reference_fixpoint(mut versions: Vec<VersionName>, last: u32, r: &KeepRules) -> Vec<u64> {
+    loop {
+        let keep = reference_keeps(&versions, last, r);
+        if keep.len() == versions.len() {
+            return keep;
+        }
+        versions.retain(|v| keep.contains(&v.number));
+    }
+}
+
+impl Job {
+    fn version_names(&self) -> Vec<VersionName> {
+        self.names().iter().map(|n| n.parse().unwrap()).collect()
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, max_shrink_iters: 40, ..ProptestConfig::default() })]
 
     #[test]
     fn every_remaining_version_survives_random_retires(ops in proptest::collection::vec(op(), 6..24)) {
         let mut job = Job::new();
+        let mut clock: DateTime<FixedOffset> =
+            DateTime::parse_from_rfc3339("2026-03-28T22:00:00+01:00").unwrap();
+        set_thread_clock(Some(clock));
         initial(&job);
         job.snap();
         for op in &ops {
             match op {
+                Op::Wait { minutes } => {
+                    clock += Duration::minutes(i64::from(*minutes));
+                    set_thread_clock(Some(clock));
+                }
+                Op::Thin { last, within, counts } => {
+                    let r = rules(*within, *counts);
+                    let want = reference_fixpoint(job.version_names(), u32::from(*last), &r);
+                    let mut config = job.config.clone();
+                    config.keep_versions = u32::from(*last);
+                    config.keep = r;
+                    retire::enforce(&config).expect("thin");
+                    job.forget_gone();
+                    let got: Vec<u64> = job.version_names().iter().map(|v| v.number).collect();
+                    prop_assert_eq!(got, want, "{:?}", r);
+                    job.check();
+                    job.check_totals();
+                }
                 Op::Retire { keep } => {
                     job.retire_keep(u32::from(*keep));
                     job.check();
@@ -192,5 +337,6 @@ proptest! {
         job.retire_keep(1);
         job.check();
         job.check_totals();
+        set_thread_clock(None);
     }
 }
