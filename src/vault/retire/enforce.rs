@@ -338,7 +338,7 @@ mod tests {
             moves: vec![],
             repoints: vec![],
             materialize: vec![],
-            heir_links: vec![],
+            carried: vec![],
             times: vec![],
         };
         let text = intent::to_string(&plan);
