@@ -286,6 +286,12 @@ fn daemon_reports_the_watch_limit_reached_halfway() {
         return;
     };
     let d = Daemon::start(&env.config(), env.outer.path());
+    // The watches are set up on the setup thread: keep the limit until it is done.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < until && !d.job("docs").is_some_and(|j| j.state == "watching")
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     drop(limit);
     let mut rec = Recorded::default();
     settled(&d, "docs", env.src.path(), &env.job_dir(), &mut rec);
