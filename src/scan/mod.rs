@@ -29,7 +29,11 @@
 //! # The ctime shortcut (git-index style)
 //! A version committed from a delta scan records a scan base (`scan::base`,
 //! `<job>/.reverberator/scan-base`): its number, the scan's start `T` (`CLOCK_REALTIME`
-//! just before the walk) and the source root's device, inode and mount id. Every write,
+//! just before the walk) and the source root's device, inode and mount id. A complete
+//! delta scan that finds nothing records one too, naming the newest version with its own
+//! start: it saw that version's state as well as a commit would have, and without it every
+//! daemon start would compare in full again whatever was written shortly before the last
+//! commit (on a 100k-file tree made just before its V0: 1.1 s per start instead of 0.12 s). Every write,
 //! truncate, chmod, chown, utimes, link and rename sets an entry's ctime to the kernel's
 //! now, and nobody can set it back; so an entry whose ctime is older than `T - 2 s` (the
 //! margin covers the kernel's coarse ctime clock) is in the state that scan saw, hence in

@@ -229,3 +229,41 @@ fn inotify_versions_keep_the_scan_base_full_scans_advance_it() {
     assert!(next.stamp.start_ns > first.stamp.start_ns);
     s.check();
 }
+
+#[test]
+fn a_scan_that_finds_nothing_advances_the_scan_base() {
+    // V0 right after the writes: their ctimes lie within the margin of V0's scan, so the
+    // shortcut cannot vouch for them and every start would compare them in full again.
+    let mut s = Series::new(Env::new("ctime-unchanged"));
+    s.src()
+        .file("fresh.txt", b"just written")
+        .file("d/g.txt", b"also");
+    s.snap().expect("v0");
+    let dir = s.env.job_dir();
+    let job = s.env.job_config();
+    let first = base::read(&dir).expect("v0's base");
+    let stale = || with_stale_version(&dir, "fresh.txt", || shortcut_scan(&job));
+    assert!(
+        !stale().is_empty(),
+        "a file written within the margin of the base is compared in full"
+    );
+    age_past_margin();
+    assert!(matches!(
+        snapshot_with_scan(&job).expect("scan"),
+        reverberator::vault::snapshot::SnapshotOutcome::Unchanged
+    ));
+    let next = base::read(&dir).expect("re-recorded");
+    assert_eq!(next.version, 0, "it still names the newest version");
+    assert!(next.stamp.start_ns > first.stamp.start_ns);
+    let stale = || with_stale_version(&dir, "fresh.txt", || shortcut_scan(&job));
+    assert!(stale().is_empty(), "now the base vouches for it");
+    // What changes after that scan is still seen.
+    s.src().append("fresh.txt", b"!");
+    let got: Vec<(PathBuf, Change)> = shortcut_scan(&job)
+        .iter()
+        .map(|(p, c)| (p.into(), c.clone()))
+        .collect();
+    assert_eq!(got, vec![(PathBuf::from("fresh.txt"), Change::Modified)]);
+    s.snap().expect("v1");
+    s.check();
+}

@@ -371,12 +371,25 @@ fn scan_in(
     let (outcome, complete) = crate::scan::scan(job, progress, shortcut)?;
     let stamp = stamp.filter(|_| complete);
     tracing::debug!(job = %job.name, "delta scan: {:?}", started.elapsed());
-    let result = match outcome {
+    let result = match &outcome {
         crate::scan::ScanOutcome::NoVersion => session.run(&ChangeSet::new(), progress),
-        crate::scan::ScanOutcome::Delta(changes) => session.run(&changes, progress),
+        crate::scan::ScanOutcome::Delta(changes) => session.run(changes, progress),
     };
-    if let Ok(SnapshotOutcome::Committed(v)) = &result {
-        record_scan_base(job, v, stamp);
+    match (&result, &before) {
+        (Ok(SnapshotOutcome::Committed(v)), _) => {
+            record_scan_base(job, v.name.number, stamp.filter(|_| v.skipped == 0))
+        }
+        // A complete scan that found nothing saw the newest version's state at its start
+        // as well as a commit would have: its stamp is as good a base (and a better one
+        // than the version's own, whose bound may lie before the last burst of writes,
+        // which every later start would otherwise compare in full again).
+        (Ok(SnapshotOutcome::Unchanged), Some(newest))
+            if stamp.is_some()
+                && matches!(&outcome, crate::scan::ScanOutcome::Delta(c) if c.is_empty()) =>
+        {
+            record_scan_base(job, newest.number, stamp)
+        }
+        _ => {}
     }
     tracing::debug!(job = %job.name, "scan + build + commit: {:?}", started.elapsed());
     Ok(written(result?, before))
@@ -384,21 +397,11 @@ fn scan_in(
 
 /// Write (or, after skipped entries or without a stamp, remove) the scan base. Failing
 /// only costs the shortcut, so it is logged, not returned.
-fn record_scan_base(
-    job: &JobConfig,
-    v: &CommittedVersion,
-    stamp: Option<crate::scan::base::Stamp>,
-) {
+fn record_scan_base(job: &JobConfig, version: u64, stamp: Option<crate::scan::base::Stamp>) {
     use crate::scan::base;
     let dir = job.job_dir();
-    let done = match stamp.filter(|_| v.skipped == 0) {
-        Some(stamp) => base::write(
-            &dir,
-            &base::ScanBase {
-                version: v.name.number,
-                stamp,
-            },
-        ),
+    let done = match stamp {
+        Some(stamp) => base::write(&dir, &base::ScanBase { version, stamp }),
         None => base::remove(&dir),
     };
     if let Err(e) = done {
