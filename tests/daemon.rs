@@ -747,3 +747,26 @@ fn daemon_versions_xattr_only_changes() {
 
 mod blind;
 mod thin;
+
+#[test]
+fn daemon_resumes_when_a_missing_vault_folder_is_created() {
+    // No mount comes or goes: the halted job must look again by itself.
+    let env = Env::with_extra("late", SETTLE);
+    env.src.file("f", "1");
+    let vault = env.outer.path().join("vault-made-later");
+    let config = env.outer.path().join("late.toml");
+    std::fs::write(&config, job_table("late", env.src.path(), &vault, "")).unwrap();
+    let mut daemon = Daemon::start(&config, env.outer.path());
+    let halted = daemon.wait_status("halted-unmounted", |r| {
+        r.jobs.iter().any(|j| j.state == "halted-unmounted")
+    });
+    assert_eq!(halted.jobs[0].halted_side.as_deref(), Some("vault"));
+    assert!(!vault.exists(), "a halted job created its vault");
+    std::fs::create_dir(&vault).unwrap();
+    let job_dir = vault.join("late");
+    let mut rec = Recorded::default();
+    settled(&daemon, "late", env.src.path(), &job_dir, &mut rec);
+    assert_eq!(versions(&job_dir).len(), 1, "V0 after the folder came");
+    assert_eq!(daemon.stop(), Some(0));
+    assert_recorded(&job_dir, &rec);
+}

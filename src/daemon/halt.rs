@@ -1,6 +1,7 @@
-//! Mount awareness in the loop: each job's [`super::slot::JobSlot`] judges its source and
-//! vault against the mount table (`watch::mounts::MountGuard`) when the job starts and after
-//! every mount-table change (the `MOUNTS` token); the verdicts go to the job machines, and
+//! Mount awareness in the loop: each job's source and vault are judged against the mount
+//! table (`watch::mounts::MountGuard`, on the mount-check thread: `mountcheck.rs`) when the
+//! job starts, after every mount-table change (the `MOUNTS` token) and, while it is halted,
+//! every [`HALT_RECHECK`] (a missing folder that is created again changes no mount); the verdicts go to the job machines, and
 //! their `Halt`/`Resume` actions drop or re-add the watches. Nothing is journaled while a
 //! job is halted; `unmount`/`halt` (with the time they happened) and `mount`/`resume` are
 //! journaled once the vault is back.
@@ -10,11 +11,14 @@ use std::time::Instant;
 use mio::{Interest, Poll};
 
 use crate::vault::journal::{Event, JournalLine};
-use crate::watch::mounts::{MountTable, MountWatcher};
+use crate::watch::mounts::MountWatcher;
 
 use super::job::{self, MountState};
 use super::slot::HaltRecord;
 use super::{tokens, Daemon};
+
+/// How often a halted job's paths are looked at again without a mount-table change.
+pub const HALT_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Daemon {
     pub(super) fn halt(&mut self, i: usize, side: job::Side, reason: String) {
@@ -56,23 +60,65 @@ impl Daemon {
         }
     }
 
-    /// Slot `i`'s mount verdict against the watcher's table (or a fresh read).
-    pub(super) fn mount_state(&mut self, i: usize) -> MountState {
-        let fresh;
-        let table = match &self.mounts {
-            Some(w) => w.table(),
-            None => match MountTable::read() {
-                Ok(t) => {
-                    fresh = t;
-                    &fresh
-                }
-                Err(e) => {
-                    tracing::warn!("cannot read the mount table: {e}");
-                    return MountState::Ready;
-                }
-            },
-        };
-        self.slots[i].mount_state(table)
+    /// Ask the mount-check thread for slot `i`'s verdict against the watcher's table (or
+    /// a fresh read); it comes back through [`Daemon::handle_verdicts`].
+    pub(super) fn ask_mount_check(&mut self, i: usize) {
+        let table = self.mounts.as_ref().map(|w| w.table().clone());
+        let slot = &self.slots[i];
+        self.mount_checks
+            .check(&slot.job, slot.instance, &slot.guard, table);
+    }
+
+    /// The mount checks' verdicts: the first one starts (or halts) a new job, later ones
+    /// go to the job machine.
+    pub(super) fn handle_verdicts(&mut self, now: Instant) {
+        for v in self.mount_checks.verdicts() {
+            let Some(i) = self
+                .slots
+                .iter()
+                .position(|s| s.job.name == v.job && s.instance == v.instance)
+            else {
+                continue;
+            };
+            let slot = &mut self.slots[i];
+            if !slot.judged && matches!(v.state, MountState::Ready) {
+                slot.judged = true;
+                self.ensure_watched(i);
+                let actions = self.slots[i].machine.start(now);
+                self.apply(i, actions);
+                continue;
+            }
+            slot.judged = true;
+            let actions = slot.machine.on_mount(v.state, now);
+            self.apply(i, actions);
+        }
+    }
+
+    /// While a job is halted, look again every [`HALT_RECHECK`]: a vault or source folder
+    /// that was missing (or not a directory) comes back without any mount-table change.
+    pub(super) fn recheck_halted(&mut self, now: Instant) {
+        if self.halt_recheck_at.is_some_and(|at| now < at) {
+            return;
+        }
+        self.halt_recheck_at = None;
+        let halted: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.slots[i].is_halted())
+            .collect();
+        for &i in &halted {
+            self.ask_mount_check(i);
+        }
+        if !halted.is_empty() {
+            self.halt_recheck_at = Some(now + HALT_RECHECK);
+        }
+    }
+
+    /// When the halted jobs are looked at again (None: no job is halted).
+    pub(super) fn halt_deadline(&self) -> Option<Instant> {
+        if self.slots.iter().any(|s| s.is_halted()) {
+            Some(self.halt_recheck_at.unwrap_or_else(Instant::now))
+        } else {
+            None
+        }
     }
 
     /// The mount table changed: judge every job again, and rescan the jobs with a mount
@@ -85,10 +131,9 @@ impl Daemon {
         if !changed {
             return;
         }
-        let states = (0..self.slots.len())
-            .map(|i| (self.slots[i].job.name.clone(), self.mount_state(i)))
-            .collect();
-        self.apply_mount_states(states, now);
+        for i in 0..self.slots.len() {
+            self.ask_mount_check(i);
+        }
         let (Some(before), Some(w)) = (before, self.mounts.as_ref()) else {
             return;
         };
@@ -108,16 +153,6 @@ impl Daemon {
             if let Some(p) = inside.filter(|_| slot.is_watched()) {
                 tracing::info!(job = %slot.job.name, "a mount inside the source changed at {}: resyncing the watches and rescanning", p.display());
                 let actions = slot.machine.on_lost_track(now);
-                self.apply(i, actions);
-            }
-        }
-    }
-
-    /// The mount checks' verdicts (job name, state), after each mount-table change.
-    pub fn apply_mount_states(&mut self, states: Vec<(String, MountState)>, now: Instant) {
-        for (name, state) in states {
-            if let Some(i) = self.slots.iter().position(|s| s.job.name == name) {
-                let actions = self.slots[i].machine.on_mount(state, now);
                 self.apply(i, actions);
             }
         }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::config::{Config, Loaded};
 use crate::vault::journal::{Event, JournalLine};
 
-use super::job::{MountState, Timing};
+use super::job::Timing;
 use super::reload::{self, JobChange};
 use super::slot::JobSlot;
 use super::{log_warnings, Daemon};
@@ -84,19 +84,14 @@ impl Daemon {
         slot.coverage_noted = now;
     }
 
-    /// Start a job: watches first (changes from then on are caught), then its start scan.
-    pub(super) fn add_job(&mut self, job: crate::config::JobConfig, now: Instant) {
+    /// Start a job: once its mount check finds both sides ready (`halt.rs`), watches first
+    /// (changes from then on are caught), then its start scan.
+    pub(super) fn add_job(&mut self, job: crate::config::JobConfig) {
         self.instances += 1;
         self.slots.push(JobSlot::new(job, self.instances));
         let i = self.slots.len() - 1;
-        let state = self.mount_state(i);
-        if let MountState::Halted { .. } = state {
-            let actions = self.slots[i].machine.on_mount(state, now);
-            return self.apply(i, actions);
-        }
-        self.ensure_watched(i);
-        let actions = self.slots[i].machine.start(now);
-        self.apply(i, actions);
+        // Started (watches, then the start scan) or halted by its first mount verdict.
+        self.ask_mount_check(i);
     }
 
     /// Stop a job: drop its watches and queued work (a running snapshot finishes).
@@ -153,9 +148,9 @@ impl Daemon {
             (JobChange::Remove, _) => self.remove_job(name, "removed from the config"),
             (JobChange::Restart, Some(job)) => {
                 self.remove_job(name, "restarting: source, vault or excludes changed");
-                self.add_job(job, now);
+                self.add_job(job);
             }
-            (JobChange::Add, Some(job)) => self.add_job(job, now),
+            (JobChange::Add, Some(job)) => self.add_job(job),
             (JobChange::UpdateInPlace, Some(job)) => self.update_job(job, now),
             _ => {}
         }

@@ -2,9 +2,9 @@
 //! watcher and a `Waker` for worker results. Timers are the poll timeout from the earliest
 //! deadline. Snapshots, scans, retires, journal appends and the inotify watch setup and
 //! resync (walks of the source's folders, [`setup`]) run on other threads; what the loop
-//! thread itself touches is small: `/proc/self/mountinfo` and the mount guard's
-//! `findmnt`/`blkid` after a mount-table change (still on the loop: issue 12 item 4 is not
-//! finished there), reading inotify queues, and the status socket.
+//! thread itself touches is small: `/proc/self/mountinfo`, reading inotify queues, and
+//! the status socket. The mount guards' `stat`s and `findmnt`/`blkid` run on the
+//! mount-check thread ([`mountcheck`]).
 //!
 //! Sources and tokens ([`tokens`]): SIGHUP/SIGTERM/SIGINT through `signal-hook-mio`, the
 //! worker `Waker`, the status socket (a non-blocking Unix listener, [`status`]), the mount
@@ -24,6 +24,7 @@
 mod halt;
 pub mod job;
 mod jobs;
+mod mountcheck;
 pub mod notify;
 pub mod reload;
 mod request;
@@ -107,13 +108,16 @@ pub struct Daemon {
     mounts: Option<MountWatcher>,
     requests: request::Requests,
     setups: setup::Setups,
+    mount_checks: mountcheck::MountChecks,
+    /// When the halted jobs are looked at again.
+    halt_recheck_at: Option<Instant>,
 }
 
 /// Run the daemon for `loaded` until SIGTERM/SIGINT.
 pub fn run(loaded: Loaded) -> Result<(), DaemonError> {
     log_warnings(&loaded);
     let mut daemon = Daemon::new(loaded.config)?;
-    daemon.start_jobs(Instant::now());
+    daemon.start_jobs();
     daemon.notifier.ready(&daemon.summary());
     let outcome = daemon.event_loop();
     daemon.shutdown();
@@ -152,7 +156,9 @@ impl Daemon {
             tokens: TokenCounter::new(),
             instances: 0,
             workers: Workers::new(MAX_WORKERS, Arc::clone(&waker)),
-            setups: setup::Setups::start(waker),
+            setups: setup::Setups::start(Arc::clone(&waker)),
+            mount_checks: mountcheck::MountChecks::start(waker),
+            halt_recheck_at: None,
             journal: JournalSink::start(),
             notifier: notify::Notifier::from_env(),
             mounts,
@@ -160,12 +166,12 @@ impl Daemon {
         })
     }
 
-    fn start_jobs(&mut self, now: Instant) {
+    fn start_jobs(&mut self) {
         let jobs = self.config.jobs.clone();
         for job in jobs {
             self.notifier
                 .status(&format!("setting up watches for job {}", job.name));
-            self.add_job(job, now);
+            self.add_job(job);
         }
     }
 
@@ -202,6 +208,10 @@ impl Daemon {
             if self.setups.has_inline() {
                 self.handle_setups(Instant::now());
             }
+            if self.mount_checks.has_inline() {
+                self.handle_verdicts(Instant::now());
+            }
+            self.recheck_halted(Instant::now());
             self.sweep_requests(Instant::now());
         }
     }
@@ -213,6 +223,7 @@ impl Daemon {
             tokens::WAKER => {
                 self.handle_results(now);
                 self.handle_setups(now);
+                self.handle_verdicts(now);
             }
             tokens::STATUS => self.handle_status_clients(now),
             tokens::MOUNTS => self.handle_mounts(now),
@@ -226,6 +237,7 @@ impl Daemon {
         self.slots
             .iter()
             .filter_map(JobSlot::deadline)
+            .chain(self.halt_deadline())
             .min()
             .map(|d| d.saturating_duration_since(now))
     }
@@ -333,7 +345,7 @@ impl Daemon {
             return;
         }
         slot.announced = true;
-        slot.record_auto();
+        self.mount_checks.record_auto(&slot.job, &slot.guard);
         let msg = format!("watching {} folders", slot.status(Instant::now()).watches);
         self.journal
             .send(slot, JournalLine::now(Event::Start).path(".").message(msg));

@@ -62,11 +62,13 @@ impl Requests {
         self.reply_complete(pid);
     }
 
-    /// Answer `job`'s waiters that cannot be served any more (halted, removed) with `why`.
+    /// Answer `job`'s waiters that cannot be served any more (halted, removed, restarted
+    /// by a reload) with `why`, also when their scan was submitted: a halt or a restart
+    /// drops the job's queued tasks, so its result may never come.
     pub fn give_up(&mut self, job: &str, instance: u64, outcome: &str, why: &str, pid: u32) {
         for w in &mut self.waiting {
             for (name, i, wait) in &mut w.jobs {
-                if name == job && *i == instance && matches!(wait, Wait::Asked) {
+                if name == job && *i == instance && !matches!(wait, Wait::Done(_)) {
                     *wait = Wait::Done(JobCommit {
                         name: job.to_owned(),
                         outcome: outcome.to_owned(),
@@ -81,13 +83,23 @@ impl Requests {
 
     /// The (job, instance) pairs still waiting for a scan to be submitted.
     fn asked(&self) -> Vec<(String, u64)> {
+        self.waiting_for(|wait| matches!(wait, Wait::Asked))
+    }
+
+    /// The (job, instance) pairs not answered yet.
+    fn unanswered(&self) -> Vec<(String, u64)> {
+        self.waiting_for(|wait| !matches!(wait, Wait::Done(_)))
+    }
+
+    fn waiting_for(&self, which: impl Fn(&Wait) -> bool) -> Vec<(String, u64)> {
         let mut out: Vec<(String, u64)> = self
             .waiting
             .iter()
             .flat_map(|w| &w.jobs)
-            .filter(|(_, _, wait)| matches!(wait, Wait::Asked))
+            .filter(|(_, _, wait)| which(wait))
             .map(|(n, i, _)| (n.clone(), *i))
             .collect();
+        out.sort();
         out.dedup();
         out
     }
@@ -175,9 +187,13 @@ impl Daemon {
             .iter()
             .position(|s| s.job.name == name && s.instance == instance)
         else {
-            return self
-                .requests
-                .give_up(name, instance, "unknown", "the job was removed", pid);
+            return self.requests.give_up(
+                name,
+                instance,
+                "unknown",
+                "the job was removed or restarted by a reload",
+                pid,
+            );
         };
         if self.slots[i].is_halted() {
             let why = match self.slots[i].status(now).halted_side {
@@ -190,9 +206,10 @@ impl Daemon {
         self.apply(i, actions);
     }
 
-    /// After a reload or a halt: answer the waiters whose job instance is gone or halted.
+    /// After a reload or a halt: answer the waiters whose job instance is gone or halted
+    /// (whether or not their scan was submitted).
     pub(super) fn sweep_requests(&mut self, now: Instant) {
-        for (name, instance) in self.requests.asked() {
+        for (name, instance) in self.requests.unanswered() {
             let alive = self
                 .slots
                 .iter()
@@ -249,5 +266,23 @@ mod tests {
             ("committed", Some("V2--x"))
         );
         assert_eq!(got.jobs[1].outcome, "halted");
+    }
+
+    /// A reload that restarts a job drops its queued scan: the waiter is answered, not
+    /// left waiting for a result that never comes.
+    #[test]
+    fn a_submitted_scan_of_a_restarted_job_is_given_up() {
+        let (server, client) = UnixStream::pair().unwrap();
+        let mut r = Requests::default();
+        r.waiting.push(Waiter {
+            stream: server,
+            jobs: vec![("a".into(), 1, Wait::Asked)],
+        });
+        r.submitted("a", 1);
+        assert!(r.asked().is_empty());
+        assert_eq!(r.unanswered(), vec![("a".to_owned(), 1)]);
+        r.give_up("a", 1, "unknown", "the job was restarted", 7);
+        assert!(r.waiting.is_empty());
+        assert_eq!(reply(client).jobs[0].outcome, "unknown");
     }
 }

@@ -15,9 +15,9 @@ use mio::{Interest, Registry, Token};
 
 use crate::config::JobConfig;
 use crate::watch::inotify::{Filter, WatchEvent, Watcher};
-use crate::watch::mounts::{MountCheck, MountGuard, MountTable};
 
-use super::job::{JobMachine, MountState, ScanReason, Side, State, Timing};
+use super::job::{JobMachine, ScanReason, Side, State, Timing};
+use super::mountcheck::SharedGuard;
 use super::setup::{Finished, Setups, Work};
 use super::status::JobStatus;
 use super::tokens::TokenCounter;
@@ -37,8 +37,11 @@ pub struct JobSlot {
     pub last_error: Option<String>,
     /// True once the job's `start` line was journaled.
     pub announced: bool,
-    /// Whether source and vault are on the filesystems they must be on.
-    guard: MountGuard,
+    /// Whether source and vault are on the filesystems they must be on (used on the
+    /// mount-check thread only).
+    pub guard: SharedGuard,
+    /// True once the first mount verdict came back and the job was started (or halted).
+    pub judged: bool,
     /// While halted: when and why (journaled once the vault is back).
     pub halted: Option<HaltRecord>,
     /// The watch coverage last journaled (see `Daemon::note_coverage`).
@@ -99,7 +102,6 @@ impl JobSlot {
     /// A slot for `job` (not yet watched).
     pub fn new(job: JobConfig, instance: u64) -> Self {
         let machine = JobMachine::new(Timing::from_job(&job));
-        let guard = MountGuard::new(&job);
         JobSlot {
             job,
             instance,
@@ -107,36 +109,13 @@ impl JobSlot {
             watcher: None,
             last_error: None,
             announced: false,
-            guard,
+            guard: SharedGuard::default(),
+            judged: false,
             halted: None,
             coverage_noted: None,
             away: None,
             shown: Shown::default(),
             carried_scan: None,
-        }
-    }
-
-    /// Judge source and vault against the mount table (`findmnt`/`blkid` only when a
-    /// path's mount changed since the last check).
-    pub fn mount_state(&mut self, table: &MountTable) -> MountState {
-        match self.guard.check(table) {
-            MountCheck::Ready => MountState::Ready,
-            MountCheck::Halted {
-                side,
-                awaiting,
-                reason,
-            } => MountState::Halted {
-                side,
-                awaiting,
-                reason,
-            },
-        }
-    }
-
-    /// After the job's first successful run: record `auto` filesystem signatures.
-    pub fn record_auto(&mut self) {
-        if let Err(e) = self.guard.record_auto(&self.job) {
-            tracing::warn!(job = %self.job.name, "cannot record the filesystem signatures: {e}");
         }
     }
 
