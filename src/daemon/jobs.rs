@@ -101,6 +101,7 @@ impl Daemon {
         };
         let mut slot = self.slots.remove(i);
         slot.unwatch(self.poll.registry());
+        self.mount_checks.forget(slot.instance);
         self.workers.cancel_queued(name);
         self.journal
             .send(&slot, JournalLine::now(Event::Stop).path(".").message(why));

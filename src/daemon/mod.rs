@@ -345,7 +345,8 @@ impl Daemon {
             return;
         }
         slot.announced = true;
-        self.mount_checks.record_auto(&slot.job, &slot.guard);
+        self.mount_checks
+            .record_auto(&slot.job, slot.instance, &slot.guard);
         let msg = format!("watching {} folders", slot.status(Instant::now()).watches);
         self.journal
             .send(slot, JournalLine::now(Event::Start).path(".").message(msg));

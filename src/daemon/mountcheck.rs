@@ -1,19 +1,21 @@
 //! Mount checks off the loop thread: each job's [`MountGuard`] (a few `stat`s, plus
 //! `findmnt`/`blkid` when a path's mount changed, and the `auto` signature records) runs on
-//! one `mount-check` thread, so a dead network mount or a slow `blkid` never stops the loop
-//! from reading the other jobs' events, signals and `status` requests.
+//! a `mount-check` thread of its own (one per job run, started at its first check), so a
+//! dead network mount or a slow `blkid` never stops the loop from reading events, signals
+//! and `status` requests, nor another job from starting, committing or being judged.
 //!
 //! The loop asks ([`MountChecks::check`], [`MountChecks::record_auto`]); the thread answers
-//! through a channel plus the loop's `Waker`, in the order asked (one thread), with the job
-//! run's instance so a verdict for a job that was restarted meanwhile is dropped. Each
-//! job's guard is shared with the thread (`Arc<Mutex<_>>`): only the thread locks it, the
-//! slot keeps it so that a restarted job gets a fresh one. The guard itself is made on the
+//! through a shared channel plus the loop's `Waker`, in the order asked, with the job run's
+//! instance so a verdict for a job that was restarted meanwhile is dropped. Each job's
+//! guard is shared with its thread (`Arc<Mutex<_>>`): only the thread locks it; the slot
+//! keeps it so that a restarted job gets a fresh one. The guard itself is made on the
 //! thread at the job's first check (making it reads the mount table and `stat`s both
-//! paths).
+//! paths). While one check of a job is blocked, that job's later checks wait behind it.
 //!
-//! While a check is blocked (a `stat` on a dead mount), later checks of every job wait
-//! behind it; the loop, and the jobs' watches and snapshots, do not.
+//! For tests, `REVERBERATOR_TEST_SLOW_MOUNT_CHECK=JOB:MS` makes each check of job `JOB`
+//! sleep `MS` milliseconds first.
 
+use std::collections::HashMap;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -51,12 +53,16 @@ enum Ask {
     },
 }
 
-/// The mount-check thread and its two channels.
+/// The mount-check threads (one per job run, started at its first ask) and the channel
+/// their verdicts come back on.
 #[derive(Debug)]
 pub struct MountChecks {
-    tx: Option<Sender<AskBox>>,
+    /// Each job run's thread, by instance.
+    threads: HashMap<u64, Sender<AskBox>>,
+    done: Sender<Verdict>,
     rx: Receiver<Verdict>,
-    /// Done on the loop thread (no thread).
+    waker: Arc<Waker>,
+    /// Done on the loop thread (a thread could not start).
     inline: Vec<Verdict>,
 }
 
@@ -70,33 +76,14 @@ impl std::fmt::Debug for AskBox {
 }
 
 impl MountChecks {
-    /// Start the thread; each verdict wakes `waker`.
+    /// No thread yet; each verdict wakes `waker`.
     pub fn start(waker: Arc<Waker>) -> Self {
-        let (tx, asks) = channel::<AskBox>();
         let (done, rx) = channel::<Verdict>();
-        let spawned = std::thread::Builder::new()
-            .name("mount-check".into())
-            .spawn(move || {
-                for AskBox(ask) in asks {
-                    let Some(verdict) = run(ask) else { continue };
-                    if done.send(verdict).is_err() {
-                        return;
-                    }
-                    if let Err(e) = waker.wake() {
-                        tracing::error!("cannot wake the event loop: {e}");
-                    }
-                }
-            });
-        let tx = match spawned {
-            Ok(_) => Some(tx),
-            Err(e) => {
-                tracing::error!("cannot start the mount-check thread: {e}");
-                None
-            }
-        };
         MountChecks {
-            tx,
+            threads: HashMap::new(),
+            done,
             rx,
+            waker,
             inline: Vec::new(),
         }
     }
@@ -110,25 +97,41 @@ impl MountChecks {
         guard: &SharedGuard,
         table: Option<MountTable>,
     ) {
-        self.ask(Ask::Check {
+        let ask = Ask::Check {
             job: Box::new(job.clone()),
             instance,
             guard: Arc::clone(guard),
             table,
-        });
+        };
+        self.ask(instance, ask);
     }
 
     /// After the job's first successful run: record its `auto` filesystem signatures.
-    pub fn record_auto(&mut self, job: &JobConfig, guard: &SharedGuard) {
-        self.ask(Ask::RecordAuto {
+    pub fn record_auto(&mut self, job: &JobConfig, instance: u64, guard: &SharedGuard) {
+        let ask = Ask::RecordAuto {
             job: Box::new(job.clone()),
             guard: Arc::clone(guard),
-        });
+        };
+        self.ask(instance, ask);
     }
 
-    /// Without the thread (it could not start), the work is done here, on the loop.
-    fn ask(&mut self, ask: Ask) {
-        let ask = match &self.tx {
+    /// The job run `instance` is gone: its thread ends after what it was asked.
+    pub fn forget(&mut self, instance: u64) {
+        self.threads.remove(&instance);
+    }
+
+    /// Hand `ask` to the job run's thread (started now if it has none). Without a
+    /// thread (it could not start), the work is done here, on the loop.
+    fn ask(&mut self, instance: u64, ask: Ask) {
+        if !self.threads.contains_key(&instance) {
+            match self.spawn(instance) {
+                Ok(tx) => {
+                    self.threads.insert(instance, tx);
+                }
+                Err(e) => tracing::error!("cannot start a mount-check thread: {e}"),
+            }
+        }
+        let ask = match self.threads.get(&instance) {
             Some(tx) => match tx.send(AskBox(ask)) {
                 Ok(()) => return,
                 Err(back) => back.0 .0,
@@ -138,7 +141,27 @@ impl MountChecks {
         self.inline.extend(run(ask));
     }
 
-    /// The verdicts since the last call, in the order asked.
+    fn spawn(&self, instance: u64) -> std::io::Result<Sender<AskBox>> {
+        let (tx, asks) = channel::<AskBox>();
+        let done = self.done.clone();
+        let waker = Arc::clone(&self.waker);
+        std::thread::Builder::new()
+            .name(format!("mount-check-{instance}"))
+            .spawn(move || {
+                for AskBox(ask) in asks {
+                    let Some(verdict) = run(ask) else { continue };
+                    if done.send(verdict).is_err() {
+                        return;
+                    }
+                    if let Err(e) = waker.wake() {
+                        tracing::error!("cannot wake the event loop: {e}");
+                    }
+                }
+            })?;
+        Ok(tx)
+    }
+
+    /// The verdicts since the last call (each job's in the order asked).
     pub fn verdicts(&mut self) -> Vec<Verdict> {
         let mut out = std::mem::take(&mut self.inline);
         out.extend(self.rx.try_iter());
@@ -159,6 +182,9 @@ fn run(ask: Ask) -> Option<Verdict> {
             guard,
             table,
         } => {
+            if let Some(ms) = slow_check(&job.name) {
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+            }
             let mut guard = guard.lock().unwrap_or_else(PoisonError::into_inner);
             let guard = guard.get_or_insert_with(|| MountGuard::new(&job));
             let check = match table.map_or_else(MountTable::read, Ok) {
@@ -183,6 +209,14 @@ fn run(ask: Ask) -> Option<Verdict> {
             None
         }
     }
+}
+
+/// `REVERBERATOR_TEST_SLOW_MOUNT_CHECK=JOB:MS` (tests only): each check of job `JOB` sleeps
+/// `MS` milliseconds first (a `stat` on a dead network mount, without one).
+fn slow_check(job: &str) -> Option<u64> {
+    let v = std::env::var("REVERBERATOR_TEST_SLOW_MOUNT_CHECK").ok()?;
+    let (name, ms) = v.rsplit_once(':')?;
+    (name == job).then(|| ms.parse().ok()).flatten()
 }
 
 fn state_of(check: MountCheck) -> MountState {

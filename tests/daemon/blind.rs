@@ -347,6 +347,18 @@ fn daemon_reports_the_watch_limit_reached_halfway() {
 /// finds the file written while it was setting up.
 #[test]
 fn daemon_keeps_committing_other_jobs_while_one_sets_up_its_watches() {
+    others_keep_running_while_slow_starts("REVERBERATOR_TEST_SLOW_SETUP");
+}
+
+/// Item 4, the mount checks: job `slow`'s mount check (a `stat` on a dead network mount,
+/// played by the hook `REVERBERATOR_TEST_SLOW_MOUNT_CHECK`) holds only `slow`: `docs`
+/// starts, commits and is reported meanwhile.
+#[test]
+fn daemon_keeps_committing_other_jobs_while_one_mount_check_hangs() {
+    others_keep_running_while_slow_starts("REVERBERATOR_TEST_SLOW_MOUNT_CHECK");
+}
+
+fn others_keep_running_while_slow_starts(hook: &str) {
     let env = Env::with_extra("docs", FAST);
     env.src.file("seed", "0");
     let slow = crate::util::TempTree::new();
@@ -360,11 +372,7 @@ fn daemon_keeps_committing_other_jobs_while_one_sets_up_its_watches() {
     std::fs::write(env.config(), format!("{text}\n{slow_table}")).expect("config");
     let hold = Duration::from_secs(6);
     let started = std::time::Instant::now();
-    let d = Daemon::start_env(
-        &env.config(),
-        env.outer.path(),
-        &[("REVERBERATOR_TEST_SLOW_SETUP", "slow:6000")],
-    );
+    let d = Daemon::start_env(&env.config(), env.outer.path(), &[(hook, "slow:6000")]);
     let mut rec = Recorded::default();
     settled(&d, "docs", env.src.path(), &env.job_dir(), &mut rec);
     slow.file("s/written-during-setup", "x");
