@@ -214,9 +214,7 @@ fn run(ask: Ask) -> Option<Verdict> {
 /// `REVERBERATOR_TEST_SLOW_MOUNT_CHECK=JOB:MS` (tests only): each check of job `JOB` sleeps
 /// `MS` milliseconds first (a `stat` on a dead network mount, without one).
 fn slow_check(job: &str) -> Option<u64> {
-    let v = std::env::var("REVERBERATOR_TEST_SLOW_MOUNT_CHECK").ok()?;
-    let (name, ms) = v.rsplit_once(':')?;
-    (name == job).then(|| ms.parse().ok()).flatten()
+    super::setup::test_delay("REVERBERATOR_TEST_SLOW_MOUNT_CHECK", job)
 }
 
 fn state_of(check: MountCheck) -> MountState {

@@ -153,7 +153,12 @@ fn run(job: String, instance: u64, work: Work) -> Finished {
 
 /// `REVERBERATOR_TEST_SLOW_SETUP=JOB:MS` (tests only: see the module docs).
 fn slow_setup(job: &str) -> Option<u64> {
-    let v = std::env::var("REVERBERATOR_TEST_SLOW_SETUP").ok()?;
+    test_delay("REVERBERATOR_TEST_SLOW_SETUP", job)
+}
+
+/// A test hook `VAR=JOB:MS`: the milliseconds to sleep when `job` is `JOB`.
+pub(super) fn test_delay(var: &str, job: &str) -> Option<u64> {
+    let v = std::env::var(var).ok()?;
     let (name, ms) = v.rsplit_once(':')?;
     (name == job).then(|| ms.parse().ok()).flatten()
 }
