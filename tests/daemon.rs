@@ -331,25 +331,7 @@ fn daemon_max_settle_forces_versions_during_continuous_change() {
 }
 
 /// Lowers `/proc/sys/fs/inotify/max_queued_events` and restores it on drop.
-struct QueueLimit {
-    old: String,
-}
-
 const QUEUE_FILE: &str = "/proc/sys/fs/inotify/max_queued_events";
-
-impl QueueLimit {
-    fn lower(to: u32) -> Option<QueueLimit> {
-        let old = std::fs::read_to_string(QUEUE_FILE).ok()?;
-        std::fs::write(QUEUE_FILE, to.to_string()).ok()?;
-        Some(QueueLimit { old })
-    }
-}
-
-impl Drop for QueueLimit {
-    fn drop(&mut self) {
-        let _ = std::fs::write(QUEUE_FILE, self.old.trim());
-    }
-}
 
 #[test]
 fn daemon_overflow_rescans() {
@@ -361,15 +343,17 @@ fn daemon_overflow_rescans() {
     // The folder exists (and is watched) before the burst: files created in a folder that
     // is not watched yet produce no events at all (its scan finds them), so no overflow.
     env.src.dir("many");
-    // The limit is read when the daemon creates its inotify instance: restore it as soon
-    // as the daemon is up, so other processes are affected as briefly as possible.
-    let Some(limit) = QueueLimit::lower(16) else {
-        crate::skip_test!("{QUEUE_FILE} is not writable here");
+    // The limit is read when the daemon creates its inotify instance (on its setup thread,
+    // after `start` returns): restore it once the job is watching, so other processes are
+    // affected as briefly as possible.
+    let limit = match crate::util::sysctl::Sysctl::lower(QUEUE_FILE, 16) {
+        Ok(l) => l,
+        Err(why) => crate::skip_test!("{why}"),
     };
     let daemon = Daemon::start(&env.config(), env.outer.path());
-    drop(limit);
     let mut rec = Recorded::default();
     settled(&daemon, "docs", env.src.path(), &env.job_dir(), &mut rec);
+    drop(limit);
     // Stop the daemon while the burst is written, so its 16-event queue overflows whatever
     // the machine's load (a daemon that keeps up never overflows).
     daemon.signal(Signal::SIGSTOP);
@@ -533,6 +517,42 @@ fn status_answers_only_for_its_own_config() {
     let second = env.run(&["run"]);
     assert_eq!(second.status.code(), Some(1));
     assert!(crate::util::stderr(&second).contains("already runs this config"));
+}
+
+/// Clients that connect and send nothing do not hold the loop: before, each held it for
+/// the 200 ms request timeout, one after the other, so 20 of them kept every other
+/// client (and every job's events) waiting 4 s. Each of them still gets the status (an
+/// empty request asks for it), and a half-sent request is completed when the rest comes.
+#[test]
+fn silent_status_clients_do_not_hold_the_loop() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    let env = Env::with_extra("docs", SETTLE);
+    let daemon = Daemon::start(&env.config(), env.outer.path());
+    daemon.wait_status("watching", |r| r.jobs.iter().all(|j| j.state == "watching"));
+    let socket = socket_path(&env.config()).expect("socket path");
+    let silent: Vec<UnixStream> = (0..20)
+        .map(|_| UnixStream::connect(&socket).expect("connect"))
+        .collect();
+    let mut half = UnixStream::connect(&socket).expect("connect");
+    half.write_all(b"{\"request\":").unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    half.write_all(b"\"status\"}\n").unwrap();
+    let asked = Instant::now();
+    let report = daemon.status().expect("status answers");
+    let took = asked.elapsed();
+    assert_eq!(report.jobs[0].name, "docs");
+    assert!(
+        took < Duration::from_secs(2),
+        "status took {took:?} behind 20 silent clients"
+    );
+    for mut c in silent.into_iter().chain([half]) {
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut text = Vec::new();
+        c.read_to_end(&mut text).expect("a reply");
+        let r: StatusReport = serde_json::from_slice(&text).expect("a status report");
+        assert_eq!(r.jobs[0].name, "docs");
+    }
 }
 
 /// A mount made for a test; lazily unmounted on drop.

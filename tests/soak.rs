@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use crate::live::{quiet, unlinked, Live};
+use crate::util::sysctl::Sysctl;
 use crate::util::{assert_same_state, tree_state, version_state, versions, Env, TreeState};
 
 /// How far the RSS may grow above its value after the first version.
@@ -267,26 +268,6 @@ fn write(choice: usize, path: &Path, rng: &mut Rng, n: u64) -> std::io::Result<(
             .open(path)
             .and_then(|h| h.set_len(rng.below(10) as u64)),
         _ => std::fs::write(path, format!("overwritten {n}")),
-    }
-}
-
-/// Lowers `max_queued_events` and restores it on drop.
-struct QueueLimit(String);
-
-impl QueueLimit {
-    fn lower(to: u32) -> Result<QueueLimit, String> {
-        if !nix::unistd::geteuid().is_root() {
-            return Err("lowering max_queued_events needs root".into());
-        }
-        let old = std::fs::read_to_string(QUEUE_FILE).map_err(|e| format!("{QUEUE_FILE}: {e}"))?;
-        std::fs::write(QUEUE_FILE, to.to_string()).map_err(|e| format!("{QUEUE_FILE}: {e}"))?;
-        Ok(QueueLimit(old))
-    }
-}
-
-impl Drop for QueueLimit {
-    fn drop(&mut self) {
-        let _ = std::fs::write(QUEUE_FILE, self.0.trim());
     }
 }
 
@@ -549,15 +530,12 @@ fn soak_random_workload_against_the_daemon() {
         .file("docs/a.txt", "a")
         .file("docs/sub/b.txt", "b")
         .file("top", "t");
-    // The queue limit is read when the daemon creates its inotify instance: lowered only
-    // while it starts.
-    let limit = QueueLimit::lower(256);
+    // The queue limit is read when the daemon creates its inotify instance (on its setup
+    // thread, after its first mount verdict): lowered until the job has settled once.
+    let limit = Sysctl::lower(QUEUE_FILE, 256);
     let daemon = Live::start(&env.config(), env.outer.path());
-    let lowered = match limit {
-        Ok(l) => {
-            drop(l);
-            true
-        }
+    let lowered = match &limit {
+        Ok(_) => true,
         Err(why) => {
             crate::util::skip_part(format_args!(
                 "no forced overflow ({why}); the SIGSTOP flood still runs"
@@ -575,6 +553,7 @@ fn soak_random_workload_against_the_daemon() {
         trace: Vec::new(),
     };
     s.pause("the start");
+    drop(limit);
     let total = Duration::from_secs(secs);
     while s.started.elapsed() < total {
         if !s.fig.reloaded && s.started.elapsed() >= total / 2 {

@@ -28,6 +28,7 @@ use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{FileStat, Mode, SFlag};
 
 pub mod skip;
+pub mod sysctl;
 pub use skip::{skip_part, skipped};
 
 // ---------------------------------------------------------------------------------------

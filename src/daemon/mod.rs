@@ -21,6 +21,7 @@
 //!   (a snapshot cut short leaves only a hidden `.partial` build, removed by the next
 //!   writer), journal `stop`, return.
 
+mod clients;
 mod halt;
 pub mod job;
 mod jobs;
@@ -109,6 +110,8 @@ pub struct Daemon {
     requests: request::Requests,
     setups: setup::Setups,
     mount_checks: mountcheck::MountChecks,
+    /// Status-socket clients still sending their request.
+    clients: clients::Clients,
     /// When the halted jobs are looked at again.
     halt_recheck_at: Option<Instant>,
 }
@@ -159,6 +162,7 @@ impl Daemon {
             setups: setup::Setups::start(Arc::clone(&waker)),
             mount_checks: mountcheck::MountChecks::start(waker),
             halt_recheck_at: None,
+            clients: clients::Clients::default(),
             journal: JournalSink::start(),
             notifier: notify::Notifier::from_env(),
             mounts,
@@ -212,6 +216,7 @@ impl Daemon {
                 self.handle_verdicts(Instant::now());
             }
             self.recheck_halted(Instant::now());
+            self.expire_clients(Instant::now());
             self.sweep_requests(Instant::now());
         }
     }
@@ -227,6 +232,7 @@ impl Daemon {
             }
             tokens::STATUS => self.handle_status_clients(now),
             tokens::MOUNTS => self.handle_mounts(now),
+            t if self.client_readable(t, now) => {}
             t => self.handle_watcher(t, now),
         }
     }
@@ -238,6 +244,7 @@ impl Daemon {
             .iter()
             .filter_map(JobSlot::deadline)
             .chain(self.halt_deadline())
+            .chain(self.clients.deadline())
             .min()
             .map(|d| d.saturating_duration_since(now))
     }
@@ -355,7 +362,7 @@ impl Daemon {
     fn handle_status_clients(&mut self, now: Instant) {
         loop {
             match self.listener.accept() {
-                Ok((stream, _)) => self.handle_client(stream, now),
+                Ok((stream, _)) => self.accept_client(stream, now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {

@@ -138,9 +138,14 @@ fn commit_of(job: &str, done: &Done) -> JobCommit {
 }
 
 impl Daemon {
-    /// Serve one client of the status socket.
-    pub(super) fn handle_client(&mut self, stream: UnixStream, now: Instant) {
-        match status::read_request(&stream) {
+    /// Serve one client of the status socket, whose request line was read (`clients.rs`).
+    pub(super) fn handle_client(
+        &mut self,
+        stream: UnixStream,
+        request: Result<Request, String>,
+        now: Instant,
+    ) {
+        match request {
             Ok(Request::Status) => status::answer(stream, &self.report(now)),
             Ok(Request::Snapshot { jobs }) => self.request_snapshot(stream, jobs, now),
             Err(why) => {

@@ -16,9 +16,10 @@
 //! side). For [`Request::Status`] (also: nothing sent, EOF) the daemon writes one JSON
 //! [`StatusReport`] and closes. For [`Request::Snapshot`] it answers once each named job's
 //! delta scan + commit ran on a worker: one JSON [`SnapshotReply`]. The request is read
-//! with a short timeout ([`REQUEST_TIMEOUT`]) on the loop thread, and replies are a few
-//! KiB written with a short timeout, so a client stalls the loop for at most that (only
-//! this user can reach the socket: its folder is mode 0700).
+//! without blocking (`clients.rs`: a client gets [`REQUEST_TIMEOUT`] to send its line),
+//! and replies are a few KiB written with a short timeout, so only a client that stops
+//! reading its reply can stall the loop, for at most that (only this user can reach the
+//! socket: its folder is mode 0700).
 
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
@@ -37,7 +38,7 @@ const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(3600);
 /// The daemon waits this long for a client's request line.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(200);
 /// The longest request line read.
-const REQUEST_MAX: u64 = 64 * 1024;
+pub const REQUEST_MAX: u64 = 64 * 1024;
 
 /// What a client asks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,31 +210,13 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Read the request of a client that just connected (at most [`REQUEST_TIMEOUT`]): a
-/// client that sends nothing asks for the status; a request that is not understood is
-/// `Err` with the reason.
-pub fn read_request(stream: &UnixStream) -> Result<Request, String> {
-    let mut line = Vec::new();
-    let read = stream
-        .set_nonblocking(false)
-        .and_then(|()| stream.set_read_timeout(Some(REQUEST_TIMEOUT)))
-        .and_then(|()| {
-            let mut limited = Read::take(stream, REQUEST_MAX);
-            std::io::BufRead::read_until(&mut io::BufReader::new(&mut limited), b'\n', &mut line)
-        });
-    match read {
-        Ok(_) => {}
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) => {}
-        Err(e) => return Err(format!("cannot read the request: {e}")),
-    }
+/// The request in a client's line (without its newline): an empty or blank line asks
+/// for the status; a request that is not understood is `Err` with the reason.
+pub fn parse_request(line: &[u8]) -> Result<Request, String> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Ok(Request::Status);
     }
-    serde_json::from_slice(&line).map_err(|e| format!("request not understood: {e}"))
+    serde_json::from_slice(line).map_err(|e| format!("request not understood: {e}"))
 }
 
 /// Send `report` to a client that just connected (best effort).
@@ -376,7 +359,7 @@ mod tests {
             let report = report.clone();
             std::thread::spawn(move || {
                 let stream = listener.accept().unwrap().0;
-                assert_eq!(read_request(&stream), Ok(Request::Status));
+                assert_eq!(read_line_request(&stream), Ok(Request::Status));
                 answer(stream, &report)
             })
         };
@@ -404,12 +387,26 @@ mod tests {
         let (a, b) = UnixStream::pair().unwrap();
         drop(b);
         assert_eq!(
-            read_request(&a),
+            read_line_request(&a),
             Ok(Request::Status),
             "EOF asks for the status"
         );
+        assert_eq!(parse_request(b"  "), Ok(Request::Status));
         let (a, mut b) = UnixStream::pair().unwrap();
         b.write_all(b"{\"request\":\"reboot\"}\n").unwrap();
-        assert!(read_request(&a).unwrap_err().contains("not understood"));
+        assert!(read_line_request(&a)
+            .unwrap_err()
+            .contains("not understood"));
+    }
+
+    /// What the daemon's client reader does, blocking: one line, then `parse_request`.
+    fn read_line_request(stream: &UnixStream) -> Result<Request, String> {
+        let mut line = Vec::new();
+        std::io::BufRead::read_until(&mut io::BufReader::new(stream), b'\n', &mut line)
+            .map_err(|e| e.to_string())?;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        parse_request(&line)
     }
 }
