@@ -35,10 +35,59 @@ impl Daemon {
 
     /// [`Daemon::start`] with extra environment variables (test hooks).
     fn start_env(config: &Path, log_dir: &Path, env: &[(&str, &str)]) -> Daemon {
+        let mut cmd = bin();
+        cmd.envs(env.iter().copied());
+        Self::launch(cmd, config, log_dir)
+    }
+
+    /// [`Daemon::start`] in a user namespace of its own whose inotify watch limit is
+    /// `watches`. That limit (`/proc/sys/user/max_inotify_watches`) is per namespace, so it
+    /// binds this daemon alone; lowering `/proc/sys/fs/inotify/max_user_watches` instead
+    /// would make every other test's daemon (all root) fail to add watches meanwhile.
+    /// `Err` with the reason where user namespaces are not available.
+    fn start_watch_limited(
+        config: &Path,
+        log_dir: &Path,
+        watches: usize,
+    ) -> Result<Daemon, String> {
+        let probe = std::process::Command::new("unshare")
+            .args(["-U", "-r", "true"])
+            .output()
+            .map_err(|e| format!("unshare: {e}"))?;
+        if !probe.status.success() {
+            return Err(format!(
+                "no user namespaces here (unshare -U -r: {})",
+                String::from_utf8_lossy(&probe.stderr).trim()
+            ));
+        }
+        let mut cmd = std::process::Command::new("unshare");
+        cmd.args(["-U", "-r", "sh", "-c"])
+            .arg("echo \"$0\" > /proc/sys/user/max_inotify_watches && exec \"$@\"")
+            .arg(watches.to_string())
+            .arg(env!("CARGO_BIN_EXE_reverberator"));
+        Ok(Self::launch(cmd, config, log_dir))
+    }
+
+    /// Set the watch limit of a daemon from [`Daemon::start_watch_limited`].
+    fn set_watch_limit(&self, watches: usize) {
+        let out = std::process::Command::new("nsenter")
+            .args(["-t", &self.pid().to_string(), "-U", "sh", "-c"])
+            .arg(format!(
+                "echo {watches} > /proc/sys/user/max_inotify_watches"
+            ))
+            .output()
+            .expect("nsenter");
+        assert!(
+            out.status.success(),
+            "nsenter: {}",
+            crate::util::stderr(&out)
+        );
+    }
+
+    fn launch(mut cmd: std::process::Command, config: &Path, log_dir: &Path) -> Daemon {
         let log = log_dir.join("daemon.log");
         let out = File::create(&log).expect("log file");
-        let child = bin()
-            .envs(env.iter().copied())
+        let child = cmd
             .arg("--config")
             .arg(config)
             .arg("run")

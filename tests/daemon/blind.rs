@@ -229,57 +229,23 @@ fn daemon_keeps_watching_a_folder_after_a_mount_on_it_goes() {
     );
 }
 
-const WATCHES_FILE: &str = "/proc/sys/fs/inotify/max_user_watches";
-
-/// inotify watches held now by every process this test can see (the limit is per user).
-fn watches_in_use() -> usize {
-    let mut n = 0;
-    for p in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(fds) = std::fs::read_dir(p.path().join("fdinfo")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            if let Ok(text) = std::fs::read_to_string(fd.path()) {
-                n += text
-                    .lines()
-                    .filter(|l| l.starts_with("inotify wd:"))
-                    .count();
-            }
-        }
-    }
-    n
-}
-
 /// The watch limit reached halfway through the tree: `status` names the reason and the
 /// fallback (text and JSON), the journal has one line for it; once the limit is raised
 /// again, the next scan (a `snapshot` through the daemon) watches every folder, coverage
 /// is complete, and a change in a folder that was unwatched becomes a version in settle.
 #[test]
 fn daemon_reports_the_watch_limit_reached_halfway() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: lowering {WATCHES_FILE} needs root");
-        return;
-    }
     let env = Env::with_extra("docs", FAST);
     for i in 0..40 {
         env.src.file(format!("d{i}/sub/f"), "f");
     }
     let total = folders(env.src.path());
-    // Room for about half the tree (other processes of this user hold watches too, and
-    // may add some meanwhile: the window is kept short).
-    // Lowered only while the daemon sets up (system-wide for this user).
-    let limit = match Sysctl::lower(WATCHES_FILE, (watches_in_use() + total / 2) as u64) {
-        Ok(l) => l,
+    // Room for about half the tree, in the daemon's own user namespace (the limit binds it
+    // alone, not the other tests' daemons).
+    let d = match Daemon::start_watch_limited(&env.config(), env.outer.path(), total / 2) {
+        Ok(d) => d,
         Err(why) => crate::skip_test!("{why}"),
     };
-    let d = Daemon::start(&env.config(), env.outer.path());
-    // The watches are set up on the setup thread: keep the limit until it is done.
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::time::Instant::now() < until && !d.job("docs").is_some_and(|j| j.state == "watching")
-    {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    drop(limit);
     let mut rec = Recorded::default();
     settled(&d, "docs", env.src.path(), &env.job_dir(), &mut rec);
     let j = d.job("docs").expect("status");
@@ -304,7 +270,8 @@ fn daemon_reports_the_watch_limit_reached_halfway() {
         1,
         "one journal line for the limit:\n{journal}"
     );
-    // The limit is back up: the next scan retries the watches.
+    // The limit is raised: the next scan retries the watches.
+    d.set_watch_limit(1 << 20);
     let out = env.run(&["snapshot", "docs"]);
     assert_eq!(out.status.code(), Some(0), "{}", crate::util::stderr(&out));
     let complete = wait_until(SOON, || {

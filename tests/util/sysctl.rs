@@ -5,6 +5,12 @@
 //! `Daemon::start` returns: a test keeps the guard until its job is watching. Tests that
 //! lower a limit run one at a time (one lock for all of them), so one test's restore
 //! cannot undo another's lowering, or restore a lowered value as the "old" one.
+//!
+//! Only `max_queued_events` is lowered this way: a daemon of another test that makes its
+//! instance in that window overflows sooner, which it handles (it rescans). The watch
+//! limit is never lowered here: an `ENOSPC` would hit every test's daemon at once, so the
+//! watch-limit test runs its daemon in a user namespace with a limit of its own
+//! (`Daemon::start_watch_limited` in tests/daemon.rs).
 
 use std::sync::{Mutex, MutexGuard};
 
