@@ -140,7 +140,13 @@ impl MountTable {
     /// child mounted there (so a mount hidden under another one is never chosen).
     pub fn mount_of(&self, path: &Path) -> Option<&MountEntry> {
         match mount_id_of(path, libc::STATX_MNT_ID) {
-            Ok(Some(id)) => self.by_id(id),
+            // Mount ids are reused: in a table read before the path's mount was made, its
+            // id may name a mount made and unmounted since, elsewhere. An entry whose mount
+            // point does not hold the path is such a stale one (the caller reads the table
+            // again).
+            Ok(Some(id)) => self
+                .by_id(id)
+                .filter(|e| fs::canonicalize(path).map_or(true, |c| c.starts_with(&e.mount_point))),
             Ok(None) | Err(Unsupported) => self.resolve_by_path(&fs::canonicalize(path).ok()?),
         }
     }

@@ -338,3 +338,22 @@ fn wait_for_change(poll: &mut mio::Poll, watcher: &mut MountWatcher) -> bool {
     }
     false
 }
+
+/// A table read before the path's mount was made may hold the path's (reused) mount id for
+/// a mount elsewhere: that entry is not the path's mount (CI saw the guard halt a job as
+/// "covered" by another test's tmpfs that had had the same id).
+#[test]
+fn a_reused_mount_id_elsewhere_is_not_the_paths_mount() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Ok(Some(id)) = mountinfo::mount_id_of(tmp.path(), libc::STATX_MNT_ID) else {
+        eprintln!("skipped: no STATX_MNT_ID here");
+        return;
+    };
+    let text = format!("{id} 1 0:99 / /no/such/elsewhere rw - tmpfs tmpfs rw\n");
+    let table = MountTable::from_str(&text).unwrap();
+    assert!(table.by_id(id).is_some());
+    assert!(table.mount_of(tmp.path()).is_none());
+    let text = format!("{id} 1 0:99 / / rw - ext4 /dev/x rw\n");
+    let table = MountTable::from_str(&text).unwrap();
+    assert!(table.mount_of(tmp.path()).is_some());
+}
