@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -50,7 +50,7 @@ impl Daemon {
         log_dir: &Path,
         watches: usize,
     ) -> Result<Daemon, String> {
-        let probe = std::process::Command::new("unshare")
+        let probe = Command::new("unshare")
             .args(["-U", "-r", "true"])
             .output()
             .map_err(|e| format!("unshare: {e}"))?;
@@ -60,7 +60,7 @@ impl Daemon {
                 String::from_utf8_lossy(&probe.stderr).trim()
             ));
         }
-        let mut cmd = std::process::Command::new("unshare");
+        let mut cmd = Command::new("unshare");
         cmd.args(["-U", "-r", "sh", "-c"])
             .arg("echo \"$0\" > /proc/sys/user/max_inotify_watches && exec \"$@\"")
             .arg(watches.to_string())
@@ -70,7 +70,7 @@ impl Daemon {
 
     /// Set the watch limit of a daemon from [`Daemon::start_watch_limited`].
     fn set_watch_limit(&self, watches: usize) {
-        let out = std::process::Command::new("nsenter")
+        let out = Command::new("nsenter")
             .args(["-t", &self.pid().to_string(), "-U", "sh", "-c"])
             .arg(format!(
                 "echo {watches} > /proc/sys/user/max_inotify_watches"
@@ -84,7 +84,7 @@ impl Daemon {
         );
     }
 
-    fn launch(mut cmd: std::process::Command, config: &Path, log_dir: &Path) -> Daemon {
+    fn launch(mut cmd: Command, config: &Path, log_dir: &Path) -> Daemon {
         let log = log_dir.join("daemon.log");
         let out = File::create(&log).expect("log file");
         let child = cmd
@@ -609,7 +609,7 @@ struct TestMount(PathBuf);
 
 impl TestMount {
     fn new(args: &[&str], point: &Path) -> Option<TestMount> {
-        let ok = std::process::Command::new("mount")
+        let ok = Command::new("mount")
             .args(args)
             .arg(point)
             .status()
@@ -620,10 +620,7 @@ impl TestMount {
 
 impl Drop for TestMount {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
 

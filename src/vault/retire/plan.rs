@@ -389,26 +389,18 @@ fn live_links(data: &Gathered) -> Result<Vec<Live<'_>>, RetireError> {
 /// top folder (showing part of it twice) is refused: no snapshot makes that, and the
 /// repoint would give it a link into itself.
 fn moves(data: &Gathered, live: &[Live]) -> Result<Vec<Move>, RetireError> {
-    let mut shown: Vec<&Path> = live.iter().map(|(_, _, q)| *q).collect();
-    shown.sort();
-    shown.dedup();
-    let mut tops: Vec<&Path> = Vec::new();
-    for q in shown {
-        if !tops.last().is_some_and(|t| q.starts_with(t)) {
-            tops.push(q);
-        }
-    }
-    // The live links by the path they show: the links under a top folder are one run of
-    // it (paths order component by component, so a folder's descendants follow it), and
-    // the tops come in that order too. One pass, not one scan of every link per top.
+    // The live links by the path they show (paths order component by component, so a
+    // folder's descendants follow it): each top folder is the first path of a run, the
+    // run is every link under it, and the next run starts at the first path outside it.
+    // One sort and one pass, not one scan of every link per top.
     let mut by_shown: Vec<usize> = (0..live.len()).collect();
     by_shown.sort_by_key(|&i| live[i].2);
-    let mut start = 0;
-    let mut moves = Vec::with_capacity(tops.len());
-    for top in tops {
-        start += by_shown[start..].partition_point(|&i| live[i].2 < top);
-        let len = by_shown[start..].partition_point(|&i| live[i].2.starts_with(top));
-        let run = &by_shown[start..start + len];
+    let mut moves = Vec::new();
+    let mut rest = by_shown.as_slice();
+    while let Some(&first) = rest.first() {
+        let top = live[first].2;
+        let (run, after) = rest.split_at(rest.partition_point(|&i| live[i].2.starts_with(top)));
+        rest = after;
         let under = || run.iter().map(|&i| (i, &live[i]));
         let Some((_, &(receiver, to, _))) = under()
             .filter(|(_, (_, _, q))| *q == top)
