@@ -117,6 +117,24 @@ impl Dir {
         Ok(())
     }
 
+    /// `syncfs` the filesystem holding the directory: makes everything written to it
+    /// durable (one journal commit however many files changed).
+    pub fn syncfs(&self) -> io::Result<()> {
+        nix::unistd::syncfs(self.raw())?;
+        Ok(())
+    }
+
+    /// Remove the non-directory `name` in this directory (a symlink itself, never its
+    /// target).
+    pub fn unlink(&self, name: &OsStr) -> io::Result<()> {
+        nix::unistd::unlinkat(
+            Some(self.raw()),
+            name,
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        )?;
+        Ok(())
+    }
+
     /// Every name in the directory but `.` and `..`, sorted by name bytes.
     pub fn entries(&self) -> io::Result<Vec<DirEntry>> {
         // A fresh fd for the listing, so the directory offset of `self` is never shared.

@@ -9,7 +9,8 @@
 //!
 //! CONTRACT: the names below are what `vault`, `scan` and `daemon` code against.
 //!
-//! Submodules: `dir` (opening and listing directories, `statvfs`), `meta` (stat results),
+//! Submodules: `dir` (opening and listing directories, `statvfs`), `atomic` (replacing
+//! whole files: one, or many with one `syncfs`), `meta` (stat results),
 //! `copy` (one entry: safe opens, regular files, torn-copy checks), `data` (moving bytes:
 //! reflink, `copy_file_range`, read/write, holes kept),
 //! `special` (symlinks, FIFOs, sockets, devices), `attr` (mode, owner, times, xattrs),
@@ -20,6 +21,7 @@ use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+mod atomic;
 mod attr;
 mod copy;
 mod data;
@@ -29,6 +31,7 @@ mod meta;
 mod special;
 mod xattrs;
 
+pub use atomic::{write_atomic, write_atomic_at, write_atomic_batch};
 pub use attr::copy_attributes;
 pub use copy::{clone_file, copy_entry, ATTEMPTS};
 pub use dir::{capacity, raise_open_files_limit};

@@ -19,7 +19,6 @@ use chrono::{DateTime, Datelike, FixedOffset, Local, TimeZone, Timelike};
 
 use super::escape::{escape, unescape};
 use crate::fs::{Dir, FileKind, OFlag};
-use std::os::fd::{AsFd, AsRawFd};
 
 /// The `strftime` format of the time part of a version folder name.
 pub const TIME_FORMAT: &str = "%Y-%m-%d_%H-%M-%S_%z";
@@ -446,11 +445,18 @@ impl JobFolder {
         number: u64,
         links: impl IntoIterator<Item = &'a Path>,
     ) -> io::Result<()> {
-        let mut text = Vec::new();
-        for link in links {
-            writeln!(text, "{}", escape(link.as_os_str()))?;
-        }
-        write_atomic(&self.bookkeeping("links", number), &text)
+        write_atomic(&self.bookkeeping("links", number), &links_text(links))
+    }
+
+    /// The bytes of version `number`'s links file as they are (empty when it is missing):
+    /// for rewriting it line by line without parsing every path.
+    pub fn links_bytes(&self, number: u64) -> io::Result<Vec<u8>> {
+        read_bytes(&self.bookkeeping("links", number))
+    }
+
+    /// The bytes of version `number`'s refs file as they are (empty when it is missing).
+    pub fn refs_bytes(&self, number: u64) -> io::Result<Vec<u8>> {
+        read_bytes(&self.bookkeeping("refs", number))
     }
 
     /// The structural links that point into version `number`: (version, path) pairs.
@@ -474,10 +480,7 @@ impl JobFolder {
         if refs.is_empty() {
             return Ok(());
         }
-        let mut text = Vec::new();
-        for (v, path) in refs {
-            writeln!(text, "{v}\t{}", escape(path.as_os_str()))?;
-        }
+        let text = refs_text(refs.iter().copied());
         let dir = self
             .dir
             .open_beneath(&Path::new(PRIVATE_DIR).join("refs"))?;
@@ -500,23 +503,61 @@ impl JobFolder {
     }
 }
 
+/// The text of a links file listing `links`, one escaped path per line.
+pub fn links_text<'a>(links: impl IntoIterator<Item = &'a Path>) -> Vec<u8> {
+    let mut text = Vec::new();
+    for link in links {
+        text.extend_from_slice(escape(link.as_os_str()).as_bytes());
+        text.push(b'\n');
+    }
+    text
+}
+
+/// The text of refs lines: the linking version's number, a tab, the escaped path.
+pub fn refs_text<'a>(refs: impl IntoIterator<Item = (u64, &'a Path)>) -> Vec<u8> {
+    let mut text = Vec::new();
+    for (v, path) in refs {
+        text.extend_from_slice(format!("{v}\t").as_bytes());
+        text.extend_from_slice(escape(path.as_os_str()).as_bytes());
+        text.push(b'\n');
+    }
+    text
+}
+
 fn unescape_path(text: &str) -> io::Result<PathBuf> {
     unescape(text)
         .map(PathBuf::from)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-/// Lines of a bookkeeping file; a missing file has none.
-fn read_lines(path: &Path) -> io::Result<Vec<String>> {
+/// A bookkeeping file, opened without following a symlink; `None` when it is missing.
+fn open_bookkeeping(path: &Path) -> io::Result<Option<std::fs::File>> {
     use std::os::unix::fs::OpenOptionsExt;
     let opened = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path);
-    let file = match opened {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
+    match opened {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The bytes of a bookkeeping file; a missing file has none.
+fn read_bytes(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    if let Some(mut file) = open_bookkeeping(path)? {
+        file.read_to_end(&mut out)?;
+    }
+    Ok(out)
+}
+
+/// Lines of a bookkeeping file; a missing file has none.
+fn read_lines(path: &Path) -> io::Result<Vec<String>> {
+    let Some(file) = open_bookkeeping(path)? else {
+        return Ok(Vec::new());
     };
     io::BufReader::new(file)
         .lines()
@@ -524,36 +565,7 @@ fn read_lines(path: &Path) -> io::Result<Vec<String>> {
         .collect()
 }
 
-/// Write `data` to `path` through a temp file in the same folder: fsync, rename, fsync the
-/// folder. Readers see the old or the new content, never a mix. Nothing is reached through
-/// a symlink at the file's name or the temp name.
-pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
-    let (dir, name) = Dir::open_parent_of(path)?;
-    write_atomic_at(&dir, name, data)
-}
-
-/// [`write_atomic`] of the file `name` in the open folder `dir`.
-pub fn write_atomic_at(dir: &Dir, name: &OsStr, data: &[u8]) -> io::Result<()> {
-    let mut tmp = OsString::from(".");
-    tmp.push(name);
-    tmp.push(format!(".tmp{}", std::process::id()));
-    match nix::unistd::unlinkat(
-        Some(dir.as_fd().as_raw_fd()),
-        tmp.as_os_str(),
-        nix::unistd::UnlinkatFlags::NoRemoveDir,
-    ) {
-        Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
-        Err(e) => return Err(e.into()),
-    }
-    {
-        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL;
-        let mut file = dir.open_file(&tmp, flags, 0o644)?;
-        file.write_all(data)?;
-        file.sync_all()?;
-    }
-    dir.rename(&tmp, name)?;
-    dir.sync()
-}
+pub use crate::fs::{write_atomic, write_atomic_at};
 
 mod resolve;
 

@@ -127,6 +127,7 @@ use crate::vault::layout::VersionName;
 
 mod account;
 mod apply;
+mod books;
 mod dry;
 mod enforce;
 mod gather;
