@@ -41,9 +41,10 @@
 //!    relative text at their new place. The folders whose entries changed get their times
 //!    back, one `syncfs` makes all of it durable; the refs files of the receivers (and of
 //!    the carried links' targets) gain the new lines, the receivers' links files lose the
-//!    moved links and gain the carried ones (each replaced atomically); `x` is renamed to
-//!    the hidden `.V{x}--{time}.retiring` and deleted with directory fds, never following
-//!    a link, counting what is freed; `index.tsv` is replaced (the row gone, the next
+//!    moved links and gain the carried ones (each replaced atomically, all in one batch:
+//!    temp files, one `syncfs`, the renames, one `syncfs`); `x` is renamed to the hidden
+//!    `.V{x}--{time}.retiring` and deleted with directory fds, never following a link,
+//!    counting what is freed; `index.tsv` is replaced (the row gone, the next
 //!    version gaining what `x` owned and did not free), journal.tsv gets a `retire` line,
 //!    `x`'s bookkeeping files go, and the intent is removed.
 //!
