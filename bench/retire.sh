@@ -37,6 +37,19 @@ if [ -n "${LOOP_GB:-}" ]; then
 fi
 
 
+timed() { # OUT CMD...: run CMD; write "wall user sys" seconds to OUT, to the microsecond
+  # (GNU time's %U/%S round to 10 ms, which reads 0.00 for a retire of a few ms)
+  python3 -c '
+import os, sys, time
+t = time.monotonic()
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, r = os.wait4(pid, 0)
+open(sys.argv[1], "w").write(f"{time.monotonic() - t:.4f} {r.ru_utime:.4f} {r.ru_stime:.4f}\n")
+sys.exit(os.waitstatus_to_exitcode(status))' "$@"
+}
+
 make_tree() { # DIR FILES: FILES files of 100 bytes in 20-entry folders
   python3 - "$1" "$2" <<'PY'
 import os, sys
@@ -86,21 +99,21 @@ TOML
     snap $((versions - 2 + r))
     sed -i "s/^keep_versions = .*/keep_versions = $((versions - 1))/" "$dir/reverberator.toml"
     sync
-    /usr/bin/time -f "%e %U %S" -o "$dir/time.$r" \
+    timed "$dir/time.$r" \
       "$BIN" --config "$dir/reverberator.toml" prune bench >"$dir/prune.$r.out"
     sed -i "s/^keep_versions = .*/keep_versions = 1000/" "$dir/reverberator.toml"
     times+=("$(awk '{print $1}' "$dir/time.$r")")
-    cpus+=("$(awk '{printf "%.2f", $2 + $3}' "$dir/time.$r")")
+    cpus+=("$(awk '{printf "%.4f", $2 + $3}' "$dir/time.$r")")
   done
   # rsync --link-dest: a full snapshot, then one with CHANGES changed files; expire the first.
   change_files "$dir/src" "$files" 999
   rsync -a --delete "$dir/src/" "$dir/rs0/"
   change_files "$dir/src" "$files" 1000
   rsync -a --delete --link-dest="$dir/rs0" "$dir/src/" "$dir/rs1/"
-  /usr/bin/time -f "%e %U %S" -o "$dir/time.rm" rm -rf "$dir/rs0"
+  timed "$dir/time.rm" rm -rf "$dir/rs0"
   local rm_time rm_cpu
   rm_time=$(awk '{print $1}' "$dir/time.rm")
-  rm_cpu=$(awk '{printf "%.2f", $2 + $3}' "$dir/time.rm")
+  rm_cpu=$(awk '{printf "%.3f", $2 + $3}' "$dir/time.rm")
   # A version nothing later shares (every file changed after it): retiring it is a pure
   # delete of FILES files, against the same `rm -rf`.
   cat >"$dir/full.toml" <<TOML
@@ -116,8 +129,8 @@ TOML
   sed -i "s/^keep_versions = .*/keep_versions = 1/" "$dir/full.toml"
   cp -a "$dir"/vault/full/V0--* "$dir/plain" # the same version as plain files, not a vault
   sync
-  /usr/bin/time -f "%e %U %S" -o "$dir/time.plain" rm -rf "$dir/plain"
-  /usr/bin/time -f "%e %U %S" -o "$dir/time.full" \
+  timed "$dir/time.plain" rm -rf "$dir/plain"
+  timed "$dir/time.full" \
     "$BIN" --config "$dir/full.toml" prune full >"$dir/prune.full.out"
   local plain_time plain_cpu
   plain_time=$(awk '{print $1}' "$dir/time.plain")
@@ -136,10 +149,16 @@ TOML
   echo "  retire of an unshared version (pure delete of $files files): wall ${full_time}s cpu ${full_cpu}s; rm -rf of a plain copy of it: wall ${plain_time}s cpu ${plain_cpu}s"
   sed -n '1s/^/  /p' "$dir/prune.full.out"
   local mean_cpu max_cpu mean_wall
-  mean_cpu=$(printf '%s\n' "${cpus[@]}" | awk '{s += $1} END {printf "%.3f", s / NR}')
+  mean_cpu=$(printf '%s\n' "${cpus[@]}" | awk '{s += $1} END {printf "%.4f", s / NR}')
   max_cpu=$(printf '%s\n' "${cpus[@]}" | sort -n | tail -1)
   mean_wall=$(printf '%s\n' "${times[@]}" | awk '{s += $1} END {printf "%.3f", s / NR}')
   echo "  steady state over $RETIRES retires (hot=${HOT:-all}): mean cpu ${mean_cpu}s, worst cpu ${max_cpu}s, mean wall ${mean_wall}s, worst wall $(echo "$sorted" | tail -1)s"
+  # Without the first retire (V0's, the first import: it holds the whole tree) and over
+  # the second half of the rounds (every version then is one made in the steady state).
+  printf '%s\n' "${cpus[@]}" | awk '{ c[NR] = $1 } END {
+    for (i = 2; i <= NR; i++) { a += c[i] } ; h0 = int(NR / 2) + 1
+    for (i = h0; i <= NR; i++) { b += c[i] }
+    printf "  mean cpu without the first retire %.4fs, over the second half %.4fs\n", a / (NR - 1), b / (NR - h0 + 1) }'
   echo "  per-retire wall seconds: ${times[*]}"
   echo "  per-retire cpu seconds (user+sys): ${cpus[*]}"
   echo "  load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -36,7 +36,7 @@ pub fn run(global: &GlobalArgs, args: &PruneArgs) -> anyhow::Result<ExitCode> {
             job.job_dir().display()
         );
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let preview = if args.dry_run && !job.keep.is_empty() {
         retire::preview(job).with_context(|| format!("job {}", job.name))?
     } else {
