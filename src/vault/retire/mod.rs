@@ -73,6 +73,14 @@
 //! in the middle (the `keep` tiers) keeps the same rule; a receiver retired before older
 //! linkers hands the folder to the newest remaining linker.
 //!
+//! Measured (BENCHMARKS.md, retire run 7, 100k files): below `rm -rf` of one link-dest
+//! snapshot at every N, but N=300 costs 2.3-2.9x N=3 with changes spread over the tree and
+//! 1.9x with changes in one folder, not flat. Two reasons the argument above leaves out:
+//! links newer than `R` into folders inside a moved folder are repointed twice (below:
+//! nested folders move together), and at small N about half of the operations on a
+//! shared folder are its move (one exchange), at large N nearly all are repoints (a new
+//! symlink, an exchange, an unlink), which cost more.
+//!
 //! Two things can only go together: nested shared folders are never split (only top
 //! folders move, nested ones follow; `renameat2` swaps two names, and splitting would
 //! need three), and a receiver never shows part of a folder twice (no snapshot makes
