@@ -14,7 +14,7 @@
 use super::account::{self, apply_recount, recount, Figures, Usage};
 use super::apply::{finish, Retired};
 use super::dry::{simulate, DryRun};
-use super::plan::{plan, RetireReason};
+use super::plan::{plan_in, RetireReason};
 use super::policy::{decide, Keep, Verdict};
 use super::{apply, intent, RetireError};
 use crate::config::{Budget, JobConfig, KeepRules};
@@ -176,25 +176,36 @@ pub fn enforce_locked(
         budget: limits.budget,
         ..RetireReport::default()
     };
+    // The figures walk the bookkeeping folder (a few files per version): read at every
+    // pass only when a budget needs them, else once for the report at the end.
+    let budgeted = limits.budget.bytes.is_some() || limits.budget.inodes.is_some();
     loop {
         let versions = folder.versions().at(folder.root())?;
-        let figures = Figures::load(folder, &versions)?;
-        let used = figures.used();
+        let figures = match budgeted {
+            true => Some(Figures::load(folder, &versions)?),
+            false => None,
+        };
+        let used = figures.as_ref().map(Figures::used).unwrap_or_default();
         let reasons = limits.reasons(versions.len(), used);
-        if reasons.iter().any(is_budget) && !figures.recounted {
-            let counted = recount(folder, &versions)?;
-            apply_recount(folder, &counted)?;
-            report.recount = Some(Recounted {
-                cached: used,
-                counted: counted.total(),
-            });
-            continue;
+        if let Some(figures) = figures.as_ref().filter(|f| !f.recounted) {
+            if reasons.iter().any(is_budget) {
+                let counted = recount(folder, &versions)?;
+                apply_recount(folder, &counted)?;
+                report.recount = Some(Recounted {
+                    cached: figures.used(),
+                    counted: counted.total(),
+                });
+                continue;
+            }
         }
         report.used = used;
         if thin(folder, limits, &versions, &mut report)? {
             continue;
         }
         if reasons.is_empty() {
+            if !budgeted {
+                report.used = Figures::load(folder, &versions)?.used();
+            }
             account::set_over_budget(folder, None)?;
             return Ok(report);
         }
@@ -206,7 +217,9 @@ pub fn enforce_locked(
             return Ok(report);
         }
         let reasons = limits.budget_reasons(&versions, reasons);
-        report.retired.push(retire_oldest(folder, reasons)?);
+        report
+            .retired
+            .push(retire_oldest(folder, &versions, reasons)?);
     }
 }
 
@@ -223,11 +236,16 @@ fn thin(
         return Ok(false);
     }
     let mut any = false;
+    let mut left = versions.to_vec();
     for victim in limits.verdicts(versions).iter().filter(|v| !v.kept()) {
-        let result = plan(folder, victim.version.number, vec![limits.rules_reason()])
+        let number = victim.version.number;
+        let result = plan_in(folder, &left, number, vec![limits.rules_reason()])
             .and_then(|p| apply(folder, p));
         match result {
-            Ok(done) => report.retired.push(done),
+            Ok(done) => {
+                left.retain(|v| v.number != number);
+                report.retired.push(done)
+            }
             Err(e) => {
                 journal_error(folder, &format!("retire refused: {e}"));
                 return Err(e);
@@ -238,18 +256,19 @@ fn thin(
     Ok(any)
 }
 
-fn retire_oldest(folder: &JobFolder, reasons: Vec<RetireReason>) -> Result<Retired, RetireError> {
-    let oldest = folder
-        .versions()
-        .at(folder.root())?
-        .first()
-        .map(|v| v.number);
+/// Retire the oldest of `versions` (just listed under the job lock).
+fn retire_oldest(
+    folder: &JobFolder,
+    versions: &[VersionName],
+    reasons: Vec<RetireReason>,
+) -> Result<Retired, RetireError> {
+    let oldest = versions.first().map(|v| v.number);
     let result = oldest
         .ok_or_else(|| RetireError::TooFewVersions {
             folder: folder.root().to_path_buf(),
             count: 0,
         })
-        .and_then(|victim| plan(folder, victim, reasons))
+        .and_then(|victim| plan_in(folder, versions, victim, reasons))
         .and_then(|p| apply(folder, p));
     if let Err(e) = &result {
         journal_error(folder, &format!("retire refused: {e}"));

@@ -259,6 +259,17 @@ pub fn plan(
     reasons: Vec<RetireReason>,
 ) -> Result<RetirePlan, RetireError> {
     let versions = folder.versions().at(folder.root())?;
+    plan_in(folder, &versions, victim, reasons)
+}
+
+/// [`plan()`] for a caller that has just listed the committed `versions` (oldest first)
+/// under the job lock: a retire lists them once, not once per step.
+pub(super) fn plan_in(
+    folder: &JobFolder,
+    versions: &[VersionName],
+    victim: u64,
+    reasons: Vec<RetireReason>,
+) -> Result<RetirePlan, RetireError> {
     let root = || folder.root().to_path_buf();
     let Some(pos) = versions.iter().position(|v| v.number == victim) else {
         return Err(RetireError::NoSuchVersion {
@@ -279,7 +290,7 @@ pub fn plan(
         });
     }
     let (retired, heir) = (versions[pos].clone(), versions[pos + 1].clone());
-    let data = gather(folder, &retired, &heir, &versions)?;
+    let data = gather(folder, &retired, &heir, versions)?;
     decide(&data, reasons)
 }
 
