@@ -85,8 +85,7 @@ pub fn parent(dir: &Dir) -> io::Result<Dir> {
 
 /// Make everything written to the filesystem holding `dir` durable (`syncfs`).
 pub fn syncfs(dir: &Dir) -> io::Result<()> {
-    unistd::syncfs(dir.as_fd().as_raw_fd())?;
-    Ok(())
+    dir.syncfs()
 }
 
 /// Make the entries of `dir` durable (`fsync` on the directory).
