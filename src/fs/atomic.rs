@@ -18,7 +18,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
 }
 
 /// [`write_atomic`] of the file `name` in the open folder `dir`.
-pub fn write_atomic_at(dir: &Dir, name: &OsStr, data: &[u8]) -> io::Result<()> {
+fn write_atomic_at(dir: &Dir, name: &OsStr, data: &[u8]) -> io::Result<()> {
     let tmp = write_temp(dir, name, data)?;
     tmp.sync_all()?;
     drop(tmp);
@@ -33,15 +33,15 @@ pub fn write_atomic_at(dir: &Dir, name: &OsStr, data: &[u8]) -> io::Result<()> {
 /// is not ordered. For a retire that rewrites the bookkeeping of ~150 versions, the
 /// per-file fsyncs were most of its wall time.
 pub fn write_atomic_batch(fs: &Dir, files: &[(PathBuf, Vec<u8>)]) -> Result<(), PathError> {
+    if files.is_empty() {
+        return Ok(());
+    }
     let mut staged = Vec::with_capacity(files.len());
     for (path, data) in files {
         let at = |e| PathError::new(path.clone(), e);
         let (dir, name) = Dir::open_parent_of(path).map_err(at)?;
         write_temp(&dir, name, data).map_err(at)?;
         staged.push((dir, name, path));
-    }
-    if staged.is_empty() {
-        return Ok(());
     }
     fs.syncfs()
         .map_err(|e| PathError::new(files[0].0.clone(), e))?;

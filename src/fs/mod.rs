@@ -31,7 +31,7 @@ mod meta;
 mod special;
 mod xattrs;
 
-pub use atomic::{write_atomic, write_atomic_at, write_atomic_batch};
+pub use atomic::{write_atomic, write_atomic_batch};
 pub use attr::copy_attributes;
 pub use copy::{clone_file, copy_entry, ATTEMPTS};
 pub use dir::{capacity, raise_open_files_limit};

@@ -129,7 +129,7 @@ pub fn write(job_dir: &Path, base: &ScanBase) -> io::Result<()> {
         "{HEADER}\nversion {}\nstart_ns {}\nmargin_ns {MARGIN_NS}\ndev {}\nino {}\nmnt_id {mnt}\n",
         base.version, s.start_ns, s.dev, s.ino
     );
-    crate::vault::layout::write_atomic(&path(job_dir), text.as_bytes())
+    crate::fs::write_atomic(&path(job_dir), text.as_bytes())
 }
 
 /// Remove the record (no shortcut until the next clean full scan). Absent is fine.

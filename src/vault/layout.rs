@@ -18,7 +18,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Datelike, FixedOffset, Local, TimeZone, Timelike};
 
 use super::escape::{escape, unescape};
-use crate::fs::{Dir, FileKind, OFlag};
+use crate::fs::{write_atomic, Dir, FileKind, OFlag};
 
 /// The `strftime` format of the time part of a version folder name.
 pub const TIME_FORMAT: &str = "%Y-%m-%d_%H-%M-%S_%z";
@@ -564,8 +564,6 @@ fn read_lines(path: &Path) -> io::Result<Vec<String>> {
         .filter(|l| !l.as_ref().is_ok_and(|l| l.is_empty()))
         .collect()
 }
-
-pub use crate::fs::{write_atomic, write_atomic_at};
 
 mod resolve;
 

@@ -26,9 +26,10 @@ use std::path::Path;
 use super::plan::RetirePlan;
 use super::{sys, RetireError};
 use crate::error::{IoContext, PathError};
+use crate::fs::write_atomic;
 use crate::fs::{Dir, FileKind, Meta};
 use crate::vault::index::{Index, IndexRow};
-use crate::vault::layout::{write_atomic, JobFolder, VersionName, PRIVATE_DIR};
+use crate::vault::layout::{JobFolder, VersionName, PRIVATE_DIR};
 
 /// The file recording that the job folder was recounted from disk.
 pub const RECOUNTED_FILE: &str = "recounted";

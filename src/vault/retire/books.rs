@@ -15,10 +15,7 @@ use crate::error::IoContext;
 use crate::vault::layout::{links_text, refs_text, JobFolder};
 
 /// The new text of the refs file of every version a repointed or carried link points
-/// into now, with a line for each (kept once; unchanged files are left out). The files
-/// are edited as lines of bytes, not parsed: a receiver's refs file lists the links of up
-/// to every kept version, and parsing and formatting them was a quarter of a retire's CPU
-/// at N=300.
+/// into now, with a line for each (kept once; unchanged files are left out).
 pub(super) fn new_refs_files(
     folder: &JobFolder,
     plan: &RetirePlan,

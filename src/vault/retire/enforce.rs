@@ -187,16 +187,15 @@ pub fn enforce_locked(
         };
         let used = figures.as_ref().map(Figures::used).unwrap_or_default();
         let reasons = limits.reasons(versions.len(), used);
-        if let Some(figures) = figures.as_ref().filter(|f| !f.recounted) {
-            if reasons.iter().any(is_budget) {
-                let counted = recount(folder, &versions)?;
-                apply_recount(folder, &counted)?;
-                report.recount = Some(Recounted {
-                    cached: figures.used(),
-                    counted: counted.total(),
-                });
-                continue;
-            }
+        let recounted = figures.as_ref().map_or(true, |f| f.recounted);
+        if reasons.iter().any(is_budget) && !recounted {
+            let counted = recount(folder, &versions)?;
+            apply_recount(folder, &counted)?;
+            report.recount = Some(Recounted {
+                cached: used,
+                counted: counted.total(),
+            });
+            continue;
         }
         report.used = used;
         if thin(folder, limits, &versions, &mut report)? {

@@ -28,9 +28,10 @@ use std::path::{Path, PathBuf};
 
 use super::plan::{Carry, DirTimes, Materialize, Move, Repoint, RetirePlan, RetireReason};
 use super::RetireError;
+use crate::fs::write_atomic;
 use crate::fs::Timestamp;
 use crate::vault::escape::{escape, unescape};
-use crate::vault::layout::{write_atomic, JobFolder, VersionName, PRIVATE_DIR};
+use crate::vault::layout::{JobFolder, VersionName, PRIVATE_DIR};
 
 /// The intent file's name inside `.reverberator/`.
 pub const INTENT_FILE: &str = "retire.intent";

@@ -43,8 +43,7 @@ pub fn readlink(dir: &Dir, name: &OsStr) -> io::Result<OsString> {
 
 /// Remove the non-directory `name` from `dir`.
 pub fn unlink(dir: &Dir, name: &OsStr) -> io::Result<()> {
-    unistd::unlinkat(raw(dir), name, UnlinkatFlags::NoRemoveDir)?;
-    Ok(())
+    dir.unlink(name)
 }
 
 /// Remove the empty directory `name` from `dir`; `Ok(false)` when it is not empty.
