@@ -1,7 +1,8 @@
 //! Watch setup off the loop thread: building a job's [`Watcher`] (a walk of every folder of
-//! its source) and [`Watcher::resync`] (the same walk, before every delta scan) run on one
-//! `watch-setup` thread, so a job with a million folders, or a source on a slow disk, never
-//! stops the loop from reading the other jobs' events, signals and `status` requests.
+//! its source) and [`Watcher::resync`] (the same walk, before every delta scan) run on a
+//! `watch-setup` thread of their own, so a job with a million folders, or a source on a
+//! slow disk, never stops the loop from reading the other jobs' events, signals and
+//! `status` requests, nor another job's setup from running.
 //!
 //! The watcher is shuttled, not shared: the loop hands it over (its inotify fd stays
 //! registered under its token; the loop does not read it while it is away), the thread
@@ -14,7 +15,7 @@
 
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mio::Waker;
@@ -53,59 +54,56 @@ pub struct Finished {
     pub cpu: Duration,
 }
 
-/// The setup thread and its two channels.
+/// The setup threads' results, and the loop's waker they ring.
 #[derive(Debug)]
 pub struct Setups {
-    tx: Option<Sender<(String, u64, Work)>>,
+    done: Sender<Finished>,
     rx: Receiver<Finished>,
-    /// Done on the loop thread (no setup thread).
+    waker: Arc<Waker>,
+    /// Done on the loop thread (a setup thread could not start).
     inline: Vec<Finished>,
 }
 
 impl Setups {
-    /// Start the thread; each finished setup wakes `waker`.
+    /// Ready to run setups; each finished one wakes `waker`.
     pub fn start(waker: Arc<Waker>) -> Self {
-        let (tx, work) = channel::<(String, u64, Work)>();
         let (done, rx) = channel::<Finished>();
+        Setups {
+            done,
+            rx,
+            waker,
+            inline: Vec::new(),
+        }
+    }
+
+    /// Run `work` for the job run on a thread of its own: a job's setups come one at a
+    /// time (its watcher is away meanwhile), but one job's slow walk must not hold
+    /// another's (with one thread for all jobs, a setup queued behind a slow one waited
+    /// for it). Without a thread (it could not start), the work is done here, on the loop
+    /// thread, as before this module existed.
+    pub fn submit(&mut self, job: &str, instance: u64, work: Work) {
+        let item = (job.to_owned(), instance, work);
+        let slot = Arc::new(Mutex::new(Some(item)));
+        let (done, waker, mine) = (self.done.clone(), Arc::clone(&self.waker), slot.clone());
         let spawned = std::thread::Builder::new()
             .name("watch-setup".into())
             .spawn(move || {
-                for (job, instance, w) in work {
-                    let finished = run(job, instance, w);
-                    if done.send(finished).is_err() {
-                        return;
-                    }
+                let Some((job, instance, w)) = mine.lock().ok().and_then(|mut m| m.take()) else {
+                    return;
+                };
+                if done.send(run(job, instance, w)).is_ok() {
                     if let Err(e) = waker.wake() {
                         tracing::error!("cannot wake the event loop: {e}");
                     }
                 }
             });
-        let tx = match spawned {
-            Ok(_) => Some(tx),
-            Err(e) => {
-                tracing::error!("cannot start the watch-setup thread: {e}");
-                None
+        if let Err(e) = spawned {
+            tracing::error!("cannot start a watch-setup thread: {e}");
+            let taken = slot.lock().ok().and_then(|mut m| m.take());
+            if let Some((job, instance, work)) = taken {
+                self.inline.push(run(job, instance, work));
             }
-        };
-        Setups {
-            tx,
-            rx,
-            inline: Vec::new(),
         }
-    }
-
-    /// Queue `work` for the job run. Without the thread (it could not start), the work
-    /// is done here, on the loop thread, as before this module existed.
-    pub fn submit(&mut self, job: &str, instance: u64, work: Work) {
-        let item = (job.to_owned(), instance, work);
-        let (job, instance, work) = match &self.tx {
-            Some(tx) => match tx.send(item) {
-                Ok(()) => return,
-                Err(back) => back.0,
-            },
-            None => item,
-        };
-        self.inline.push(run(job, instance, work));
     }
 
     /// The setups finished since the last call.

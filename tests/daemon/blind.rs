@@ -330,7 +330,14 @@ fn others_keep_running_while_slow_starts(hook: &str) {
     // longer.)
     let hold = Duration::from_secs(20);
     let started = std::time::Instant::now();
-    let d = Daemon::start_env(&env.config(), env.outer.path(), &[(hook, "slow:20000")]);
+    // With the setup held, `docs`'s mount check is made a little slower, so `slow`'s
+    // setup is certainly asked for first: a setup queued behind another job's (one setup
+    // thread for all jobs) waited the whole hold.
+    let mut hooks = vec![(hook, "slow:20000")];
+    if hook == "REVERBERATOR_TEST_SLOW_SETUP" {
+        hooks.push(("REVERBERATOR_TEST_SLOW_MOUNT_CHECK", "docs:500"));
+    }
+    let d = Daemon::start_env(&env.config(), env.outer.path(), &hooks);
     let mut rec = Recorded::default();
     settled(&d, "docs", env.src.path(), &env.job_dir(), &mut rec);
     slow.file("s/written-during-setup", "x");
