@@ -139,7 +139,7 @@ fn print_retired(out: &mut impl Write, job: &JobConfig, r: &Retired) -> anyhow::
         job.name,
         r.plan.retired,
         reasons_text(&r.plan),
-        super::count(r.plan.moves.len() as u64, "folder", "folders"),
+        super::count(r.plan.moved() as u64, "folder", "folders"),
         match r.plan.receivers().as_slice() {
             [] => String::new(),
             vs => format!(
@@ -335,6 +335,18 @@ fn print_plan(out: &mut impl Write, p: &RetirePlan) -> anyhow::Result<()> {
             m.to.display()
         )?;
     }
+    for s in &p.splits {
+        writeln!(
+            out,
+            "  split   {}/{} -> {}/{} (a link left at {}/{})",
+            p.retired,
+            s.from.display(),
+            s.receiver,
+            s.to.display(),
+            s.holder,
+            s.at.display()
+        )?;
+    }
     for r in &p.repoints {
         writeln!(
             out,
@@ -394,6 +406,7 @@ mod tests {
                 receiver: v(1),
                 to: "keep".into(),
             }],
+            splits: Vec::new(),
             repoints: vec![Repoint {
                 version: v(2),
                 path: "keep".into(),

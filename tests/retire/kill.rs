@@ -167,6 +167,60 @@ fn a_retire_of_a_middle_version_killed_at_any_step_is_finished_by_the_next_write
     killed_at_every_step(build_middle, 20, Some(1));
 }
 
+/// A vault whose first retire splits folders (module doc of `retire`): `t` is linked whole
+/// by V1, `t/u` by V2, `t/s` by V3, `t/s/deep` and `t/v` by V4 (each changed something
+/// beside them), so `t` moves to V1 and each of the others goes to its own newer linker.
+fn build_split() -> Job {
+    let mut job = Job::new();
+    job.src
+        .file("t/s/f", "f")
+        .file("t/s/deep/h", "h")
+        .file("t/g", "g")
+        .file("t/u/k", "k")
+        .file("t/v/m", "m")
+        .file("z", "z");
+    job.snap();
+    job.src.file("z", "z1");
+    job.snap();
+    job.src.file("t/g", "g2");
+    job.snap();
+    job.src.file("t/u/k", "k3");
+    job.snap();
+    job.src.file("t/s/f", "f4");
+    job.snap();
+    job
+}
+
+#[test]
+fn a_retire_splitting_folders_killed_at_any_step_is_finished_by_the_next_writer() {
+    let job = build_split();
+    let folder = JobFolder::open(&job.job_dir()).unwrap();
+    let versions = folder.versions().unwrap();
+    let plan = retire::plan(
+        &folder,
+        versions[0].number,
+        vec![retire::RetireReason::Requested],
+    )
+    .unwrap();
+    let got: Vec<(&std::path::Path, u64)> = plan
+        .splits
+        .iter()
+        .map(|s| (s.from.as_path(), s.receiver.number))
+        .collect();
+    let n = |i: usize| versions[i].number;
+    let want: Vec<(&std::path::Path, u64)> = vec![
+        ("t/s".as_ref(), n(3)),
+        ("t/s/deep".as_ref(), n(4)),
+        ("t/u".as_ref(), n(2)),
+        ("t/v".as_ref(), n(4)),
+    ];
+    assert_eq!(got, want, "{plan:?}");
+    // V2 also links t/s (older than V3), V2 and V3 t/v: each repointed once.
+    assert_eq!(plan.repoints.len(), 3, "{plan:?}");
+    drop(folder);
+    killed_at_every_step(build_split, 20, Some(0));
+}
+
 #[test]
 fn a_retire_making_links_real_killed_at_any_step_is_finished_by_the_next_writer() {
     let job = build_deep();

@@ -98,13 +98,18 @@ pub(super) fn settle_index(
     };
     let row = index.rows.remove(pos);
     let forwarded = Usage::of_row(&row).minus(freed);
+    // What was freed beyond the retired row: names it held of what other rows count (a
+    // receiver's link exchanged into it, a folder a split handed to a newer version while
+    // an older row counts it). The heir's row gives it back, so the total stays exact.
+    let beyond = freed.minus(Usage::of_row(&row));
     if let Some(heir) = index
         .rows
         .iter_mut()
         .find(|r| r.version == plan.heir.number)
     {
-        heir.size = heir.size.saturating_add(forwarded.bytes);
-        heir.inodes = heir.inodes.saturating_add(forwarded.inodes);
+        let now = Usage::of_row(heir).plus(forwarded).minus(beyond);
+        heir.size = now.bytes;
+        heir.inodes = now.inodes;
     }
     for (number, added, gone) in made_real {
         if let Some(row) = index.rows.iter_mut().find(|r| r.version == *number) {

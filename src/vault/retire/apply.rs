@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use super::account::{self, Usage};
 use super::books::{new_links_files, new_refs_files};
 use super::plan::{Carry, Move, Opened, Repoint, RetirePlan};
+use super::stage::{self, Stage};
 use super::{crash_point, intent, real, sys, RetireError};
 use crate::error::{IoContext, PathError};
 use crate::fs::write_atomic_batch;
@@ -120,6 +121,14 @@ fn relink(
 ) -> Result<Relinked, RetireError> {
     let mut opened = Opened::new(folder);
     let retired = open_version(folder, &plan.retired)?;
+    let stage = if plan.splits.is_empty() {
+        None
+    } else {
+        match Stage::open(folder, resumed) {
+            Ok(stage) => Some(stage),
+            Err(e) => return abandon(folder, resumed, e).map(|()| Default::default()),
+        }
+    };
     let tmp = match Scratch::open(folder) {
         Ok(tmp) => match prepare_all(folder, plan, &tmp, &mut opened) {
             Ok(()) => tmp,
@@ -159,9 +168,28 @@ fn relink(
         made_real.push(real::exchange(folder, m, dir, &tmp.dir, j)?);
         crash_point();
     }
+    // Splits before the moves: each folder that goes to a newer receiver waits at its
+    // stage place (the innermost first, so each is still where the plan saw it), the
+    // receiver's link naming that place, so no link names the retired version's place
+    // of it when that place goes with a move.
+    if let Some(stage) = &stage {
+        for (k, s) in plan.splits.iter().enumerate().rev() {
+            if let Some(u) = stage.split_out(&tmp, &mut opened, &plan.retired, k, s)? {
+                texts.push(u);
+            }
+        }
+    }
     for m in &plan.moves {
         exchange_move(folder, plan, &retired, &mut opened, m)?;
         crash_point();
+    }
+    // Then each comes in (the outermost first: the folder around it is in place).
+    if let Some(stage) = &stage {
+        for (k, s) in plan.splits.iter().enumerate() {
+            if let Some(u) = stage.split_in(&tmp, &mut opened, k, s)? {
+                texts.push(u);
+            }
+        }
     }
     for (k, c) in plan.carried.iter().enumerate().filter(|(_, c)| c.retexts()) {
         if let Some(u) = from_transit(folder, &tmp, k, c, &mut opened)? {
@@ -170,6 +198,9 @@ fn relink(
         crash_point();
     }
     tmp.clear()?;
+    if let Some(stage) = &stage {
+        stage.clear(&plan.splits)?;
+    }
     restore_times(folder, plan, &mut opened)?;
     // One `syncfs` makes every exchange, repoint and restored time durable: per-folder
     // fsyncs cost a journal flush each (measured: over 1 s for ~1,000 folders).
@@ -190,7 +221,7 @@ type Relinked = (Vec<Option<Usage>>, Vec<(u64, Usage, Usage)>);
 
 /// After an exchange of a new link (now `name` in `dir`) with an old one (now `tmp_name`
 /// in `tmp`): what each uses, (new, old).
-fn swapped(
+pub(super) fn swapped(
     tmp: &Dir,
     tmp_name: &OsStr,
     dir: &Dir,
@@ -274,6 +305,14 @@ fn prepare(
         for (name, text) in [
             (transit_name(k), &c.transit),
             (carry_name(k), &c.new_target),
+        ] {
+            sys::symlink(text, &tmp.dir, &name).at(tmp.path.join(&name))?;
+        }
+    }
+    for (k, s) in plan.splits.iter().enumerate() {
+        for (name, text) in [
+            (stage::out_name(k), &s.stage_text),
+            (stage::in_name(k), &s.link_text),
         ] {
             sys::symlink(text, &tmp.dir, &name).at(tmp.path.join(&name))?;
         }
@@ -447,14 +486,16 @@ pub(super) fn swap_out_link(
     }
 }
 
+/// The scratch folder: links made before the exchanges, real copies being built, old
+/// links waiting to be freed.
+pub(super) struct Scratch {
+    pub(super) dir: Dir,
+    pub(super) path: PathBuf,
+}
+
 /// `.reverberator/retire-tmp/`: emptied when opened (leftovers of an interrupted retire
 /// are old links, unused new ones or real copies not yet exchanged) and when the
 /// exchanges are done.
-struct Scratch {
-    dir: Dir,
-    path: PathBuf,
-}
-
 impl Scratch {
     fn open(folder: &JobFolder) -> Result<Scratch, RetireError> {
         let private = open(folder.dir(), Path::new(PRIVATE_DIR), folder.root())?;
@@ -499,7 +540,7 @@ impl Scratch {
 }
 
 /// Folder `dir` of version `v`, which must be there.
-fn opened_dir<'o>(
+pub(super) fn opened_dir<'o>(
     opened: &'o mut Opened,
     folder: &JobFolder,
     v: &VersionName,
@@ -533,7 +574,7 @@ fn restore_times(
 /// Delete the tree `name` in `parent` without following any link, one open directory at
 /// a time (climbing back through `..`, so depth costs no file descriptors). Returns what
 /// that freed: every directory, and every other inode whose last name it removed.
-fn delete_tree(parent: &Dir, name: &OsStr) -> std::io::Result<Usage> {
+pub(super) fn delete_tree(parent: &Dir, name: &OsStr) -> std::io::Result<Usage> {
     let mut freed = Usage::default();
     let mut cur = parent.open_child(name)?;
     // Each level: its name, the names left to delete, the (device, inode) of its parent,
@@ -623,7 +664,7 @@ fn journal(
     let msg = format!(
         "retired ({}): {} moved{moved}, {} repointed, {}{}freed {} bytes and {} inodes{}",
         why.join("; "),
-        count(plan.moves.len(), "folder", "folders"),
+        count(plan.moved(), "folder", "folders"),
         count(plan.repoints.len(), "link", "links"),
         match plan.materialize.len() {
             0 => String::new(),

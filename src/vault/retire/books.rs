@@ -33,8 +33,9 @@ pub(super) fn new_refs_files(
 }
 
 /// The new text of the links file of every version whose links changed: a receiver loses
-/// the links its moved folders replaced and gains the carried links; a version whose link
-/// was made a real copy loses it. Unchanged files are left out.
+/// the links its moved (or split) folders replaced and gains the carried links and the
+/// links splits leave in it; a version whose link was made a real copy loses it.
+/// Unchanged files are left out.
 pub(super) fn new_links_files(
     folder: &JobFolder,
     plan: &RetirePlan,
@@ -48,6 +49,10 @@ pub(super) fn new_links_files(
     }
     for c in &plan.carried {
         change.entry(c.receiver.number).or_default().1.push(&c.path);
+    }
+    for s in &plan.splits {
+        change.entry(s.receiver.number).or_default().0.push(&s.to);
+        change.entry(s.holder.number).or_default().1.push(&s.at);
     }
     let mut files = Vec::new();
     for (number, (gone, added)) in change {

@@ -354,6 +354,7 @@ mod tests {
                 RetireReason::Inodes { used: 9, budget: 8 },
             ],
             moves: vec![],
+            splits: Vec::new(),
             repoints: vec![],
             materialize: vec![],
             carried: vec![],

@@ -7,7 +7,8 @@
 //!
 //! Cost: the retired version's refs file (one `readlink` per line and one `open` per path
 //! shown), its links file and the heir's (one `readlink` per link), one `stat` per folder
-//! holding one of those links. No other version's links file, never a walk.
+//! holding one of those links or a shown folder. No other version's links file, never a
+//! walk.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -91,6 +92,10 @@ pub(super) fn gather(
     let mut dirs = HashMap::new();
     let holders = refs.iter().map(|(v, p, _)| (v, p));
     let holders = holders.chain(own_links.iter().map(|(p, _)| (retired, p)));
+    // The folders around the shown ones: a split changes them (now inside a receiver).
+    let mut shown: Vec<&PathBuf> = real.keys().filter(|q| q.components().count() > 1).collect();
+    shown.sort();
+    let holders = holders.chain(shown.into_iter().map(|q| (retired, q)));
     for (v, p) in holders {
         let dir = p.parent().unwrap_or(Path::new("")).to_path_buf();
         if dirs.contains_key(&(v.number, dir.clone())) {

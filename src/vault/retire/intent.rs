@@ -10,13 +10,15 @@
 //! heir → V4--2026-11-23_10-05-12_+0100
 //! reason → keep_versions → 12 → 10
 //! move → a/b → V9--2026-11-23_11-30-00_+0100 → a/b
+//! split → a/b/c → V10--… → a/b/c → ../../../V3--…/a/b/c → V9--… → a/b/c → .reverberator/retire-stage/0/s → /vault/job/.reverberator/retire-stage/0/s → ../../../V10--…/a/b/c
 //! repoint → V7--2026-11-23_11-00-00_+0100 → x → ../V3--…/a/b/x → ../V9--…/a/b/x
 //! real → V8--2026-11-23_12-00-00_+0100 → y → ../V3--…/a/b/y → a/b/y → V9--… → (long path)/y
 //! carry → V9--… → a/b/c → deep/a/b/c → V1--… → ../../../V1--…/a/b/c → ../../../../V1--…/a/b/c → /vault/job/V1--…/a/b/c
 //! times → V9--2026-11-23_11-30-00_+0100 → a → 1795632435 → 556771217 → 1795632434 → 92771165
 //! ```
 //!
-//! Version 1 (written before a retire could choose its receivers) is still read: its
+//! Version 2 (written before a retire could split a folder) is read as it is: it has no
+//! `split` records. Version 1 (written before a retire could choose its receivers) is still read: its
 //! `move → from → to` records move into the heir, its `link` records are ignored (they
 //! were always empty).
 //!
@@ -26,7 +28,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::plan::{Carry, DirTimes, Materialize, Move, Repoint, RetirePlan, RetireReason};
+use super::plan::{Carry, DirTimes, Materialize, Move, Repoint, RetirePlan, RetireReason, Split};
 use super::RetireError;
 use crate::fs::write_atomic;
 use crate::fs::Timestamp;
@@ -35,7 +37,8 @@ use crate::vault::layout::{JobFolder, VersionName, PRIVATE_DIR};
 
 /// The intent file's name inside `.reverberator/`.
 pub const INTENT_FILE: &str = "retire.intent";
-const HEADER: &str = "reverberator-retire-intent\t2";
+const HEADER: &str = "reverberator-retire-intent\t3";
+const HEADER_V2: &str = "reverberator-retire-intent\t2";
 const HEADER_V1: &str = "reverberator-retire-intent\t1";
 
 /// The intent file of `folder`.
@@ -99,6 +102,20 @@ pub fn to_string(plan: &RetirePlan) -> String {
             esc(&m.from),
             m.receiver,
             esc(&m.to)
+        ));
+    }
+    for s in &plan.splits {
+        out.push_str(&format!(
+            "split\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            esc(&s.from),
+            s.receiver,
+            esc(&s.to),
+            esc(&s.old_target),
+            s.holder,
+            esc(&s.at),
+            esc(&s.stage),
+            esc(&s.stage_text),
+            esc(&s.link_text)
         ));
     }
     for r in &plan.repoints {
@@ -176,7 +193,7 @@ fn reason_fields(r: &RetireReason) -> String {
 pub fn from_str(text: &str) -> Result<RetirePlan, (usize, String)> {
     let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
     let v1 = match lines.next() {
-        Some((_, HEADER)) => false,
+        Some((_, HEADER | HEADER_V2)) => false,
         Some((_, HEADER_V1)) => true,
         _ => return Err((1, format!("the first line is not `{HEADER}`"))),
     };
@@ -199,6 +216,7 @@ struct Builder {
     reasons: Vec<RetireReason>,
     /// Moves, the receiver `None` in a version 1 intent (the heir, known at the end).
     moves: Vec<(PathBuf, Option<VersionName>, PathBuf)>,
+    splits: Vec<Split>,
     repoints: Vec<Repoint>,
     materialize: Vec<Materialize>,
     carried: Vec<Carry>,
@@ -218,6 +236,19 @@ impl Builder {
             ["move", from, v, to] => {
                 self.moves
                     .push((field_path(from)?, Some(version(v)?), field_path(to)?))
+            }
+            ["split", from, r, to, old, h, at, stage, stage_text, text] => {
+                self.splits.push(Split {
+                    from: field_path(from)?,
+                    receiver: version(r)?,
+                    to: field_path(to)?,
+                    old_target: field_path(old)?,
+                    holder: version(h)?,
+                    at: field_path(at)?,
+                    stage: field_path(stage)?,
+                    stage_text: field_path(stage_text)?,
+                    link_text: field_path(text)?,
+                })
             }
             ["repoint", v, p, old, new] => self.repoints.push(Repoint {
                 version: version(v)?,
@@ -284,6 +315,7 @@ impl Builder {
             heir,
             reasons: self.reasons,
             moves,
+            splits: self.splits,
             repoints: self.repoints,
             materialize: self.materialize,
             carried: self.carried,
@@ -384,6 +416,17 @@ mod tests {
                 from: odd.clone(),
                 receiver: v(9),
                 to: PathBuf::from("x"),
+            }],
+            splits: vec![Split {
+                from: odd.join("s"),
+                receiver: v(6),
+                to: PathBuf::from("x/s"),
+                old_target: PathBuf::from("../../V3--x/s"),
+                holder: v(9),
+                at: PathBuf::from("x/s"),
+                stage: PathBuf::from(".reverberator/retire-stage/0"),
+                stage_text: PathBuf::from("/vault/job/.reverberator/retire-stage/0"),
+                link_text: PathBuf::from("../../V10--x/x/s"),
             }],
             repoints: vec![Repoint {
                 version: v(7),

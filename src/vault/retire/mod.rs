@@ -37,8 +37,9 @@
 //!    `renameat2(RENAME_EXCHANGE)` of `x/q` (real) with the receiver's link: one atomic
 //!    step. (Moving first left every other link naming a place that then held the
 //!    receiver's old link: `ELOOP` for readers; the kill tests read every remaining
-//!    version through the kernel at each crash point.) Then carried links get their
-//!    relative text at their new place. The folders whose entries changed get their times
+//!    version through the kernel at each crash point.) Split folders go to their stage
+//!    places just before the moves and into their receivers just after (`stage`). Then
+//!    carried links get their relative text at their new place. The folders whose entries changed get their times
 //!    back, one `syncfs` makes all of it durable; the refs files of the receivers (and of
 //!    the carried links' targets) gain the new lines, the receivers' links files lose the
 //!    moved links and gain the carried ones (each replaced atomically, all in one batch:
@@ -63,28 +64,35 @@
 //! leaves every repointed link in a version older than `R`; under oldest-first retirement
 //! each of those goes before `R` does, so it is never repointed again, and the versions
 //! made after the move link to `R` directly (the snapshot builder links to where a folder
-//! really is). A shared folder then moves once per `R`'s lifetime, and each link into it
-//! is rewritten about once in its own life: the amortized cost per retire is flat in `N`.
-//! The worst single retire is the one that retires `R`: it repoints the links into the
-//! folders `R` holds, about `N` times the folders it received (reported by
-//! `bench/retire.sh`). Links into a folder *inside* a moved top folder from versions
-//! newer than `R` (a folder unchanged while its parent changed) are repointed into `R`
-//! and again when `R` goes: they cost one rewrite per `N` retires too. Retiring versions
-//! in the middle (the `keep` tiers) keeps the same rule; a receiver retired before older
-//! linkers hands the folder to the newest remaining linker.
+//! really is). The worst single retire is the one that retires `R`: it repoints the links
+//! into the folders `R` holds, about `N` times the folders it received (reported by
+//! `bench/retire.sh`).
 //!
-//! Measured (BENCHMARKS.md, retire run 7, 100k files): below `rm -rf` of one link-dest
-//! snapshot at every N, but N=300 costs 2.3-2.9x N=3 with changes spread over the tree and
-//! 1.9x with changes in one folder, not flat. Two reasons the argument above leaves out:
-//! links newer than `R` into folders inside a moved folder are repointed twice (below:
-//! nested folders move together), and at small N about half of the operations on a
-//! shared folder are its move (one exchange), at large N nearly all are repoints (a new
-//! symlink, an exchange, an unlink), which cost more.
+//! That argument holds for every folder only if every folder goes to *its own* newest
+//! linker. A folder `S` inside a moved top folder `T` (unchanged while its parent
+//! changed) is often linked by versions much newer than `T`'s receiver `R_T`: `T`
+//! changes every few versions, `S` rarely. Carried along with `T`, `S` lands in `R_T`,
+//! and its newer linkers are repointed into `R_T`, then again when `R_T` goes (a few
+//! retires later), and again: measured at N=300 with changes spread over a 100k-file
+//! tree, about 3.4 repoints per link in its life, 5,900 per retire once the vault was in
+//! its steady state, against 1,750 links made per version. So a folder whose newest
+//! linker is newer than the holder of the folder around it is **split** off
+//! ([`Split`]): it goes to that linker, and the folder around it keeps a link to it.
+//! Then each link is rewritten at most once in its life, whatever its depth. A split
+//! takes four exchanges through a stage place in `.reverberator/retire-stage/`
+//! (`stage`'s module doc: a two-name exchange would leave a loop at the folder's old
+//! place) and is only made where the folder and the folders around it keep their depth
+//! (the relative links inside it stay valid at every place it passes) and where its
+//! receiver shows nothing else under it or around it; otherwise it goes along, as before.
+//! Retiring versions in the middle (the `keep` tiers) keeps the same rule; a receiver
+//! retired before older linkers hands the folder to the newest remaining linker.
 //!
-//! Two things can only go together: nested shared folders are never split (only top
-//! folders move, nested ones follow; `renameat2` swaps two names, and splitting would
-//! need three), and a receiver never shows part of a folder twice (no snapshot makes
-//! that; the plan refuses it rather than make a version link into itself).
+//! Measured: BENCHMARKS.md, retire runs 7 and 8.
+//!
+//! Two things can only go together: a receiver never shows part of a folder twice (no
+//! snapshot makes that; the plan refuses it rather than make a version link into
+//! itself), and a folder a split sends away takes with it every folder inside it that
+//! no newer linker claims.
 //!
 //! # Crash safety: why every intermediate state is recoverable
 //!
@@ -119,6 +127,10 @@
 //!   settled once: the replay finds the retired row gone and does not add twice. A resumed
 //!   retire only counts what was left to free, so it also drops the "recounted" mark: the
 //!   next limit check recounts from disk.
+//! - A split is four exchanges, each atomic and each keeping every remaining version's
+//!   view (the stage place is a real directory at the right depth, every link names a
+//!   real directory or a link to one); the replay skips a split whose receiver holds a
+//!   directory, and each step whose result is on disk (`stage`'s module doc).
 //! - The intent is removed last; a crash just before that replays a finished retire, which
 //!   finds nothing left to do (only the journal line may appear twice).
 //!
@@ -145,6 +157,7 @@ mod plan;
 pub mod policy;
 mod preview;
 mod real;
+mod stage;
 mod sys;
 
 pub use account::{

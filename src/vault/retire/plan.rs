@@ -6,6 +6,10 @@
 //! `prune --dry-run` prints exactly what `prune` would do.
 //!
 //! Cost: see [`gather`](super::gather); the decision is linear in what was gathered.
+//!
+//! Over 600 lines: the plan's record types (moves, splits, repoints, real copies, carried
+//! links, times) are documented field by field here, beside the decision that makes them;
+//! where folders go is in [`places`].
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -17,6 +21,8 @@ use super::RetireError;
 use crate::error::IoContext;
 use crate::fs::{Dir, Timestamp};
 use crate::vault::layout::{link_fits, link_target, parse_link_target, JobFolder, VersionName};
+use places::splits_in;
+pub(super) use places::{stage_place, Places};
 
 /// Why a version is retired.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +115,41 @@ pub struct Move {
     pub to: PathBuf,
 }
 
+/// A folder inside a moving one whose own newest linker (the *receiver* here) is newer
+/// than the holder of the folder around it after the retire: it goes to that linker, not
+/// along with the folder around it, which keeps a link to it at its place. Then no link
+/// is repointed twice in its life (module doc of `retire`). Four exchanges, each keeping
+/// every remaining version's view: before the moves the folder goes to its *stage*
+/// place in `.reverberator/retire-stage/` (at the depth it has in a version, so the
+/// relative links inside it stay valid) leaving a link with the absolute `stage_text`,
+/// and the receiver's link gets that text too; after the moves the link left behind
+/// (now at `at` in `holder`) gets its relative text `link_text`, and the folder is
+/// exchanged with the receiver's link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split {
+    /// The folder's path in the retired version.
+    pub from: PathBuf,
+    /// The version that receives it (the newest one linking to it).
+    pub receiver: VersionName,
+    /// The path of the receiver's link to it, where it will live.
+    pub to: PathBuf,
+    /// The receiver's link text now (into the retired version).
+    pub old_target: PathBuf,
+    /// The holder of the folder around it after the retire.
+    pub holder: VersionName,
+    /// Its path in `holder`: the link left there.
+    pub at: PathBuf,
+    /// Where it waits during the moves, relative to the job folder.
+    pub stage: PathBuf,
+    /// The absolute text of links to the stage place.
+    pub stage_text: PathBuf,
+    /// The text of the link left at `at`: into `receiver` at `to`.
+    pub link_text: PathBuf,
+}
+
+/// The folder holding the stage places of splits, inside `.reverberator/`.
+pub const STAGE_DIR: &str = "retire-stage";
+
 /// A structural link of another version that points into the retired version and gets a
 /// new target inside a receiver.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,6 +234,9 @@ pub struct RetirePlan {
     pub reasons: Vec<RetireReason>,
     /// Directories that move into their receivers, sorted by `from`.
     pub moves: Vec<Move>,
+    /// Folders inside moving ones that go to a newer receiver, sorted by `from` (a
+    /// folder before the folders inside it).
+    pub splits: Vec<Split>,
     /// Links of other versions that get a new target, sorted by (version, path).
     pub repoints: Vec<Repoint>,
     /// Links of other versions whose new target would be too long: they become real
@@ -221,14 +265,23 @@ pub struct DirTimes {
 impl RetirePlan {
     /// The versions that receive folders, each once, by number.
     pub fn receivers(&self) -> Vec<&VersionName> {
-        let mut out: Vec<&VersionName> = self.moves.iter().map(|m| &m.receiver).collect();
+        let moved = self.moves.iter().map(|m| &m.receiver);
+        let mut out: Vec<&VersionName> = moved
+            .chain(self.splits.iter().map(|s| &s.receiver))
+            .collect();
         out.sort_by_key(|v| v.number);
         out.dedup_by_key(|v| v.number);
         out
     }
 
+    /// The folders that go to a receiver: moves and splits.
+    pub fn moved(&self) -> usize {
+        self.moves.len() + self.splits.len()
+    }
+
     /// The refs lines each version gains, by the version linked into: every repointed
-    /// link into its receiver, every carried link into its target.
+    /// link into its receiver, every carried link into its target, every link a split
+    /// leaves into its receiver.
     pub fn new_refs(&self) -> BTreeMap<u64, Vec<(u64, &Path)>> {
         let mut out: BTreeMap<u64, Vec<(u64, &Path)>> = BTreeMap::new();
         for r in &self.repoints {
@@ -242,6 +295,11 @@ impl RetirePlan {
             out.entry(c.target.number)
                 .or_default()
                 .push((c.receiver.number, c.path.as_path()));
+        }
+        for s in &self.splits {
+            out.entry(s.receiver.number)
+                .or_default()
+                .push((s.holder.number, s.at.as_path()));
         }
         out
     }
@@ -296,7 +354,7 @@ pub(super) fn plan_in(
 
 /// A live link into the retired version: (its version, its path, the path it shows in the
 /// retired version).
-type Live<'a> = (&'a VersionName, &'a Path, &'a Path);
+pub(super) type Live<'a> = (&'a VersionName, &'a Path, &'a Path);
 
 /// The plan for `data` (pure): the top folders other versions link to move to their
 /// newest linker, every other live link into the retired version is repointed (or made a
@@ -308,19 +366,26 @@ pub(super) fn decide(
     reasons: Vec<RetireReason>,
 ) -> Result<RetirePlan, RetireError> {
     let live = live_links(data)?;
-    let moves = moves(data, &live)?;
-    let (repoints, materialize) = repoints(data, &live, &moves)?;
-    let carried = carried(data, &moves)?;
-    let times = times(data, &moves, &repoints, &materialize, &carried)?;
+    let (moved, mut split) = moves(data, &live, true)?;
+    let (mut relinked, mut real) = repoints(data, &live, &Places::new(&moved, &split))?;
+    if !real.is_empty() && !split.is_empty() {
+        // Real copies are read from the retired version or their holder: keep them to
+        // plain moves (splits only save later repoints).
+        split.clear();
+        (relinked, real) = repoints(data, &live, &Places::new(&moved, &split))?;
+    }
+    let carry = carried(data, &Places::new(&moved, &split))?;
+    let kept = times(data, &moved, &split, &relinked, &real, &carry)?;
     Ok(RetirePlan {
         retired: data.retired.clone(),
         heir: data.heir.clone(),
         reasons,
-        moves,
-        repoints,
-        materialize,
-        carried,
-        times,
+        moves: moved,
+        splits: split,
+        repoints: relinked,
+        materialize: real,
+        carried: carry,
+        times: kept,
     })
 }
 
@@ -396,10 +461,15 @@ fn live_links(data: &Gathered) -> Result<Vec<Live<'_>>, RetireError> {
 }
 
 /// The top folders the live links show (those inside no other one shown), each moving to
-/// the newest version linking to it exactly. A receiver with a second link into the same
-/// top folder (showing part of it twice) is refused: no snapshot makes that, and the
-/// repoint would give it a link into itself.
-fn moves(data: &Gathered, live: &[Live]) -> Result<Vec<Move>, RetireError> {
+/// the newest version linking to it exactly, and when `split`, the folders inside them
+/// that go to a newer linker of their own ([`splits_in`]). A receiver with a second link
+/// into the same top folder (showing part of it twice) is refused: no snapshot makes
+/// that, and the repoint would give it a link into itself.
+fn moves(
+    data: &Gathered,
+    live: &[Live],
+    split: bool,
+) -> Result<(Vec<Move>, Vec<Split>), RetireError> {
     // The live links by the path they show (paths order component by component, so a
     // folder's descendants follow it): each top folder is the first path of a run, the
     // run is every link under it, and the next run starts at the first path outside it.
@@ -407,6 +477,7 @@ fn moves(data: &Gathered, live: &[Live]) -> Result<Vec<Move>, RetireError> {
     let mut by_shown: Vec<usize> = (0..live.len()).collect();
     by_shown.sort_by_key(|&i| live[i].2);
     let mut moves = Vec::new();
+    let mut splits = Vec::new();
     let mut rest = by_shown.as_slice();
     while let Some(&first) = rest.first() {
         let top = live[first].2;
@@ -432,29 +503,23 @@ fn moves(data: &Gathered, live: &[Live]) -> Result<Vec<Move>, RetireError> {
             );
             return Err(bad(data, v, p, &why));
         }
+        if split {
+            let run: Vec<Live> = run.iter().map(|&i| live[i]).collect();
+            splits_in(data, &run, (top, receiver, to), &mut splits);
+        }
         moves.push(Move {
             from: top.to_path_buf(),
             receiver: receiver.clone(),
             to: to.to_path_buf(),
         });
     }
-    Ok(moves)
-}
-
-/// Where `old` (a path inside the retired version) lives after the moves: the receiver
-/// and the path under the move whose source is its ancestor-or-self.
-fn covering<'m>(moves: &'m [Move], old: &Path) -> Option<(&'m Move, PathBuf)> {
-    let i = moves.partition_point(|m| m.from.as_path() <= old);
-    let m = moves[..i].last().filter(|m| old.starts_with(&m.from))?;
-    let rest = old.strip_prefix(&m.from).ok()?;
-    Some((
-        m,
-        if rest.as_os_str().is_empty() {
-            m.to.clone()
-        } else {
-            m.to.join(rest)
-        },
-    ))
+    splits.sort_by(|a, b| a.from.cmp(&b.from));
+    let depth = |p: &Path| p.components().count();
+    for (k, s) in splits.iter_mut().enumerate() {
+        s.stage = stage_place(k, depth(&s.from));
+        s.stage_text = data.root.join(&s.stage);
+    }
+    Ok((moves, splits))
 }
 
 /// Every live link but the receivers' own, with its target inside the receiver:
@@ -463,23 +528,23 @@ fn covering<'m>(moves: &'m [Move], old: &Path) -> Option<(&'m Move, PathBuf)> {
 fn repoints(
     data: &Gathered,
     live: &[Live],
-    moves: &[Move],
+    places: &Places,
 ) -> Result<(Vec<Repoint>, Vec<Materialize>), RetireError> {
     let mut out = Vec::new();
     let mut real = Vec::new();
     for &(version, path, q) in live {
-        let Some((m, new_rel)) = covering(moves, q) else {
+        let Some((receiver, new_rel, to)) = places.find(q) else {
             unreachable!("every shown folder lies in a top folder");
         };
-        if &m.receiver == version && m.to == path {
-            continue; // the move itself
+        if receiver == version && to == path {
+            continue; // the move or split itself
         }
-        if &m.receiver == version {
+        if receiver == version {
             return Err(bad(data, version, path, "would link into its own version"));
         }
         let old_target = link_target(path, &data.retired, q);
-        let new_target = link_target(path, &m.receiver, &new_rel);
-        if link_fits(&new_target, m.receiver.number, data.limit) {
+        let new_target = link_target(path, receiver, &new_rel);
+        if link_fits(&new_target, receiver.number, data.limit) {
             out.push(Repoint {
                 version: version.clone(),
                 path: path.to_path_buf(),
@@ -502,7 +567,7 @@ fn repoints(
             path: path.to_path_buf(),
             old_target,
             from: q.to_path_buf(),
-            holder: m.receiver.clone(),
+            holder: receiver.clone(),
             in_holder: new_rel,
         });
     }
@@ -513,10 +578,10 @@ fn repoints(
 
 /// The retired version's own links inside moving folders: they move along, with a new
 /// text when the folder lands at another depth.
-fn carried(data: &Gathered, moves: &[Move]) -> Result<Vec<Carry>, RetireError> {
+fn carried(data: &Gathered, places: &Places) -> Result<Vec<Carry>, RetireError> {
     let mut out = Vec::new();
     for (l, target) in &data.own_links {
-        let Some((m, path)) = covering(moves, l) else {
+        let Some((receiver, path, _)) = places.find(l) else {
             continue; // not in a moving folder: it goes with the retired version
         };
         let Some((to, rel)) = target else {
@@ -527,10 +592,10 @@ fn carried(data: &Gathered, moves: &[Move]) -> Result<Vec<Carry>, RetireError> {
                 "is listed as a structural link but is not one",
             ));
         };
-        if to == &data.retired || to == &m.receiver {
+        if to == &data.retired || to == receiver {
             let why = format!(
                 "moves into {} and would link into its own version",
-                m.receiver
+                receiver
             );
             return Err(bad(data, &data.retired, l, &why));
         }
@@ -539,13 +604,13 @@ fn carried(data: &Gathered, moves: &[Move]) -> Result<Vec<Carry>, RetireError> {
         if !link_fits(&new_target, to.number, data.limit) {
             let why = format!(
                 "moves into {} at {}, where its text would be too long",
-                m.receiver,
+                receiver,
                 path.display()
             );
             return Err(bad(data, &data.retired, l, &why));
         }
         out.push(Carry {
-            receiver: m.receiver.clone(),
+            receiver: receiver.clone(),
             from: l.clone(),
             path,
             target: to.clone(),
@@ -557,11 +622,12 @@ fn carried(data: &Gathered, moves: &[Move]) -> Result<Vec<Carry>, RetireError> {
     Ok(out)
 }
 
-/// The times of every folder a move (receiver side), repoint, materialized link or
-/// re-texted carried link changes, each once.
+/// The times of every folder a move (receiver side), split (both sides), repoint,
+/// materialized link or re-texted carried link changes, each once.
 fn times(
     data: &Gathered,
     moves: &[Move],
+    splits: &[Split],
     repoints: &[Repoint],
     materialize: &[Materialize],
     carried: &[Carry],
@@ -575,6 +641,12 @@ fn times(
             parent(&m.to),
             (m.receiver.number, parent(&m.to)),
         ));
+    }
+    for s in splits {
+        let r = (s.receiver.number, parent(&s.to));
+        wanted.push((&s.receiver, parent(&s.to), r));
+        let was = (data.retired.number, parent(&s.from));
+        wanted.push((&s.holder, parent(&s.at), was));
     }
     for (v, p) in repoints
         .iter()
@@ -659,5 +731,6 @@ pub(super) fn is_absent(e: &std::io::Error) -> bool {
     )
 }
 
+mod places;
 #[cfg(test)]
 mod tests;

@@ -29,6 +29,7 @@ fn data(retired: u64, refs: &[(u64, &str, Target)], own: &[(&str, Target)]) -> G
         dirs.insert((*n, parent(p)), ts(7));
         if let Some((_, q)) = target {
             real.insert(q.clone(), Ok(()));
+            dirs.insert((retired, q.parent().unwrap().to_path_buf()), ts(9));
         }
     }
     for (p, _) in own {
@@ -74,16 +75,18 @@ type Change = fn(&mut Gathered);
 #[test]
 fn table_moves_go_to_the_newest_linker_and_the_rest_is_repointed() {
     // (retired, refs of it) -> (moves as (from, receiver, to), repoints as (version, path,
-    // new target)).
+    // new target), splits as (from, receiver, to, holder, at)).
     type Row = (
         u64,
         Vec<(u64, &'static str, Target)>,
         Vec<(&'static str, u64, &'static str)>,
         Vec<(u64, &'static str, PathBuf)>,
+        Vec<(&'static str, u64, &'static str, u64, &'static str)>,
     );
     let rows: Vec<Row> = vec![
-        // One folder shared by V1..V3, V3 also inside it from elsewhere: p moves to V2
-        // (the newest linking to p itself), V1 and V3 are repointed into V2.
+        // One folder shared by V1..V3, V3 also inside it from elsewhere (at the same
+        // depth): p moves to V2 (the newest linking to p itself), V1 is repointed into
+        // V2, and p/q goes to V3, its own newest linker, leaving V2 a link to it.
         (
             0,
             vec![
@@ -92,7 +95,46 @@ fn table_moves_go_to_the_newest_linker_and_the_rest_is_repointed() {
                 (3, "x/q", t(0, "p/q")),
             ],
             vec![("p", 2, "p")],
-            vec![(1, "p", lt("p", 2, "p")), (3, "x/q", lt("x/q", 2, "p/q"))],
+            vec![(1, "p", lt("p", 2, "p"))],
+            vec![("p/q", 3, "x/q", 2, "p/q")],
+        ),
+        // The same from a deeper place: p/q would change depth, so it goes with p.
+        (
+            0,
+            vec![
+                (1, "p", t(0, "p")),
+                (2, "p", t(0, "p")),
+                (3, "x/y/q", t(0, "p/q")),
+            ],
+            vec![("p", 2, "p")],
+            vec![
+                (1, "p", lt("p", 2, "p")),
+                (3, "x/y/q", lt("x/y/q", 2, "p/q")),
+            ],
+            vec![],
+        ),
+        // Nested splits: p/q to V3, p/q/r to V4 (inside V3's place), p/q/r/s stays
+        // with it (its newest linker V1 is older than V4); V1's deep links follow.
+        (
+            0,
+            vec![
+                (1, "p", t(0, "p")),
+                (2, "p", t(0, "p")),
+                (1, "z/y/x/w", t(0, "p/q/r/s")),
+                (3, "p/q", t(0, "p/q")),
+                (4, "p/q/r", t(0, "p/q/r")),
+                (1, "k/l/m/n/o", t(0, "p/q/r/s/t")),
+            ],
+            vec![("p", 2, "p")],
+            vec![
+                (1, "k/l/m/n/o", lt("k/l/m/n/o", 4, "p/q/r/s/t")),
+                (1, "p", lt("p", 2, "p")),
+                (1, "z/y/x/w", lt("z/y/x/w", 4, "p/q/r/s")),
+            ],
+            vec![
+                ("p/q", 3, "p/q", 2, "p/q"),
+                ("p/q/r", 4, "p/q/r", 3, "p/q/r"),
+            ],
         ),
         // A folder moved in the source: it lands at the receiver's place.
         (
@@ -100,12 +142,14 @@ fn table_moves_go_to_the_newest_linker_and_the_rest_is_repointed() {
             vec![(1, "old", t(0, "old")), (3, "new/place", t(0, "old"))],
             vec![("old", 3, "new/place")],
             vec![(1, "old", lt("old", 3, "new/place"))],
+            vec![],
         ),
         // Stale refs lines (nothing there, or a link elsewhere) are skipped.
         (
             0,
             vec![(1, "a", t(0, "a")), (2, "gone", None), (3, "a", t(2, "a"))],
             vec![("a", 1, "a")],
+            vec![],
             vec![],
         ),
         // A version in the middle: an older version's forward link and a newer one's.
@@ -121,8 +165,9 @@ fn table_moves_go_to_the_newest_linker_and_the_rest_is_repointed() {
                 (0, "d/e", lt("d/e", 4, "d/e")),
                 (1, "d/e", lt("d/e", 4, "d/e")),
             ],
+            vec![],
         ),
-        // Two top folders, two receivers; a nested folder follows its top.
+        // Two top folders, two receivers; a nested folder with a newer linker splits.
         (
             1,
             vec![
@@ -132,12 +177,28 @@ fn table_moves_go_to_the_newest_linker_and_the_rest_is_repointed() {
                 (5, "c", t(1, "c")),
             ],
             vec![("a", 2, "a"), ("c", 5, "c")],
-            vec![(3, "a/b", lt("a/b", 2, "a/b")), (4, "c", lt("c", 5, "c"))],
+            vec![(4, "c", lt("c", 5, "c"))],
+            vec![("a/b", 3, "a/b", 2, "a/b")],
+        ),
+        // A receiver that shows more of the folder does not split it.
+        (
+            1,
+            vec![
+                (2, "a", t(1, "a")),
+                (3, "a/b", t(1, "a/b")),
+                (3, "x/c", t(1, "a/b/c")),
+            ],
+            vec![("a", 2, "a")],
+            vec![
+                (3, "a/b", lt("a/b", 2, "a/b")),
+                (3, "x/c", lt("x/c", 2, "a/b/c")),
+            ],
+            vec![],
         ),
         // Nobody links into it: nothing moves.
-        (3, vec![(4, "x", t(1, "x"))], vec![], vec![]),
+        (3, vec![(4, "x", t(1, "x"))], vec![], vec![], vec![]),
     ];
-    for (i, (retired, refs, moves, repoints)) in rows.into_iter().enumerate() {
+    for (i, (retired, refs, moves, repoints, splits)) in rows.into_iter().enumerate() {
         let d = data(retired, &refs, &[]);
         let plan = decide(&d, vec![RetireReason::Requested]).unwrap();
         let got: Vec<(&Path, u64, &Path)> = plan
@@ -160,12 +221,39 @@ fn table_moves_go_to_the_newest_linker_and_the_rest_is_repointed() {
             .map(|(n, p, t)| (*n, Path::new(*p), t.as_path()))
             .collect();
         assert_eq!(got, want, "row {i}");
+        let got: Vec<(&Path, u64, &Path, u64, &Path)> = plan
+            .splits
+            .iter()
+            .map(|s| {
+                let (a, b) = (s.from.as_path(), s.to.as_path());
+                (a, s.receiver.number, b, s.holder.number, s.at.as_path())
+            })
+            .collect();
+        let want: Vec<(&Path, u64, &Path, u64, &Path)> = splits
+            .iter()
+            .map(|(a, n, b, h, at)| (Path::new(*a), *n, Path::new(*b), *h, Path::new(*at)))
+            .collect();
+        assert_eq!(got, want, "row {i}");
+        for s in &plan.splits {
+            assert_eq!(
+                s.link_text,
+                link_target(&s.at, &s.receiver, &s.to),
+                "row {i}"
+            );
+            assert_eq!(s.old_target, link_target(&s.to, &plan.retired, &s.from));
+            let depth = s.from.components().count() + 1;
+            assert_eq!(s.stage.components().count(), depth, "row {i}: {s:?}");
+            assert!(s.stage.starts_with(".reverberator/retire-stage"), "row {i}");
+            assert_eq!(s.stage_text, Path::new("/vault/job").join(&s.stage));
+        }
         assert!(plan.materialize.is_empty(), "row {i}");
         for (version, link) in plan
             .repoints
             .iter()
             .map(|r| (&r.version, &r.path))
             .chain(plan.moves.iter().map(|m| (&m.receiver, &m.to)))
+            .chain(plan.splits.iter().map(|s| (&s.receiver, &s.to)))
+            .chain(plan.splits.iter().map(|s| (&s.holder, &s.at)))
         {
             let dir = link.parent().unwrap();
             assert!(
@@ -333,14 +421,30 @@ fn bookkeeping_that_does_not_match_the_disk_refuses_the_plan() {
 }
 
 #[test]
-fn covering_finds_the_moved_ancestor() {
+fn places_find_the_innermost_move_or_split_around() {
     let m = |from: &str, to: &str| Move {
         from: PathBuf::from(from),
         receiver: v(9),
         to: PathBuf::from(to),
     };
     let moves = [m("a/b", "x"), m("a/c", "y"), m("c", "c")];
-    let at = |p: &str| covering(&moves, Path::new(p)).map(|(_, to)| to);
+    let split = Split {
+        from: PathBuf::from("c/d"),
+        receiver: v(8),
+        to: PathBuf::from("e/d"),
+        old_target: PathBuf::new(),
+        holder: v(9),
+        at: PathBuf::from("c/d"),
+        stage: PathBuf::new(),
+        stage_text: PathBuf::new(),
+        link_text: PathBuf::new(),
+    };
+    let splits = [split];
+    let places = Places::new(&moves, &splits);
+    let at = |p: &str| places.find(Path::new(p)).map(|(_, to, _)| to);
+    assert_eq!(at("c/d/f"), Some(PathBuf::from("e/d/f")));
+    assert_eq!(places.find(Path::new("c/d")).unwrap().0, &v(8));
+    assert_eq!(places.find(Path::new("c/dd")).unwrap().0, &v(9));
     assert_eq!(at("a/b"), Some(PathBuf::from("x")));
     assert_eq!(at("a/b/c/d"), Some(PathBuf::from("x/c/d")));
     assert_eq!(at("a/c/z"), Some(PathBuf::from("y/z")));
