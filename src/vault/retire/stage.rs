@@ -112,12 +112,7 @@ impl<'f> Stage<'f> {
         let folder = self.folder;
         let to_path = folder.version_path(&s.receiver).join(&s.to);
         let (rp, rn) = split(&s.to);
-        if opened_dir(opened, folder, &s.receiver, rp)?
-            .stat(rn)
-            .at(&to_path)?
-            .kind
-            == FileKind::Dir
-        {
+        if received(folder, opened, s)? {
             return Ok(None); // all done before a crash
         }
         let (sdir, sn) = self.place(s)?;
@@ -163,12 +158,7 @@ impl<'f> Stage<'f> {
         let folder = self.folder;
         let to_path = folder.version_path(&s.receiver).join(&s.to);
         let (rp, rn) = split(&s.to);
-        if opened_dir(opened, folder, &s.receiver, rp)?
-            .stat(rn)
-            .at(&to_path)?
-            .kind
-            == FileKind::Dir
-        {
+        if received(folder, opened, s)? {
             return Ok(None);
         }
         let at_path = folder.version_path(&s.holder).join(&s.at);
@@ -235,6 +225,16 @@ impl<'f> Stage<'f> {
         }
         Ok(())
     }
+}
+
+/// Whether `s`'s receiver holds a directory at its place: the split is done.
+fn received(folder: &JobFolder, opened: &mut Opened, s: &Split) -> Result<bool, RetireError> {
+    let (rp, rn) = split(&s.to);
+    let at = folder.version_path(&s.receiver).join(&s.to);
+    let meta = opened_dir(opened, folder, &s.receiver, rp)?
+        .stat(rn)
+        .at(&at)?;
+    Ok(meta.kind == FileKind::Dir)
 }
 
 /// The folder `name` in `parent` (`at` for messages), made (mode 0700) when missing.
