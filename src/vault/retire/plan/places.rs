@@ -10,7 +10,8 @@ use crate::vault::layout::{link_fits, link_target, VersionName};
 
 /// The splits inside the moving folder `top` (received at `to`), given the live links
 /// `run` under it: walking the folders they show parents first, a folder whose newest
-/// linker is newer than the holder of the folder around it goes to that linker, when
+/// linker is newer than the holder of the folder around it goes to that linker (when at
+/// least `data.split_min` links into it come from versions newer than that holder), when
 /// that linker shows nothing else under it or around it, when it and every folder around
 /// it keep their depth (the relative links inside stay valid at every place it passes)
 /// and when it lies two levels down or deeper (its stage place then fits in
@@ -57,7 +58,12 @@ pub(super) fn splits_in(
             .iter()
             .all(|s| *s == q || !(s.starts_with(q) || q.starts_with(s)));
         let link_text = link_target(&at, v, p);
+        let newer = run
+            .iter()
+            .filter(|(w, _, s)| w.number > holder.number && s.starts_with(q))
+            .count();
         if flat
+            && newer >= data.split_min
             && alone
             && v.number > holder.number
             && depth(p) == depth(q)

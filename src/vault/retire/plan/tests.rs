@@ -56,6 +56,7 @@ fn data(retired: u64, refs: &[(u64, &str, Target)], own: &[(&str, Target)]) -> G
             .collect(),
         dirs,
         limit: 4095,
+        split_min: 1,
     }
 }
 
@@ -198,6 +199,20 @@ fn table_moves_go_to_the_newest_linker_and_the_rest_is_repointed() {
         // Nobody links into it: nothing moves.
         (3, vec![(4, "x", t(1, "x"))], vec![], vec![], vec![]),
     ];
+    let mut d = data(
+        1,
+        &[
+            (2, "a", t(1, "a")),
+            (3, "a/b", t(1, "a/b")),
+            (4, "a/b", t(1, "a/b")),
+        ],
+        &[],
+    );
+    d.split_min = 3;
+    let plan = decide(&d, vec![]).unwrap();
+    assert!(plan.splits.is_empty(), "two newer links do not pay a split");
+    d.split_min = 2;
+    assert_eq!(decide(&d, vec![]).unwrap().splits.len(), 1);
     for (i, (retired, refs, moves, repoints, splits)) in rows.into_iter().enumerate() {
         let d = data(retired, &refs, &[]);
         let plan = decide(&d, vec![RetireReason::Requested]).unwrap();
