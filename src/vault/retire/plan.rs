@@ -15,6 +15,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use super::gather::{gather, Gathered};
 use super::RetireError;
@@ -678,12 +679,21 @@ fn times(
     Ok(out)
 }
 
-/// Open folders of versions: each version's root once, and the folder opened last (links
-/// are handled in path order, so neighbours share it).
+/// Open folders of versions for one retire: each version's root once, and each folder
+/// once (gather reads links and times there, apply changes entries there and restores
+/// its times: at N=300 the links of a retire are spread over ~1,500 folders of ~150
+/// versions, one or two in each, and opening each folder four times was a tenth of a
+/// retire's CPU). At most [`Opened::cap`] folders stay open (the open-files limit is
+/// raised first); past that, the one opened last. A folder that is not there is not
+/// remembered (a move may put one there). An open folder follows its directory: the
+/// retire never asks again for a path whose directory it moved.
 pub(super) struct Opened<'a> {
     folder: &'a JobFolder,
     roots: HashMap<u64, Dir>,
-    last: Option<(u64, PathBuf, Option<Dir>)>,
+    dirs: HashMap<u64, HashMap<PathBuf, Dir>>,
+    open: usize,
+    cap: usize,
+    last: Option<Dir>,
 }
 
 impl<'a> Opened<'a> {
@@ -696,8 +706,21 @@ impl<'a> Opened<'a> {
         Opened {
             folder,
             roots: HashMap::new(),
+            dirs: HashMap::new(),
+            open: 0,
+            cap: Opened::cap(),
             last: None,
         }
+    }
+
+    /// How many folders one retire keeps open: a quarter of the open-files limit (raised
+    /// towards the hard limit), at most 8,192.
+    fn cap() -> usize {
+        static CAP: OnceLock<usize> = OnceLock::new();
+        *CAP.get_or_init(|| {
+            let limit = crate::fs::raise_open_files_limit().unwrap_or(1024);
+            usize::try_from(limit / 4).unwrap_or(usize::MAX).min(8192)
+        })
     }
 
     fn root(&mut self, v: &VersionName) -> std::io::Result<&Dir> {
@@ -710,16 +733,24 @@ impl<'a> Opened<'a> {
     /// The folder `dir` of version `v`, opened without following links; `None` when it
     /// is not there.
     pub(super) fn dir(&mut self, v: &VersionName, dir: &Path) -> std::io::Result<Option<&Dir>> {
-        let hit = matches!(&self.last, Some((n, p, _)) if *n == v.number && p == dir);
-        if !hit {
+        let known = self
+            .dirs
+            .get(&v.number)
+            .is_some_and(|m| m.contains_key(dir));
+        if !known {
             let opened = match self.root(v)?.open_beneath(dir) {
-                Ok(d) => Some(d),
-                Err(e) if is_absent(&e) => None,
+                Ok(d) => d,
+                Err(e) if is_absent(&e) => return Ok(None),
                 Err(e) => return Err(e),
             };
-            self.last = Some((v.number, dir.to_path_buf(), opened));
+            if self.open >= self.cap {
+                return Ok(Some(self.last.insert(opened)));
+            }
+            self.open += 1;
+            let m = self.dirs.entry(v.number).or_default();
+            m.insert(dir.to_path_buf(), opened);
         }
-        Ok(self.last.as_ref().and_then(|(_, _, d)| d.as_ref()))
+        Ok(self.dirs.get(&v.number).and_then(|m| m.get(dir)))
     }
 }
 
