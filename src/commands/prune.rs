@@ -422,6 +422,7 @@ mod tests {
                 in_holder: PathBuf::from("deep/m"),
             }],
             carried: Vec::new(),
+            refs_at: Vec::new(),
             times: Vec::new(),
         };
         let mut out = Vec::new();

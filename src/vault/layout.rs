@@ -490,6 +490,39 @@ impl JobFolder {
         file.sync_data()
     }
 
+    /// The length in bytes of version `number`'s refs file (0 when it is missing).
+    pub fn refs_len(&self, number: u64) -> io::Result<u64> {
+        match std::fs::symlink_metadata(self.bookkeeping("refs", number)) {
+            Ok(meta) => Ok(meta.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Cut version `number`'s refs file to `at` bytes and write `text` there (a newline
+    /// first when the byte before `at` is not one), creating the file when missing; not
+    /// synced (the caller syncs the filesystem). The same call again leaves the same
+    /// file, so a replay of a cut-short retire repeats it.
+    pub fn put_refs_at(&self, number: u64, at: u64, text: &[u8]) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let dir = self
+            .dir
+            .open_beneath(&Path::new(PRIVATE_DIR).join("refs"))?;
+        let flags = OFlag::O_RDWR | OFlag::O_CREAT;
+        let file = dir.open_file(tsv_name(number).as_ref(), flags, 0o644)?;
+        file.set_len(at)?;
+        let mut last = [b'\n'];
+        if at > 0 {
+            file.read_exact_at(&mut last, at - 1)?;
+        }
+        let mut out = Vec::with_capacity(text.len() + 1);
+        if last[0] != b'\n' {
+            out.push(b'\n');
+        }
+        out.extend_from_slice(text);
+        file.write_all_at(&out, at)
+    }
+
     /// Remove the bookkeeping files of a retired version.
     pub fn remove_bookkeeping(&self, number: u64) -> io::Result<()> {
         for kind in ["links", "refs"] {
@@ -699,5 +732,29 @@ mod tests {
         let resolver = Resolver::new(&folder).unwrap();
         let got = resolver.resolve(&v0, Path::new("a/f")).unwrap().unwrap();
         assert_eq!((got.version.number, got.path), (0, PathBuf::from("a/f")));
+    }
+
+    #[test]
+    fn refs_put_at_a_length_are_the_same_when_put_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let folder = JobFolder::create(&tmp.path().join("job")).unwrap();
+        assert_eq!(folder.refs_len(4).unwrap(), 0);
+        folder.put_refs_at(4, 0, b"1\ta\n").unwrap();
+        let len = folder.refs_len(4).unwrap();
+        folder.put_refs_at(4, len, b"2\tb\n").unwrap();
+        let once = folder.refs_bytes(4).unwrap();
+        assert_eq!(once, b"1\ta\n2\tb\n");
+        // A replay after the lines were written, or after half of them were.
+        folder.put_refs_at(4, len, b"2\tb\n").unwrap();
+        assert_eq!(folder.refs_bytes(4).unwrap(), once);
+        std::fs::write(folder.refs_file(4), b"1\ta\n2\t").unwrap();
+        folder.put_refs_at(4, len, b"2\tb\n").unwrap();
+        assert_eq!(folder.refs_bytes(4).unwrap(), once);
+        // A file whose last line lacks its newline keeps that line whole.
+        std::fs::write(folder.refs_file(5), b"1\ta").unwrap();
+        folder.put_refs_at(5, 3, b"2\tb\n").unwrap();
+        assert_eq!(folder.refs_bytes(5).unwrap(), b"1\ta\n2\tb\n");
+        let parsed = folder.read_refs(5).unwrap();
+        assert_eq!(parsed, [(1, PathBuf::from("a")), (2, PathBuf::from("b"))]);
     }
 }

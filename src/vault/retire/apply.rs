@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
 use super::account::{self, Usage};
-use super::books::{new_links_files, new_refs_files};
+use super::books::{new_links_files, write_refs};
 use super::plan::{Carry, Move, Opened, Repoint, RetirePlan};
 use super::stage::{self, Stage};
 use super::{crash_point, intent, real, sys, RetireError};
@@ -51,7 +51,13 @@ pub fn retiring_name(v: &VersionName) -> String {
 
 /// Apply `plan`: write it as the intent first, then carry it out. The caller holds the
 /// job lock and made the plan under it.
-pub fn apply(folder: &JobFolder, plan: RetirePlan) -> Result<Retired, RetireError> {
+pub fn apply(folder: &JobFolder, mut plan: RetirePlan) -> Result<Retired, RetireError> {
+    let targets: Vec<u64> = plan.new_refs().into_keys().collect();
+    plan.refs_at = Vec::with_capacity(targets.len());
+    for t in targets {
+        let len = folder.refs_len(t).at(folder.refs_file(t))?;
+        plan.refs_at.push((t, len));
+    }
     intent::write(folder, &plan)?;
     crash_point();
     finish(folder, plan, false)
@@ -209,8 +215,13 @@ fn relink(
     // `syncfs` before the renames and one after (not two fsyncs per file: a retire at
     // N=300 rewrites those of ~150 versions). A crash leaves each file old or new; the
     // replay rewrites them from the intent.
-    let mut files = new_refs_files(folder, plan)?;
+    let mut files = write_refs(folder, plan)?;
     files.append(&mut new_links_files(folder, plan)?);
+    // The batch syncs before its renames (making the refs lines durable too); with
+    // nothing to rename, one sync does.
+    if files.is_empty() {
+        sys::syncfs(folder.dir()).at(folder.root())?;
+    }
     write_atomic_batch(folder.dir(), &files)?;
     crash_point();
     Ok((made_real, texts))
@@ -350,7 +361,9 @@ fn to_transit(
         return Ok(None);
     }
     let tmp_name = transit_name(k);
-    swap_out_link(&tmp.dir, &tmp_name, dir, name, &c.old_target, &full)?;
+    swap_out_link(&tmp.dir, &tmp_name, dir, name, &c.old_target, &|| {
+        full.clone()
+    })?;
     Ok(Some(swapped(&tmp.dir, &tmp_name, dir, name).at(&full)?))
 }
 
@@ -371,7 +384,7 @@ fn from_transit(
         return Ok(None);
     }
     let tmp_name = carry_name(k);
-    swap_out_link(&tmp.dir, &tmp_name, dir, name, &c.transit, &full)?;
+    swap_out_link(&tmp.dir, &tmp_name, dir, name, &c.transit, &|| full.clone())?;
     Ok(Some(swapped(&tmp.dir, &tmp_name, dir, name).at(&full)?))
 }
 
@@ -456,12 +469,17 @@ fn repoint(
         }
     }
     let tmp_name = OsString::from(i.to_string());
-    swap_out_link(&tmp.dir, &tmp_name, dir, name, &r.old_target, &full())?;
+    swap_out_link(&tmp.dir, &tmp_name, dir, name, &r.old_target, &full)?;
+    if r.old_target.as_os_str().len() == r.new_target.as_os_str().len() {
+        // A text of the same length takes the same room on every filesystem (inline or
+        // one block): nothing to count, and two `stat`s fewer per repoint.
+        return Ok(None);
+    }
     Ok(Some(swapped(&tmp.dir, &tmp_name, dir, name).at(full())?))
 }
 
 /// Exchange `tmp_name` in the scratch folder `tmp` with the link `name` in `dir` (the
-/// version entry at `full`), then check that what came out is the link with the text
+/// version entry at `full()`, made only for a message), then check that what came out is the link with the text
 /// `old_target`. Version folders keep the source's owner and mode, so a user may have put
 /// something else there since the plan: then exchange back (nothing of theirs is deleted
 /// with the scratch folder) and stop with an error.
@@ -471,15 +489,15 @@ pub(super) fn swap_out_link(
     dir: &Dir,
     name: &OsStr,
     old_target: &Path,
-    full: &Path,
+    full: &dyn Fn() -> PathBuf,
 ) -> Result<(), RetireError> {
-    sys::exchange(tmp, tmp_name, dir, name).at(full)?;
+    sys::exchange(tmp, tmp_name, dir, name).at(full())?;
     match sys::readlink(tmp, tmp_name) {
         Ok(old) if Path::new(&old) == old_target => Ok(()),
         _ => {
-            sys::exchange(tmp, tmp_name, dir, name).at(full)?;
+            sys::exchange(tmp, tmp_name, dir, name).at(full())?;
             Err(RetireError::state(
-                full,
+                &full(),
                 "no longer has the target the plan saw",
             ))
         }
@@ -546,11 +564,11 @@ pub(super) fn opened_dir<'o>(
     v: &VersionName,
     dir: &Path,
 ) -> Result<&'o Dir, RetireError> {
-    let at = folder.version_path(v).join(dir);
+    let at = || folder.version_path(v).join(dir);
     match opened.dir(v, dir) {
         Ok(Some(d)) => Ok(d),
-        Ok(None) => Err(RetireError::state(&at, "is not a real directory")),
-        Err(e) => Err(RetireError::Io(PathError::new(at, e))),
+        Ok(None) => Err(RetireError::state(&at(), "is not a real directory")),
+        Err(e) => Err(RetireError::Io(PathError::new(at(), e))),
     }
 }
 
@@ -561,12 +579,10 @@ fn restore_times(
     opened: &mut Opened,
 ) -> Result<(), RetireError> {
     for t in &plan.times {
-        let root = folder.version_path(&t.version);
         let dir = opened_dir(opened, folder, &t.version, &t.dir)?;
         let ts = |t: crate::fs::Timestamp| nix::sys::time::TimeSpec::new(t.sec, t.nsec);
         nix::sys::stat::futimens(dir.as_fd().as_raw_fd(), &ts(t.atime), &ts(t.mtime))
-            .map_err(std::io::Error::from)
-            .at(root.join(&t.dir))?;
+            .map_err(|e| PathError::new(folder.version_path(&t.version).join(&t.dir), e.into()))?;
     }
     Ok(())
 }

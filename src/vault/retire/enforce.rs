@@ -358,6 +358,7 @@ mod tests {
             repoints: vec![],
             materialize: vec![],
             carried: vec![],
+            refs_at: Vec::new(),
             times: vec![],
         };
         let text = intent::to_string(&plan);

@@ -111,14 +111,14 @@ pub(super) fn gather(
         if dirs.contains_key(&(v.number, dir.clone())) {
             continue;
         }
-        let at = folder.version_path(v).join(&dir);
+        let at = || folder.version_path(v).join(&dir);
         let times = match opened.dir(v, &dir) {
             Ok(Some(d)) => {
-                let meta = d.stat_self().at(&at)?;
+                let meta = d.stat_self().map_err(|e| PathError::new(at(), e))?;
                 Some((meta.atime, meta.mtime))
             }
             Ok(None) => None,
-            Err(e) => return Err(RetireError::Io(PathError::new(at, e))),
+            Err(e) => return Err(RetireError::Io(PathError::new(at(), e))),
         };
         dirs.insert((v.number, dir), times);
     }

@@ -14,6 +14,7 @@
 //! repoint → V7--2026-11-23_11-00-00_+0100 → x → ../V3--…/a/b/x → ../V9--…/a/b/x
 //! real → V8--2026-11-23_12-00-00_+0100 → y → ../V3--…/a/b/y → a/b/y → V9--… → (long path)/y
 //! carry → V9--… → a/b/c → deep/a/b/c → V1--… → ../../../V1--…/a/b/c → ../../../../V1--…/a/b/c → /vault/job/V1--…/a/b/c
+//! refs_at → 9 → 4180
 //! times → V9--2026-11-23_11-30-00_+0100 → a → 1795632435 → 556771217 → 1795632434 → 92771165
 //! ```
 //!
@@ -150,6 +151,9 @@ pub fn to_string(plan: &RetirePlan) -> String {
             esc(&c.transit)
         ));
     }
+    for (v, len) in &plan.refs_at {
+        out.push_str(&format!("refs_at\t{v}\t{len}\n"));
+    }
     for t in &plan.times {
         out.push_str(&format!(
             "times\t{}\t{}\t{}\t{}\t{}\t{}\n",
@@ -221,6 +225,7 @@ struct Builder {
     materialize: Vec<Materialize>,
     carried: Vec<Carry>,
     times: Vec<DirTimes>,
+    refs_at: Vec<(u64, u64)>,
 }
 
 impl Builder {
@@ -288,6 +293,10 @@ impl Builder {
                 new_target: field_path(new)?,
                 transit: field_path(transit)?,
             }),
+            ["refs_at", v, len] => self.refs_at.push((
+                v.parse().map_err(|_| format!("bad version number `{v}`"))?,
+                len.parse().map_err(|_| format!("bad length `{len}`"))?,
+            )),
             ["times", v, d, a, an, m, mn] => self.times.push(DirTimes {
                 version: version(v)?,
                 dir: field_path(d)?,
@@ -320,6 +329,7 @@ impl Builder {
             materialize: self.materialize,
             carried: self.carried,
             times: self.times,
+            refs_at: self.refs_at,
         })
     }
 }
@@ -451,6 +461,7 @@ mod tests {
                 new_target: PathBuf::from("../../../V1--x/c"),
                 transit: PathBuf::from("/vault/job/V1--x/c"),
             }],
+            refs_at: vec![(9, 4180), (3, 0)],
             times: vec![DirTimes {
                 version: v(4),
                 dir: odd,

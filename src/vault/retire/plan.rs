@@ -248,6 +248,10 @@ pub struct RetirePlan {
     /// The folders whose entries the moves, repoints and carried links change, with their
     /// times before: restored afterwards, since a folder's mtime is part of a version.
     pub times: Vec<DirTimes>,
+    /// The length of each refs file that gains lines ([`RetirePlan::new_refs`]) before the
+    /// retire, by version: read when the intent is written (empty in a plan not yet
+    /// applied); the lines are written there, again on a replay.
+    pub refs_at: Vec<(u64, u64)>,
 }
 
 /// The access and modification times of a folder of a version.
@@ -387,6 +391,7 @@ pub(super) fn decide(
         materialize: real,
         carried: carry,
         times: kept,
+        refs_at: Vec::new(),
     })
 }
 

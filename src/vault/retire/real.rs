@@ -161,7 +161,9 @@ pub(super) fn exchange(
             ))
         }
     }
-    swap_out_link(tmp, &scratch_name(j), at, name, &m.old_target, &full)?;
+    swap_out_link(tmp, &scratch_name(j), at, name, &m.old_target, &|| {
+        full.clone()
+    })?;
     Ok(Some(Usage {
         bytes: link.allocated,
         inodes: 1,

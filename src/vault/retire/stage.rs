@@ -140,7 +140,9 @@ impl<'f> Stage<'f> {
             return Ok(None);
         }
         let name = out_name(k);
-        swap_out_link(&tmp.dir, &name, rdir, rn, &s.old_target, &to_path)?;
+        swap_out_link(&tmp.dir, &name, rdir, rn, &s.old_target, &|| {
+            to_path.clone()
+        })?;
         let (_, old) = swapped(&tmp.dir, &name, rdir, rn).at(&to_path)?;
         crash_point();
         Ok(Some((s.receiver.number, Usage::default(), old)))
@@ -168,7 +170,9 @@ impl<'f> Stage<'f> {
         let mut out = None;
         if Path::new(&now) != s.link_text {
             let name = in_name(k);
-            swap_out_link(&tmp.dir, &name, adir, an, &s.stage_text, &at_path)?;
+            swap_out_link(&tmp.dir, &name, adir, an, &s.stage_text, &|| {
+                at_path.clone()
+            })?;
             let (new, _) = swapped(&tmp.dir, &name, adir, an).at(&at_path)?;
             out = Some((s.holder.number, new, Usage::default()));
         }
