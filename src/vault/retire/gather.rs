@@ -6,11 +6,11 @@
 //! disk, so it is unit-tested from tables.
 //!
 //! Cost: the retired version's refs file (one `readlink` per line and one `open` per path
-//! shown), its links file and the heir's (one `readlink` per link), one `stat` per folder
-//! holding one of those links or a shown folder. No other version's links file, never a
-//! walk.
+//! shown), the heir's links file (one `readlink` per link) and the retired version's own
+//! (one per link inside a shown folder), one `stat` per folder holding one of those links
+//! or a shown folder. No other version's links file, never a walk.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::plan::{is_absent, Opened};
@@ -45,7 +45,8 @@ pub(super) struct Gathered {
     /// are checked against the refs file (a link into the retired version missing there
     /// would dangle after the retire).
     pub heir_links: Vec<(PathBuf, Target)>,
-    /// The retired version's own listed links, sorted, each with where it points.
+    /// The retired version's own listed links, sorted, each with where it points (read
+    /// only for those inside a folder a link shows: `None` for the others).
     pub own_links: Vec<(PathBuf, Target)>,
     /// The folders holding those links, by (version, path): their (atime, mtime), `None`
     /// when the folder is not a real directory.
@@ -97,11 +98,21 @@ pub(super) fn gather(
             }
         }
     }
-    let own_links = listed_links(&mut opened, retired)?;
-    let heir_links = listed_links(&mut opened, heir)?;
+    // The retired version's own links are read only inside a shown folder: only there can
+    // one move along (be carried); the others go with the version, and at N=300 they are
+    // most of its ~1,750 links.
+    let shown_paths: HashSet<&Path> = real.keys().map(PathBuf::as_path).collect();
+    let inside_shown = |l: &Path| l.ancestors().skip(1).any(|a| shown_paths.contains(a));
+    let own_links = listed_links(&mut opened, retired, &inside_shown)?;
+    let heir_links = listed_links(&mut opened, heir, &|_| true)?;
     let mut dirs = HashMap::new();
     let holders = refs.iter().map(|(v, p, _)| (v, p));
-    let holders = holders.chain(own_links.iter().map(|(p, _)| (retired, p)));
+    let holders = holders.chain(
+        own_links
+            .iter()
+            .filter(|(_, t)| t.is_some())
+            .map(|(p, _)| (retired, p)),
+    );
     // The folders around the shown ones: a split changes them (now inside a receiver).
     let mut shown: Vec<&PathBuf> = real.keys().filter(|q| q.components().count() > 1).collect();
     shown.sort();
@@ -138,10 +149,12 @@ pub(super) fn gather(
     })
 }
 
-/// The listed links of version `v`, sorted, each with where it points.
+/// The listed links of version `v`, sorted, each with where it points when `read` says
+/// to read it (`None` otherwise).
 fn listed_links(
     opened: &mut Opened,
     v: &VersionName,
+    read: &dyn Fn(&Path) -> bool,
 ) -> Result<Vec<(PathBuf, Target)>, RetireError> {
     let folder = opened.folder();
     let listed: BTreeSet<PathBuf> = folder
@@ -151,7 +164,10 @@ fn listed_links(
         .collect();
     let mut out = Vec::with_capacity(listed.len());
     for l in listed {
-        let t = read_structural(opened, v, &l)?;
+        let t = match read(&l) {
+            true => read_structural(opened, v, &l)?,
+            false => None,
+        };
         out.push((l, t));
     }
     Ok(out)
