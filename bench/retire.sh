@@ -10,10 +10,12 @@
 # Usage: bench/retire.sh [FILES...]        (default: 10000 100000)
 # Usage: bench/retire.sh matrix            (issue 11's whole matrix: 10k and 100k files,
 #        VERSIONS 3 30 300, changes spread over the tree and confined to one folder (HOT=20);
-#        RETIRES = VERSIONS per run, so every version has been the oldest once; long)
+#        VERSIONS untimed rounds, then RETIRES = VERSIONS timed ones; long)
 # Env:   WORK (default /tmp/retire-bench), VERSIONS (30; a list such as "3 30 300" runs each
 #        vault size in turn), CHANGES (100), RETIRES (steady-state rounds, each one new
 #        version and one retire of the oldest; default VERSIONS, at least 10),
+#        WARM: untimed steady-state rounds before the timed ones (default 0; the matrix
+#        uses VERSIONS, so the timed rounds start after every version has been the oldest),
 #        HOT: draw the changed files from the first HOT files only (default: all), so the
 #        rest of the tree never changes and every later version links into the oldest,
 #        BIN (default target/release/reverberator; build it with `cargo build --release`),
@@ -26,6 +28,7 @@ WORK=${WORK:-/tmp/retire-bench}
 VERSIONS=${VERSIONS:-30}
 CHANGES=${CHANGES:-100}
 RETIRES_SET=${RETIRES:-}
+WARM_SET=${WARM:-}
 [ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 if [ -n "${LOOP_GB:-}" ]; then
   mkdir -p "$WORK"
@@ -94,9 +97,19 @@ TOML
   for v in $(seq 0 $((versions - 2))); do snap "$v"; done
   # Steady state: each round takes one more version (the vault then holds VERSIONS), and
   # `prune` with keep_versions = VERSIONS - 1 retires the oldest of them.
+  # Untimed rounds first (WARM, default 0; the matrix uses VERSIONS): the rounds right
+  # after the first import are not the steady state (run 8 in BENCHMARKS.md).
+  local warm=${WARM_SET:-0} off=0
+  for w in $(seq 1 "$warm"); do
+    snap $((versions - 2 + w))
+    sed -i "s/^keep_versions = .*/keep_versions = $((versions - 1))/" "$dir/reverberator.toml"
+    "$BIN" --config "$dir/reverberator.toml" prune bench >/dev/null
+    sed -i "s/^keep_versions = .*/keep_versions = 1000/" "$dir/reverberator.toml"
+    off=$w
+  done
   local times=() cpus=()
   for r in $(seq 1 "$RETIRES"); do
-    snap $((versions - 2 + r))
+    snap $((versions - 2 + off + r))
     sed -i "s/^keep_versions = .*/keep_versions = $((versions - 1))/" "$dir/reverberator.toml"
     sync
     timed "$dir/time.$r" \
@@ -152,7 +165,7 @@ TOML
   mean_cpu=$(printf '%s\n' "${cpus[@]}" | awk '{s += $1} END {printf "%.4f", s / NR}')
   max_cpu=$(printf '%s\n' "${cpus[@]}" | sort -n | tail -1)
   mean_wall=$(printf '%s\n' "${times[@]}" | awk '{s += $1} END {printf "%.3f", s / NR}')
-  echo "  steady state over $RETIRES retires (hot=${HOT:-all}): mean cpu ${mean_cpu}s, worst cpu ${max_cpu}s, mean wall ${mean_wall}s, worst wall $(echo "$sorted" | tail -1)s"
+  echo "  steady state over $RETIRES retires after ${WARM_SET:-0} untimed ones (hot=${HOT:-all}): mean cpu ${mean_cpu}s, worst cpu ${max_cpu}s, mean wall ${mean_wall}s, worst wall $(echo "$sorted" | tail -1)s"
   # Without the first retire (V0's, the first import: it holds the whole tree) and over
   # the second half of the rounds (every version then is one made in the steady state).
   printf '%s\n' "${cpus[@]}" | awk '{ c[NR] = $1 } END {
@@ -171,7 +184,7 @@ if [ "${1:-}" = matrix ]; then
   for files in 10000 100000; do
     for hot in "" 20; do
       for versions in 3 30 300; do
-        HOT=$hot RETIRES="" RETIRES_SET="" run_one "$files" "$versions"
+        HOT=$hot RETIRES="" RETIRES_SET="" WARM_SET=$versions run_one "$files" "$versions"
       done
     done
   done
