@@ -211,10 +211,11 @@ fn relink(
     // One `syncfs` makes every exchange, repoint and restored time durable: per-folder
     // fsyncs cost a journal flush each (measured: over 1 s for ~1,000 folders).
     sys::syncfs(folder.dir()).at(folder.root())?;
-    // The bookkeeping: every changed refs and links file replaced whole, with one
-    // `syncfs` before the renames and one after (not two fsyncs per file: a retire at
-    // N=300 rewrites those of ~150 versions). A crash leaves each file old or new; the
-    // replay rewrites them from the intent.
+    // The bookkeeping: the refs files gain their lines in place, at the lengths the intent
+    // recorded (a replay writes them there again); every changed links file is replaced
+    // whole, with one `syncfs` before the renames and one after (not two fsyncs per file:
+    // a retire at N=300 rewrites those of ~100 versions). A crash leaves each links file
+    // old or new; the replay rewrites them from the intent.
     let mut files = write_refs(folder, plan)?;
     files.append(&mut new_links_files(folder, plan)?);
     // The batch syncs before its renames (making the refs lines durable too); with
@@ -479,8 +480,8 @@ fn repoint(
 }
 
 /// Exchange `tmp_name` in the scratch folder `tmp` with the link `name` in `dir` (the
-/// version entry at `full()`, made only for a message), then check that what came out is the link with the text
-/// `old_target`. Version folders keep the source's owner and mode, so a user may have put
+/// version entry at `full()`, made only for a message), then check that what came out is
+/// the link with the text `old_target`. Version folders keep the source's owner and mode, so a user may have put
 /// something else there since the plan: then exchange back (nothing of theirs is deleted
 /// with the scratch folder) and stop with an error.
 pub(super) fn swap_out_link(
@@ -516,25 +517,7 @@ pub(super) struct Scratch {
 /// exchanges are done.
 impl Scratch {
     fn open(folder: &JobFolder) -> Result<Scratch, RetireError> {
-        let private = open(folder.dir(), Path::new(PRIVATE_DIR), folder.root())?;
-        let path = folder.root().join(PRIVATE_DIR).join(TMP_DIR);
-        match nix::sys::stat::mkdirat(
-            Some(private.as_fd().as_raw_fd()),
-            TMP_DIR,
-            nix::sys::stat::Mode::from_bits_truncate(0o700),
-        ) {
-            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-            Err(e) => return Err(RetireError::Io(PathError::new(path, e.into()))),
-        }
-        let dir = private.open_child(OsStr::new(TMP_DIR)).at(&path)?;
-        // Whatever is in it is exchanged into versions: it must be ours alone.
-        let meta = dir.stat_self().at(&path)?;
-        if meta.uid != nix::unistd::geteuid().as_raw() || meta.mode & 0o077 != 0 {
-            return Err(RetireError::state(
-                &path,
-                "belongs to another user or is open to others; remove it",
-            ));
-        }
+        let (dir, path) = own_private_dir(folder, TMP_DIR)?;
         let scratch = Scratch { dir, path };
         scratch.clear()?;
         Ok(scratch)
@@ -555,6 +538,26 @@ impl Scratch {
         }
         Ok(())
     }
+}
+
+/// The folder `name` inside `.reverberator/`, made (mode 0700) when missing, with its
+/// path. Whatever is in it is exchanged into versions, so it must be ours alone: owned by
+/// this user and closed to others, else an error naming it.
+pub(super) fn own_private_dir(
+    folder: &JobFolder,
+    name: &str,
+) -> Result<(Dir, PathBuf), RetireError> {
+    let private = open(folder.dir(), Path::new(PRIVATE_DIR), folder.root())?;
+    let path = folder.root().join(PRIVATE_DIR).join(name);
+    let dir = private.ensure_child_dir(name.as_ref(), 0o700).at(&path)?;
+    let meta = dir.stat_self().at(&path)?;
+    if meta.uid != nix::unistd::geteuid().as_raw() || meta.mode & 0o077 != 0 {
+        return Err(RetireError::state(
+            &path,
+            "belongs to another user or is open to others; remove it",
+        ));
+    }
+    Ok((dir, path))
 }
 
 /// Folder `dir` of version `v`, which must be there.

@@ -19,7 +19,8 @@
 //! ```
 //!
 //! Version 2 (written before a retire could split a folder) is read as it is: it has no
-//! `split` records. Version 1 (written before a retire could choose its receivers) is still read: its
+//! `split` or `refs_at` records (its refs lines are then written by a whole-file rewrite).
+//! Version 1 (written before a retire could choose its receivers) is still read: its
 //! `move → from → to` records move into the heir, its `link` records are ignored (they
 //! were always empty).
 //!

@@ -371,7 +371,7 @@ pub(super) fn decide(
     reasons: Vec<RetireReason>,
 ) -> Result<RetirePlan, RetireError> {
     let live = live_links(data)?;
-    let (moved, mut split) = moves(data, &live, true)?;
+    let (moved, mut split) = moves(data, &live)?;
     let (mut relinked, mut real) = repoints(data, &live, &Places::new(&moved, &split))?;
     if !real.is_empty() && !split.is_empty() {
         // Real copies are read from the retired version or their holder: keep them to
@@ -467,15 +467,11 @@ fn live_links(data: &Gathered) -> Result<Vec<Live<'_>>, RetireError> {
 }
 
 /// The top folders the live links show (those inside no other one shown), each moving to
-/// the newest version linking to it exactly, and when `split`, the folders inside them
-/// that go to a newer linker of their own ([`splits_in`]). A receiver with a second link
+/// the newest version linking to it exactly, and the folders inside them that go to a
+/// newer linker of their own ([`splits_in`]). A receiver with a second link
 /// into the same top folder (showing part of it twice) is refused: no snapshot makes
 /// that, and the repoint would give it a link into itself.
-fn moves(
-    data: &Gathered,
-    live: &[Live],
-    split: bool,
-) -> Result<(Vec<Move>, Vec<Split>), RetireError> {
+fn moves(data: &Gathered, live: &[Live]) -> Result<(Vec<Move>, Vec<Split>), RetireError> {
     // The live links by the path they show (paths order component by component, so a
     // folder's descendants follow it): each top folder is the first path of a run, the
     // run is every link under it, and the next run starts at the first path outside it.
@@ -509,10 +505,8 @@ fn moves(
             );
             return Err(bad(data, v, p, &why));
         }
-        if split {
-            let run: Vec<Live> = run.iter().map(|&i| live[i]).collect();
-            splits_in(data, &run, (top, receiver, to), &mut splits);
-        }
+        let run: Vec<Live> = run.iter().map(|&i| live[i]).collect();
+        splits_in(data, &run, (top, receiver, to), &mut splits);
         moves.push(Move {
             from: top.to_path_buf(),
             receiver: receiver.clone(),

@@ -19,11 +19,10 @@
 //! user's data and stops the retire with an error instead.
 
 use std::ffi::OsString;
-use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
 use super::account::Usage;
-use super::apply::{opened_dir, split, swap_out_link, swapped, Scratch};
+use super::apply::{opened_dir, own_private_dir, split, swap_out_link, swapped, Scratch};
 use super::plan::{Opened, Split, STAGE_DIR};
 use super::{crash_point, sys, RetireError};
 use crate::error::IoContext;
@@ -51,23 +50,10 @@ pub(super) struct Stage<'f> {
 }
 
 impl<'f> Stage<'f> {
-    /// Open the stage folder; a fresh retire (not `resumed`) needs it empty.
+    /// Open the stage folder (ours alone, like the scratch folder); a fresh retire (not
+    /// `resumed`) needs it empty.
     pub(super) fn open(folder: &'f JobFolder, resumed: bool) -> Result<Stage<'f>, RetireError> {
-        let private_path = folder.root().join(PRIVATE_DIR);
-        let private = folder
-            .dir()
-            .open_beneath(Path::new(PRIVATE_DIR))
-            .at(&private_path)?;
-        let path = private_path.join(STAGE_DIR);
-        let dir = make_dir(&private, STAGE_DIR.as_ref(), &path)?;
-        // Whatever is in it is exchanged into versions: it must be ours alone.
-        let meta = dir.stat_self().at(&path)?;
-        if meta.uid != nix::unistd::geteuid().as_raw() || meta.mode & 0o077 != 0 {
-            return Err(RetireError::state(
-                &path,
-                "belongs to another user or is open to others; remove it",
-            ));
-        }
+        let (dir, path) = own_private_dir(folder, STAGE_DIR)?;
         if !resumed && !dir.entries().at(&path)?.is_empty() {
             return Err(RetireError::state(
                 &path,
@@ -77,26 +63,35 @@ impl<'f> Stage<'f> {
         Ok(Stage { folder, dir, path })
     }
 
-    /// The folder holding `s`'s stage place, made when missing, and the place's name.
-    fn place(&self, s: &Split) -> Result<(Dir, OsString), RetireError> {
-        let rel = self.rel(s)?;
+    /// The folder holding `s`'s stage place (made when missing if `make`, else `None`
+    /// when missing), the place's name, and its path for messages.
+    fn place(
+        &self,
+        s: &Split,
+        make: bool,
+    ) -> Result<Option<(Dir, OsString, PathBuf)>, RetireError> {
+        let rel = rel(s)?;
         let (parent, name) = split(rel);
         let mut dir = self.dir.open_beneath(Path::new("")).at(&self.path)?;
         let mut at = self.path.clone();
         for c in parent.components() {
             at.push(c);
-            dir = make_dir(&dir, c.as_os_str(), &at)?;
+            dir = match make {
+                true => dir.ensure_child_dir(c.as_os_str(), 0o700),
+                false => match dir.open_child(c.as_os_str()) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    other => other,
+                },
+            }
+            .at(&at)?;
         }
-        Ok((dir, name.to_owned()))
+        Ok(Some((dir, name.to_owned(), self.path.join(rel))))
     }
 
-    /// `s`'s stage place below the stage folder.
-    fn rel<'s>(&self, s: &'s Split) -> Result<&'s Path, RetireError> {
-        s.stage
-            .strip_prefix(Path::new(PRIVATE_DIR).join(STAGE_DIR))
-            .ok()
-            .filter(|r| !r.as_os_str().is_empty())
-            .ok_or_else(|| RetireError::state(&s.stage, "is not a stage place"))
+    /// [`Stage::place`], made when missing.
+    fn made_place(&self, s: &Split) -> Result<(Dir, OsString, PathBuf), RetireError> {
+        let placed = self.place(s, true)?;
+        placed.ok_or_else(|| RetireError::state(&s.stage, "could not be made"))
     }
 
     /// Steps (i) and (ii) of the `k`-th split, each unless done. Returns the receiver's
@@ -110,13 +105,12 @@ impl<'f> Stage<'f> {
         s: &Split,
     ) -> Result<Option<Relinked>, RetireError> {
         let folder = self.folder;
-        let to_path = folder.version_path(&s.receiver).join(&s.to);
-        let (rp, rn) = split(&s.to);
         if received(folder, opened, s)? {
             return Ok(None); // all done before a crash
         }
-        let (sdir, sn) = self.place(s)?;
-        let stage_path = self.path.join(self.rel(s)?);
+        let to_path = folder.version_path(&s.receiver).join(&s.to);
+        let (rp, rn) = split(&s.to);
+        let (sdir, sn, stage_path) = self.made_place(s)?;
         match sdir.stat(&sn) {
             Ok(m) if m.kind == FileKind::Dir => {} // (i) done before a crash
             found => {
@@ -158,11 +152,11 @@ impl<'f> Stage<'f> {
         s: &Split,
     ) -> Result<Option<Relinked>, RetireError> {
         let folder = self.folder;
-        let to_path = folder.version_path(&s.receiver).join(&s.to);
-        let (rp, rn) = split(&s.to);
         if received(folder, opened, s)? {
             return Ok(None);
         }
+        let to_path = folder.version_path(&s.receiver).join(&s.to);
+        let (rp, rn) = split(&s.to);
         let at_path = folder.version_path(&s.holder).join(&s.at);
         let (ap, an) = split(&s.at);
         let adir = opened_dir(opened, folder, &s.holder, ap)?;
@@ -177,8 +171,7 @@ impl<'f> Stage<'f> {
             out = Some((s.holder.number, new, Usage::default()));
         }
         crash_point();
-        let (sdir, sn) = self.place(s)?;
-        let stage_path = self.path.join(self.rel(s)?);
+        let (sdir, sn, stage_path) = self.made_place(s)?;
         if sdir.stat(&sn).at(&stage_path)?.kind != FileKind::Dir {
             return Err(RetireError::state(&stage_path, "is not the split folder"));
         }
@@ -198,9 +191,10 @@ impl<'f> Stage<'f> {
     /// folders made for them. A directory at a stage place stops with an error.
     pub(super) fn clear(&self, splits: &[Split]) -> Result<(), RetireError> {
         for s in splits {
-            let rel = self.rel(s)?;
-            let (sdir, sn) = self.place(s)?;
-            let at = self.path.join(rel);
+            let Some((sdir, sn, at)) = self.place(s, false)? else {
+                continue; // cleared before a crash
+            };
+            let rel = rel(s)?;
             match sdir.stat(&sn) {
                 Ok(m) if m.kind == FileKind::Dir => {
                     return Err(RetireError::state(&at, "still holds a split folder"))
@@ -231,6 +225,15 @@ impl<'f> Stage<'f> {
     }
 }
 
+/// `s`'s stage place below the stage folder.
+fn rel(s: &Split) -> Result<&Path, RetireError> {
+    s.stage
+        .strip_prefix(Path::new(PRIVATE_DIR).join(STAGE_DIR))
+        .ok()
+        .filter(|r| !r.as_os_str().is_empty())
+        .ok_or_else(|| RetireError::state(&s.stage, "is not a stage place"))
+}
+
 /// Whether `s`'s receiver holds a directory at its place: the split is done.
 fn received(folder: &JobFolder, opened: &mut Opened, s: &Split) -> Result<bool, RetireError> {
     let (rp, rn) = split(&s.to);
@@ -239,17 +242,4 @@ fn received(folder: &JobFolder, opened: &mut Opened, s: &Split) -> Result<bool, 
         .stat(rn)
         .at(&at)?;
     Ok(meta.kind == FileKind::Dir)
-}
-
-/// The folder `name` in `parent` (`at` for messages), made (mode 0700) when missing.
-fn make_dir(parent: &Dir, name: &std::ffi::OsStr, at: &Path) -> Result<Dir, RetireError> {
-    match nix::sys::stat::mkdirat(
-        Some(parent.as_fd().as_raw_fd()),
-        name,
-        nix::sys::stat::Mode::from_bits_truncate(0o700),
-    ) {
-        Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-        Err(e) => return Err(RetireError::Io(crate::error::PathError::new(at, e.into()))),
-    }
-    Ok(parent.open_child(name).at(at)?)
 }
