@@ -233,7 +233,7 @@ type Relinked = (Vec<Option<Usage>>, Vec<(u64, Usage, Usage)>);
 
 /// After an exchange of a new link (now `name` in `dir`) with an old one (now `tmp_name`
 /// in `tmp`): what each uses, (new, old).
-pub(super) fn swapped(
+fn swapped(
     tmp: &Dir,
     tmp_name: &OsStr,
     dir: &Dir,
@@ -362,10 +362,8 @@ fn to_transit(
         return Ok(None);
     }
     let tmp_name = transit_name(k);
-    swap_out_link(&tmp.dir, &tmp_name, dir, name, &c.old_target, &|| {
-        full.clone()
-    })?;
-    Ok(Some(swapped(&tmp.dir, &tmp_name, dir, name).at(&full)?))
+    let used = swap_counted(&tmp.dir, &tmp_name, (dir, name), &c.old_target, &full)?;
+    Ok(Some(used))
 }
 
 /// Give the carried link `c`, moved into its receiver, its new relative text, unless it
@@ -385,8 +383,8 @@ fn from_transit(
         return Ok(None);
     }
     let tmp_name = carry_name(k);
-    swap_out_link(&tmp.dir, &tmp_name, dir, name, &c.transit, &|| full.clone())?;
-    Ok(Some(swapped(&tmp.dir, &tmp_name, dir, name).at(&full)?))
+    let used = swap_counted(&tmp.dir, &tmp_name, (dir, name), &c.transit, &full)?;
+    Ok(Some(used))
 }
 
 fn open_version(folder: &JobFolder, v: &VersionName) -> Result<Dir, RetireError> {
@@ -503,6 +501,19 @@ pub(super) fn swap_out_link(
             ))
         }
     }
+}
+
+/// [`swap_out_link`] of the link `name` in `dir` (at `full`), then what the new link and
+/// the old one use ([`swapped`]).
+pub(super) fn swap_counted(
+    tmp: &Dir,
+    tmp_name: &OsStr,
+    (dir, name): (&Dir, &OsStr),
+    old_target: &Path,
+    full: &Path,
+) -> Result<(Usage, Usage), RetireError> {
+    swap_out_link(tmp, tmp_name, dir, name, old_target, &|| full.to_path_buf())?;
+    Ok(swapped(tmp, tmp_name, dir, name).at(full)?)
 }
 
 /// The scratch folder: links made before the exchanges, real copies being built, old

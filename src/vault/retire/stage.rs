@@ -22,7 +22,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use super::account::Usage;
-use super::apply::{opened_dir, own_private_dir, split, swap_out_link, swapped, Scratch};
+use super::apply::{opened_dir, own_private_dir, split, swap_counted, Scratch};
 use super::plan::{Opened, Split, STAGE_DIR};
 use super::{crash_point, sys, RetireError};
 use crate::error::IoContext;
@@ -134,10 +134,7 @@ impl<'f> Stage<'f> {
             return Ok(None);
         }
         let name = out_name(k);
-        swap_out_link(&tmp.dir, &name, rdir, rn, &s.old_target, &|| {
-            to_path.clone()
-        })?;
-        let (_, old) = swapped(&tmp.dir, &name, rdir, rn).at(&to_path)?;
+        let (_, old) = swap_counted(&tmp.dir, &name, (rdir, rn), &s.old_target, &to_path)?;
         crash_point();
         Ok(Some((s.receiver.number, Usage::default(), old)))
     }
@@ -164,10 +161,7 @@ impl<'f> Stage<'f> {
         let mut out = None;
         if Path::new(&now) != s.link_text {
             let name = in_name(k);
-            swap_out_link(&tmp.dir, &name, adir, an, &s.stage_text, &|| {
-                at_path.clone()
-            })?;
-            let (new, _) = swapped(&tmp.dir, &name, adir, an).at(&at_path)?;
+            let (new, _) = swap_counted(&tmp.dir, &name, (adir, an), &s.stage_text, &at_path)?;
             out = Some((s.holder.number, new, Usage::default()));
         }
         crash_point();
