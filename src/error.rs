@@ -38,11 +38,18 @@ impl PathError {
 pub trait IoContext<T> {
     /// Turn an `io::Error` into a [`PathError`] naming `path`.
     fn at(self, path: impl Into<PathBuf>) -> Result<T, PathError>;
+    /// [`at`](IoContext::at) with the path built only on error (for hot loops, where
+    /// building it each time costs more than the system call it names).
+    fn at_with<P: Into<PathBuf>>(self, path: impl FnOnce() -> P) -> Result<T, PathError>;
 }
 
 impl<T> IoContext<T> for io::Result<T> {
     fn at(self, path: impl Into<PathBuf>) -> Result<T, PathError> {
         self.map_err(|e| PathError::new(path, e))
+    }
+
+    fn at_with<P: Into<PathBuf>>(self, path: impl FnOnce() -> P) -> Result<T, PathError> {
+        self.map_err(|e| PathError::new(path(), e))
     }
 }
 

@@ -456,7 +456,7 @@ fn repoint(
     let full = || folder.version_path(&r.version).join(&r.path);
     let name = split(&r.path).1;
     if check {
-        let now = sys::readlink(dir, name).at(full())?;
+        let now = sys::readlink(dir, name).at_with(full)?;
         if Path::new(&now) == r.new_target {
             return Ok(None);
         }
@@ -474,7 +474,7 @@ fn repoint(
         // one block): nothing to count, and two `stat`s fewer per repoint.
         return Ok(None);
     }
-    Ok(Some(swapped(&tmp.dir, &tmp_name, dir, name).at(full())?))
+    Ok(Some(swapped(&tmp.dir, &tmp_name, dir, name).at_with(full)?))
 }
 
 /// Exchange `tmp_name` in the scratch folder `tmp` with the link `name` in `dir` (the
@@ -490,7 +490,7 @@ pub(super) fn swap_out_link(
     old_target: &Path,
     full: &dyn Fn() -> PathBuf,
 ) -> Result<(), RetireError> {
-    sys::exchange(tmp, tmp_name, dir, name).at(full())?;
+    sys::exchange(tmp, tmp_name, dir, name).at_with(full)?;
     match sys::readlink(tmp, tmp_name) {
         Ok(old) if Path::new(&old) == old_target => Ok(()),
         _ => {

@@ -6,7 +6,7 @@
 //! formatting them was a quarter of its CPU. [`apply`](super::apply) writes the results
 //! in one batch ([`write_atomic_batch`](crate::fs::write_atomic_batch)).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::plan::RetirePlan;
@@ -72,9 +72,7 @@ pub(super) fn new_links_files(
     for (number, (gone, added)) in change {
         let path = folder.links_file(number);
         let old = folder.links_bytes(number).at(&path)?;
-        let gone = links_text(gone);
-        let gone: HashSet<&[u8]> = lines(&gone).collect();
-        if let Some(text) = edit_lines(&old, &gone, &links_text(added)) {
+        if let Some(text) = edit_lines(&old, &links_text(gone), &links_text(added)) {
             files.push((path, text));
         }
     }
@@ -86,27 +84,38 @@ fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
     text.split(|b| *b == b'\n').filter(|l| !l.is_empty())
 }
 
-/// `old`'s lines without those in `gone`, then each line of `add` it lacks, each line
-/// once; `None` when that is what `old` holds already. Lines compare as bytes: every
-/// writer escapes a path the one way [`escape`](crate::vault::escape::escape) does.
-fn edit_lines(old: &[u8], gone: &HashSet<&[u8]>, add: &[u8]) -> Option<Vec<u8>> {
-    let mut seen: HashSet<&[u8]> = HashSet::new();
+/// `old`'s lines without those in `gone`, then each line of `add` it lacks (once); `None`
+/// when that is what `old` holds already. Lines compare as bytes: every writer escapes a
+/// path the one way [`escape`](crate::vault::escape::escape) does. `gone` and `add` are
+/// the few lines of one retire and are looked up sorted; `old`'s lines (thousands, in a
+/// receiver at N=300) are not hashed or deduplicated (every reader takes them as a set):
+/// hashing each of them was most of this edit's time.
+fn edit_lines(old: &[u8], gone: &[u8], add: &[u8]) -> Option<Vec<u8>> {
+    let sorted = |text| {
+        let mut v: Vec<&[u8]> = lines(text).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let (gone, add) = (sorted(gone), sorted(add));
+    let mut present = vec![false; add.len()];
     let mut out = Vec::with_capacity(old.len() + add.len());
     let mut changed = false;
     for line in lines(old) {
-        if gone.contains(line) {
+        if gone.binary_search(&line).is_ok() {
             changed = true;
-        } else if seen.insert(line) {
-            out.extend_from_slice(line);
-            out.push(b'\n');
+            continue;
         }
+        if let Ok(i) = add.binary_search(&line) {
+            present[i] = true;
+        }
+        out.extend_from_slice(line);
+        out.push(b'\n');
     }
-    for line in lines(add) {
-        if seen.insert(line) {
-            changed = true;
-            out.extend_from_slice(line);
-            out.push(b'\n');
-        }
+    for (line, _) in add.iter().zip(&present).filter(|(_, p)| !**p) {
+        changed = true;
+        out.extend_from_slice(line);
+        out.push(b'\n');
     }
     changed.then_some(out)
 }
@@ -115,33 +124,39 @@ fn edit_lines(old: &[u8], gone: &HashSet<&[u8]>, add: &[u8]) -> Option<Vec<u8>> 
 mod tests {
     use super::*;
 
-    fn set<'a>(lines: &[&'a str]) -> HashSet<&'a [u8]> {
-        lines.iter().map(|l| l.as_bytes()).collect()
-    }
-
     #[test]
     fn lines_are_added_once_and_gone_lines_removed() {
         let old = b"a/b\nc\n\nd\n";
-        let edited = edit_lines(old, &set(&["c"]), b"e\na/b\ne\n").unwrap();
+        let edited = edit_lines(old, b"c\n", b"e\na/b\ne\n").unwrap();
         assert_eq!(edited, b"a/b\nd\ne\n");
     }
 
     #[test]
+    fn old_lines_are_kept_as_they_are() {
+        // Not deduplicated (readers take a set); only an added line already there is not
+        // added again.
+        assert_eq!(
+            edit_lines(b"b\nb\na\n", b"", b"a\nc\n").unwrap(),
+            b"b\nb\na\nc\n"
+        );
+    }
+
+    #[test]
     fn an_edit_that_changes_nothing_is_none() {
-        assert_eq!(edit_lines(b"a\nb\n", &set(&["x"]), b"b\n"), None);
-        assert_eq!(edit_lines(b"", &HashSet::new(), b""), None);
+        assert_eq!(edit_lines(b"a\nb\n", b"x\n", b"b\n"), None);
+        assert_eq!(edit_lines(b"", b"", b""), None);
     }
 
     #[test]
     fn a_line_both_gone_and_added_stays() {
         // As before: the links kept are the old ones without the gone ones, plus the added.
-        assert_eq!(edit_lines(b"a\n", &set(&["a"]), b"a\n").unwrap(), b"a\n");
+        assert_eq!(edit_lines(b"a\n", b"a\n", b"a\n").unwrap(), b"a\n");
     }
 
     #[test]
     fn a_last_line_without_its_newline_is_kept_whole() {
         assert_eq!(
-            edit_lines(b"1\ta", &HashSet::new(), b"2\tb\n").unwrap(),
+            edit_lines(b"1\ta", b"", b"2\tb\n").unwrap(),
             b"1\ta\n2\tb\n"
         );
     }
