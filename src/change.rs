@@ -57,6 +57,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How one path changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,6 +263,25 @@ impl ChangeSet {
     /// True when nothing changed.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+}
+
+/// Counters a caller may watch while a ChangeSet is made by a delta scan and committed
+/// (progress bars). All relaxed atomics;
+/// share one by reference between the worker and the observer.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Source entries looked at by the delta scan.
+    pub scanned: AtomicU64,
+    /// Entries written into the new version (copies, links, directories).
+    pub written: AtomicU64,
+    /// Bytes of file content copied.
+    pub bytes: AtomicU64,
+}
+
+impl Progress {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
     }
 }
 

@@ -15,11 +15,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::change::Progress;
 use crate::cli::{GlobalArgs, SnapshotArgs};
 use crate::config::{self, Config, JobConfig};
 use crate::daemon::status::{request_snapshot, socket_path, StatusError};
 use crate::exit::ExitCode;
-use crate::vault::snapshot::{snapshot_with_scan_observed, Progress, SnapshotOutcome};
+use crate::vault::snapshot::{snapshot_with_scan_observed, SnapshotOutcome};
 use crate::watch::mounts::{MountCheck, MountGuard, MountTable};
 
 /// Run `reverberator snapshot`.

@@ -172,7 +172,7 @@ impl Dir {
     }
 
     /// The raw fd, for `*at` syscalls (borrowed: valid while `self` lives).
-    pub(super) fn raw(&self) -> RawFd {
+    pub fn raw(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
 

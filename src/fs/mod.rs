@@ -21,6 +21,7 @@ use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+pub mod at;
 mod atomic;
 mod attr;
 mod copy;

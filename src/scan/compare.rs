@@ -4,8 +4,8 @@ use std::ffi::OsStr;
 use std::io;
 
 use crate::change::Change;
+use crate::fs::at::read_link as read_link_at;
 use crate::fs::{hash_file, same_xattrs, Dir, FileKind, Meta};
-use crate::vault::snapshot::view::read_link_at;
 
 /// One side of a comparison: the open directory holding the entry, its name, its metadata.
 pub(crate) struct Side<'a> {

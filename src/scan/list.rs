@@ -10,7 +10,6 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 
 use crate::fs::{Dir, DirEntry, FileKind};
-use crate::vault::snapshot::view::raw;
 
 /// Size of one `getdents64` batch.
 const BUF: usize = 32 * 1024;
@@ -26,7 +25,7 @@ pub(crate) fn list_once(dir: &Dir) -> io::Result<Vec<DirEntry>> {
         // SAFETY: `buf` is a writable buffer of `BUF` bytes owned by us; the kernel writes at
         // most that many bytes and returns how many it wrote.
         let n =
-            unsafe { libc::syscall(libc::SYS_getdents64, raw(dir), buf.as_mut_ptr(), buf.len()) };
+            unsafe { libc::syscall(libc::SYS_getdents64, dir.raw(), buf.as_mut_ptr(), buf.len()) };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }

@@ -12,7 +12,7 @@
 //! own mtime). A directory whose mode, owner or mtime differs is `Attrib` (its mtime moves
 //! whenever a name in it comes or goes).
 //!
-//! When the job copies xattrs (`vault::snapshot::copy_options`: every job today), an entry
+//! When the job copies xattrs (`vault::layout::navigate::copy_options`: every job today), an entry
 //! equal in all of that is also compared on its xattrs, names and values, and a difference
 //! is `Attrib` (the build then clones or copies it with the source's xattrs). Compared are
 //! exactly those the copy reproduces (`fs::same_xattrs`): `user.*` on files and
@@ -72,9 +72,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::change::ChangeSet;
+use crate::change::Progress;
 use crate::config::JobConfig;
 use crate::vault::layout::{JobFolder, Resolver};
-use crate::vault::snapshot::Progress;
 
 pub mod base;
 mod compare;

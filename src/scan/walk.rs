@@ -15,12 +15,13 @@ use super::base::{self, ScanBase};
 use super::compare::{compare, xattrs_equal, Doubt, Side};
 use super::list::list_once;
 use super::ScanError;
+use crate::change::Progress;
 use crate::change::{Change, ChangeSet};
 use crate::config::JobConfig;
+use crate::fs::at::{join, read_link as read_link_at};
 use crate::fs::{Dir, DirEntry, FileKind, Meta, Timestamp};
+use crate::vault::layout::navigate::{classify, copy_options, Child, Real};
 use crate::vault::layout::{JobFolder, Resolver, VersionName};
-use crate::vault::snapshot::view::{classify, join, raw, read_link_at, Child, Real};
-use crate::vault::snapshot::Progress;
 
 /// How to open one side of a work item.
 enum Opener {
@@ -93,7 +94,7 @@ impl<'a> Walk<'a> {
             base,
             shortcut,
             vouch: None,
-            xattrs: crate::vault::snapshot::copy_options(job).xattrs,
+            xattrs: copy_options(job).xattrs,
             incomplete: AtomicBool::new(false),
             queue: Mutex::default(),
             ready: Condvar::new(),
@@ -415,7 +416,7 @@ impl<'a> Walk<'a> {
         }
         let at = self.real_path(&real);
         let vm = nix::sys::stat::fstatat(
-            Some(raw(self.folder.dir())),
+            Some(self.folder.dir().raw()),
             &at,
             nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
         )

@@ -602,6 +602,7 @@ fn read_lines(path: &Path) -> io::Result<Vec<String>> {
         .collect()
 }
 
+pub mod navigate;
 mod resolve;
 
 pub use resolve::{direct_name, Located, Resolved, Resolver};

@@ -158,7 +158,8 @@ pub mod policy;
 mod preview;
 mod real;
 mod stage;
-mod sys;
+/// The `*at` calls a retire makes, under the short name its modules use.
+use crate::fs::at as sys;
 
 pub use account::{
     over_budget, recount, Figures, Recount, Usage, OVER_BUDGET_FILE, RECOUNTED_FILE,

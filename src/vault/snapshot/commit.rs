@@ -18,7 +18,6 @@ use nix::unistd::UnlinkatFlags;
 use super::build::{Builder, Output};
 use super::plan::Plan;
 use super::repair;
-use super::view::raw;
 use super::{CommittedVersion, Progress, SnapshotError, SnapshotOutcome};
 use crate::change::ChangeSet;
 use crate::config::JobConfig;
@@ -179,7 +178,7 @@ impl<'a> Session<'a> {
         let at = self.root().join(&partial);
         let jobdir = self.folder.dir();
         nix::sys::stat::mkdirat(
-            Some(raw(jobdir)),
+            Some(jobdir.raw()),
             partial.as_str(),
             Mode::from_bits_truncate(0o700),
         )
@@ -292,16 +291,16 @@ impl<'a> Session<'a> {
                 .append_refs(*k, &refs)
                 .map_err(err(&root.join(".reverberator/refs")))?;
         }
-        nix::unistd::syncfs(raw(jobdir)).map_err(|e| err(&root)(e.into()))?;
+        nix::unistd::syncfs(jobdir.raw()).map_err(|e| err(&root)(e.into()))?;
         let final_name = name.to_string();
         nix::fcntl::renameat(
-            Some(raw(jobdir)),
+            Some(jobdir.raw()),
             name.partial_name().as_str(),
-            Some(raw(jobdir)),
+            Some(jobdir.raw()),
             final_name.as_str(),
         )
         .map_err(|e| err(&root.join(&final_name))(e.into()))?;
-        nix::unistd::fsync(raw(jobdir)).map_err(|e| err(&root)(e.into()))?;
+        nix::unistd::fsync(jobdir.raw()).map_err(|e| err(&root)(e.into()))?;
         replace_latest(jobdir, &final_name).map_err(err(&root.join(LATEST)))?;
         let version = CommittedVersion {
             name: name.clone(),
@@ -367,14 +366,14 @@ fn vault_err(job: &JobConfig, path: &Path) -> impl Fn(io::Error) -> SnapshotErro
 
 /// Point `latest` at `target`: a symlink at a temp name renamed over the old one.
 pub(super) fn replace_latest(jobdir: &Dir, target: &str) -> io::Result<()> {
-    let fd = Some(raw(jobdir));
+    let fd = Some(jobdir.raw());
     match nix::unistd::unlinkat(fd, LATEST_TMP, UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
         Err(e) => return Err(e.into()),
     }
     nix::unistd::symlinkat(target, fd, LATEST_TMP)?;
     nix::fcntl::renameat(fd, LATEST_TMP, fd, LATEST)?;
-    nix::unistd::fsync(raw(jobdir))?;
+    nix::unistd::fsync(jobdir.raw())?;
     Ok(())
 }
 
@@ -411,12 +410,12 @@ pub(crate) fn remove_tree(parent: &Dir, name: &OsStr) -> io::Result<()> {
 
 /// A copied read-only directory must become writable before its children go.
 fn writable(dir: Dir) -> Dir {
-    let _ = nix::sys::stat::fchmod(raw(&dir), Mode::from_bits_truncate(0o700));
+    let _ = nix::sys::stat::fchmod(dir.raw(), Mode::from_bits_truncate(0o700));
     dir
 }
 
 fn unlink(dir: &Dir, name: &OsStr, flags: UnlinkatFlags) -> io::Result<()> {
-    match nix::unistd::unlinkat(Some(raw(dir)), name, flags) {
+    match nix::unistd::unlinkat(Some(dir.raw()), name, flags) {
         Ok(()) | Err(nix::errno::Errno::ENOENT) => Ok(()),
         Err(e) => Err(e.into()),
     }

@@ -53,9 +53,8 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::change::ChangeSet;
+use crate::change::{ChangeSet, Progress};
 use crate::config::JobConfig;
 use crate::fs::FileKind;
 use crate::vault::layout::VersionName;
@@ -64,7 +63,6 @@ mod build;
 mod commit;
 mod plan;
 mod repair;
-pub(crate) mod view;
 
 /// A committed version, as [`snapshot`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,24 +87,6 @@ pub enum SnapshotOutcome {
     Committed(CommittedVersion),
     /// The ChangeSet was empty and a version exists: nothing was written.
     Unchanged,
-}
-
-/// Counters a caller may watch while a snapshot runs (progress bars). All relaxed atomics;
-/// share one by reference between the worker and the observer.
-#[derive(Debug, Default)]
-pub struct Progress {
-    /// Source entries looked at by the delta scan.
-    pub scanned: AtomicU64,
-    /// Entries written into the new version (copies, links, directories).
-    pub written: AtomicU64,
-    /// Bytes of file content copied.
-    pub bytes: AtomicU64,
-}
-
-impl Progress {
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
 }
 
 /// Why a snapshot failed (nothing visible changed: a partial build is removed now or by the
@@ -166,13 +146,6 @@ pub enum SnapshotError {
     /// The delta scan failed ([`snapshot_with_scan`] only).
     #[error(transparent)]
     Scan(#[from] crate::scan::ScanError),
-}
-
-/// How a build of `job` copies entries from its source. One place, because the delta scan
-/// compares exactly what these options copy (an xattr difference is a change only when
-/// xattrs are copied). Every job copies everything today; a per-job setting goes here.
-pub(crate) fn copy_options(_job: &JobConfig) -> crate::fs::CopyOptions {
-    crate::fs::CopyOptions::default()
 }
 
 /// Build and commit the next version of `job` from `changes` (see the module docs). With no

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io;
 
-use super::view::{listing, raw};
+use crate::fs::at::listing;
 use crate::fs::{Dir, FileKind};
 use crate::vault::index::{Index, IndexRow};
 use crate::vault::layout::{JobFolder, VersionName, LATEST};
@@ -80,7 +80,7 @@ fn walk(
 /// was changed.
 pub(crate) fn fix_latest(jobdir: &Dir, newest: &VersionName) -> io::Result<bool> {
     let want = newest.to_string();
-    match nix::fcntl::readlinkat(Some(raw(jobdir)), LATEST) {
+    match nix::fcntl::readlinkat(Some(jobdir.raw()), LATEST) {
         Ok(t) if t == OsStr::new(&want) => return Ok(false),
         Ok(_) | Err(nix::errno::Errno::ENOENT) => {}
         Err(e) => return Err(e.into()),

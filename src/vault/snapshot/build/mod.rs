@@ -17,12 +17,13 @@ mod write;
 use write::tolerable_lookup;
 
 use super::plan::Plan;
-use super::view::{classify, join, listing, open_real, raw, read_link_at, Child, Real};
 use super::{Progress, Skipped};
 use crate::change::Change;
 use crate::config::JobConfig;
 use crate::error::{IoContext, PathError};
+use crate::fs::at::{join, listing, read_link as read_link_at};
 use crate::fs::{CopyOptions, Dir, FileKind};
+use crate::vault::layout::navigate::{classify, copy_options, open_real, Child, Real};
 use crate::vault::layout::{Resolver, VersionName};
 
 /// Where a version being built holds a multiply-linked source file.
@@ -129,7 +130,7 @@ impl<'a> Builder<'a> {
             prev,
             jobdir,
             build_name,
-            opts: super::copy_options(job),
+            opts: copy_options(job),
             symlink_max,
             progress,
             out: Output::default(),
@@ -159,7 +160,7 @@ impl<'a> Builder<'a> {
                 continue;
             }
             let target = self.job.source.join(&e.name);
-            nix::unistd::symlinkat(&target, Some(raw(dst)), e.name.as_os_str())
+            nix::unistd::symlinkat(&target, Some(dst.raw()), e.name.as_os_str())
                 .map_err(io::Error::from)
                 .at(self.vault_path(&path))?;
             self.count_new(dst, &e.name, &path)?;

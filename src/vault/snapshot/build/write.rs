@@ -14,12 +14,12 @@ use nix::sys::stat::Mode;
 use std::collections::hash_map::Entry;
 
 use super::{Builder, PrevEntry, Res, Sibling};
+use crate::change::Progress;
 use crate::error::{IoContext, PathError};
 use crate::fs::{self, CopyError, CopyOutcome, Dir, FileKind, Meta};
 use crate::vault::deep::{too_deep, MAX_DEPTH};
+use crate::vault::layout::navigate::version_dir;
 use crate::vault::layout::{link_fits, link_target};
-use crate::vault::snapshot::view::{raw, version_dir};
-use crate::vault::snapshot::Progress;
 
 impl Builder<'_> {
     pub(super) fn real_dir(
@@ -43,7 +43,7 @@ impl Builder<'_> {
             self.skip(path, too_deep());
             return Ok(());
         }
-        nix::sys::stat::mkdirat(Some(raw(dst)), name, Mode::from_bits_truncate(0o700))
+        nix::sys::stat::mkdirat(Some(dst.raw()), name, Mode::from_bits_truncate(0o700))
             .map_err(io::Error::from)
             .at(self.vault_path(path))?;
         let child_dst = dst.open_child(name).at(self.vault_path(path))?;
@@ -77,7 +77,7 @@ impl Builder<'_> {
         if !link_fits(&target, pe.real.version, self.symlink_max) {
             return self.real_dir(src, name, meta, path, dst, Some(pe));
         }
-        match nix::unistd::symlinkat(&target, Some(raw(dst)), name) {
+        match nix::unistd::symlinkat(&target, Some(dst.raw()), name) {
             Ok(()) => {}
             Err(Errno::ENAMETOOLONG) => return self.real_dir(src, name, meta, path, dst, Some(pe)),
             Err(e) => return Err(PathError::new(self.vault_path(path), e.into())),
@@ -271,9 +271,9 @@ impl Builder<'_> {
 /// `linkat` without following, between two open directories.
 pub(super) fn link_at(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> Result<(), Errno> {
     nix::unistd::linkat(
-        Some(raw(src)),
+        Some(src.raw()),
         name,
-        Some(raw(dst)),
+        Some(dst.raw()),
         dst_name,
         AtFlags::empty(),
     )

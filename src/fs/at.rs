@@ -1,21 +1,21 @@
-//! The few `*at` system calls a retire needs, on open directory fds: exchange two entries
+//! `*at` system calls on open directory fds beside [`Dir`]'s own: exchange two entries
 //! atomically (`renameat2(RENAME_EXCHANGE)`), rename across folders, create, read and
-//! remove names, and make a folder durable. No policy: the callers decide what to call.
-//! Nothing here ever follows a symlink (the `*at` calls act on the name itself).
+//! remove names, list a folder, and make a folder durable. No policy: the callers (the
+//! retire, the builder, the scan) decide what to call. Nothing here ever follows a
+//! symlink (the `*at` calls act on the name itself).
 
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{self, RenameFlags};
 use nix::unistd::{self, UnlinkatFlags};
 
-use crate::fs::Dir;
+use super::{Dir, FileKind};
 
 fn raw(dir: &Dir) -> Option<i32> {
-    Some(dir.as_fd().as_raw_fd())
+    Some(dir.raw())
 }
 
 /// Swap `a_name` in `a` with `b_name` in `b` in one step: both must exist.
@@ -39,6 +39,29 @@ pub fn symlink(target: &Path, dir: &Dir, name: &OsStr) -> io::Result<()> {
 /// The text of the symlink `name` in `dir`.
 pub fn readlink(dir: &Dir, name: &OsStr) -> io::Result<OsString> {
     Ok(fcntl::readlinkat(raw(dir), name)?)
+}
+
+/// [`readlink`] as a path.
+pub fn read_link(dir: &Dir, name: &OsStr) -> io::Result<PathBuf> {
+    readlink(dir, name).map(PathBuf::from)
+}
+
+/// The children of `dir` as (name, kind) pairs, sorted by name bytes.
+pub fn listing(dir: &Dir) -> io::Result<Vec<(OsString, Option<FileKind>)>> {
+    Ok(dir
+        .entries()?
+        .into_iter()
+        .map(|e| (e.name, e.kind))
+        .collect())
+}
+
+/// `base/name` without a leading `/` when `base` is the root.
+pub fn join(base: &Path, name: &OsStr) -> PathBuf {
+    if base.as_os_str().is_empty() {
+        PathBuf::from(name)
+    } else {
+        base.join(name)
+    }
 }
 
 /// Remove the non-directory `name` from `dir`.
@@ -89,7 +112,7 @@ pub fn syncfs(dir: &Dir) -> io::Result<()> {
 
 /// Make the entries of `dir` durable (`fsync` on the directory).
 pub fn sync(dir: &Dir) -> io::Result<()> {
-    unistd::fsync(dir.as_fd().as_raw_fd())?;
+    unistd::fsync(dir.raw())?;
     Ok(())
 }
 

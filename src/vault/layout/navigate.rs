@@ -1,4 +1,5 @@
-//! Fd-based navigation of a committed version, shared by the builder and the delta scan.
+//! Fd-based navigation of a committed version, shared by the builder and the delta scan,
+//! and how a build copies entries ([`copy_options`]: the scan compares exactly that).
 //!
 //! The builder and the scan walk a version directory by directory with the kinds its
 //! listing gives, addressing real entries as [`Real`] (version number + path). Whether a
@@ -7,13 +8,21 @@
 //! skips that lookup for children that are not symlinks. Nothing here follows a source
 //! symlink, and every directory is opened through fds (any path length).
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::io;
+use std::path::PathBuf;
 
-use std::path::{Path, PathBuf};
-
-use crate::fs::{Dir, FileKind};
+use crate::config::JobConfig;
+use crate::fs::at::join;
+use crate::fs::{CopyOptions, Dir, FileKind};
 use crate::vault::layout::{Resolver, VersionName};
+
+/// How a build of `job` copies entries from its source. One place, because the delta scan
+/// compares exactly what these options copy (an xattr difference is a change only when
+/// xattrs are copied). Every job copies everything today; a per-job setting goes here.
+pub fn copy_options(_job: &JobConfig) -> CopyOptions {
+    CopyOptions::default()
+}
 
 /// A real entry of some version: the version number and the path inside it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -31,13 +40,6 @@ pub enum Child {
     Linked(Real),
     /// A real entry of the directory's own version, of this kind.
     Entry(FileKind),
-}
-
-/// Read the symlink `name` in `dir` (never follows it).
-pub fn read_link_at(dir: &Dir, name: &OsStr) -> io::Result<PathBuf> {
-    nix::fcntl::readlinkat(Some(raw(dir)), name)
-        .map(PathBuf::from)
-        .map_err(io::Error::from)
 }
 
 /// Look up child `name` (listed with `kind`, `None` = unknown) of the real directory
@@ -82,28 +84,4 @@ pub fn version_dir(resolver: &Resolver, number: u64) -> io::Result<&VersionName>
 /// Open the real directory `real` (through [`Resolver::open_in_version`]).
 pub fn open_real(resolver: &Resolver, real: &Real) -> io::Result<Dir> {
     resolver.open_in_version(real.version, &real.path)
-}
-
-/// `base/name` without a leading `/` when `base` is the root.
-pub fn join(base: &Path, name: &OsStr) -> PathBuf {
-    if base.as_os_str().is_empty() {
-        PathBuf::from(name)
-    } else {
-        base.join(name)
-    }
-}
-
-/// The children of `dir` as (name, kind) pairs, sorted by name bytes.
-pub fn listing(dir: &Dir) -> io::Result<Vec<(OsString, Option<FileKind>)>> {
-    Ok(dir
-        .entries()?
-        .into_iter()
-        .map(|e| (e.name, e.kind))
-        .collect())
-}
-
-/// The raw fd of an open directory, for `*at` syscalls.
-pub fn raw(dir: &Dir) -> std::os::fd::RawFd {
-    use std::os::fd::AsFd;
-    std::os::fd::AsRawFd::as_raw_fd(&dir.as_fd())
 }
