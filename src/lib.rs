@@ -33,6 +33,7 @@ pub mod scan;
 pub mod vault;
 pub mod watch;
 pub mod web;
+pub mod writer;
 
 /// Unit-test support: the visible, CI-failing test skip, shared with `tests/` as one file.
 #[cfg(test)]

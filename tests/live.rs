@@ -220,7 +220,7 @@ fn daemon_does_not_commit_again_what_another_writer_committed() {
     env.src.file("doc.txt", "v1: edited while the daemon runs");
     seen(&d);
     let job = env.job_config();
-    let other = reverberator::vault::snapshot::snapshot_with_scan(&job).expect("other writer");
+    let other = reverberator::writer::snapshot_with_scan(&job).expect("other writer");
     assert!(
         matches!(
             other,
@@ -262,7 +262,7 @@ fn daemon_rebases_a_changeset_that_changed_back_after_another_commit() {
     let long = Duration::from_secs(30);
     env.src.rename("a", "b");
     seen(&d);
-    reverberator::vault::snapshot::snapshot_with_scan(&env.job_config()).expect("other writer");
+    reverberator::writer::snapshot_with_scan(&env.job_config()).expect("other writer");
     env.src.rename("b", "a");
     let newest = quiet(&d, "docs", env.src.path(), &env.job_dir(), long);
     assert!(

@@ -20,8 +20,10 @@ use crate::cli::{GlobalArgs, SnapshotArgs};
 use crate::config::{self, Config, JobConfig};
 use crate::daemon::status::{request_snapshot, socket_path, StatusError};
 use crate::exit::ExitCode;
-use crate::vault::snapshot::{snapshot_with_scan_observed, SnapshotOutcome};
+use crate::vault::retire::{RetireError, RetireReport};
+use crate::vault::snapshot::SnapshotOutcome;
 use crate::watch::mounts::{MountCheck, MountGuard, MountTable};
+use crate::writer::{self, Source};
 
 /// Run `reverberator snapshot`.
 pub fn run(global: &GlobalArgs, args: &SnapshotArgs) -> anyhow::Result<ExitCode> {
@@ -100,11 +102,11 @@ fn snapshot_job(job: &JobConfig) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::Failure);
     }
     let progress = Progress::default();
-    let outcome = with_spinner(&job.name, &progress, || {
-        snapshot_with_scan_observed(job, &progress)
+    let written = with_spinner(&job.name, &progress, || {
+        writer::write(job, Source::Scan { full: false }, &progress)
     });
-    match outcome {
-        Ok(SnapshotOutcome::Committed(v)) => {
+    match written.map(|w| (w.outcome, w.retired)) {
+        Ok((SnapshotOutcome::Committed(v), retired)) => {
             if let Err(e) = guard.record_auto(job) {
                 eprintln!("{}: cannot record the filesystem signatures: {e}", job.name);
             }
@@ -117,9 +119,9 @@ fn snapshot_job(job: &JobConfig) -> anyhow::Result<ExitCode> {
                     job.name, v.skipped
                 );
             }
-            enforce_limits(job)
+            Ok(report_retired(job, retired))
         }
-        Ok(SnapshotOutcome::Unchanged) => {
+        Ok((SnapshotOutcome::Unchanged, _)) => {
             eprintln!("{}: unchanged", job.name);
             Ok(ExitCode::Success)
         }
@@ -130,26 +132,26 @@ fn snapshot_job(job: &JobConfig) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Retire the oldest versions until the job's limits hold again (after a committed
-/// version); retired versions are named on stderr.
-fn enforce_limits(job: &JobConfig) -> anyhow::Result<ExitCode> {
-    match crate::vault::retire::enforce(job) {
-        Ok(report) => {
+/// Name on stderr the versions the retire after a commit retired (`None`: none ran).
+fn report_retired(job: &JobConfig, retired: Option<Result<RetireReport, RetireError>>) -> ExitCode {
+    match retired {
+        None => ExitCode::Success,
+        Some(Ok(report)) => {
             for r in &report.retired {
                 eprintln!("{}: retired {}", job.name, r.plan.retired);
             }
             if let Some(note) = &report.over_budget {
                 eprintln!("{}: {note}", job.name);
             }
-            Ok(ExitCode::Success)
+            ExitCode::Success
         }
-        Err(e) => {
+        Some(Err(e)) => {
             eprintln!(
                 "reverberator: error: job {}: retire: {:#}",
                 job.name,
                 anyhow::Error::new(e)
             );
-            Ok(ExitCode::Failure)
+            ExitCode::Failure
         }
     }
 }

@@ -10,7 +10,7 @@
 //! One writer per job, even when another process commits: each result carries the newest
 //! version the worker saw under the job lock, the pool keeps it per job, and a
 //! [`Task::Snapshot`] is run with that number as its base
-//! ([`crate::vault::snapshot::snapshot_since`]): when someone else committed in between,
+//! ([`crate::writer::Source::Changes`]): when someone else committed in between,
 //! a delta scan against their version replaces the ChangeSet, so the daemon never commits
 //! a version identical to the newest.
 
@@ -24,11 +24,12 @@ use std::time::{Duration, Instant};
 use mio::Waker;
 
 use crate::change::ChangeSet;
+use crate::change::Progress;
 use crate::config::JobConfig;
 use crate::vault::journal::{Event, Journal, JournalLine};
-use crate::vault::snapshot::{
-    scan_written, snapshot_since, SnapshotError, SnapshotOutcome, Written,
-};
+use crate::vault::retire::{RetireError, RetireReport};
+use crate::vault::snapshot::SnapshotOutcome;
+use crate::writer::{self, Source, WriteError, Written};
 
 use super::job::{Done, ScanReason};
 use super::slot::JobSlot;
@@ -235,17 +236,21 @@ pub fn run_guarded(job: &JobConfig, task: Task, base: Option<u64>) -> (Done, Opt
 }
 
 /// Run one task on the current thread: snapshot (of a ChangeSet collected since version
-/// `base`) or scan, then retire after a commit. Returns how it ended and the newest version
-/// number under the job lock.
+/// `base`) or scan, and retire after a commit, in one writer session
+/// ([`writer::write`]). Returns how it ended and the newest version number under the job
+/// lock.
 pub fn run_task(job: &JobConfig, task: Task, base: Option<u64>) -> (Done, Option<u64>) {
     let started = Instant::now();
-    let (written, reason) = match task {
-        Task::Snapshot(changes) => (snapshot_since(job, &changes, base), None),
+    let (source, reason) = match &task {
+        Task::Snapshot(changes) => (Source::Changes { changes, base }, None),
         // The periodic rescan exists to catch what the watches (and the scan's ctime
         // shortcut) cannot see, so it compares everything.
-        Task::Scan(ScanReason::Interval) => (scan_written(job, true), Some(ScanReason::Interval)),
-        Task::Scan(reason) => (scan_written(job, false), Some(reason)),
+        Task::Scan(ScanReason::Interval) => {
+            (Source::Scan { full: true }, Some(ScanReason::Interval))
+        }
+        Task::Scan(reason) => (Source::Scan { full: false }, Some(*reason)),
     };
+    let mut written = writer::write(job, source, &Progress::default());
     if let Ok(Written {
         rebased: Some(found),
         ..
@@ -257,6 +262,7 @@ pub fn run_task(job: &JobConfig, task: Task, base: Option<u64>) -> (Done, Option
              its changes were checked against {found} by a delta scan"
         );
     }
+    let retired = written.as_mut().ok().and_then(|w| w.retired.take());
     let newest = written
         .as_ref()
         .ok()
@@ -266,13 +272,13 @@ pub fn run_task(job: &JobConfig, task: Task, base: Option<u64>) -> (Done, Option
     if let Some(reason) = reason.filter(|r| *r != ScanReason::Start) {
         journal_scan(job, reason, &done);
     }
-    if matches!(done, Done::Committed(_)) {
-        retire_after_commit(job);
+    if let Some(retired) = retired {
+        log_retired(job, retired);
     }
     (done, newest)
 }
 
-fn to_done(outcome: Result<(SnapshotOutcome, Option<String>), SnapshotError>) -> Done {
+fn to_done(outcome: Result<(SnapshotOutcome, Option<String>), WriteError>) -> Done {
     match outcome {
         Ok((SnapshotOutcome::Committed(v), _)) => Done::Committed(v.name.to_string()),
         Ok((SnapshotOutcome::Unchanged, newest)) => Done::Unchanged(newest),
@@ -304,11 +310,10 @@ fn journal_scan(job: &JobConfig, reason: ScanReason, done: &Done) {
     }
 }
 
-/// Enforce the job's limits after each committed version, on this same worker (retire
-/// takes the job lock itself and journals each retired version). A failure is logged; the
-/// next commit tries again.
-fn retire_after_commit(job: &JobConfig) {
-    match crate::vault::retire::enforce(job) {
+/// Log the retire that followed a commit (each retired version has its journal line). A
+/// failure is logged; the next commit tries again.
+fn log_retired(job: &JobConfig, retired: Result<RetireReport, RetireError>) {
+    match retired {
         Ok(report) if !report.retired.is_empty() => {
             tracing::info!(job = %job.name, retired = report.retired.len(), "retired old versions");
         }

@@ -1,7 +1,7 @@
 //! The scan base: what the last full delta scan vouches for, in
 //! `<job>/.reverberator/scan-base`.
 //!
-//! A version committed from a delta scan ([`crate::vault::snapshot::snapshot_with_scan`])
+//! A version committed from a delta scan ([`crate::writer::Source::Scan`])
 //! records here its number, the scan's start (`CLOCK_REALTIME` read just before the walk),
 //! and the identity of the source root (device, inode, mount id). A later scan trusts a
 //! non-directory source entry whose ctime is older than `start - MARGIN` to equal the

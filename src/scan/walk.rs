@@ -632,7 +632,7 @@ mod tests {
         std::fs::create_dir(&vault).unwrap();
         std::fs::write(src.join("d/f"), b"f").unwrap();
         let job = job(&src, &vault);
-        crate::vault::snapshot::snapshot_with_scan(&job).unwrap();
+        crate::writer::snapshot_with_scan(&job).unwrap();
         if let Err(e) = xattr::set(src.join("d/f"), "user.t", b"1") {
             crate::skip_test!("user xattrs not supported here: {e}");
         }

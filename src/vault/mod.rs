@@ -67,4 +67,5 @@ pub mod layout;
 pub mod lock;
 pub mod read;
 pub mod retire;
+pub mod session;
 pub mod snapshot;

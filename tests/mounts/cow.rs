@@ -112,7 +112,8 @@ fn reflink_attributes_only(mkfs: &str, mkfs_args: &[&str]) {
 }
 
 fn snapshot(job: &JobConfig) -> String {
-    use reverberator::vault::snapshot::{snapshot_with_scan, SnapshotOutcome};
+    use reverberator::vault::snapshot::SnapshotOutcome;
+    use reverberator::writer::snapshot_with_scan;
     match snapshot_with_scan(job).expect("snapshot") {
         SnapshotOutcome::Committed(v) => v.name.to_string(),
         SnapshotOutcome::Unchanged => panic!("the change was not seen"),

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use super::{run, s, skip_reason, Loop, Mount};
 use crate::util::{assert_all_versions, job_config, links_of, tree_state, TempTree};
-use reverberator::vault::snapshot::{snapshot_with_scan, SnapshotOutcome};
+use reverberator::vault::snapshot::SnapshotOutcome;
+use reverberator::writer::snapshot_with_scan;
 
 #[test]
 fn a_vault_with_short_symlinks_makes_longer_links_real() {

@@ -1,6 +1,6 @@
 //! Paths longer than PATH_MAX through diff and restore.
 
-use reverberator::vault::snapshot::snapshot_with_scan;
+use reverberator::writer::snapshot_with_scan;
 
 use crate::util::{self, assert_same_state, tree_state};
 

@@ -8,7 +8,8 @@ use reverberator::change::{Change, ChangeSet};
 use reverberator::fs::FileKind;
 use reverberator::vault::layout::JobFolder;
 use reverberator::vault::read::{log, LogEntry, LogOptions, PathChange};
-use reverberator::vault::snapshot::{snapshot, snapshot_with_scan, SnapshotOutcome};
+use reverberator::vault::snapshot::{snapshot, SnapshotOutcome};
+use reverberator::writer::snapshot_with_scan;
 
 use crate::util::{self, stderr};
 

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use reverberator::vault::layout::JobFolder;
 use reverberator::vault::read::{self, RestoreRequest, Which};
-use reverberator::vault::snapshot::{snapshot_with_scan, SnapshotOutcome};
+use reverberator::vault::snapshot::SnapshotOutcome;
+use reverberator::writer::snapshot_with_scan;
 
 use crate::util::{self, assert_same_state, tree_state, TreeState};
 

@@ -8,7 +8,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use reverberator::vault::escape::escape;
-use reverberator::vault::snapshot::{snapshot_with_scan, SnapshotOutcome};
+use reverberator::vault::snapshot::SnapshotOutcome;
+use reverberator::writer::snapshot_with_scan;
 
 use crate::util::{self, assert_same_state, tree_state, EntryState, TreeState};
 

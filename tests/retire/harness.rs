@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use reverberator::change::{Change, ChangeSet};
 use reverberator::config::JobConfig;
 use reverberator::vault::retire::{self, RetireError, RetireReport};
-use reverberator::vault::snapshot::{snapshot, snapshot_with_scan, SnapshotOutcome};
+use reverberator::vault::snapshot::{snapshot, SnapshotOutcome};
+use reverberator::writer::snapshot_with_scan;
 
 use crate::util::{self, TempTree, TreeState};
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use reverberator::change::Change;
 use reverberator::scan::{delta, ScanOutcome};
-use reverberator::vault::snapshot::snapshot_with_scan;
+use reverberator::writer::snapshot_with_scan;
 
 use super::*;
 

@@ -259,3 +259,52 @@ fn diff_and_restore_accept_v_names_folder_names_and_latest() {
         stderr(&out)
     );
 }
+
+/// The daemon's and the `snapshot` command's one write path: the retire after a commit
+/// runs in the same call, under the session's lock (held while a `Session` is open).
+#[test]
+fn a_write_commits_then_retires_under_one_session() {
+    use reverberator::change::Progress;
+    use reverberator::vault::lock::JobLock;
+    use reverberator::vault::session::Session;
+    use reverberator::writer::{write, Source};
+    let env = Env::new("keep");
+    let job = reverberator::config::JobConfig {
+        keep_versions: 2,
+        ..env.job_config()
+    };
+    let mut names = Vec::new();
+    for i in 0..3 {
+        env.src.file("f", vec![b'x'; i + 1]);
+        let w = write(&job, Source::Scan { full: false }, &Progress::default()).unwrap();
+        let SnapshotOutcome::Committed(v) = w.outcome else {
+            panic!("nothing committed at round {i}");
+        };
+        names.push(v.name.to_string());
+        let report = w.retired.expect("a retire after the commit").unwrap();
+        let retired: Vec<String> = report
+            .retired
+            .iter()
+            .map(|r| r.plan.retired.to_string())
+            .collect();
+        let expected: Vec<String> = if i == 2 {
+            vec![names[0].clone()]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(retired, expected, "round {i}");
+    }
+    assert_eq!(versions(&env.job_dir()), names[1..].to_vec());
+    // Nothing changed: nothing committed, so no retire ran.
+    let w = write(&job, Source::Scan { full: false }, &Progress::default()).unwrap();
+    assert_eq!(w.outcome, SnapshotOutcome::Unchanged);
+    assert!(w.retired.is_none());
+    let session = Session::open(&job).unwrap();
+    assert!(
+        JobLock::try_acquire(&env.job_dir()).unwrap().is_none(),
+        "the session holds the lock"
+    );
+    drop(session);
+    assert!(JobLock::try_acquire(&env.job_dir()).unwrap().is_some());
+    check_index_matches(&env.job_dir());
+}

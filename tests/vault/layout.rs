@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use reverberator::change::{Change, ChangeSet};
 use reverberator::scan::{delta, ScanOutcome};
-use reverberator::vault::snapshot::{snapshot, snapshot_with_scan, SnapshotOutcome};
+use reverberator::vault::snapshot::{snapshot, SnapshotOutcome};
+use reverberator::writer::snapshot_with_scan;
 
 use super::*;
 

@@ -10,7 +10,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use reverberator::change::ChangeSet;
-use reverberator::vault::snapshot::{snapshot, snapshot_with_scan, SnapshotOutcome};
+use reverberator::vault::snapshot::{snapshot, SnapshotOutcome};
+use reverberator::writer::snapshot_with_scan;
 
 use crate::util::*;
 

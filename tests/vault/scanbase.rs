@@ -14,7 +14,7 @@ use reverberator::change::{Change, ChangeSet};
 use reverberator::config::JobConfig;
 use reverberator::scan::base::{self, ScanBase, MARGIN_NS};
 use reverberator::scan::{delta, delta_full, ScanOutcome};
-use reverberator::vault::snapshot::snapshot_with_scan;
+use reverberator::writer::snapshot_with_scan;
 
 use super::*;
 

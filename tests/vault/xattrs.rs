@@ -145,11 +145,11 @@ fn attributes_only_jobs_clone_with_the_new_xattrs() {
     set(s.src(), "a.txt", "user.gone", b"soon");
     let mut job = s.env.job_config();
     job.attributes_only = true;
-    let v0 = reverberator::vault::snapshot::snapshot_with_scan(&job).expect("v0");
+    let v0 = reverberator::writer::snapshot_with_scan(&job).expect("v0");
     let v0 = s.record(v0).expect("v0 committed");
     set(s.src(), "a.txt", "user.tag", b"two");
     unset(s.src(), "a.txt", "user.gone");
-    let v1 = reverberator::vault::snapshot::snapshot_with_scan(&job).expect("v1");
+    let v1 = reverberator::writer::snapshot_with_scan(&job).expect("v1");
     let v1 = s.record(v1).expect("an xattr-only change makes a version");
     s.check();
     assert_eq!(

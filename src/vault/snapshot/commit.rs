@@ -66,6 +66,21 @@ impl<'a> Session<'a> {
         self.folder.root()
     }
 
+    /// The job folder, open.
+    pub fn folder(&self) -> &JobFolder {
+        &self.folder
+    }
+
+    /// The job lock this session holds.
+    pub fn lock(&self) -> &JobLock {
+        &self._lock
+    }
+
+    /// The job written.
+    pub fn job(&self) -> &'a JobConfig {
+        self.job
+    }
+
     fn clear_partials(&self) -> Result<(), SnapshotError> {
         let partials = self
             .folder
@@ -135,7 +150,7 @@ impl<'a> Session<'a> {
 
     /// Build and commit the next version (see [`super::snapshot`]).
     pub fn run(
-        self,
+        &self,
         changes: &ChangeSet,
         progress: &Progress,
     ) -> Result<SnapshotOutcome, SnapshotError> {
@@ -269,7 +284,7 @@ impl<'a> Session<'a> {
     }
 
     fn commit(
-        self,
+        &self,
         name: &VersionName,
         out: Output,
         changes: u64,
