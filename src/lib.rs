@@ -8,16 +8,17 @@
 //! symlinks into the older version that holds them. The oldest versions are retired under
 //! the job's limits without changing what any remaining version contains.
 //!
-//! Data flow (see `../shared/ARCHITECTURE.md`):
+//! Data flow (README, "Project layout"):
 //!
 //! ```text
 //!  inotify events ──► watch ──► ChangeSet ─┐
-//!                                          ├──► vault::snapshot ──► vault::retire
-//!  source tree ─────► scan (delta) ────────┘
+//!                                          ├──► writer ──► vault::snapshot ──► vault::retire
+//!  source tree ─────► scan (delta) ────────┘     (one vault::session: one job lock)
 //! ```
 //!
-//! Dependencies point downward only: `commands`, `daemon` -> `watch`, `scan`, `vault` ->
-//! `change`, `fs`, `config`.
+//! Dependencies point downward only: `commands`, `daemon`, `web` -> `writer` -> `watch`,
+//! `scan`, `vault` -> `change`, `config` -> `fs`. `scan` reads versions through
+//! `vault::layout` only; `vault::snapshot` never calls `scan`.
 #![warn(missing_docs)]
 
 pub mod change;

@@ -24,14 +24,7 @@ enum Term {
     InodesPercent(f64),
 }
 
-/// Total size of a filesystem, what percentages resolve against (from `statvfs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FsCapacity {
-    /// Total bytes.
-    pub bytes: u64,
-    /// Total inodes.
-    pub inodes: u64,
-}
+pub use crate::fs::FsCapacity;
 
 /// A resolved budget: `None` means unlimited in that dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -18,7 +18,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
 }
 
 /// [`write_atomic`] of the file `name` in the open folder `dir`.
-fn write_atomic_at(dir: &Dir, name: &OsStr, data: &[u8]) -> io::Result<()> {
+pub fn write_atomic_at(dir: &Dir, name: &OsStr, data: &[u8]) -> io::Result<()> {
     let tmp = write_temp(dir, name, data)?;
     tmp.sync_all()?;
     drop(tmp);

@@ -17,7 +17,6 @@ use nix::sys::stat::{self, Mode};
 
 use super::meta::{kind_from_dtype, meta_from_stat};
 use super::{Dir, DirEntry, Meta};
-use crate::config::FsCapacity;
 
 /// Flags for opening a directory: read-only, must be a directory, never a symlink.
 const DIR_FLAGS: OFlag = OFlag::O_RDONLY
@@ -39,6 +38,13 @@ impl Dir {
     /// The last component must be a directory, not a symlink.
     pub fn open(path: &Path) -> io::Result<Dir> {
         let fd = fcntl::open(path, DIR_FLAGS, Mode::empty())?;
+        Ok(Dir { fd: owned(fd) })
+    }
+
+    /// Open the directory at the trusted `path` as configured, following a symlink in its
+    /// last component too (a vault directory the user made a link to).
+    pub fn open_following(path: &Path) -> io::Result<Dir> {
+        let fd = fcntl::open(path, DIR_FLAGS.difference(OFlag::O_NOFOLLOW), Mode::empty())?;
         Ok(Dir { fd: owned(fd) })
     }
 
@@ -250,6 +256,15 @@ pub fn raise_open_files_limit() -> io::Result<u64> {
         return Err(io::Error::last_os_error());
     }
     Ok(want)
+}
+
+/// Total size of a filesystem, what percentages resolve against (from `statvfs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FsCapacity {
+    /// Total bytes.
+    pub bytes: u64,
+    /// Total inodes.
+    pub inodes: u64,
 }
 
 /// Total bytes and inodes of the filesystem holding `path` (`statvfs`).

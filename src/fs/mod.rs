@@ -32,10 +32,10 @@ mod meta;
 mod special;
 mod xattrs;
 
-pub use atomic::{write_atomic, write_atomic_batch};
+pub use atomic::{write_atomic, write_atomic_at, write_atomic_batch};
 pub use attr::copy_attributes;
 pub use copy::{clone_file, copy_entry, ATTEMPTS};
-pub use dir::{capacity, raise_open_files_limit};
+pub use dir::{capacity, raise_open_files_limit, FsCapacity};
 pub use hash::hash_file;
 /// The open flags [`Dir::open_file`] takes.
 pub use nix::fcntl::OFlag;

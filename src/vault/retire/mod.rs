@@ -1,4 +1,4 @@
-//! Retiring versions of a job (invariant 4 of `ARCHITECTURE.md`): keep `keep_versions`
+//! Retiring versions of a job (the vault's contract, README "The vault"): keep `keep_versions`
 //! and the `vault_limit` budget without changing what any remaining version dereferences
 //! to. Any version but the newest may go, the oldest or one in the middle. This module
 //! owns the retire plan, its crash-safe application, the per-version accounting in

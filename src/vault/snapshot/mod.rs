@@ -3,7 +3,7 @@
 //! Owns the write path of a job folder: taking the job lock, clearing leftover partial
 //! builds, building `V{n}` (a full copy for V0, otherwise only the directories on changed
 //! paths, with hard links for unchanged files and one-hop structural links for unchanged
-//! directories, see `VAULT-DESIGN.md`), and the atomic commit (fsync, rename, `latest`,
+//! directories, see the README's "The vault"), and the atomic commit (fsync, rename, `latest`,
 //! `index.tsv`, journal). It does not know where the ChangeSet came from (inotify or the
 //! delta scan) and keeps no global state: [`snapshot`] and [`Session`] may run
 //! on any thread, one per job at a time (the job lock enforces that across processes).

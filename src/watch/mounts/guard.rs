@@ -133,7 +133,7 @@ impl MountGuard {
     }
 
     /// An fd of the vault directory, provided it is on the mount the last check accepted.
-    fn open_checked_vault(&self) -> Result<std::os::fd::OwnedFd, MountError> {
+    fn open_checked_vault(&self) -> Result<crate::fs::Dir, MountError> {
         let record_err = |source| MountError::Record {
             job: self.job.clone(),
             path: self.vault.path.clone(),
@@ -155,7 +155,7 @@ impl MountGuard {
         &mut self,
         job: &JobConfig,
         side: Side,
-        vault_fd: &std::os::fd::OwnedFd,
+        vault_fd: &crate::fs::Dir,
     ) -> Result<(), MountError> {
         let guard = self.side_mut(side);
         let entry = guard.baseline.clone().ok_or_else(|| MountError::NoMount {

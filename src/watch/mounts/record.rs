@@ -4,22 +4,20 @@
 //! spec text (`uuid=…`, `partuuid=…`, `label=…`, `partlabel=…` or `dev=…`; `dev=` may name a
 //! non-`/dev` source such as `tmpfs`); further `#` lines describe the filesystem for humans.
 //! Files are opened through directory fds with `O_NOFOLLOW` at every step and replaced
-//! atomically (write a hidden temporary, fsync, rename, fsync the folder). This module
+//! atomically (`fs::write_atomic_at`: a hidden temporary, fsync, rename, fsync the folder). This module
 //! does not decide *whether* to write: the guard only calls [`write()`] once the vault's
 //! filesystem is the expected one, on a vault fd whose mount it has checked.
 
 use std::ffi::OsStr;
-use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-
-use nix::errno::Errno;
-use nix::fcntl::{openat, renameat, OFlag};
-use nix::sys::stat::{mkdirat, Mode};
 
 use super::Side;
 use crate::config::FsSpec;
+use crate::fs::{write_atomic_at, Dir, OFlag};
+
+/// The records' folder inside the job folder.
+const FS_DIR: &str = ".reverberator/fs";
 
 /// Largest record file read (a record is one short line and a comment).
 const MAX_RECORD: u64 = 64 * 1024;
@@ -48,94 +46,38 @@ pub fn parse_record(text: &str) -> Option<FsSpec> {
 
 /// Read the record of `side`; `Ok(None)` when the job folder or the record is missing.
 pub fn read(job_dir: &Path, side: Side) -> io::Result<Option<String>> {
-    let Some(fs_dir) = open_chain(None, job_dir, false)? else {
-        return Ok(None);
+    let fs_dir = match Dir::open(job_dir).and_then(|d| d.open_beneath(Path::new(FS_DIR))) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
     };
-    let file = match openat(
-        Some(fs_dir.as_raw_fd()),
-        side.as_str(),
-        read_flags(),
-        Mode::empty(),
-    ) {
-        Ok(fd) => owned(fd),
-        Err(Errno::ENOENT) => return Ok(None),
-        Err(e) => return Err(e.into()),
+    // O_NONBLOCK: a FIFO planted under the name must not block the reader.
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
+    let file = match fs_dir.open_file(OsStr::new(side.as_str()), flags, 0) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
     };
     let mut text = String::new();
-    File::from(file)
-        .take(MAX_RECORD)
-        .read_to_string(&mut text)?;
+    file.take(MAX_RECORD).read_to_string(&mut text)?;
     Ok(Some(text))
 }
 
 /// Open the vault directory for [`write()`] (the caller checks which mount the fd is on).
-pub fn open_vault(vault: &Path) -> io::Result<OwnedFd> {
-    let flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
-    Ok(owned(openat(None, vault, flags, Mode::empty())?))
+pub fn open_vault(vault: &Path) -> io::Result<Dir> {
+    Dir::open_following(vault)
 }
 
 /// Replace the record of `side` in the folder `job_folder` (one name) of the open vault
-/// directory `vault`, creating the job folder, `.reverberator` and `fs` where missing.
-/// Everything happens relative to `vault`, so nothing can land outside it even if the
-/// vault path is unmounted or swapped meanwhile.
-pub fn write(vault: &OwnedFd, job_folder: &OsStr, side: Side, text: &str) -> io::Result<()> {
-    let fs_dir = open_chain(Some(vault), Path::new(job_folder), true)?
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "job folder vanished"))?;
-    let dirfd = Some(fs_dir.as_raw_fd());
-    let tmp = format!(".{}.tmp", side.as_str());
-    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOFOLLOW;
-    let mode = Mode::from_bits_truncate(0o644);
-    let fd = openat(dirfd, tmp.as_str(), flags | OFlag::O_CLOEXEC, mode)?;
-    let mut file = File::from(owned(fd));
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    renameat(dirfd, tmp.as_str(), dirfd, side.as_str())?;
-    nix::unistd::fsync(fs_dir.as_raw_fd())?;
-    Ok(())
-}
-
-/// Open `first/.reverberator/fs` (relative to `start`, or the path itself when `start` is
-/// `None`), creating missing folders when `create` is set; `Ok(None)` when one is missing.
-fn open_chain(start: Option<&OwnedFd>, first: &Path, create: bool) -> io::Result<Option<OwnedFd>> {
-    let mut dir: Option<OwnedFd> = None;
-    for name in [first, Path::new(".reverberator"), Path::new("fs")] {
-        let parent = dir.as_ref().or(start);
-        if create {
-            mkdir(parent, name)?;
-        }
-        dir = match open_dir(parent, name) {
-            Ok(fd) => Some(fd),
-            Err(Errno::ENOENT) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
+/// directory `vault`, creating the job folder, `.reverberator` and `fs` where missing
+/// (never through a symlink). Everything happens relative to `vault`, so nothing can land
+/// outside it even if the vault path is unmounted or swapped meanwhile.
+pub fn write(vault: &Dir, job_folder: &OsStr, side: Side, text: &str) -> io::Result<()> {
+    let mut dir = vault.ensure_child_dir(job_folder, 0o755)?;
+    for name in Path::new(FS_DIR).iter() {
+        dir = dir.ensure_child_dir(name, 0o755)?;
     }
-    Ok(dir)
-}
-
-fn mkdir(parent: Option<&OwnedFd>, name: &Path) -> io::Result<()> {
-    match mkdirat(
-        parent.map(AsRawFd::as_raw_fd),
-        name,
-        Mode::from_bits_truncate(0o755),
-    ) {
-        Ok(()) | Err(Errno::EEXIST) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn open_dir(parent: Option<&OwnedFd>, name: &Path) -> Result<OwnedFd, Errno> {
-    let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
-    openat(parent.map(AsRawFd::as_raw_fd), name, flags, Mode::empty()).map(owned)
-}
-
-fn read_flags() -> OFlag {
-    // O_NONBLOCK: a FIFO planted under the name must not block the reader.
-    OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK
-}
-
-fn owned(fd: std::os::fd::RawFd) -> OwnedFd {
-    // SAFETY: `fd` was just returned by a successful open and is owned by nobody else.
-    unsafe { OwnedFd::from_raw_fd(fd) }
+    write_atomic_at(&dir, OsStr::new(side.as_str()), text.as_bytes())
 }
 
 #[cfg(test)]

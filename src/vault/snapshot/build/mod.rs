@@ -1,4 +1,4 @@
-//! The recursive builder of one version folder (see `VAULT-DESIGN.md`, "Snapshot n").
+//! The recursive builder of one version folder (the layout of the README's "The vault").
 //!
 //! It lists only source directories on dirty paths; everything else is one hard link (an
 //! unchanged non-directory) or one structural link (an unchanged directory) into the
