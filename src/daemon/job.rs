@@ -123,8 +123,6 @@ pub enum Note {
 /// What the loop must do for the machine.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Wake the machine (`on_tick`) at this instant.
-    Deadline(Instant),
     /// Commit a version from this ChangeSet (then retire), on a worker.
     Snapshot(ChangeSet),
     /// Delta-scan the source against the newest version and commit the difference.
@@ -286,7 +284,7 @@ impl JobMachine {
             State::Settling(b) => State::Settling(Burst::extend(Some(b), now)),
             _ => State::Settling(Burst::at(now)),
         };
-        self.deadline_action()
+        Vec::new()
     }
 
     /// True when `change` removes (or renames something over) a file written in this burst.
@@ -316,13 +314,7 @@ impl JobMachine {
                 return self.take_snapshot(now);
             }
         }
-        self.deadline_action()
-    }
-
-    /// `rescan_interval` elapsed (also checked by [`JobMachine::on_tick`]).
-    pub fn on_rescan_due(&mut self, now: Instant) -> Vec<Action> {
-        self.scan_wanted.get_or_insert(ScanReason::Interval);
-        self.on_tick(now)
+        Vec::new()
     }
 
     /// The worker finished.
@@ -383,7 +375,7 @@ impl JobMachine {
             State::Settling(b) => State::Settling(b),
             _ => State::Settling(Burst::at(now)),
         };
-        self.deadline_action()
+        Vec::new()
     }
 
     /// `reverberator snapshot` asked for a version now: a delta scan as soon as no worker
@@ -407,7 +399,7 @@ impl JobMachine {
         {
             self.next_rescan = Some(now + WATCH_LIMIT_SCAN_EVERY);
         }
-        self.deadline_action()
+        Vec::new()
     }
 
     /// Every folder is watched again (a resync met no watch limit): periodic scans no
@@ -516,15 +508,11 @@ impl JobMachine {
         let changes = std::mem::take(&mut self.changes);
         if changes.is_empty() {
             self.state = State::Watching;
-            return self.deadline_action();
+            return Vec::new();
         }
         self.busy = true;
         self.state = State::Snapshotting { pending: None };
         vec![Action::Snapshot(changes)]
-    }
-
-    fn deadline_action(&self) -> Vec<Action> {
-        self.deadline().map(Action::Deadline).into_iter().collect()
     }
 
     /// When the machine next wants `on_tick` (`None`: only events will wake it).

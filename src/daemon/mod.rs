@@ -386,7 +386,6 @@ impl Daemon {
     fn apply(&mut self, i: usize, actions: Vec<Action>) {
         for action in actions {
             match action {
-                Action::Deadline(_) => {}
                 Action::Snapshot(changes) => self.submit(i, Task::Snapshot(changes)),
                 Action::Rescan(reason) => {
                     // The watch set is made equal to the tree first (events may have been
