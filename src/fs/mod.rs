@@ -30,6 +30,7 @@ mod dir;
 mod hash;
 mod meta;
 mod special;
+mod tree;
 mod xattrs;
 
 pub use atomic::{write_atomic, write_atomic_at, write_atomic_batch};
@@ -39,6 +40,7 @@ pub use dir::{capacity, raise_open_files_limit, FsCapacity};
 pub use hash::hash_file;
 /// The open flags [`Dir::open_file`] takes.
 pub use nix::fcntl::OFlag;
+pub use tree::{remove_tree, Freed};
 pub use xattrs::read_xattrs;
 pub(crate) use xattrs::same_xattrs;
 

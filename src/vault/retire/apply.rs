@@ -601,76 +601,15 @@ fn restore_times(
     Ok(())
 }
 
-/// Delete the tree `name` in `parent` without following any link, one open directory at
-/// a time (climbing back through `..`, so depth costs no file descriptors). Returns what
-/// that freed: every directory, and every other inode whose last name it removed.
+/// Delete the tree `name` in `parent` ([`crate::fs::remove_tree`], a crash point after
+/// each folder). Returns what that freed: every directory, and every other inode whose
+/// last name it removed.
 pub(super) fn delete_tree(parent: &Dir, name: &OsStr) -> std::io::Result<Usage> {
-    let mut freed = Usage::default();
-    let mut cur = parent.open_child(name)?;
-    // Each level: its name, the names left to delete, the (device, inode) of its parent,
-    // checked after climbing back through `..` (a folder moved away meanwhile must not make
-    // the rest of the old listing be deleted somewhere else).
-    let mut stack: Vec<(OsString, Vec<OsString>, (u64, u64))> =
-        vec![(name.to_owned(), list(&cur)?, identity(parent)?)];
-    while let Some((_, rest, _)) = stack.last_mut() {
-        if let Some(child) = rest.pop() {
-            let meta = cur.stat(&child)?;
-            if meta.kind != FileKind::Dir {
-                sys::unlink(&cur, &child)?;
-                if meta.nlink <= 1 {
-                    freed.add(meta.allocated, 1);
-                }
-            } else if sys::rmdir(&cur, &child)? {
-                freed.add(meta.allocated, 1);
-            } else {
-                let up = identity(&cur)?;
-                cur = cur.open_child(&child)?;
-                stack.push((child, list(&cur)?, up));
-            }
-            continue;
-        }
-        let meta = cur.stat_self()?;
-        let Some((done, _, up)) = stack.pop() else {
-            break;
-        };
-        freed.add(meta.allocated, 1);
-        if stack.is_empty() {
-            rmdir_emptied(parent, &done)?;
-            break;
-        }
-        cur = sys::parent(&cur)?;
-        if identity(&cur)? != up {
-            return Err(std::io::Error::other(format!(
-                "the folder holding {done:?} was moved while it was being deleted"
-            )));
-        }
-        rmdir_emptied(&cur, &done)?;
-        crash_point();
-    }
-    Ok(freed)
-}
-
-/// The (device, inode) of an open directory.
-fn identity(dir: &Dir) -> std::io::Result<(u64, u64)> {
-    let m = dir.stat_self()?;
-    Ok((m.dev, m.ino))
-}
-
-/// Remove a directory we just emptied; something new in it is an error, not a retry.
-fn rmdir_emptied(dir: &Dir, name: &OsStr) -> std::io::Result<()> {
-    if sys::rmdir(dir, name)? {
-        return Ok(());
-    }
-    Err(std::io::Error::other(format!(
-        "{name:?} got new entries while it was being deleted"
-    )))
-}
-
-/// The names in `dir`, to be popped in inode order.
-fn list(dir: &Dir) -> std::io::Result<Vec<OsString>> {
-    let mut names = sys::names_by_inode(dir)?;
-    names.reverse();
-    Ok(names)
+    let freed = crate::fs::remove_tree(parent, name, &mut crash_point)?;
+    Ok(Usage {
+        bytes: freed.bytes,
+        inodes: freed.inodes,
+    })
 }
 
 /// `n` and the noun in the singular or plural.

@@ -21,7 +21,7 @@ use super::repair;
 use super::{CommittedVersion, Progress, SnapshotError, SnapshotOutcome};
 use crate::change::ChangeSet;
 use crate::config::JobConfig;
-use crate::fs::{self, CopyOptions, Dir, FileKind};
+use crate::fs::{self, CopyOptions, Dir};
 use crate::vault::deep::on_walk_stack;
 use crate::vault::index::{Index, IndexRow};
 use crate::vault::journal::{Event, Journal, JournalLine};
@@ -392,46 +392,12 @@ pub(super) fn replace_latest(jobdir: &Dir, target: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// Remove the directory `name` of `parent` and everything below it, through directory fds,
-/// never following a symlink: one open directory at a time (climbing back through `..`),
-/// so neither depth nor the open-files limit bounds it.
+/// Remove the directory `name` of `parent` and everything below it
+/// ([`crate::fs::remove_tree`]); nothing there is not an error.
 pub(crate) fn remove_tree(parent: &Dir, name: &OsStr) -> io::Result<()> {
-    let mut cur = writable(parent.open_child(name)?);
-    let mut stack = vec![(name.to_os_string(), cur.entries()?)];
-    while let Some((_, rest)) = stack.last_mut() {
-        if let Some(e) = rest.pop() {
-            let kind = match e.kind {
-                Some(k) => k,
-                None => cur.stat(&e.name)?.kind,
-            };
-            if kind == FileKind::Dir {
-                cur = writable(cur.open_child(&e.name)?);
-                let entries = cur.entries()?;
-                stack.push((e.name, entries));
-            } else {
-                unlink(&cur, &e.name, UnlinkatFlags::NoRemoveDir)?;
-            }
-            continue;
-        }
-        let Some((done, _)) = stack.pop() else { break };
-        if stack.is_empty() {
-            return unlink(parent, &done, UnlinkatFlags::RemoveDir);
-        }
-        cur = cur.open_child(OsStr::new(".."))?;
-        unlink(&cur, &done, UnlinkatFlags::RemoveDir)?;
-    }
-    Ok(())
-}
-
-/// A copied read-only directory must become writable before its children go.
-fn writable(dir: Dir) -> Dir {
-    let _ = nix::sys::stat::fchmod(dir.raw(), Mode::from_bits_truncate(0o700));
-    dir
-}
-
-fn unlink(dir: &Dir, name: &OsStr, flags: UnlinkatFlags) -> io::Result<()> {
-    match nix::unistd::unlinkat(Some(dir.raw()), name, flags) {
-        Ok(()) | Err(nix::errno::Errno::ENOENT) => Ok(()),
-        Err(e) => Err(e.into()),
+    match fs::remove_tree(parent, name, &mut || {}) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
     }
 }
