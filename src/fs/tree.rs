@@ -39,7 +39,9 @@ impl Freed {
 /// being deleted.
 pub fn remove_tree(parent: &Dir, name: &OsStr, step: &mut dyn FnMut()) -> io::Result<Freed> {
     let mut freed = Freed::default();
-    let mut cur = writable(parent.open_child(name)?);
+    let mut cur = parent.open_child(name)?;
+    let mode = cur.stat_self()?.mode;
+    cur = writable(cur, mode);
     // Each level: its name, the names left to delete, the (device, inode) of its parent.
     let mut stack: Vec<(OsString, Vec<OsString>, (u64, u64))> =
         vec![(name.to_owned(), list(&cur)?, identity(parent)?)];
@@ -55,7 +57,7 @@ pub fn remove_tree(parent: &Dir, name: &OsStr, step: &mut dyn FnMut()) -> io::Re
                 freed.add(meta.allocated);
             } else {
                 let up = identity(&cur)?;
-                cur = writable(cur.open_child(&child)?);
+                cur = writable(cur.open_child(&child)?, meta.mode);
                 stack.push((child, list(&cur)?, up));
             }
             continue;
@@ -81,9 +83,10 @@ pub fn remove_tree(parent: &Dir, name: &OsStr, step: &mut dyn FnMut()) -> io::Re
     Ok(freed)
 }
 
-/// A directory whose children must go has to be writable (and searchable) by us.
-fn writable(dir: Dir) -> Dir {
-    if dir.stat_self().is_ok_and(|m| m.mode & 0o300 != 0o300) {
+/// A directory (of permission bits `mode`) whose children must go has to be writable and
+/// searchable by us.
+fn writable(dir: Dir, mode: u32) -> Dir {
+    if mode & 0o300 != 0o300 {
         let _ = fchmod(dir.raw(), Mode::from_bits_truncate(0o700));
     }
     dir
