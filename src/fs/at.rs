@@ -30,6 +30,31 @@ pub fn rename(a: &Dir, from: &OsStr, b: &Dir, to: &OsStr) -> io::Result<()> {
     Ok(())
 }
 
+/// Make the directory `name` in `dir` with the permission bits `mode`.
+pub fn mkdir(dir: &Dir, name: &OsStr, mode: u32) -> io::Result<()> {
+    nix::sys::stat::mkdirat(
+        raw(dir),
+        name,
+        nix::sys::stat::Mode::from_bits_truncate(mode),
+    )?;
+    Ok(())
+}
+
+/// A new name `dst_name` in `dst` for the entry `name` of `src` (`linkat`, never following
+/// a symlink at `name`).
+pub fn link(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> io::Result<()> {
+    unistd::linkat(raw(src), name, raw(dst), dst_name, fcntl::AtFlags::empty())?;
+    Ok(())
+}
+
+/// Remove the non-directory `name` from `dir`; nothing there is not an error.
+pub fn unlink_if_present(dir: &Dir, name: &OsStr) -> io::Result<()> {
+    match dir.unlink(name) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Create the symlink `name` in `dir` with the text `target`.
 pub fn symlink(target: &Path, dir: &Dir, name: &OsStr) -> io::Result<()> {
     unistd::symlinkat(target, raw(dir), name)?;

@@ -12,9 +12,6 @@ use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use nix::sys::stat::Mode;
-use nix::unistd::UnlinkatFlags;
-
 use super::build::{Builder, Output};
 use super::plan::Plan;
 use super::repair;
@@ -192,12 +189,7 @@ impl<'a> Session<'a> {
         let partial = name.partial_name();
         let at = self.root().join(&partial);
         let jobdir = self.folder.dir();
-        nix::sys::stat::mkdirat(
-            Some(jobdir.raw()),
-            partial.as_str(),
-            Mode::from_bits_truncate(0o700),
-        )
-        .map_err(|e| vault_err(self.job, &at)(e.into()))?;
+        fs::at::mkdir(jobdir, OsStr::new(&partial), 0o700).map_err(vault_err(self.job, &at))?;
         let result = self.fill(name, &partial, latest, changes, progress);
         if result.is_err() {
             if let Err(e) = remove_tree(jobdir, OsStr::new(&partial)) {
@@ -306,16 +298,13 @@ impl<'a> Session<'a> {
                 .append_refs(*k, &refs)
                 .map_err(err(&root.join(".reverberator/refs")))?;
         }
-        nix::unistd::syncfs(jobdir.raw()).map_err(|e| err(&root)(e.into()))?;
+        jobdir.syncfs().map_err(err(&root))?;
         let final_name = name.to_string();
-        nix::fcntl::renameat(
-            Some(jobdir.raw()),
-            name.partial_name().as_str(),
-            Some(jobdir.raw()),
-            final_name.as_str(),
-        )
-        .map_err(|e| err(&root.join(&final_name))(e.into()))?;
-        nix::unistd::fsync(jobdir.raw()).map_err(|e| err(&root)(e.into()))?;
+        let partial = name.partial_name();
+        jobdir
+            .rename(OsStr::new(&partial), OsStr::new(&final_name))
+            .map_err(err(&root.join(&final_name)))?;
+        jobdir.sync().map_err(err(&root))?;
         replace_latest(jobdir, &final_name).map_err(err(&root.join(LATEST)))?;
         let version = CommittedVersion {
             name: name.clone(),
@@ -381,15 +370,11 @@ fn vault_err(job: &JobConfig, path: &Path) -> impl Fn(io::Error) -> SnapshotErro
 
 /// Point `latest` at `target`: a symlink at a temp name renamed over the old one.
 pub(super) fn replace_latest(jobdir: &Dir, target: &str) -> io::Result<()> {
-    let fd = Some(jobdir.raw());
-    match nix::unistd::unlinkat(fd, LATEST_TMP, UnlinkatFlags::NoRemoveDir) {
-        Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
-        Err(e) => return Err(e.into()),
-    }
-    nix::unistd::symlinkat(target, fd, LATEST_TMP)?;
-    nix::fcntl::renameat(fd, LATEST_TMP, fd, LATEST)?;
-    nix::unistd::fsync(jobdir.raw())?;
-    Ok(())
+    let tmp = OsStr::new(LATEST_TMP);
+    fs::at::unlink_if_present(jobdir, tmp)?;
+    fs::at::symlink(Path::new(target), jobdir, tmp)?;
+    jobdir.rename(tmp, OsStr::new(LATEST))?;
+    jobdir.sync()
 }
 
 /// Remove the directory `name` of `parent` and everything below it

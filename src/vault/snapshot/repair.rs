@@ -80,10 +80,10 @@ fn walk(
 /// was changed.
 pub(crate) fn fix_latest(jobdir: &Dir, newest: &VersionName) -> io::Result<bool> {
     let want = newest.to_string();
-    match nix::fcntl::readlinkat(Some(jobdir.raw()), LATEST) {
+    match crate::fs::at::readlink(jobdir, OsStr::new(LATEST)) {
         Ok(t) if t == OsStr::new(&want) => return Ok(false),
-        Ok(_) | Err(nix::errno::Errno::ENOENT) => {}
-        Err(e) => return Err(e.into()),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
     }
     super::commit::replace_latest(jobdir, &want)?;
     Ok(true)

@@ -160,9 +160,7 @@ impl<'a> Builder<'a> {
                 continue;
             }
             let target = self.job.source.join(&e.name);
-            nix::unistd::symlinkat(&target, Some(dst.raw()), e.name.as_os_str())
-                .map_err(io::Error::from)
-                .at(self.vault_path(&path))?;
+            crate::fs::at::symlink(&target, dst, &e.name).at(self.vault_path(&path))?;
             self.count_new(dst, &e.name, &path)?;
         }
         Ok(())

@@ -2,21 +2,19 @@
 //! hard link to the previous version (with the `EMLINK` fallback), a clone for an
 //! attribute-only change, or a copy from the source (hard-linked source files stay
 //! hard-linked). The decisions are made in the parent module; this only carries them out.
+//! The system calls are `fs`'s (`fs::at`); `libc` appears here only for the errno values
+//! that decide a fallback (`ENAMETOOLONG`, `EMLINK`, the lookups that mean "not there").
 
 use std::ffi::OsStr;
 use std::io;
 use std::path::Path;
-
-use nix::errno::Errno;
-use nix::fcntl::AtFlags;
-use nix::sys::stat::Mode;
 
 use std::collections::hash_map::Entry;
 
 use super::{Builder, PrevEntry, Res, Sibling};
 use crate::change::Progress;
 use crate::error::{IoContext, PathError};
-use crate::fs::{self, CopyError, CopyOutcome, Dir, FileKind, Meta};
+use crate::fs::{self, at, CopyError, CopyOutcome, Dir, FileKind, Meta};
 use crate::vault::deep::{too_deep, MAX_DEPTH};
 use crate::vault::layout::navigate::version_dir;
 use crate::vault::layout::{link_fits, link_target};
@@ -43,9 +41,7 @@ impl Builder<'_> {
             self.skip(path, too_deep());
             return Ok(());
         }
-        nix::sys::stat::mkdirat(Some(dst.raw()), name, Mode::from_bits_truncate(0o700))
-            .map_err(io::Error::from)
-            .at(self.vault_path(path))?;
+        at::mkdir(dst, name, 0o700).at(self.vault_path(path))?;
         let child_dst = dst.open_child(name).at(self.vault_path(path))?;
         let prev = pe.as_ref().and_then(|pe| self.open_prev_entry(pe));
         self.depth += 1;
@@ -77,10 +73,12 @@ impl Builder<'_> {
         if !link_fits(&target, pe.real.version, self.symlink_max) {
             return self.real_dir(src, name, meta, path, dst, Some(pe));
         }
-        match nix::unistd::symlinkat(&target, Some(dst.raw()), name) {
+        match at::symlink(&target, dst, name) {
             Ok(()) => {}
-            Err(Errno::ENAMETOOLONG) => return self.real_dir(src, name, meta, path, dst, Some(pe)),
-            Err(e) => return Err(PathError::new(self.vault_path(path), e.into())),
+            Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => {
+                return self.real_dir(src, name, meta, path, dst, Some(pe))
+            }
+            Err(e) => return Err(PathError::new(self.vault_path(path), e)),
         }
         self.out.links.push(path.to_path_buf());
         self.out
@@ -106,7 +104,7 @@ impl Builder<'_> {
         if self.link_to_sibling(meta, dst, name) {
             return Ok(());
         }
-        match link_at(parent, pe.name(), dst, name) {
+        match at::link(parent, pe.name(), dst, name) {
             Ok(()) => {
                 if meta.kind == FileKind::File && meta.nlink > 1 {
                     let old = parent.stat(pe.name()).ok();
@@ -114,9 +112,11 @@ impl Builder<'_> {
                 }
                 Ok(())
             }
-            Err(Errno::EMLINK) => self.unlinkable(pe, parent, path, dst, name),
-            Err(Errno::ENOENT) => self.copy(src, name, meta, path, dst),
-            Err(e) => Err(PathError::new(self.vault_path(path), e.into())),
+            Err(e) if e.raw_os_error() == Some(libc::EMLINK) => {
+                self.unlinkable(pe, parent, path, dst, name)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => self.copy(src, name, meta, path, dst),
+            Err(e) => Err(PathError::new(self.vault_path(path), e)),
         }
     }
 
@@ -143,7 +143,7 @@ impl Builder<'_> {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         };
         let dir = self.jobdir.open_beneath(parent)?;
-        link_at(&dir, file, dst, name).map_err(io::Error::from)
+        at::link(&dir, file, dst, name)
     }
 
     /// Remember where this version holds the source inode `meta` (multiply-linked files):
@@ -266,17 +266,6 @@ impl Builder<'_> {
         self.out.size += m.allocated;
         Ok(())
     }
-}
-
-/// `linkat` without following, between two open directories.
-pub(super) fn link_at(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> Result<(), Errno> {
-    nix::unistd::linkat(
-        Some(src.raw()),
-        name,
-        Some(dst.raw()),
-        dst_name,
-        AtFlags::empty(),
-    )
 }
 
 /// Errors of a lookup in an older version that mean "not there" (copy from the source).
