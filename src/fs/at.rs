@@ -47,6 +47,12 @@ pub fn link(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> io::Result<
     Ok(())
 }
 
+/// Set the access and modification times of the open directory `dir` itself.
+pub fn set_times(dir: &Dir, atime: super::Timestamp, mtime: super::Timestamp) -> io::Result<()> {
+    nix::sys::stat::futimens(dir.raw(), &atime.to_timespec(), &mtime.to_timespec())?;
+    Ok(())
+}
+
 /// Remove the non-directory `name` from `dir`; nothing there is not an error.
 pub fn unlink_if_present(dir: &Dir, name: &OsStr) -> io::Result<()> {
     match dir.unlink(name) {

@@ -98,7 +98,7 @@ impl Timestamp {
     }
 
     /// As a `timespec` for `futimens`/`utimensat`.
-    pub(super) fn to_timespec(self) -> TimeSpec {
+    pub(crate) fn to_timespec(self) -> TimeSpec {
         TimeSpec::new(self.sec, self.nsec)
     }
 }

@@ -8,7 +8,6 @@
 //! state is safe).
 
 use std::ffi::{OsStr, OsString};
-use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
 use super::account::{self, Usage};
@@ -594,9 +593,8 @@ fn restore_times(
 ) -> Result<(), RetireError> {
     for t in &plan.times {
         let dir = opened_dir(opened, folder, &t.version, &t.dir)?;
-        let ts = |t: crate::fs::Timestamp| nix::sys::time::TimeSpec::new(t.sec, t.nsec);
-        nix::sys::stat::futimens(dir.as_fd().as_raw_fd(), &ts(t.atime), &ts(t.mtime))
-            .map_err(|e| PathError::new(folder.version_path(&t.version).join(&t.dir), e.into()))?;
+        sys::set_times(dir, t.atime, t.mtime)
+            .map_err(|e| PathError::new(folder.version_path(&t.version).join(&t.dir), e))?;
     }
     Ok(())
 }

@@ -17,9 +17,6 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::PathBuf;
 
-use nix::errno::Errno;
-use nix::unistd::linkat;
-
 use super::account::Usage;
 use super::apply::{split, swap_out_link};
 use super::plan::{is_absent, Materialize, Repoint, RetirePlan};
@@ -28,7 +25,6 @@ use crate::error::IoContext;
 use crate::fs::{self, CopyOptions, Dir, FileKind};
 use crate::vault::deep::{on_walk_stack, too_deep, MAX_DEPTH};
 use crate::vault::layout::{parse_link_target, JobFolder};
-use std::os::fd::{AsFd, AsRawFd};
 
 /// The scratch name of the `j`-th real copy.
 pub(super) fn scratch_name(j: usize) -> OsString {
@@ -106,11 +102,7 @@ fn link_copy(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr, depth: usize)
         return Err(too_deep());
     }
     let meta = src.stat(name)?;
-    nix::sys::stat::mkdirat(
-        Some(dst.as_fd().as_raw_fd()),
-        dst_name,
-        nix::sys::stat::Mode::from_bits_truncate(0o700),
-    )?;
+    fs::at::mkdir(dst, dst_name, 0o700)?;
     let from = src.open_child(name)?;
     let to = dst.open_child(dst_name)?;
     for e in from.entries()? {
@@ -128,13 +120,13 @@ fn link_copy(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr, depth: usize)
 }
 
 fn hard_link(from: &Dir, name: &OsStr, to: &Dir) -> io::Result<()> {
-    let (a, b) = (from.as_fd().as_raw_fd(), to.as_fd().as_raw_fd());
-    match linkat(Some(a), name, Some(b), name, nix::fcntl::AtFlags::empty()) {
-        Ok(()) => Ok(()),
-        Err(Errno::EMLINK) => fs::copy_entry(from, name, to, name, &CopyOptions::default())
-            .map(|_| ())
-            .map_err(|e| io::Error::other(e.to_string())),
-        Err(e) => Err(e.into()),
+    match fs::at::link(from, name, to, name) {
+        Err(e) if e.raw_os_error() == Some(libc::EMLINK) => {
+            fs::copy_entry(from, name, to, name, &CopyOptions::default())
+                .map(|_| ())
+                .map_err(|e| io::Error::other(e.to_string()))
+        }
+        done => done,
     }
 }
 
