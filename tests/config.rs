@@ -48,7 +48,7 @@ fn schema_file_is_generated_from_the_types() {
     let on_disk = std::fs::read_to_string(schema_path()).unwrap_or_default();
     assert!(
         on_disk == fresh,
-        "schemas/reverberator.schema.json is out of date with src/config/raw.rs.\n\
+        "schemas/reverberator.schema.json is out of date with src/config/settings.rs and raw.rs.\n\
          Update it with: REVERBERATOR_UPDATE_SCHEMA=1 cargo test --test tests schema_file"
     );
 }
@@ -424,21 +424,24 @@ fn the_demo_resolves_as_documented() {
     assert_eq!(demo.source, root().join("demo/source"));
     assert_eq!(demo.vault, root().join("demo/vault"));
     assert_eq!(demo.job_dir(), root().join("demo/vault/demo"));
-    assert_eq!(demo.settle, Duration::from_secs(2));
+    assert_eq!(demo.settings.settle, Duration::from_secs(2));
 }
 
 #[test]
 fn defaults_when_nothing_is_set() {
     let loaded = load_text("[jobs.a]\nsource = \"/s\"\nvault = \"/v\"\n").unwrap();
     let a = &loaded.config.jobs[0];
-    assert_eq!(a.settle, Duration::from_secs(60));
-    assert_eq!(a.max_settle, Duration::from_secs(600));
-    assert_eq!(a.keep_versions, 30);
-    assert_eq!(a.vault_limit.as_str(), "5%");
-    assert!(a.keep_full_copy);
-    assert!(!a.attributes_only);
-    assert!(a.exclude.patterns().is_empty());
-    assert_eq!(a.rescan_interval, Some(Duration::from_secs(86_400)));
+    assert_eq!(a.settings.settle, Duration::from_secs(60));
+    assert_eq!(a.settings.max_settle, Duration::from_secs(600));
+    assert_eq!(a.settings.keep_versions, 30);
+    assert_eq!(a.settings.vault_limit.as_str(), "5%");
+    assert!(a.settings.keep_full_copy);
+    assert!(!a.settings.attributes_only);
+    assert!(a.settings.exclude.patterns().is_empty());
+    assert_eq!(
+        a.settings.rescan_interval,
+        Some(Duration::from_secs(86_400))
+    );
     assert_eq!((a.source_fs.clone(), a.vault_fs.clone()), (None, None));
 }
 
@@ -456,9 +459,9 @@ fn environment_overrides_layer_over_the_file() {
     )
     .unwrap();
     let demo = &loaded.config.jobs[0];
-    assert_eq!(demo.settle, Duration::from_secs(30));
-    assert_eq!(demo.keep_versions, 3);
-    assert_eq!(demo.exclude.patterns(), ["*.log"]);
+    assert_eq!(demo.settings.settle, Duration::from_secs(30));
+    assert_eq!(demo.settings.keep_versions, 3);
+    assert_eq!(demo.settings.exclude.patterns(), ["*.log"]);
     assert_eq!(demo.source, Path::new("/cfg/s"));
 }
 
@@ -594,19 +597,19 @@ fn legacy_rows_become_jobs_field_by_field() {
         photos.vault_fs,
         Some(FsSpec::Uuid("2f6c1b7e-9a41-4c1e-8b7a-5e0d3c4b2a19".into()))
     );
-    assert_eq!(photos.settle, Duration::from_secs(300));
-    assert!(photos.keep_full_copy);
-    assert!(!photos.attributes_only);
-    assert_eq!(photos.keep_versions, 10);
-    assert_eq!(photos.vault_limit.as_str(), "10%,i20%,2000");
+    assert_eq!(photos.settings.settle, Duration::from_secs(300));
+    assert!(photos.settings.keep_full_copy);
+    assert!(!photos.settings.attributes_only);
+    assert_eq!(photos.settings.keep_versions, 10);
+    assert_eq!(photos.settings.vault_limit.as_str(), "10%,i20%,2000");
 
     let etc = &jobs[2];
     assert_eq!(etc.source_fs, Some(FsSpec::Dev("/dev/sda2".into())));
     assert_eq!(etc.vault_fs, Some(FsSpec::Dev("/dev/sdb1".into())));
-    assert_eq!(etc.settle, Duration::from_secs(90));
-    assert!(!etc.keep_full_copy);
-    assert!(etc.attributes_only);
-    assert_eq!(etc.keep_versions, 100);
+    assert_eq!(etc.settings.settle, Duration::from_secs(90));
+    assert!(!etc.settings.keep_full_copy);
+    assert!(etc.settings.attributes_only);
+    assert_eq!(etc.settings.keep_versions, 100);
     assert_eq!(etc.job_dir(), Path::new("/mnt/backup/reverb/etc_config"));
 
     let www = &jobs[3];

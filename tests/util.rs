@@ -892,17 +892,14 @@ pub fn job_config(name: &str, source: &Path, vault: &Path) -> reverberator::conf
         name: name.to_owned(),
         source: source.to_path_buf(),
         vault: vault.to_path_buf(),
-        settle: Duration::from_secs(2),
-        max_settle: Duration::from_secs(30),
-        keep_versions: 1000,
-        vault_limit: Default::default(),
-        keep_full_copy: true,
-        attributes_only: false,
-        exclude: Default::default(),
         source_fs: None,
         vault_fs: None,
-        rescan_interval: None,
-        keep: Default::default(),
+        settings: reverberator::config::Settings {
+            settle: Duration::from_secs(2),
+            max_settle: Duration::from_secs(30),
+            keep_versions: 1000,
+            ..reverberator::config::Settings::for_test()
+        },
     }
 }
 

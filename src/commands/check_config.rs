@@ -61,29 +61,29 @@ pub fn summary(loaded: &Loaded) -> String {
 fn job_summary(job: &JobConfig) -> String {
     let dur = |d| humantime::format_duration(d).to_string();
     let opt_fs = |f: &Option<config::FsSpec>| f.as_ref().map_or("-".to_owned(), |f| f.to_string());
-    let limit = if job.vault_limit.is_unlimited() {
+    let limit = if job.settings.vault_limit.is_unlimited() {
         "unlimited".to_owned()
     } else {
-        job.vault_limit.as_str().trim().to_owned()
+        job.settings.vault_limit.as_str().trim().to_owned()
     };
     let mut s = String::new();
     let _ = writeln!(s, "\njob {}", toml_text(job.name.as_str()));
     let _ = writeln!(s, "  source           {}", job.source.display());
     let _ = writeln!(s, "  vault folder     {}", job.job_dir().display());
-    let _ = writeln!(s, "  settle           {}", dur(job.settle));
-    let _ = writeln!(s, "  max_settle       {}", dur(job.max_settle));
-    let _ = writeln!(s, "  keep_versions    {}", job.keep_versions);
+    let _ = writeln!(s, "  settle           {}", dur(job.settings.settle));
+    let _ = writeln!(s, "  max_settle       {}", dur(job.settings.max_settle));
+    let _ = writeln!(s, "  keep_versions    {}", job.settings.keep_versions);
     let _ = writeln!(s, "  vault_limit      {limit}");
-    let _ = writeln!(s, "  keep_full_copy   {}", job.keep_full_copy);
-    let _ = writeln!(s, "  attributes_only  {}", job.attributes_only);
+    let _ = writeln!(s, "  keep_full_copy   {}", job.settings.keep_full_copy);
+    let _ = writeln!(s, "  attributes_only  {}", job.settings.attributes_only);
     let _ = writeln!(
         s,
         "  exclude          {}",
-        toml_text(job.exclude.patterns().to_vec())
+        toml_text(job.settings.exclude.patterns().to_vec())
     );
     let _ = writeln!(s, "  source_fs        {}", opt_fs(&job.source_fs));
     let _ = writeln!(s, "  vault_fs         {}", opt_fs(&job.vault_fs));
-    let rescan = job.rescan_interval.map_or("off".to_owned(), dur);
+    let rescan = job.settings.rescan_interval.map_or("off".to_owned(), dur);
     let _ = writeln!(s, "  rescan_interval  {rescan}");
     s
 }

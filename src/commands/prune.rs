@@ -37,7 +37,7 @@ pub fn run(global: &GlobalArgs, args: &PruneArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let preview = if args.dry_run && !job.keep.is_empty() {
+    let preview = if args.dry_run && !job.settings.keep.is_empty() {
         retire::preview(job).with_context(|| format!("job {}", job.name))?
     } else {
         None

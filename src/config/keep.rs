@@ -10,7 +10,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::raw::RawKeep;
-use super::resolve::{parse_duration, with, Ctx, Problem};
+use super::resolve::{parse_duration, Ctx, Problem};
 
 /// The age tiers of a job (restic `forget`'s `--keep-within/hourly/daily/weekly/monthly/
 /// yearly`; `keep_versions` is its `--keep-last`). All zero: only `keep_versions` counts.
@@ -67,20 +67,11 @@ impl fmt::Display for KeepRules {
     }
 }
 
-/// `raw` (the `keep` table at `section.keep`, when set) on top of `base`, key by key; a
-/// bad `within` is reported at its value and the inherited one kept.
-pub fn resolve_keep(
-    base: &KeepRules,
-    raw: Option<&RawKeep>,
-    section: &[&str],
-    ctx: &mut Ctx,
-) -> KeepRules {
-    let Some(raw) = raw else {
-        return *base;
-    };
-    let path = with(section, "keep");
+/// `raw` (the `keep` table at `path`) on top of `base`, key by key; a bad `within` is
+/// reported at its value and the inherited one kept.
+pub fn resolve_keep(base: &KeepRules, raw: &RawKeep, path: &[&str], ctx: &mut Ctx) -> KeepRules {
     let within = ctx
-        .field(&path, "within", raw.within.as_ref(), |t| parse_within(t))
+        .field(path, "within", raw.within.as_ref(), |t| parse_within(t))
         .unwrap_or(base.within);
     KeepRules {
         within,
@@ -114,8 +105,8 @@ mod tests {
         let (c, d) = resolve_text(JOB);
         assert!(d.is_empty(), "{d:#?}");
         let job = &c.unwrap().jobs[0];
-        assert!(job.keep.is_empty());
-        assert_eq!(job.keep.to_string(), "none");
+        assert!(job.settings.keep.is_empty());
+        assert_eq!(job.settings.keep.to_string(), "none");
     }
 
     #[test]
@@ -127,11 +118,11 @@ mod tests {
         let (c, d) = resolve_text(&text);
         assert!(d.is_empty(), "{d:#?}");
         let c = c.unwrap();
-        let a = c.jobs[0].keep;
+        let a = c.jobs[0].settings.keep;
         assert_eq!(a.within, Some(Duration::from_secs(7200)));
         assert_eq!((a.hourly, a.daily, a.weekly, a.yearly), (24, 7, 0, 5));
         assert_eq!(a.to_string(), "within 2h, hourly 24, daily 7, yearly 5");
-        let b = c.jobs[1].keep;
+        let b = c.jobs[1].settings.keep;
         assert_eq!((b.hourly, b.daily, b.yearly), (24, 30, 0));
     }
 

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use super::diag::{Locator, Part};
 use super::env::EnvOverrides;
 use super::raw::{RawConfig, RawJob, RawKeep, RawSettings};
+use super::settings::expected;
 use super::Diagnostic;
 
 /// Merge `text` with `env`, report every key problem into `diags`, and return the raw
@@ -166,7 +167,7 @@ fn leaf_error(path: &[&str], value: &Value, e: &figment::Error, loc: &Locator) -
                 format!("`{key}` must be {}, found {}", expected(key), found(value)),
             );
             match (key, value) {
-                ("settle" | "max_settle" | "rescan_interval" | "within", Value::Num(_, n)) => {
+                (_, Value::Num(_, n)) if expected(key).starts_with("a duration") => {
                     let secs = (*n).to_i128().unwrap_or(0).max(0);
                     d.with_hint(format!("durations carry a unit: {key} = \"{secs}s\""))
                 }
@@ -211,27 +212,6 @@ pub fn did_you_mean(name: &str, expected: &[&str]) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-    }
-}
-
-/// What a key's value must be, in words (serde's "u32" is not for users).
-fn expected(key: &str) -> &'static str {
-    match key {
-        "settle" | "max_settle" => "a duration string such as \"30s\" or \"1m 30s\"",
-        "rescan_interval" => "a duration string such as \"24h\" (\"0\" turns it off)",
-        "keep_versions" => "a whole number from 1 to 4294967295",
-        "hourly" | "daily" | "weekly" | "monthly" | "yearly" => {
-            "a whole number from 0 to 4294967295"
-        }
-        "within" => "a duration string such as \"2h\" or \"7d\" (\"0\" turns it off)",
-        "keep" => "a table such as [defaults.keep] or keep = { daily = 7 }",
-        "vault_limit" => "a limit expression string such as \"5%\" or a byte count",
-        "keep_full_copy" | "attributes_only" => "true or false",
-        "exclude" => "an array of glob strings",
-        "source" | "vault" => "a path string",
-        "source_fs" | "vault_fs" => "a filesystem signature string such as \"label=BACKUP\"",
-        "defaults" | "jobs" => "a table",
-        _ => "a different type",
     }
 }
 

@@ -174,7 +174,7 @@ mod tests {
         let text = "[jobs.demo]\nsource = \"s\"\nvault = \"v\"\n";
         let loaded = from_str(text, Path::new("/cfg/r.toml"), &env, &|_| true).unwrap();
         let job = &loaded.config.jobs[0];
-        assert_eq!(job.settle, std::time::Duration::from_secs(5));
+        assert_eq!(job.settings.settle, std::time::Duration::from_secs(5));
         assert_eq!(job.source, Path::new("/cfg/s"));
         assert!(loaded.warnings.is_empty());
     }

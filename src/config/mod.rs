@@ -2,7 +2,7 @@
 //!
 //! Loading happens in two stages (see `../shared/STYLE.md`, habit 2): a serde mirror of the
 //! file that stays close to the text ([`raw`]), then resolution into the types below, which
-//! are already valid: durations are [`Duration`], limits are [`LimitExpr`], globs are one
+//! are already valid: durations are [`Duration`](std::time::Duration), limits are [`LimitExpr`], globs are one
 //! compiled [`Excludes`] matcher, paths are absolute. `check-config` and `run` call exactly
 //! the same [`load()`]. The pipeline, one module each:
 //!
@@ -19,7 +19,6 @@
 //! reference is `docs/CONFIG.md`.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 pub mod diag;
 pub mod env;
@@ -31,12 +30,14 @@ pub mod load;
 pub mod paths;
 pub mod raw;
 pub mod resolve;
+pub mod settings;
 pub mod signature;
 pub mod tree;
 pub mod web;
 
 pub use keep::KeepRules;
 pub use limit::{Budget, FsCapacity, LimitExpr};
+pub use settings::Settings;
 pub use signature::FsSpec;
 pub use web::WebConfig;
 
@@ -98,51 +99,26 @@ pub struct JobConfig {
     /// The vault root (absolute); the job's versions live in
     /// `vault/<sanitize_job_name(name)>/`, see [`JobConfig::job_dir`].
     pub vault: PathBuf,
-    /// Quiet period after the last change before a version is written.
-    pub settle: Duration,
-    /// Write a version anyway after this much continuous change (>= `settle`).
-    pub max_settle: Duration,
-    /// How many of the newest versions are always kept (>= 1); without `keep` tiers, also
-    /// how many are kept at most.
-    pub keep_versions: u32,
-    /// The size/inode budget of the job's vault folder.
-    pub vault_limit: LimitExpr,
-    /// The first version is a complete copy (true) or links to the live source (false).
-    pub keep_full_copy: bool,
-    /// An attribute-only change takes the previous version's bytes and the new attributes.
-    pub attributes_only: bool,
-    /// Paths under the source that are never watched or stored.
-    pub exclude: Excludes,
     /// Which filesystem the source must be on (`None`: no check beyond the mount point).
     pub source_fs: Option<FsSpec>,
     /// Which filesystem the vault must be on.
     pub vault_fs: Option<FsSpec>,
-    /// How often to run a delta scan to catch what inotify cannot see (`None`: never).
-    pub rescan_interval: Option<Duration>,
-    /// The age tiers kept beside the `keep_versions` newest (empty: none).
-    pub keep: KeepRules,
+    /// Timing, retention, limits, excludes: `[defaults]` with the job's overrides.
+    pub settings: Settings,
 }
 
 impl JobConfig {
-    /// A job for unit tests: `name`, `source`, `vault`, settle 1 s, max_settle 10 s, 10
-    /// versions, no budget, a full first copy, no excludes, no filesystem specs, no rescans.
+    /// A job for unit tests: `name`, `source`, `vault`, no filesystem specs and
+    /// [`Settings::for_test`].
     #[cfg(test)]
     pub(crate) fn for_test(name: &str, source: &Path, vault: &Path) -> JobConfig {
         JobConfig {
             name: name.into(),
             source: source.to_owned(),
             vault: vault.to_owned(),
-            settle: Duration::from_secs(1),
-            max_settle: Duration::from_secs(10),
-            keep_versions: 10,
-            vault_limit: Default::default(),
-            keep_full_copy: true,
-            attributes_only: false,
-            exclude: Default::default(),
             source_fs: None,
             vault_fs: None,
-            rescan_interval: None,
-            keep: KeepRules::default(),
+            settings: Settings::for_test(),
         }
     }
 
@@ -162,7 +138,7 @@ impl JobConfig {
     /// it, or it is the vault inside the source. The one rule the scan, the snapshot
     /// builder and the watcher share.
     pub fn skips_entry(&self, rel: &Path) -> bool {
-        self.exclude.matches_entry(rel) || self.vault_in_source() == Some(rel)
+        self.settings.exclude.matches_entry(rel) || self.vault_in_source() == Some(rel)
     }
 }
 

@@ -1,8 +1,10 @@
 //! The serde mirror of the config file: every field optional, unknown keys rejected
 //! (`deny_unknown_fields` on every table), values kept as written (durations and limits are
-//! still text). These types are the single source of truth for the key names: the layered
-//! loader deserializes into them, and the JSON Schema (`schemas/reverberator.schema.json`)
-//! is generated from them, so the schema and the loader cannot disagree on names or types.
+//! still text). The `[defaults]` and `[jobs.NAME]` tables are generated from the one list of
+//! settings in [`super::settings`] and re-exported here. These types are the single source
+//! of truth for the key names: the layered loader deserializes into them, and the JSON
+//! Schema (`schemas/reverberator.schema.json`) is generated from them, so the schema and the
+//! loader cannot disagree on names or types.
 //!
 //! Positions are not kept here: figment's merged values carry no spans, so they come from
 //! the span index of [`super::tree`], looked up by key path. This module knows nothing about
@@ -15,6 +17,8 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
+
+pub use super::settings::{RawJob, RawSettings};
 
 /// The whole file.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -29,41 +33,6 @@ pub struct RawConfig {
     pub jobs: Option<BTreeMap<String, RawJob>>,
     /// `reverberator serve`: where the read-only web view listens and its token.
     pub web: Option<super::web::RawWeb>,
-}
-
-/// The keys of `[defaults]`; every one may also be set per job.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "Defaults")]
-pub struct RawSettings {
-    /// Quiet period after the last change before a version is written (humantime:
-    /// "90s", "1m 30s", "500ms"). Default "60s".
-    pub settle: Option<String>,
-    /// Write a version anyway after this much continuous change; must be >= settle.
-    /// Default "10m".
-    pub max_settle: Option<String>,
-    /// How many versions to keep (>= 1). Default 30.
-    #[schemars(range(min = 1, max = 4294967295_u32))]
-    pub keep_versions: Option<u32>,
-    /// Size/inode budget of the job's vault folder: comma-separated terms, the largest per
-    /// dimension wins; "N%" of the vault filesystem's bytes, "iN%" of its inodes, "iN" an
-    /// inode count, else a size ("2000", "500MiB", "1.5 TB", "2G"); 0 or "" = unlimited.
-    /// Default "5%".
-    pub vault_limit: Option<RawLimit>,
-    /// The first version is a complete copy of the source. Default true.
-    pub keep_full_copy: Option<bool>,
-    /// An attribute-only change keeps the previous bytes with the new attributes.
-    /// Default false.
-    pub attributes_only: Option<bool>,
-    /// Globs relative to the source root that are never watched or stored ("*.tmp",
-    /// "node_modules", "build/out"). Default [].
-    pub exclude: Option<Vec<String>>,
-    /// How often to run a full delta scan to catch what inotify cannot see ("24h"; "0"
-    /// turns it off). Default "24h".
-    pub rescan_interval: Option<String>,
-    /// Age tiers kept beside the `keep_versions` newest (restic `forget` semantics). A
-    /// job's `keep` keys override these key by key. Default: no tiers.
-    pub keep: Option<RawKeep>,
 }
 
 /// The `keep` table: which older versions survive beside the `keep_versions` newest.
@@ -103,69 +72,6 @@ impl RawKeep {
             weekly: self.weekly.or(base.weekly),
             monthly: self.monthly.or(base.monthly),
             yearly: self.yearly.or(base.yearly),
-        }
-    }
-}
-
-/// One `[jobs.NAME]` table: the job's own keys plus any `[defaults]` key as an override.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "Job")]
-pub struct RawJob {
-    /// The directory to keep versions of. Relative paths are resolved against the folder
-    /// of the config file.
-    #[schemars(required, length(min = 1))]
-    pub source: Option<String>,
-    /// The vault root; versions go into `<vault>/<sanitized job name>/`. Relative paths are
-    /// resolved against the folder of the config file.
-    #[schemars(required, length(min = 1))]
-    pub vault: Option<String>,
-    /// Which filesystem the source must be on: auto | uuid=… | partuuid=… | label=… |
-    /// partlabel=… | dev=/dev/…
-    #[schemars(regex(
-        pattern = r"^\s*(?:[Aa][Uu][Tt][Oo]|(?:[Pp][Aa][Rr][Tt])?(?:[Uu][Uu][Ii][Dd]|[Ll][Aa][Bb][Ee][Ll])\s*=\s*\S.*|[Dd][Ee][Vv]\s*=\s*/dev/.+)\s*$"
-    ))]
-    pub source_fs: Option<String>,
-    /// Which filesystem the vault must be on (same forms as source_fs).
-    #[schemars(regex(
-        pattern = r"^\s*(?:[Aa][Uu][Tt][Oo]|(?:[Pp][Aa][Rr][Tt])?(?:[Uu][Uu][Ii][Dd]|[Ll][Aa][Bb][Ee][Ll])\s*=\s*\S.*|[Dd][Ee][Vv]\s*=\s*/dev/.+)\s*$"
-    ))]
-    pub vault_fs: Option<String>,
-    /// Overrides `defaults.settle`.
-    pub settle: Option<String>,
-    /// Overrides `defaults.max_settle`.
-    pub max_settle: Option<String>,
-    /// Overrides `defaults.keep_versions` (>= 1).
-    #[schemars(range(min = 1, max = 4294967295_u32))]
-    pub keep_versions: Option<u32>,
-    /// Overrides `defaults.vault_limit`.
-    pub vault_limit: Option<RawLimit>,
-    /// Overrides `defaults.keep_full_copy`.
-    pub keep_full_copy: Option<bool>,
-    /// Overrides `defaults.attributes_only`.
-    pub attributes_only: Option<bool>,
-    /// Overrides `defaults.exclude` (replaces the list, does not extend it).
-    pub exclude: Option<Vec<String>>,
-    /// Overrides `defaults.rescan_interval`.
-    pub rescan_interval: Option<String>,
-    /// Overrides `defaults.keep` key by key (a key the job does not set comes from
-    /// `[defaults.keep]`).
-    pub keep: Option<RawKeep>,
-}
-
-impl RawJob {
-    /// The `[defaults]`-style keys this job sets itself.
-    pub fn settings(&self) -> RawSettings {
-        RawSettings {
-            settle: self.settle.clone(),
-            max_settle: self.max_settle.clone(),
-            keep_versions: self.keep_versions,
-            vault_limit: self.vault_limit.clone(),
-            keep_full_copy: self.keep_full_copy,
-            attributes_only: self.attributes_only,
-            exclude: self.exclude.clone(),
-            rescan_interval: self.rescan_interval.clone(),
-            keep: self.keep.clone(),
         }
     }
 }
@@ -293,20 +199,6 @@ mod tests {
         );
         assert!(parse("[defaults]\nvault_limit = -1").is_err());
         assert!(parse("[defaults]\nvault_limit = true").is_err());
-    }
-
-    #[test]
-    fn job_settings_copy_every_override() {
-        let job = RawJob {
-            settle: Some("5s".into()),
-            keep_versions: Some(3),
-            exclude: Some(vec!["*.tmp".into()]),
-            ..RawJob::default()
-        };
-        let s = job.settings();
-        assert_eq!(s.settle.as_deref(), Some("5s"));
-        assert_eq!(s.keep_versions, Some(3));
-        assert_eq!(s.exclude, Some(vec!["*.tmp".to_owned()]));
     }
 
     #[test]

@@ -12,50 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::diag::{Locator, Part};
-use super::keep::{resolve_keep, KeepRules};
 use super::paths::{check_collisions, check_cross_jobs, check_nesting, parse_path};
 use super::raw::{RawConfig, RawJob, RawLimit, RawSettings};
-use super::{Config, Diagnostic, Excludes, FsSpec, JobConfig, LimitExpr};
-
-/// The `[defaults]`-style settings, resolved.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
-    /// See [`JobConfig::settle`].
-    pub settle: Duration,
-    /// See [`JobConfig::max_settle`].
-    pub max_settle: Duration,
-    /// See [`JobConfig::keep_versions`].
-    pub keep_versions: u32,
-    /// See [`JobConfig::vault_limit`].
-    pub vault_limit: LimitExpr,
-    /// See [`JobConfig::keep_full_copy`].
-    pub keep_full_copy: bool,
-    /// See [`JobConfig::attributes_only`].
-    pub attributes_only: bool,
-    /// See [`JobConfig::exclude`].
-    pub exclude: Excludes,
-    /// See [`JobConfig::rescan_interval`].
-    pub rescan_interval: Option<Duration>,
-    /// See [`JobConfig::keep`].
-    pub keep: KeepRules,
-}
-
-impl Settings {
-    /// The built-in defaults (what an empty `[defaults]` means).
-    pub fn builtin() -> Self {
-        Settings {
-            settle: Duration::from_secs(60),
-            max_settle: Duration::from_secs(600),
-            keep_versions: 30,
-            vault_limit: "5%".parse().unwrap_or_default(),
-            keep_full_copy: true,
-            attributes_only: false,
-            exclude: Excludes::default(),
-            rescan_interval: Some(Duration::from_secs(24 * 3600)),
-            keep: KeepRules::default(),
-        }
-    }
-}
+use super::settings::Settings;
+use super::{Config, Diagnostic, FsSpec, JobConfig, LimitExpr};
 
 /// A value that does not parse: the message and an optional hint.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,47 +157,7 @@ pub fn resolve_settings(
     section: &[&str],
     ctx: &mut Ctx,
 ) -> Settings {
-    let s = Settings {
-        settle: ctx
-            .field(section, "settle", raw.settle.as_ref(), |t| {
-                parse_duration(t)
-            })
-            .unwrap_or(base.settle),
-        max_settle: ctx
-            .field(section, "max_settle", raw.max_settle.as_ref(), |t| {
-                parse_duration(t)
-            })
-            .unwrap_or(base.max_settle),
-        keep_versions: ctx
-            .field(
-                section,
-                "keep_versions",
-                raw.keep_versions.as_ref(),
-                parse_keep,
-            )
-            .unwrap_or(base.keep_versions),
-        vault_limit: ctx
-            .field(
-                section,
-                "vault_limit",
-                raw.vault_limit.as_ref(),
-                parse_limit,
-            )
-            .unwrap_or_else(|| base.vault_limit.clone()),
-        keep_full_copy: raw.keep_full_copy.unwrap_or(base.keep_full_copy),
-        attributes_only: raw.attributes_only.unwrap_or(base.attributes_only),
-        exclude: resolve_excludes(raw.exclude.as_deref(), section, ctx)
-            .unwrap_or_else(|| base.exclude.clone()),
-        rescan_interval: ctx
-            .field(
-                section,
-                "rescan_interval",
-                raw.rescan_interval.as_ref(),
-                |t| parse_rescan(t),
-            )
-            .unwrap_or(base.rescan_interval),
-        keep: resolve_keep(&base.keep, raw.keep.as_ref(), section, ctx),
-    };
+    let s = base.resolve(raw, section, ctx);
     check_settle_order(&s, raw, section, ctx);
     s
 }
@@ -306,7 +226,7 @@ pub fn parse_rescan(text: &str) -> Result<Option<Duration>, Problem> {
     parse_duration(text).map(|d| (!d.is_zero()).then_some(d))
 }
 
-fn parse_keep(n: &u32) -> Result<u32, Problem> {
+pub(crate) fn parse_keep(n: &u32) -> Result<u32, Problem> {
     match *n {
         0 => Err(Problem::new(
             "`keep_versions` must be at least 1, found 0",
@@ -316,36 +236,13 @@ fn parse_keep(n: &u32) -> Result<u32, Problem> {
     }
 }
 
-fn parse_limit(raw: &RawLimit) -> Result<LimitExpr, Problem> {
+pub(crate) fn parse_limit(raw: &RawLimit) -> Result<LimitExpr, Problem> {
     raw.to_text().parse().map_err(|e: super::limit::LimitError| {
         Problem::new(
             e.to_string(),
             Some("terms: N% (of the vault's bytes), iN% (of its inodes), iN (inodes), or a size like 500MiB; 0 = unlimited"),
         )
     })
-}
-
-/// Compile the globs; each bad one is reported at its own array element.
-fn resolve_excludes(raw: Option<&[String]>, section: &[&str], ctx: &mut Ctx) -> Option<Excludes> {
-    let patterns = raw?;
-    let mut ok = true;
-    for (i, p) in patterns.iter().enumerate() {
-        if let Err(e) = Excludes::new(&[p]) {
-            let idx = i.to_string();
-            let path = [section, &["exclude", idx.as_str()]].concat();
-            let hint = "globs: `*.tmp`, `node_modules`, `build/**`";
-            ctx.error(
-                &path,
-                Part::Value,
-                Problem::new(format!("bad exclude glob `{p}`: {}", e.kind()), Some(hint)),
-            );
-            ok = false;
-        }
-    }
-    if !ok {
-        return None;
-    }
-    Excludes::new(patterns).ok()
 }
 
 /// One job: its settings on top of the defaults, its paths and signatures.
@@ -377,17 +274,9 @@ pub fn resolve_job(
         name: name.to_owned(),
         source,
         vault,
-        settle: s.settle,
-        max_settle: s.max_settle,
-        keep_versions: s.keep_versions,
-        vault_limit: s.vault_limit,
-        keep_full_copy: s.keep_full_copy,
-        attributes_only: s.attributes_only,
-        exclude: s.exclude,
         source_fs,
         vault_fs,
-        rescan_interval: s.rescan_interval,
-        keep: s.keep,
+        settings: s,
     })
 }
 
@@ -453,12 +342,15 @@ pub(crate) mod tests {
         );
         assert!(d.is_empty(), "{d:#?}");
         let job = &c.unwrap().jobs[0];
-        assert_eq!(job.settle, Duration::from_secs(30));
-        assert_eq!(job.max_settle, Duration::from_secs(600));
-        assert_eq!(job.keep_versions, 4);
-        assert_eq!(job.vault_limit.as_str(), "5%");
-        assert!(job.keep_full_copy && !job.attributes_only);
-        assert_eq!(job.rescan_interval, Some(Duration::from_secs(86400)));
+        assert_eq!(job.settings.settle, Duration::from_secs(30));
+        assert_eq!(job.settings.max_settle, Duration::from_secs(600));
+        assert_eq!(job.settings.keep_versions, 4);
+        assert_eq!(job.settings.vault_limit.as_str(), "5%");
+        assert!(job.settings.keep_full_copy && !job.settings.attributes_only);
+        assert_eq!(
+            job.settings.rescan_interval,
+            Some(Duration::from_secs(86400))
+        );
     }
 
     #[test]

@@ -42,9 +42,9 @@ impl Timing {
     /// The timing of `job`.
     pub fn from_job(job: &JobConfig) -> Self {
         Timing {
-            settle: job.settle,
-            max_settle: job.max_settle.max(job.settle),
-            rescan_interval: job.rescan_interval.filter(|d| !d.is_zero()),
+            settle: job.settings.settle,
+            max_settle: job.settings.max_settle.max(job.settings.settle),
+            rescan_interval: job.settings.rescan_interval.filter(|d| !d.is_zero()),
         }
     }
 }

@@ -84,7 +84,7 @@ pub fn plan(old: &Config, new: &Config) -> ReloadPlan {
 pub fn classify(old: &JobConfig, new: &JobConfig) -> JobChange {
     let restart = old.source != new.source
         || old.vault != new.vault
-        || old.exclude != new.exclude
+        || old.settings.exclude != new.settings.exclude
         || old.source_fs != new.source_fs
         || old.vault_fs != new.vault_fs;
     if restart {
@@ -99,7 +99,7 @@ pub fn classify(old: &JobConfig, new: &JobConfig) -> JobChange {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Excludes, LimitExpr};
+    use crate::config::{Excludes, Settings};
     use std::path::PathBuf;
     use std::time::Duration;
 
@@ -108,17 +108,15 @@ mod tests {
             name: name.into(),
             source: PathBuf::from(format!("/src/{name}")),
             vault: PathBuf::from("/vault"),
-            settle: Duration::from_secs(2),
-            max_settle: Duration::from_secs(60),
-            keep_versions: 10,
-            vault_limit: LimitExpr::default(),
-            keep_full_copy: true,
-            attributes_only: true,
-            exclude: Excludes::default(),
             source_fs: None,
             vault_fs: None,
-            rescan_interval: Some(Duration::from_secs(86_400)),
-            keep: Default::default(),
+            settings: Settings {
+                settle: Duration::from_secs(2),
+                max_settle: Duration::from_secs(60),
+                attributes_only: true,
+                rescan_interval: Some(Duration::from_secs(86_400)),
+                ..Settings::for_test()
+            },
         }
     }
 
@@ -144,13 +142,13 @@ mod tests {
 
     fn edit(j: &mut JobConfig, what: &str) {
         match what {
-            "settle" => j.settle = Duration::from_secs(5),
-            "max_settle" => j.max_settle = Duration::from_secs(600),
-            "keep_versions" => j.keep_versions = 3,
-            "rescan_interval" => j.rescan_interval = None,
+            "settle" => j.settings.settle = Duration::from_secs(5),
+            "max_settle" => j.settings.max_settle = Duration::from_secs(600),
+            "keep_versions" => j.settings.keep_versions = 3,
+            "rescan_interval" => j.settings.rescan_interval = None,
             "source" => j.source = PathBuf::from("/elsewhere"),
             "vault" => j.vault = PathBuf::from("/vault2"),
-            "exclude" => j.exclude = Excludes::new(&["*.tmp"]).unwrap(),
+            "exclude" => j.settings.exclude = Excludes::new(&["*.tmp"]).unwrap(),
             _ => {}
         }
     }
@@ -167,7 +165,7 @@ mod tests {
     #[test]
     fn jobs_are_matched_by_name() {
         let mut b2 = job("b");
-        b2.settle = Duration::from_secs(9);
+        b2.settings.settle = Duration::from_secs(9);
         let old = config(vec![job("a"), job("b"), job("c")]);
         let new = config(vec![job("d"), b2, job("c")]);
         let p = plan(&old, &new);

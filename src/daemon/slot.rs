@@ -133,7 +133,7 @@ impl JobSlot {
             .into_iter()
             .collect();
         Filter {
-            excludes: job.exclude.clone(),
+            excludes: job.settings.exclude.clone(),
             ignored,
         }
     }
@@ -391,7 +391,7 @@ fn coverage_of(w: &Watcher, job: &JobConfig) -> Option<String> {
             "{} of {} folders could not be opened or watched; fallback: {}",
             walked.unwatched,
             walked.folders,
-            fallback(job.rescan_interval)
+            fallback(job.settings.rescan_interval)
         )
     })
 }

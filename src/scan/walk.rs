@@ -132,7 +132,7 @@ impl<'a> Walk<'a> {
     fn vouch_for(&self, src: &Dir) -> Option<Vouch> {
         let recorded = self.base?;
         let now = base::identity(src, base::now_ns()).ok()?;
-        let refused = if !self.job.keep_full_copy {
+        let refused = if !self.job.settings.keep_full_copy {
             Some("referenced mode (keep_full_copy = false)")
         } else if !base::trusted_fs(src) {
             Some("the source filesystem's ctime is not trusted")
@@ -511,7 +511,7 @@ impl<'a> Walk<'a> {
         vm: &Meta,
         path: &Path,
     ) -> bool {
-        !self.job.keep_full_copy
+        !self.job.settings.keep_full_copy
             && pair.rel.as_os_str().is_empty()
             && vm.kind == FileKind::Symlink
             && sm.kind != FileKind::Symlink

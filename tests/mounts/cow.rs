@@ -63,7 +63,7 @@ fn reflink_attributes_only(mkfs: &str, mkfs_args: &[&str]) {
     let mut job = env.job(None, None);
     job.source = mnt.join("src");
     job.vault = mnt.join("vault");
-    job.attributes_only = true;
+    job.settings.attributes_only = true;
 
     let before_v0 = used_bytes(&mnt);
     let v0 = snapshot(&job);

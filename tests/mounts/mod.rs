@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use reverberator::config::{Excludes, FsSpec, JobConfig, LimitExpr};
+use reverberator::config::{FsSpec, JobConfig, Settings};
 use reverberator::watch::mounts::{
     check_job_once, signature_of, spec_matches, MountCheck, MountGuard, MountTable, MountWatcher,
     Side,
@@ -186,17 +186,9 @@ impl Env {
             name: "mount test".into(),
             source: self.path("src"),
             vault: self.path("vault"),
-            settle: Duration::from_secs(1),
-            max_settle: Duration::from_secs(10),
-            keep_versions: 10,
-            vault_limit: LimitExpr::default(),
-            keep_full_copy: true,
-            attributes_only: false,
-            exclude: Excludes::default(),
             source_fs: spec(source_fs),
             vault_fs: spec(vault_fs),
-            rescan_interval: None,
-            keep: Default::default(),
+            settings: Settings::for_test(),
         }
     }
 }

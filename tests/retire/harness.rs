@@ -116,7 +116,7 @@ impl Job {
     /// Enforce `keep_versions = keep` (no budget) and forget the retired versions.
     pub fn try_retire_keep(&mut self, keep: u32) -> Result<RetireReport, RetireError> {
         let mut job = self.config.clone();
-        job.keep_versions = keep;
+        job.settings.keep_versions = keep;
         let report = retire::enforce(&job)?;
         for r in &report.retired {
             self.forget(&r.plan.retired.to_string());

@@ -111,7 +111,7 @@ fn child_retire() {
         retire::apply(&folder, plan).unwrap();
         return;
     }
-    job.keep_versions = 2;
+    job.settings.keep_versions = 2;
     retire::enforce(&job).unwrap();
 }
 

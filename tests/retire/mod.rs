@@ -269,7 +269,7 @@ fn a_link_replaced_by_a_user_is_put_back_not_deleted() {
 fn the_dry_run_counts_links_made_real() {
     let job = kill::build_deep();
     let mut config = job.config.clone();
-    config.keep_versions = 3; // 4 versions: the oldest goes, two links become real
+    config.settings.keep_versions = 3; // 4 versions: the oldest goes, two links become real
     let dry = retire::dry_run(&config).unwrap();
     let plan = dry.steps[0].plan.as_ref().expect("the first step's plan");
     assert_eq!(plan.materialize.len(), 2, "{plan:?}");

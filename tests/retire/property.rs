@@ -310,8 +310,8 @@ proptest! {
                     let r = rules(*within, *counts);
                     let want = reference_fixpoint(job.version_names(), u32::from(*last), &r);
                     let mut config = job.config.clone();
-                    config.keep_versions = u32::from(*last);
-                    config.keep = r;
+                    config.settings.keep_versions = u32::from(*last);
+                    config.settings.keep = r;
                     retire::enforce(&config).expect("thin");
                     job.forget_gone();
                     let got: Vec<u64> = job.version_names().iter().map(|v| v.number).collect();

@@ -269,10 +269,8 @@ fn a_write_commits_then_retires_under_one_session() {
     use reverberator::vault::session::Session;
     use reverberator::writer::{write, Source};
     let env = Env::new("keep");
-    let job = reverberator::config::JobConfig {
-        keep_versions: 2,
-        ..env.job_config()
-    };
+    let mut job = env.job_config();
+    job.settings.keep_versions = 2;
     let mut names = Vec::new();
     for i in 0..3 {
         env.src.file("f", vec![b'x'; i + 1]);

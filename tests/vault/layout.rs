@@ -100,7 +100,7 @@ fn snapshot_cost_grows_with_the_change_not_the_tree() {
 fn snapshot_attributes_only_clones_previous_bytes() {
     let mut s = Series::new(Env::with_extra("attr", "attributes_only = true"));
     let mut job = s.env.job_config();
-    job.attributes_only = true;
+    job.settings.attributes_only = true;
     s.src().file("f", b"content");
     s.record(snapshot_with_scan(&job).unwrap());
     s.src().chmod("f", 0o640);
@@ -119,7 +119,7 @@ fn snapshot_excludes_and_a_vault_inside_the_source() {
         .file("sub/also.tmp", b"t")
         .dir("vault");
     let mut job = job_config("inside", src.path(), &src.path().join("vault"));
-    job.exclude = reverberator::config::Excludes::new(&["*.tmp"]).unwrap();
+    job.settings.exclude = reverberator::config::Excludes::new(&["*.tmp"]).unwrap();
     let SnapshotOutcome::Committed(v0) = snapshot_with_scan(&job).unwrap() else {
         panic!()
     };
@@ -141,7 +141,7 @@ fn snapshot_referenced_mode_links_the_live_source() {
     let env = Env::new("ref");
     env.src.file("a/f", b"a0").file("b/g", b"b0");
     let mut job = env.job_config();
-    job.keep_full_copy = false;
+    job.settings.keep_full_copy = false;
     let SnapshotOutcome::Committed(v0) = snapshot_with_scan(&job).unwrap() else {
         panic!()
     };

@@ -144,7 +144,7 @@ fn attributes_only_jobs_clone_with_the_new_xattrs() {
     set(s.src(), "a.txt", "user.tag", b"one");
     set(s.src(), "a.txt", "user.gone", b"soon");
     let mut job = s.env.job_config();
-    job.attributes_only = true;
+    job.settings.attributes_only = true;
     let v0 = reverberator::writer::snapshot_with_scan(&job).expect("v0");
     let v0 = s.record(v0).expect("v0 committed");
     set(s.src(), "a.txt", "user.tag", b"two");

@@ -38,16 +38,16 @@ impl Limits {
     /// The limits of `job`: `vault_limit` resolved against the capacity (`statvfs`) of the
     /// vault filesystem (not consulted when the limit is unlimited).
     pub fn for_job(job: &JobConfig) -> Result<Limits, RetireError> {
-        let budget = if job.vault_limit.is_unlimited() {
+        let budget = if job.settings.vault_limit.is_unlimited() {
             Budget::default()
         } else {
             let cap = crate::fs::capacity(&job.vault).at(&job.vault)?;
-            job.vault_limit.resolve(cap)
+            job.settings.vault_limit.resolve(cap)
         };
         Ok(Limits {
-            keep_versions: job.keep_versions.max(1),
+            keep_versions: job.settings.keep_versions.max(1),
             budget,
-            keep: job.keep,
+            keep: job.settings.keep,
         })
     }
 

@@ -60,9 +60,9 @@ pub struct Preview {
 pub fn keep_reasons(folder: &JobFolder, job: &JobConfig) -> Result<Vec<Verdict>, RetireError> {
     let versions = folder.versions().at(folder.root())?;
     let limits = Limits {
-        keep_versions: job.keep_versions.max(1),
+        keep_versions: job.settings.keep_versions.max(1),
         budget: Budget::default(),
-        keep: job.keep,
+        keep: job.settings.keep,
     };
     Ok(limits.verdicts(&versions))
 }

@@ -235,7 +235,7 @@ impl<'a> Session<'a> {
             progress,
         );
         let built = on_walk_stack(|| match latest {
-            None if !job.keep_full_copy => b.build_referenced(&src, &dst),
+            None if !job.settings.keep_full_copy => b.build_referenced(&src, &dst),
             _ => b.build_root(&src, &dst),
         })
         .map_err(vault_err(job, self.root()))?;

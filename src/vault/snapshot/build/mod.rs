@@ -246,7 +246,7 @@ impl<'a> Builder<'a> {
             return self.structural_link(src, name, &meta, path, dst, pe);
         }
         if attrib {
-            if meta.kind == FileKind::File && self.job.attributes_only {
+            if meta.kind == FileKind::File && self.job.settings.attributes_only {
                 return self.clone_with_attributes(&pe, src, name, &meta, path, dst);
             }
             return self.copy(src, name, &meta, path, dst);
@@ -361,7 +361,7 @@ impl<'a> Builder<'a> {
 
     /// True for a top-level symlink of a referenced version 0 pointing at the live source.
     pub(super) fn is_live_reference(&self, pe: &PrevEntry<'_>, path: &Path) -> bool {
-        if self.job.keep_full_copy || pe.kind != FileKind::Symlink {
+        if self.job.settings.keep_full_copy || pe.kind != FileKind::Symlink {
             return false;
         }
         if path.components().count() != 1 {
