@@ -10,7 +10,7 @@
 //! duration or path is; that is [`super::resolve`].
 
 use figment::error::Kind;
-use figment::providers::{Format, Serialized, Toml};
+use figment::providers::Serialized;
 use figment::value::{Dict, Value};
 use figment::Figment;
 use serde::de::DeserializeOwned;
@@ -19,18 +19,20 @@ use super::diag::{Locator, Part};
 use super::env::EnvOverrides;
 use super::raw::{RawConfig, RawJob, RawKeep, RawSettings};
 use super::settings::expected;
+use super::tree::SpanIndex;
 use super::Diagnostic;
 
-/// Merge `text` with `env`, report every key problem into `diags`, and return the raw
+/// Merge the file's values (parsed once, in `index`) with `env`, report every key problem into `diags`, and return the raw
 /// config built from the keys that passed (so resolution can report the rest), or `None`
 /// when the file's values cannot be read at all.
 pub fn layer(
-    text: &str,
+    index: &SpanIndex,
     env: &EnvOverrides,
     loc: &Locator,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<RawConfig> {
-    let figment = Figment::from(Toml::string(text)).merge(env.clone());
+    let file = Serialized::defaults(index.values().clone());
+    let figment = Figment::from(file).merge(env.clone());
     for var in env.malformed() {
         let mut d = Diagnostic::error("names no config key (an empty segment between `__`)")
             .with_hint("write REVERBERATOR_DEFAULTS__SETTLE or REVERBERATOR_JOBS__NAME__KEY");
@@ -243,14 +245,13 @@ fn from_figment(e: &figment::Error, loc: &Locator) -> Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tree::SpanIndex;
 
     fn run(text: &str, env: &[(&str, &str)]) -> (Option<RawConfig>, Vec<Diagnostic>) {
         let index = SpanIndex::parse(text).unwrap();
         let env = EnvOverrides::from_vars(env.iter().map(|(k, v)| (*k, *v)));
         let loc = Locator::new(text, &index, &env);
         let mut diags = Vec::new();
-        let raw = layer(text, &env, &loc, &mut diags);
+        let raw = layer(&index, &env, &loc, &mut diags);
         (raw, diags)
     }
 

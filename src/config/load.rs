@@ -76,7 +76,7 @@ pub fn from_str(
     let index = SpanIndex::parse(text).map_err(|e| invalid(vec![syntax(text, e)]))?;
     let loc = Locator::new(text, &index, env);
     let mut ctx = Ctx::new(&loc);
-    let raw = layer(text, env, &loc, &mut ctx.diags);
+    let raw = layer(&index, env, &loc, &mut ctx.diags);
     let config = raw.and_then(|raw| resolve(&raw, index.job_order(), path, &mut ctx));
     let config = config.filter(|_| !ctx.diags.iter().any(Diagnostic::is_error));
     match config {

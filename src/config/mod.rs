@@ -8,8 +8,8 @@
 //!
 //! ```text
 //! load   find the file, read it            (--config, $REVERBERATOR_CONFIG, ./, /etc)
-//! tree   TOML syntax + span of every key   (positions for every diagnostic)
-//! layer  figment: file, then env (`env`)   (every unknown key / wrong type, key by key)
+//! tree   the one TOML parse: values + span of every key (positions for every diagnostic)
+//! layer  figment: those values, then env (`env`) (every unknown key / wrong type, key by key)
 //! resolve, paths                           (defaults merged, values parsed, relations)
 //! diag   line:col, rendering with caret    (FILE:LINE:COL: error: message)
 //! ```

@@ -1,5 +1,6 @@
-//! The span index of a config file: for every key path (`jobs.demo.settle`,
-//! `defaults.exclude.2`), the byte ranges of the key and of its value in the text.
+//! The one parse of a config file: its values (for the figment layers) and, for every key
+//! path (`jobs.demo.settle`, `defaults.exclude.2`), the byte ranges of the key and of its
+//! value in the text.
 //!
 //! figment merges the file with the environment into values without positions, so every
 //! diagnostic finds its line and column here, by key path. Built with `toml_edit`, the
@@ -10,6 +11,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
+use figment::value::Dict;
 use toml_edit::{ImDocument, Item, TableLike, Value};
 
 /// Where one key and its value sit in the text (byte ranges).
@@ -21,11 +23,13 @@ pub struct Entry {
     pub value: Option<Range<usize>>,
 }
 
-/// Every key path of a parsed file with its spans, plus the order of the jobs.
+/// Every key path of a parsed file with its spans, the order of the jobs and the file's
+/// values.
 #[derive(Debug, Clone, Default)]
 pub struct SpanIndex {
     entries: HashMap<Vec<String>, Entry>,
     jobs: Vec<String>,
+    values: Dict,
 }
 
 /// A TOML syntax error.
@@ -40,7 +44,7 @@ pub struct SyntaxError {
 impl SpanIndex {
     /// Parse `text` as TOML and index it.
     pub fn parse(text: &str) -> Result<SpanIndex, SyntaxError> {
-        let doc = ImDocument::parse(text).map_err(|e| SyntaxError {
+        let doc = ImDocument::parse(text.to_owned()).map_err(|e| SyntaxError {
             span: e.span(),
             message: first_line(e.message()),
         })?;
@@ -49,7 +53,16 @@ impl SpanIndex {
         if let Some(jobs) = doc.get("jobs").and_then(Item::as_table_like) {
             index.jobs = jobs.iter().map(|(k, _)| k.to_owned()).collect();
         }
+        index.values = toml_edit::de::from_document(doc).map_err(|e| SyntaxError {
+            span: e.span(),
+            message: first_line(e.message()),
+        })?;
         Ok(index)
+    }
+
+    /// The file's values, as figment's first layer.
+    pub fn values(&self) -> &Dict {
+        &self.values
     }
 
     /// The spans of `path`, when the file has that key.
