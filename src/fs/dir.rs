@@ -7,7 +7,6 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -15,8 +14,8 @@ use nix::errno::Errno;
 use nix::fcntl::{self, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{self, Mode};
 
-use super::meta::{kind_from_dtype, meta_from_stat};
-use super::{Dir, DirEntry, Meta};
+use super::meta::meta_from_stat;
+use super::{Dir, Meta};
 
 /// Flags for opening a directory: read-only, must be a directory, never a symlink.
 const DIR_FLAGS: OFlag = OFlag::O_RDONLY
@@ -141,31 +140,6 @@ impl Dir {
         Ok(())
     }
 
-    /// Every name in the directory but `.` and `..`, sorted by name bytes.
-    pub fn entries(&self) -> io::Result<Vec<DirEntry>> {
-        // A fresh fd for the listing, so the directory offset of `self` is never shared.
-        let mut listing = nix::dir::Dir::openat(
-            Some(self.raw()),
-            ".",
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )?;
-        let mut out = Vec::new();
-        for entry in listing.iter() {
-            let entry = entry?;
-            let name = entry.file_name().to_bytes();
-            if name == b"." || name == b".." {
-                continue;
-            }
-            out.push(DirEntry {
-                name: OsStr::from_bytes(name).to_os_string(),
-                kind: entry.file_type().map(kind_from_dtype),
-            });
-        }
-        out.sort_unstable_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
-        Ok(out)
-    }
-
     /// `fstatat(name, AT_SYMLINK_NOFOLLOW)`.
     pub fn stat(&self, name: &OsStr) -> io::Result<Meta> {
         let st = stat::fstatat(Some(self.raw()), name, fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?;
@@ -183,7 +157,7 @@ impl Dir {
     }
 
     /// A new fd for this same directory.
-    fn reopen(&self) -> io::Result<Dir> {
+    pub(super) fn reopen(&self) -> io::Result<Dir> {
         let fd = fcntl::openat(Some(self.raw()), ".", DIR_FLAGS, Mode::empty())?;
         Ok(Dir { fd: owned(fd) })
     }

@@ -38,20 +38,6 @@ pub(super) fn mode_type(kind: FileKind) -> SFlag {
     }
 }
 
-/// The kind a directory listing reports.
-pub(super) fn kind_from_dtype(t: nix::dir::Type) -> FileKind {
-    use nix::dir::Type;
-    match t {
-        Type::File => FileKind::File,
-        Type::Directory => FileKind::Dir,
-        Type::Symlink => FileKind::Symlink,
-        Type::Fifo => FileKind::Fifo,
-        Type::Socket => FileKind::Socket,
-        Type::CharacterDevice => FileKind::CharDevice,
-        Type::BlockDevice => FileKind::BlockDevice,
-    }
-}
-
 /// [`Meta`] from a `struct stat`; an unknown file type is `InvalidData`.
 pub(super) fn meta_from_stat(st: &FileStat) -> io::Result<Meta> {
     let kind = kind_from_mode(st.st_mode).ok_or_else(|| {

@@ -28,6 +28,7 @@ mod copy;
 mod data;
 mod dir;
 mod hash;
+mod list;
 mod meta;
 mod special;
 mod tree;

@@ -78,7 +78,6 @@ use crate::vault::layout::{JobFolder, Resolver};
 
 pub mod base;
 mod compare;
-mod list;
 mod walk;
 
 /// What a delta scan found.

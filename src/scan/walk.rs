@@ -13,7 +13,6 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use super::base::{self, ScanBase};
 use super::compare::{compare, xattrs_equal, Doubt, Side};
-use super::list::list_once;
 use super::ScanError;
 use crate::change::Progress;
 use crate::change::{Change, ChangeSet};
@@ -310,11 +309,13 @@ impl<'a> Walk<'a> {
             self.open(task.vault)
                 .map_err(|e| self.vault_err(&vault_at, e))?,
         );
-        let s_entries = match list_once(&src) {
+        let s_entries = match src.list_once() {
             Ok(e) => e,
             Err(e) => return self.unreadable(&rel, e),
         };
-        let v_entries = list_once(&vault).map_err(|e| self.vault_err(&vault_at, e))?;
+        let v_entries = vault
+            .list_once()
+            .map_err(|e| self.vault_err(&vault_at, e))?;
         Progress::add(&self.progress.scanned, s_entries.len() as u64);
         let pair = Pair {
             rel: &rel,

@@ -25,7 +25,6 @@
 mod decode;
 mod reconcile;
 mod tree;
-mod walk;
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -35,10 +34,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use inotify::{Inotify, WatchDescriptor, WatchMask};
-use nix::dir::Dir;
 
 use crate::change::Change;
 use crate::config::Excludes;
+use crate::fs::{Dir, DirEntry, FileKind};
 
 use decode::{decode, Decoded, Op, Raw};
 use tree::WatchTree;
@@ -265,7 +264,6 @@ impl Watcher {
         budget: Option<usize>,
     ) -> Result<Watcher, WatchError> {
         let inotify = Inotify::init().map_err(WatchError::Instances)?;
-        let dir = walk::open_root(root).map_err(|e| crate::error::PathError::new(root, e))?;
         let mut w = Watcher {
             inotify,
             root_path: root.to_path_buf(),
@@ -280,7 +278,8 @@ impl Watcher {
             touched: Vec::new(),
             homeless: Vec::new(),
         };
-        let mut root_dir = walk::open_beneath(&dir, Path::new(""))
+        let mut root_dir = w
+            .open(Path::new(""))
             .map_err(|e| crate::error::PathError::new(root, e))?;
         let mut sink = Vec::new();
         w.walked = Walked::default();
@@ -313,8 +312,8 @@ impl Watcher {
     /// before. Nothing is reported as `Created`: the delta scan that follows finds the
     /// content.
     pub fn resync(&mut self) -> Result<Vec<WatchEvent>, WatchError> {
-        let root = walk::open_root(&self.root_path)
-            .and_then(|r| walk::open_beneath(&r, Path::new("")))
+        let root = self
+            .open(Path::new(""))
             .map_err(|e| crate::error::PathError::new(&self.root_path, e))?;
         let mut root = root;
         let was_limited = self.limit.take();
@@ -539,8 +538,7 @@ impl Watcher {
 
     /// Watch a directory that appeared after setup and report everything already in it.
     fn watch_new_dir(&mut self, rel: PathBuf, out: &mut Vec<WatchEvent>) {
-        let opened = walk::open_root(&self.root_path).and_then(|r| walk::open_beneath(&r, &rel));
-        match opened {
+        match self.open(&rel) {
             Ok(mut dir) => {
                 // Not a whole walk: what the last one found stays as it was.
                 let walked = self.walked;
@@ -591,7 +589,7 @@ impl Watcher {
         out: &mut Vec<WatchEvent>,
         stack: &mut Vec<(PathBuf, Option<Dir>)>,
     ) {
-        let entries = match walk::list(dir) {
+        let entries = match dir.list_once() {
             Ok(e) => e,
             Err(e) => {
                 tracing::debug!(path = %rel.display(), "cannot list folder: {e}");
@@ -603,14 +601,15 @@ impl Watcher {
             if self.filter.skips(&child) {
                 continue;
             }
+            let is_dir = is_dir(dir, &entry);
             if report {
                 out.push(WatchEvent::Created {
                     path: child.clone(),
-                    dir: entry.dir,
+                    dir: is_dir,
                 });
             }
-            if entry.dir && !(skip_watched && self.tree.contains(&child)) {
-                match walk::open_child(dir.as_raw_fd(), &entry.name) {
+            if is_dir && !(skip_watched && self.tree.contains(&child)) {
+                match dir.open_child(&entry.name) {
                     Ok(sub) => stack.push((child, Some(sub))),
                     Err(e) => {
                         tracing::debug!(path = %child.display(), "cannot open folder: {e}");
@@ -630,7 +629,7 @@ impl Watcher {
         }
         let added = match self.budget {
             Some(b) if self.tree.len() >= b => Err(io::Error::from_raw_os_error(libc::ENOSPC)),
-            _ => self.inotify.watches().add(walk::proc_path(dir), mask()),
+            _ => self.inotify.watches().add(proc_path(dir), mask()),
         };
         match added {
             Ok(wd) => {
@@ -656,6 +655,12 @@ impl Watcher {
         }
     }
 
+    /// The folder `rel` beneath the source root, opened by fd without following a symlink
+    /// anywhere (the root's own path is the trusted one from the config).
+    fn open(&self, rel: &Path) -> io::Result<Dir> {
+        Dir::open(&self.root_path)?.open_beneath(rel)
+    }
+
     fn hit_limit(&mut self, rel: &Path, out: &mut Vec<WatchEvent>) {
         let err = WatchError::Limit {
             path: self.root_path.join(rel),
@@ -665,6 +670,21 @@ impl Watcher {
         self.limit = Some(err);
         out.push(WatchEvent::LimitReached);
     }
+}
+
+/// True for a real directory (not a symlink to one); an entry whose type the listing did
+/// not give is `stat`ed, one that vanished is not a directory.
+fn is_dir(dir: &Dir, entry: &DirEntry) -> bool {
+    match entry.kind {
+        Some(kind) => kind == FileKind::Dir,
+        None => dir.stat(&entry.name).is_ok_and(|m| m.kind == FileKind::Dir),
+    }
+}
+
+/// The `/proc/self/fd/N` path of an open directory: `inotify_add_watch` on it watches
+/// exactly the inode we opened (no path race, no symlink followed on the way).
+fn proc_path(dir: &Dir) -> String {
+    format!("/proc/self/fd/{}", dir.raw())
 }
 
 #[cfg(test)]

@@ -320,13 +320,13 @@ fn add_watch_cost() {
     let t = Instant::now();
     let ino = Inotify::init().unwrap();
     for d in &dirs {
-        let dir = walk::open_root(d).unwrap();
-        ino.watches().add(walk::proc_path(&dir), mask()).unwrap();
+        let dir = Dir::open(d).unwrap();
+        ino.watches().add(proc_path(&dir), mask()).unwrap();
     }
     let via_fd = t.elapsed();
     let t = Instant::now();
     for d in &dirs {
-        drop(walk::open_root(d).unwrap());
+        drop(Dir::open(d).unwrap());
     }
     let open_only = t.elapsed();
     eprintln!(

@@ -22,7 +22,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::{walk, Mode, WatchEvent, Watcher};
+use super::{Mode, WatchEvent, Watcher};
 
 /// How many rounds (a path named by the previous round's fixes) one drain checks before
 /// it asks for a resync instead: the bound only guards against a tree that changes faster
@@ -67,7 +67,7 @@ impl Watcher {
     /// Make the maps below `rel` equal the tree there now.
     fn verify(&mut self, rel: PathBuf, out: &mut Vec<WatchEvent>) {
         let before = self.tree.subtree(&rel);
-        let opened = walk::open_root(&self.root_path).and_then(|r| walk::open_beneath(&r, &rel));
+        let opened = self.open(&rel);
         let outer = self.seen.replace(HashSet::new());
         if let Ok(mut dir) = opened {
             // Not a whole walk: what the last one found stays as it was.
