@@ -30,6 +30,7 @@ mod dir;
 mod hash;
 mod list;
 mod meta;
+mod mounts;
 mod special;
 mod tree;
 mod xattrs;
@@ -39,6 +40,7 @@ pub use attr::copy_attributes;
 pub use copy::{clone_file, copy_entry, ATTEMPTS};
 pub use dir::{capacity, raise_open_files_limit, FsCapacity};
 pub use hash::hash_file;
+pub use mounts::{fs_id, mount_id, FsType, MountId, Unsupported, EXT4_MAGIC, XFS_MAGIC};
 /// The open flags [`Dir::open_file`] takes.
 pub use nix::fcntl::OFlag;
 pub use tree::{remove_tree, Freed};

@@ -10,7 +10,6 @@
 //! (temp + rename), reading and validating it; it knows nothing about walks or versions.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
 use crate::fs::{Dir, Timestamp};
@@ -31,8 +30,8 @@ pub const MARGIN_NS: i128 = 2_000_000_000;
 /// XFS, btrfs, tmpfs, f2fs, ZFS, bcachefs). Elsewhere (FAT: ctime is the creation time;
 /// NFS, SMB, FUSE: another machine's clock) the shortcut is off.
 const TRUSTED_FS: [i64; 7] = [
-    0xEF53,
-    0x5846_5342,
+    crate::fs::EXT4_MAGIC,
+    crate::fs::XFS_MAGIC,
     0x9123_683E,
     0x0102_1994,
     0xF2F5_2010,
@@ -84,35 +83,13 @@ pub fn identity(dir: &Dir, start_ns: i128) -> io::Result<Stamp> {
         start_ns,
         dev: m.dev,
         ino: m.ino,
-        mnt_id: mount_id(dir),
+        mnt_id: dir.mount_id().ok().flatten(),
     })
-}
-
-/// The mount id of the open directory, if `statx` reports it.
-fn mount_id(dir: &Dir) -> Option<u64> {
-    // SAFETY: all-zero is a valid `statx` (plain integers).
-    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid fd, a NUL-terminated empty path with AT_EMPTY_PATH, and a writable
-    // `statx` owned by us.
-    let rc = unsafe {
-        libc::statx(
-            dir.as_fd().as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
-            libc::STATX_MNT_ID,
-            &mut stx,
-        )
-    };
-    (rc == 0 && stx.stx_mask & libc::STATX_MNT_ID != 0).then_some(stx.stx_mnt_id)
 }
 
 /// Whether the filesystem holding `dir` keeps a trustworthy local ctime.
 pub fn trusted_fs(dir: &Dir) -> bool {
-    nix::sys::statfs::fstatfs(dir).is_ok_and(|s| {
-        #[allow(clippy::unnecessary_cast)]
-        let magic = s.filesystem_type().0 as i64 & 0xFFFF_FFFF;
-        TRUSTED_FS.contains(&magic)
-    })
+    dir.fs_type().is_ok_and(|t| TRUSTED_FS.contains(&t.magic))
 }
 
 /// `<job_dir>/.reverberator/scan-base`.

@@ -288,11 +288,10 @@ const SYMLINK_MAX_XFS: usize = 1023;
 /// The longest symlink target the filesystem of `dir` stores: XFS 1023 bytes, ext2/3/4
 /// one block minus one (1023 with 1 KiB blocks), else the kernel's 4095.
 pub fn symlink_max(dir: &Dir) -> usize {
-    use nix::sys::statfs::{fstatfs, EXT4_SUPER_MAGIC, XFS_SUPER_MAGIC};
-    match fstatfs(dir) {
-        Ok(st) if st.filesystem_type() == XFS_SUPER_MAGIC => SYMLINK_MAX_XFS,
-        Ok(st) if st.filesystem_type() == EXT4_SUPER_MAGIC => {
-            let block = usize::try_from(st.block_size()).unwrap_or(0);
+    match dir.fs_type() {
+        Ok(t) if t.magic == crate::fs::XFS_MAGIC => SYMLINK_MAX_XFS,
+        Ok(t) if t.magic == crate::fs::EXT4_MAGIC => {
+            let block = usize::try_from(t.block_size).unwrap_or(0);
             block.saturating_sub(1).clamp(1, SYMLINK_MAX_DEFAULT)
         }
         _ => SYMLINK_MAX_DEFAULT,

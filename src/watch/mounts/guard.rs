@@ -14,11 +14,10 @@
 //!   stacked over the path while the baseline mount is still mounted is halted.
 
 use std::ffi::OsString;
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use super::fstab::FSTAB;
-use super::mountinfo::{mount_id_of_fd, MountTable};
+use super::mountinfo::MountTable;
 use super::side::{Rule, SideGuard};
 use super::signature::{spec_matches, FsSignature};
 use super::{record, MountCheck, MountError, Side};
@@ -141,7 +140,7 @@ impl MountGuard {
         };
         let fd = record::open_vault(&self.vault.path).map_err(record_err)?;
         let expected = self.vault.baseline.as_ref().map(|b| b.mount_id);
-        match mount_id_of_fd(fd.as_fd()) {
+        match fd.mount_id() {
             Ok(id) if id == expected => Ok(fd),
             Err(_) if expected.is_some() => Ok(fd),
             _ => Err(self.not_ready(

@@ -4,14 +4,14 @@
 //! Parsing is pure ([`MountTable::from_str`]) and tested on literal text; [`MountTable::read`]
 //! is the thin I/O wrapper. This module knows nothing about jobs, specs or vaults.
 
-use std::ffi::{CStr, CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
-use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, BorrowedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
+
+use crate::fs::{MountId, Unsupported};
 
 /// Where the kernel publishes the calling process's mount table.
 pub const MOUNTINFO: &str = "/proc/self/mountinfo";
@@ -139,7 +139,7 @@ impl MountTable {
     /// the table: from the top-most `/` mount, each component descends into the top-most
     /// child mounted there (so a mount hidden under another one is never chosen).
     pub fn mount_of(&self, path: &Path) -> Option<&MountEntry> {
-        match mount_id_of(path, libc::STATX_MNT_ID) {
+        match crate::fs::mount_id(path, MountId::Plain) {
             // Mount ids are reused: in a table read before the path's mount was made, its
             // id may name a mount made and unmounted since, elsewhere. An entry whose mount
             // point does not hold the path is such a stale one (the caller reads the table
@@ -313,57 +313,6 @@ fn octal_at(field: &[u8], i: usize) -> Option<u8> {
         .iter()
         .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
     u8::try_from(value).ok()
-}
-
-/// `statx` or the asked-for field is not available (old kernel, or a seccomp filter).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Unsupported;
-
-/// The mount id of `path` as `statx` reports it for `mask` (`STATX_MNT_ID`, or
-/// `STATX_MNT_ID_UNIQUE` on Linux 6.8+). `Ok(None)`: the path cannot be statted (missing,
-/// no permission); `Err(Unsupported)`: no `statx`, or the kernel does not fill that field.
-pub(crate) fn mount_id_of(path: &Path, mask: libc::c_uint) -> Result<Option<u64>, Unsupported> {
-    let Ok(cpath) = CString::new(path.as_os_str().as_bytes()) else {
-        return Ok(None);
-    };
-    statx_mount_id(libc::AT_FDCWD, &cpath, 0, mask)
-}
-
-/// The mount id (`STATX_MNT_ID`) of an open file or directory.
-pub(crate) fn mount_id_of_fd(fd: BorrowedFd<'_>) -> Result<Option<u64>, Unsupported> {
-    statx_mount_id(fd.as_raw_fd(), c"", libc::AT_EMPTY_PATH, libc::STATX_MNT_ID)
-}
-
-fn statx_mount_id(
-    dirfd: libc::c_int,
-    path: &CStr,
-    flags: libc::c_int,
-    mask: libc::c_uint,
-) -> Result<Option<u64>, Unsupported> {
-    let mut buf = MaybeUninit::<libc::statx>::zeroed();
-    // SAFETY: `path` is NUL-terminated and `buf` is a valid, writable statx buffer.
-    let rc = unsafe {
-        libc::statx(
-            dirfd,
-            path.as_ptr(),
-            flags | libc::AT_STATX_SYNC_AS_STAT,
-            mask,
-            buf.as_mut_ptr(),
-        )
-    };
-    if rc != 0 {
-        let err = io::Error::last_os_error();
-        return match err.raw_os_error() {
-            Some(libc::ENOSYS) | Some(libc::EPERM) => Err(Unsupported),
-            _ => Ok(None),
-        };
-    }
-    // SAFETY: statx succeeded, so the kernel initialised the buffer (it was zeroed anyway).
-    let stx = unsafe { buf.assume_init() };
-    if stx.stx_mask & mask == 0 {
-        return Err(Unsupported);
-    }
-    Ok(Some(stx.stx_mnt_id))
 }
 
 /// `OsStr` display helper for messages.

@@ -5,10 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use super::fstab::{read_fstab, unmounted_target};
-use super::mountinfo::{mount_id_of, show, MountEntry, MountTable};
+use super::mountinfo::{show, MountEntry, MountTable};
 use super::signature::{probe, spec_matches, FsSignature};
 use super::{MountCheck, Side};
 use crate::config::FsSpec;
+use crate::fs::MountId;
 
 #[derive(Debug)]
 pub(super) struct SideGuard {
@@ -190,12 +191,10 @@ impl SideGuard {
     pub(super) fn signature(&mut self, entry: &MountEntry) -> FsSignature {
         let key = ProbeKey {
             entry: entry.clone(),
-            unique_id: mount_id_of(&self.path, libc::STATX_MNT_ID_UNIQUE)
+            unique_id: crate::fs::mount_id(&self.path, MountId::Unique)
                 .ok()
                 .flatten(),
-            fsid: nix::sys::statvfs::statvfs(&self.path)
-                .ok()
-                .map(|s| s.filesystem_id()),
+            fsid: crate::fs::fs_id(&self.path).ok(),
         };
         if let Some((cached_key, sig)) = &self.cache {
             if *cached_key == key {
