@@ -116,10 +116,9 @@ fn time_text(m: &Meta) -> String {
 
 /// The target text of the source symlink `entry` (in the real directory `dir`).
 fn link_text(dir: &crate::fs::Dir, entry: &Resolved) -> String {
-    use std::os::fd::{AsFd, AsRawFd};
     let name = entry.path.file_name().unwrap_or_default();
-    nix::fcntl::readlinkat(Some(dir.as_fd().as_raw_fd()), name)
-        .map(|t| shown(Path::new(&t)))
+    crate::fs::at::read_link(dir, name)
+        .map(|t| shown(&t))
         .unwrap_or_else(|e| format!("(unreadable: {e})"))
 }
 

@@ -15,7 +15,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -195,10 +194,10 @@ impl Resolver {
         if !self.links(version)?.contains(path) {
             return Ok(None);
         }
-        let text = match nix::fcntl::readlinkat(Some(dir.as_fd().as_raw_fd()), name) {
-            Ok(t) => PathBuf::from(t),
-            Err(nix::errno::Errno::EINVAL) => return Ok(None),
-            Err(e) => return Err(e.into()),
+        let text = match crate::fs::at::read_link(dir, name) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::InvalidInput => return Ok(None),
+            Err(e) => return Err(e),
         };
         match parse_link_target(path, &text) {
             Some(target) => Ok(Some(target)),
@@ -315,8 +314,7 @@ mod tests {
     }
 
     fn symlink(dir: &Dir, name: &Path, text: &Path) {
-        let fd = dir.as_fd().as_raw_fd();
-        nix::unistd::symlinkat(text, Some(fd), name).unwrap();
+        crate::fs::at::symlink(text, dir, name.as_os_str()).unwrap();
     }
 
     /// V0 holds `short/x/f`; V1 holds a 5 KB deep chain whose `x` is a structural link to

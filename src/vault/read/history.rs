@@ -38,7 +38,6 @@
 //! holds no unchanged subfolder is not followed (it shows as added).
 
 use std::ffi::OsString;
-use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
 use super::diff::same_entry;
@@ -305,8 +304,8 @@ impl History<'_, '_> {
             }
             FileKind::Symlink => {
                 let target = |h: &(Dir, OsString), r: &Resolved| {
-                    nix::fcntl::readlinkat(Some(h.0.as_fd().as_raw_fd()), h.1.as_os_str())
-                        .map_err(|e| PathError::new(r.full_path(root), e.into()))
+                    crate::fs::at::readlink(&h.0, &h.1)
+                        .map_err(|e| PathError::new(r.full_path(root), e))
                 };
                 Ok(target(ha, a)? == target(hb, b)?)
             }

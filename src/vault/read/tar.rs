@@ -29,7 +29,7 @@
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, BufWriter, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -263,9 +263,9 @@ impl<W: Write> Writer<'_, '_, W> {
             }
             FileKind::Symlink => {
                 self.pax(&records)?;
-                let target = nix::fcntl::readlinkat(Some(dir.as_fd().as_raw_fd()), name)?;
+                let target = crate::fs::at::read_link(dir, name)?;
                 let mut h = self.header(meta, EntryType::Symlink);
-                self.ar.append_link(&mut h, member, Path::new(&target))?;
+                self.ar.append_link(&mut h, member, &target)?;
             }
             FileKind::Fifo | FileKind::CharDevice | FileKind::BlockDevice => {
                 self.pax(&records)?;

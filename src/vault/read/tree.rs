@@ -4,7 +4,6 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
 use super::ReadError;
@@ -121,9 +120,7 @@ impl<'a> Tree<'a> {
     /// The target of the source symlink `r`, an entry of the real directory `dir`.
     pub fn read_link_in(&self, dir: &Dir, r: &Resolved) -> Result<PathBuf, ReadError> {
         let name = r.path.file_name().unwrap_or_default();
-        nix::fcntl::readlinkat(Some(dir.as_fd().as_raw_fd()), name)
-            .map(PathBuf::from)
-            .map_err(|e| self.error(r, e.into()))
+        crate::fs::at::read_link(dir, name).map_err(|e| self.error(r, e))
     }
 
     /// The xxh3-128 of the regular file `r`, an entry of the real directory `dir`.

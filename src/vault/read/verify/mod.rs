@@ -17,10 +17,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
-use crate::fs::{Dir, FileKind};
+use crate::fs::FileKind;
 use crate::vault::index::Index;
 use crate::vault::layout::{parse_link_target, JobFolder, VersionName, LATEST, PRIVATE_DIR};
 
@@ -131,7 +130,7 @@ fn check_link(
             return None;
         }
     }
-    let target = match read_link(&parent_dir, name) {
+    let target = match crate::fs::at::read_link(&parent_dir, name) {
         Ok(t) => t,
         Err(e) => {
             problems.push(unreadable(&in_job, &e));
@@ -183,13 +182,6 @@ fn target_fault(folder: &JobFolder, k: &VersionName, rel: &Path) -> Option<LinkF
         dir = cur.open_child(name);
     }
     Some(LinkFault::Dangling)
-}
-
-fn read_link(dir: &Dir, name: &std::ffi::OsStr) -> io::Result<PathBuf> {
-    Ok(PathBuf::from(nix::fcntl::readlinkat(
-        Some(dir.as_fd().as_raw_fd()),
-        name,
-    )?))
 }
 
 /// The content of version `v`'s bookkeeping file of `kind` (`links`, `refs`), or a
@@ -263,7 +255,10 @@ fn check_leftovers(folder: &JobFolder, problems: &mut Vec<Problem>) {
 
 fn check_latest(folder: &JobFolder, versions: &[VersionName], problems: &mut Vec<Problem>) {
     let newest = versions.last().map(ToString::to_string);
-    match (read_link(folder.dir(), LATEST.as_ref()), newest) {
+    match (
+        crate::fs::at::read_link(folder.dir(), LATEST.as_ref()),
+        newest,
+    ) {
         (Ok(target), Some(newest)) if target == Path::new(&newest) => {}
         (Ok(target), newest) => problems.push(Problem::LatestStale {
             target,
