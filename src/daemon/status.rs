@@ -158,8 +158,8 @@ pub enum StatusError {
 
 /// The directory of the status sockets for this process (see the module docs).
 pub fn socket_dir() -> PathBuf {
-    let uid = nix::unistd::geteuid().as_raw();
-    let run_ok = uid == 0 && nix::unistd::access("/run", nix::unistd::AccessFlags::W_OK).is_ok();
+    let uid = crate::fs::euid();
+    let run_ok = uid == 0 && crate::fs::writable(std::path::Path::new("/run"));
     choose_dir(
         uid,
         run_ok,
@@ -201,7 +201,7 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
         Err(e) => return Err(e),
     }
     let meta = std::fs::symlink_metadata(dir)?;
-    if !meta.is_dir() || meta.uid() != nix::unistd::geteuid().as_raw() {
+    if !meta.is_dir() || meta.uid() != crate::fs::euid() {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
             format!("{} is not a folder owned by this user", dir.display()),

@@ -1,6 +1,6 @@
 //! File primitives without policy: directory fds, `O_NOFOLLOW` opens beneath a root,
 //! metadata, the copy engine (reflink, `copy_file_range`, sparse, special files, xattrs),
-//! content hashing and filesystem capacity.
+//! content hashing, filesystem capacity and mount facts, the errno values others match on.
 //!
 //! The daemon runs as root over user-writable trees, so everything here works relative to
 //! directory fds and never follows a symlink in a source tree: a symlink swapped in during a
@@ -40,6 +40,23 @@ pub use attr::copy_attributes;
 pub use copy::{clone_file, copy_entry, ATTEMPTS};
 pub use dir::{capacity, raise_open_files_limit, FsCapacity};
 pub use hash::hash_file;
+
+/// The errno values code outside `fs` matches on to choose a fallback (a name too long for
+/// a link, a link count at its limit, a full vault, a watch limit): the one place they come
+/// from, so no module above `fs` needs `libc` for them.
+pub mod errno {
+    pub use libc::{EDQUOT, EINVAL, ELOOP, EMLINK, ENAMETOOLONG, ENOENT, ENOSPC, ENOTDIR, EROFS};
+}
+
+/// The effective user id of this process (`geteuid`).
+pub fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// True when this process can write to `path` (`access(W_OK)`, as the real user).
+pub fn writable(path: &std::path::Path) -> bool {
+    nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).is_ok()
+}
 pub use mounts::{fs_id, mount_id, FsType, MountId, Unsupported, EXT4_MAGIC, XFS_MAGIC};
 /// The open flags [`Dir::open_file`] takes.
 pub use nix::fcntl::OFlag;

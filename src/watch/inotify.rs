@@ -628,7 +628,9 @@ impl Watcher {
             return None;
         }
         let added = match self.budget {
-            Some(b) if self.tree.len() >= b => Err(io::Error::from_raw_os_error(libc::ENOSPC)),
+            Some(b) if self.tree.len() >= b => {
+                Err(io::Error::from_raw_os_error(crate::fs::errno::ENOSPC))
+            }
             _ => self.inotify.watches().add(proc_path(dir), mask()),
         };
         match added {
@@ -643,7 +645,7 @@ impl Watcher {
                 self.homeless.extend(displaced.handle);
                 Some(changed)
             }
-            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+            Err(e) if e.raw_os_error() == Some(crate::fs::errno::ENOSPC) => {
                 self.hit_limit(rel, out);
                 None
             }

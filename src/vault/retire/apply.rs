@@ -304,7 +304,7 @@ fn prepare(
         let name = OsString::from(i.to_string());
         match sys::symlink(&r.new_target, &tmp.dir, &name) {
             Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => refused.push(i),
+            Err(e) if e.raw_os_error() == Some(crate::fs::errno::ENAMETOOLONG) => refused.push(i),
             Err(e) => return Err(RetireError::Io(PathError::new(tmp.path.join(&name), e))),
         }
     }
@@ -561,7 +561,7 @@ pub(super) fn own_private_dir(
     let path = folder.root().join(PRIVATE_DIR).join(name);
     let dir = private.ensure_child_dir(name.as_ref(), 0o700).at(&path)?;
     let meta = dir.stat_self().at(&path)?;
-    if meta.uid != nix::unistd::geteuid().as_raw() || meta.mode & 0o077 != 0 {
+    if meta.uid != crate::fs::euid() || meta.mode & 0o077 != 0 {
         return Err(RetireError::state(
             &path,
             "belongs to another user or is open to others; remove it",

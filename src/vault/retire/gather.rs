@@ -193,7 +193,7 @@ pub(super) fn read_structural(
     };
     match sys::readlink(dir, name) {
         Ok(text) => Ok(parse_link_target(rel, Path::new(&text))),
-        Err(e) if is_absent(&e) || e.raw_os_error() == Some(libc::EINVAL) => Ok(None),
+        Err(e) if is_absent(&e) || e.raw_os_error() == Some(crate::fs::errno::EINVAL) => Ok(None),
         Err(e) => Err(RetireError::Io(PathError::new(full(), e))),
     }
 }

@@ -757,7 +757,7 @@ impl<'a> Opened<'a> {
 pub(super) fn is_absent(e: &std::io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)
+        Some(crate::fs::errno::ENOENT | crate::fs::errno::ENOTDIR | crate::fs::errno::ELOOP)
     )
 }
 

@@ -121,7 +121,7 @@ fn link_copy(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr, depth: usize)
 
 fn hard_link(from: &Dir, name: &OsStr, to: &Dir) -> io::Result<()> {
     match fs::at::link(from, name, to, name) {
-        Err(e) if e.raw_os_error() == Some(libc::EMLINK) => {
+        Err(e) if e.raw_os_error() == Some(crate::fs::errno::EMLINK) => {
             fs::copy_entry(from, name, to, name, &CopyOptions::default())
                 .map(|_| ())
                 .map_err(|e| io::Error::other(e.to_string()))

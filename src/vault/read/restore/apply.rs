@@ -7,16 +7,11 @@
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
-
-use nix::fcntl::AtFlags;
-use nix::sys::stat::Mode;
-use nix::unistd::UnlinkatFlags;
 
 use super::{shown, Item, ReadError, RestorePlan, RestoreReport};
 use crate::error::PathError;
-use crate::fs::{copy_attributes, copy_entry, CopyOptions, CopyOutcome, Dir, FileKind};
+use crate::fs::{at, copy_attributes, copy_entry, CopyOptions, CopyOutcome, Dir, FileKind};
 use crate::vault::layout::Resolved;
 
 impl RestorePlan<'_> {
@@ -146,22 +141,16 @@ impl Apply<'_, '_> {
             return Ok(());
         };
         let at = |e: io::Error| ReadError::from(PathError::new(self.plan.to.join(path), e));
-        let fd = parent.dst.as_fd().as_raw_fd();
         if item.exists {
             let meta = parent.dst.stat(&item.name).map_err(at)?;
             if meta.kind != FileKind::Dir {
-                nix::unistd::unlinkat(Some(fd), item.name.as_os_str(), UnlinkatFlags::NoRemoveDir)
-                    .map_err(|e| at(e.into()))?;
+                parent.dst.unlink(&item.name).map_err(at)?;
             }
         }
-        match nix::sys::stat::mkdirat(
-            Some(fd),
-            item.name.as_os_str(),
-            Mode::from_bits_truncate(0o700),
-        ) {
+        match at::mkdir(&parent.dst, &item.name, 0o700) {
             Ok(()) => {}
-            Err(nix::errno::Errno::EEXIST) if item.exists => {}
-            Err(e) => return Err(at(e.into())),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && item.exists => {}
+            Err(e) => return Err(at(e)),
         }
         let dst = parent.dst.open_child(&item.name).map_err(at)?;
         let src = self.plan.tree.open_in(&parent.src, &parent.at, &item.src)?;
@@ -217,14 +206,10 @@ impl Apply<'_, '_> {
             }
         }
         if item.exists {
-            let fd = parent.dst.as_fd().as_raw_fd();
-            let renamed =
-                nix::fcntl::renameat(Some(fd), tmp.as_os_str(), Some(fd), item.name.as_os_str());
-            if let Err(e) = renamed {
+            if let Err(e) = parent.dst.rename(&tmp, &item.name) {
                 // Leave no temporary name behind (it is ours: created with O_EXCL).
-                let _ =
-                    nix::unistd::unlinkat(Some(fd), tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
-                return Err(at(e.into()));
+                let _ = parent.dst.unlink(&tmp);
+                return Err(at(e));
             }
         }
         self.report.entries += 1;
@@ -247,14 +232,7 @@ impl Apply<'_, '_> {
         let Ok(holder) = root.dst.open_beneath(first_parent) else {
             return false;
         };
-        nix::unistd::linkat(
-            Some(holder.as_fd().as_raw_fd()),
-            first_name,
-            Some(dst.as_fd().as_raw_fd()),
-            name,
-            AtFlags::empty(),
-        )
-        .is_ok()
+        at::link(&holder, first_name, dst, name).is_ok()
     }
 
     /// The whole tree restored into a folder we created: give it the root's attributes.

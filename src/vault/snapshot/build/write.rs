@@ -2,12 +2,14 @@
 //! hard link to the previous version (with the `EMLINK` fallback), a clone for an
 //! attribute-only change, or a copy from the source (hard-linked source files stay
 //! hard-linked). The decisions are made in the parent module; this only carries them out.
-//! The system calls are `fs`'s (`fs::at`); `libc` appears here only for the errno values
-//! that decide a fallback (`ENAMETOOLONG`, `EMLINK`, the lookups that mean "not there").
+//! The system calls are `fs`'s (`fs::at`), and so are the errno values that decide a
+//! fallback (`ENAMETOOLONG`, `EMLINK`, the lookups that mean "not there").
 
 use std::ffi::OsStr;
 use std::io;
 use std::path::Path;
+
+use crate::fs::errno;
 
 use std::collections::hash_map::Entry;
 
@@ -75,7 +77,7 @@ impl Builder<'_> {
         }
         match at::symlink(&target, dst, name) {
             Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => {
+            Err(e) if e.raw_os_error() == Some(errno::ENAMETOOLONG) => {
                 return self.real_dir(src, name, meta, path, dst, Some(pe))
             }
             Err(e) => return Err(PathError::new(self.vault_path(path), e)),
@@ -112,7 +114,7 @@ impl Builder<'_> {
                 }
                 Ok(())
             }
-            Err(e) if e.raw_os_error() == Some(libc::EMLINK) => {
+            Err(e) if e.raw_os_error() == Some(errno::EMLINK) => {
                 self.unlinkable(pe, parent, path, dst, name)
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => self.copy(src, name, meta, path, dst),
@@ -140,7 +142,7 @@ impl Builder<'_> {
     /// opened by directory fds first, so `at` may be longer than `PATH_MAX`.
     fn link_from_job(&self, at: &Path, dst: &Dir, name: &OsStr) -> io::Result<()> {
         let (Some(parent), Some(file)) = (at.parent(), at.file_name()) else {
-            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+            return Err(io::Error::from_raw_os_error(errno::EINVAL));
         };
         let dir = self.jobdir.open_beneath(parent)?;
         at::link(&dir, file, dst, name)
@@ -272,7 +274,7 @@ impl Builder<'_> {
 pub(super) fn tolerable_lookup(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG | libc::ELOOP)
+        Some(errno::ENOENT | errno::ENOTDIR | errno::ENAMETOOLONG | errno::ELOOP)
     )
 }
 
@@ -280,6 +282,6 @@ pub(super) fn tolerable_lookup(e: &io::Error) -> bool {
 fn vault_is_full(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(libc::ENOSPC | libc::EDQUOT | libc::EROFS)
+        Some(errno::ENOSPC | errno::EDQUOT | errno::EROFS)
     )
 }
