@@ -44,13 +44,7 @@ fn write_atomically(out: &Path, text: &str) -> anyhow::Result<()> {
 /// Create `path` (it must not exist: a file or symlink planted at that name is refused,
 /// never followed) and write `text`, durably; on a write error the new file is removed.
 fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)?;
+    let mut file = crate::fs::create_new(path, 0o644)?;
     file.write_all(text.as_bytes())
         .and_then(|()| file.sync_all())
         .inspect_err(|_| {

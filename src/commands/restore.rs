@@ -129,13 +129,7 @@ fn counted(n: u64, one: &str, many: &str) -> String {
 
 /// Create `path` for writing: a new file only, never through a symlink at its name.
 fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
+    crate::fs::create_new(path, 0o600)
 }
 
 /// The reader of stdout went away (`| head`): not a failure.

@@ -10,6 +10,9 @@
 //! the queue once (edge-triggered: events that came meanwhile raised no new readiness) and
 //! submits the job's delta scan, which waited for the watches (see `JobSlot::setup`).
 //!
+//! The setup's CPU time (journaled beside its wall time) is `getrusage(RUSAGE_THREAD)`,
+//! called through `libc` here: a process-accounting call, not file work, so not `fs`'s.
+//!
 //! For tests, `REVERBERATOR_TEST_SLOW_SETUP=JOB:MS` makes each setup of job `JOB` sleep `MS`
 //! milliseconds first (a tree whose walk is slow, without making a huge tree).
 

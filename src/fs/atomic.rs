@@ -4,11 +4,32 @@
 //! the temp name (the temp name is opened `O_EXCL`, the rename replaces the name itself).
 
 use std::ffi::{OsStr, OsString};
+use std::fs::File;
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::{Dir, OFlag};
 use crate::error::PathError;
+
+/// Create `path` as a new file with the permission bits `mode`: `O_EXCL`, so nothing that
+/// is already at the name (a symlink included) is reached or replaced.
+pub fn create_new(path: &Path, mode: u32) -> io::Result<File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Open `path` for reading, never following a symlink in its last component.
+pub fn open_nofollow(path: &Path) -> io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
 
 /// Write `data` to `path` through a temp file in the same folder: fsync, rename, fsync the
 /// folder.

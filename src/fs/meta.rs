@@ -1,6 +1,6 @@
-//! Turning `struct stat` and `d_type` into [`Meta`] and [`FileKind`], and back into the
-//! values the `*at` syscalls want. No I/O. It knows nothing about files beyond their
-//! `stat`.
+//! Turning `struct stat` into [`Meta`] and [`FileKind`], and back into the values the
+//! `*at` syscalls want; [`stat_file`] is its one call. It knows nothing about files beyond
+//! their `stat`.
 
 use std::fmt;
 use std::io;
@@ -9,6 +9,12 @@ use nix::sys::stat::{FileStat, SFlag};
 use nix::sys::time::TimeSpec;
 
 use super::{FileKind, Meta, Timestamp};
+
+/// `fstat` of an open file.
+pub fn stat_file(file: &std::fs::File) -> io::Result<Meta> {
+    use std::os::fd::AsRawFd;
+    meta_from_stat(&nix::sys::stat::fstat(file.as_raw_fd())?)
+}
 
 /// The kind named by the `S_IFMT` bits of `mode`, if it is one we know.
 pub(super) fn kind_from_mode(mode: u32) -> Option<FileKind> {

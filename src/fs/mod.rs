@@ -35,11 +35,12 @@ mod special;
 mod tree;
 mod xattrs;
 
-pub use atomic::{write_atomic, write_atomic_at, write_atomic_batch};
+pub use atomic::{create_new, open_nofollow, write_atomic, write_atomic_at, write_atomic_batch};
 pub use attr::copy_attributes;
 pub use copy::{clone_file, copy_entry, ATTEMPTS};
 pub use dir::{capacity, raise_open_files_limit, FsCapacity};
 pub use hash::hash_file;
+pub use meta::stat_file;
 
 /// The errno values code outside `fs` matches on to choose a fallback (a name too long for
 /// a link, a link count at its limit, a full vault, a watch limit): the one place they come

@@ -18,7 +18,7 @@ use crate::change::Progress;
 use crate::change::{Change, ChangeSet};
 use crate::config::JobConfig;
 use crate::fs::at::{join, read_link as read_link_at};
-use crate::fs::{Dir, DirEntry, FileKind, Meta, Timestamp};
+use crate::fs::{Dir, DirEntry, FileKind, Meta};
 use crate::vault::layout::navigate::{classify, copy_options, Child, Real};
 use crate::vault::layout::{JobFolder, Resolver, VersionName};
 
@@ -416,21 +416,10 @@ impl<'a> Walk<'a> {
             return Ok(());
         }
         let at = self.real_path(&real);
-        let vm = nix::sys::stat::fstatat(
-            Some(self.folder.dir().raw()),
-            &at,
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| self.vault_err(&at, e.into()))?;
-        let vtime = Timestamp {
-            sec: vm.st_mtime,
-            nsec: vm.st_mtime_nsec,
-        };
+        let vm = (self.folder.dir().stat(at.as_os_str())).map_err(|e| self.vault_err(&at, e))?;
         let name = path.file_name().unwrap_or_default().to_os_string();
-        let differ = sm.mode != vm.st_mode & 0o7777
-            || sm.uid != vm.st_uid
-            || sm.gid != vm.st_gid
-            || sm.mtime != vtime;
+        let differ =
+            sm.mode != vm.mode || sm.uid != vm.uid || sm.gid != vm.gid || sm.mtime != vm.mtime;
         if differ || (self.doubt(sm).xattrs && !self.linked_xattrs_equal(pair, &name, sm, &at)) {
             found.push((path.clone(), Change::Attrib));
         }

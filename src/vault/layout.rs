@@ -568,12 +568,7 @@ fn unescape_path(text: &str) -> io::Result<PathBuf> {
 
 /// A bookkeeping file, opened without following a symlink; `None` when it is missing.
 fn open_bookkeeping(path: &Path) -> io::Result<Option<std::fs::File>> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let opened = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path);
-    match opened {
+    match crate::fs::open_nofollow(path) {
         Ok(f) => Ok(Some(f)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),

@@ -3,6 +3,9 @@
 //! [`JobLock`] value (the kernel also drops it when the process dies, so a crash never
 //! leaves a stale lock). The holder's pid is written into the file, for messages only.
 //!
+//! The lock is nix's `Flock` (an RAII `flock` that unlocks when dropped), used here directly:
+//! it is this module's whole mechanism, and nothing else locks files.
+//!
 //! This module knows nothing about what the lock protects.
 
 use std::ffi::OsStr;

@@ -24,12 +24,12 @@
 //! the only map is the hard-link one, holding inodes with more than one link met in the
 //! tree. The walk is iterative (a stack of open directory fds), so any depth up to
 //! [`MAX_DEPTH`] works. An error stops the stream (the archive is then cut short; the
-//! caller reports it).
+//! caller reports it). Owner and group names come from nix's `getpwuid_r`/`getgrgid_r`
+//! wrappers (name lookups, not file work); every file access goes through `fs`.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, BufWriter, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -331,9 +331,8 @@ impl<W: Write> Writer<'_, '_, W> {
 /// (`O_NONBLOCK`: were it a FIFO), and checked to be the inode `meta` describes.
 fn open_regular(dir: &Dir, name: &OsStr, meta: &Meta) -> io::Result<std::fs::File> {
     let file = dir.open_file(name, OFlag::O_RDONLY | OFlag::O_NONBLOCK, 0)?;
-    let st = nix::sys::stat::fstat(file.as_raw_fd())?;
-    let regular = st.st_mode & libc::S_IFMT == libc::S_IFREG;
-    if !regular || st.st_ino != meta.ino || st.st_dev != meta.dev {
+    let st = crate::fs::stat_file(&file)?;
+    if st.kind != FileKind::File || st.ino != meta.ino || st.dev != meta.dev {
         return Err(io::Error::other("changed while it was archived"));
     }
     Ok(file)
