@@ -1,10 +1,11 @@
 //! What the recursive walks over versions need for trees of any depth. A source path may be
 //! any length and any depth (the kernel bounds only one path *argument*), so the walks that
-//! recurse once per folder level (the snapshot builder, `diff`, the restore plan) run on a
-//! thread with a large stack and stop, with an error naming the folder, past
-//! [`MAX_DEPTH`] levels instead of overflowing the stack (an abort of the daemon).
-//! Iterative walks (the delta scan, the watcher, retire, removing a partial build) need
-//! neither. This knows nothing about what the walks do.
+//! recurse once per folder level (`diff`, the history and restore plans, the retire's real
+//! copies) run on a thread with a large stack; every walk that keeps a folder open per
+//! level (those, and the iterative snapshot builder and tar export) stops, with an error
+//! naming the folder, past [`MAX_DEPTH`] levels instead of overflowing the stack or running
+//! out of fds. The other iterative walks (the delta scan, the watcher, removing a tree)
+//! need neither. This knows nothing about what the walks do.
 
 use std::io;
 

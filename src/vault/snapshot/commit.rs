@@ -19,7 +19,6 @@ use super::{CommittedVersion, Progress, SnapshotError, SnapshotOutcome};
 use crate::change::ChangeSet;
 use crate::config::JobConfig;
 use crate::fs::{self, CopyOptions, Dir};
-use crate::vault::deep::on_walk_stack;
 use crate::vault::index::{Index, IndexRow};
 use crate::vault::journal::{Event, Journal, JournalLine};
 use crate::vault::layout::{symlink_max, JobFolder, Resolver, VersionName, LATEST};
@@ -234,11 +233,10 @@ impl<'a> Session<'a> {
             symlink_max(jobdir),
             progress,
         );
-        let built = on_walk_stack(|| match latest {
+        let built = match latest {
             None if !job.settings.keep_full_copy => b.build_referenced(&src, &dst),
             _ => b.build_root(&src, &dst),
-        })
-        .map_err(vault_err(job, self.root()))?;
+        };
         built.map_err(|e| vault_err(job, &e.path)(e.source))?;
         self.root_attributes(&root_meta, partial, &mut b.out)?;
         Ok(b.out)

@@ -1,4 +1,5 @@
-//! The recursive builder of one version folder (the layout of the README's "The vault").
+//! The builder of one version folder (the layout of the README's "The vault"): an
+//! iterative walk (a stack of open folders, no recursion, so no big stack at any depth).
 //!
 //! It lists only source directories on dirty paths; everything else is one hard link (an
 //! unchanged non-directory) or one structural link (an unchanged directory) into the
@@ -104,8 +105,23 @@ pub(crate) struct Builder<'a> {
     /// Source (dev, ino) of multiply-linked files written so far -> where this version
     /// holds it, so names sharing an inode in the source share one in the version.
     pub(super) hardlinks: HashMap<(u64, u64), Sibling>,
-    /// Real folders open below the root right now (the recursion depth).
+    /// Real folders open below the root right now (the walk's depth).
     pub(super) depth: usize,
+    /// The real folder just made by [`Builder::real_dir`], for the walk to fill next.
+    pub(super) descend: Option<Frame>,
+}
+
+/// A real folder being filled: its source and version fds, the previous version's folder,
+/// the entries still to do, and what to give it once they are done.
+pub(super) struct Frame {
+    pub src: Dir,
+    pub dst: Dir,
+    pub prev: Option<PrevDir>,
+    pub rel: PathBuf,
+    /// The folder's name in its parent and its source attributes.
+    pub name: OsString,
+    pub meta: crate::fs::Meta,
+    pub entries: std::vec::IntoIter<crate::fs::DirEntry>,
 }
 
 pub(super) type Res = Result<(), PathError>;
@@ -136,6 +152,7 @@ impl<'a> Builder<'a> {
             out: Output::default(),
             hardlinks: HashMap::new(),
             depth: 0,
+            descend: None,
         }
     }
 
@@ -182,27 +199,55 @@ impl<'a> Builder<'a> {
         });
     }
 
-    pub(super) fn build_dir(
-        &mut self,
-        src: &Dir,
-        rel: &Path,
-        dst: &Dir,
-        prev: Option<&PrevDir>,
-    ) -> Res {
-        let entries = match src.entries() {
-            Ok(e) => e,
-            Err(e) => {
-                self.skip(rel, format!("cannot list: {e}"));
-                return Ok(());
-            }
-        };
-        for e in entries {
-            let path = join(rel, &e.name);
+    /// Fill `dst` from `src` (at `rel`) and every real folder made below it: each entry is
+    /// built in its parent's listing order; a real folder made for one is filled next (its
+    /// frame pushed), and takes its source attributes once its own entries are done.
+    fn build_dir(&mut self, src: &Dir, rel: &Path, dst: &Dir, prev: Option<&PrevDir>) -> Res {
+        let mut top = self.list(src.entries(), rel);
+        let mut stack: Vec<Frame> = Vec::new();
+        loop {
+            let (s, d, p, r, next) = match stack.last_mut() {
+                Some(f) => (
+                    &f.src,
+                    &f.dst,
+                    f.prev.as_ref(),
+                    f.rel.as_path(),
+                    f.entries.next(),
+                ),
+                None => (src, dst, prev, rel, top.next()),
+            };
+            let Some(entry) = next else {
+                let Some(done) = stack.pop() else {
+                    return Ok(());
+                };
+                self.depth = stack.len();
+                let (s, d) = stack.last().map_or((src, dst), |f| (&f.src, &f.dst));
+                self.finish_dir(s, d, done)?;
+                continue;
+            };
+            let path = join(r, &entry.name);
             if !self.excluded(&path) {
-                self.build_child(src, &e.name, &path, dst, prev)?;
+                self.build_child(s, &entry.name, &path, d, p)?;
+            }
+            if let Some(child) = self.descend.take() {
+                stack.push(child);
+                self.depth = stack.len();
             }
         }
-        Ok(())
+    }
+
+    /// The entries of the folder at `rel`, or none (and a skip) when it cannot be listed.
+    pub(super) fn list(
+        &mut self,
+        listed: io::Result<Vec<crate::fs::DirEntry>>,
+        rel: &Path,
+    ) -> std::vec::IntoIter<crate::fs::DirEntry> {
+        listed
+            .unwrap_or_else(|e| {
+                self.skip(rel, format!("cannot list: {e}"));
+                Vec::new()
+            })
+            .into_iter()
     }
 
     fn build_child(

@@ -13,7 +13,7 @@ use crate::fs::errno;
 
 use std::collections::hash_map::Entry;
 
-use super::{Builder, PrevEntry, Res, Sibling};
+use super::{Builder, Frame, PrevEntry, Res, Sibling};
 use crate::change::Progress;
 use crate::error::{IoContext, PathError};
 use crate::fs::{self, at, CopyError, CopyOutcome, Dir, FileKind, Meta};
@@ -46,11 +46,25 @@ impl Builder<'_> {
         at::mkdir(dst, name, 0o700).at(self.vault_path(path))?;
         let child_dst = dst.open_child(name).at(self.vault_path(path))?;
         let prev = pe.as_ref().and_then(|pe| self.open_prev_entry(pe));
-        self.depth += 1;
-        let built = self.build_dir(&child_src, path, &child_dst, prev.as_ref());
-        self.depth -= 1;
-        built?;
-        if let Err(e) = fs::copy_attributes(src, name, meta, dst, name, &self.opts) {
+        let entries = self.list(child_src.list_once(), path);
+        self.descend = Some(Frame {
+            src: child_src,
+            dst: child_dst,
+            prev,
+            rel: path.to_path_buf(),
+            name: name.to_os_string(),
+            meta: *meta,
+            entries,
+        });
+        Ok(())
+    }
+
+    /// A real folder's entries are all built: it takes its source attributes (`src` and
+    /// `dst` are its parent's folders) and is counted.
+    pub(super) fn finish_dir(&mut self, src: &Dir, dst: &Dir, done: Frame) -> Res {
+        drop((done.src, done.dst, done.prev));
+        let (name, path) = (done.name.as_os_str(), done.rel.as_path());
+        if let Err(e) = fs::copy_attributes(src, name, &done.meta, dst, name, &self.opts) {
             self.skip(path, format!("attributes not copied: {e}"));
         }
         self.count_new(dst, name, path)
