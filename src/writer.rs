@@ -221,29 +221,18 @@ fn multiply_linked(job: &JobConfig, changes: &ChangeSet) -> Option<PathBuf> {
 
 /// True when the tree below `top` holds a regular file with more than one name (a folder
 /// recorded whole, e.g. `Created`, is copied from the source whole: its walk costs what the
-/// copy costs). Unreadable folders are skipped (the build reports them); an excluded file
-/// may answer true (one delta scan more, never one less).
+/// copy costs). A walk that fails (an unreadable folder, one moved meanwhile) and an
+/// excluded file answer true: one delta scan more, never one less.
 fn holds_linked_file(top: crate::fs::Dir) -> bool {
-    let mut stack = vec![top];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = dir.entries() else { continue };
-        for e in entries {
-            let kind = match e.kind {
-                Some(k) if k != FileKind::File => k,
-                _ => match dir.stat(&e.name) {
-                    Ok(m) if m.kind == FileKind::File && m.nlink > 1 => return true,
-                    Ok(m) => m.kind,
-                    Err(_) => continue,
-                },
-            };
-            if kind == FileKind::Dir {
-                if let Ok(sub) = dir.open_child(&e.name) {
-                    stack.push(sub);
-                }
-            }
+    let mut linked = false;
+    let walked = crate::fs::walk(top, &mut |_, meta| {
+        linked = meta.kind == FileKind::File && meta.nlink > 1;
+        match linked {
+            true => crate::fs::Visit::Stop,
+            false => crate::fs::Visit::Descend,
         }
-    }
-    false
+    });
+    linked || walked.is_err()
 }
 
 /// Write (or, after skipped entries or without a stamp, remove) the scan base. Failing

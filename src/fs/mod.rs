@@ -61,7 +61,7 @@ pub fn writable(path: &std::path::Path) -> bool {
 pub use mounts::{fs_id, mount_id, FsType, MountId, Unsupported, EXT4_MAGIC, XFS_MAGIC};
 /// The open flags [`Dir::open_file`] takes.
 pub use nix::fcntl::OFlag;
-pub use tree::{remove_tree, Freed};
+pub use tree::{remove_tree, walk, Freed, Visit};
 pub use xattrs::read_xattrs;
 pub(crate) use xattrs::same_xattrs;
 

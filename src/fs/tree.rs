@@ -1,16 +1,69 @@
-//! Deleting a whole tree through directory fds, the one way every writer does it (a
-//! retired version, a partial build, the retire's scratch folder): never following a
-//! link, one open directory at a time (climbing back through `..`, so neither depth nor
-//! the open-files limit bounds it), names removed in inode order (the order that touches
-//! the inode table sequentially, as `rm -rf` does for large folders).
+//! Walking and deleting whole trees through directory fds: [`walk`] (the accounting and
+//! the estimates of the retire, the writer's check for linked files) and [`remove_tree`]
+//! (a retired version, a partial build, the retire's scratch folder). Both never follow a
+//! link and keep one directory open at a time (climbing back through `..`, checked to be
+//! the folder they came from, so neither depth nor the open-files limit bounds them);
+//! deletes go in inode order (the order that touches the inode table sequentially, as
+//! `rm -rf` does for large folders).
 
 use std::ffi::{OsStr, OsString};
 use std::io;
+use std::path::{Path, PathBuf};
 
 use nix::sys::stat::{fchmod, Mode};
 
 use super::at::{names_by_inode, parent as parent_of, rmdir, unlink};
-use super::{Dir, FileKind};
+use super::{Dir, DirEntry, FileKind, Meta};
+
+/// What a [`walk`]'s visitor wants after seeing an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visit {
+    /// Go on; a directory is entered.
+    Descend,
+    /// Go on; a directory is not entered.
+    Skip,
+    /// End the walk here.
+    Stop,
+}
+
+/// Show `visit` every entry below `top` (not `top` itself), depth first: its path relative
+/// to `top` and its `stat` (never following a link). A directory is entered when `visit`
+/// answers [`Visit::Descend`]. One directory is open at a time; a folder moved while it
+/// is walked is an error, as is any failing call.
+pub fn walk(top: Dir, visit: &mut dyn FnMut(&Path, &Meta) -> Visit) -> io::Result<()> {
+    let mut rel = PathBuf::new();
+    let mut stack: Vec<((u64, u64), std::vec::IntoIter<DirEntry>)> =
+        vec![(identity(&top)?, top.entries()?.into_iter())];
+    let mut cur = top;
+    while let Some((_, rest)) = stack.last_mut() {
+        let Some(entry) = rest.next() else {
+            stack.pop();
+            if let Some((up, _)) = stack.last() {
+                cur = parent_of(&cur)?;
+                if identity(&cur)? != *up {
+                    let msg = format!("{} was moved while it was walked", rel.display());
+                    return Err(io::Error::other(msg));
+                }
+            }
+            rel.pop();
+            continue;
+        };
+        rel.push(&entry.name);
+        let meta = cur.stat(&entry.name)?;
+        match visit(&rel, &meta) {
+            Visit::Stop => return Ok(()),
+            Visit::Descend if meta.kind == FileKind::Dir => {
+                let child = cur.open_child(&entry.name)?;
+                stack.push(((meta.dev, meta.ino), child.list_once()?.into_iter()));
+                cur = child;
+            }
+            Visit::Descend | Visit::Skip => {
+                rel.pop();
+            }
+        }
+    }
+    Ok(())
+}
 
 /// What a [`remove_tree`] freed: every directory, and every other inode whose last name it
 /// removed, with their allocated bytes.
@@ -118,6 +171,67 @@ fn list(dir: &Dir) -> io::Result<Vec<OsString>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn walk_shows_every_entry_once_and_obeys_its_visitor() {
+        let t = tempfile::tempdir().unwrap();
+        for f in ["a/b/f", "a/g", "c/h", "top"] {
+            let p = t.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"x").unwrap();
+        }
+        std::os::unix::fs::symlink("a", t.path().join("link")).unwrap();
+        let mut seen = Vec::new();
+        walk(Dir::open(t.path()).unwrap(), &mut |p, m| {
+            seen.push((p.to_path_buf(), m.kind));
+            match p == Path::new("c") {
+                true => Visit::Skip,
+                false => Visit::Descend,
+            }
+        })
+        .unwrap();
+        seen.sort_by(|a, b| a.0.cmp(&b.0));
+        let want: Vec<(PathBuf, FileKind)> = [
+            ("a", FileKind::Dir),
+            ("a/b", FileKind::Dir),
+            ("a/b/f", FileKind::File),
+            ("a/g", FileKind::File),
+            ("c", FileKind::Dir),
+            ("link", FileKind::Symlink),
+            ("top", FileKind::File),
+        ]
+        .into_iter()
+        .map(|(p, k)| (PathBuf::from(p), k))
+        .collect();
+        assert_eq!(seen, want, "the symlink is not followed, `c` is skipped");
+        let mut n = 0;
+        walk(Dir::open(t.path()).unwrap(), &mut |_, _| {
+            n += 1;
+            Visit::Stop
+        })
+        .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn a_folder_moved_during_a_walk_stops_it() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("x/a/b")).unwrap();
+        std::fs::create_dir(t.path().join("y")).unwrap();
+        std::fs::write(t.path().join("x/a/b/f"), b"x").unwrap();
+        let root = t.path().to_path_buf();
+        let err = walk(Dir::open(&root.join("x")).unwrap(), &mut |p, _| {
+            if p == Path::new("a/b/f") {
+                std::fs::rename(root.join("x/a"), root.join("y/a")).unwrap();
+            }
+            Visit::Descend
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("was moved while it was walked"),
+            "{err}"
+        );
+    }
     use std::os::unix::fs::PermissionsExt;
 
     #[test]

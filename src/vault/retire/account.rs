@@ -19,12 +19,11 @@
 //! message `list` and `status` show ([`over_budget`]).
 
 use std::collections::{BTreeMap, HashSet};
-use std::ffi::OsString;
 use std::io;
 use std::path::Path;
 
 use super::plan::RetirePlan;
-use super::{sys, RetireError};
+use super::RetireError;
 use crate::error::{IoContext, PathError};
 use crate::fs::write_atomic;
 use crate::fs::{Dir, FileKind, Meta};
@@ -271,36 +270,21 @@ fn count_once(meta: &Meta, seen: &mut HashSet<(u64, u64)>) -> Usage {
     }
 }
 
-/// Usage of the tree under `top` (itself included): one open directory at a time, back up
-/// through `..`, never following a link.
+/// Usage of the tree under `top` (itself included), never following a link.
 fn walk_usage(top: Dir, seen: &mut HashSet<(u64, u64)>) -> io::Result<Usage> {
     let mut total = Usage::default();
-    let meta = top.stat_self()?;
-    total.add(meta.allocated, 1);
-    let mut cur = top;
-    let mut stack: Vec<Vec<OsString>> = vec![names(&cur)?];
-    while let Some(rest) = stack.last_mut() {
-        let Some(child) = rest.pop() else {
-            stack.pop();
-            if !stack.is_empty() {
-                cur = sys::parent(&cur)?;
-            }
-            continue;
-        };
-        let meta = cur.stat(&child)?;
-        if meta.kind == FileKind::Dir {
-            total.add(meta.allocated, 1);
-            cur = cur.open_child(&child)?;
-            stack.push(names(&cur)?);
-        } else {
-            total = total.plus(count_once(&meta, seen));
-        }
-    }
+    total.add(top.stat_self()?.allocated, 1);
+    crate::fs::walk(top, &mut |_, meta| {
+        total = total.plus(match meta.kind {
+            FileKind::Dir => Usage {
+                bytes: meta.allocated,
+                inodes: 1,
+            },
+            _ => count_once(meta, seen),
+        });
+        crate::fs::Visit::Descend
+    })?;
     Ok(total)
-}
-
-fn names(dir: &Dir) -> io::Result<Vec<OsString>> {
-    Ok(dir.entries()?.into_iter().map(|e| e.name).collect())
 }
 
 /// Correct the cached figures from a recount: each version's row gets what the recount

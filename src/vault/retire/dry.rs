@@ -5,14 +5,13 @@
 //! they own by then) are given.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::account::{recount, Figures, Usage};
 use super::apply::split;
 use super::enforce::{is_budget, Limits, Recounted};
 use super::plan::{plan, RetirePlan, RetireReason};
-use super::{real, sys, RetireError};
+use super::{real, RetireError};
 use crate::config::Budget;
 use crate::error::IoContext;
 use crate::fs::{Dir, FileKind};
@@ -254,41 +253,26 @@ pub fn estimate_freed(folder: &JobFolder, plan: &RetirePlan) -> Result<Usage, Re
 fn count_unmoved(root: &Path, skip: &HashSet<&Path>) -> std::io::Result<Usage> {
     let mut freed = Usage::default();
     let mut names_of: HashMap<(u64, u64), (u64, u64, u64)> = HashMap::new();
-    let mut cur = Dir::open(root)?;
-    freed.add(cur.stat_self()?.allocated, 1);
-    let mut stack: Vec<(PathBuf, Vec<OsString>)> = vec![(PathBuf::new(), names(&cur)?)];
-    while let Some((rel, rest)) = stack.last_mut() {
-        let Some(child) = rest.pop() else {
-            stack.pop();
-            if !stack.is_empty() {
-                cur = sys::parent(&cur)?;
-            }
-            continue;
-        };
-        let path = rel.join(&child);
-        if skip.contains(path.as_path()) {
-            continue;
+    let top = Dir::open(root)?;
+    freed.add(top.stat_self()?.allocated, 1);
+    crate::fs::walk(top, &mut |path, meta| {
+        if skip.contains(path) {
+            return crate::fs::Visit::Skip;
         }
-        let meta = cur.stat(&child)?;
         if meta.kind == FileKind::Dir {
             freed.add(meta.allocated, 1);
-            cur = cur.open_child(&child)?;
-            stack.push((path, names(&cur)?));
         } else {
             let e = names_of
                 .entry((meta.dev, meta.ino))
                 .or_insert((0, meta.nlink, meta.allocated));
             e.0 += 1;
         }
-    }
+        crate::fs::Visit::Descend
+    })?;
     for (count, nlink, allocated) in names_of.into_values() {
         if count >= nlink {
             freed.add(allocated, 1);
         }
     }
     Ok(freed)
-}
-
-fn names(dir: &Dir) -> std::io::Result<Vec<OsString>> {
-    Ok(dir.entries()?.into_iter().map(|e| e.name).collect())
 }

@@ -231,40 +231,17 @@ pub(super) fn usage(
 }
 
 /// The directories of the tree below `top` (itself included) and, with `files`, its
-/// singly-linked entries, without following any link; one open directory per level.
+/// singly-linked entries, without following any link.
 fn count_tree(top: Dir, files: bool) -> io::Result<Usage> {
     let mut used = Usage::default();
-    let meta = top.stat_self()?;
-    used.add(meta.allocated, 1);
-    let subdirs = count_entries(&top, &mut used, files)?;
-    let mut stack = vec![(top, subdirs)];
-    while let Some((dir, rest)) = stack.last_mut() {
-        let Some(name) = rest.pop() else {
-            stack.pop();
-            continue;
-        };
-        let child = dir.open_child(&name)?;
-        let meta = child.stat_self()?;
-        used.add(meta.allocated, 1);
-        let subdirs = count_entries(&child, &mut used, files)?;
-        stack.push((child, subdirs));
-    }
-    Ok(used)
-}
-
-/// With `files`, count the singly-linked non-directories of `dir` into `used`; its
-/// subfolders' names.
-fn count_entries(dir: &Dir, used: &mut Usage, files: bool) -> io::Result<Vec<OsString>> {
-    let mut subdirs = Vec::new();
-    for e in dir.entries()? {
-        let meta = dir.stat(&e.name)?;
-        if meta.kind == FileKind::Dir {
-            subdirs.push(e.name);
-        } else if files && meta.nlink <= 1 {
+    used.add(top.stat_self()?.allocated, 1);
+    crate::fs::walk(top, &mut |_, meta| {
+        if meta.kind == FileKind::Dir || (files && meta.nlink <= 1) {
             used.add(meta.allocated, 1);
         }
-    }
-    Ok(subdirs)
+        crate::fs::Visit::Descend
+    })?;
+    Ok(used)
 }
 
 /// What the real copies of `plan` would change, estimated without changing anything:
