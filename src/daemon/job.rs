@@ -53,21 +53,8 @@ impl Timing {
 /// type, so a verdict needs no translation.
 pub use crate::watch::mounts::Side;
 
-/// What the mount check says about a job (the mount watcher's verdict, mapped by the loop).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MountState {
-    /// Source and vault are on the expected filesystems.
-    Ready,
-    /// One side is missing or not the expected filesystem.
-    Halted {
-        /// The side that left.
-        side: Side,
-        /// The signature (or mount point) being waited for.
-        awaiting: String,
-        /// Why, for the log.
-        reason: String,
-    },
-}
+/// What the mount check says about a job: the mount watcher's own verdict, as [`Side`] is.
+pub use crate::watch::mounts::MountCheck as MountState;
 
 /// Why a delta scan runs (named in the journal's `rescan`/`start` lines and the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -197,7 +197,7 @@ fn run(ask: Ask) -> Option<Verdict> {
             Some(Verdict {
                 job: job.name.clone(),
                 instance,
-                state: state_of(check),
+                state: check,
             })
         }
         Ask::RecordAuto { job, guard } => {
@@ -215,19 +215,4 @@ fn run(ask: Ask) -> Option<Verdict> {
 /// `MS` milliseconds first (a `stat` on a dead network mount, without one).
 fn slow_check(job: &str) -> Option<u64> {
     super::setup::test_delay("REVERBERATOR_TEST_SLOW_MOUNT_CHECK", job)
-}
-
-fn state_of(check: MountCheck) -> MountState {
-    match check {
-        MountCheck::Ready => MountState::Ready,
-        MountCheck::Halted {
-            side,
-            awaiting,
-            reason,
-        } => MountState::Halted {
-            side,
-            awaiting,
-            reason,
-        },
-    }
 }

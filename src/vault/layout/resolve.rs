@@ -126,14 +126,6 @@ impl Resolver {
         Ok(set)
     }
 
-    /// Forget cached links of `number` (after a retire rewrote them).
-    pub fn invalidate(&self, number: u64) {
-        self.links
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&number);
-    }
-
     /// The root directory of version `v`.
     pub fn version_root(&self, v: &VersionName) -> io::Result<Resolved> {
         let meta = self
