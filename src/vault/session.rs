@@ -8,15 +8,18 @@
 //! Where a ChangeSet comes from is not its business: the caller hands it one (from the
 //! watches, or from a delta scan it ran under this session's lock).
 
-use crate::change::{ChangeSet, Progress};
 use crate::config::JobConfig;
-use crate::vault::layout::{JobFolder, VersionName};
+use crate::vault::layout::JobFolder;
+use crate::vault::lock::JobLock;
 use crate::vault::retire::{enforce_locked, Limits, RetireError, RetireReport};
-use crate::vault::snapshot::{self, SnapshotError, SnapshotOutcome};
+use crate::vault::snapshot::SnapshotError;
 
-/// A job folder open for writing, its lock held until the session is dropped.
+/// A job folder open for writing, its lock held until the session is dropped. Committing
+/// (`commit`, `newest`) is `vault::snapshot`'s part of it.
 pub struct Session<'a> {
-    inner: snapshot::Session<'a>,
+    pub(crate) job: &'a JobConfig,
+    pub(crate) folder: JobFolder,
+    lock: JobLock,
 }
 
 impl<'a> Session<'a> {
@@ -24,41 +27,39 @@ impl<'a> Session<'a> {
     /// it), finish a pending retire, remove leftover partial builds and repair the index
     /// and `latest`.
     pub fn open(job: &'a JobConfig) -> Result<Session<'a>, SnapshotError> {
-        Ok(Session {
-            inner: snapshot::Session::begin(job)?,
-        })
+        let root = job.job_dir();
+        let folder = JobFolder::create(&root).map_err(|source| SnapshotError::Vault {
+            job: job.name.clone(),
+            path: root.clone(),
+            source,
+        })?;
+        let lock = JobLock::acquire(&root).map_err(|source| SnapshotError::Lock {
+            job: job.name.clone(),
+            source,
+        })?;
+        let session = Session { job, folder, lock };
+        crate::vault::retire::recover(&session.folder).map_err(|source| SnapshotError::Retire {
+            job: job.name.clone(),
+            source,
+        })?;
+        session.tidy()?;
+        Ok(session)
     }
 
     /// The job written.
     pub fn job(&self) -> &'a JobConfig {
-        self.inner.job()
+        self.job
     }
 
     /// The job folder.
     pub fn folder(&self) -> &JobFolder {
-        self.inner.folder()
-    }
-
-    /// The newest committed version.
-    pub fn newest(&self) -> Result<Option<VersionName>, SnapshotError> {
-        self.inner.newest()
-    }
-
-    /// Build and commit the next version from `changes` ([`snapshot::snapshot`]'s rules:
-    /// version 0 is built whatever `changes` holds; an empty `changes` otherwise commits
-    /// nothing).
-    pub fn commit(
-        &self,
-        changes: &ChangeSet,
-        progress: &Progress,
-    ) -> Result<SnapshotOutcome, SnapshotError> {
-        self.inner.run(changes, progress)
+        &self.folder
     }
 
     /// Retire versions until the job's `keep` rules, `keep_versions` and budget hold
     /// ([`enforce_locked`]), under this session's lock.
     pub fn enforce(&self) -> Result<RetireReport, RetireError> {
-        let limits = Limits::for_job(self.job())?;
-        enforce_locked(self.folder(), &limits, self.inner.lock())
+        let limits = Limits::for_job(self.job)?;
+        enforce_locked(&self.folder, &limits, &self.lock)
     }
 }

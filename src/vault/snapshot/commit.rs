@@ -1,4 +1,5 @@
-//! One writer session on a job folder: lock, clear leftovers, build, commit.
+//! A writer session's snapshot work: clear leftovers and repair when it opens, build and
+//! commit versions.
 //!
 //! Commit order (a crash at any instant leaves every visible version whole):
 //! build under `.V{n}--{time}.partial` → write `links/V{n}.tsv` and append to
@@ -21,60 +22,24 @@ use crate::config::JobConfig;
 use crate::fs::{self, CopyOptions, Dir};
 use crate::vault::index::{Index, IndexRow};
 use crate::vault::journal::{Event, Journal, JournalLine};
-use crate::vault::layout::{symlink_max, JobFolder, Resolver, VersionName, LATEST};
-use crate::vault::lock::JobLock;
+use crate::vault::layout::{symlink_max, Resolver, VersionName, LATEST};
+use crate::vault::session::Session;
 
 /// Temp name of the next `latest` link.
 const LATEST_TMP: &str = ".latest.tmp";
 
-/// A locked job folder.
-pub(crate) struct Session<'a> {
-    job: &'a JobConfig,
-    folder: JobFolder,
-    _lock: JobLock,
-}
-
-impl<'a> Session<'a> {
-    /// Create the job folder if needed, take its lock, finish a retire an earlier process
-    /// left (`retire::recover`), remove leftover partial builds.
-    pub fn begin(job: &'a JobConfig) -> Result<Session<'a>, SnapshotError> {
-        let root = job.job_dir();
-        let folder = JobFolder::create(&root).map_err(vault_err(job, &root))?;
-        let lock = JobLock::acquire(&root).map_err(|source| SnapshotError::Lock {
-            job: job.name.clone(),
-            source,
-        })?;
-        let session = Session {
-            job,
-            folder,
-            _lock: lock,
-        };
-        crate::vault::retire::recover(&session.folder).map_err(|source| SnapshotError::Retire {
-            job: job.name.clone(),
-            source,
-        })?;
-        session.clear_partials()?;
-        session.repair()?;
-        Ok(session)
-    }
-
+/// The snapshot's part of a writer session: clearing leftovers and repairing the
+/// bookkeeping when it opens, then building and committing versions.
+impl Session<'_> {
     fn root(&self) -> &Path {
         self.folder.root()
     }
 
-    /// The job folder, open.
-    pub fn folder(&self) -> &JobFolder {
-        &self.folder
-    }
-
-    /// The job lock this session holds.
-    pub fn lock(&self) -> &JobLock {
-        &self._lock
-    }
-
-    /// The job written.
-    pub fn job(&self) -> &'a JobConfig {
-        self.job
+    /// Remove leftover partial builds and repair the index and `latest` (a session opens
+    /// with this).
+    pub(crate) fn tidy(&self) -> Result<(), SnapshotError> {
+        self.clear_partials()?;
+        self.repair()
     }
 
     fn clear_partials(&self) -> Result<(), SnapshotError> {
@@ -144,8 +109,10 @@ impl<'a> Session<'a> {
             .map_err(vault_err(self.job, self.root()))
     }
 
-    /// Build and commit the next version (see [`super::snapshot`]).
-    pub fn run(
+    /// Build and commit the next version from `changes` ([`super::snapshot`]'s rules:
+    /// version 0 is built whatever `changes` holds; an empty `changes` otherwise commits
+    /// nothing).
+    pub fn commit(
         &self,
         changes: &ChangeSet,
         progress: &Progress,
@@ -163,7 +130,7 @@ impl<'a> Session<'a> {
         let out = self.build(&name, latest.as_ref(), changes, progress)?;
         tracing::debug!(job = %self.job.name, "build {name}: {:?}", started.elapsed());
         let changed = if latest.is_some() { changes.len() } else { 0 };
-        self.commit(&name, out, changed as u64, started)
+        self.rename_and_record(&name, out, changed as u64, started)
     }
 
     /// One more than the newest version committed or listed in the index (a retired
@@ -273,7 +240,8 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    fn commit(
+    /// Make the build `name` a version, in the commit order of the module doc.
+    fn rename_and_record(
         &self,
         name: &VersionName,
         out: Output,

@@ -60,7 +60,6 @@ use crate::vault::layout::VersionName;
 
 mod build;
 mod commit;
-pub(crate) use commit::Session;
 mod plan;
 mod repair;
 
@@ -159,8 +158,7 @@ pub fn snapshot_observed(
     changes: &ChangeSet,
     progress: &Progress,
 ) -> Result<SnapshotOutcome, SnapshotError> {
-    let session = commit::Session::begin(job)?;
-    session.run(changes, progress)
+    crate::vault::session::Session::open(job)?.commit(changes, progress)
 }
 
 /// An entry that could not be stored, for the journal.
