@@ -23,7 +23,7 @@ use super::plan::{is_absent, Materialize, Repoint, RetirePlan};
 use super::RetireError;
 use crate::error::IoContext;
 use crate::fs::{self, CopyOptions, Dir, FileKind};
-use crate::vault::deep::{on_walk_stack, too_deep, MAX_DEPTH};
+use crate::vault::deep::{too_deep, MAX_DEPTH};
 use crate::vault::layout::{parse_link_target, JobFolder};
 
 /// The scratch name of the `j`-th real copy.
@@ -49,9 +49,7 @@ pub(super) fn prepare(
     }
     let (parent, src_name, src_path) = source(folder, plan, m)?;
     let dst = scratch_name(j);
-    on_walk_stack(|| link_copy(&parent, &src_name, tmp, &dst, 0))
-        .and_then(|r| r)
-        .at(src_path)?;
+    link_copy(&parent, &src_name, tmp, &dst).at(src_path)?;
     Ok(())
 }
 
@@ -96,27 +94,64 @@ fn source(
 /// Copy the folder `name` of `src` to `dst_name` in `dst`: directories made anew with the
 /// originals' attributes (set once their entries are in, so the times hold), every other
 /// entry hard-linked without following it (a file at the filesystem's link limit is
-/// cloned instead).
-fn link_copy(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr, depth: usize) -> io::Result<()> {
-    if depth > MAX_DEPTH {
-        return Err(too_deep());
-    }
-    let meta = src.stat(name)?;
-    fs::at::mkdir(dst, dst_name, 0o700)?;
-    let from = src.open_child(name)?;
-    let to = dst.open_child(dst_name)?;
-    for e in from.entries()? {
+/// cloned instead). Iterative: one open pair of folders per level.
+fn link_copy(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> io::Result<()> {
+    let mut stack = vec![Level::open(src, name, dst, dst_name)?];
+    while !stack.is_empty() {
+        let depth = stack.len();
+        let Some(top) = stack.last_mut() else { break };
+        let Some(e) = top.entries.next() else {
+            let Some(done) = stack.pop() else { break };
+            let (s, d, from) = match stack.last() {
+                Some(l) => (&l.from, &l.to, done.name.as_os_str()),
+                None => (src, dst, name),
+            };
+            let opts = CopyOptions::default();
+            fs::copy_attributes(s, from, &done.meta, d, &done.name, &opts)?;
+            continue;
+        };
         let kind = match e.kind {
             Some(k) => k,
-            None => from.stat(&e.name)?.kind,
+            None => top.from.stat(&e.name)?.kind,
         };
-        if kind == FileKind::Dir {
-            link_copy(&from, &e.name, &to, &e.name, depth + 1)?;
+        if kind != FileKind::Dir {
+            hard_link(&top.from, &e.name, &top.to)?;
+        } else if depth > MAX_DEPTH {
+            return Err(too_deep());
         } else {
-            hard_link(&from, &e.name, &to)?;
+            let level = Level::open(&top.from, &e.name, &top.to, &e.name)?;
+            stack.push(level);
         }
     }
-    fs::copy_attributes(src, name, &meta, dst, dst_name, &CopyOptions::default())
+    Ok(())
+}
+
+/// One folder being copied: the original and the copy, the entries still to do, and the
+/// copy's name and the original's attributes (given to the copy once it is full).
+struct Level {
+    from: Dir,
+    to: Dir,
+    entries: std::vec::IntoIter<crate::fs::DirEntry>,
+    name: OsString,
+    meta: crate::fs::Meta,
+}
+
+impl Level {
+    fn open(src: &Dir, name: &OsStr, dst: &Dir, dst_name: &OsStr) -> io::Result<Level> {
+        let meta = src.stat(name)?;
+        fs::at::mkdir(dst, dst_name, 0o700)?;
+        let from = src.open_child(name)?;
+        let to = dst.open_child(dst_name)?;
+        let entries = from.list_once()?.into_iter();
+        let name = dst_name.to_owned();
+        Ok(Level {
+            from,
+            to,
+            entries,
+            name,
+            meta,
+        })
+    }
 }
 
 fn hard_link(from: &Dir, name: &OsStr, to: &Dir) -> io::Result<()> {
