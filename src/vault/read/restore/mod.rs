@@ -28,7 +28,7 @@ use super::tree::Tree;
 use super::{source_relative, ReadError};
 use crate::error::PathError;
 use crate::fs::{Dir, FileKind};
-use crate::vault::deep::{on_walk_stack, too_deep, MAX_DEPTH};
+use crate::vault::deep::{too_deep, MAX_DEPTH};
 use crate::vault::layout::{JobFolder, Resolved, VersionName};
 
 /// Which version to restore from.
@@ -187,26 +187,34 @@ pub fn plan_restore<'a>(
         true => None,
         false => Some(Dir::open(&req.to).map_err(|e| PathError::new(&req.to, e))?),
     };
-    let source = Source {
-        dst: dst.as_ref(),
-        path: req.to.clone(),
-    };
     let base_dir = plan.reopen_base()?;
     let base = plan.base.clone();
-    // The plan recurses once per folder level: a large stack, and a depth limit.
-    on_walk_stack(|| match rel.file_name() {
-        None => plan.add_children(&found, &base_dir, &source, 1),
-        Some(name) => plan.add(found, name.to_owned(), (&base_dir, &base), &source, 1),
-    })
-    .map_err(|e| PathError::new(&req.to, e))??;
+    let names = match rel.file_name() {
+        None => plan.tree.names(&base_dir, &found)?,
+        Some(_) => Vec::new(),
+    };
+    let top = Level {
+        dir: base,
+        d: base_dir,
+        names: names.into_iter(),
+        dst,
+        path: req.to.clone(),
+        depth: 1,
+    };
+    let single = rel.file_name().map(|name| (found, name.to_owned()));
+    plan.plan_tree(top, single)?;
     Ok(plan)
 }
 
-/// Where entries are planned to go: the destination folder's path and, when it exists,
-/// the folder itself (open), so existing names are looked up relative to it.
-struct Source<'d> {
-    dst: Option<&'d Dir>,
+/// A real folder whose children are being planned: the folder (open), the names still to
+/// plan, where they go (the destination folder, open when it exists) and their depth.
+struct Level {
+    dir: Resolved,
+    d: Dir,
+    names: std::vec::IntoIter<OsString>,
+    dst: Option<Dir>,
     path: PathBuf,
+    depth: usize,
 }
 
 impl RestorePlan<'_> {
@@ -217,21 +225,51 @@ impl RestorePlan<'_> {
             .map_err(|e| PathError::new(self.base.full_path(self.tree.folder.root()), e).into())
     }
 
-    /// Add `src` (a child of the real directory `parent`) as `dst/name`, and everything
-    /// below it.
+    /// Plan the names of `top` (after `single`, an entry of `top`'s folder planned alone)
+    /// and everything below them, depth first in name order (the order `apply` replays):
+    /// an iterative walk, one open folder pair per level.
+    fn plan_tree(
+        &mut self,
+        top: Level,
+        single: Option<(Resolved, OsString)>,
+    ) -> Result<(), ReadError> {
+        let mut stack = vec![top];
+        if let Some((src, name)) = single {
+            let l = &stack[0];
+            let below = self.add(src, name, (&l.d, &l.dir), l.dst.as_ref(), &l.path, l.depth)?;
+            stack.extend(below);
+        }
+        while let Some(top) = stack.last_mut() {
+            let Some(name) = top.names.next() else {
+                stack.pop();
+                continue;
+            };
+            let Some(child) = self.tree.child(&top.d, &top.dir, &name)? else {
+                continue;
+            };
+            let parent = (&top.d, &top.dir);
+            let below = self.add(child, name, parent, top.dst.as_ref(), &top.path, top.depth)?;
+            stack.extend(below);
+        }
+        Ok(())
+    }
+
+    /// Add `src` (a child of the real directory `parent`) as `name` in `dst` (at
+    /// `dst_path`); for a directory, the level of its children.
     fn add(
         &mut self,
         src: Resolved,
         name: OsString,
         parent: (&Dir, &Resolved),
-        dst: &Source<'_>,
+        dst: Option<&Dir>,
+        dst_path: &Path,
         depth: usize,
-    ) -> Result<(), ReadError> {
-        let path = dst.path.join(&name);
+    ) -> Result<Option<Level>, ReadError> {
+        let path = dst_path.join(&name);
         if depth > MAX_DEPTH {
             return Err(PathError::new(&path, too_deep()).into());
         }
-        let existing = match dst.dst.map(|d| d.stat(&name)) {
+        let existing = match dst.map(|d| d.stat(&name)) {
             Some(Ok(meta)) => Some(meta.kind == FileKind::Dir),
             Some(Err(e)) if e.kind() != io::ErrorKind::NotFound => {
                 return Err(PathError::new(&path, e).into())
@@ -258,36 +296,25 @@ impl RestorePlan<'_> {
             exists: existing.is_some(),
         });
         if !is_dir {
-            return Ok(());
+            return Ok(None);
         }
-        let src_dir = self.tree.open_in(parent.0, parent.1, &src)?;
-        let below = match (existing, dst.dst) {
-            (Some(true), Some(d)) => {
-                Some(d.open_child(&name).map_err(|e| PathError::new(&path, e))?)
-            }
+        let d = self.tree.open_in(parent.0, parent.1, &src)?;
+        let below = match (existing, dst) {
+            (Some(true), Some(dst)) => Some(
+                dst.open_child(&name)
+                    .map_err(|e| PathError::new(&path, e))?,
+            ),
             _ => None,
         };
-        let inner = Source {
-            dst: below.as_ref(),
+        let names = self.tree.names(&d, &src)?;
+        Ok(Some(Level {
+            dir: src,
+            d,
+            names: names.into_iter(),
+            dst: below,
             path,
-        };
-        self.add_children(&src, &src_dir, &inner, depth + 1)
-    }
-
-    /// Add every child of the real directory `dir` (open as `d`) into `dst`.
-    fn add_children(
-        &mut self,
-        dir: &Resolved,
-        d: &Dir,
-        dst: &Source<'_>,
-        depth: usize,
-    ) -> Result<(), ReadError> {
-        for name in self.tree.names(d, dir)? {
-            if let Some(child) = self.tree.child(d, dir, &name)? {
-                self.add(child, name, (d, dir), dst, depth)?;
-            }
-        }
-        Ok(())
+            depth: depth + 1,
+        }))
     }
 
     /// The conflicts that stop [`apply`](Self::apply): all of them without `overwrite`,
