@@ -338,7 +338,7 @@ fn run_limited(env: &Env, args: &[&str]) -> std::process::Output {
 
 /// 3000 nested folders (a 6 KB path of one-byte names): the recursive walks need more
 /// than a default thread stack and, holding fds per level, more than 1024 open files.
-/// Snapshot, diff, restore and verify through the binary under a soft limit of 1024.
+/// Snapshot, diff, restore, log and verify through the binary under a soft limit of 1024.
 #[test]
 fn thousands_of_levels_through_the_binary() {
     let env = Env::new("levels");
@@ -381,6 +381,14 @@ fn thousands_of_levels_through_the_binary() {
     assert!(out.status.success(), "{}", stderr(&out));
     let want = recorded.values().next().expect("V0");
     big_stack(|| assert_same_state("restore of V0", &tree_state(&to), want));
+    let out = run_limited(&env, &["log", "levels", "top"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = stdout(&out);
+    assert_eq!(log.lines().count(), 3, "a header and two versions: {log}");
+    assert!(
+        log.lines().nth(2).is_some_and(|l| l.ends_with("below")),
+        "{log}"
+    );
     let out = run_limited(&env, &["verify", "levels"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }

@@ -45,7 +45,7 @@ use super::tree::Tree;
 use super::{source_relative, versions, ReadError};
 use crate::error::PathError;
 use crate::fs::{same_xattrs, Dir, FileKind, Meta};
-use crate::vault::deep::{on_walk_stack, too_deep, MAX_DEPTH};
+use crate::vault::deep::{too_deep, MAX_DEPTH};
 use crate::vault::layout::{direct_name, JobFolder, Located, Resolved, VersionName};
 
 /// How a path changed in a version, against the version before it.
@@ -136,15 +136,21 @@ pub fn log(folder: &JobFolder, path: &Path, opts: &LogOptions) -> Result<Vec<Log
         });
     }
     let tree = Tree::new(folder)?;
-    let run = || -> Result<Vec<LogEntry>, ReadError> {
-        let hist = History { tree: &tree };
-        let mut out = hist.walk(&all, &rel)?;
-        if opts.follow {
-            hist.follow(&all, &mut out)?;
-        }
-        Ok(out)
-    };
-    on_walk_stack(run).map_err(|e| PathError::new(folder.root(), e))?
+    let hist = History { tree: &tree };
+    let mut out = hist.walk(&all, &rel)?;
+    if opts.follow {
+        hist.follow(&all, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Two real folders being compared, and the names left to compare.
+struct Pair {
+    da: Dir,
+    a: Resolved,
+    db: Dir,
+    b: Resolved,
+    names: std::vec::IntoIter<OsString>,
 }
 
 /// A located path of one version.
@@ -246,7 +252,7 @@ impl History<'_, '_> {
         let content = match ra.meta.kind {
             FileKind::Dir => {
                 let (da, db) = (self.open_dir(a)?, self.open_dir(b)?);
-                self.below_differs((&da, ra), (&db, rb), 0)?
+                self.below_differs((da, ra.clone()), (db, rb.clone()))?
             }
             _ => !self.same_content(ra, &a.holder, rb, &b.holder)?,
         };
@@ -315,48 +321,64 @@ impl History<'_, '_> {
     }
 
     /// Whether anything below two real folders differs, stopping at the first difference
-    /// and never descending into two entries that are the same real entry.
+    /// and never descending into two entries that are the same real entry. Iterative: one
+    /// open pair of folders per level.
     fn below_differs(
         &self,
-        (da, a): (&Dir, &Resolved),
-        (db, b): (&Dir, &Resolved),
-        depth: usize,
+        (da, a): (Dir, Resolved),
+        (db, b): (Dir, Resolved),
     ) -> Result<bool, ReadError> {
-        if depth >= MAX_DEPTH {
-            return Err(PathError::new(b.full_path(self.tree.folder.root()), too_deep()).into());
-        }
-        let na = self.tree.names(da, a)?;
-        let nb = self.tree.names(db, b)?;
-        if na != nb {
-            return Ok(true);
-        }
-        for name in &na {
-            let (Some(ca), Some(cb)) =
-                (self.tree.child(da, a, name)?, self.tree.child(db, b, name)?)
-            else {
-                return Ok(true);
-            };
-            if same_entry(&ca, &cb) {
-                continue;
+        let mut stack: Vec<Pair> = Vec::new();
+        let mut next = Some(((da, a), (db, b)));
+        while let Some(((da, a), (db, b))) = next.take() {
+            if stack.len() >= MAX_DEPTH {
+                return Err(
+                    PathError::new(b.full_path(self.tree.folder.root()), too_deep()).into(),
+                );
             }
-            if ca.meta.kind != cb.meta.kind {
+            let na = self.tree.names(&da, &a)?;
+            if na != self.tree.names(&db, &b)? {
                 return Ok(true);
             }
-            let ha = self.tree.parent_of(da, a, &ca)?;
-            let hb = self.tree.parent_of(db, b, &cb)?;
-            if !self.attributes(&ca, &ha, &cb, &hb)?.is_empty() {
-                return Ok(true);
-            }
-            let differs = match ca.meta.kind {
-                FileKind::Dir => {
+            stack.push(Pair {
+                da,
+                a,
+                db,
+                b,
+                names: na.into_iter(),
+            });
+            while let Some(top) = stack.last_mut() {
+                let Some(name) = top.names.next() else {
+                    stack.pop();
+                    continue;
+                };
+                let (da, a, db, b) = (&top.da, &top.a, &top.db, &top.b);
+                let (Some(ca), Some(cb)) = (
+                    self.tree.child(da, a, &name)?,
+                    self.tree.child(db, b, &name)?,
+                ) else {
+                    return Ok(true);
+                };
+                if same_entry(&ca, &cb) {
+                    continue;
+                }
+                if ca.meta.kind != cb.meta.kind {
+                    return Ok(true);
+                }
+                let ha = self.tree.parent_of(da, a, &ca)?;
+                let hb = self.tree.parent_of(db, b, &cb)?;
+                if !self.attributes(&ca, &ha, &cb, &hb)?.is_empty() {
+                    return Ok(true);
+                }
+                if ca.meta.kind == FileKind::Dir {
                     let sa = self.tree.open_in(da, a, &ca)?;
                     let sb = self.tree.open_in(db, b, &cb)?;
-                    self.below_differs((&sa, &ca), (&sb, &cb), depth + 1)?
+                    next = Some(((sa, ca), (sb, cb)));
+                    break;
                 }
-                _ => !self.same_content(&ca, &ha, &cb, &hb)?,
-            };
-            if differs {
-                return Ok(true);
+                if !self.same_content(&ca, &ha, &cb, &hb)? {
+                    return Ok(true);
+                }
             }
         }
         Ok(false)
