@@ -24,6 +24,7 @@
 //!   ([`crate::vault::escape::escape`]).
 
 use std::cmp::Ordering;
+use std::ffi::OsString;
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -32,7 +33,7 @@ use super::tree::Tree;
 use super::{version, ReadError};
 use crate::error::PathError;
 use crate::fs::{Dir, FileKind, Meta};
-use crate::vault::deep::{on_walk_stack, too_deep, MAX_DEPTH};
+use crate::vault::deep::{too_deep, MAX_DEPTH};
 use crate::vault::escape::escape;
 use crate::vault::layout::{JobFolder, Resolved};
 
@@ -86,12 +87,10 @@ pub fn diff(folder: &JobFolder, a: u64, b: u64) -> Result<Vec<DiffLine>, ReadErr
     let mut walk = Walk {
         tree: Tree::new(folder)?,
         lines: Vec::new(),
-        depth: 0,
     };
     let ra = walk.tree.version_root(&va)?;
     let rb = walk.tree.version_root(&vb)?;
-    // The walk recurses once per folder level: a large stack, and a depth limit.
-    on_walk_stack(|| walk.roots(&ra, &rb)).map_err(|e| PathError::new(folder.root(), e))??;
+    walk.roots(ra, rb)?;
     let mut lines = walk.lines;
     lines.sort_by(|x, y| {
         x.path
@@ -105,12 +104,32 @@ pub fn diff(folder: &JobFolder, a: u64, b: u64) -> Result<Vec<DiffLine>, ReadErr
 struct Walk<'a> {
     tree: Tree<'a>,
     lines: Vec<DiffLine>,
-    /// Folder levels below the roots right now.
-    depth: usize,
 }
 
 /// A real directory, open, and where it is.
 type Parent<'d> = (&'d Dir, &'d Resolved);
+
+/// One level of the walk: two real directories whose children are merged, or one whose
+/// entries are all added or deleted.
+enum Level {
+    /// The children of `a` (in A) and `b` (in B), merged by name; `i`, `j` the next of each.
+    Pair {
+        rel: PathBuf,
+        a: (Dir, Resolved),
+        b: (Dir, Resolved),
+        na: Vec<OsString>,
+        nb: Vec<OsString>,
+        i: usize,
+        j: usize,
+    },
+    /// Every entry below `dir`, marked `change`.
+    One {
+        change: Change,
+        rel: PathBuf,
+        dir: (Dir, Resolved),
+        names: std::vec::IntoIter<OsString>,
+    },
+}
 
 impl Walk<'_> {
     fn push(&mut self, change: Change, path: &Path) {
@@ -120,134 +139,173 @@ impl Walk<'_> {
         });
     }
 
-    /// Compare the two version roots.
-    fn roots(&mut self, a: &Resolved, b: &Resolved) -> Result<(), ReadError> {
-        if same_entry(a, b) {
+    /// Compare the two version roots and everything below them: an iterative walk, one
+    /// level (one or two open folders) per folder depth, in name order.
+    fn roots(&mut self, a: Resolved, b: Resolved) -> Result<(), ReadError> {
+        if same_entry(&a, &b) {
             return Ok(());
         }
         if !same_attributes(&a.meta, &b.meta) {
             self.push(Change::Modified, Path::new(""));
         }
-        let (da, db) = (self.tree.open(a)?, self.tree.open(b)?);
-        self.children(Path::new(""), (&da, a), (&db, b))
+        let (da, db) = (self.tree.open(&a)?, self.tree.open(&b)?);
+        let mut stack = vec![self.pair(PathBuf::new(), (da, a), (db, b))?];
+        while let Some(level) = stack.last_mut() {
+            let below = match level {
+                Level::Pair {
+                    rel,
+                    a,
+                    b,
+                    na,
+                    nb,
+                    i,
+                    j,
+                } => {
+                    if *i >= na.len() && *j >= nb.len() {
+                        stack.pop();
+                        continue;
+                    }
+                    let order = match (na.get(*i), nb.get(*j)) {
+                        (Some(x), Some(y)) => x.as_bytes().cmp(y.as_bytes()),
+                        (Some(_), None) => Ordering::Less,
+                        _ => Ordering::Greater,
+                    };
+                    let (pa, pb) = ((&a.0, &a.1), (&b.0, &b.1));
+                    let ca = match order {
+                        Ordering::Greater => None,
+                        _ => self.tree.child(pa.0, pa.1, &na[*i])?,
+                    };
+                    let cb = match order {
+                        Ordering::Less => None,
+                        _ => self.tree.child(pb.0, pb.1, &nb[*j])?,
+                    };
+                    let path = match order {
+                        Ordering::Greater => rel.join(&nb[*j]),
+                        _ => rel.join(&na[*i]),
+                    };
+                    *i += usize::from(order != Ordering::Greater);
+                    *j += usize::from(order != Ordering::Less);
+                    match (ca, cb) {
+                        (Some(ca), Some(cb)) => self.entries(path, (&ca, pa), (&cb, pb))?,
+                        (Some(ca), None) => self.one_side(Change::Deleted, path, &ca, pa)?,
+                        (None, Some(cb)) => self.one_side(Change::Added, path, &cb, pb)?,
+                        (None, None) => None,
+                    }
+                }
+                Level::One {
+                    change,
+                    rel,
+                    dir,
+                    names,
+                } => {
+                    let Some(name) = names.next() else {
+                        stack.pop();
+                        continue;
+                    };
+                    let Some(child) = self.tree.child(&dir.0, &dir.1, &name)? else {
+                        continue;
+                    };
+                    self.one_side(*change, rel.join(&name), &child, (&dir.0, &dir.1))?
+                }
+            };
+            if let Some(below) = below {
+                if stack.len() >= MAX_DEPTH {
+                    let rel = match &below {
+                        Level::Pair { rel, .. } | Level::One { rel, .. } => rel.clone(),
+                    };
+                    return Err(PathError::new(rel, too_deep()).into());
+                }
+                stack.push(below);
+            }
+        }
+        Ok(())
     }
 
-    /// Compare two resolved entries found at `rel` in A and B, children of `pa` and `pb`.
+    /// The level that merges the children of two real directories.
+    fn pair(
+        &self,
+        rel: PathBuf,
+        a: (Dir, Resolved),
+        b: (Dir, Resolved),
+    ) -> Result<Level, ReadError> {
+        let na = self.tree.names(&a.0, &a.1)?;
+        let nb = self.tree.names(&b.0, &b.1)?;
+        Ok(Level::Pair {
+            rel,
+            a,
+            b,
+            na,
+            nb,
+            i: 0,
+            j: 0,
+        })
+    }
+
+    /// Compare two resolved entries found at `rel` in A and B, children of `pa` and `pb`;
+    /// the level to walk below them, if any.
     fn entries(
         &mut self,
-        rel: &Path,
+        rel: PathBuf,
         (a, pa): (&Resolved, Parent<'_>),
         (b, pb): (&Resolved, Parent<'_>),
-    ) -> Result<(), ReadError> {
+    ) -> Result<Option<Level>, ReadError> {
         if same_entry(a, b) {
-            return Ok(());
+            return Ok(None);
         }
         let (ka, kb) = (a.meta.kind, b.meta.kind);
         if ka != kb {
-            self.push(Change::Modified, rel);
-            if ka == FileKind::Dir {
-                self.below(Change::Deleted, rel, a, pa)?;
-            }
-            if kb == FileKind::Dir {
-                self.below(Change::Added, rel, b, pb)?;
-            }
-            return Ok(());
+            self.push(Change::Modified, &rel);
+            return match (ka, kb) {
+                (FileKind::Dir, _) => self.below(Change::Deleted, rel, a, pa).map(Some),
+                (_, FileKind::Dir) => self.below(Change::Added, rel, b, pb).map(Some),
+                _ => Ok(None),
+            };
         }
         if ka != FileKind::Dir {
             if !self.same_leaf(a, pa.0, b, pb.0)? {
-                self.push(Change::Modified, rel);
+                self.push(Change::Modified, &rel);
             }
-            return Ok(());
+            return Ok(None);
         }
         if !same_attributes(&a.meta, &b.meta) {
-            self.push(Change::Modified, rel);
+            self.push(Change::Modified, &rel);
         }
         let da = self.tree.open_in(pa.0, pa.1, a)?;
         let db = self.tree.open_in(pb.0, pb.1, b)?;
-        self.descend(rel, |w| w.children(rel, (&da, a), (&db, b)))
+        self.pair(rel, (da, a.clone()), (db, b.clone())).map(Some)
     }
 
-    /// Run `f` one folder level deeper; an error past [`MAX_DEPTH`] levels.
-    fn descend(
-        &mut self,
-        rel: &Path,
-        f: impl FnOnce(&mut Self) -> Result<(), ReadError>,
-    ) -> Result<(), ReadError> {
-        if self.depth >= MAX_DEPTH {
-            return Err(PathError::new(rel, too_deep()).into());
-        }
-        self.depth += 1;
-        let done = f(self);
-        self.depth -= 1;
-        done
-    }
-
-    /// Compare the children of two real directories (merge of two sorted listings).
-    fn children(&mut self, rel: &Path, pa: Parent<'_>, pb: Parent<'_>) -> Result<(), ReadError> {
-        let na = self.tree.names(pa.0, pa.1)?;
-        let nb = self.tree.names(pb.0, pb.1)?;
-        let (mut i, mut j) = (0, 0);
-        while i < na.len() || j < nb.len() {
-            let order = match (na.get(i), nb.get(j)) {
-                (Some(x), Some(y)) => x.as_bytes().cmp(y.as_bytes()),
-                (Some(_), None) => Ordering::Less,
-                _ => Ordering::Greater,
-            };
-            let ca = match order {
-                Ordering::Greater => None,
-                _ => self.tree.child(pa.0, pa.1, &na[i])?,
-            };
-            let cb = match order {
-                Ordering::Less => None,
-                _ => self.tree.child(pb.0, pb.1, &nb[j])?,
-            };
-            let path = match order {
-                Ordering::Greater => rel.join(&nb[j]),
-                _ => rel.join(&na[i]),
-            };
-            match (ca, cb) {
-                (Some(ca), Some(cb)) => self.entries(&path, (&ca, pa), (&cb, pb))?,
-                (Some(ca), None) => self.one_side(Change::Deleted, &path, &ca, pa)?,
-                (None, Some(cb)) => self.one_side(Change::Added, &path, &cb, pb)?,
-                (None, None) => {}
-            }
-            i += usize::from(order != Ordering::Greater);
-            j += usize::from(order != Ordering::Less);
-        }
-        Ok(())
-    }
-
-    /// An entry present on one side only: itself and, for a directory, everything below.
+    /// An entry present on one side only: itself and, for a directory, the level of
+    /// everything below it.
     fn one_side(
         &mut self,
         change: Change,
-        rel: &Path,
+        rel: PathBuf,
         entry: &Resolved,
         parent: Parent<'_>,
-    ) -> Result<(), ReadError> {
-        self.push(change, rel);
-        if entry.meta.kind == FileKind::Dir {
-            self.below(change, rel, entry, parent)?;
+    ) -> Result<Option<Level>, ReadError> {
+        self.push(change, &rel);
+        match entry.meta.kind {
+            FileKind::Dir => self.below(change, rel, entry, parent).map(Some),
+            _ => Ok(None),
         }
-        Ok(())
     }
 
-    /// Every entry below the real directory `dir` (a child of `parent`), marked `change`.
+    /// The level of every entry below the real directory `dir` (a child of `parent`).
     fn below(
-        &mut self,
+        &self,
         change: Change,
-        rel: &Path,
+        rel: PathBuf,
         dir: &Resolved,
         parent: Parent<'_>,
-    ) -> Result<(), ReadError> {
+    ) -> Result<Level, ReadError> {
         let d = self.tree.open_in(parent.0, parent.1, dir)?;
-        self.descend(rel, |w| {
-            for name in w.tree.names(&d, dir)? {
-                if let Some(child) = w.tree.child(&d, dir, &name)? {
-                    w.one_side(change, &rel.join(&name), &child, (&d, dir))?;
-                }
-            }
-            Ok(())
+        let names = self.tree.names(&d, dir)?.into_iter();
+        Ok(Level::One {
+            change,
+            rel,
+            dir: (d, dir.clone()),
+            names,
         })
     }
 
