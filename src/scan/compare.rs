@@ -88,6 +88,7 @@ fn attrs_differ(n: &Meta, o: &Meta, with_mtime: bool) -> bool {
     n.mode != o.mode || n.uid != o.uid || n.gid != o.gid || (with_mtime && n.mtime != o.mtime)
 }
 
+/// The tests make a FIFO with nix (`mkfifo`: `std` has no call for it).
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::{symlink, PermissionsExt};

@@ -1,6 +1,7 @@
 //! Hand-built job folders for the read side's unit tests, following the layout contract of
 //! [`crate::vault`] exactly: real version folders, hard links to older versions' files,
 //! structural links listed in `links/V{n}.tsv` and `refs/V{k}.tsv`, `index.tsv`, `latest`.
+//! nix sets a symlink's own times (`utimensat` without following), which `std` cannot.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

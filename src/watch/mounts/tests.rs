@@ -1,4 +1,5 @@
 //! Unit tests on literal mountinfo, findmnt and blkid text, and the watcher in a real Poll.
+//! nix makes and undoes the test mounts (`mount`, `umount2`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

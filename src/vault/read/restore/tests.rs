@@ -1,4 +1,5 @@
-//! Unit tests of restore over hand-built job folders.
+//! Unit tests of restore over hand-built job folders. nix builds what `std` cannot reach
+//! (paths past `PATH_MAX`, made with `*at` calls from open folders).
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
