@@ -6,6 +6,10 @@
 //! Everything here is about names and places; building, retiring and reading versions live
 //! in the sibling modules. Paths inside a version are relative to the version root; the
 //! root itself is the empty path.
+//!
+//! Just over 600 lines without its tests: the naming contract (version names, link texts,
+//! the job folder's files) reads best in one place; resolving and navigating are in
+//! `layout/`.
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};

@@ -21,6 +21,10 @@
 //! Watches are added through `/proc/self/fd/N` of a directory opened with `O_NOFOLLOW`
 //! beneath the root, so a symlink swapped in by a user never redirects a watch. This module
 //! knows nothing about the vault or the daemon.
+//!
+//! Over 600 lines: the setup walk, the event loop and the move pairing all change the one
+//! watch set and its limit state; what stands alone is in submodules already (`decode`,
+//! `tree`, `reconcile`), and the tests are in `inotify_tests.rs`.
 
 mod decode;
 mod reconcile;

@@ -6,6 +6,10 @@
 //! Every step checks the disk before acting, so [`finish`] can run again over a retire
 //! that was cut short anywhere (see the module docs of `retire` for why each intermediate
 //! state is safe).
+//!
+//! Over 600 lines with its tests: the steps share the replay rules (check the disk, then
+//! act) that a reader must see side by side; the real copies are `real`, the stage place
+//! `stage`.
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
