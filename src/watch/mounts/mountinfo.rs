@@ -139,6 +139,12 @@ impl MountTable {
     /// the table: from the top-most `/` mount, each component descends into the top-most
     /// child mounted there (so a mount hidden under another one is never chosen).
     pub fn mount_of(&self, path: &Path) -> Option<&MountEntry> {
+        self.mount_of_resolved(path, fs::canonicalize(path).ok().as_deref())
+    }
+
+    /// [`MountTable::mount_of`] with the path's canonical form already at hand (`None`:
+    /// it has none), so a caller that needs it too resolves it once.
+    pub fn mount_of_resolved(&self, path: &Path, canonical: Option<&Path>) -> Option<&MountEntry> {
         match crate::fs::mount_id(path, MountId::Plain) {
             // Mount ids are reused: in a table read before the path's mount was made, its
             // id may name a mount made and unmounted since, elsewhere. An entry whose mount
@@ -146,8 +152,8 @@ impl MountTable {
             // again).
             Ok(Some(id)) => self
                 .by_id(id)
-                .filter(|e| fs::canonicalize(path).map_or(true, |c| c.starts_with(&e.mount_point))),
-            Ok(None) | Err(Unsupported) => self.resolve_by_path(&fs::canonicalize(path).ok()?),
+                .filter(|e| canonical.map_or(true, |c| c.starts_with(&e.mount_point))),
+            Ok(None) | Err(Unsupported) => self.resolve_by_path(canonical?),
         }
     }
 

@@ -105,11 +105,12 @@ impl SideGuard {
         fresh: &mut Option<MountTable>,
     ) -> Result<MountEntry, Halt> {
         self.ensure_directory()?;
-        let entry = self.lookup(table, fresh)?;
+        let canonical = std::fs::canonicalize(&self.path).ok();
+        let entry = self.lookup(table, fresh, canonical.as_deref())?;
         let table = fresh.as_ref().unwrap_or(table);
         match self.rule.spec().cloned() {
             Some(spec) => self.check_spec(&spec, &entry, table)?,
-            None => self.check_unspecified(&entry, table)?,
+            None => self.check_unspecified(&entry, table, canonical.as_deref())?,
         }
         self.baseline = Some(entry.clone());
         Ok(entry)
@@ -127,21 +128,24 @@ impl SideGuard {
         }
     }
 
-    /// The path's mount; re-reads the table once when it is older than the path's mount.
+    /// The path's mount (`canonical`: its canonical form); re-reads the table once when it
+    /// is older than the path's mount.
     fn lookup(
         &self,
         table: &MountTable,
         fresh: &mut Option<MountTable>,
+        canonical: Option<&Path>,
     ) -> Result<MountEntry, Halt> {
-        if let Some(found) = fresh.as_ref().unwrap_or(table).mount_of(&self.path) {
-            return Ok(found.clone());
+        let find = |t: &MountTable| t.mount_of_resolved(&self.path, canonical).cloned();
+        if let Some(found) = find(fresh.as_ref().unwrap_or(table)) {
+            return Ok(found);
         }
         if fresh.is_none() {
             *fresh = MountTable::read().ok();
         }
         fresh
             .as_ref()
-            .and_then(|t| t.mount_of(&self.path).cloned())
+            .and_then(find)
             .ok_or_else(|| self.halt(format!("no mount holds {}", self.path.display())))
     }
 
@@ -162,10 +166,15 @@ impl SideGuard {
         }
     }
 
-    fn check_unspecified(&mut self, entry: &MountEntry, table: &MountTable) -> Result<(), Halt> {
-        let canonical = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
+    fn check_unspecified(
+        &mut self,
+        entry: &MountEntry,
+        table: &MountTable,
+        canonical: Option<&Path>,
+    ) -> Result<(), Halt> {
+        let canonical = canonical.unwrap_or(&self.path);
         let fstab = read_fstab(&self.fstab);
-        if let Some(want) = unmounted_target(&fstab, &canonical, &entry.mount_point) {
+        if let Some(want) = unmounted_target(&fstab, canonical, &entry.mount_point) {
             return Err(self.halt(format!(
                 "/etc/fstab mounts {} at {}, which is not mounted: {} is a bare directory on {}",
                 want.spec,
