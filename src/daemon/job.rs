@@ -129,13 +129,16 @@ pub enum Action {
     Journal(Note),
 }
 
-/// The first and the latest change of a burst.
+/// The first and the latest change of a burst, and whether it is committed from a scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Burst {
     /// The first change.
     pub since: Instant,
     /// The latest change.
     pub last: Instant,
+    /// Once settled, the burst is committed from a delta scan instead of its ChangeSet, for
+    /// this reason (the watcher lost track of a folder, or a written file was removed).
+    pub scan: Option<ScanReason>,
 }
 
 impl Burst {
@@ -143,6 +146,7 @@ impl Burst {
         Burst {
             since: now,
             last: now,
+            scan: None,
         }
     }
 
@@ -218,9 +222,6 @@ pub struct JobMachine {
     next_rescan: Option<Instant>,
     watch_limited: bool,
     newest: Option<String>,
-    /// The burst, once settled, is committed from a delta scan instead of its ChangeSet
-    /// (the watcher lost track of a folder, or a written file was removed: why).
-    scan_at_settle: Option<ScanReason>,
 }
 
 impl JobMachine {
@@ -236,7 +237,6 @@ impl JobMachine {
             next_rescan: None,
             watch_limited: false,
             newest: None,
-            scan_at_settle: None,
         }
     }
 
@@ -255,21 +255,29 @@ impl JobMachine {
         if changes.is_empty() || matches!(self.state, State::HaltedUnmounted { .. }) {
             return Vec::new();
         }
+        let mut hidden = None;
         for (path, change) in changes {
-            if self.scan_at_settle.is_none() && self.hides_a_write(&path, &change) {
-                self.scan_at_settle = Some(ScanReason::RemovedAfterWrite);
+            if hidden.is_none() && self.hides_a_write(&path, &change) {
+                hidden = Some(ScanReason::RemovedAfterWrite);
             }
             self.changes.record(path, change);
         }
+        let grow = |b: Option<Burst>| {
+            let b = Burst::extend(b, now);
+            Burst {
+                scan: b.scan.or(hidden),
+                ..b
+            }
+        };
         self.state = match self.state.clone() {
             State::Starting { pending } => State::Starting {
-                pending: Some(Burst::extend(pending, now)),
+                pending: Some(grow(pending)),
             },
             State::Snapshotting { pending } => State::Snapshotting {
-                pending: Some(Burst::extend(pending, now)),
+                pending: Some(grow(pending)),
             },
-            State::Settling(b) => State::Settling(Burst::extend(Some(b), now)),
-            _ => State::Settling(Burst::at(now)),
+            State::Settling(b) => State::Settling(grow(Some(b))),
+            _ => State::Settling(grow(None)),
         };
         Vec::new()
     }
@@ -351,16 +359,19 @@ impl JobMachine {
         if self.is_halted() {
             return Vec::new();
         }
-        self.scan_at_settle = Some(ScanReason::LostTrack);
+        let mark = |b: Burst| Burst {
+            scan: Some(ScanReason::LostTrack),
+            ..b
+        };
         self.state = match self.state.clone() {
             State::Starting { pending } => State::Starting {
-                pending: Some(Burst::extend(pending, now)),
+                pending: Some(mark(Burst::extend(pending, now))),
             },
             State::Snapshotting { pending } => State::Snapshotting {
-                pending: Some(Burst::extend(pending, now)),
+                pending: Some(mark(Burst::extend(pending, now))),
             },
-            State::Settling(b) => State::Settling(b),
-            _ => State::Settling(Burst::at(now)),
+            State::Settling(b) => State::Settling(mark(b)),
+            _ => State::Settling(mark(Burst::at(now))),
         };
         Vec::new()
     }
@@ -456,7 +467,6 @@ impl JobMachine {
         }
         let reason = self.scan_wanted.take()?;
         self.retry_at = None;
-        self.scan_at_settle = None;
         self.changes = ChangeSet::new();
         self.busy = true;
         self.state = match self.state {
@@ -486,7 +496,10 @@ impl JobMachine {
     }
 
     fn take_snapshot(&mut self, now: Instant) -> Vec<Action> {
-        if let Some(reason) = self.scan_at_settle {
+        if let State::Settling(Burst {
+            scan: Some(reason), ..
+        }) = self.state
+        {
             self.scan_wanted.get_or_insert(reason);
             if let Some(actions) = self.due_scan(now) {
                 return actions;
