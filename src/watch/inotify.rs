@@ -282,12 +282,12 @@ impl Watcher {
             touched: Vec::new(),
             homeless: Vec::new(),
         };
-        let mut root_dir = w
+        let root_dir = w
             .open(Path::new(""))
             .map_err(|e| crate::error::PathError::new(root, e))?;
         let mut sink = Vec::new();
         w.walked = Walked::default();
-        w.watch_tree(&mut root_dir, PathBuf::new(), Mode::Whole, &mut sink);
+        w.watch_tree(root_dir, PathBuf::new(), Mode::Whole, &mut sink);
         tracing::debug!(root = %root.display(), watches = w.tree.len(), "watches in place");
         Ok(w)
     }
@@ -319,13 +319,12 @@ impl Watcher {
         let root = self
             .open(Path::new(""))
             .map_err(|e| crate::error::PathError::new(&self.root_path, e))?;
-        let mut root = root;
         let was_limited = self.limit.take();
         self.pending = None;
         self.seen = Some(HashSet::new());
         self.walked = Walked::default();
         let mut out = Vec::new();
-        self.watch_tree(&mut root, PathBuf::new(), Mode::Whole, &mut out);
+        self.watch_tree(root, PathBuf::new(), Mode::Whole, &mut out);
         let seen = self.seen.take().unwrap_or_default();
         self.touched.clear();
         let homeless = std::mem::take(&mut self.homeless);
@@ -543,10 +542,10 @@ impl Watcher {
     /// Watch a directory that appeared after setup and report everything already in it.
     fn watch_new_dir(&mut self, rel: PathBuf, out: &mut Vec<WatchEvent>) {
         match self.open(&rel) {
-            Ok(mut dir) => {
+            Ok(dir) => {
                 // Not a whole walk: what the last one found stays as it was.
                 let walked = self.walked;
-                self.watch_tree(&mut dir, rel, Mode::New, out);
+                self.watch_tree(dir, rel, Mode::New, out);
                 self.walked = walked;
             }
             Err(e) => {
@@ -557,19 +556,12 @@ impl Watcher {
 
     /// Add watches to `dir` (at `rel`) and every folder below it; see [`Mode`] for what
     /// is reported as `Created`.
-    fn watch_tree(&mut self, dir: &mut Dir, rel: PathBuf, mode: Mode, out: &mut Vec<WatchEvent>) {
-        let mut stack = vec![(rel, None::<Dir>)];
-        let mut first = Some(dir);
+    fn watch_tree(&mut self, dir: Dir, rel: PathBuf, mode: Mode, out: &mut Vec<WatchEvent>) {
+        let mut stack = vec![(rel, dir)];
         let mut done = 0usize;
-        while let Some((rel, opened)) = stack.pop() {
-            let mut owned = opened;
-            let dir = match (first.take(), owned.as_mut()) {
-                (Some(d), _) => d,
-                (None, Some(d)) => d,
-                (None, None) => continue,
-            };
+        while let Some((rel, dir)) = stack.pop() {
             self.walked.folders += 1;
-            let Some(changed) = self.add_watch(dir, &rel, &mut *out) else {
+            let Some(changed) = self.add_watch(&dir, &rel, &mut *out) else {
                 self.walked.unwatched += 1 + stack.len();
                 return;
             };
@@ -578,7 +570,7 @@ impl Watcher {
                 tracing::info!(root = %self.root_path.display(), watches = done, "setting up watches");
             }
             let report = mode == Mode::New || (mode == Mode::Verify && changed);
-            self.list_children(dir, &rel, report, mode == Mode::New, out, &mut stack);
+            self.list_children(&dir, &rel, report, mode == Mode::New, out, &mut stack);
         }
     }
 
@@ -586,12 +578,12 @@ impl Watcher {
     /// (opened by fd; with `skip_watched`, not those already watched).
     fn list_children(
         &mut self,
-        dir: &mut Dir,
+        dir: &Dir,
         rel: &Path,
         report: bool,
         skip_watched: bool,
         out: &mut Vec<WatchEvent>,
-        stack: &mut Vec<(PathBuf, Option<Dir>)>,
+        stack: &mut Vec<(PathBuf, Dir)>,
     ) {
         let entries = match dir.list_once() {
             Ok(e) => e,
@@ -614,7 +606,7 @@ impl Watcher {
             }
             if is_dir && !(skip_watched && self.tree.contains(&child)) {
                 match dir.open_child(&entry.name) {
-                    Ok(sub) => stack.push((child, Some(sub))),
+                    Ok(sub) => stack.push((child, sub)),
                     Err(e) => {
                         tracing::debug!(path = %child.display(), "cannot open folder: {e}");
                         self.walked.folders += 1;

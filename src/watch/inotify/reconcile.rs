@@ -69,10 +69,10 @@ impl Watcher {
         let before = self.tree.subtree(&rel);
         let opened = self.open(&rel);
         let outer = self.seen.replace(HashSet::new());
-        if let Ok(mut dir) = opened {
+        if let Ok(dir) = opened {
             // Not a whole walk: what the last one found stays as it was.
             let walked = self.walked;
-            self.watch_tree(&mut dir, rel, Mode::Verify, out);
+            self.watch_tree(dir, rel, Mode::Verify, out);
             self.walked = walked;
         }
         let seen = std::mem::replace(&mut self.seen, outer).unwrap_or_default();
