@@ -210,6 +210,23 @@ pub enum Done {
     Failed(String),
 }
 
+/// A delta scan the job wants, and since a failure, not before when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Wanted {
+    reason: ScanReason,
+    not_before: Option<Instant>,
+}
+
+impl Wanted {
+    /// A scan wanted as soon as no worker runs.
+    fn now(reason: ScanReason) -> Option<Wanted> {
+        Some(Wanted {
+            reason,
+            not_before: None,
+        })
+    }
+}
+
 /// One job's state machine.
 #[derive(Debug, Clone)]
 pub struct JobMachine {
@@ -217,8 +234,7 @@ pub struct JobMachine {
     timing: Timing,
     changes: ChangeSet,
     busy: bool,
-    scan_wanted: Option<ScanReason>,
-    retry_at: Option<Instant>,
+    scan: Option<Wanted>,
     next_rescan: Option<Instant>,
     watch_limited: bool,
     newest: Option<String>,
@@ -232,8 +248,7 @@ impl JobMachine {
             timing,
             changes: ChangeSet::new(),
             busy: false,
-            scan_wanted: None,
-            retry_at: None,
+            scan: None,
             next_rescan: None,
             watch_limited: false,
             newest: None,
@@ -242,7 +257,7 @@ impl JobMachine {
 
     /// Begin: the start scan (the watches are set up by the loop before this).
     pub fn start(&mut self, now: Instant) -> Vec<Action> {
-        self.scan_wanted = Some(ScanReason::Start);
+        self.scan = Wanted::now(ScanReason::Start);
         self.on_tick(now)
     }
 
@@ -321,8 +336,10 @@ impl JobMachine {
             Done::Unchanged(name) => self.newest = name.or(self.newest.take()),
             Done::Failed(msg) => {
                 actions.push(Action::Journal(Note::Error(msg)));
-                self.scan_wanted = Some(ScanReason::Retry);
-                self.retry_at = Some(now + RETRY_AFTER);
+                self.scan = Some(Wanted {
+                    reason: ScanReason::Retry,
+                    not_before: Some(now + RETRY_AFTER),
+                });
             }
         }
         if self.is_halted() {
@@ -343,8 +360,7 @@ impl JobMachine {
         if self.is_halted() {
             return Vec::new();
         }
-        self.scan_wanted = Some(ScanReason::Overflow);
-        self.retry_at = None;
+        self.scan = Wanted::now(ScanReason::Overflow);
         let mut actions = vec![Action::Journal(Note::Overflow)];
         actions.extend(self.on_tick(now));
         actions
@@ -383,8 +399,11 @@ impl JobMachine {
         if self.is_halted() {
             return Vec::new();
         }
-        self.scan_wanted.get_or_insert(ScanReason::Requested);
-        self.retry_at = None;
+        let wanted = self.scan.get_or_insert(Wanted {
+            reason: ScanReason::Requested,
+            not_before: None,
+        });
+        wanted.not_before = None;
         self.on_tick(now)
     }
 
@@ -419,8 +438,7 @@ impl JobMachine {
             ) => self.halt(side, awaiting, reason),
             (MountState::Ready, true) => {
                 self.state = State::Starting { pending: None };
-                self.scan_wanted = Some(ScanReason::Resume);
-                self.retry_at = None;
+                self.scan = Wanted::now(ScanReason::Resume);
                 let mut actions = vec![Action::Resume];
                 actions.extend(self.on_tick(now));
                 actions
@@ -447,8 +465,7 @@ impl JobMachine {
         }
         self.state = halted;
         self.changes = ChangeSet::new();
-        self.scan_wanted = None;
-        self.retry_at = None;
+        self.scan = None;
         vec![Action::Halt {
             side,
             awaiting,
@@ -456,17 +473,20 @@ impl JobMachine {
         }]
     }
 
-    /// Start the wanted scan if it is due (retry waits for `retry_at`), or the
+    /// Start the wanted scan if it is due (a retry waits for its time), or the
     /// `rescan_interval` scan.
     fn due_scan(&mut self, now: Instant) -> Option<Vec<Action>> {
-        if self.retry_at.is_some_and(|t| t > now) {
+        if self
+            .scan
+            .and_then(|w| w.not_before)
+            .is_some_and(|t| t > now)
+        {
             return None;
         }
-        if self.scan_wanted.is_none() && self.next_rescan.is_some_and(|t| t <= now) {
-            self.scan_wanted = Some(self.interval_reason());
+        if self.scan.is_none() && self.next_rescan.is_some_and(|t| t <= now) {
+            self.scan = Wanted::now(self.interval_reason());
         }
-        let reason = self.scan_wanted.take()?;
-        self.retry_at = None;
+        let reason = self.scan.take()?.reason;
         self.changes = ChangeSet::new();
         self.busy = true;
         self.state = match self.state {
@@ -500,7 +520,10 @@ impl JobMachine {
             scan: Some(reason), ..
         }) = self.state
         {
-            self.scan_wanted.get_or_insert(reason);
+            self.scan.get_or_insert(Wanted {
+                reason,
+                not_before: None,
+            });
             if let Some(actions) = self.due_scan(now) {
                 return actions;
             }
@@ -524,8 +547,8 @@ impl JobMachine {
             State::Settling(b) => Some(b.due(&self.timing)),
             _ => None,
         };
-        let scan = match self.scan_wanted {
-            Some(_) => self.retry_at,
+        let scan = match self.scan {
+            Some(w) => w.not_before,
             None => self.next_rescan,
         };
         [settle, scan].into_iter().flatten().min()
@@ -534,9 +557,9 @@ impl JobMachine {
     /// When the pending changes will be committed (settle, max_settle, or a failure's
     /// retry), if that is scheduled.
     pub fn snapshot_deadline(&self) -> Option<Instant> {
-        match (&self.state, self.scan_wanted) {
+        match (&self.state, self.scan) {
             (State::Settling(b), _) if !self.busy => Some(b.due(&self.timing)),
-            (_, Some(_)) if !self.busy => self.retry_at,
+            (_, Some(w)) if !self.busy => w.not_before,
             _ => None,
         }
     }
