@@ -36,7 +36,8 @@ pub mod watch;
 pub mod web;
 pub mod writer;
 
-/// Unit-test support: the visible, CI-failing test skip, shared with `tests/` as one file.
+/// Unit-test support: the visible, CI-failing test skip (shared with `tests/` as one file)
+/// and test version names.
 #[cfg(test)]
 #[path = "test_util.rs"]
 mod util;

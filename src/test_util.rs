@@ -1,4 +1,5 @@
-//! Support for the unit tests only (`cfg(test)`): what `tests/util` also offers them.
+//! Support for the unit tests only (`cfg(test)`): what `tests/util` also offers them, and
+//! version names for hand-built folders.
 //!
 //! [`skip`] is the same file as the integration tests' `util::skip` (`tests/util/skip.rs`),
 //! so a unit test that cannot run here reports `SKIPPED <test>: <reason>` past the output
@@ -6,3 +7,10 @@
 
 #[path = "../tests/util/skip.rs"]
 pub mod skip;
+
+/// Version `n` of a test folder: `V{n}--2026-11-23_10-00-0{n}_+0100`.
+pub fn version(n: u64) -> crate::vault::layout::VersionName {
+    format!("V{n}--2026-11-23_10-00-0{n}_+0100")
+        .parse()
+        .unwrap()
+}

@@ -66,7 +66,8 @@ impl Usage {
         }
     }
 
-    fn of_row(row: &IndexRow) -> Usage {
+    /// What an index row says a version uses.
+    pub(super) fn of_row(row: &IndexRow) -> Usage {
         Usage {
             bytes: row.size,
             inodes: row.inodes,

@@ -15,7 +15,6 @@ use super::{real, RetireError};
 use crate::config::Budget;
 use crate::error::IoContext;
 use crate::fs::{Dir, FileKind};
-use crate::vault::index::IndexRow;
 use crate::vault::layout::{JobFolder, VersionName};
 
 /// One version a dry run would retire.
@@ -71,7 +70,11 @@ pub(super) fn simulate(folder: &JobFolder, limits: &Limits) -> Result<DryRun, Re
     let versions = folder.versions().at(folder.root())?;
     let figures = Figures::load(folder, &versions)?;
     let mut sim = Sim {
-        rows: figures.rows.clone(),
+        rows: figures
+            .rows
+            .iter()
+            .map(|r| (r.version, Usage::of_row(r)))
+            .collect(),
         overhead: figures.overhead,
     };
     let used = figures.used();
@@ -163,36 +166,29 @@ fn exact_step(
     Ok((step, real))
 }
 
+/// The figures a simulation changes: each version's own usage (oldest first) and what
+/// the folder uses beside its versions.
 struct Sim {
-    rows: Vec<IndexRow>,
+    rows: Vec<(u64, Usage)>,
     overhead: Usage,
 }
 
 impl Sim {
     fn used(&self) -> Usage {
-        self.rows.iter().fold(self.overhead, |a, r| {
-            a.plus(Usage {
-                bytes: r.size,
-                inodes: r.inodes,
-            })
-        })
+        self.rows.iter().fold(self.overhead, |a, (_, u)| a.plus(*u))
     }
 
     fn owned(&self, v: u64) -> Usage {
         self.rows
             .iter()
-            .find(|r| r.version == v)
-            .map_or(Usage::default(), |r| Usage {
-                bytes: r.size,
-                inodes: r.inodes,
-            })
+            .find(|(n, _)| *n == v)
+            .map_or(Usage::default(), |(_, u)| *u)
     }
 
     fn apply_recount(&mut self, per: &std::collections::BTreeMap<u64, Usage>, overhead: Usage) {
-        for row in &mut self.rows {
-            if let Some(u) = per.get(&row.version) {
-                row.size = u.bytes;
-                row.inodes = u.inodes;
+        for (v, u) in &mut self.rows {
+            if let Some(counted) = per.get(v) {
+                *u = *counted;
             }
         }
         self.overhead = overhead;
@@ -200,32 +196,20 @@ impl Sim {
 
     /// Version `v` gains `added` and loses `gone` (a link made a real copy).
     fn change(&mut self, v: u64, added: Usage, gone: Usage) {
-        if let Some(row) = self.rows.iter_mut().find(|r| r.version == v) {
-            let now = Usage {
-                bytes: row.size,
-                inodes: row.inodes,
-            }
-            .plus(added)
-            .minus(gone);
-            row.size = now.bytes;
-            row.inodes = now.inodes;
+        if let Some((_, u)) = self.rows.iter_mut().find(|(n, _)| *n == v) {
+            *u = u.plus(added).minus(gone);
         }
     }
 
     fn retire(&mut self, v: u64, freed: Usage) {
-        let Some(pos) = self.rows.iter().position(|r| r.version == v) else {
+        let Some(pos) = self.rows.iter().position(|(n, _)| *n == v) else {
             return;
         };
-        let row = self.rows.remove(pos);
-        let fw = Usage {
-            bytes: row.size,
-            inodes: row.inodes,
-        }
-        .minus(freed);
-        // The next version (rows are oldest first) gets it, as `index.tsv` does.
-        if let Some(heir) = self.rows.get_mut(pos) {
-            heir.size = heir.size.saturating_add(fw.bytes);
-            heir.inodes = heir.inodes.saturating_add(fw.inodes);
+        let (_, own) = self.rows.remove(pos);
+        // The next version (rows are oldest first) gets what is not freed, as `index.tsv`
+        // does.
+        if let Some((_, heir)) = self.rows.get_mut(pos) {
+            *heir = heir.plus(own.minus(freed));
         }
     }
 }

@@ -316,11 +316,7 @@ mod tests {
     use crate::vault::retire::RetirePlan;
     use std::time::Duration;
 
-    fn v(n: u64) -> VersionName {
-        format!("V{n}--2026-11-23_10-00-0{n}_+0100")
-            .parse()
-            .unwrap()
-    }
+    use crate::util::version as v;
 
     /// The tier reasons survive the intent file (a crash replays them into the journal).
     #[test]

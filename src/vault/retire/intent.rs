@@ -402,11 +402,7 @@ mod tests {
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
 
-    fn v(n: u64) -> VersionName {
-        format!("V{n}--2026-11-23_10-00-0{n}_+0100")
-            .parse()
-            .unwrap()
-    }
+    use crate::util::version as v;
 
     #[test]
     fn plans_round_trip_through_the_intent_text() {

@@ -112,13 +112,7 @@ pub fn preview_in(folder: &JobFolder, limits: &Limits) -> Result<Preview, Retire
     let mut owned: HashMap<u64, Usage> = figures
         .rows
         .iter()
-        .map(|r| {
-            let u = Usage {
-                bytes: r.size,
-                inodes: r.inodes,
-            };
-            (r.version, u)
-        })
+        .map(|r| (r.version, Usage::of_row(r)))
         .collect();
     let mut used = figures.used();
     let mut recounted = None;

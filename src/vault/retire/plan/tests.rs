@@ -2,11 +2,7 @@
 
 use super::*;
 
-fn v(n: u64) -> VersionName {
-    format!("V{n}--2026-11-23_10-00-0{n}_+0100")
-        .parse()
-        .unwrap()
-}
+use crate::util::version as v;
 
 fn t(n: u64, rel: &str) -> Target {
     Some((v(n), PathBuf::from(rel)))
