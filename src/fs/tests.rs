@@ -51,6 +51,18 @@ fn copy(p: &Pair, name: &OsStr) -> Result<CopyOutcome, CopyError> {
     copy_entry(&p.src, name, &p.dst, name, &CopyOptions::default())
 }
 
+/// `copy_attributes` of `meta` from `src/name` to `dst/name`, default options.
+fn attributes(p: &Pair, name: &str, meta: &Meta) -> std::io::Result<()> {
+    copy_attributes(
+        &p.src,
+        os(name),
+        meta,
+        &p.dst,
+        os(name),
+        &CopyOptions::default(),
+    )
+}
+
 fn set_times(path: &Path, atime: (i64, i64), mtime: (i64, i64)) {
     let (a, m) = (
         TimeSpec::new(atime.0, atime.1),
@@ -445,15 +457,7 @@ fn xattrs_are_copied_where_supported() {
     assert_eq!(got.as_deref(), Some(&b"value"[..]));
     fs::create_dir(p.dst_path.join("d")).unwrap();
     let meta = p.src.stat(os("d")).unwrap();
-    copy_attributes(
-        &p.src,
-        os("d"),
-        &meta,
-        &p.dst,
-        os("d"),
-        &CopyOptions::default(),
-    )
-    .unwrap();
+    attributes(&p, "d", &meta).unwrap();
     assert_eq!(
         xattr::get(p.dst_path.join("d"), "user.dir")
             .unwrap()
@@ -487,15 +491,7 @@ fn copy_attributes_on_a_symlink_never_follows_it() {
     let mut meta = p.src.stat(os("l")).unwrap();
     meta.mode = 0o777;
     meta.mtime = Timestamp::new(1_000_000_000, 42);
-    copy_attributes(
-        &p.src,
-        os("l"),
-        &meta,
-        &p.dst,
-        os("l"),
-        &CopyOptions::default(),
-    )
-    .unwrap();
+    attributes(&p, "l", &meta).unwrap();
     let target = fs::metadata(&outside).unwrap();
     assert_eq!(target.mode() & 0o777, 0o600);
     assert_ne!(target.mtime(), 1_000_000_000);
@@ -515,13 +511,12 @@ fn fifo_mode_is_never_set_through_a_symlink_swapped_in() {
     symlink(&outside, p.dst_path.join("pipe")).unwrap();
     let mut meta = p.src.stat(os("pipe")).unwrap();
     meta.mode = 0o666;
-    let opts = CopyOptions::default();
-    let err = copy_attributes(&p.src, os("pipe"), &meta, &p.dst, os("pipe"), &opts);
+    let err = attributes(&p, "pipe", &meta);
     assert!(err.is_err(), "a symlink in place of the FIFO was accepted");
     assert_eq!(fs::metadata(&outside).unwrap().mode() & 0o777, 0o600);
     fs::remove_file(p.dst_path.join("pipe")).unwrap();
     mkfifo(&p.dst_path.join("pipe"), Mode::from_bits_truncate(0o600)).unwrap();
-    copy_attributes(&p.src, os("pipe"), &meta, &p.dst, os("pipe"), &opts).unwrap();
+    attributes(&p, "pipe", &meta).unwrap();
     let got = fs::symlink_metadata(p.dst_path.join("pipe")).unwrap();
     assert_eq!(got.mode() & 0o777, 0o666);
 }
@@ -535,15 +530,7 @@ fn copy_attributes_sets_directory_mode_and_times() {
     set_times(&d, (1_000_000_000, 1), (1_200_000_000, 999_999_999));
     fs::create_dir(p.dst_path.join("d")).unwrap();
     let meta = p.src.stat(os("d")).unwrap();
-    copy_attributes(
-        &p.src,
-        os("d"),
-        &meta,
-        &p.dst,
-        os("d"),
-        &CopyOptions::default(),
-    )
-    .unwrap();
+    attributes(&p, "d", &meta).unwrap();
     let got = fs::metadata(p.dst_path.join("d")).unwrap();
     assert_eq!(got.mode() & 0o7777, 0o1750);
     assert_eq!(
