@@ -162,8 +162,10 @@ impl Burst {
 /// The job's state, with the data each state needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
-    /// Watches being set up and the start (or resume) scan running; `pending` tracks the
-    /// changes seen meanwhile.
+    /// Nothing started yet: the first mount check and the watches are being set up (no
+    /// worker runs; the start scan covers whatever changes meanwhile).
+    New,
+    /// The start (or resume) scan running; `pending` tracks the changes seen meanwhile.
     Starting {
         /// Changes seen since the scan started.
         pending: Option<Burst>,
@@ -183,6 +185,9 @@ pub enum State {
         side: Side,
         /// What is awaited.
         awaiting: String,
+        /// A worker started before the halt is still running (it finishes; nothing new
+        /// starts until it has).
+        worker: bool,
     },
 }
 
@@ -190,7 +195,7 @@ impl State {
     /// The name `status` shows.
     pub fn name(&self) -> &'static str {
         match self {
-            State::Starting { .. } => "starting",
+            State::New | State::Starting { .. } => "starting",
             State::Watching => "watching",
             State::Settling(_) => "settling",
             State::Snapshotting { .. } => "snapshotting",
@@ -233,7 +238,6 @@ pub struct JobMachine {
     state: State,
     timing: Timing,
     changes: ChangeSet,
-    busy: bool,
     scan: Option<Wanted>,
     next_rescan: Option<Instant>,
     watch_limited: bool,
@@ -241,13 +245,12 @@ pub struct JobMachine {
 }
 
 impl JobMachine {
-    /// A machine in `starting`; call [`JobMachine::start`] to get its first actions.
+    /// A machine in `new` (shown as `starting`); call [`JobMachine::start`] to get its first actions.
     pub fn new(timing: Timing) -> Self {
         JobMachine {
-            state: State::Starting { pending: None },
+            state: State::New,
             timing,
             changes: ChangeSet::new(),
-            busy: false,
             scan: None,
             next_rescan: None,
             watch_limited: false,
@@ -292,6 +295,7 @@ impl JobMachine {
                 pending: Some(grow(pending)),
             },
             State::Settling(b) => State::Settling(grow(Some(b))),
+            State::New => State::New,
             _ => State::Settling(grow(None)),
         };
         Vec::new()
@@ -313,7 +317,7 @@ impl JobMachine {
 
     /// Time has passed: commit a settled burst, start a due scan.
     pub fn on_tick(&mut self, now: Instant) -> Vec<Action> {
-        if self.busy || self.is_halted() {
+        if self.is_busy() || self.is_halted() {
             return Vec::new();
         }
         if let Some(actions) = self.due_scan(now) {
@@ -329,7 +333,6 @@ impl JobMachine {
 
     /// The worker finished.
     pub fn on_done(&mut self, done: Done, now: Instant) -> Vec<Action> {
-        self.busy = false;
         let mut actions = Vec::new();
         match done {
             Done::Committed(name) => self.newest = Some(name),
@@ -342,7 +345,8 @@ impl JobMachine {
                 });
             }
         }
-        if self.is_halted() {
+        if let State::HaltedUnmounted { worker, .. } = &mut self.state {
+            *worker = false;
             return actions;
         }
         self.state = match self.state.clone() {
@@ -387,6 +391,7 @@ impl JobMachine {
                 pending: Some(mark(Burst::extend(pending, now))),
             },
             State::Settling(b) => State::Settling(mark(b)),
+            State::New => State::New,
             _ => State::Settling(mark(Burst::at(now))),
         };
         Vec::new()
@@ -437,10 +442,15 @@ impl JobMachine {
                 _,
             ) => self.halt(side, awaiting, reason),
             (MountState::Ready, true) => {
+                // A worker that outlived the halt finishes first (`on_done` starts the
+                // scan then); the state says `starting` meanwhile, as a scan would.
+                let worker = self.is_busy();
                 self.state = State::Starting { pending: None };
                 self.scan = Wanted::now(ScanReason::Resume);
                 let mut actions = vec![Action::Resume];
-                actions.extend(self.on_tick(now));
+                if !worker {
+                    actions.extend(self.due_scan(now).unwrap_or_default());
+                }
                 actions
             }
             (MountState::Ready, false) => Vec::new(),
@@ -456,14 +466,21 @@ impl JobMachine {
     }
 
     fn halt(&mut self, side: Side, awaiting: String, reason: String) -> Vec<Action> {
-        let halted = State::HaltedUnmounted {
+        if let State::HaltedUnmounted {
+            side: s,
+            awaiting: a,
+            ..
+        } = &self.state
+        {
+            if (*s, a) == (side, &awaiting) {
+                return Vec::new();
+            }
+        }
+        self.state = State::HaltedUnmounted {
             side,
             awaiting: awaiting.clone(),
+            worker: self.is_busy(),
         };
-        if self.state == halted {
-            return Vec::new();
-        }
-        self.state = halted;
         self.changes = ChangeSet::new();
         self.scan = None;
         vec![Action::Halt {
@@ -488,9 +505,8 @@ impl JobMachine {
         }
         let reason = self.scan.take()?.reason;
         self.changes = ChangeSet::new();
-        self.busy = true;
         self.state = match self.state {
-            State::Starting { .. } => State::Starting { pending: None },
+            State::New | State::Starting { .. } => State::Starting { pending: None },
             _ => State::Snapshotting { pending: None },
         };
         self.next_rescan = None;
@@ -533,14 +549,13 @@ impl JobMachine {
             self.state = State::Watching;
             return Vec::new();
         }
-        self.busy = true;
         self.state = State::Snapshotting { pending: None };
         vec![Action::Snapshot(changes)]
     }
 
     /// When the machine next wants `on_tick` (`None`: only events will wake it).
     pub fn deadline(&self) -> Option<Instant> {
-        if self.busy || self.is_halted() {
+        if self.is_busy() || self.is_halted() {
             return None;
         }
         let settle = match &self.state {
@@ -558,8 +573,8 @@ impl JobMachine {
     /// retry), if that is scheduled.
     pub fn snapshot_deadline(&self) -> Option<Instant> {
         match (&self.state, self.scan) {
-            (State::Settling(b), _) if !self.busy => Some(b.due(&self.timing)),
-            (_, Some(w)) if !self.busy => w.not_before,
+            (State::Settling(b), _) => Some(b.due(&self.timing)),
+            (_, Some(w)) if !self.is_busy() => w.not_before,
             _ => None,
         }
     }
@@ -589,9 +604,14 @@ impl JobMachine {
         self.newest.as_deref()
     }
 
-    /// True while a worker runs for this job.
+    /// True while a worker runs for this job: a start or resume scan (`starting`), a
+    /// snapshot or scan (`snapshotting`), or one that outlived a halt.
     pub fn is_busy(&self) -> bool {
-        self.busy
+        match self.state {
+            State::Starting { .. } | State::Snapshotting { .. } => true,
+            State::HaltedUnmounted { worker, .. } => worker,
+            State::New | State::Watching | State::Settling(_) => false,
+        }
     }
 
     /// True when the watches are incomplete (scans stand in for them).

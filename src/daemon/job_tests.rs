@@ -198,6 +198,30 @@ const SCRIPTS: &[Script] = &[
         ],
     },
     Script {
+        name: "a resume waits for a worker that outlived the halt",
+        rescan_ms: None,
+        steps: &[
+            STARTED[0],
+            STARTED[1],
+            (10, Fs(1), &["deadline@310"], "settling"),
+            (310, Tick, &["snapshot:1"], "snapshotting"),
+            (320, Unmount, &["halt:source"], "halted-unmounted"),
+            (340, Remount, &["resume"], "starting"),
+            (350, Tick, &[], "starting"),
+            (360, Committed, &["rescan:Resume"], "snapshotting"),
+            (400, Unchanged, &[], "watching"),
+        ],
+    },
+    Script {
+        name: "a job halted before it started scans when the filesystem returns",
+        rescan_ms: None,
+        steps: &[
+            (0, Unmount, &["halt:source"], "halted-unmounted"),
+            (100, Remount, &["resume", "rescan:Resume"], "starting"),
+            (200, Committed, &[], "watching"),
+        ],
+    },
+    Script {
         name: "a coalesced-away burst commits nothing",
         rescan_ms: None,
         steps: &[STARTED[0], STARTED[1], (10, Fs(0), &[], "watching")],

@@ -340,7 +340,7 @@ impl JobSlot {
     /// What `status` shows.
     pub fn status(&self, now: Instant) -> JobStatus {
         let (side, awaiting) = match self.machine.state() {
-            State::HaltedUnmounted { side, awaiting } => {
+            State::HaltedUnmounted { side, awaiting, .. } => {
                 (Some(side.as_str().to_owned()), Some(awaiting.clone()))
             }
             _ => (None, None),
