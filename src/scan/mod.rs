@@ -120,23 +120,13 @@ pub enum ScanError {
 /// Compare `job`'s source with its newest version, trusting a usable scan base (the ctime
 /// shortcut, see the module docs).
 pub fn delta(job: &JobConfig) -> Result<ScanOutcome, ScanError> {
-    delta_observed(job, &Progress::default())
-}
-
-/// [`delta`], counting scanned entries in `progress.scanned`.
-pub fn delta_observed(job: &JobConfig, progress: &Progress) -> Result<ScanOutcome, ScanError> {
-    Ok(scan(job, progress, true)?.0)
+    Ok(scan(job, &Progress::default(), true)?.0)
 }
 
 /// Compare `job`'s source with its newest version entry by entry, without the ctime
 /// shortcut (the `rescan_interval` scan: it also catches what the shortcut cannot see).
 pub fn delta_full(job: &JobConfig) -> Result<ScanOutcome, ScanError> {
-    delta_full_observed(job, &Progress::default())
-}
-
-/// [`delta_full`], counting scanned entries in `progress.scanned`.
-pub fn delta_full_observed(job: &JobConfig, progress: &Progress) -> Result<ScanOutcome, ScanError> {
-    Ok(scan(job, progress, false)?.0)
+    Ok(scan(job, &Progress::default(), false)?.0)
 }
 
 /// A delta scan with (`shortcut`) or without the ctime shortcut, and whether it read every

@@ -490,8 +490,6 @@ impl Watcher {
             (false, false) => {
                 if dir {
                     self.tree.rename_subtree(&from, &to);
-                }
-                if dir {
                     // A folder made and renamed before its events were read has no watch
                     // yet (its `CREATE` found nothing at the old path): the check at the
                     // end of the drain watches and lists it.

@@ -299,15 +299,11 @@ pub fn dry_run(job: &JobConfig) -> Result<DryRun, RetireError> {
     let dir = job.job_dir();
     let _lock = JobLock::acquire(&dir).map_err(RetireError::Lock)?;
     let folder = JobFolder::open(&dir).at(&dir)?;
-    dry_run_in(&folder, &Limits::for_job(job)?)
-}
-
-/// [`dry_run`] on an open folder (the caller holds the lock or accepts a racy view).
-pub fn dry_run_in(folder: &JobFolder, limits: &Limits) -> Result<DryRun, RetireError> {
-    if let Some(pending) = intent::read(folder)? {
-        return Ok(DryRun::pending(pending, limits.budget));
+    let limits = Limits::for_job(job)?;
+    match intent::read(&folder)? {
+        Some(pending) => Ok(DryRun::pending(pending, limits.budget)),
+        None => simulate(&folder, &limits),
     }
-    simulate(folder, limits)
 }
 
 #[cfg(test)]

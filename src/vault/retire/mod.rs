@@ -166,9 +166,7 @@ pub use account::{
 };
 pub use apply::{apply, retiring_name, Retired};
 pub use dry::{dry_step, estimate_freed, DryRun, DryStep};
-pub use enforce::{
-    dry_run, dry_run_in, enforce, enforce_locked, recover, Limits, Recounted, RetireReport,
-};
+pub use enforce::{dry_run, enforce, enforce_locked, recover, Limits, Recounted, RetireReport};
 pub use intent::INTENT_FILE;
 pub use plan::{plan, DirTimes, Materialize, Move, Repoint, RetirePlan, RetireReason};
 pub use policy::{decide, Keep, Verdict};

@@ -254,15 +254,20 @@ pub(super) fn usage(
             bytes: 0,
             inodes: 1,
         });
-        match out.iter_mut().find(|(n, _, _)| *n == m.version.number) {
-            Some((_, a, l)) => {
-                *a = a.plus(added);
-                *l = l.plus(link);
-            }
-            None => out.push((m.version.number, added, link)),
-        }
+        tally(&mut out, m.version.number, added, link);
     }
     Ok(out)
+}
+
+/// Add `added` and `gone` to version `v`'s row of `out`.
+fn tally(out: &mut Vec<(u64, Usage, Usage)>, v: u64, added: Usage, gone: Usage) {
+    match out.iter_mut().find(|(n, _, _)| *n == v) {
+        Some((_, a, g)) => {
+            *a = a.plus(added);
+            *g = g.plus(gone);
+        }
+        None => out.push((v, added, gone)),
+    }
 }
 
 /// The directories of the tree below `top` (itself included) and, with `files`, its
@@ -302,13 +307,7 @@ pub(super) fn estimate(
             bytes: link.allocated,
             inodes: 1,
         };
-        match out.iter_mut().find(|(n, _, _)| *n == m.version.number) {
-            Some((_, a, g)) => {
-                *a = a.plus(added);
-                *g = g.plus(gone);
-            }
-            None => out.push((m.version.number, added, gone)),
-        }
+        tally(&mut out, m.version.number, added, gone);
     }
     Ok(out)
 }

@@ -149,16 +149,7 @@ pub enum SnapshotError {
 /// referenced version when `keep_full_copy = false`). An empty `changes` with a version
 /// present commits nothing ([`SnapshotOutcome::Unchanged`]).
 pub fn snapshot(job: &JobConfig, changes: &ChangeSet) -> Result<SnapshotOutcome, SnapshotError> {
-    snapshot_observed(job, changes, &Progress::default())
-}
-
-/// [`snapshot`], updating `progress` as entries are written.
-pub fn snapshot_observed(
-    job: &JobConfig,
-    changes: &ChangeSet,
-    progress: &Progress,
-) -> Result<SnapshotOutcome, SnapshotError> {
-    crate::vault::session::Session::open(job)?.commit(changes, progress)
+    crate::vault::session::Session::open(job)?.commit(changes, &Progress::default())
 }
 
 /// An entry that could not be stored, for the journal.
