@@ -5,7 +5,8 @@
 //! deadlines (settle, max_settle, rescan_interval, retry after a failure). It does no I/O
 //! and reads no clock: the loop passes `now` in and executes the returned [`Action`]s
 //! (start a worker, drop or re-add watches, write a journal line). It knows nothing about
-//! inotify, mio or the vault.
+//! inotify, mio or the vault. It is one file past 600 lines on purpose: every transition
+//! of the one `State` enum reads beside the others (its tests are in `job_tests.rs`).
 //!
 //! Rules:
 //! - each change restarts `settle`; a burst longer than `max_settle` is snapshotted anyway;
@@ -15,7 +16,11 @@
 //! - a delta scan (start, overflow, resume, failure retry, `rescan_interval`, watch limit)
 //!   replaces whatever was pending: the scan sees the whole source;
 //! - `halted-unmounted` discards the pending changes, ignores changes and ticks, and on
-//!   resume goes through `starting` (a delta scan) again.
+//!   resume goes through `starting` (a delta scan) again; a worker that outlived the halt
+//!   finishes first;
+//! - whether a worker runs is read off the state (`starting`, `snapshotting`, or a halt
+//!   that a worker outlived), never kept beside it; before the start scan the state is
+//!   `New` (shown as `starting`), with no worker.
 
 use std::time::{Duration, Instant};
 
