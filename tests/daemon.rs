@@ -836,3 +836,37 @@ fn daemon_resumes_when_a_missing_vault_folder_is_created() {
     assert_eq!(daemon.stop(), Some(0));
     assert_recorded(&job_dir, &rec);
 }
+
+/// A `snapshot` asked before a job's first mount verdict is not a scan of its own: nothing
+/// is watched, scanned or written until the check says both sides are there. Here the
+/// vault is on the wrong filesystem (a signature nothing has) and the check is slowed
+/// (`REVERBERATOR_TEST_SLOW_MOUNT_CHECK`), so the request comes while the job is new.
+#[test]
+fn a_snapshot_asked_before_the_first_mount_check_writes_nothing() {
+    let env = Env::with_extra("early", SETTLE);
+    env.src.file("f", "1");
+    let wrong = "vault_fs = \"uuid=00000000-0000-4000-8000-000000000000\"\n";
+    let config = env.outer.path().join("early.toml");
+    std::fs::write(
+        &config,
+        job_table("early", env.src.path(), &env.vault(), wrong),
+    )
+    .unwrap();
+    // Long enough that the request certainly comes before the verdict, on a loaded
+    // machine too (checked below: the job is still `starting`, with no watches).
+    let hold = [("REVERBERATOR_TEST_SLOW_MOUNT_CHECK", "early:6000")];
+    let mut daemon = Daemon::start_env(&config, env.outer.path(), &hold);
+    let before = daemon.job("early").expect("early");
+    assert_eq!((before.state.as_str(), before.watches), ("starting", 0));
+    let out = crate::util::run_bin(&config, &["snapshot", "early"]);
+    let report = daemon.wait_status("halted-unmounted", |r| {
+        r.jobs.iter().any(|j| j.state == "halted-unmounted")
+    });
+    assert_ne!(out.status.code(), Some(0), "{}", crate::util::stdout(&out));
+    assert_eq!(report.jobs[0].watches, 0, "{:?}", report.jobs[0]);
+    assert!(
+        !env.job_dir().exists(),
+        "a job not yet judged wrote its vault"
+    );
+    assert_eq!(daemon.stop(), Some(0));
+}

@@ -20,7 +20,8 @@
 //!   finishes first;
 //! - whether a worker runs is read off the state (`starting`, `snapshotting`, or a halt
 //!   that a worker outlived), never kept beside it; before the start scan the state is
-//!   `New` (shown as `starting`), with no worker.
+//!   `New` (shown as `starting`): no worker, and none starts before [`JobMachine::start`]
+//!   (a `snapshot` request or an overflow then waits for the start scan, which covers it).
 
 use std::time::{Duration, Instant};
 
@@ -266,7 +267,7 @@ impl JobMachine {
     /// Begin: the start scan (the watches are set up by the loop before this).
     pub fn start(&mut self, now: Instant) -> Vec<Action> {
         self.scan = Wanted::now(ScanReason::Start);
-        self.on_tick(now)
+        self.due_scan(now).unwrap_or_default()
     }
 
     /// Changes seen by the watcher (already filtered by excludes and the vault path).
@@ -322,7 +323,7 @@ impl JobMachine {
 
     /// Time has passed: commit a settled burst, start a due scan.
     pub fn on_tick(&mut self, now: Instant) -> Vec<Action> {
-        if self.is_busy() || self.is_halted() {
+        if self.held() {
             return Vec::new();
         }
         if let Some(actions) = self.due_scan(now) {
@@ -560,7 +561,7 @@ impl JobMachine {
 
     /// When the machine next wants `on_tick` (`None`: only events will wake it).
     pub fn deadline(&self) -> Option<Instant> {
-        if self.is_busy() || self.is_halted() {
+        if self.held() {
             return None;
         }
         let settle = match &self.state {
@@ -592,6 +593,13 @@ impl JobMachine {
 
     fn is_halted(&self) -> bool {
         matches!(self.state, State::HaltedUnmounted { .. })
+    }
+
+    /// True when no worker may start: one runs, the job is halted, or it has not started
+    /// (its first mount verdict has not come: nothing is read or written before it says
+    /// both sides are there; a scan wanted meanwhile waits, and the start scan covers it).
+    fn held(&self) -> bool {
+        self.is_busy() || matches!(self.state, State::New | State::HaltedUnmounted { .. })
     }
 
     /// The current state.

@@ -13,6 +13,8 @@ enum In {
     Unchanged,
     Failed,
     Overflow,
+    /// `reverberator snapshot` asked.
+    Request,
     WatchLimit,
     Unmount,
     Remount,
@@ -222,6 +224,17 @@ const SCRIPTS: &[Script] = &[
         ],
     },
     Script {
+        name: "nothing starts before the start: a request or an overflow waits for it",
+        rescan_ms: None,
+        steps: &[
+            (0, Request, &[], "starting"),
+            (10, Overflow, &["journal:overflow"], "starting"),
+            (20, Tick, &[], "starting"),
+            (30, Start, &["rescan:Start"], "starting"),
+            (90, Unchanged, &[], "watching"),
+        ],
+    },
+    Script {
         name: "a coalesced-away burst commits nothing",
         rescan_ms: None,
         steps: &[STARTED[0], STARTED[1], (10, Fs(0), &[], "watching")],
@@ -263,6 +276,7 @@ fn feed(m: &mut JobMachine, input: In, now: Instant, counter: &mut usize) -> Vec
         Unchanged => m.on_done(Done::Unchanged(None), now),
         Failed => m.on_done(Done::Failed("disk full".into()), now),
         Overflow => m.on_overflow(now),
+        Request => m.on_request(now),
         WatchLimit => m.on_watch_limit(now),
         Unmount => m.on_mount(halted(), now),
         Remount => m.on_mount(MountState::Ready, now),
