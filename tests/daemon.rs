@@ -870,3 +870,31 @@ fn a_snapshot_asked_before_the_first_mount_check_writes_nothing() {
     );
     assert_eq!(daemon.stop(), Some(0));
 }
+
+/// The other side of the rule above: when the first verdict says both sides are there, a
+/// `snapshot` asked meanwhile is answered by the job's start scan (not lost, not a second
+/// scan before it).
+#[test]
+fn a_snapshot_asked_before_the_first_mount_check_is_answered_by_the_start_scan() {
+    let env = Env::with_extra("early", SETTLE);
+    env.src.file("f", "1");
+    let hold = [("REVERBERATOR_TEST_SLOW_MOUNT_CHECK", "early:4000")];
+    let mut daemon = Daemon::start_env(&env.config(), env.outer.path(), &hold);
+    let before = daemon.job("early").expect("early");
+    assert_eq!((before.state.as_str(), before.watches), ("starting", 0));
+    let out = env.run(&["snapshot", "early"]);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::stderr(&out));
+    assert!(
+        crate::util::stderr(&out).contains("committed by the daemon"),
+        "{}",
+        crate::util::stderr(&out)
+    );
+    assert_eq!(
+        versions(&env.job_dir()).len(),
+        1,
+        "one version: the start scan's"
+    );
+    let journal = journal(&env.job_dir());
+    assert!(!journal.contains("requested scan"), "{journal}");
+    assert_eq!(daemon.stop(), Some(0));
+}
