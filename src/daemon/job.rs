@@ -20,8 +20,9 @@
 //!   finishes first;
 //! - whether a worker runs is read off the state (`starting`, `snapshotting`, or a halt
 //!   that a worker outlived), never kept beside it; before the start scan the state is
-//!   `New` (shown as `starting`): no worker, and none starts before [`JobMachine::start`]
-//!   (a `snapshot` request or an overflow then waits for the start scan, which covers it).
+//!   `New` (shown as `starting`): like a halt, it ignores events and starts no worker
+//!   before [`JobMachine::start`] (the start scan covers them, and answers a `snapshot`
+//!   request).
 
 use std::time::{Duration, Instant};
 
@@ -251,7 +252,8 @@ pub struct JobMachine {
 }
 
 impl JobMachine {
-    /// A machine in `new` (shown as `starting`); call [`JobMachine::start`] to get its first actions.
+    /// A machine in `new` (shown as `starting`); call [`JobMachine::start`] to get its first
+    /// actions.
     pub fn new(timing: Timing) -> Self {
         JobMachine {
             state: State::New,
@@ -276,7 +278,7 @@ impl JobMachine {
         changes: Vec<(std::path::PathBuf, Change)>,
         now: Instant,
     ) -> Vec<Action> {
-        if changes.is_empty() || matches!(self.state, State::HaltedUnmounted { .. }) {
+        if changes.is_empty() || self.inactive() {
             return Vec::new();
         }
         let mut hidden = None;
@@ -301,7 +303,6 @@ impl JobMachine {
                 pending: Some(grow(pending)),
             },
             State::Settling(b) => State::Settling(grow(Some(b))),
-            State::New => State::New,
             _ => State::Settling(grow(None)),
         };
         Vec::new()
@@ -367,7 +368,7 @@ impl JobMachine {
 
     /// The inotify queue overflowed: the next ChangeSet comes from a delta scan.
     pub fn on_overflow(&mut self, now: Instant) -> Vec<Action> {
-        if self.is_halted() {
+        if self.inactive() {
             return Vec::new();
         }
         self.scan = Wanted::now(ScanReason::Overflow);
@@ -382,7 +383,7 @@ impl JobMachine {
     /// watches (done by the loop before every scan). Unlike an overflow, no journal line of
     /// its own: the scan's `rescan` line names the reason.
     pub fn on_lost_track(&mut self, now: Instant) -> Vec<Action> {
-        if self.is_halted() {
+        if self.inactive() {
             return Vec::new();
         }
         let mark = |b: Burst| Burst {
@@ -397,7 +398,6 @@ impl JobMachine {
                 pending: Some(mark(Burst::extend(pending, now))),
             },
             State::Settling(b) => State::Settling(mark(b)),
-            State::New => State::New,
             _ => State::Settling(mark(Burst::at(now))),
         };
         Vec::new()
@@ -405,9 +405,9 @@ impl JobMachine {
 
     /// `reverberator snapshot` asked for a version now: a delta scan as soon as no worker
     /// runs for the job (a scan already wanted stays: it covers the same; a failure's retry
-    /// does not wait). Halted: nothing.
+    /// does not wait). Halted or not started: nothing (the start scan answers it).
     pub fn on_request(&mut self, now: Instant) -> Vec<Action> {
-        if self.is_halted() {
+        if self.inactive() {
             return Vec::new();
         }
         let wanted = self.scan.get_or_insert(Wanted {
@@ -595,11 +595,16 @@ impl JobMachine {
         matches!(self.state, State::HaltedUnmounted { .. })
     }
 
-    /// True when no worker may start: one runs, the job is halted, or it has not started
-    /// (its first mount verdict has not come: nothing is read or written before it says
-    /// both sides are there; a scan wanted meanwhile waits, and the start scan covers it).
+    /// True when the job is halted or has not started (its first mount verdict has not
+    /// come: nothing is read or written before it says both sides are there): events are
+    /// ignored, the start or resume scan covers them.
+    fn inactive(&self) -> bool {
+        matches!(self.state, State::New | State::HaltedUnmounted { .. })
+    }
+
+    /// True when no worker may start: one runs, or the job is [inactive](Self::inactive).
     fn held(&self) -> bool {
-        self.is_busy() || matches!(self.state, State::New | State::HaltedUnmounted { .. })
+        self.is_busy() || self.inactive()
     }
 
     /// The current state.

@@ -224,11 +224,12 @@ const SCRIPTS: &[Script] = &[
         ],
     },
     Script {
-        name: "nothing starts before the start: a request or an overflow waits for it",
+        name: "nothing starts or is journaled before the start: the start scan covers it",
         rescan_ms: None,
         steps: &[
             (0, Request, &[], "starting"),
-            (10, Overflow, &["journal:overflow"], "starting"),
+            (10, Overflow, &[], "starting"),
+            (15, Fs(2), &[], "starting"),
             (20, Tick, &[], "starting"),
             (30, Start, &["rescan:Start"], "starting"),
             (90, Unchanged, &[], "watching"),
