@@ -18,7 +18,7 @@
 //! When the newest version alone is over budget, `.reverberator/over-budget` holds the
 //! message `list` and `status` show ([`over_budget`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::Path;
 
@@ -286,6 +286,36 @@ fn walk_usage(top: Dir, seen: &mut HashSet<(u64, u64)>) -> io::Result<Usage> {
         crate::fs::Visit::Descend
     })?;
     Ok(total)
+}
+
+/// What deleting the tree under `top` (itself included) frees, never following a link:
+/// its directories, and every other inode all of whose names are in it. The subtrees
+/// `skip` answers true for (paths relative to `top`) are left out: they stay.
+pub(crate) fn owned(top: Dir, skip: &dyn Fn(&Path) -> bool) -> io::Result<Usage> {
+    let mut owned = Usage::default();
+    // (dev, ino) -> (names met, nlink, allocated bytes)
+    let mut names: HashMap<(u64, u64), (u64, u64, u64)> = HashMap::new();
+    owned.add(top.stat_self()?.allocated, 1);
+    crate::fs::walk(top, &mut |path, meta| {
+        if skip(path) {
+            return crate::fs::Visit::Skip;
+        }
+        if meta.kind == FileKind::Dir {
+            owned.add(meta.allocated, 1);
+        } else {
+            let e = names
+                .entry((meta.dev, meta.ino))
+                .or_insert((0, meta.nlink, meta.allocated));
+            e.0 += 1;
+        }
+        crate::fs::Visit::Descend
+    })?;
+    for (met, nlink, allocated) in names.into_values() {
+        if met >= nlink {
+            owned.add(allocated, 1);
+        }
+    }
+    Ok(owned)
 }
 
 /// Correct the cached figures from a recount: each version's row gets what the recount

@@ -4,17 +4,17 @@
 //! being done, so for them only the reasons and an upper bound of what they free (what
 //! they own by then) are given.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::path::Path;
 
-use super::account::{recount, Figures, Usage};
+use super::account::{owned, recount, Figures, Usage};
 use super::apply::split;
 use super::enforce::{is_budget, Limits, Recounted};
 use super::plan::{plan, RetirePlan, RetireReason};
 use super::{real, RetireError};
 use crate::config::Budget;
 use crate::error::IoContext;
-use crate::fs::{Dir, FileKind};
+use crate::fs::Dir;
 use crate::vault::layout::{JobFolder, VersionName};
 
 /// One version a dry run would retire.
@@ -220,7 +220,9 @@ impl Sim {
 pub fn estimate_freed(folder: &JobFolder, plan: &RetirePlan) -> Result<Usage, RetireError> {
     let root = folder.version_path(&plan.retired);
     let skip: HashSet<&Path> = plan.moves.iter().map(|m| m.from.as_path()).collect();
-    let mut freed = count_unmoved(&root, &skip).at(&root)?;
+    let mut freed = Dir::open(&root)
+        .and_then(|top| owned(top, &|p| skip.contains(p)))
+        .at(&root)?;
     for m in &plan.moves {
         let receiver = folder.version_path(&m.receiver);
         let (parent, name) = split(&m.to);
@@ -229,34 +231,6 @@ pub fn estimate_freed(folder: &JobFolder, plan: &RetirePlan) -> Result<Usage, Re
             .and_then(|d| d.stat(name))
             .at(receiver.join(&m.to))?;
         freed.add(meta.allocated, 1);
-    }
-    Ok(freed)
-}
-
-/// Walk the version at `root` without the `skip` subtrees, counting what deleting it frees.
-fn count_unmoved(root: &Path, skip: &HashSet<&Path>) -> std::io::Result<Usage> {
-    let mut freed = Usage::default();
-    let mut names_of: HashMap<(u64, u64), (u64, u64, u64)> = HashMap::new();
-    let top = Dir::open(root)?;
-    freed.add(top.stat_self()?.allocated, 1);
-    crate::fs::walk(top, &mut |path, meta| {
-        if skip.contains(path) {
-            return crate::fs::Visit::Skip;
-        }
-        if meta.kind == FileKind::Dir {
-            freed.add(meta.allocated, 1);
-        } else {
-            let e = names_of
-                .entry((meta.dev, meta.ino))
-                .or_insert((0, meta.nlink, meta.allocated));
-            e.0 += 1;
-        }
-        crate::fs::Visit::Descend
-    })?;
-    for (count, nlink, allocated) in names_of.into_values() {
-        if count >= nlink {
-            freed.add(allocated, 1);
-        }
     }
     Ok(freed)
 }

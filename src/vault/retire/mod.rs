@@ -161,6 +161,7 @@ mod stage;
 /// The `*at` calls a retire makes, under the short name its modules use.
 use crate::fs::at as sys;
 
+pub(crate) use account::owned;
 pub use account::{
     over_budget, recount, Figures, Recount, Usage, OVER_BUDGET_FILE, RECOUNTED_FILE,
 };
