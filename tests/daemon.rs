@@ -667,6 +667,17 @@ fn daemon_halts_when_the_source_leaves_and_resumes_when_it_returns() {
     for event in ["unmount", "halt", "mount", "resume"] {
         assert!(j.contains(&format!("\t{event}\t")), "no {event} line:\n{j}");
     }
+    // Journaled on resume, the halt's lines carry the time it began (2 s and more before).
+    let time_of = |event: &str| {
+        let line = j.lines().find(|l| l.split('\t').nth(1) == Some(event));
+        chrono::DateTime::parse_from_rfc3339(line.unwrap().split('\t').next().unwrap()).unwrap()
+    };
+    let halted_for = time_of("resume") - time_of("unmount");
+    assert!(
+        halted_for >= chrono::Duration::seconds(2),
+        "{halted_for}:\n{j}"
+    );
+    assert!(time_of("halt") == time_of("unmount"), "{j}");
     assert_recorded(&env.job_dir(), &rec);
 }
 

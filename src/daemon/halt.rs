@@ -13,8 +13,7 @@ use mio::{Interest, Poll};
 use crate::vault::journal::{Event, JournalLine};
 use crate::watch::mounts::MountWatcher;
 
-use super::job::{self, MountState};
-use super::slot::HaltRecord;
+use super::job::{self, HaltRecord};
 use super::{tokens, Daemon};
 
 /// How often a halted job's paths are looked at again without a mount-table change.
@@ -26,23 +25,17 @@ impl Daemon {
         tracing::warn!(job = %slot.job.name, side = side.as_str(), "halted: {reason}");
         self.workers.cancel_queued(&slot.job.name);
         slot.unwatch(self.poll.registry());
-        slot.halted.get_or_insert(HaltRecord {
-            at: chrono::Local::now().fixed_offset(),
-            side,
-            reason,
-        });
     }
 
-    /// The vault is writable again: journal the halt (`unmount`, `halt`, at the time it
-    /// happened) and the return (`mount`, `resume`).
-    pub(super) fn journal_resume(&mut self, i: usize) {
-        let slot = &mut self.slots[i];
-        let Some(h) = slot.halted.take() else {
-            return;
-        };
+    /// The vault is writable again: journal the halt `h` (`unmount`, `halt`, at the time
+    /// it happened) and the return (`mount`, `resume`).
+    pub(super) fn journal_resume(&mut self, i: usize, h: HaltRecord) {
+        let slot = &self.slots[i];
         tracing::info!(job = %slot.job.name, "resumed: the {} is back", h.side.as_str());
+        let ago = Instant::now().saturating_duration_since(h.since);
+        let when = chrono::Local::now() - chrono::Duration::from_std(ago).unwrap_or_default();
         let at = |event| JournalLine {
-            time: h.at,
+            time: when.fixed_offset(),
             ..JournalLine::now(event)
         };
         let side = h.side.as_str();
@@ -69,8 +62,8 @@ impl Daemon {
             .check(&slot.job, slot.instance, &slot.guard, table);
     }
 
-    /// The mount checks' verdicts: the first one starts (or halts) a new job, later ones
-    /// go to the job machine.
+    /// The mount checks' verdicts, to the job machines (the first `Ready` starts a job:
+    /// its `Rescan` sets the watches up first).
     pub(super) fn handle_verdicts(&mut self, now: Instant) {
         for v in self.mount_checks.verdicts() {
             let Some(i) = self
@@ -80,16 +73,7 @@ impl Daemon {
             else {
                 continue;
             };
-            let slot = &mut self.slots[i];
-            if !slot.judged && matches!(v.state, MountState::Ready) {
-                slot.judged = true;
-                self.ensure_watched(i);
-                let actions = self.slots[i].machine.start(now);
-                self.apply(i, actions);
-                continue;
-            }
-            slot.judged = true;
-            let actions = slot.machine.on_mount(v.state, now);
+            let actions = self.slots[i].machine.on_mount(v.state, now);
             self.apply(i, actions);
         }
     }

@@ -17,7 +17,8 @@
 //!   replaces whatever was pending: the scan sees the whole source;
 //! - `halted-unmounted` discards the pending changes, ignores changes and ticks, and on
 //!   resume goes through `starting` (a delta scan) again; a worker that outlived the halt
-//!   finishes first;
+//!   finishes first; the halt as it began ([`HaltRecord`]) stays in the state until the
+//!   resume hands it to the loop, which journals it then;
 //! - whether a worker runs is read off the state (`starting`, `snapshotting`, or a halt
 //!   that a worker outlived), never kept beside it; before the start scan the state is
 //!   `New` (shown as `starting`): like a halt, it ignores events and starts no worker
@@ -130,8 +131,9 @@ pub enum Action {
         /// Why.
         reason: String,
     },
-    /// Re-add the job's watches: the filesystems are back (a `Rescan` follows).
-    Resume,
+    /// Re-add the job's watches and journal the halt: the filesystems are back (a
+    /// `Rescan` follows).
+    Resume(HaltRecord),
     /// Write a journal line.
     Journal(Note),
 }
@@ -195,7 +197,22 @@ pub enum State {
         /// A worker started before the halt is still running (it finishes; nothing new
         /// starts until it has).
         worker: bool,
+        /// The halt as it began (a later verdict may name another side), handed to the
+        /// loop with [`Action::Resume`].
+        first: HaltRecord,
     },
+}
+
+/// A halt as it began: when, which side left and why. Nothing is written into a vault that
+/// left, so its `unmount` and `halt` lines are journaled, with this time, on resume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaltRecord {
+    /// When the job halted.
+    pub since: Instant,
+    /// The side that left.
+    pub side: Side,
+    /// Why.
+    pub reason: String,
 }
 
 impl State {
@@ -266,7 +283,8 @@ impl JobMachine {
         }
     }
 
-    /// Begin: the start scan (the watches are set up by the loop before this).
+    /// Begin: the start scan (the loop sets the watches up before it runs). The first
+    /// `Ready` verdict calls this; so do tests.
     pub fn start(&mut self, now: Instant) -> Vec<Action> {
         self.scan = Wanted::now(ScanReason::Start);
         self.due_scan(now).unwrap_or_default()
@@ -436,56 +454,48 @@ impl JobMachine {
         self.watch_limited = false;
     }
 
-    /// The mount check's verdict for this job.
+    /// The mount check's verdict for this job: the first `Ready` starts it.
     pub fn on_mount(&mut self, check: MountState, now: Instant) -> Vec<Action> {
-        match (check, self.is_halted()) {
-            (
-                MountState::Halted {
-                    side,
-                    awaiting,
-                    reason,
-                },
-                _,
-            ) => self.halt(side, awaiting, reason),
-            (MountState::Ready, true) => {
-                // A worker that outlived the halt finishes first (`on_done` starts the
-                // scan then); the state says `starting` meanwhile, as a scan would.
-                let worker = self.is_busy();
-                self.state = State::Starting { pending: None };
-                self.scan = Wanted::now(ScanReason::Resume);
-                let mut actions = vec![Action::Resume];
-                if !worker {
-                    actions.extend(self.due_scan(now).unwrap_or_default());
+        let MountState::Halted {
+            side,
+            awaiting,
+            reason,
+        } = check
+        else {
+            return match self.state.clone() {
+                State::New => self.start(now),
+                State::HaltedUnmounted { worker, first, .. } => {
+                    // A worker that outlived the halt finishes first (`on_done` starts the
+                    // scan then); the state says `starting` meanwhile, as a scan would.
+                    self.state = State::Starting { pending: None };
+                    self.scan = Wanted::now(ScanReason::Resume);
+                    let mut actions = vec![Action::Resume(first)];
+                    if !worker {
+                        actions.extend(self.due_scan(now).unwrap_or_default());
+                    }
+                    actions
                 }
-                actions
-            }
-            (MountState::Ready, false) => Vec::new(),
-        }
-    }
-
-    /// New settle/max_settle/rescan_interval (a reload that changed only those).
-    pub fn set_timing(&mut self, timing: Timing, now: Instant) -> Vec<Action> {
-        self.timing = timing;
-        self.next_rescan = None;
-        self.schedule_rescan(now);
-        self.on_tick(now)
-    }
-
-    fn halt(&mut self, side: Side, awaiting: String, reason: String) -> Vec<Action> {
-        if let State::HaltedUnmounted {
-            side: s,
-            awaiting: a,
-            ..
-        } = &self.state
-        {
-            if (*s, a) == (side, &awaiting) {
-                return Vec::new();
-            }
-        }
+                _ => Vec::new(),
+            };
+        };
+        let first = match &self.state {
+            State::HaltedUnmounted {
+                side: s,
+                awaiting: a,
+                ..
+            } if (*s, a) == (side, &awaiting) => return Vec::new(),
+            State::HaltedUnmounted { first, .. } => first.clone(),
+            _ => HaltRecord {
+                since: now,
+                side,
+                reason: reason.clone(),
+            },
+        };
         self.state = State::HaltedUnmounted {
             side,
             awaiting: awaiting.clone(),
             worker: self.is_busy(),
+            first,
         };
         self.changes = ChangeSet::new();
         self.scan = None;
@@ -494,6 +504,14 @@ impl JobMachine {
             awaiting,
             reason,
         }]
+    }
+
+    /// New settle/max_settle/rescan_interval (a reload that changed only those).
+    pub fn set_timing(&mut self, timing: Timing, now: Instant) -> Vec<Action> {
+        self.timing = timing;
+        self.next_rescan = None;
+        self.schedule_rescan(now);
+        self.on_tick(now)
     }
 
     /// Start the wanted scan if it is due (a retry waits for its time), or the

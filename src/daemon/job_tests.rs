@@ -252,7 +252,7 @@ fn render(actions: &[Action], deadline: Option<Instant>, t0: Instant) -> Vec<Str
             Action::Snapshot(set) => format!("snapshot:{}", set.len()),
             Action::Rescan(r) => format!("rescan:{r:?}"),
             Action::Halt { side, .. } => format!("halt:{}", side.as_str()),
-            Action::Resume => "resume".to_owned(),
+            Action::Resume(_) => "resume".to_owned(),
             Action::Journal(Note::Overflow) => "journal:overflow".to_owned(),
             Action::Journal(Note::Error(_)) => "journal:error".to_owned(),
         })
@@ -412,5 +412,47 @@ fn lost_track_waits_for_settle_then_scans() {
     assert_eq!(
         m.on_tick(ms(800)),
         vec![Action::Rescan(ScanReason::LostTrack)]
+    );
+}
+
+/// A halt is journaled on resume as it began: the first verdict's time, side and reason,
+/// also when a later verdict names the other side.
+#[test]
+fn resume_carries_the_halt_as_it_began() {
+    let t0 = Instant::now();
+    let ms = |n| t0 + Duration::from_millis(n);
+    let mut m = started(t0);
+    assert!(matches!(
+        m.on_mount(halted(), ms(10))[..],
+        [Action::Halt { .. }]
+    ));
+    assert!(
+        m.on_mount(halted(), ms(20)).is_empty(),
+        "the same verdict again"
+    );
+    let vault_gone = MountState::Halted {
+        side: Side::Vault,
+        awaiting: "label=B".into(),
+        reason: "vault unmounted".into(),
+    };
+    assert!(matches!(
+        m.on_mount(vault_gone, ms(30))[..],
+        [Action::Halt {
+            side: Side::Vault,
+            ..
+        }]
+    ));
+    let first = HaltRecord {
+        since: ms(10),
+        side: Side::Source,
+        reason: "source unmounted".into(),
+    };
+    assert_eq!(
+        m.on_mount(MountState::Ready, ms(40)),
+        vec![Action::Resume(first), Action::Rescan(ScanReason::Resume)]
+    );
+    assert!(
+        m.on_mount(MountState::Ready, ms(50)).is_empty(),
+        "already resumed"
     );
 }

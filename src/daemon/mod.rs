@@ -401,8 +401,8 @@ impl Daemon {
                     }
                 }
                 Action::Halt { side, reason, .. } => self.halt(i, side, reason),
-                Action::Resume => {
-                    self.journal_resume(i);
+                Action::Resume(halt) => {
+                    self.journal_resume(i, halt);
                     self.ensure_watched(i);
                 }
                 Action::Journal(note) => self.journal_note(i, note),

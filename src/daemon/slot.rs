@@ -16,7 +16,7 @@ use mio::{Interest, Registry, Token};
 use crate::config::JobConfig;
 use crate::watch::inotify::{Filter, WatchEvent, Watcher};
 
-use super::job::{JobMachine, ScanReason, Side, State, Timing};
+use super::job::{JobMachine, ScanReason, State, Timing};
 use super::mountcheck::SharedGuard;
 use super::setup::{Finished, Setups, Work};
 use super::status::JobStatus;
@@ -33,17 +33,14 @@ pub struct JobSlot {
     pub machine: JobMachine,
     /// The watcher and its token, while the job is watched.
     watcher: Option<(Token, Watcher)>,
-    /// The last failure, for `status`.
+    /// The last failure (a worker's or the watcher setup's), for `status`: reported, not
+    /// acted on, so it is not part of the machine's state.
     pub last_error: Option<String>,
-    /// True once the job's `start` line was journaled.
+    /// True once the job's `start` line was journaled (the loop's journal bookkeeping).
     pub announced: bool,
     /// Whether source and vault are on the filesystems they must be on (used on the
     /// mount-check thread only).
     pub guard: SharedGuard,
-    /// True once the first mount verdict came back and the job was started (or halted).
-    pub judged: bool,
-    /// While halted: when and why (journaled once the vault is back).
-    pub halted: Option<HaltRecord>,
     /// The watch coverage last journaled (see `Daemon::note_coverage`).
     pub coverage_noted: Option<String>,
     /// While the watcher is on the setup thread.
@@ -87,17 +84,6 @@ pub struct SetupOutcome {
     pub installed: bool,
 }
 
-/// A halt, remembered until the job resumes (nothing is written into a vault that left).
-#[derive(Debug, Clone)]
-pub struct HaltRecord {
-    /// When the job halted.
-    pub at: chrono::DateTime<chrono::FixedOffset>,
-    /// The side that left.
-    pub side: Side,
-    /// Why.
-    pub reason: String,
-}
-
 impl JobSlot {
     /// A slot for `job` (not yet watched).
     pub fn new(job: JobConfig, instance: u64) -> Self {
@@ -110,8 +96,6 @@ impl JobSlot {
             last_error: None,
             announced: false,
             guard: SharedGuard::default(),
-            judged: false,
-            halted: None,
             coverage_noted: None,
             away: None,
             shown: Shown::default(),
