@@ -51,6 +51,33 @@ fn list(dir: &Dir) -> io::Result<Vec<DirEntry>> {
     Ok(out)
 }
 
+/// Pair two listings sorted by name bytes (as [`Dir::entries`] returns them) by name:
+/// `(Some, Some)` for a name in both, else the side that has it, in name order.
+pub fn merge<T: AsRef<OsStr>>(
+    a: impl IntoIterator<Item = T>,
+    b: impl IntoIterator<Item = T>,
+) -> impl Iterator<Item = (Option<T>, Option<T>)> {
+    use std::cmp::Ordering::{Greater, Less};
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    std::iter::from_fn(move || {
+        let order = match (a.peek(), b.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => Less,
+            (None, Some(_)) => Greater,
+            (Some(x), Some(y)) => x.as_ref().as_bytes().cmp(y.as_ref().as_bytes()),
+        };
+        let x = if order != Greater { a.next() } else { None };
+        let y = if order != Less { b.next() } else { None };
+        Some((x, y))
+    })
+}
+
+impl AsRef<OsStr> for DirEntry {
+    fn as_ref(&self) -> &OsStr {
+        &self.name
+    }
+}
+
 /// Decode one batch of `linux_dirent64` records.
 fn parse(mut batch: &[u8], out: &mut Vec<DirEntry>) -> io::Result<()> {
     let bad = || io::Error::new(io::ErrorKind::InvalidData, "malformed getdents64 record");
@@ -136,5 +163,22 @@ mod tests {
         let fresh = Dir::open(t.path()).unwrap();
         assert_eq!(fresh.list_once().unwrap(), want);
         assert_eq!(want.len(), 3002);
+    }
+
+    #[test]
+    fn merge_pairs_names_by_bytes() {
+        let (a, b) = (["a", "c", "d", "z"], ["b", "c", "z", "zz"]);
+        let got: Vec<_> = merge(a, b).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Some("a"), None),
+                (None, Some("b")),
+                (Some("c"), Some("c")),
+                (Some("d"), None),
+                (Some("z"), Some("z")),
+                (None, Some("zz")),
+            ]
+        );
     }
 }

@@ -58,6 +58,7 @@ pub fn euid() -> u32 {
 pub fn writable(path: &std::path::Path) -> bool {
     nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).is_ok()
 }
+pub use list::merge;
 pub use mounts::{fs_id, mount_id, FsType, MountId, Unsupported, EXT4_MAGIC, XFS_MAGIC};
 /// The open flags [`Dir::open_file`] takes.
 pub use nix::fcntl::OFlag;

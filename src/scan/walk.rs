@@ -323,7 +323,7 @@ impl<'a> Walk<'a> {
             vault: &vault,
             real: &task.real,
         };
-        for (s, v) in merge(&s_entries, &v_entries) {
+        for (s, v) in crate::fs::merge(&s_entries, &v_entries) {
             let path = join(&rel, s.or(v).map_or(OsStr::new(""), |e| e.name.as_os_str()));
             if self.excluded(&path) {
                 continue;
@@ -547,44 +547,6 @@ struct Pair<'p> {
     real: &'p Real,
 }
 
-/// Merge two name-sorted listings into (source, version) pairs.
-fn merge<'e>(
-    s: &'e [DirEntry],
-    v: &'e [DirEntry],
-) -> impl Iterator<Item = (Option<&'e DirEntry>, Option<&'e DirEntry>)> {
-    let (mut i, mut j) = (0, 0);
-    std::iter::from_fn(move || {
-        use std::cmp::Ordering::*;
-        use std::os::unix::ffi::OsStrExt;
-        match (s.get(i), v.get(j)) {
-            (None, None) => None,
-            (Some(a), None) => {
-                i += 1;
-                Some((Some(a), None))
-            }
-            (None, Some(b)) => {
-                j += 1;
-                Some((None, Some(b)))
-            }
-            (Some(a), Some(b)) => match a.name.as_bytes().cmp(b.name.as_bytes()) {
-                Less => {
-                    i += 1;
-                    Some((Some(a), None))
-                }
-                Greater => {
-                    j += 1;
-                    Some((None, Some(b)))
-                }
-                Equal => {
-                    i += 1;
-                    j += 1;
-                    Some((Some(a), Some(b)))
-                }
-            },
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -634,40 +596,5 @@ mod tests {
             let want = vec![attrib(""), attrib("d"), attrib("d/f")];
             assert_eq!(walk(&job, true, shortcut), want, "xattrs copied");
         }
-    }
-
-    fn entries(names: &[&str]) -> Vec<DirEntry> {
-        names
-            .iter()
-            .map(|n| DirEntry {
-                name: OsString::from(n),
-                kind: None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn merge_pairs_names_by_bytes() {
-        let s = entries(&["a", "c", "d", "z"]);
-        let v = entries(&["b", "c", "z", "zz"]);
-        let got: Vec<(Option<&str>, Option<&str>)> = merge(&s, &v)
-            .map(|(a, b)| {
-                (
-                    a.map(|e| e.name.to_str().unwrap()),
-                    b.map(|e| e.name.to_str().unwrap()),
-                )
-            })
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                (Some("a"), None),
-                (None, Some("b")),
-                (Some("c"), Some("c")),
-                (Some("d"), None),
-                (Some("z"), Some("z")),
-                (None, Some("zz")),
-            ]
-        );
     }
 }

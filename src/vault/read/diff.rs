@@ -23,7 +23,6 @@
 //! - Lines are sorted by the raw bytes of the path; paths are escaped like TSV fields
 //!   ([`crate::vault::escape::escape`]).
 
-use std::cmp::Ordering;
 use std::ffi::OsString;
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
@@ -112,15 +111,12 @@ type Parent<'d> = (&'d Dir, &'d Resolved);
 /// One level of the walk: two real directories whose children are merged, or one whose
 /// entries are all added or deleted.
 enum Level {
-    /// The children of `a` (in A) and `b` (in B), merged by name; `i`, `j` the next of each.
+    /// The children of `a` (in A) and `b` (in B), merged by name.
     Pair {
         rel: PathBuf,
         a: (Dir, Resolved),
         b: (Dir, Resolved),
-        na: Vec<OsString>,
-        nb: Vec<OsString>,
-        i: usize,
-        j: usize,
+        names: std::vec::IntoIter<(Option<OsString>, Option<OsString>)>,
     },
     /// Every entry below `dir`, marked `change`.
     One {
@@ -152,39 +148,21 @@ impl Walk<'_> {
         let mut stack = vec![self.pair(PathBuf::new(), (da, a), (db, b))?];
         while let Some(level) = stack.last_mut() {
             let below = match level {
-                Level::Pair {
-                    rel,
-                    a,
-                    b,
-                    na,
-                    nb,
-                    i,
-                    j,
-                } => {
-                    if *i >= na.len() && *j >= nb.len() {
+                Level::Pair { rel, a, b, names } => {
+                    let Some((na, nb)) = names.next() else {
                         stack.pop();
                         continue;
-                    }
-                    let order = match (na.get(*i), nb.get(*j)) {
-                        (Some(x), Some(y)) => x.as_bytes().cmp(y.as_bytes()),
-                        (Some(_), None) => Ordering::Less,
-                        _ => Ordering::Greater,
                     };
                     let (pa, pb) = ((&a.0, &a.1), (&b.0, &b.1));
-                    let ca = match order {
-                        Ordering::Greater => None,
-                        _ => self.tree.child(pa.0, pa.1, &na[*i])?,
+                    let ca = match &na {
+                        Some(n) => self.tree.child(pa.0, pa.1, n)?,
+                        None => None,
                     };
-                    let cb = match order {
-                        Ordering::Less => None,
-                        _ => self.tree.child(pb.0, pb.1, &nb[*j])?,
+                    let cb = match &nb {
+                        Some(n) => self.tree.child(pb.0, pb.1, n)?,
+                        None => None,
                     };
-                    let path = match order {
-                        Ordering::Greater => rel.join(&nb[*j]),
-                        _ => rel.join(&na[*i]),
-                    };
-                    *i += usize::from(order != Ordering::Greater);
-                    *j += usize::from(order != Ordering::Less);
+                    let path = rel.join(na.or(nb).unwrap_or_default());
                     match (ca, cb) {
                         (Some(ca), Some(cb)) => self.entries(path, (&ca, pa), (&cb, pb))?,
                         (Some(ca), None) => self.one_side(Change::Deleted, path, &ca, pa)?,
@@ -230,14 +208,12 @@ impl Walk<'_> {
     ) -> Result<Level, ReadError> {
         let na = self.tree.names(&a.0, &a.1)?;
         let nb = self.tree.names(&b.0, &b.1)?;
+        let names: Vec<_> = crate::fs::merge(na, nb).collect();
         Ok(Level::Pair {
             rel,
             a,
             b,
-            na,
-            nb,
-            i: 0,
-            j: 0,
+            names: names.into_iter(),
         })
     }
 
