@@ -33,13 +33,12 @@ use std::io::{self, BufWriter, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::OFlag;
 use tar::{EntryType, Header};
 
 use super::tree::Tree;
 use super::{source_relative, version, ReadError};
 use crate::error::PathError;
-use crate::fs::{read_xattrs, Dir, FileKind, Meta};
+use crate::fs::{read_xattrs, Dir, FileKind, Meta, OFlag};
 use crate::vault::deep::{too_deep, MAX_DEPTH};
 use crate::vault::layout::{direct_name, JobFolder, Resolved};
 
