@@ -32,10 +32,8 @@ impl Daemon {
     pub(super) fn journal_resume(&mut self, i: usize, h: HaltRecord) {
         let slot = &self.slots[i];
         tracing::info!(job = %slot.job.name, "resumed: the {} is back", h.side.as_str());
-        let ago = Instant::now().saturating_duration_since(h.since);
-        let when = chrono::Local::now() - chrono::Duration::from_std(ago).unwrap_or_default();
         let at = |event| JournalLine {
-            time: when.fixed_offset(),
+            time: h.at,
             ..JournalLine::now(event)
         };
         let side = h.side.as_str();
@@ -73,7 +71,8 @@ impl Daemon {
             else {
                 continue;
             };
-            let actions = self.slots[i].machine.on_mount(v.state, now);
+            let wall = chrono::Local::now().fixed_offset();
+            let actions = self.slots[i].machine.on_mount(v.state, now, wall);
             self.apply(i, actions);
         }
     }

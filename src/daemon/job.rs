@@ -207,8 +207,9 @@ pub enum State {
 /// left, so its `unmount` and `halt` lines are journaled, with this time, on resume.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HaltRecord {
-    /// When the job halted.
-    pub since: Instant,
+    /// When the job halted (wall time: a halt can span a suspend, which the monotonic
+    /// clock does not count).
+    pub at: chrono::DateTime<chrono::FixedOffset>,
     /// The side that left.
     pub side: Side,
     /// Why.
@@ -454,8 +455,14 @@ impl JobMachine {
         self.watch_limited = false;
     }
 
-    /// The mount check's verdict for this job: the first `Ready` starts it.
-    pub fn on_mount(&mut self, check: MountState, now: Instant) -> Vec<Action> {
+    /// The mount check's verdict for this job, at `now` (`wall`: the same moment on the
+    /// wall clock, which a halt's journal lines carry): the first `Ready` starts it.
+    pub fn on_mount(
+        &mut self,
+        check: MountState,
+        now: Instant,
+        wall: chrono::DateTime<chrono::FixedOffset>,
+    ) -> Vec<Action> {
         let MountState::Halted {
             side,
             awaiting,
@@ -486,7 +493,7 @@ impl JobMachine {
             } if (*s, a) == (side, &awaiting) => return Vec::new(),
             State::HaltedUnmounted { first, .. } => first.clone(),
             _ => HaltRecord {
-                since: now,
+                at: wall,
                 side,
                 reason: reason.clone(),
             },

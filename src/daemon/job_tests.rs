@@ -279,9 +279,15 @@ fn feed(m: &mut JobMachine, input: In, now: Instant, counter: &mut usize) -> Vec
         Overflow => m.on_overflow(now),
         Request => m.on_request(now),
         WatchLimit => m.on_watch_limit(now),
-        Unmount => m.on_mount(halted(), now),
-        Remount => m.on_mount(MountState::Ready, now),
+        Unmount => m.on_mount(halted(), now, wall(0)),
+        Remount => m.on_mount(MountState::Ready, now, wall(0)),
     }
+}
+
+/// The wall time `s` seconds into a fixed day.
+fn wall(s: i64) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339("2026-12-06T10:00:00+01:00").unwrap()
+        + chrono::Duration::seconds(s)
 }
 
 fn halted() -> MountState {
@@ -423,11 +429,11 @@ fn resume_carries_the_halt_as_it_began() {
     let ms = |n| t0 + Duration::from_millis(n);
     let mut m = started(t0);
     assert!(matches!(
-        m.on_mount(halted(), ms(10))[..],
+        m.on_mount(halted(), ms(10), wall(10))[..],
         [Action::Halt { .. }]
     ));
     assert!(
-        m.on_mount(halted(), ms(20)).is_empty(),
+        m.on_mount(halted(), ms(20), wall(20)).is_empty(),
         "the same verdict again"
     );
     let vault_gone = MountState::Halted {
@@ -436,23 +442,23 @@ fn resume_carries_the_halt_as_it_began() {
         reason: "vault unmounted".into(),
     };
     assert!(matches!(
-        m.on_mount(vault_gone, ms(30))[..],
+        m.on_mount(vault_gone, ms(30), wall(30))[..],
         [Action::Halt {
             side: Side::Vault,
             ..
         }]
     ));
     let first = HaltRecord {
-        since: ms(10),
+        at: wall(10),
         side: Side::Source,
         reason: "source unmounted".into(),
     };
     assert_eq!(
-        m.on_mount(MountState::Ready, ms(40)),
+        m.on_mount(MountState::Ready, ms(40), wall(40)),
         vec![Action::Resume(first), Action::Rescan(ScanReason::Resume)]
     );
     assert!(
-        m.on_mount(MountState::Ready, ms(50)).is_empty(),
+        m.on_mount(MountState::Ready, ms(50), wall(50)).is_empty(),
         "already resumed"
     );
 }
