@@ -11,8 +11,12 @@
 //! watcher (`halt.rs`) and one token per job watcher from a never-reused counter; an
 //! unknown token is stale and ignored. Each job's behaviour lives in its
 //! [`job::JobMachine`]; this module only executes the machine's actions: start workers
-//! ([`workers`]), drop or re-add watches, journal. Starting, stopping and reloading jobs
-//! live in `jobs.rs`.
+//! ([`workers`]), drop or re-add watches, journal.
+//!
+//! `impl Daemon` is split by the source of the events each part handles: this file (the
+//! loop, worker results, the machines' actions), `jobs.rs` (start, stop and reload jobs;
+//! watchers back from the setup thread), `halt.rs` (mount verdicts, halts and resumes),
+//! `clients.rs` (status-socket connections) and `request.rs` (`snapshot` requests).
 //!
 //! - start: every job is watched, then delta-scanned and snapshotted (a new job gets V0);
 //! - SIGHUP: [`crate::config::load()`] again; invalid → keep the old config, log the
