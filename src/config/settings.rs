@@ -1,6 +1,6 @@
 //! Every setting of `[defaults]` (which a job may override), defined once.
 //!
-//! One [`settings!`] entry per key gives its doc text, its schema constraints, its type as
+//! One `settings!` entry per key gives its doc text, its schema constraints, its type as
 //! written, its resolved type, its built-in default, the function that resolves it and the
 //! words diagnostics use for what it must be. From that list come the serde mirrors
 //! [`RawSettings`] and [`RawJob`] (which also holds the job's own keys), the JSON Schema of
