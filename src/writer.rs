@@ -96,7 +96,7 @@ pub fn write(
 }
 
 /// Delta scan plus commit, without the retire: the library's and the tests' one-shot
-/// version of the source as it is now (the command and the daemon use [`write`]).
+/// version of the source as it is now (the command and the daemon use [`write()`]).
 pub fn snapshot_with_scan(job: &JobConfig) -> Result<SnapshotOutcome, WriteError> {
     let session = Session::open(job)?;
     Ok(commit(&session, Source::Scan { full: false }, &Progress::default())?.outcome)

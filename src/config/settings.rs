@@ -5,7 +5,7 @@
 //! words diagnostics use for what it must be. From that list come the serde mirrors
 //! [`RawSettings`] and [`RawJob`] (which also holds the job's own keys), the JSON Schema of
 //! both (through `schemars`), the resolved [`Settings`] with [`Settings::builtin`], its
-//! resolution on top of an inherited value ([`Settings::resolve`]) and the key list the
+//! resolution on top of an inherited value (`Settings::resolve`) and the key list the
 //! layer's messages read ([`EXPECTED`]). Adding a key is one entry here plus its docs.
 //!
 //! A resolver has the shape `fn(inherited, as_written, key_path, ctx) -> value` and runs

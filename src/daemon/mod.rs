@@ -1,10 +1,10 @@
 //! The daemon: one `mio::Poll` over every job's inotify fd, the signals, the mount-table
 //! watcher and a `Waker` for worker results. Timers are the poll timeout from the earliest
 //! deadline. Snapshots, scans, retires, journal appends and the inotify watch setup and
-//! resync (walks of the source's folders, [`setup`]) run on other threads; what the loop
+//! resync (walks of the source's folders, `setup.rs`) run on other threads; what the loop
 //! thread itself touches is small: `/proc/self/mountinfo`, reading inotify queues, and
 //! the status socket. The mount guards' `stat`s and `findmnt`/`blkid` run on the
-//! mount-check thread ([`mountcheck`]).
+//! mount-check thread (`mountcheck.rs`).
 //!
 //! Sources and tokens ([`tokens`]): SIGHUP/SIGTERM/SIGINT through `signal-hook-mio`, the
 //! worker `Waker`, the status socket (a non-blocking Unix listener, [`status`]), the mount

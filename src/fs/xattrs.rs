@@ -55,7 +55,7 @@ pub(crate) fn same_xattrs(
     Ok(true)
 }
 
-/// The xattrs of `name` in `dir` (not followed; `"."` is `dir` itself) that [`reproduced`]
+/// The xattrs of `name` in `dir` (not followed; `"."` is `dir` itself) that `reproduced`
 /// selects for a `kind`, with their values, sorted by name: what an export (the tar
 /// writer) carries. A filesystem without xattrs has none; an xattr removed between listing
 /// and reading is left out.

@@ -15,7 +15,7 @@
 //! Each segment is percent-decoded to bytes on its own (names need not be UTF-8). A segment
 //! that decodes to `.`, `..`, or holds `/` or NUL is refused, as is an empty segment inside
 //! a path: a request never names anything but plain components below a version root. The
-//! resolution of those components is [`super::vault`]'s, through the fd-based resolver.
+//! resolution of those components is `web::vault`'s, through the fd-based resolver.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};

@@ -23,7 +23,7 @@
 //! It streams: one directory listing per open folder level and a 256 KiB output buffer;
 //! the only map is the hard-link one, holding inodes with more than one link met in the
 //! tree. The walk is iterative (a stack of open directory fds), so any depth up to
-//! [`MAX_DEPTH`] works. An error stops the stream (the archive is then cut short; the
+//! `MAX_DEPTH` works. An error stops the stream (the archive is then cut short; the
 //! caller reports it). Owner and group names come from nix's `getpwuid_r`/`getgrgid_r`
 //! wrappers (name lookups, not file work); every file access goes through `fs`.
 

@@ -77,7 +77,7 @@
 //! tree, about 3.4 repoints per link in its life, 5,900 per retire once the vault was in
 //! its steady state, against 1,750 links made per version. So a folder whose newest
 //! linker is newer than the holder of the folder around it is **split** off
-//! ([`Split`]): it goes to that linker, and the folder around it keeps a link to it.
+//! (`Split`): it goes to that linker, and the folder around it keeps a link to it.
 //! Then each link is rewritten at most once in its life, whatever its depth. A split
 //! takes four exchanges through a stage place in `.reverberator/retire-stage/`
 //! (`stage`'s module doc: a two-name exchange would leave a loop at the folder's old

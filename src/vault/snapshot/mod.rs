@@ -5,7 +5,7 @@
 //! paths, with hard links for unchanged files and one-hop structural links for unchanged
 //! directories, see the README's "The vault"), and the atomic commit (fsync, rename, `latest`,
 //! `index.tsv`, journal). It does not know where the ChangeSet came from (inotify or the
-//! delta scan) and keeps no global state: [`snapshot`] and [`Session`] may run
+//! delta scan) and keeps no global state: [`snapshot`] and [`Session`](crate::vault::session::Session) may run
 //! on any thread, one per job at a time (the job lock enforces that across processes).
 //!
 //! # `keep_full_copy = false` (referenced mode)
