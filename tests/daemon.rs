@@ -68,6 +68,16 @@ impl Daemon {
         Ok(Self::launch(cmd, config, log_dir))
     }
 
+    /// [`Daemon::start`] with an open-files limit (soft and hard) of `files`.
+    fn start_files_limited(config: &Path, log_dir: &Path, files: u32) -> Daemon {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg("ulimit -n \"$0\" && exec \"$@\"")
+            .arg(files.to_string())
+            .arg(env!("CARGO_BIN_EXE_reverberator"));
+        Self::launch(cmd, config, log_dir)
+    }
+
     /// Set the watch limit of a daemon from [`Daemon::start_watch_limited`].
     fn set_watch_limit(&self, watches: usize) {
         let out = Command::new("nsenter")

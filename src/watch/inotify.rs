@@ -35,6 +35,7 @@ use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use inotify::{Inotify, WatchDescriptor, WatchMask};
@@ -553,12 +554,25 @@ impl Watcher {
     }
 
     /// Add watches to `dir` (at `rel`) and every folder below it; see [`Mode`] for what
-    /// is reported as `Created`.
+    /// is reported as `Created`. A queued folder is its parent (shared) and its name, opened
+    /// when its turn comes, so the walk holds about one open folder per level, never one per
+    /// queued folder (a folder of 10,000 subfolders would otherwise hold 10,000 fds).
     fn watch_tree(&mut self, dir: Dir, rel: PathBuf, mode: Mode, out: &mut Vec<WatchEvent>) {
-        let mut stack = vec![(rel, dir)];
+        let mut stack = vec![(rel, Queued::Open(dir))];
         let mut done = 0usize;
-        while let Some((rel, dir)) = stack.pop() {
+        while let Some((rel, queued)) = stack.pop() {
             self.walked.folders += 1;
+            let dir = match queued {
+                Queued::Open(dir) => dir,
+                Queued::Child(parent, name) => match parent.open_child(&name) {
+                    Ok(dir) => dir,
+                    Err(e) => {
+                        tracing::debug!(path = %rel.display(), "cannot open folder: {e}");
+                        self.walked.unwatched += 1;
+                        continue;
+                    }
+                },
+            };
             let Some(changed) = self.add_watch(&dir, &rel, &mut *out) else {
                 self.walked.unwatched += 1 + stack.len();
                 return;
@@ -568,20 +582,27 @@ impl Watcher {
                 tracing::info!(root = %self.root_path.display(), watches = done, "setting up watches");
             }
             let report = mode == Mode::New || (mode == Mode::Verify && changed);
-            self.list_children(&dir, &rel, report, mode == Mode::New, out, &mut stack);
+            self.list_children(
+                Rc::new(dir),
+                &rel,
+                report,
+                mode == Mode::New,
+                out,
+                &mut stack,
+            );
         }
     }
 
     /// List `dir`, report its entries (with `report`), and queue its subdirectories
-    /// (opened by fd; with `skip_watched`, not those already watched).
+    /// (by name under `dir`; with `skip_watched`, not those already watched).
     fn list_children(
         &mut self,
-        dir: &Dir,
+        dir: Rc<Dir>,
         rel: &Path,
         report: bool,
         skip_watched: bool,
         out: &mut Vec<WatchEvent>,
-        stack: &mut Vec<(PathBuf, Dir)>,
+        stack: &mut Vec<(PathBuf, Queued)>,
     ) {
         let entries = match dir.list_once() {
             Ok(e) => e,
@@ -595,7 +616,7 @@ impl Watcher {
             if self.filter.skips(&child) {
                 continue;
             }
-            let is_dir = is_dir(dir, &entry);
+            let is_dir = is_dir(&dir, &entry);
             if report {
                 out.push(WatchEvent::Created {
                     path: child.clone(),
@@ -603,14 +624,7 @@ impl Watcher {
                 });
             }
             if is_dir && !(skip_watched && self.tree.contains(&child)) {
-                match dir.open_child(&entry.name) {
-                    Ok(sub) => stack.push((child, sub)),
-                    Err(e) => {
-                        tracing::debug!(path = %child.display(), "cannot open folder: {e}");
-                        self.walked.folders += 1;
-                        self.walked.unwatched += 1;
-                    }
-                }
+                stack.push((child, Queued::Child(Rc::clone(&dir), entry.name)));
             }
         }
     }
@@ -666,6 +680,13 @@ impl Watcher {
         self.limit = Some(err);
         out.push(WatchEvent::LimitReached);
     }
+}
+
+/// A folder [`Watcher::watch_tree`] has yet to watch: open (the top), or a name in its
+/// parent folder, opened when its turn comes.
+enum Queued {
+    Open(Dir),
+    Child(Rc<Dir>, std::ffi::OsString),
 }
 
 /// True for a real directory (not a symlink to one); an entry whose type the listing did

@@ -294,6 +294,24 @@ fn daemon_reports_the_watch_limit_reached_halfway() {
     );
 }
 
+/// A folder of 400 subfolders under an open-files limit of 150: the watch setup opens a
+/// queued folder when its turn comes, so every folder is watched. (It used to open all 400
+/// while listing their parent, and those past the limit went unwatched.)
+#[test]
+fn a_wide_folder_is_watched_whole_under_a_low_open_files_limit() {
+    let env = Env::with_extra("docs", FAST);
+    for i in 0..400 {
+        env.src.file(format!("wide/d{i:03}/f"), "f");
+    }
+    let total = folders(env.src.path());
+    let d = Daemon::start_files_limited(&env.config(), env.outer.path(), 150);
+    let mut rec = Recorded::default();
+    settled(&d, "docs", env.src.path(), &env.job_dir(), &mut rec);
+    let j = d.job("docs").expect("status");
+    assert_eq!((j.watches, j.coverage.as_deref()), (total, None), "{j:?}");
+    change_inside_is_seen(&d, &env, "wide/d399/after", "a file in the last subfolder");
+}
+
 /// Item 4: the loop never blocks on a watch setup. Job `slow`'s setup walk is slowed by the
 /// test hook `REVERBERATOR_TEST_SLOW_SETUP` (the setup thread sleeps first: a tree with
 /// a million folders without making one); meanwhile job `docs` keeps committing and
