@@ -226,14 +226,6 @@ impl ChangeSet {
         out
     }
 
-    /// Fold every record of `later` into this set, in path order (used when a snapshot
-    /// failed and its changes must go into the next one).
-    pub fn absorb(&mut self, later: ChangeSet) {
-        for (path, change) in later.map {
-            self.record(path, change);
-        }
-    }
-
     /// The change recorded for `path`, if any.
     pub fn get(&self, path: &Path) -> Option<&Change> {
         self.map.get(path)

@@ -244,16 +244,6 @@ fn tree_rules() {
 }
 
 #[test]
-fn absorb_folds_a_later_set_into_an_earlier_one() {
-    let mut earlier = replay(&[C("a"), M("b")]);
-    earlier.absorb(replay(&[D("a"), A("b"), C("c")]));
-    assert_eq!(
-        render(&earlier),
-        vec![("b".into(), "M".into()), ("c".into(), "C".into())]
-    );
-}
-
-#[test]
 fn empty_set_api() {
     let set = ChangeSet::new();
     assert!(set.is_empty());

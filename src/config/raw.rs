@@ -62,20 +62,6 @@ pub struct RawKeep {
     pub yearly: Option<u32>,
 }
 
-impl RawKeep {
-    /// `self`'s keys on top of `base`'s, key by key.
-    pub fn over(&self, base: &RawKeep) -> RawKeep {
-        RawKeep {
-            within: self.within.clone().or_else(|| base.within.clone()),
-            hourly: self.hourly.or(base.hourly),
-            daily: self.daily.or(base.daily),
-            weekly: self.weekly.or(base.weekly),
-            monthly: self.monthly.or(base.monthly),
-            yearly: self.yearly.or(base.yearly),
-        }
-    }
-}
-
 /// A limit expression as written: text (`"5%, i20%"`) or a plain byte count (`2000`, `0`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
@@ -199,27 +185,5 @@ mod tests {
         );
         assert!(parse("[defaults]\nvault_limit = -1").is_err());
         assert!(parse("[defaults]\nvault_limit = true").is_err());
-    }
-
-    #[test]
-    fn a_job_keep_overrides_the_defaults_key_by_key() {
-        let base = RawKeep {
-            within: Some("2h".into()),
-            daily: Some(30),
-            weekly: Some(12),
-            ..RawKeep::default()
-        };
-        let job = RawKeep {
-            daily: Some(7),
-            yearly: Some(1),
-            ..RawKeep::default()
-        };
-        let got = job.over(&base);
-        assert_eq!(got.within.as_deref(), Some("2h"));
-        assert_eq!(
-            (got.daily, got.weekly, got.yearly),
-            (Some(7), Some(12), Some(1))
-        );
-        assert_eq!((got.hourly, got.monthly), (None, None));
     }
 }

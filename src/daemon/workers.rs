@@ -94,16 +94,6 @@ impl Workers {
         }
     }
 
-    /// The most tasks that run at once.
-    pub fn max(&self) -> usize {
-        self.max
-    }
-
-    /// Tasks running now.
-    pub fn running(&self) -> usize {
-        self.running
-    }
-
     /// Run `task` for `job` now, or as soon as a worker is free.
     pub fn submit(&mut self, job: JobConfig, instance: u64, task: Task) {
         let base = match task {

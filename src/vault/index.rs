@@ -118,11 +118,6 @@ impl Index {
         }
     }
 
-    /// Write the header and every row to `w`.
-    pub fn to_writer(&self, w: impl Write) -> io::Result<()> {
-        write_rows(w, &self.rows)
-    }
-
     /// Replace `job_dir/index.tsv` with `rows`, atomically and durably: write a temp file
     /// in the same folder, fsync it, rename it over the index, fsync the folder. The
     /// caller holds the job lock.
@@ -278,7 +273,7 @@ mod tests {
     fn writes_what_it_reads() {
         let idx: Index = TEXT.parse().unwrap();
         let mut out = Vec::new();
-        idx.to_writer(&mut out).unwrap();
+        write_rows(&mut out, &idx.rows).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), TEXT);
     }
 

@@ -51,11 +51,6 @@ impl<'a> Session<'a> {
         self.job
     }
 
-    /// The job folder.
-    pub fn folder(&self) -> &JobFolder {
-        &self.folder
-    }
-
     /// Retire versions until the job's `keep` rules, `keep_versions` and budget hold
     /// ([`enforce_locked`]), under this session's lock.
     pub fn enforce(&self) -> Result<RetireReport, RetireError> {

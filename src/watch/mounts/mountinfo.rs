@@ -87,13 +87,6 @@ pub struct MountDiff {
     pub unmounted: Vec<MountEntry>,
 }
 
-impl MountDiff {
-    /// True when nothing was mounted or unmounted.
-    pub fn is_empty(&self) -> bool {
-        self.mounted.is_empty() && self.unmounted.is_empty()
-    }
-}
-
 impl MountTable {
     /// Read and parse `/proc/self/mountinfo`.
     pub fn read() -> io::Result<MountTable> {
