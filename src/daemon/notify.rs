@@ -2,8 +2,9 @@
 //! Unix socket named by `$NOTIFY_SOCKET` (a path, or `@name` for the abstract namespace).
 //!
 //! Written by hand rather than with the `sd-notify` crate: the protocol is one `sendto`,
-//! and `RELOADING=1` needs `MONOTONIC_USEC`, which is a `clock_gettime` away. Without
-//! `$NOTIFY_SOCKET` every call is a no-op. Failures are logged, never fatal.
+//! and `RELOADING=1` needs `MONOTONIC_USEC`, which is a `clock_gettime` away (through
+//! `libc` here: a clock read, not file work, so not `fs`'s). Without `$NOTIFY_SOCKET`
+//! every call is a no-op. Failures are logged, never fatal.
 
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
