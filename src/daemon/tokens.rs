@@ -17,6 +17,9 @@ pub const MOUNTS: Token = Token(3);
 
 /// The first token handed out to per-job sources.
 const FIRST_DYNAMIC: usize = 16;
+// Every fixed token lies below the per-job ones (checked when this compiles).
+const _: () = assert!(SIGNALS.0 < FIRST_DYNAMIC && WAKER.0 < FIRST_DYNAMIC);
+const _: () = assert!(STATUS.0 < FIRST_DYNAMIC && MOUNTS.0 < FIRST_DYNAMIC);
 
 /// Hands out per-job tokens; a token is never handed out twice.
 #[derive(Debug)]
