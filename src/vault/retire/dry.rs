@@ -68,25 +68,7 @@ impl DryRun {
 /// exceeded and the folder was never recounted).
 pub(super) fn simulate(folder: &JobFolder, limits: &Limits) -> Result<DryRun, RetireError> {
     let versions = folder.versions().at(folder.root())?;
-    let figures = Figures::load(folder, &versions)?;
-    let mut sim = Sim {
-        rows: figures
-            .rows
-            .iter()
-            .map(|r| (r.version, Usage::of_row(r)))
-            .collect(),
-        overhead: figures.overhead,
-    };
-    let used = figures.used();
-    let mut recounted = None;
-    if limits.reasons(versions.len(), used).iter().any(is_budget) && !figures.recounted {
-        let rc = recount(folder, &versions)?;
-        sim.apply_recount(&rc.versions, rc.overhead);
-        recounted = Some(Recounted {
-            cached: used,
-            counted: rc.total(),
-        });
-    }
+    let (mut sim, recounted) = Sim::load(folder, &versions, limits)?;
     let mut out = DryRun {
         pending: None,
         recount: recounted,
@@ -168,30 +150,52 @@ fn exact_step(
 
 /// The figures a simulation changes: each version's own usage (oldest first) and what
 /// the folder uses beside its versions.
-struct Sim {
+pub(super) struct Sim {
     rows: Vec<(u64, Usage)>,
     overhead: Usage,
 }
 
 impl Sim {
-    fn used(&self) -> Usage {
+    /// The cached figures of `versions`, recounted from disk in memory (not saved) when a
+    /// budget is exceeded and the folder was never recounted; with that recount, if any.
+    pub(super) fn load(
+        folder: &JobFolder,
+        versions: &[VersionName],
+        limits: &Limits,
+    ) -> Result<(Sim, Option<Recounted>), RetireError> {
+        let figures = Figures::load(folder, versions)?;
+        let mut sim = Sim {
+            rows: figures
+                .rows
+                .iter()
+                .map(|r| (r.version, Usage::of_row(r)))
+                .collect(),
+            overhead: figures.overhead,
+        };
+        let cached = figures.used();
+        if figures.recounted || !limits.reasons(versions.len(), cached).iter().any(is_budget) {
+            return Ok((sim, None));
+        }
+        let rc = recount(folder, versions)?;
+        for (v, u) in &mut sim.rows {
+            if let Some(counted) = rc.versions.get(v) {
+                *u = *counted;
+            }
+        }
+        sim.overhead = rc.overhead;
+        let counted = rc.total();
+        Ok((sim, Some(Recounted { cached, counted })))
+    }
+
+    pub(super) fn used(&self) -> Usage {
         self.rows.iter().fold(self.overhead, |a, (_, u)| a.plus(*u))
     }
 
-    fn owned(&self, v: u64) -> Usage {
+    pub(super) fn owned(&self, v: u64) -> Usage {
         self.rows
             .iter()
             .find(|(n, _)| *n == v)
             .map_or(Usage::default(), |(_, u)| *u)
-    }
-
-    fn apply_recount(&mut self, per: &std::collections::BTreeMap<u64, Usage>, overhead: Usage) {
-        for (v, u) in &mut self.rows {
-            if let Some(counted) = per.get(v) {
-                *u = *counted;
-            }
-        }
-        self.overhead = overhead;
     }
 
     /// Version `v` gains `added` and loses `gone` (a link made a real copy).

@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 
-use super::account::{recount, Figures, Usage};
-use super::dry::{dry_step, DryRun, DryStep};
+use super::account::Usage;
+use super::dry::{dry_step, DryRun, DryStep, Sim};
 use super::enforce::{is_budget, Limits, Recounted};
 use super::plan::RetireReason;
 use super::policy::{Keep, Verdict};
@@ -108,23 +108,8 @@ pub fn preview(job: &JobConfig) -> Result<Option<Preview>, RetireError> {
 /// [`preview`] on an open folder.
 pub fn preview_in(folder: &JobFolder, limits: &Limits) -> Result<Preview, RetireError> {
     let versions = folder.versions().at(folder.root())?;
-    let figures = Figures::load(folder, &versions)?;
-    let mut owned: HashMap<u64, Usage> = figures
-        .rows
-        .iter()
-        .map(|r| (r.version, Usage::of_row(r)))
-        .collect();
-    let mut used = figures.used();
-    let mut recounted = None;
-    if limits.reasons(versions.len(), used).iter().any(is_budget) && !figures.recounted {
-        let rc = recount(folder, &versions)?;
-        recounted = Some(Recounted {
-            cached: used,
-            counted: rc.total(),
-        });
-        used = rc.total();
-        owned = rc.versions.into_iter().collect();
-    }
+    let (sim, recounted) = Sim::load(folder, &versions, limits)?;
+    let used = sim.used();
     let mut after = used;
     let mut fates = Vec::new();
     let mut staying = Vec::new();
@@ -133,7 +118,7 @@ pub fn preview_in(folder: &JobFolder, limits: &Limits) -> Result<Preview, Retire
             staying.push(v);
             continue;
         }
-        after = after.minus(owned.get(&v.version.number).copied().unwrap_or_default());
+        after = after.minus(sim.owned(v.version.number));
         fates.push(VersionFate {
             version: v.version,
             fate: Fate::Goes(vec![limits.rules_reason()]),
@@ -149,7 +134,7 @@ pub fn preview_in(folder: &JobFolder, limits: &Limits) -> Result<Preview, Retire
             });
             continue;
         }
-        after = after.minus(owned.get(&v.version.number).copied().unwrap_or_default());
+        after = after.minus(sim.owned(v.version.number));
         let mut reasons = vec![RetireReason::VaultLimit { kept_by: v.keep }];
         reasons.extend(over.into_iter().filter(is_budget));
         fates.push(VersionFate {
