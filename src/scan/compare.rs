@@ -14,6 +14,12 @@ pub(crate) struct Side<'a> {
     pub meta: &'a Meta,
 }
 
+impl<'a> Side<'a> {
+    pub fn new(dir: &'a Dir, name: &'a OsStr, meta: &'a Meta) -> Self {
+        Side { dir, name, meta }
+    }
+}
+
 /// What equal metadata does not prove for one entry (the walk decides, from the ctime
 /// shortcut and the job's copy options).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +90,7 @@ fn compare_files(new: &Side<'_>, old: &Side<'_>, hash: bool) -> io::Result<Optio
 }
 
 /// Mode, owner, group and (when `with_mtime`) mtime differ.
-fn attrs_differ(n: &Meta, o: &Meta, with_mtime: bool) -> bool {
+pub(crate) fn attrs_differ(n: &Meta, o: &Meta, with_mtime: bool) -> bool {
     n.mode != o.mode || n.uid != o.uid || n.gid != o.gid || (with_mtime && n.mtime != o.mtime)
 }
 
@@ -169,16 +175,8 @@ mod tests {
                 let (s, v) = (Dir::open(&src).unwrap(), Dir::open(&ver).unwrap());
                 let name = OsStr::new("e");
                 let (sm, vm) = (s.stat(name).unwrap(), v.stat(name).unwrap());
-                let new = Side {
-                    dir: &s,
-                    name,
-                    meta: &sm,
-                };
-                let old = Side {
-                    dir: &v,
-                    name,
-                    meta: &vm,
-                };
+                let new = Side::new(&s, name, &sm);
+                let old = Side::new(&v, name, &vm);
                 let _ = tx.send(compare(&new, &old, doubt).unwrap());
             });
             rx.recv_timeout(Duration::from_secs(20))

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::base::{self, ScanBase};
-use super::compare::{compare, xattrs_equal, Doubt, Side};
+use super::compare::{attrs_differ, compare, xattrs_equal, Doubt, Side};
 use super::ScanError;
 use crate::change::Progress;
 use crate::change::{Change, ChangeSet};
@@ -214,20 +214,12 @@ impl<'a> Walk<'a> {
     /// The roots' own attributes differ (mode, owner, mtime, and xattrs when in doubt;
     /// unreadable xattrs count as different).
     fn roots_differ(&self, src: &Dir, sm: &Meta, vault: &Dir, vm: &Meta) -> bool {
-        if sm.mode != vm.mode || sm.uid != vm.uid || sm.gid != vm.gid || sm.mtime != vm.mtime {
+        if attrs_differ(sm, vm, true) {
             return true;
         }
         let here = OsStr::new(".");
-        let new = Side {
-            dir: src,
-            name: here,
-            meta: sm,
-        };
-        let old = Side {
-            dir: vault,
-            name: here,
-            meta: vm,
-        };
+        let new = Side::new(src, here, sm);
+        let old = Side::new(vault, here, vm);
         self.doubt(sm).xattrs && !xattrs_equal(&new, &old).unwrap_or(false)
     }
 
@@ -418,9 +410,9 @@ impl<'a> Walk<'a> {
         let at = self.real_path(&real);
         let vm = (self.folder.dir().stat(at.as_os_str())).map_err(|e| self.vault_err(&at, e))?;
         let name = path.file_name().unwrap_or_default().to_os_string();
-        let differ =
-            sm.mode != vm.mode || sm.uid != vm.uid || sm.gid != vm.gid || sm.mtime != vm.mtime;
-        if differ || (self.doubt(sm).xattrs && !self.linked_xattrs_equal(pair, &name, sm, &at)) {
+        if attrs_differ(sm, &vm, true)
+            || (self.doubt(sm).xattrs && !self.linked_xattrs_equal(pair, &name, sm, &at))
+        {
             found.push((path.clone(), Change::Attrib));
         }
         pushed.push(Task {
@@ -435,16 +427,8 @@ impl<'a> Walk<'a> {
     /// Whether the source directory `name` and the real directory `at` (below the job
     /// folder) that its structural link names hold the same xattrs; unreadable: no.
     fn linked_xattrs_equal(&self, pair: &Pair<'_>, name: &OsStr, sm: &Meta, at: &Path) -> bool {
-        let new = Side {
-            dir: pair.src,
-            name,
-            meta: sm,
-        };
-        let old = Side {
-            dir: self.folder.dir(),
-            name: at.as_os_str(),
-            meta: sm,
-        };
+        let new = Side::new(pair.src, name, sm);
+        let old = Side::new(self.folder.dir(), at.as_os_str(), sm);
         xattrs_equal(&new, &old).unwrap_or(false)
     }
 
@@ -460,16 +444,8 @@ impl<'a> Walk<'a> {
         found: &mut Vec<(PathBuf, Change)>,
         pushed: &mut Vec<Task>,
     ) -> Result<(), ScanError> {
-        let new = Side {
-            dir: pair.src,
-            name,
-            meta: sm,
-        };
-        let old = Side {
-            dir: pair.vault,
-            name,
-            meta: vm,
-        };
+        let new = Side::new(pair.src, name, sm);
+        let old = Side::new(pair.vault, name, vm);
         match compare(&new, &old, self.doubt(sm)) {
             Ok(Some(change)) => found.push((path.clone(), change)),
             Ok(None) => {}
