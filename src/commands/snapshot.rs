@@ -27,7 +27,8 @@ use crate::writer::{self, Source};
 
 /// Run `reverberator snapshot`.
 pub fn run(global: &GlobalArgs, args: &SnapshotArgs) -> anyhow::Result<ExitCode> {
-    let config = load_config(global)?;
+    // An invalid config is reported with every problem and its position.
+    let config = config::load(global.config.as_deref())?.config;
     let jobs = select_jobs(&config, &args.jobs)?;
     if let Some(code) = through_daemon(&config, &jobs)? {
         return Ok(code);
@@ -73,12 +74,6 @@ fn through_daemon(config: &Config, jobs: &[&JobConfig]) -> anyhow::Result<Option
     }
     out.flush()?;
     Ok(Some(code))
-}
-
-/// Load the config; an invalid one is reported with every problem and its position
-/// (`ConfigError`'s Display renders them).
-fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
-    Ok(config::load(global.config.as_deref())?.config)
 }
 
 /// The jobs named on the command line (in that order), or every job when none is named.
