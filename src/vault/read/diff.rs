@@ -289,19 +289,13 @@ impl Walk<'_> {
     /// directories `da` and `db`: equal attributes and equal content (symlink target,
     /// device number, xxh3 of the bytes).
     fn same_leaf(&self, a: &Resolved, da: &Dir, b: &Resolved, db: &Dir) -> Result<bool, ReadError> {
-        if a.meta.kind == FileKind::Symlink {
+        let attributes = if a.meta.kind == FileKind::Symlink {
             // A symlink's own mode and times are not data (the scan ignores them too).
-            let owner = (a.meta.uid, a.meta.gid) == (b.meta.uid, b.meta.gid);
-            return Ok(owner && self.tree.read_link_in(da, a)? == self.tree.read_link_in(db, b)?);
-        }
-        if !same_attributes(&a.meta, &b.meta) || a.meta.size != b.meta.size {
-            return Ok(false);
-        }
-        match a.meta.kind {
-            FileKind::CharDevice | FileKind::BlockDevice => Ok(a.meta.rdev == b.meta.rdev),
-            FileKind::File => Ok(self.tree.hash_in(da, a)? == self.tree.hash_in(db, b)?),
-            _ => Ok(true),
-        }
+            (a.meta.uid, a.meta.gid) == (b.meta.uid, b.meta.gid)
+        } else {
+            same_attributes(&a.meta, &b.meta)
+        };
+        Ok(attributes && self.tree.same_content((a, da), (b, db))?)
     }
 }
 

@@ -254,7 +254,9 @@ impl History<'_, '_> {
                 let (da, db) = (self.open_dir(a)?, self.open_dir(b)?);
                 self.below_differs((da, ra.clone()), (db, rb.clone()))?
             }
-            _ => !self.same_content(ra, &a.holder, rb, &b.holder)?,
+            _ => !self
+                .tree
+                .same_content((ra, &a.holder.0), (rb, &b.holder.0))?,
         };
         if content {
             let word = if ra.meta.kind == FileKind::Dir {
@@ -285,39 +287,6 @@ impl History<'_, '_> {
             }
         }
         Ok(what)
-    }
-
-    /// Two non-folders of one kind hold the same data (size and xxh3, symlink target,
-    /// device number).
-    fn same_content(
-        &self,
-        a: &Resolved,
-        ha: &(Dir, OsString),
-        b: &Resolved,
-        hb: &(Dir, OsString),
-    ) -> Result<bool, ReadError> {
-        let root = self.tree.folder.root();
-        match a.meta.kind {
-            FileKind::File => {
-                if a.meta.size != b.meta.size {
-                    return Ok(false);
-                }
-                let hash = |h: &(Dir, OsString), r: &Resolved| {
-                    crate::fs::hash_file(&h.0, &h.1)
-                        .map_err(|e| PathError::new(r.full_path(root), e))
-                };
-                Ok(hash(ha, a)? == hash(hb, b)?)
-            }
-            FileKind::Symlink => {
-                let target = |h: &(Dir, OsString), r: &Resolved| {
-                    crate::fs::at::readlink(&h.0, &h.1)
-                        .map_err(|e| PathError::new(r.full_path(root), e))
-                };
-                Ok(target(ha, a)? == target(hb, b)?)
-            }
-            FileKind::CharDevice | FileKind::BlockDevice => Ok(a.meta.rdev == b.meta.rdev),
-            _ => Ok(true),
-        }
     }
 
     /// Whether anything below two real folders differs, stopping at the first difference
@@ -376,7 +345,7 @@ impl History<'_, '_> {
                     next = Some(((sa, ca), (sb, cb)));
                     break;
                 }
-                if !self.same_content(&ca, &ha, &cb, &hb)? {
+                if !self.tree.same_content((&ca, &ha.0), (&cb, &hb.0))? {
                     return Ok(true);
                 }
             }

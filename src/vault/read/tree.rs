@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::ReadError;
 use crate::error::PathError;
-use crate::fs::Dir;
+use crate::fs::{Dir, FileKind};
 use crate::vault::layout::{direct_name, JobFolder, Located, Resolved, Resolver, VersionName};
 
 /// A job folder and a resolver over its committed versions.
@@ -118,14 +118,33 @@ impl<'a> Tree<'a> {
     }
 
     /// The target of the source symlink `r`, an entry of the real directory `dir`.
-    pub fn read_link_in(&self, dir: &Dir, r: &Resolved) -> Result<PathBuf, ReadError> {
+    fn read_link_in(&self, dir: &Dir, r: &Resolved) -> Result<PathBuf, ReadError> {
         let name = r.path.file_name().unwrap_or_default();
         crate::fs::at::read_link(dir, name).map_err(|e| self.error(r, e))
     }
 
     /// The xxh3-128 of the regular file `r`, an entry of the real directory `dir`.
-    pub fn hash_in(&self, dir: &Dir, r: &Resolved) -> Result<u128, ReadError> {
+    fn hash_in(&self, dir: &Dir, r: &Resolved) -> Result<u128, ReadError> {
         let name = r.path.file_name().unwrap_or_default();
         crate::fs::hash_file(dir, name).map_err(|e| self.error(r, e))
+    }
+
+    /// Two non-directories of one kind, entries of the real directories `da` and `db`,
+    /// hold the same data: size, then the symlink target, the device number or the xxh3
+    /// of the bytes.
+    pub fn same_content(
+        &self,
+        (a, da): (&Resolved, &Dir),
+        (b, db): (&Resolved, &Dir),
+    ) -> Result<bool, ReadError> {
+        if a.meta.size != b.meta.size {
+            return Ok(false);
+        }
+        match a.meta.kind {
+            FileKind::Symlink => Ok(self.read_link_in(da, a)? == self.read_link_in(db, b)?),
+            FileKind::File => Ok(self.hash_in(da, a)? == self.hash_in(db, b)?),
+            FileKind::CharDevice | FileKind::BlockDevice => Ok(a.meta.rdev == b.meta.rdev),
+            _ => Ok(true),
+        }
     }
 }
