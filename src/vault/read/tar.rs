@@ -228,23 +228,25 @@ impl<W: Write> Writer<'_, '_, W> {
                 pax_record(&mut records, &key, &value);
             }
         }
+        let sparse = meta.kind == FileKind::File && meta.allocated < meta.size;
+        if sparse {
+            // Blocks are missing: the crate's `append_file` finds the holes and writes a GNU
+            // sparse member; the names then travel in PAX records.
+            if let Some(u) = self.names.user(meta.uid) {
+                pax_record(&mut records, b"uname", u.as_bytes());
+            }
+            if let Some(g) = self.names.group(meta.gid) {
+                pax_record(&mut records, b"gname", g.as_bytes());
+            }
+        }
+        self.pax(&records)?;
         match meta.kind {
-            FileKind::File if meta.allocated < meta.size => {
-                // Blocks are missing: the crate's `append_file` finds the holes and writes
-                // a GNU sparse member; the names then travel in PAX records.
-                if let Some(u) = self.names.user(meta.uid) {
-                    pax_record(&mut records, b"uname", u.as_bytes());
-                }
-                if let Some(g) = self.names.group(meta.gid) {
-                    pax_record(&mut records, b"gname", g.as_bytes());
-                }
-                self.pax(&records)?;
+            FileKind::File if sparse => {
                 let mut file = open_regular(dir, name, meta)?;
                 self.ar.append_file(member, &mut file)?;
                 self.stats.bytes += meta.allocated;
             }
             FileKind::File => {
-                self.pax(&records)?;
                 let file = open_regular(dir, name, meta)?;
                 let mut h = self.header(meta, EntryType::Regular);
                 h.set_size(meta.size);
@@ -256,18 +258,15 @@ impl<W: Write> Writer<'_, '_, W> {
                 self.stats.bytes += meta.size;
             }
             FileKind::Dir => {
-                self.pax(&records)?;
                 let mut h = self.header(meta, EntryType::Directory);
                 self.ar.append_data(&mut h, member, io::empty())?;
             }
             FileKind::Symlink => {
-                self.pax(&records)?;
                 let target = crate::fs::at::read_link(dir, name)?;
                 let mut h = self.header(meta, EntryType::Symlink);
                 self.ar.append_link(&mut h, member, &target)?;
             }
             FileKind::Fifo | FileKind::CharDevice | FileKind::BlockDevice => {
-                self.pax(&records)?;
                 let kind = match meta.kind {
                     FileKind::Fifo => EntryType::Fifo,
                     FileKind::CharDevice => EntryType::Char,
@@ -275,11 +274,12 @@ impl<W: Write> Writer<'_, '_, W> {
                 };
                 let mut h = self.header(meta, kind);
                 if kind != EntryType::Fifo {
-                    h.set_device_major(dev_major(meta.rdev))?;
-                    h.set_device_minor(dev_minor(meta.rdev))?;
+                    h.set_device_major(libc::major(meta.rdev))?;
+                    h.set_device_minor(libc::minor(meta.rdev))?;
                 }
                 self.ar.append_data(&mut h, member, io::empty())?;
             }
+            // Sockets are skipped before (`entry`): a tar cannot hold them.
             FileKind::Socket => {}
         }
         Ok(())
@@ -380,16 +380,6 @@ fn pax_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
     out.push(b'\n');
 }
 
-/// The major number of a device (glibc's `gnu_dev_major`).
-fn dev_major(rdev: u64) -> u32 {
-    (((rdev >> 32) & 0xffff_f000) | ((rdev >> 8) & 0x0000_0fff)) as u32
-}
-
-/// The minor number of a device (glibc's `gnu_dev_minor`).
-fn dev_minor(rdev: u64) -> u32 {
-    (((rdev >> 12) & 0xffff_ff00) | (rdev & 0x0000_00ff)) as u32
-}
-
 /// User and group names by id, looked up once each.
 #[derive(Default)]
 struct Names {
@@ -469,6 +459,6 @@ mod tests {
     #[test]
     fn device_numbers_split_like_glibc() {
         let rdev = libc::makedev(259, 70_000);
-        assert_eq!((dev_major(rdev), dev_minor(rdev)), (259, 70_000));
+        assert_eq!((libc::major(rdev), libc::minor(rdev)), (259, 70_000));
     }
 }
