@@ -103,18 +103,12 @@ fn check_link(
     let in_job = Path::new(&version).join(path);
     let parent = in_job.parent().unwrap_or(Path::new(""));
     let name = in_job.file_name()?;
-    let parent_dir = match folder.dir().open_beneath(parent) {
-        Ok(d) => d,
-        Err(_) => {
-            problems.push(Problem::LinkMissing {
-                version,
-                path: path.to_path_buf(),
-            });
-            return None;
-        }
-    };
-    match parent_dir.stat(name) {
-        Ok(m) if m.kind == FileKind::Symlink => {}
+    let found = folder
+        .dir()
+        .open_beneath(parent)
+        .and_then(|d| d.stat(name).map(|m| (d, m.kind)));
+    let parent_dir = match found {
+        Ok((d, FileKind::Symlink)) => d,
         Ok(_) => {
             problems.push(Problem::LinkNotSymlink {
                 version,
@@ -129,7 +123,7 @@ fn check_link(
             });
             return None;
         }
-    }
+    };
     let target = match crate::fs::at::read_link(&parent_dir, name) {
         Ok(t) => t,
         Err(e) => {
