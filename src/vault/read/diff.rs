@@ -25,7 +25,6 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::tree::Tree;
@@ -91,12 +90,8 @@ pub fn diff(folder: &JobFolder, a: u64, b: u64) -> Result<Vec<DiffLine>, ReadErr
     let rb = walk.tree.version_root(&vb)?;
     walk.roots(ra, rb)?;
     let mut lines = walk.lines;
-    lines.sort_by(|x, y| {
-        x.path
-            .as_os_str()
-            .as_bytes()
-            .cmp(y.path.as_os_str().as_bytes())
-    });
+    // By the raw bytes (`OsStr` orders so; a `Path` would compare component by component).
+    lines.sort_by(|x, y| x.path.as_os_str().cmp(y.path.as_os_str()));
     Ok(lines)
 }
 

@@ -198,34 +198,21 @@ pub fn shown(path: &Path) -> String {
 
 /// Version numbers as compact ranges: `0-3, 5, 7` (`none` when empty).
 pub fn number_ranges(versions: &[VersionName]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut run: Option<(u64, u64)> = None;
+    let mut runs: Vec<(u64, u64)> = Vec::new();
     for n in versions.iter().map(|v| v.number) {
-        run = match run {
-            Some((start, end)) if n == end + 1 => Some((start, n)),
-            Some(done) => {
-                parts.push(range_text(done));
-                Some((n, n))
-            }
-            None => Some((n, n)),
-        };
+        match runs.last_mut() {
+            Some((_, end)) if n == *end + 1 => *end = n,
+            _ => runs.push((n, n)),
+        }
     }
-    if let Some(done) = run {
-        parts.push(range_text(done));
+    if runs.is_empty() {
+        return "none".to_owned();
     }
-    if parts.is_empty() {
-        "none".to_owned()
-    } else {
-        parts.join(", ")
-    }
-}
-
-fn range_text((start, end): (u64, u64)) -> String {
-    if start == end {
-        start.to_string()
-    } else {
-        format!("{start}-{end}")
-    }
+    let text = |&(start, end): &(u64, u64)| match start == end {
+        true => start.to_string(),
+        false => format!("{start}-{end}"),
+    };
+    runs.iter().map(text).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
