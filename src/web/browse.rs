@@ -30,6 +30,9 @@ pub const PAGE: usize = 500;
 /// Files larger than this are not diffed.
 const DIFF_CAP: u64 = 512 * 1024;
 
+/// A page, or the error page that replaces it (boxed: a `Response` is large).
+pub type Page = Result<Response, Box<Response>>;
+
 fn not_found(what: impl std::fmt::Display) -> Box<Response> {
     Box::new(error(StatusCode::NOT_FOUND, &what))
 }
@@ -123,25 +126,19 @@ fn link_text(dir: &crate::fs::Dir, entry: &Resolved) -> String {
 }
 
 /// `/jobs/JOB/v/N/PATH`.
-pub fn browse(state: &AppState, t: &Target, page: usize) -> Response {
-    let (r, _v, found) = match locate(state, t) {
-        Ok(x) => x,
-        Err(resp) => return *resp,
-    };
+pub fn browse(state: &AppState, t: &Target, page: usize) -> Page {
+    let (r, _v, found) = locate(state, t)?;
     let title = if t.path.as_os_str().is_empty() {
         format!("V{}", t.version)
     } else {
         shown(&t.path)
     };
     let body = if found.entry.meta.kind == FileKind::Dir {
-        match folder_listing(&r, t, &found, page) {
-            Ok(m) => m,
-            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e),
-        }
+        folder_listing(&r, t, &found, page).map_err(internal)?
     } else {
         file_page(t, &found)
     };
-    shell(&title, &trail(t), body).into_response()
+    Ok(shell(&title, &trail(t), body).into_response())
 }
 
 fn folder_listing(
@@ -278,33 +275,25 @@ fn attachment(name: &OsStr, content_type: &str) -> [(header::HeaderName, String)
 }
 
 /// `/jobs/JOB/file/N/PATH`: the file's bytes, as an attachment.
-pub fn download(state: &AppState, t: &Target) -> Response {
-    let (_r, _v, found) = match locate(state, t) {
-        Ok(x) => x,
-        Err(resp) => return *resp,
-    };
-    let mut file = match open_regular(&found) {
-        Ok(f) => f,
-        Err(e) => return error(StatusCode::FORBIDDEN, &format!("{}: {e}", shown(&t.path))),
-    };
+pub fn download(state: &AppState, t: &Target) -> Page {
+    let (_r, _v, found) = locate(state, t)?;
+    let mut file = open_regular(&found).map_err(|e| {
+        let what = format!("{}: {e}", shown(&t.path));
+        Box::new(error(StatusCode::FORBIDDEN, &what))
+    })?;
     let name = t
         .path
         .file_name()
         .unwrap_or(OsStr::new("file"))
         .to_os_string();
     let body = body::stream(move |w| std::io::copy(&mut file, w).map(drop));
-    (attachment(&name, "application/octet-stream"), body).into_response()
+    Ok((attachment(&name, "application/octet-stream"), body).into_response())
 }
 
 /// `/jobs/JOB/tar/N/PATH`: the folder (or file) as a tar stream.
-pub fn tar(state: &AppState, t: &Target) -> Response {
-    let folder = match folder(state, &t.job) {
-        Ok(f) => f,
-        Err(resp) => return *resp,
-    };
-    if let Err(resp) = locate(state, t) {
-        return *resp;
-    }
+pub fn tar(state: &AppState, t: &Target) -> Page {
+    let folder = folder(state, &t.job)?;
+    locate(state, t)?;
     let name = match t.path.file_name() {
         Some(n) => format!("{}.tar", n.to_string_lossy()),
         None => format!("{}-V{}.tar", t.job, t.version),
@@ -315,19 +304,14 @@ pub fn tar(state: &AppState, t: &Target) -> Response {
             .map(drop)
             .map_err(|e| std::io::Error::other(e.to_string()))
     });
-    (attachment(OsStr::new(&name), "application/x-tar"), body).into_response()
+    Ok((attachment(OsStr::new(&name), "application/x-tar"), body).into_response())
 }
 
 /// `/jobs/JOB/log/PATH`: every version in which PATH changed.
-pub fn history(state: &AppState, job: &str, path: &Path) -> Response {
-    let folder = match folder(state, job) {
-        Ok(f) => f,
-        Err(resp) => return *resp,
-    };
-    let entries = match read::log(&folder, path, &LogOptions::default()) {
-        Ok(e) => e,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
-    };
+pub fn history(state: &AppState, job: &str, path: &Path) -> Page {
+    let folder = folder(state, job)?;
+    let entries = read::log(&folder, path, &LogOptions::default())
+        .map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, &e)))?;
     let shown_path = if path.as_os_str().is_empty() {
         ".".to_owned()
     } else {
@@ -375,7 +359,7 @@ pub fn history(state: &AppState, job: &str, path: &Path) -> Response {
             }
         }
     };
-    shell("History", &trail, body).into_response()
+    Ok(shell("History", &trail, body).into_response())
 }
 
 /// The text of a file of a version: `Err` with a reason when it is missing, not a regular

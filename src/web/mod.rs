@@ -141,17 +141,18 @@ async fn blocking(f: impl FnOnce() -> Response + Send + 'static) -> Response {
 
 fn page(state: &AppState, route: Route, query: &str) -> Response {
     let page_no = query_number(query, "page").unwrap_or(0);
-    match route {
-        Route::Jobs => pages::jobs(state),
-        Route::Job(job) => pages::job(state, &job),
+    let page = match route {
+        Route::Jobs => Ok(pages::jobs(state)),
+        Route::Job(job) => Ok(pages::job(state, &job)),
         Route::Browse(t) => browse::browse(state, &t, page_no as usize),
         Route::File(t) => browse::download(state, &t),
         Route::Tar(t) => browse::tar(state, &t),
         Route::Log { job, path } => browse::history(state, &job, &path),
-        Route::Diff { job, a, b, path } => browse::diff(state, &job, a, b, &path),
-        Route::Metrics => metrics::metrics(state),
-        Route::Login | Route::Style => error(StatusCode::NOT_FOUND, &"no such page"),
-    }
+        Route::Diff { job, a, b, path } => Ok(browse::diff(state, &job, a, b, &path)),
+        Route::Metrics => Ok(metrics::metrics(state)),
+        Route::Login | Route::Style => Ok(error(StatusCode::NOT_FOUND, &"no such page")),
+    };
+    page.unwrap_or_else(|error_page| *error_page)
 }
 
 /// `key=N` in a query string.
