@@ -1,5 +1,5 @@
-//! Unit tests of restore over hand-built job folders. nix builds what `std` cannot reach
-//! (paths past `PATH_MAX`, made with `*at` calls from open folders).
+//! Unit tests of restore over hand-built job folders. `crate::fs` builds what `std` cannot
+//! reach (paths past `PATH_MAX`, made with `*at` calls from open folders).
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -231,18 +231,11 @@ fn sparse_files_stay_sparse() {
 
 /// Make `depth` nested folders of 200-byte names below `at` (fd-relative: the path gets
 /// longer than PATH_MAX) and return the innermost one, open.
-fn deep_dir(at: &Path, depth: usize) -> crate::fs::Dir {
-    let mut dir = crate::fs::Dir::open(at).unwrap();
+fn deep_dir(at: &Path, depth: usize) -> Dir {
+    let mut dir = Dir::open(at).unwrap();
     for i in 0..depth {
         let name = format!("{i:03}-{}", "d".repeat(200));
-        nix::sys::stat::mkdirat(
-            Some(std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(
-                &dir,
-            ))),
-            name.as_str(),
-            nix::sys::stat::Mode::from_bits_truncate(0o755),
-        )
-        .unwrap();
+        crate::fs::at::mkdir(&dir, name.as_ref(), 0o755).unwrap();
         dir = dir.open_child(name.as_ref()).unwrap();
     }
     dir
@@ -250,31 +243,18 @@ fn deep_dir(at: &Path, depth: usize) -> crate::fs::Dir {
 
 #[test]
 fn hard_links_are_kept_beyond_path_max() {
-    use std::os::fd::{AsFd, AsRawFd};
+    use crate::fs::OFlag;
+    use std::io::Write;
     let f = Fixture::new();
     f.dir(0, "top").file(0, "top/short", b"x");
     let deep = deep_dir(&f.at(0, "top"), 25);
-    let raw = deep.as_fd().as_raw_fd();
-    let fd = nix::fcntl::openat(
-        Some(raw),
-        "leaf",
-        nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_WRONLY,
-        nix::sys::stat::Mode::from_bits_truncate(0o644),
-    )
-    .unwrap();
-    // SAFETY: `fd` was just opened above and is closed right after.
-    nix::unistd::write(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, b"deep").unwrap();
-    nix::unistd::close(fd).unwrap();
+    let flags = OFlag::O_CREAT | OFlag::O_WRONLY;
+    let mut leaf = deep.open_file("leaf".as_ref(), flags, 0o644).unwrap();
+    leaf.write_all(b"deep").unwrap();
+    drop(leaf);
     // "000-…/…/leaf" is restored first; "zz" (a short path) must become a link to it.
-    let top = crate::fs::Dir::open(&f.at(0, "top")).unwrap();
-    nix::unistd::linkat(
-        Some(raw),
-        "leaf",
-        Some(top.as_fd().as_raw_fd()),
-        "zz",
-        nix::fcntl::AtFlags::empty(),
-    )
-    .unwrap();
+    let top = Dir::open(&f.at(0, "top")).unwrap();
+    crate::fs::at::link(&deep, "leaf".as_ref(), &top, "zz".as_ref()).unwrap();
     f.commit(&[0]);
     let to = f.tmp.path().join("out");
     let report = restore(&f, &request("top", Which::Newest, &to));
