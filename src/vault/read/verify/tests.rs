@@ -5,12 +5,13 @@ use std::os::unix::fs::symlink;
 use super::super::fixture::Fixture;
 use super::*;
 
-/// The fault of a [`Problem::Link`], `None` for any other problem.
-fn fault_of(p: &Problem) -> Option<LinkFault> {
-    match p {
+/// The fault of each problem of `f`: `Some` for a [`Problem::Link`], `None` for any other.
+fn faults(f: &Fixture) -> Vec<Option<LinkFault>> {
+    let fault = |p: &Problem| match p {
         Problem::Link { fault, .. } => Some(*fault),
         _ => None,
-    }
+    };
+    verify(&f.folder).iter().map(fault).collect()
 }
 
 fn lines(f: &Fixture) -> Vec<String> {
@@ -29,11 +30,7 @@ fn a_good_vault_has_no_problem() {
 fn a_dangling_structural_link() {
     let f = Fixture::three_versions();
     std::fs::remove_dir_all(f.at(0, "keep")).unwrap();
-    let problems = verify(&f.folder);
-    assert_eq!(problems.len(), 2, "{problems:?}");
-    assert!(problems
-        .iter()
-        .all(|p| fault_of(p) == Some(LinkFault::Dangling)));
+    assert_eq!(faults(&f), [Some(LinkFault::Dangling); 2]);
     assert!(
         lines(&f)[0].starts_with("V1--2026-11-23_10-01-00_+0100/keep: structural link -> ../V0--")
     );
@@ -44,20 +41,10 @@ fn a_link_to_a_link() {
     let f = Fixture::three_versions();
     // V2/deep points at V1's a/b, which is itself a structural link.
     f.link(2, "deep", 1, "a/b");
-    assert!(matches!(
-        verify(&f.folder)[..],
-        [Problem::Link {
-            fault: LinkFault::ToLink,
-            ..
-        }]
-    ));
+    assert_eq!(faults(&f), [Some(LinkFault::ToLink)]);
     // A target that passes through a link is not one hop either.
     f.link(2, "deeper", 1, "a/b/nothing");
-    let problems = verify(&f.folder);
-    assert_eq!(problems.len(), 2, "{problems:?}");
-    assert!(problems
-        .iter()
-        .all(|p| fault_of(p) == Some(LinkFault::ToLink)));
+    assert_eq!(faults(&f), [Some(LinkFault::ToLink); 2]);
 }
 
 #[test]
@@ -86,14 +73,11 @@ fn malformed_and_self_links() {
     symlink("/etc", f.at(2, "abs")).unwrap();
     f.record_link(2, "abs");
     f.link(1, "self", 1, "new");
-    let problems = verify(&f.folder);
-    assert!(problems
-        .iter()
-        .any(|p| fault_of(p) == Some(LinkFault::Malformed)));
-    assert!(problems
-        .iter()
-        .any(|p| fault_of(p) == Some(LinkFault::ToBadVersion)));
-    assert_eq!(problems.len(), 2, "{problems:?}");
+    // Versions are checked oldest first: V1's self link, then V2's malformed one.
+    assert_eq!(
+        faults(&f),
+        [Some(LinkFault::ToBadVersion), Some(LinkFault::Malformed)]
+    );
 }
 
 /// A retire moves a shared folder to the newest version linking to it, so an older
@@ -104,13 +88,7 @@ fn a_link_into_a_newer_version_is_fine() {
     f.link(0, "fwd", 1, "new");
     assert_eq!(verify(&f.folder), []);
     std::fs::remove_dir_all(f.at(1, "new")).unwrap();
-    assert!(matches!(
-        verify(&f.folder)[..],
-        [Problem::Link {
-            fault: LinkFault::Dangling,
-            ..
-        }]
-    ));
+    assert_eq!(faults(&f), [Some(LinkFault::Dangling)]);
 }
 
 #[test]
