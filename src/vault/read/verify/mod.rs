@@ -109,17 +109,11 @@ fn check_link(
         .and_then(|d| d.stat(name).map(|m| (d, m.kind)));
     let parent_dir = match found {
         Ok((d, FileKind::Symlink)) => d,
-        Ok(_) => {
-            problems.push(Problem::LinkNotSymlink {
-                version,
-                path: path.to_path_buf(),
-            });
-            return None;
-        }
-        Err(_) => {
-            problems.push(Problem::LinkMissing {
-                version,
-                path: path.to_path_buf(),
+        other => {
+            let path = path.to_path_buf();
+            problems.push(match other {
+                Ok(_) => Problem::LinkNotSymlink { version, path },
+                Err(_) => Problem::LinkMissing { version, path },
             });
             return None;
         }
