@@ -149,14 +149,11 @@ impl Walk<'_> {
                         continue;
                     };
                     let (pa, pb) = ((&a.0, &a.1), (&b.0, &b.1));
-                    let ca = match &na {
-                        Some(n) => self.tree.child(pa.0, pa.1, n)?,
-                        None => None,
+                    let child = |(d, r): Parent<'_>, name: &Option<OsString>| match name {
+                        Some(n) => self.tree.child(d, r, n),
+                        None => Ok(None),
                     };
-                    let cb = match &nb {
-                        Some(n) => self.tree.child(pb.0, pb.1, n)?,
-                        None => None,
-                    };
+                    let (ca, cb) = (child(pa, &na)?, child(pb, &nb)?);
                     let path = rel.join(na.or(nb).unwrap_or_default());
                     match (ca, cb) {
                         (Some(ca), Some(cb)) => self.entries(path, (&ca, pa), (&cb, pb))?,

@@ -171,16 +171,15 @@ impl History<'_, '_> {
         let mut prev: Option<Here> = None;
         for v in versions {
             let cur = self.here(v, rel)?;
-            let entry = match (&prev, &cur) {
+            let change = match (&prev, &cur) {
                 (None, None) => None,
-                (None, Some(c)) => Some(self.entry(v, rel, PathChange::Added, Some(c), vec![])?),
-                (Some(_), None) => Some(self.entry(v, rel, PathChange::Deleted, None, vec![])?),
-                (Some(p), Some(c)) => match self.compare(p, c)? {
-                    Some((change, what)) => Some(self.entry(v, rel, change, Some(c), what)?),
-                    None => None,
-                },
+                (None, Some(_)) => Some((PathChange::Added, vec![])),
+                (Some(_), None) => Some((PathChange::Deleted, vec![])),
+                (Some(p), Some(c)) => self.compare(p, c)?,
             };
-            out.extend(entry);
+            if let Some((change, what)) = change {
+                out.push(self.entry(v, rel, change, cur.as_ref(), what)?);
+            }
             prev = cur;
         }
         Ok(out)

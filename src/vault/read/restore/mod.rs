@@ -68,19 +68,11 @@ pub struct Conflict {
 
 impl std::fmt::Display for Conflict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.fatal {
-            write!(
-                f,
-                "{}: a directory is in the way (never replaced; remove it to restore here)",
-                shown(&self.path)
-            )
-        } else {
-            write!(
-                f,
-                "{}: exists (not replaced without --overwrite)",
-                shown(&self.path)
-            )
-        }
+        let why = match self.fatal {
+            true => "a directory is in the way (never replaced; remove it to restore here)",
+            false => "exists (not replaced without --overwrite)",
+        };
+        write!(f, "{}: {why}", shown(&self.path))
     }
 }
 
