@@ -98,11 +98,8 @@ fn mode_text(m: &Meta) -> String {
         FileKind::File => '-',
     };
     let mut s = String::from(kind);
-    for shift in [6, 3, 0] {
-        let bits = (m.mode >> shift) & 7;
-        s.push(if bits & 4 != 0 { 'r' } else { '-' });
-        s.push(if bits & 2 != 0 { 'w' } else { '-' });
-        s.push(if bits & 1 != 0 { 'x' } else { '-' });
+    for (i, c) in "rwxrwxrwx".chars().enumerate() {
+        s.push(if m.mode & (0o400 >> i) != 0 { c } else { '-' });
     }
     s
 }
