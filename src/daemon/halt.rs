@@ -64,11 +64,7 @@ impl Daemon {
     /// its `Rescan` sets the watches up first).
     pub(super) fn handle_verdicts(&mut self, now: Instant) {
         for v in self.mount_checks.verdicts() {
-            let Some(i) = self
-                .slots
-                .iter()
-                .position(|s| s.job.name == v.job && s.instance == v.instance)
-            else {
+            let Some(i) = self.slot_of(&v.job, v.instance) else {
                 continue;
             };
             let wall = chrono::Local::now().fixed_offset();
@@ -97,11 +93,8 @@ impl Daemon {
 
     /// When the halted jobs are looked at again (None: no job is halted).
     pub(super) fn halt_deadline(&self) -> Option<Instant> {
-        if self.slots.iter().any(|s| s.is_halted()) {
-            Some(self.halt_recheck_at.unwrap_or_else(Instant::now))
-        } else {
-            None
-        }
+        let halted = self.slots.iter().any(|s| s.is_halted());
+        halted.then(|| self.halt_recheck_at.unwrap_or_else(Instant::now))
     }
 
     /// The mount table changed: judge every job again, and rescan the jobs with a mount
@@ -145,21 +138,12 @@ impl Daemon {
 /// The mount-table watcher, registered for priority events (None: mount changes are not
 /// noticed; logged).
 pub(super) fn mount_watcher(poll: &Poll) -> Option<MountWatcher> {
-    let mut w = match MountWatcher::new() {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::warn!("cannot watch the mount table: {e}");
-            return None;
-        }
-    };
-    match poll
-        .registry()
-        .register(&mut w, tokens::MOUNTS, Interest::PRIORITY)
-    {
-        Ok(()) => Some(w),
-        Err(e) => {
-            tracing::warn!("cannot watch the mount table: {e}");
-            None
-        }
-    }
+    let registered = MountWatcher::new().and_then(|mut w| {
+        let registry = poll.registry();
+        registry.register(&mut w, tokens::MOUNTS, Interest::PRIORITY)?;
+        Ok(w)
+    });
+    registered
+        .map_err(|e| tracing::warn!("cannot watch the mount table: {e}"))
+        .ok()
 }

@@ -249,11 +249,11 @@ struct Wanted {
 
 impl Wanted {
     /// A scan wanted as soon as no worker runs.
-    fn now(reason: ScanReason) -> Option<Wanted> {
-        Some(Wanted {
+    fn now(reason: ScanReason) -> Wanted {
+        Wanted {
             reason,
             not_before: None,
-        })
+        }
     }
 }
 
@@ -287,7 +287,7 @@ impl JobMachine {
     /// Begin: the start scan (the loop sets the watches up before it runs). The first
     /// `Ready` verdict calls this; so do tests.
     pub fn start(&mut self, now: Instant) -> Vec<Action> {
-        self.scan = Wanted::now(ScanReason::Start);
+        self.scan = Some(Wanted::now(ScanReason::Start));
         self.due_scan(now).unwrap_or_default()
     }
 
@@ -390,7 +390,7 @@ impl JobMachine {
         if self.inactive() {
             return Vec::new();
         }
-        self.scan = Wanted::now(ScanReason::Overflow);
+        self.scan = Some(Wanted::now(ScanReason::Overflow));
         let mut actions = vec![Action::Journal(Note::Overflow)];
         actions.extend(self.on_tick(now));
         actions
@@ -429,10 +429,7 @@ impl JobMachine {
         if self.inactive() {
             return Vec::new();
         }
-        let wanted = self.scan.get_or_insert(Wanted {
-            reason: ScanReason::Requested,
-            not_before: None,
-        });
+        let wanted = self.scan.get_or_insert(Wanted::now(ScanReason::Requested));
         wanted.not_before = None;
         self.on_tick(now)
     }
@@ -475,7 +472,7 @@ impl JobMachine {
                     // A worker that outlived the halt finishes first (`on_done` starts the
                     // scan then); the state says `starting` meanwhile, as a scan would.
                     self.state = State::Starting { pending: None };
-                    self.scan = Wanted::now(ScanReason::Resume);
+                    self.scan = Some(Wanted::now(ScanReason::Resume));
                     let mut actions = vec![Action::Resume(first)];
                     if !worker {
                         actions.extend(self.due_scan(now).unwrap_or_default());
@@ -532,7 +529,7 @@ impl JobMachine {
             return None;
         }
         if self.scan.is_none() && self.next_rescan.is_some_and(|t| t <= now) {
-            self.scan = Wanted::now(self.interval_reason());
+            self.scan = Some(Wanted::now(self.interval_reason()));
         }
         let reason = self.scan.take()?.reason;
         self.changes = ChangeSet::new();
@@ -567,10 +564,7 @@ impl JobMachine {
             scan: Some(reason), ..
         }) = self.state
         {
-            self.scan.get_or_insert(Wanted {
-                reason,
-                not_before: None,
-            });
+            self.scan.get_or_insert(Wanted::now(reason));
             if let Some(actions) = self.due_scan(now) {
                 return actions;
             }

@@ -298,13 +298,18 @@ fn halted() -> MountState {
     }
 }
 
-fn run(script: &Script) -> Result<(), String> {
-    let t0 = Instant::now();
-    let mut m = JobMachine::new(Timing {
+/// A machine with settle = 300 ms, max_settle = 1000 ms.
+fn machine(rescan_interval: Option<Duration>) -> JobMachine {
+    JobMachine::new(Timing {
         settle: Duration::from_millis(300),
         max_settle: Duration::from_millis(1000),
-        rescan_interval: script.rescan_ms.map(Duration::from_millis),
-    });
+        rescan_interval,
+    })
+}
+
+fn run(script: &Script) -> Result<(), String> {
+    let t0 = Instant::now();
+    let mut m = machine(script.rescan_ms.map(Duration::from_millis));
     let mut counter = 0;
     for (i, (ms, input, want, state)) in script.steps.iter().enumerate() {
         let now = t0 + Duration::from_millis(*ms);
@@ -330,11 +335,7 @@ fn scripts() {
 #[test]
 fn status_view_follows_the_machine() {
     let t0 = Instant::now();
-    let mut m = JobMachine::new(Timing {
-        settle: Duration::from_millis(300),
-        max_settle: Duration::from_millis(1000),
-        rescan_interval: None,
-    });
+    let mut m = machine(None);
     m.start(t0);
     assert!(m.is_busy());
     assert_eq!(m.deadline(), None);
@@ -350,11 +351,7 @@ fn status_view_follows_the_machine() {
 }
 
 fn started(t0: Instant) -> JobMachine {
-    let mut m = JobMachine::new(Timing {
-        settle: Duration::from_millis(300),
-        max_settle: Duration::from_millis(1000),
-        rescan_interval: None,
-    });
+    let mut m = machine(None);
     m.start(t0);
     m.on_done(Done::Committed("V0--x".into()), t0);
     m

@@ -24,11 +24,7 @@ impl Daemon {
     /// events queued meanwhile fed to the machine.
     pub(super) fn handle_setups(&mut self, now: Instant) {
         for done in self.setups.finished() {
-            let Some(i) = self
-                .slots
-                .iter()
-                .position(|s| s.job.name == done.job && s.instance == done.instance)
-            else {
+            let Some(i) = self.slot_of(&done.job, done.instance) else {
                 if let Ok((w, _)) = &done.result {
                     let fd = w.raw_fd();
                     let _ = self
@@ -127,8 +123,7 @@ impl Daemon {
     pub(super) fn apply_reload(&mut self, loaded: Loaded, now: Instant) {
         log_warnings(&loaded);
         let new = loaded.config;
-        let plan = reload::plan(&self.config, &new);
-        for (name, change) in &plan.jobs {
+        for (name, change) in &reload::plan(&self.config, &new) {
             tracing::info!(job = %name, "reload: {change}");
             self.apply_change(name, *change, &new, now);
         }

@@ -263,6 +263,13 @@ impl Daemon {
         }
     }
 
+    /// The slot of the job run `instance` of `job`, if that run is still the job's.
+    fn slot_of(&self, job: &str, instance: u64) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.job.name == job && s.instance == instance)
+    }
+
     fn handle_watcher(&mut self, token: Token, now: Instant) {
         let Some(i) = self.slots.iter().position(|s| s.owns(token)) else {
             tracing::trace!(?token, "event for a stale token");
@@ -327,11 +334,7 @@ impl Daemon {
 
     fn handle_results(&mut self, now: Instant) {
         for r in self.workers.results() {
-            let Some(i) = self
-                .slots
-                .iter()
-                .position(|s| s.job.name == r.job && s.instance == r.instance)
-            else {
+            let Some(i) = self.slot_of(&r.job, r.instance) else {
                 tracing::debug!(job = %r.job, "result of a job that was removed or restarted");
                 continue;
             };

@@ -13,7 +13,7 @@
 //! paths). While one check of a job is blocked, that job's later checks wait behind it.
 //!
 //! For tests, `REVERBERATOR_TEST_SLOW_MOUNT_CHECK=JOB:MS` makes each check of job `JOB`
-//! sleep `MS` milliseconds first.
+//! sleep `MS` milliseconds first (a `stat` on a dead network mount, without one).
 
 use std::collections::HashMap;
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -25,6 +25,7 @@ use crate::config::JobConfig;
 use crate::watch::mounts::{MountCheck, MountGuard, MountTable};
 
 use super::job::MountState;
+use super::setup::test_delay;
 
 /// A job's guard, made on the mount-check thread at its first check.
 pub type SharedGuard = Arc<Mutex<Option<MountGuard>>>;
@@ -182,7 +183,7 @@ fn run(ask: Ask) -> Option<Verdict> {
             guard,
             table,
         } => {
-            if let Some(ms) = slow_check(&job.name) {
+            if let Some(ms) = test_delay("REVERBERATOR_TEST_SLOW_MOUNT_CHECK", &job.name) {
                 std::thread::sleep(std::time::Duration::from_millis(ms));
             }
             let mut guard = guard.lock().unwrap_or_else(PoisonError::into_inner);
@@ -209,10 +210,4 @@ fn run(ask: Ask) -> Option<Verdict> {
             None
         }
     }
-}
-
-/// `REVERBERATOR_TEST_SLOW_MOUNT_CHECK=JOB:MS` (tests only): each check of job `JOB` sleeps
-/// `MS` milliseconds first (a `stat` on a dead network mount, without one).
-fn slow_check(job: &str) -> Option<u64> {
-    super::setup::test_delay("REVERBERATOR_TEST_SLOW_MOUNT_CHECK", job)
 }

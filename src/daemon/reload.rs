@@ -36,16 +36,9 @@ impl std::fmt::Display for JobChange {
     }
 }
 
-/// The reload plan: every job name of either config with what happens to it, new jobs in
-/// file order after the existing ones.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReloadPlan {
-    /// (job name, change).
-    pub jobs: Vec<(String, JobChange)>,
-}
-
-/// Diff `old` against `new`.
-pub fn plan(old: &Config, new: &Config) -> ReloadPlan {
+/// Diff `old` against `new`: the reload plan, every job name of either config with what
+/// happens to it, new jobs in file order after the existing ones.
+pub fn plan(old: &Config, new: &Config) -> Vec<(String, JobChange)> {
     let mut jobs: Vec<(String, JobChange)> = old
         .jobs
         .iter()
@@ -62,7 +55,7 @@ pub fn plan(old: &Config, new: &Config) -> ReloadPlan {
             .filter(|n| old.job(&n.name).is_none())
             .map(|n| (n.name.clone(), JobChange::Add)),
     );
-    ReloadPlan { jobs }
+    jobs
 }
 
 /// How one job present in both configs changed.
@@ -153,9 +146,8 @@ mod tests {
         b2.settings.settle = Duration::from_secs(9);
         let old = config(vec![job("a"), job("b"), job("c")]);
         let new = config(vec![job("d"), b2, job("c")]);
-        let p = plan(&old, &new);
         assert_eq!(
-            p.jobs,
+            plan(&old, &new),
             vec![
                 ("a".into(), JobChange::Remove),
                 ("b".into(), JobChange::UpdateInPlace),
@@ -163,9 +155,6 @@ mod tests {
                 ("d".into(), JobChange::Add),
             ]
         );
-        assert!(plan(&old, &old)
-            .jobs
-            .iter()
-            .all(|(_, c)| *c == JobChange::Keep));
+        assert!(plan(&old, &old).iter().all(|(_, c)| *c == JobChange::Keep));
     }
 }

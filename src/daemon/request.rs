@@ -146,7 +146,7 @@ impl Daemon {
         now: Instant,
     ) {
         match request {
-            Ok(Request::Status) => status::answer(stream, &self.report(now)),
+            Ok(Request::Status) => status::send(stream, &self.report(now), "the status"),
             Ok(Request::Snapshot { jobs }) => self.request_snapshot(stream, jobs, now),
             Err(why) => {
                 tracing::warn!("status socket: {why}");
@@ -187,11 +187,7 @@ impl Daemon {
     /// Ask job `name` for a scan now (or answer its waiters when it cannot run one).
     fn ask_job(&mut self, name: &str, instance: u64, now: Instant) {
         let pid = std::process::id();
-        let Some(i) = self
-            .slots
-            .iter()
-            .position(|s| s.job.name == name && s.instance == instance)
-        else {
+        let Some(i) = self.slot_of(name, instance) else {
             return self.requests.give_up(
                 name,
                 instance,
@@ -215,12 +211,8 @@ impl Daemon {
     /// (whether or not their scan was submitted).
     pub(super) fn sweep_requests(&mut self, now: Instant) {
         for (name, instance) in self.requests.unanswered() {
-            let alive = self
-                .slots
-                .iter()
-                .find(|s| s.job.name == name && s.instance == instance);
-            match alive {
-                Some(s) if !s.is_halted() => {}
+            match self.slot_of(&name, instance) {
+                Some(i) if !self.slots[i].is_halted() => {}
                 _ => self.ask_job(&name, instance, now),
             }
         }

@@ -124,7 +124,7 @@ impl Setups {
 }
 
 fn run(job: String, instance: u64, work: Work) -> Finished {
-    if let Some(ms) = slow_setup(&job) {
+    if let Some(ms) = test_delay("REVERBERATOR_TEST_SLOW_SETUP", &job) {
         std::thread::sleep(Duration::from_millis(ms));
     }
     let started = Instant::now();
@@ -150,11 +150,6 @@ fn run(job: String, instance: u64, work: Work) -> Finished {
         took: started.elapsed(),
         cpu: thread_cpu().saturating_sub(cpu),
     }
-}
-
-/// `REVERBERATOR_TEST_SLOW_SETUP=JOB:MS` (tests only: see the module docs).
-fn slow_setup(job: &str) -> Option<u64> {
-    test_delay("REVERBERATOR_TEST_SLOW_SETUP", job)
 }
 
 /// A test hook `VAR=JOB:MS`: the milliseconds to sleep when `job` is `JOB`.

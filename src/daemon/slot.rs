@@ -148,10 +148,10 @@ impl JobSlot {
     /// Hand the watcher to the setup thread for a resync (its fd stays registered); false
     /// when there is none here.
     pub fn start_resync(&mut self, setups: &mut Setups) -> bool {
+        self.shown = self.shown();
         let Some((token, w)) = self.watcher.take() else {
             return false;
         };
-        self.shown = Self::show(&w, &self.job);
         self.away = Some(Away {
             token: Some(token),
             scan: None,
@@ -243,12 +243,16 @@ impl JobSlot {
         self.carried_scan.is_some() && self.watcher.is_none() && self.away.is_none()
     }
 
-    fn show(w: &Watcher, job: &JobConfig) -> Shown {
-        Shown {
-            watches: w.watch_count(),
-            folders: w.walked().folders,
-            coverage: coverage_of(w, job),
-            limit: w.limit_error().map(ToString::to_string),
+    /// What `status` shows of the watcher: its figures now, or those from when it left.
+    fn shown(&self) -> Shown {
+        match self.watcher.as_ref() {
+            Some((_, w)) => Shown {
+                watches: w.watch_count(),
+                folders: w.walked().folders,
+                coverage: coverage_of(w, &self.job),
+                limit: w.limit_error().map(ToString::to_string),
+            },
+            None => self.shown.clone(),
         }
     }
 
@@ -278,19 +282,13 @@ impl JobSlot {
 
     /// The watch-limit error, if the watches are incomplete.
     pub fn limit_error(&self) -> Option<String> {
-        match self.watcher.as_ref() {
-            Some((_, w)) => w.limit_error().map(ToString::to_string),
-            None => self.shown.limit.clone(),
-        }
+        self.shown().limit
     }
 
     /// Watch coverage: `None` when every folder the last walk met is watched, else why not
     /// and what stands in for the missing watches.
     pub fn coverage(&self) -> Option<String> {
-        match self.watcher.as_ref() {
-            Some((_, w)) => coverage_of(w, &self.job),
-            None => self.shown.coverage.clone(),
-        }
+        self.shown().coverage
     }
 
     /// Read the watcher's queue (until `WouldBlock`).
@@ -329,6 +327,7 @@ impl JobSlot {
             }
             _ => (None, None),
         };
+        let shown = self.shown();
         JobStatus {
             name: self.job.name.clone(),
             state: self.machine.state().name().to_owned(),
@@ -336,15 +335,9 @@ impl JobSlot {
             newest: self.machine.newest().map(str::to_owned),
             next_snapshot_ms: self.machine.snapshot_deadline().map(|d| ms_until(d, now)),
             next_scan_ms: self.machine.scan_deadline().map(|d| ms_until(d, now)),
-            watches: self
-                .watcher
-                .as_ref()
-                .map_or(self.shown.watches, |(_, w)| w.watch_count()),
-            folders: self
-                .watcher
-                .as_ref()
-                .map_or(self.shown.folders, |(_, w)| w.walked().folders),
-            coverage: self.coverage(),
+            watches: shown.watches,
+            folders: shown.folders,
+            coverage: shown.coverage,
             watch_limited: self.machine.is_watch_limited(),
             halted_side: side,
             awaiting,

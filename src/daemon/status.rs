@@ -219,11 +219,6 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
     serde_json::from_slice(line).map_err(|e| format!("request not understood: {e}"))
 }
 
-/// Send `report` to a client that just connected (best effort).
-pub fn answer(stream: UnixStream, report: &StatusReport) {
-    send(stream, report, "the status");
-}
-
 /// Send any JSON `reply` to a client (best effort, with the write timeout).
 pub fn send<T: Serialize>(mut stream: UnixStream, reply: &T, what: &str) {
     let text = match serde_json::to_vec(reply) {
@@ -268,6 +263,10 @@ fn ask<T: serde::de::DeserializeOwned>(
         socket: socket.to_path_buf(),
         source,
     };
+    let decode_err = |source| StatusError::Decode {
+        socket: socket.to_path_buf(),
+        source,
+    };
     let mut stream = UnixStream::connect(socket).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => StatusError::NoDaemon {
             config: config.to_path_buf(),
@@ -275,10 +274,7 @@ fn ask<T: serde::de::DeserializeOwned>(
         },
         _ => io_err(e),
     })?;
-    let mut line = serde_json::to_vec(request).map_err(|source| StatusError::Decode {
-        socket: socket.to_path_buf(),
-        source,
-    })?;
+    let mut line = serde_json::to_vec(request).map_err(decode_err)?;
     line.push(b'\n');
     // A daemon that closed early (an older one that reads nothing) still answers.
     let _ = stream
@@ -287,10 +283,7 @@ fn ask<T: serde::de::DeserializeOwned>(
     stream.set_read_timeout(Some(wait)).map_err(io_err)?;
     let mut text = Vec::new();
     stream.read_to_end(&mut text).map_err(io_err)?;
-    serde_json::from_slice(&text).map_err(|source| StatusError::Decode {
-        socket: socket.to_path_buf(),
-        source,
-    })
+    serde_json::from_slice(&text).map_err(decode_err)
 }
 
 #[cfg(test)]
@@ -360,7 +353,7 @@ mod tests {
             std::thread::spawn(move || {
                 let stream = listener.accept().unwrap().0;
                 assert_eq!(read_line_request(&stream), Ok(Request::Status));
-                answer(stream, &report)
+                send(stream, &report, "the status")
             })
         };
         assert_eq!(fetch(&sock, Path::new("/c.toml")).unwrap(), report);
