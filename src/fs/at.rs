@@ -143,8 +143,7 @@ pub fn syncfs(dir: &Dir) -> io::Result<()> {
 
 /// Make the entries of `dir` durable (`fsync` on the directory).
 pub fn sync(dir: &Dir) -> io::Result<()> {
-    unistd::fsync(dir.raw())?;
-    Ok(())
+    dir.sync()
 }
 
 #[cfg(test)]

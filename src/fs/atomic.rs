@@ -86,11 +86,7 @@ fn temp_name(name: &OsStr) -> OsString {
 /// Write `data` to a fresh temp file for `name` in `dir` (not synced).
 fn write_temp(dir: &Dir, name: &OsStr, data: &[u8]) -> io::Result<std::fs::File> {
     let tmp = temp_name(name);
-    match dir.unlink(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
+    super::at::unlink_if_present(dir, &tmp)?;
     let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL;
     let mut file = dir.open_file(&tmp, flags, 0o644)?;
     file.write_all(data)?;

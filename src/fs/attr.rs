@@ -21,7 +21,7 @@ use nix::sys::stat::{self, FchmodatFlags, Mode, UtimensatFlags};
 use nix::unistd::{self, Gid, Uid};
 use xattr::FileExt;
 
-use super::copy::{open_regular, open_written_file, pin, proc_fd_path};
+use super::copy::{open_regular, pin, proc_fd_path};
 use super::{CopyOptions, Dir, FileKind, Meta};
 
 /// Give the existing entry `dst_name` in `dst` the attributes in `meta` (mode, owner,
@@ -46,7 +46,7 @@ pub fn copy_attributes(
             set_fd_attributes(target.as_fd(), meta, source.as_ref().map(AsFd::as_fd), opts)
         }
         FileKind::File => {
-            let target = open_written_file(dst, dst_name)?;
+            let (target, _) = open_regular(dst, dst_name)?;
             let source = opts.xattrs.then(|| open_regular(src, name)).transpose()?;
             let source = source.as_ref().map(|(f, _)| f.as_fd());
             set_fd_attributes(target.as_fd(), meta, source, opts)

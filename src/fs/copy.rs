@@ -27,7 +27,7 @@ use nix::unistd::{self, UnlinkatFlags};
 use super::attr::set_fd_attributes;
 use super::data::{copy_data, Method};
 use super::dir::owned;
-use super::meta::meta_from_stat;
+use super::meta::{meta_from_stat, stat_file};
 use super::special::{copy_special, copy_symlink};
 use super::{CopyError, CopyOptions, CopyOutcome, Dir, FileKind, Meta};
 
@@ -132,7 +132,7 @@ pub(super) fn copy_regular(
     let method = copy_data(&file, &out, before.size, first).map_err(|e| io_fail(name, e))?;
     set_fd_attributes(out.as_fd(), &before, Some(file.as_fd()), opts)
         .map_err(|e| io_fail(dst_name, e))?;
-    let after = fstat_meta(&file).map_err(|e| io_fail(name, e))?;
+    let after = stat_file(&file).map_err(|e| io_fail(name, e))?;
     if !before.same_content_state(&after) {
         return Err(Retry::Changed); // `partial` removes the torn copy
     }
@@ -179,7 +179,7 @@ pub(super) fn open_source(dir: &Dir, name: &OsStr) -> io::Result<Result<(File, M
             .and_then(|file| ensure_same(file, &meta, name))?,
         other => other?,
     };
-    let meta = fstat_meta(&file)?;
+    let meta = stat_file(&file)?;
     Ok(Ok((file, meta)))
 }
 
@@ -218,7 +218,7 @@ fn open_for_reading(dir: Option<RawFd>, path: &Path) -> nix::Result<File> {
 
 /// `file`, if it is the regular file `pinned` describes (the name was not swapped).
 fn ensure_same(file: File, pinned: &Meta, name: &OsStr) -> io::Result<File> {
-    let now = fstat_meta(&file)?;
+    let now = stat_file(&file)?;
     if now.kind == FileKind::File && (now.dev, now.ino) == (pinned.dev, pinned.ino) {
         return Ok(file);
     }
@@ -253,11 +253,6 @@ fn make_blocking(file: &File) -> io::Result<()> {
     Ok(())
 }
 
-/// Open a file this process wrote in the vault, to set its attributes.
-pub(super) fn open_written_file(dir: &Dir, name: &OsStr) -> io::Result<File> {
-    open_regular(dir, name).map(|(file, _)| file)
-}
-
 /// Create the destination file: it must not exist, it is never a symlink, mode 0600.
 fn create_dest(dst: &Dir, dst_name: &OsStr) -> io::Result<File> {
     let flags =
@@ -271,16 +266,11 @@ fn create_dest(dst: &Dir, dst_name: &OsStr) -> io::Result<File> {
     Ok(File::from(owned(fd)))
 }
 
-/// `fstat` of an open file as [`Meta`].
-pub(super) fn fstat_meta(file: &File) -> io::Result<Meta> {
-    meta_from_stat(&stat::fstat(file.as_raw_fd())?)
-}
-
 /// Bytes of allocated blocks the new copy uses; a reflink shares its blocks (0).
 fn allocated_by(out: &File, method: Method) -> io::Result<u64> {
     match method {
         Method::Reflink => Ok(0),
-        _ => Ok(fstat_meta(out)?.allocated),
+        _ => Ok(stat_file(out)?.allocated),
     }
 }
 

@@ -191,10 +191,8 @@ impl SideGuard {
     }
 
     fn relation(&self, cur: &MountEntry, table: &MountTable) -> Relation {
-        let Some(base) = &self.baseline else {
-            return Relation::Same;
-        };
-        relation(base, cur, table)
+        let base = self.baseline.as_ref();
+        base.map_or(Relation::Same, |base| relation(base, cur, table))
     }
 
     pub(super) fn signature(&mut self, entry: &MountEntry) -> FsSignature {

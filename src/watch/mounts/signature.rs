@@ -85,16 +85,6 @@ impl FsSignature {
             show(&self.mountpoint).as_deref().unwrap_or("?"),
         )
     }
-
-    fn from_entry(entry: &MountEntry) -> FsSignature {
-        FsSignature {
-            device: Some(PathBuf::from(&entry.source)),
-            fstype: Some(entry.fstype.clone()),
-            mountpoint: Some(entry.mount_point.clone()),
-            mount_id: Some(entry.mount_id),
-            ..FsSignature::default()
-        }
-    }
 }
 
 impl fmt::Display for FsSignature {
@@ -130,7 +120,7 @@ pub(crate) fn probe(path: &Path, entry: &MountEntry) -> FsSignature {
         Ok(_) => tracing::debug!(path = %path.display(), "findmnt gave no identity for the mount"),
         Err(e) => tracing::debug!(path = %path.display(), "findmnt: {e}"),
     }
-    let mut sig = FsSignature::from_entry(entry);
+    let mut sig = fill_from_entry(FsSignature::default(), entry);
     if entry.source.to_string_lossy().starts_with("/dev/") {
         match blkid(Path::new(&entry.source)) {
             Ok(ids) => merge_ids(&mut sig, ids),
@@ -146,6 +136,7 @@ fn has_identity(sig: &FsSignature) -> bool {
         .any(|v| v.is_some())
 }
 
+/// `sig` with what the mount table knows of `entry`: device, type, mount point, mount id.
 fn fill_from_entry(sig: FsSignature, entry: &MountEntry) -> FsSignature {
     FsSignature {
         device: Some(PathBuf::from(&entry.source)),
