@@ -48,7 +48,12 @@ fn os(s: &str) -> &OsStr {
 }
 
 fn copy(p: &Pair, name: &OsStr) -> Result<CopyOutcome, CopyError> {
-    copy_entry(&p.src, name, &p.dst, name, &CopyOptions::default())
+    copy_as(p, name, name)
+}
+
+/// `copy_entry` of `src/name` to `dst/dst_name`, default options.
+fn copy_as(p: &Pair, name: &OsStr, dst_name: &OsStr) -> Result<CopyOutcome, CopyError> {
+    copy_entry(&p.src, name, &p.dst, dst_name, &CopyOptions::default())
 }
 
 /// `copy_attributes` of `meta` from `src/name` to `dst/name`, default options.
@@ -362,13 +367,7 @@ fn a_growing_file_is_copied_whole_or_reported_changing() {
     let (mut copied, mut changing) = (0, 0);
     for round in 0..40 {
         let dst_name = OsString::from(format!("log{round}"));
-        match copy_entry(
-            &p.src,
-            os("log"),
-            &p.dst,
-            &dst_name,
-            &CopyOptions::default(),
-        ) {
+        match copy_as(&p, os("log"), &dst_name) {
             Ok(CopyOutcome::Copied { meta, .. }) => {
                 let text = fs::read(p.dst_path.join(&dst_name)).unwrap();
                 assert_eq!(text.len() as u64, meta.size);
@@ -405,13 +404,7 @@ fn a_file_rewritten_all_the_time_is_reported_changing_and_leaves_nothing() {
     let mut changing = 0;
     for round in 0..5 {
         let dst_name = OsString::from(format!("hot{round}"));
-        match copy_entry(
-            &p.src,
-            os("hot"),
-            &p.dst,
-            &dst_name,
-            &CopyOptions::default(),
-        ) {
+        match copy_as(&p, os("hot"), &dst_name) {
             Err(CopyError::Changing { name }) => {
                 assert_eq!(name, "hot");
                 assert!(fs::symlink_metadata(p.dst_path.join(&dst_name)).is_err());

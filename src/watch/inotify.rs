@@ -431,27 +431,21 @@ impl Watcher {
         now: Instant,
         out: &mut Vec<WatchEvent>,
     ) {
-        if op == Op::MovedFrom {
-            self.pending = Some(PendingMove {
-                cookie,
-                path,
-                dir,
-                expires: now + MOVE_WAIT,
-            });
-            return;
-        }
-        if op == Op::MovedTo {
-            return self.moved_to(path, dir, cookie, out);
-        }
-        if self.filter.skips(&path) {
-            return;
-        }
         match op {
+            Op::MovedFrom => {
+                self.pending = Some(PendingMove {
+                    cookie,
+                    path,
+                    dir,
+                    expires: now + MOVE_WAIT,
+                })
+            }
+            Op::MovedTo => self.moved_to(path, dir, cookie, out),
+            _ if self.filter.skips(&path) => {}
             Op::Create => self.created(path, dir, out),
             Op::Modify => out.push(WatchEvent::Modified { path }),
             Op::Attrib => out.push(WatchEvent::Attrib { path }),
             Op::Delete => self.deleted(path, dir, out),
-            Op::MovedFrom | Op::MovedTo => {}
         }
     }
 

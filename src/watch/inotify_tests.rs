@@ -68,12 +68,22 @@ impl Fixture {
     }
 }
 
-fn has(events: &[WatchEvent], want: &WatchEvent) -> bool {
-    events.contains(want)
-}
-
 fn created(p: &str, dir: bool) -> WatchEvent {
     WatchEvent::Created {
+        path: p.into(),
+        dir,
+    }
+}
+
+fn deleted(p: &str, dir: bool) -> WatchEvent {
+    WatchEvent::Deleted {
+        path: p.into(),
+        dir,
+    }
+}
+
+fn moved_in(p: &str, dir: bool) -> WatchEvent {
+    WatchEvent::MovedIn {
         path: p.into(),
         dir,
     }
@@ -101,7 +111,7 @@ fn mkdir_p_then_touch_is_not_missed() {
     fs::create_dir_all(f.root.join("a/b/c")).unwrap();
     fs::write(f.root.join("a/b/c/f"), b"x").unwrap();
     f.wait_for("a/b/c/f", |e| {
-        has(e, &created("a", true))
+        e.contains(&created("a", true))
             && e.iter().any(|x| {
                 x.to_change()
                     .is_some_and(|(p, _)| p == Path::new("a/b/c/f"))
@@ -110,7 +120,7 @@ fn mkdir_p_then_touch_is_not_missed() {
     assert_eq!(f.watcher.watch_count(), 4);
     // A later change deep inside is seen through the new watches.
     fs::write(f.root.join("a/b/c/g"), b"y").unwrap();
-    f.wait_for("a/b/c/g", |e| has(e, &created("a/b/c/g", false)));
+    f.wait_for("a/b/c/g", |e| e.contains(&created("a/b/c/g", false)));
     assert_eq!(render(&f.changes()), vec!["a C"]);
 }
 
@@ -125,7 +135,7 @@ fn modify_without_close_is_reported() {
         .unwrap();
     file.write_all(b"2").unwrap();
     f.wait_for("IN_MODIFY", |e| {
-        has(e, &WatchEvent::Modified { path: "f".into() })
+        e.contains(&WatchEvent::Modified { path: "f".into() })
     });
     drop(file);
 }
@@ -140,14 +150,7 @@ fn chmod_and_delete() {
     fs::set_permissions(f.root.join("f"), fs::Permissions::from_mode(0o600)).unwrap();
     fs::remove_dir_all(f.root.join("d")).unwrap();
     f.wait_for("attrib and delete", |e| {
-        has(e, &WatchEvent::Attrib { path: "f".into() })
-            && has(
-                e,
-                &WatchEvent::Deleted {
-                    path: "d".into(),
-                    dir: true,
-                },
-            )
+        e.contains(&WatchEvent::Attrib { path: "f".into() }) && e.contains(&deleted("d", true))
     });
     assert_eq!(f.watcher.watch_count(), 1);
     assert_eq!(render(&f.changes()), vec!["d D", "f A"]);
@@ -160,18 +163,15 @@ fn rename_inside_keeps_watches_under_the_new_path() {
     });
     fs::rename(f.root.join("d"), f.root.join("e")).unwrap();
     f.wait_for("the move", |e| {
-        has(
-            e,
-            &WatchEvent::Moved {
-                from: "d".into(),
-                to: "e".into(),
-                dir: true,
-            },
-        )
+        e.contains(&WatchEvent::Moved {
+            from: "d".into(),
+            to: "e".into(),
+            dir: true,
+        })
     });
     fs::write(f.root.join("e/sub/new"), b"n").unwrap();
     f.wait_for("a file under the new path", |e| {
-        has(e, &created("e/sub/new", false))
+        e.contains(&created("e/sub/new", false))
     });
     assert_eq!(render(&f.changes()), vec!["d D", "e <d", "e/sub/new C"]);
 }
@@ -183,20 +183,12 @@ fn moved_out_is_deleted_and_its_watches_dropped() {
     });
     assert_eq!(f.watcher.watch_count(), 3);
     fs::rename(f.root.join("d"), f.outside.join("d")).unwrap();
-    f.wait_for("the move out", |e| {
-        has(
-            e,
-            &WatchEvent::Deleted {
-                path: "d".into(),
-                dir: true,
-            },
-        )
-    });
+    f.wait_for("the move out", |e| e.contains(&deleted("d", true)));
     assert_eq!(f.watcher.watch_count(), 1);
     // Changes in the moved-out folder are not reported.
     fs::write(f.outside.join("d/sub/x"), b"x").unwrap();
     fs::write(f.root.join("marker"), b"m").unwrap();
-    f.wait_for("marker", |e| has(e, &created("marker", false)));
+    f.wait_for("marker", |e| e.contains(&created("marker", false)));
     assert!(!f
         .seen
         .iter()
@@ -210,13 +202,7 @@ fn moved_in_from_outside_is_listed_whole() {
     fs::write(f.outside.join("m/n/file"), b"z").unwrap();
     fs::rename(f.outside.join("m"), f.root.join("m")).unwrap();
     f.wait_for("moved in", |e| {
-        has(
-            e,
-            &WatchEvent::MovedIn {
-                path: "m".into(),
-                dir: true,
-            },
-        ) && has(e, &created("m/n/file", false))
+        e.contains(&moved_in("m", true)) && e.contains(&created("m/n/file", false))
     });
     assert_eq!(f.watcher.watch_count(), 3);
 }
@@ -243,15 +229,7 @@ fn excluded_paths_report_nothing() {
     let mut f = fixture_with(filter, |_| {});
     fs::write(f.root.join("x.tmp"), b"1").unwrap();
     fs::rename(f.root.join("x.tmp"), f.root.join("kept")).unwrap();
-    f.wait_for("kept", |e| {
-        has(
-            e,
-            &WatchEvent::MovedIn {
-                path: "kept".into(),
-                dir: false,
-            },
-        )
-    });
+    f.wait_for("kept", |e| e.contains(&moved_in("kept", false)));
     assert!(!f.seen.iter().any(|e| format!("{e:?}").contains("x.tmp")));
 }
 
@@ -414,7 +392,7 @@ fn a_folder_renamed_and_made_again_before_the_drain_keeps_both_watched() {
     fs::rename(f.root.join("a"), f.root.join("b")).unwrap();
     fs::create_dir(f.root.join("a")).unwrap();
     f.wait_for("both folders", |seen| {
-        has(seen, &created("a", true))
+        seen.contains(&created("a", true))
             && seen
                 .iter()
                 .any(|e| matches!(e, WatchEvent::Moved { to, .. } if to == Path::new("b")))
@@ -433,7 +411,7 @@ fn a_folder_made_and_renamed_before_the_drain_is_watched() {
     f.wait_for("the move", |seen| {
         seen.iter()
             .any(|e| matches!(e, WatchEvent::Moved { to, .. } if to == Path::new("b")))
-            && has(seen, &created("b/x", true))
+            && seen.contains(&created("b/x", true))
     });
     assert_eq!(f.watcher.watch_count(), 3);
     every_folder_reports_a_new_file(&mut f, &["b", "b/x"]);

@@ -246,7 +246,7 @@ fn a_bare_mountpoint_listed_in_fstab_is_halted_until_mounted() {
     std::fs::write(&fstab, line).unwrap();
     let job = crate::config::JobConfig {
         vault_fs: Some(FsSpec::Auto),
-        ..test_job(&src, &vault)
+        ..crate::config::JobConfig::for_test("fstab test", &src, &vault)
     };
     let mut guard = MountGuard::with_fstab(&job, &fstab);
     let table = MountTable::read().unwrap();
@@ -267,10 +267,6 @@ fn a_bare_mountpoint_listed_in_fstab_is_halted_until_mounted() {
     let _mounted = BindMount(vault.clone());
     let table = MountTable::read().unwrap();
     assert_eq!(guard.check(&table), MountCheck::Ready);
-}
-
-fn test_job(source: &Path, vault: &Path) -> crate::config::JobConfig {
-    crate::config::JobConfig::for_test("fstab test", source, vault)
 }
 
 /// A bind mount made by this test, undone on drop (also on panic).
@@ -306,21 +302,14 @@ fn watcher_in_a_poll_sees_a_bind_mount() {
         "no change seen after mount"
     );
     let point = std::fs::canonicalize(&to).unwrap();
-    assert!(watcher
-        .table()
-        .entries()
-        .iter()
-        .any(|e| e.mount_point == point));
+    let listed = |w: &MountWatcher| w.table().entries().iter().any(|e| e.mount_point == point);
+    assert!(listed(&watcher));
     drop(bind);
     assert!(
         wait_for_change(&mut poll, &mut watcher),
         "no change seen after umount"
     );
-    assert!(!watcher
-        .table()
-        .entries()
-        .iter()
-        .any(|e| e.mount_point == point));
+    assert!(!listed(&watcher));
 }
 
 /// Poll until the watcher reports a change (other processes may mount things too; that
