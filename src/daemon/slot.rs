@@ -52,7 +52,7 @@ pub struct JobSlot {
 }
 
 /// A watcher on the setup thread.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Away {
     /// The token its fd stays registered under (a resync); `None` for a new watcher.
     token: Option<Token>,
@@ -133,10 +133,8 @@ impl JobSlot {
             return;
         }
         self.away = Some(Away {
-            token: None,
             scan: self.carried_scan.take(),
-            cancelled: false,
-            rewatch: false,
+            ..Away::default()
         });
         let work = Work::New {
             source: self.job.source.clone(),
@@ -154,9 +152,7 @@ impl JobSlot {
         };
         self.away = Some(Away {
             token: Some(token),
-            scan: None,
-            cancelled: false,
-            rewatch: false,
+            ..Away::default()
         });
         setups.submit(&self.job.name, self.instance, Work::Resync(Box::new(w)));
         true
