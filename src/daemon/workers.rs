@@ -1,7 +1,7 @@
 //! Snapshot, scan and retire threads; results come back through a channel plus
 //! `mio::Waker`.
 //!
-//! The loop submits [`Task`]s; at most [`Workers::max`] run at once (the rest wait in a
+//! The loop submits [`Task`]s; at most `max` (given to [`Workers::new`]) run at once (the rest wait in a
 //! queue) and the loop itself keeps at most one per job (the `JobMachine` is `busy` until
 //! its result comes back). A worker takes the per-job lock inside the vault functions, so
 //! a one-shot `reverberator snapshot` of the same job simply waits. Also owns the journal
