@@ -25,7 +25,8 @@
 //! tree. The walk is iterative (a stack of open directory fds), so any depth up to
 //! `MAX_DEPTH` works. An error stops the stream (the archive is then cut short; the
 //! caller reports it). Owner and group names come from nix's `getpwuid_r`/`getgrgid_r`
-//! wrappers (name lookups, not file work); every file access goes through `fs`.
+//! wrappers and device numbers are split by libc's `major`/`minor` (lookups and
+//! arithmetic, not file work); every file access goes through `fs`.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
