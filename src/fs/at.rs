@@ -136,16 +136,6 @@ pub fn parent(dir: &Dir) -> io::Result<Dir> {
     dir.open_child(OsStr::new(".."))
 }
 
-/// Make everything written to the filesystem holding `dir` durable (`syncfs`).
-pub fn syncfs(dir: &Dir) -> io::Result<()> {
-    dir.syncfs()
-}
-
-/// Make the entries of `dir` durable (`fsync` on the directory).
-pub fn sync(dir: &Dir) -> io::Result<()> {
-    dir.sync()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,7 +154,7 @@ mod tests {
         assert_eq!(readlink(&a, OsStr::new("real")).unwrap(), "../a/real");
         assert!(!rmdir(&b, OsStr::new("link")).unwrap());
         unlink(&a, OsStr::new("real")).unwrap();
-        sync(&a).unwrap();
-        syncfs(&a).unwrap();
+        a.sync().unwrap();
+        a.syncfs().unwrap();
     }
 }

@@ -79,7 +79,7 @@ pub(super) fn finish(
     if exists(root, &visible, folder.root())? {
         (links, relinked) = relink(folder, &mut plan, resumed)?;
         sys::rename(root, &visible, root, &hidden).at(folder.root().join(&visible))?;
-        sys::sync(root).at(folder.root())?;
+        root.sync().at(folder.root())?;
         crash_point();
     }
     let freed = if exists(root, &hidden, folder.root())? {
@@ -88,7 +88,7 @@ pub(super) fn finish(
     } else {
         Usage::default()
     };
-    sys::sync(root).at(folder.root())?;
+    root.sync().at(folder.root())?;
     let mut made_real = real::usage(folder, &plan, &links)?;
     made_real.append(&mut relinked);
     let forwarded = account::settle_index(folder, &plan, freed, &made_real)?;
@@ -213,7 +213,7 @@ fn relink(
     restore_times(folder, plan, &mut opened)?;
     // One `syncfs` makes every exchange, repoint and restored time durable: per-folder
     // fsyncs cost a journal flush each (measured: over 1 s for ~1,000 folders).
-    sys::syncfs(folder.dir()).at(folder.root())?;
+    folder.dir().syncfs().at(folder.root())?;
     // The bookkeeping: the refs files gain their lines in place, at the lengths the intent
     // recorded (a replay writes them there again); every changed links file is replaced
     // whole, with one `syncfs` before the renames and one after (not two fsyncs per file:
@@ -224,7 +224,7 @@ fn relink(
     // The batch syncs before its renames (making the refs lines durable too); with
     // nothing to rename, one sync does.
     if files.is_empty() {
-        sys::syncfs(folder.dir()).at(folder.root())?;
+        folder.dir().syncfs().at(folder.root())?;
     }
     write_atomic_batch(folder.dir(), &files)?;
     crash_point();
