@@ -191,22 +191,27 @@ impl Sim {
         self.rows.iter().fold(self.overhead, |a, (_, u)| a.plus(*u))
     }
 
+    /// Where version `v`'s row is: the rows are sorted by version (as [`Figures`] loads
+    /// them), so a preview of thousands of versions looks each up in log time.
+    fn position(&self, v: u64) -> Option<usize> {
+        self.rows.binary_search_by_key(&v, |(n, _)| *n).ok()
+    }
+
     pub(super) fn owned(&self, v: u64) -> Usage {
-        self.rows
-            .iter()
-            .find(|(n, _)| *n == v)
-            .map_or(Usage::default(), |(_, u)| *u)
+        self.position(v)
+            .map_or(Usage::default(), |i| self.rows[i].1)
     }
 
     /// Version `v` gains `added` and loses `gone` (a link made a real copy).
     fn change(&mut self, v: u64, added: Usage, gone: Usage) {
-        if let Some((_, u)) = self.rows.iter_mut().find(|(n, _)| *n == v) {
+        if let Some(i) = self.position(v) {
+            let u = &mut self.rows[i].1;
             *u = u.plus(added).minus(gone);
         }
     }
 
     fn retire(&mut self, v: u64, freed: Usage) {
-        let Some(pos) = self.rows.iter().position(|(n, _)| *n == v) else {
+        let Some(pos) = self.position(v) else {
             return;
         };
         let (_, own) = self.rows.remove(pos);
