@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::cli::{GlobalArgs, LogArgs};
 use crate::exit::ExitCode;
 use crate::vault::read::history::kind_name;
-use crate::vault::read::{self, shown, LogEntry, LogOptions};
+use crate::vault::read::{self, shown, shown_or_dot, LogEntry, LogOptions};
 
 /// Run `reverberator log`.
 pub fn run(global: &GlobalArgs, args: &LogArgs) -> anyhow::Result<ExitCode> {
@@ -86,12 +86,4 @@ fn to_text(entries: &[LogEntry]) -> String {
         ));
     }
     out
-}
-
-fn shown_or_dot(path: &std::path::Path) -> String {
-    if path.as_os_str().is_empty() {
-        ".".to_owned()
-    } else {
-        shown(path)
-    }
 }

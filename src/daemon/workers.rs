@@ -1,11 +1,11 @@
 //! Snapshot, scan and retire threads; results come back through a channel plus
 //! `mio::Waker`.
 //!
-//! The loop submits [`Task`]s; at most `max` (given to [`Workers::new`]) run at once (the rest wait in a
-//! queue) and the loop itself keeps at most one per job (the `JobMachine` is `busy` until
-//! its result comes back). A worker takes the per-job lock inside the vault functions, so
-//! a one-shot `reverberator snapshot` of the same job simply waits. Also owns the journal
-//! thread, so journal appends never block the loop either.
+//! The loop submits [`Task`]s; at most `max` (given to [`Workers::new`]) run at once (the
+//! rest wait in a queue) and the loop itself keeps at most one per job (the `JobMachine` is
+//! `busy` until its result comes back). A worker takes the per-job lock inside the vault
+//! functions, so a one-shot `reverberator snapshot` of the same job simply waits. Also owns
+//! the journal thread, so journal appends never block the loop either.
 //!
 //! One writer per job, even when another process commits: each result carries the newest
 //! version the worker saw under the job lock, the pool keeps it per job, and a

@@ -23,7 +23,7 @@ use super::route::{encode, href, Route, Target};
 use super::{error, AppState};
 use crate::fs::{FileKind, Meta, OFlag};
 use crate::vault::layout::{JobFolder, Located, Resolved, Resolver, VersionName};
-use crate::vault::read::{self, list::human_size, shown, LogOptions};
+use crate::vault::read::{self, list::human_size, shown, shown_or_dot, LogOptions};
 
 /// Entries per page of a folder listing.
 pub const PAGE: usize = 500;
@@ -309,11 +309,7 @@ pub fn history(state: &AppState, job: &str, path: &Path) -> Page {
     let folder = folder(state, job)?;
     let entries = read::log(&folder, path, &LogOptions::default())
         .map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, &e)))?;
-    let shown_path = if path.as_os_str().is_empty() {
-        ".".to_owned()
-    } else {
-        shown(path)
-    };
+    let shown_path = shown_or_dot(path);
     let trail = vec![
         (job.to_owned(), href(&Route::Job(job.to_owned()))),
         (format!("history of {shown_path}"), String::new()),

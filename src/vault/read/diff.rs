@@ -28,11 +28,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::tree::Tree;
-use super::{version, ReadError};
+use super::{shown_or_dot, version, ReadError};
 use crate::error::PathError;
 use crate::fs::{Dir, FileKind, Meta};
 use crate::vault::deep::{too_deep, MAX_DEPTH};
-use crate::vault::escape::escape;
 use crate::vault::layout::{JobFolder, Resolved};
 
 /// How a path differs.
@@ -69,12 +68,7 @@ pub struct DiffLine {
 impl fmt::Display for DiffLine {
     /// `A path`, the path escaped like a TSV field, `.` for the root.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = if self.path.as_os_str().is_empty() {
-            ".".to_owned()
-        } else {
-            escape(self.path.as_os_str())
-        };
-        write!(f, "{} {}", self.change.letter(), path)
+        write!(f, "{} {}", self.change.letter(), shown_or_dot(&self.path))
     }
 }
 

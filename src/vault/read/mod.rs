@@ -196,6 +196,14 @@ pub fn shown(path: &Path) -> String {
     super::escape::escape(path.as_os_str())
 }
 
+/// [`shown`], with `.` for the root (the empty path).
+pub fn shown_or_dot(path: &Path) -> String {
+    match path.as_os_str().is_empty() {
+        true => ".".to_owned(),
+        false => shown(path),
+    }
+}
+
 /// Version numbers as compact ranges: `0-3, 5, 7` (`none` when empty).
 pub fn number_ranges(versions: &[VersionName]) -> String {
     let mut runs: Vec<(u64, u64)> = Vec::new();
